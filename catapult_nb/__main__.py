@@ -1,0 +1,3 @@
+from catapult_nb.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,469 @@
+"""Gather options: validation, and the v1 wire format at the edge.
+
+Inside the toolkit options have Python names (``max_digits``); on the wire they have the API's names
+(``maxDigits``). :meth:`GatherOptions.to_wire` and :meth:`GatherOptions.from_wire` are the only places
+that translate between the two.
+
+The accepted ranges follow the project's decisions for the points the v1 documentation leaves open:
+maxDigits 1..30, interDigitTimeout 1..30 seconds (decimals allowed), terminatingDigits non-empty and made
+of ``0-9 * # A-D``, voice / locale / gender from the documented TTS table (case-insensitive).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+__all__ = [
+    "DTMF_KEYS",
+    "GENDERS",
+    "LOCALES",
+    "VOICES",
+    "GatherOptions",
+    "OptionError",
+    "Prompt",
+]
+
+#: Keys a caller can press (and a gather can end on).
+DTMF_KEYS = "0123456789*#ABCD"
+
+#: TTS voices by lower-case name, with the locale and gender they speak in (reference §8).
+VOICES: dict[str, tuple[str, str]] = {
+    "susan": ("en_US", "female"),
+    "kate": ("en_US", "female"),
+    "julie": ("en_US", "female"),
+    "paul": ("en_US", "male"),
+    "dave": ("en_US", "male"),
+    "bridget": ("en_UK", "female"),
+    "simon": ("en_UK", "male"),
+    "esperanza": ("es_MX", "female"),
+    "violeta": ("es_MX", "female"),
+    "jorge": ("es_MX", "male"),
+    "jolie": ("fr_FR", "female"),
+    "bernard": ("fr_FR", "male"),
+    "katrin": ("de_DE", "female"),
+    "stefan": ("de_DE", "male"),
+    "paola": ("it_IT", "female"),
+    "luca": ("it_IT", "male"),
+}
+
+#: Locales the TTS engine knows, canonical spelling.
+LOCALES: tuple[str, ...] = (
+    "en_US", "en_UK", "es", "es_MX", "fr", "fr_FR", "de", "de_DE", "it", "it_IT",
+)
+
+#: Locales grouped by language, for matching a voice to a locale ("es" and "es_MX" are both Spanish).
+LANGUAGE_OF_LOCALE: dict[str, str] = {loc.lower(): loc.split("_")[0].lower() for loc in LOCALES}
+
+GENDERS: tuple[str, ...] = ("female", "male")
+
+MAX_DIGITS_LIMIT = 30
+INTER_DIGIT_TIMEOUT_RANGE = (1.0, 30.0)
+SENTENCE_LIMIT = 1000
+
+
+class OptionError(ValueError):
+    """An option has a value the API does not accept.
+
+    ``prop`` is the wire name of the property (``maxDigits``, ``prompt.voice``), so a server can name it
+    in a ``validation-error`` and a form can show the message beside the right field.
+    """
+
+    def __init__(self, prop: str, message: str) -> None:
+        super().__init__(message)
+        self.prop = prop  # wire name, dotted for prompt fields
+
+
+# --------------------------------------------------------------------------------------------------
+# Parsing of single wire values. The v1 API took numbers and booleans as JSON values or as strings.
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, (dict, list)):
+        return f"a JSON {'object' if isinstance(value, dict) else 'array'}"
+    return json.dumps(value) if isinstance(value, (bool, type(None))) else repr(value)
+
+
+def parse_int(prop: str, value: Any) -> int:
+    """Read an integer given as a JSON number or a numeric string."""
+    if isinstance(value, bool):
+        raise OptionError(prop, f"{prop} must be a whole number, got {_describe(value)}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise OptionError(prop, f"{prop} must be a whole number, got {_describe(value)}")
+
+
+def parse_number(prop: str, value: Any) -> int | float:
+    """Read a finite number given as a JSON number or a numeric string; whole numbers stay ``int``."""
+    if isinstance(value, bool):
+        raise OptionError(prop, f"{prop} must be a number, got {_describe(value)}")
+    number: int | float
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float):
+        number = value
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            number = int(text)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                raise OptionError(prop, f"{prop} must be a number, got {_describe(value)}") from None
+    else:
+        raise OptionError(prop, f"{prop} must be a number, got {_describe(value)}")
+    if isinstance(number, float) and not math.isfinite(number):
+        raise OptionError(prop, f"{prop} must be a finite number, got {_describe(value)}")
+    return number
+
+
+def parse_bool(prop: str, value: Any) -> bool:
+    """Read a boolean given as a JSON boolean or as ``"true"`` / ``"false"`` (any case)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise OptionError(prop, f"{prop} must be true or false, got {_describe(value)}")
+
+
+def parse_str(prop: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise OptionError(prop, f"{prop} must be a string, got {_describe(value)}")
+    return value
+
+
+def _wire_scalar(value: Any, as_strings: bool) -> Any:
+    if not as_strings or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# --------------------------------------------------------------------------------------------------
+# Field checks shared by the constructors and from_wire.
+
+
+def check_max_digits(value: Any) -> int:
+    number = parse_int("maxDigits", value)
+    if not 1 <= number <= MAX_DIGITS_LIMIT:
+        raise OptionError("maxDigits", f"maxDigits must be between 1 and {MAX_DIGITS_LIMIT}, got {number}")
+    return number
+
+
+def check_inter_digit_timeout(value: Any) -> int | float:
+    number = parse_number("interDigitTimeout", value)
+    low, high = INTER_DIGIT_TIMEOUT_RANGE
+    if not low <= number <= high:
+        raise OptionError(
+            "interDigitTimeout",
+            f"interDigitTimeout must be between {low:g} and {high:g} seconds, got {number:g}",
+        )
+    return number
+
+
+def check_terminating_digits(value: Any) -> str:
+    text = parse_str("terminatingDigits", value).upper()
+    if not text:
+        raise OptionError(
+            "terminatingDigits",
+            "terminatingDigits must not be empty: give at least one of 0-9 * # A-D (the default is '#')",
+        )
+    bad = sorted({ch for ch in text if ch not in DTMF_KEYS})
+    if bad:
+        raise OptionError(
+            "terminatingDigits",
+            f"terminatingDigits may only contain 0-9 * # A-D, got {value!r} (bad: {''.join(bad)!r})",
+        )
+    return text
+
+
+def check_voice(value: Any) -> str:
+    text = parse_str("prompt.voice", value)
+    if text.lower() not in VOICES:
+        raise OptionError(
+            "prompt.voice", f"prompt.voice must be one of {', '.join(VOICES)}, got {value!r}"
+        )
+    return text
+
+
+def check_locale(value: Any) -> str:
+    text = parse_str("prompt.locale", value)
+    if text.lower() not in LANGUAGE_OF_LOCALE:
+        raise OptionError(
+            "prompt.locale", f"prompt.locale must be one of {', '.join(LOCALES)}, got {value!r}"
+        )
+    return text
+
+
+def check_gender(value: Any) -> str:
+    text = parse_str("prompt.gender", value)
+    if text.lower() not in GENDERS:
+        raise OptionError("prompt.gender", f"prompt.gender must be female or male, got {value!r}")
+    return text
+
+
+def check_sentence(value: Any) -> str:
+    text = parse_str("prompt.sentence", value)
+    if len(text) > SENTENCE_LIMIT:
+        raise OptionError(
+            "prompt.sentence",
+            f"prompt.sentence must be at most {SENTENCE_LIMIT} characters, got {len(text)}",
+        )
+    return text
+
+
+def voices_for(locale: str | None = None, gender: str | None = None) -> list[str]:
+    """Voice names that speak ``locale``'s language (and ``gender``), for dropdowns that match."""
+    language = LANGUAGE_OF_LOCALE.get(locale.lower()) if locale else None
+    return [
+        name
+        for name, (loc, sex) in VOICES.items()
+        if (language is None or LANGUAGE_OF_LOCALE[loc.lower()] == language)
+        and (gender is None or sex == gender.lower())
+    ]
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def _unknown(kind: str, known: dict[str, str], data: dict[str, Any]) -> None:
+    extra = [key for key in data if key not in known]
+    if extra:
+        raise OptionError(
+            extra[0],
+            f"unknown {kind} property {extra[0]!r}; the known ones are {', '.join(known)}",
+        )
+
+
+class _WireModel:
+    """Shared wire mapping for the two option classes."""
+
+    WIRE_NAMES: ClassVar[dict[str, str]]  # wire name -> Python name
+    PREFIX: ClassVar[str] = ""
+
+    def _items(self) -> list[tuple[str, Any]]:
+        python_to_wire = {py: wire for wire, py in self.WIRE_NAMES.items()}
+        return [
+            (python_to_wire[f.name], getattr(self, f.name))
+            for f in fields(self)  # type: ignore[arg-type]
+            if getattr(self, f.name) is not None
+        ]
+
+    def __repr__(self) -> str:
+        parts = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in fields(self)  # type: ignore[arg-type]
+            if getattr(self, f.name) is not None
+        )
+        return f"{type(self).__name__}({parts})"
+
+
+@dataclass(eq=True, repr=False)
+class Prompt(_WireModel):
+    """What the caller hears while the gather waits: a sentence spoken by TTS, or an audio file."""
+
+    sentence: str | None = None  # TTS text, up to 1000 characters
+    gender: str | None = None  # "female" (API default) or "male"
+    locale: str | None = None  # e.g. "en_US" (API default)
+    voice: str | None = None  # e.g. "susan" (API default)
+    file_url: str | None = None  # WAV or MP3 to play instead of a sentence
+    loop_enabled: bool | None = None  # repeat the prompt until the first key
+    bargeable: bool | None = None  # deprecated by the API: a key always stops the prompt
+
+    WIRE_NAMES: ClassVar[dict[str, str]] = {
+        "sentence": "sentence",
+        "gender": "gender",
+        "locale": "locale",
+        "voice": "voice",
+        "fileUrl": "file_url",
+        "loopEnabled": "loop_enabled",
+        "bargeable": "bargeable",
+    }
+
+    def __post_init__(self) -> None:
+        if self.sentence is not None:
+            self.sentence = check_sentence(self.sentence)
+        if self.gender is not None:
+            self.gender = check_gender(self.gender)
+        if self.locale is not None:
+            self.locale = check_locale(self.locale)
+        if self.voice is not None:
+            self.voice = check_voice(self.voice)
+        if self.file_url is not None:
+            self.file_url = parse_str("prompt.fileUrl", self.file_url)
+        if self.loop_enabled is not None:
+            self.loop_enabled = parse_bool("prompt.loopEnabled", self.loop_enabled)
+        if self.bargeable is not None:
+            self.bargeable = parse_bool("prompt.bargeable", self.bargeable)
+
+    def to_wire(self, *, as_strings: bool = True) -> dict[str, Any]:
+        return {name: _wire_scalar(value, as_strings) for name, value in self._items()}
+
+    @classmethod
+    def from_wire(cls, data: Any) -> Prompt:
+        if isinstance(data, str):  # some SDKs accepted a bare sentence
+            return cls(sentence=data)
+        if not isinstance(data, dict):
+            raise OptionError("prompt", f"prompt must be a JSON object, got {_describe(data)}")
+        _unknown("prompt", cls.WIRE_NAMES, data)
+        kwargs = {cls.WIRE_NAMES[k]: v for k, v in data.items() if v is not None}
+        return cls(**kwargs)
+
+
+@dataclass(eq=True, repr=False)
+class GatherOptions(_WireModel):
+    """The body of ``POST /v1/users/{userId}/calls/{callId}/gather``.
+
+    Every field is optional; an absent field is left out of the request and the API's default applies
+    (maxDigits 30, interDigitTimeout 5 s, terminatingDigits ``#``, suppressDtmf true). Values are
+    checked when the object is made, so an invalid gather never reaches the network::
+
+        >>> GatherOptions(max_digits=5, terminating_digits="*", inter_digit_timeout=7,
+        ...               prompt=Prompt(sentence="Please enter your 5 digit code")).to_wire()
+        {'maxDigits': '5', 'interDigitTimeout': '7', 'terminatingDigits': '*', \
+'prompt': {'sentence': 'Please enter your 5 digit code'}}
+    """
+
+    max_digits: int | None = None  # 1..30; the terminating digit is not counted
+    inter_digit_timeout: int | float | None = None  # seconds, 1..30; also the wait for the first key
+    terminating_digits: str | None = None  # any of these keys ends the gather
+    tag: str | None = None  # echoed back in the gather event
+    suppress_dtmf: bool | None = None  # no per-key dtmf events while gathering (API default true)
+    prompt: Prompt | None = None  # played while waiting; the first key stops it
+    sentence: str | None = field(default=None, repr=False, compare=False)  # shortcut for prompt.sentence
+
+    WIRE_NAMES: ClassVar[dict[str, str]] = {
+        "maxDigits": "max_digits",
+        "interDigitTimeout": "inter_digit_timeout",
+        "terminatingDigits": "terminating_digits",
+        "tag": "tag",
+        "suppressDtmf": "suppress_dtmf",
+        "prompt": "prompt",
+    }
+
+    def __post_init__(self) -> None:
+        if self.max_digits is not None:
+            self.max_digits = check_max_digits(self.max_digits)
+        if self.inter_digit_timeout is not None:
+            self.inter_digit_timeout = check_inter_digit_timeout(self.inter_digit_timeout)
+        if self.terminating_digits is not None:
+            self.terminating_digits = check_terminating_digits(self.terminating_digits)
+        if self.tag is not None:
+            self.tag = parse_str("tag", self.tag)
+        if self.suppress_dtmf is not None:
+            self.suppress_dtmf = parse_bool("suppressDtmf", self.suppress_dtmf)
+        if self.sentence is not None:
+            if self.prompt is not None:
+                raise OptionError("prompt", "give either sentence= or prompt=, not both")
+            self.prompt = Prompt(sentence=self.sentence)
+            self.sentence = None
+        if isinstance(self.prompt, dict):
+            self.prompt = Prompt.from_wire(self.prompt)
+        elif isinstance(self.prompt, str):
+            self.prompt = Prompt(sentence=self.prompt)
+        elif self.prompt is not None and not isinstance(self.prompt, Prompt):
+            raise OptionError("prompt", f"prompt must be a Prompt or a dict, got {_describe(self.prompt)}")
+
+    def _items(self) -> list[tuple[str, Any]]:
+        return [item for item in super()._items() if item[0] in self.WIRE_NAMES]
+
+    # -- the wire ----------------------------------------------------------------------------------
+
+    def to_wire(self, *, as_strings: bool = True) -> dict[str, Any]:
+        """The JSON body the API takes. Absent fields are left out.
+
+        ``as_strings=True`` (the default) sends numbers and booleans as strings, as the v1 how-to pages
+        do; ``as_strings=False`` sends JSON numbers and booleans. The API accepts both.
+        """
+        body: dict[str, Any] = {}
+        for name, value in self._items():
+            if isinstance(value, Prompt):
+                body[name] = value.to_wire(as_strings=as_strings)
+            else:
+                body[name] = _wire_scalar(value, as_strings)
+        return body
+
+    @classmethod
+    def from_wire(cls, data: Any) -> GatherOptions:
+        """Read a request body: numbers and booleans as JSON values or strings, ``null`` as absent."""
+        if isinstance(data, (str, bytes)):
+            try:
+                data = json.loads(data)
+            except ValueError as exc:
+                raise OptionError("body", f"the gather body is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise OptionError("body", f"the gather body must be a JSON object, got {_describe(data)}")
+        _unknown("gather", cls.WIRE_NAMES, data)
+        kwargs: dict[str, Any] = {cls.WIRE_NAMES[k]: v for k, v in data.items() if v is not None}
+        if "prompt" in kwargs:
+            kwargs["prompt"] = Prompt.from_wire(kwargs["prompt"])
+        return cls(**kwargs)
+
+    @classmethod
+    def coerce(cls, options: GatherOptions | dict[str, Any] | None = None, **kwargs: Any) -> GatherOptions:
+        """Accept a ``GatherOptions``, a wire dict, or keyword arguments (Python names)."""
+        if options is not None and kwargs:
+            raise TypeError("pass gather options either as one object/dict or as keyword arguments")
+        if isinstance(options, GatherOptions):
+            return options
+        if isinstance(options, dict):
+            return cls.from_wire(options)
+        if options is not None:
+            raise TypeError(f"gather options must be GatherOptions or a dict, got {type(options).__name__}")
+        return cls(**kwargs)
+
+    # -- resolved values (the API's defaults filled in) ---------------------------------------------
+
+    @property
+    def effective_max_digits(self) -> int:
+        return self.max_digits if self.max_digits is not None else MAX_DIGITS_LIMIT
+
+    @property
+    def effective_inter_digit_timeout(self) -> float:
+        return float(self.inter_digit_timeout) if self.inter_digit_timeout is not None else 5.0
+
+    @property
+    def effective_terminating_digits(self) -> str:
+        return self.terminating_digits if self.terminating_digits is not None else "#"
+
+    @property
+    def effective_suppress_dtmf(self) -> bool:
+        return self.suppress_dtmf if self.suppress_dtmf is not None else True
+
+    # -- display -------------------------------------------------------------------------------------
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td><code>{html.escape(name)}</code></td><td>{html.escape(str(value))}</td></tr>"
+            for name, value in _flatten(self.to_wire(as_strings=False))
+        ) or "<tr><td colspan=2><i>all defaults</i></td></tr>"
+        body = html.escape(json.dumps(self.to_wire(), indent=2))
+        return (
+            "<div><b>GatherOptions</b>"
+            f"<table>{rows}</table>"
+            f"<details><summary>request body</summary><pre>{body}</pre></details></div>"
+        )
+
+
+def _flatten(body: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for key, value in body.items():
+        if isinstance(value, dict):
+            out.extend(_flatten(value, f"{prefix}{key}."))
+        else:
+            out.append((prefix + key, value))
+    return out
