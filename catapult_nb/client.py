@@ -1,0 +1,672 @@
+"""A small client for the Catapult v1 voice API: calls and gathers, over one ``requests.Session``.
+
+Every method sends one request (plus bounded retries where that is safe) and either returns what the
+API answered or raises :class:`CatapultError`, whose message says what happened and what to do next.
+The API token and secret go only into the Basic ``Authorization`` header: reprs, log lines and error
+messages mask them.
+
+Retries: a ``429`` (rate limited; ``X-RateLimit-Reset`` says when to come back) or ``503`` (unavailable)
+is retried with backoff for requests that are safe to repeat — reads, and updates that only set a state
+(answer, reject, hang up, stop a gather). Creates, speech, audio and DTMF are never repeated
+automatically: a second try could create a second call or play the sentence twice.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import html
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Mapping
+from importlib import metadata
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+import requests
+
+from catapult_nb.credentials import (
+    ENV_SECRET,
+    ENV_TOKEN,
+    ENV_USER_ID,
+    check_secret_text,
+    load_credentials,
+    mask,
+    scrub,
+)
+from catapult_nb.options import GatherOptions
+
+__all__ = ["DEFAULT_BASE_URL", "CatapultClient", "CatapultError"]
+
+logger = logging.getLogger(__name__)
+
+#: The live v1 API (without the ``/v1``).
+DEFAULT_BASE_URL = "https://api.catapult.inetwork.com"
+
+#: Statuses worth another try after a pause: rate limited, temporarily unavailable.
+RETRY_STATUSES = frozenset({429, 503})
+
+#: Reference §3: ``[A-D0-9#*,wW]+``, at most 92 characters.
+_DTMF_OUT = re.compile(r"[0-9A-D#*,wW]{1,92}")
+_PROPERTY_IN_MESSAGE = re.compile(r"property '([^']+)'")
+
+try:
+    _VERSION = metadata.version("catapult_nb")
+except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+    _VERSION = "0"
+USER_AGENT = f"catapult_nb/{_VERSION} python-requests/{requests.__version__}"
+
+
+class CatapultError(Exception):
+    """The API refused a request, or it could not be sent.
+
+    Attributes mirror the API's error body (reference §6) plus what was asked:
+
+    - ``status``: HTTP status, or ``None`` when no answer came (connection error, timeout);
+    - ``category``, ``code``: e.g. ``"conflict"``, ``"call-duplicate-gather-error"`` (``None`` when the
+      body had none);
+    - ``message``: the API's message, or a description of what went wrong;
+    - ``details``: the body's ``details`` as sent (usually a list of ``{"name", "value"}``), else ``[]``;
+    - ``method``, ``path``: the request, e.g. ``"POST"``, ``"/v1/users/u-…/calls/c-…/gather"``;
+    - ``property``: for a 400, the property the API named (``"maxDigits"``), if any;
+    - ``retry_after``: for a 429, seconds until the rate limit resets, if known;
+    - ``hint``: what to do next (also part of ``str()``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        category: str | None = None,
+        code: str | None = None,
+        details: Any = None,
+        method: str = "",
+        path: str = "",
+        property: str | None = None,
+        retry_after: float | None = None,
+        hint: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.category = category
+        self.code = code
+        self.message = message
+        self.details = [] if details is None else details
+        self.method = method
+        self.path = path
+        self.property = property
+        self.retry_after = retry_after
+        self.hint = hint
+
+    def __str__(self) -> str:
+        where = f"{self.method} {self.path}".strip()
+        if self.status is None:
+            head = f"{where} failed: {self.message}"
+        else:
+            kind = "/".join(part for part in (self.category, self.code) if part)
+            head = f"{where} → {self.status}{' ' + kind if kind else ''}: {self.message}"
+        return f"{head}. {self.hint}" if self.hint else head
+
+    def __repr__(self) -> str:
+        return (
+            f"CatapultError(status={self.status!r}, category={self.category!r}, code={self.code!r}, "
+            f"message={self.message!r}, method={self.method!r}, path={self.path!r})"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only fields: the default Exception pickling would lose them.
+        return (_rebuild_error, (self.message, dict(self.__dict__)))
+
+
+def _rebuild_error(message: str, state: dict[str, Any]) -> CatapultError:
+    error = CatapultError(message)
+    error.__dict__.update(state)
+    return error
+
+
+class CatapultClient:
+    """The Catapult v1 voice API for one user: calls, audio, DTMF and gathers.
+
+    Args:
+        user_id: the ``u-…`` id that every path starts with (not the portal login name).
+        api_token: the API token, sent as the Basic auth user name.
+        api_secret: the API secret, sent as the Basic auth password; never shown anywhere.
+        base_url: where the API lives, with or without a trailing ``/v1`` — the live API by default, or a
+            simulator's ``http://127.0.0.1:PORT``.
+        timeout: seconds to wait for each answer (a ``(connect, read)`` pair works too).
+        max_retries: extra tries after a 429 or 503, for requests that are safe to repeat.
+        max_retry_wait: the longest pause before a retry, in seconds, whatever the server asks for.
+        backoff: the first pause when the server does not say how long to wait; it doubles each try.
+        session: a ``requests.Session`` to use (one is made otherwise); its ``auth`` is replaced.
+
+    Raises:
+        ValueError: an empty id, a token or secret that cannot be sent, or a base URL that is not
+            ``http(s)://host`` (credentials in the URL are refused: pass them as arguments).
+    """
+
+    def __init__(
+        self,
+        user_id: str,
+        api_token: str,
+        api_secret: str,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float | tuple[float, float] = 10.0,
+        *,
+        max_retries: int = 3,
+        max_retry_wait: float = 30.0,
+        backoff: float = 0.5,
+        session: requests.Session | None = None,
+    ) -> None:
+        if not isinstance(user_id, str) or not user_id.strip():
+            raise ValueError(f"user_id must be your Catapult user id ('u-…'), got {user_id!r}")
+        self.user_id = user_id.strip()
+        self.base_url = _normalise_base_url(base_url)
+        self.timeout = timeout
+        self.max_retries = max(0, int(max_retries))
+        self.max_retry_wait = max(0.0, float(max_retry_wait))
+        self.backoff = max(0.0, float(backoff))
+        token = check_secret_text("api_token", api_token)
+        secret = check_secret_text("api_secret", api_secret)
+        self._secrets = (token, secret)  # kept only to scrub them out of messages
+        self._session = session or requests.Session()
+        self._session.auth = (token, secret)
+        self._session.headers["User-Agent"] = USER_AGENT
+        self._closed = threading.Event()  # also wakes a retry pause when the client is closed
+
+    @classmethod
+    def from_env(cls, env_file: str | None = ".env", **kwargs: Any) -> CatapultClient:
+        """A client from ``CATAPULT_USER_ID``, ``CATAPULT_API_TOKEN``, ``CATAPULT_API_SECRET`` (and
+        optionally ``CATAPULT_BASE_URL``), read from the environment or else from ``env_file``.
+
+        The ``.env`` file is read without changing ``os.environ``. ``kwargs`` go to the constructor
+        (``timeout=``, ``base_url=`` to override the variable, …).
+
+        Raises:
+            CredentialsError: (a ``ValueError``) a variable is missing; the message names it and says
+                how to set it.
+        """
+        creds = load_credentials(env_file)
+        if creds.base_url and "base_url" not in kwargs:
+            kwargs["base_url"] = creds.base_url
+        return cls(creds.user_id, creds.api_token, creds.api_secret, **kwargs)
+
+    # -- display -------------------------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        """The root every path hangs off, e.g. ``https://api.catapult.inetwork.com/v1``."""
+        return self.base_url + "/v1"
+
+    def __repr__(self) -> str:
+        return (
+            f"CatapultClient(user_id={self.user_id!r}, base_url={self.base_url!r}, "
+            f"api_token={mask(self._secrets[0])!r}, api_secret={mask(self._secrets[1])!r}, "
+            f"timeout={self.timeout!r})"
+        )
+
+    def _repr_html_(self) -> str:
+        rows = [
+            ("API", self.api_url),
+            ("user id", self.user_id),
+            ("API token", mask(self._secrets[0])),
+            ("API secret", mask(self._secrets[1])),
+            ("timeout", f"{self.timeout} s"),
+            ("retries (429/503, safe requests)", str(self.max_retries)),
+            ("state", "closed" if self._closed.is_set() else "open"),
+        ]
+        cells = "".join(
+            f"<tr><td>{html.escape(k)}</td><td><code>{html.escape(v)}</code></td></tr>" for k, v in rows
+        )
+        return f"<div><b>CatapultClient</b><table>{cells}</table></div>"
+
+    def close(self) -> None:
+        """Close the connection pool; a retry pause in another thread ends at once."""
+        self._closed.set()
+        self._session.close()
+
+    def __enter__(self) -> CatapultClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- gather --------------------------------------------------------------------------------------
+
+    def create_gather(
+        self, call_id: str, options: GatherOptions | Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> str:
+        """Start collecting digits on an active call; returns the new gather's id (``gtr-…``).
+
+        ``options`` is a :class:`GatherOptions`, a wire dict (``{"maxDigits": "5", …}``), or leave it out
+        and pass Python-named keywords (``max_digits=5, sentence="…"``). The result arrives later as a
+        ``gather`` event at the call's callback URL.
+
+        Raises:
+            OptionError: (a ``ValueError``) an option the API would refuse; nothing is sent.
+            CatapultError: e.g. 409 ``call-duplicate-gather-error`` when a gather is already running.
+        """
+        if isinstance(options, Mapping) and not isinstance(options, dict):
+            options = dict(options)
+        body = GatherOptions.coerce(options, **kwargs).to_wire()
+        path = f"{self._call_path(call_id)}/gather"
+        return self._created_id(self._request("POST", path, body=body), "POST", path)
+
+    def get_gather(self, call_id: str, gather_id: str) -> dict[str, Any]:
+        """The gather as the API shows it: ``id``, ``state``, ``reason``, ``digits``, times, ``call``."""
+        path = f"{self._call_path(call_id)}/gather/{_segment('gather_id', gather_id)}"
+        return self._json(self._request("GET", path, retry=True), "GET", path)
+
+    def stop_gather(self, call_id: str, gather_id: str) -> None:
+        """Stop a running gather (``{"state": "completed"}``); stopping a finished one changes nothing."""
+        path = f"{self._call_path(call_id)}/gather/{_segment('gather_id', gather_id)}"
+        self._request("POST", path, body={"state": "completed"}, retry=True)
+
+    # -- calls ---------------------------------------------------------------------------------------
+
+    def create_call(self, from_: str, to: str, callback_url: str | None = None, **fields: Any) -> str:
+        """Place an outbound call; returns its id (``c-…``).
+
+        Other fields use Python names and are sent with the API's: ``call_timeout`` → ``callTimeout``,
+        ``callback_timeout`` (ms), ``callback_http_method``, ``fallback_url``, ``tag``,
+        ``recording_enabled``, ``sip_headers``, … ``None`` values are left out.
+        """
+        body = {"from": from_, "to": to, "callbackUrl": callback_url, **_wire_fields(fields)}
+        body = {k: v for k, v in body.items() if v is not None}
+        path = self._user_path("/calls")
+        return self._created_id(self._request("POST", path, body=body), "POST", path)
+
+    def get_call(self, call_id: str) -> dict[str, Any]:
+        """The call's representation: ``state``, ``from``, ``to``, times, callback settings, …"""
+        path = self._call_path(call_id)
+        return self._json(self._request("GET", path, retry=True), "GET", path)
+
+    def list_calls(self, **query: Any) -> list[dict[str, Any]]:
+        """Calls of this user, newest first; ``query`` filters with Python names (``from_``, ``to``,
+        ``bridge_id``, ``conference_id``, ``page``, ``size``, ``sort_order``)."""
+        params = {k: v for k, v in _wire_fields(query).items() if v is not None}
+        path = self._user_path("/calls")
+        return self._json(self._request("GET", path, params=params, retry=True), "GET", path)
+
+    def answer_call(self, call_id: str) -> None:
+        """Answer an incoming call (``{"state": "active"}``)."""
+        self._update_call(call_id, {"state": "active"})
+
+    def reject_call(self, call_id: str) -> None:
+        """Reject an incoming call (``{"state": "rejected"}``)."""
+        self._update_call(call_id, {"state": "rejected"})
+
+    def hangup_call(self, call_id: str) -> None:
+        """Hang up (``{"state": "completed"}``)."""
+        self._update_call(call_id, {"state": "completed"})
+
+    def speak_sentence(self, call_id: str, sentence: str, **fields: Any) -> None:
+        """Speak ``sentence`` on the call (``""`` stops speaking). ``fields``: ``gender``, ``locale``,
+        ``voice``, ``loop_enabled``, ``tag``, ``volume``."""
+        self._audio(call_id, {"sentence": sentence, **_wire_fields(fields)})
+
+    def play_audio(self, call_id: str, file_url: str, **fields: Any) -> None:
+        """Play a WAV or MP3 file on the call (``""`` stops playback). ``fields``: ``loop_enabled``,
+        ``tag``, ``volume``."""
+        self._audio(call_id, {"fileUrl": file_url, **_wire_fields(fields)})
+
+    def send_dtmf(self, call_id: str, dtmf_out: str) -> None:
+        """Send DTMF tones to the far end: ``0-9 * # A-D``, with ``,``/``w`` (0.5 s) or ``W`` (1 s) pauses.
+
+        Raises:
+            ValueError: ``dtmf_out`` is empty, longer than 92 characters or has other characters.
+        """
+        if not isinstance(dtmf_out, str) or not _DTMF_OUT.fullmatch(dtmf_out):
+            raise ValueError(
+                "dtmf_out must be 1 to 92 of 0-9 * # A-D with pauses , w (0.5 s) or W (1 s), "
+                f"got {dtmf_out!r}"
+            )
+        path = f"{self._call_path(call_id)}/dtmf"
+        self._request("POST", path, body={"dtmfOut": dtmf_out})
+
+    def get_call_events(self, call_id: str) -> list[dict[str, Any]]:
+        """The call's event log: ``[{"id", "time", "name", "data"?}, …]``."""
+        path = f"{self._call_path(call_id)}/events"
+        return self._json(self._request("GET", path, retry=True), "GET", path)
+
+    # -- plumbing ------------------------------------------------------------------------------------
+
+    def _user_path(self, tail: str) -> str:
+        return f"/users/{_segment('user_id', self.user_id)}{tail}"
+
+    def _call_path(self, call_id: str) -> str:
+        return self._user_path(f"/calls/{_segment('call_id', call_id)}")
+
+    def _update_call(self, call_id: str, body: dict[str, Any]) -> None:
+        # Setting a state is idempotent, so a 429/503 may be retried.
+        self._request("POST", self._call_path(call_id), body=body, retry=True)
+
+    def _audio(self, call_id: str, body: dict[str, Any]) -> None:
+        body = {k: v for k, v in body.items() if v is not None}
+        self._request("POST", f"{self._call_path(call_id)}/audio", body=body)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        retry: bool = False,
+    ) -> requests.Response:
+        """Send one request (retrying 429/503 when ``retry``); return a 2xx response or raise."""
+        shown_path = "/v1" + path
+        if self._closed.is_set():
+            raise CatapultError(
+                "this client is closed", method=method, path=shown_path, hint="Make a new CatapultClient."
+            )
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode("utf-8")
+            headers["Content-Type"] = "application/json; charset=utf-8"
+        attempts = 1 + (self.max_retries if retry else 0)
+        for attempt in range(1, attempts + 1):
+            started = time.monotonic()
+            failure: CatapultError | None = None
+            try:
+                response = self._session.request(
+                    method, self.api_url + path, data=data, params=params, headers=headers,
+                    timeout=self.timeout,
+                )
+            except requests.RequestException as exc:
+                failure = self._transport_error(exc, method, shown_path)
+            if failure is not None:
+                # Raised outside the except block on purpose: the requests exception holds the prepared
+                # request, Authorization header included, and must not travel along as __context__.
+                logger.debug("%s %s failed: %s", method, shown_path, failure.message)
+                raise failure
+            status = response.status_code
+            logger.debug(
+                "%s %s → %d (%.0f ms)", method, shown_path, status, 1000 * (time.monotonic() - started)
+            )
+            if status in RETRY_STATUSES and attempt < attempts:
+                delay = retry_delay(
+                    response.headers, attempt, backoff=self.backoff, cap=self.max_retry_wait
+                )
+                logger.info(
+                    "%s %s → %d; retrying in %.3f s (attempt %d of %d)",
+                    method, shown_path, status, delay, attempt + 1, attempts,
+                )
+                response.close()
+                if self._closed.wait(delay):
+                    raise CatapultError(
+                        f"the client was closed while waiting to retry after HTTP {status}",
+                        status=status, method=method, path=shown_path,
+                    )
+                continue
+            if status >= 400:
+                raise error_from_response(
+                    response, method, shown_path, secrets=self._secrets, attempts=attempt, retried=retry
+                )
+            return response
+        raise AssertionError("unreachable: the last attempt either returns or raises")
+
+    def _transport_error(self, exc: requests.RequestException, method: str, path: str) -> CatapultError:
+        reason = scrub(_root_reason(exc), self._secrets)
+        if isinstance(exc, requests.ConnectTimeout):
+            message = f"could not connect to {self.base_url} within {self.timeout} s ({reason})"
+            hint = "Check the base URL and the network (for the simulator: is it running?)"
+        elif isinstance(exc, requests.Timeout):
+            message = f"no answer from {self.base_url} within {self.timeout} s"
+            hint = (
+                "The API is slow or unreachable: try again, or pass a larger timeout= to CatapultClient. "
+                "A create may still have happened: check (get_call / list_calls) before repeating it"
+            )
+        elif isinstance(exc, requests.ConnectionError):
+            message = f"could not connect to {self.base_url} ({reason})"
+            hint = "Check the base URL and the network (for the simulator: is it running?)"
+        else:
+            message = f"the request could not be sent ({type(exc).__name__}: {reason})"
+            hint = "Check the base URL and the ids passed in"
+        return CatapultError(message, method=method, path=path, hint=hint)
+
+    def _json(self, response: requests.Response, method: str, path: str) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            snippet = scrub(_snippet(response.text), self._secrets)
+            raise CatapultError(
+                f"expected a JSON body, got {snippet or 'an empty body'}",
+                status=response.status_code, method=method, path="/v1" + path,
+                hint="Check that the base URL points at a Catapult v1 API",
+            ) from None
+
+    def _created_id(self, response: requests.Response, method: str, path: str) -> str:
+        location = response.headers.get("Location", "")
+        new_id = unquote(urlsplit(location).path.rstrip("/").rsplit("/", 1)[-1]) if location else ""
+        if not new_id:
+            raise CatapultError(
+                f"the API answered {response.status_code} without a Location header, "
+                "so the new resource's id is unknown",
+                status=response.status_code, method=method, path="/v1" + path,
+                hint="Check that the base URL points at a Catapult v1 API",
+            )
+        return new_id
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def _normalise_base_url(base_url: str) -> str:
+    if not isinstance(base_url, str):
+        raise ValueError(f"base_url must be a URL string, got {type(base_url).__name__}")
+    parts = urlsplit(base_url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        # Never echo base_url: a user may have pasted credentials into it.
+        raise ValueError(
+            "base_url must look like https://api.catapult.inetwork.com or http://127.0.0.1:8900"
+        )
+    if parts.username or parts.password:
+        raise ValueError(
+            "base_url must not contain credentials; pass api_token= and api_secret= (or set "
+            f"{ENV_TOKEN} / {ENV_SECRET}) instead"
+        )
+    path = parts.path.rstrip("/")
+    if path.endswith("/v1"):
+        path = path[: -len("/v1")]
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def _segment(name: str, value: Any) -> str:
+    """An id as one path segment; quoting keeps a stray ``/`` or ``?`` from changing the path."""
+    if not isinstance(value, str) or not value.strip():
+        hint = {"call_id": "'c-…'", "gather_id": "'gtr-…'", "user_id": f"'u-…' ({ENV_USER_ID})"}.get(name)
+        raise ValueError(f"{name} must be a non-empty id such as {hint}, got {value!r}")
+    return quote(value.strip(), safe="")
+
+
+def _wire_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Python keyword names to the API's (``callback_http_method`` → ``callbackHttpMethod``,
+    ``from_`` → ``from``); names already in the API's spelling pass through."""
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        head, *rest = name.rstrip("_").split("_")
+        out[head + "".join(part[:1].upper() + part[1:] for part in rest)] = value
+    return out
+
+
+def _snippet(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _root_reason(exc: BaseException) -> str:
+    """The useful part of a requests exception ("Connection refused"), not the whole pool chatter."""
+    reason: Any = exc
+    if exc.args and hasattr(exc.args[0], "reason") and exc.args[0].reason is not None:
+        reason = exc.args[0].reason
+    text = str(reason)
+    match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
+    return match.group(1).strip() if match else _snippet(text)
+
+
+def retry_delay(
+    headers: Mapping[str, str], attempt: int, *, backoff: float, cap: float, now: float | None = None
+) -> float:
+    """Seconds to wait before try ``attempt + 1``, between 0 and ``cap``.
+
+    ``X-RateLimit-Reset`` (the v1 API's 429 header: epoch milliseconds; epoch seconds and plain
+    seconds-from-now are read too) wins, then ``Retry-After`` (seconds or an HTTP date), else exponential
+    backoff from ``backoff``.
+    """
+    now = time.time() if now is None else now
+    delay: float | None = None
+    reset = _number(headers.get("X-RateLimit-Reset"))
+    if reset is not None:
+        if reset > 1e11:
+            delay = reset / 1000.0 - now
+        elif reset > 1e9:
+            delay = reset - now
+        else:
+            delay = reset
+    else:
+        retry_after = headers.get("Retry-After")
+        seconds = _number(retry_after)
+        if seconds is not None:
+            delay = seconds
+        elif retry_after:
+            try:
+                delay = email.utils.parsedate_to_datetime(retry_after).timestamp() - now
+            except (TypeError, ValueError):
+                delay = None
+    if delay is None:
+        delay = backoff * 2 ** (attempt - 1)
+    return min(max(delay, 0.0), cap)
+
+
+def _number(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value == value and value not in (float("inf"), float("-inf")) else None
+
+
+# --------------------------------------------------------------------------------------------------
+# Turning an error answer into a CatapultError.
+
+
+def error_from_response(
+    response: requests.Response,
+    method: str,
+    path: str,
+    *,
+    secrets: tuple[str, ...] = (),
+    attempts: int = 1,
+    retried: bool = False,
+) -> CatapultError:
+    """Read any error answer of reference §6 — the full body, ``{"message"}`` only, no body, or not
+    JSON at all — into a :class:`CatapultError` with a hint."""
+    status = response.status_code
+    body: Any = None
+    if response.content:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+    if isinstance(body, dict):
+        category = _text_or_none(body.get("category"))
+        code = _text_or_none(body.get("code"))
+        message = _text_or_none(body.get("message"))
+        details = body.get("details")
+    else:
+        category = code = message = None
+        details = None
+        if response.content:
+            message = _snippet(response.text)
+    if not message:
+        reason = response.reason or ""
+        message = f"HTTP {status} {reason}".strip()
+        message += " (rate limit reached)" if status == 429 else ""
+        message += " (the body was empty)" if not response.content else ""
+    message = scrub(message, secrets)
+    prop = _property(message, details) if status == 400 else None
+    retry_after = None
+    if status == 429:
+        retry_after = retry_delay(response.headers, attempts, backoff=0.0, cap=float("inf"))
+        if not response.headers.get("X-RateLimit-Reset") and not response.headers.get("Retry-After"):
+            retry_after = None
+    hint = _hint(status, category, code, prop, retry_after, path, attempts, retried)
+    return CatapultError(
+        message, status=status, category=category, code=code, details=details, method=method,
+        path=path, property=prop, retry_after=retry_after, hint=hint,
+    )
+
+
+def _text_or_none(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _property(message: str, details: Any) -> str | None:
+    match = _PROPERTY_IN_MESSAGE.search(message)
+    if match:
+        return match.group(1)
+    if isinstance(details, list):
+        for item in details:
+            if isinstance(item, dict) and item.get("name") in ("property", "propertyName"):
+                return str(item.get("value"))
+    return None
+
+
+def _hint(
+    status: int,
+    category: str | None,
+    code: str | None,
+    prop: str | None,
+    retry_after: float | None,
+    path: str,
+    attempts: int,
+    retried: bool,
+) -> str:
+    tries = f" (gave up after {attempts} tries)" if attempts > 1 else ""
+    if code == "call-duplicate-gather-error" or (status == 409 and path.endswith("/gather")):
+        return (
+            "A gather is already running on this call: stop the running gather first "
+            "(client.stop_gather(call_id, gather_id)) or wait for its gather event, then create the new one"
+        )
+    if code == "user-access-denied":
+        return f"These credentials may not use this user id: check {ENV_USER_ID}"
+    if status == 401 or category == "authentication":
+        return (
+            f"Check {ENV_TOKEN} and {ENV_SECRET} (the token is the Basic auth user name, the secret "
+            "the password); with the simulator, use the token and secret it was started with"
+        )
+    if code == "call-not-found":
+        return "The call may have ended, or the id is wrong: client.list_calls() shows this user's calls"
+    if status == 404:
+        return "Check the id: it may be mistyped or belong to another call"
+    if code == "call-invalid-state":
+        return (
+            "The call is not in a state that allows this (a gather needs an answered, active call; an "
+            "ended call takes no more requests): check client.get_call(call_id)['state']"
+        )
+    if code == "call-rate-limit":
+        return "Too many calls: the API allows about 1 new call per second; wait a little and try again"
+    if status == 400:
+        what = f"fix {prop}" if prop else "fix the request"
+        return f"The API refused the request: {what} and send it again"
+    if status == 429:
+        when = f"wait {retry_after:.1f} s" if retry_after is not None else "wait a moment"
+        again = " (creates are not retried automatically, so nothing is made twice)" if not retried else ""
+        return f"Rate limited{tries}: {when} and send it again{again}"
+    if status >= 500:
+        check = (
+            "" if retried else "; if this was a create, check (get_call / list_calls) that it did not "
+            "happen before repeating it"
+        )
+        return f"The API had a problem{tries}: try again in a moment{check}"
+    if status == 403:
+        return "This account or token is not allowed to do this"
+    return ""
