@@ -16,8 +16,19 @@ $(STAMP): pyproject.toml
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+# The browser tests drive Debian's Chromium (never a downloaded browser build).
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "The browser tests need Debian's chromium: run 'sudo apt-get install chromium'"; exit 1; \
+	fi
+
+test: $(STAMP) $(CHROMIUM)
+	$(BIN)/python -m pytest -p no:cacheprovider
 
 demo: $(STAMP)
 	$(BIN)/catapult-nb demo

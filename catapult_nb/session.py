@@ -1,0 +1,533 @@
+"""One object that opens a working setup: a client, a callback receiver, a tunnel (and a simulator).
+
+    >>> with Session.simulated(speed=10) as session:           # doctest: +SKIP
+    ...     call = session.call("+15551234567")
+    ...     gather = call.gather(max_digits=5, terminating_digits="*", inter_digit_timeout=7,
+    ...                          sentence="Please enter your 5 digit code")
+    ...     session.phone.press(call, "25")
+    ...     gather.wait()
+    GatherResult(reason='inter-digit-timeout', digits='25', ...)
+
+The simulated and the live backends share this surface; only the way the session is opened differs.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import os
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import pandas as pd
+
+from catapult_nb.client import DEFAULT_BASE_URL, CatapultClient
+from catapult_nb.credentials import load_credentials
+from catapult_nb.events import EventStore
+from catapult_nb.options import GatherOptions
+from catapult_nb.receiver import CallbackReceiver
+from catapult_nb.tunnel import LoopbackTunnel, open_tunnel
+
+__all__ = ["Call", "Gather", "GatherResult", "Session", "SessionError"]
+
+#: The number simulated calls come from (any E.164 number works on the simulator).
+SIMULATED_FROM = "+19195550100"
+
+_labels = itertools.count(1)
+
+
+class SessionError(RuntimeError):
+    """Something about the session's set-up or a call's state stops the request; the message says what."""
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
+def _call_id(call: Call | str) -> str:
+    return call.id if isinstance(call, Call) else call
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GatherResult:
+    """How a gather ended, from its ``gather`` event."""
+
+    reason: str  # max-digits | terminating-digit | inter-digit-timeout | hung-up
+    digits: str  # what the caller typed, without the terminating digit
+    time_to_first_key: float | None  # API seconds from the gather's start; needs suppress_dtmf=False
+    duration: float | None  # API seconds from the gather's creation to its event
+    gather_id: str
+    call_id: str
+    event: dict[str, Any]  # the raw callback payload
+
+    def _repr_html_(self) -> str:
+        ttfk = "—" if self.time_to_first_key is None else f"{self.time_to_first_key:.2f} s"
+        duration = "—" if self.duration is None else f"{self.duration:.2f} s"
+        return (
+            "<div class='cnb-gather-result'><b>Gather result</b> "
+            f"<code>{html.escape(self.gather_id)}</code><table>"
+            f"<tr><td>reason</td><td><b>{html.escape(self.reason)}</b></td></tr>"
+            f"<tr><td>digits</td><td><code>{html.escape(repr(self.digits))}</code></td></tr>"
+            f"<tr><td>time to first key</td><td>{ttfk}</td></tr>"
+            f"<tr><td>duration</td><td>{duration}</td></tr></table></div>"
+        )
+
+
+class Gather:
+    """A gather running (or finished) on a call. Made by :meth:`Call.gather`."""
+
+    def __init__(self, call: Call, gather_id: str, options: GatherOptions, created_time: str | None):
+        self.call = call
+        self.id = gather_id
+        self.options = options
+        self.created_time = created_time  # the API's clock, ISO-8601
+        self._result: GatherResult | None = None
+
+    @property
+    def session(self) -> Session:
+        return self.call.session
+
+    def default_timeout(self) -> float:
+        """Wall seconds within which the gather must end whatever the caller does, plus slack."""
+        from catapult_nb.simulator.engine import GatherSpec
+
+        opts = self.options
+        api_seconds = GatherSpec.from_options(opts).prompt_seconds + (opts.effective_max_digits + 1) * (
+            opts.effective_inter_digit_timeout
+        )
+        if self.session.backend == "live":
+            return max(60.0, api_seconds + 30.0)
+        return api_seconds / self.session.speed + 10.0
+
+    def wait(self, timeout: float | None = None) -> GatherResult:
+        """Wait for the ``gather`` event and return how the gather ended.
+
+        ``timeout`` is in wall seconds (default: long enough for the slowest caller the options
+        allow). Raises ``TimeoutError`` with what to check when no event arrives in time.
+        """
+        if self._result is not None:
+            return self._result
+        event = self.session.receiver.wait_for(
+            gather_id=self.id, event_type="gather", timeout=timeout or self.default_timeout()
+        )
+        self._result = self.session._result_of(self, event)
+        return self._result
+
+    @property
+    def result(self) -> GatherResult | None:
+        """The result if the gather event has arrived, else None (never waits)."""
+        if self._result is None:
+            frame = self.session.store.to_dataframe(gather_id=self.id, event_type="gather")
+            if len(frame):
+                self._result = self.session._result_of(self, frame["payload"].iloc[-1])
+        return self._result
+
+    def stop(self) -> None:
+        """Stop collecting digits (``POST …/gather/{id}`` with ``{"state": "completed"}``)."""
+        self.session.client.stop_gather(self.call.id, self.id)
+
+    def get(self) -> dict[str, Any]:
+        """The gather as the API shows it now (state, digits, reason, …)."""
+        return self.session.client.get_gather(self.call.id, self.id)
+
+    def __repr__(self) -> str:
+        state = self._result.reason if self._result else "waiting"
+        return f"Gather({self.id!r}, call={self.call.id!r}, {state})"
+
+    def _repr_html_(self) -> str:
+        if self._result is not None:
+            return self._result._repr_html_()
+        body = html.escape(str(self.options.to_wire()))
+        return (
+            f"<div class='cnb-gather'><b>Gather</b> <code>{html.escape(self.id)}</code> on "
+            f"<code>{html.escape(self.call.id)}</code>: waiting for the caller<br><small>{body}</small></div>"
+        )
+
+
+class Call:
+    """A phone call placed (or received) through the session."""
+
+    def __init__(self, session: Session, call_id: str, to: str, from_: str):
+        self.session = session
+        self.id = call_id
+        self.to = to
+        self.from_ = from_
+        self.gathers: list[Gather] = []
+
+    @property
+    def state(self) -> str:
+        """The call's state as the API shows it now: started, active, completed, rejected."""
+        return str(self.session.client.get_call(self.id).get("state", "unknown"))
+
+    def wait_answered(self, timeout: float | None = None) -> Call:
+        """Wait until the far end answers; raise :class:`SessionError` if it is busy, rejects or
+        never answers, ``TimeoutError`` if nothing is heard."""
+        ending = {"answer", "hangup", "timeout"}
+        event = self.session.receiver.wait_for(
+            call_id=self.id,
+            predicate=lambda e: e.get("eventType") in ending,
+            timeout=timeout or self.session._answer_timeout(),
+        )
+        if event.get("eventType") != "answer":
+            cause = event.get("cause") or event.get("eventType")
+            raise SessionError(f"call {self.id} to {self.to} was not answered ({cause})")
+        return self
+
+    def gather(self, options: GatherOptions | dict[str, Any] | None = None, **kwargs: Any) -> Gather:
+        """Start a gather on this call. Takes a :class:`GatherOptions`, the wire dict (the seed's
+        body works verbatim), or ``GatherOptions``' keyword arguments."""
+        opts = GatherOptions.coerce(options, **kwargs)
+        gather = self.session._create_gather(self, opts)
+        self.gathers.append(gather)
+        return gather
+
+    def hang_up(self) -> None:
+        """Hang up from the application's side."""
+        self.session.client.hangup_call(self.id)
+
+    def press(self, digits: str, gap: float = 0.25) -> None:
+        """Press keys on the far end (simulated backend only)."""
+        self.session.phone.press(self, digits, gap=gap)
+
+    @property
+    def events(self) -> pd.DataFrame:
+        return self.session.store.to_dataframe(call_id=self.id)
+
+    def __repr__(self) -> str:
+        return f"Call({self.id!r}, to={self.to!r})"
+
+    def _repr_html_(self) -> str:
+        return (
+            f"<div class='cnb-call'><b>Call</b> <code>{html.escape(self.id)}</code> "
+            f"{html.escape(self.from_)} → {html.escape(self.to)}, {len(self.gathers)} gather(s)</div>"
+        )
+
+
+class Phone:
+    """The far end of simulated calls: press keys, hang up, ring the application."""
+
+    def __init__(self, base_url: str):
+        from catapult_nb.simulator.phone import VirtualPhone
+
+        self._phone = VirtualPhone(base_url)
+
+    def press(self, call: Call | str, digits: str, gap: float = 0.25) -> None:
+        """Press ``digits`` on the call's far end, the first at once, the rest ``gap`` API seconds apart."""
+        self._phone.press(_call_id(call), digits, gap=gap)
+
+    def hang_up(self, call: Call | str) -> None:
+        """The far end hangs up (cause ``NORMAL_CLEARING``)."""
+        self._phone.hang_up(_call_id(call))
+
+    def deliveries(self, call: Call | str | None = None) -> list[dict[str, Any]]:
+        return self._phone.deliveries(_call_id(call) if call is not None else None)
+
+    def __repr__(self) -> str:
+        return "Phone(simulated)"
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+class Session:
+    """A client, a receiver and a tunnel wired together, plus the simulator on the simulated backend.
+
+    Open one with :meth:`simulated` (offline, the default for learning) or :meth:`live`.
+    """
+
+    def __init__(
+        self,
+        *,
+        backend: str,
+        client: CatapultClient,
+        receiver: CallbackReceiver,
+        tunnel: Any,
+        from_number: str,
+        simulator: Any = None,
+        speed: float = 1.0,
+        label: str,
+    ):
+        self.backend = backend  # "simulated" or "live"
+        self.client = client
+        self.receiver = receiver
+        self.tunnel = tunnel
+        self.from_number = from_number
+        self.simulator = simulator
+        self.speed = speed  # API seconds per wall second (1 on the live backend)
+        self.label = label  # tags this session's events in a shared store
+        self.calls: list[Call] = []
+        self._phone = Phone(simulator.base_url) if simulator is not None else None
+        self._listeners: list[Callable[[Session], None]] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- opening -------------------------------------------------------------------------------------
+
+    @classmethod
+    def simulated(
+        cls,
+        speed: float = 1.0,
+        *,
+        store: EventStore | str | os.PathLike[str] | None = None,
+        receiver_port: int = 0,
+        callback_retries: int = 0,
+    ) -> Session:
+        """Start the embedded simulator and a receiver on loopback. No account, no internet.
+
+        ``speed`` runs the simulator's clock faster than wall time (``10``: a 7 s timeout takes 0.7 s).
+        ``store`` is an :class:`EventStore` or a path for one (default ``catapult_events.sqlite3``).
+        """
+        from catapult_nb.simulator import Simulator
+
+        api_secret = secrets.token_urlsafe(16)
+        simulator = Simulator(speed=speed, api_secret=api_secret, callback_retries=callback_retries)
+        simulator.start()
+        label = f"sim-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{next(_labels)}"
+        try:
+            event_store = store if isinstance(store, EventStore) else EventStore(store)
+            receiver = CallbackReceiver(event_store, port=receiver_port, session=label).start()
+        except BaseException:
+            simulator.stop()
+            raise
+        client = CatapultClient(simulator.user_id, simulator.api_token, api_secret, base_url=simulator.base_url)
+        return cls(
+            backend="simulated",
+            client=client,
+            receiver=receiver,
+            tunnel=LoopbackTunnel(receiver.url),
+            from_number=SIMULATED_FROM,
+            simulator=simulator,
+            speed=speed,
+            label=label,
+        )
+
+    @classmethod
+    def live(
+        cls,
+        *,
+        user_id: str | None = None,
+        api_token: str | None = None,
+        api_secret: str | None = None,
+        from_number: str | None = None,
+        base_url: str | None = None,
+        env_file: str | os.PathLike[str] | None = ".env",
+        store: EventStore | str | os.PathLike[str] | None = None,
+        receiver_port: int = 0,
+        tunnel: bool = True,
+        ngrok_auth_token: str | None = None,
+        ngrok_path: str | None = None,
+        basic_auth: tuple[str, str] | None = None,
+        domain: str | None = None,
+        **ngrok_options: Any,
+    ) -> Session:
+        """Talk to the real v1 API (or any v1-compatible server at ``base_url``).
+
+        Credentials come from the arguments, else ``CATAPULT_USER_ID`` / ``CATAPULT_API_TOKEN`` /
+        ``CATAPULT_API_SECRET`` in the environment or ``env_file``; ``from_number`` (a number on your
+        account) from ``CATAPULT_FROM_NUMBER``. Callbacks reach the kernel through an ngrok tunnel
+        (``NGROK_AUTHTOKEN``); ``tunnel=False`` hands the API the receiver's local URL instead, which
+        only a server on this machine can reach.
+        """
+        client = cls._live_client(user_id, api_token, api_secret, base_url, env_file)
+        number = from_number or cls._env("CATAPULT_FROM_NUMBER", env_file)
+        if not number:
+            raise SessionError(
+                "no number to call from: pass from_number='+1…' or set CATAPULT_FROM_NUMBER "
+                "to a number on your Catapult account"
+            )
+        label = f"live-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{next(_labels)}"
+        event_store = store if isinstance(store, EventStore) else EventStore(store)
+        receiver = CallbackReceiver(event_store, port=receiver_port, session=label, basic_auth=basic_auth)
+        receiver.start()
+        try:
+            if tunnel:
+                public = open_tunnel(
+                    receiver.port,
+                    auth_token=ngrok_auth_token,
+                    basic_auth=basic_auth,
+                    domain=domain,
+                    path=receiver.path,
+                    ngrok_path=ngrok_path,
+                    **ngrok_options,
+                )
+            else:
+                public = LoopbackTunnel(receiver.url)
+        except BaseException:
+            receiver.stop()
+            raise
+        return cls(
+            backend="live", client=client, receiver=receiver, tunnel=public, from_number=number, label=label
+        )
+
+    @staticmethod
+    def _env(name: str, env_file: str | os.PathLike[str] | None) -> str | None:
+        if os.environ.get(name):
+            return os.environ[name]
+        if env_file and os.path.exists(env_file):
+            from dotenv import dotenv_values
+
+            return dotenv_values(env_file).get(name) or None
+        return None
+
+    @staticmethod
+    def _live_client(
+        user_id: str | None,
+        api_token: str | None,
+        api_secret: str | None,
+        base_url: str | None,
+        env_file: str | os.PathLike[str] | None,
+    ) -> CatapultClient:
+        if not (user_id and api_token and api_secret):
+            creds = load_credentials(env_file)  # names the missing variable if there is one
+            user_id = user_id or creds.user_id
+            api_token = api_token or creds.api_token
+            api_secret = api_secret or creds.api_secret
+            base_url = base_url or creds.base_url
+        return CatapultClient(user_id, api_token, api_secret, base_url=base_url or DEFAULT_BASE_URL)
+
+    # -- the surface ----------------------------------------------------------------------------------
+
+    @property
+    def callback_url(self) -> str:
+        """Where the API sends this session's events (the tunnel's public URL on the live backend).
+
+        With basic auth on the tunnel the URL carries the credentials (the v1 API sends them): it is
+        handed to the API, never shown; displays use ``tunnel.callback_url``, which has none.
+        """
+        if getattr(self.tunnel, "basic_auth_user", None):
+            return str(self.tunnel.callback_url_with_credentials())
+        return str(self.tunnel.callback_url)
+
+    @property
+    def phone(self) -> Phone:
+        """The virtual phone at the far end of simulated calls."""
+        if self._phone is None:
+            raise SessionError(
+                "the virtual phone exists only on the simulated backend; on a live call, press the keys "
+                "on the phone you called"
+            )
+        return self._phone
+
+    @property
+    def store(self) -> EventStore:
+        return self.receiver.store
+
+    def call(self, to: str, *, wait: bool = True, timeout: float | None = None, **fields: Any) -> Call:
+        """Place a call to ``to`` with this session's callback URL; by default wait until it is answered.
+
+        Extra ``fields`` go to the create-call request (``call_timeout``, ``tag``, …).
+        """
+        call_id = self.client.create_call(
+            from_=self.from_number, to=to, callback_url=self.callback_url, **fields
+        )
+        call = Call(self, call_id, to=to, from_=self.from_number)
+        with self._lock:
+            self.calls.append(call)
+        self._notify()
+        if wait:
+            call.wait_answered(timeout)
+        return call
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """Every event this session received, one row each (see :meth:`EventStore.to_dataframe`)."""
+        return self.store.to_dataframe(session=self.label)
+
+    def deliveries(self, call: Call | str | None = None) -> pd.DataFrame:
+        """Every callback attempt the simulator made (its traffic inspector), oldest first."""
+        if self._phone is None:
+            raise SessionError(
+                "only the simulator keeps a log of callback attempts; for a live session open the ngrok "
+                "inspector at http://127.0.0.1:4040 and see session.receiver.rejected()"
+            )
+        return pd.DataFrame(self._phone.deliveries(call))
+
+    def add_listener(self, fn: Callable[[Session], None]) -> None:
+        """Call ``fn(session)`` when a call is placed (used by the widgets)."""
+        self._listeners.append(fn)
+
+    def close(self) -> None:
+        """Stop the receiver, the tunnel and the simulator. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for stop in (self.tunnel.close, self.receiver.stop):
+            stop()
+        if self.simulator is not None:
+            self.simulator.stop()
+        self.client.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals ------------------------------------------------------------------------------------
+
+    def _notify(self) -> None:
+        for fn in list(self._listeners):
+            fn(self)
+
+    def _answer_timeout(self) -> float:
+        if self.backend == "live":
+            return 90.0
+        return 5.0 / self.speed + 10.0
+
+    def _create_gather(self, call: Call, options: GatherOptions) -> Gather:
+        gather_id = self.client.create_gather(call.id, options)
+        created = self.client.get_gather(call.id, gather_id).get("createdTime")
+        self.store.record_gather(gather_id, call.id, options.to_wire(), created, session=self.label)
+        gather = Gather(call, gather_id, options, created)
+        self._notify()
+        return gather
+
+    def _result_of(self, gather: Gather, event: dict[str, Any]) -> GatherResult:
+        ended = _parse_time(event.get("time"))
+        started = _parse_time(gather.created_time)
+        duration = (ended - started).total_seconds() if ended and started else None
+        first_key = None
+        keys = self.store.to_dataframe(call_id=gather.call.id, event_type="dtmf")
+        if started is not None and len(keys):
+            times = keys["time"][(keys["time"] >= started) & (keys["time"] <= (ended or keys["time"].max()))]
+            if len(times):
+                first_key = (times.min() - started).total_seconds()
+        return GatherResult(
+            reason=str(event.get("reason", "")),
+            digits=str(event.get("digits") or ""),
+            time_to_first_key=first_key,
+            duration=duration,
+            gather_id=gather.id,
+            call_id=gather.call.id,
+            event=dict(event),
+        )
+
+    # -- display --------------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return (
+            f"Session({self.backend}, api={self.client.base_url!r}, calls={len(self.calls)}, "
+            f"receiver={self.receiver!r}, closed={self._closed})"
+        )
+
+    def _repr_html_(self) -> str:
+        rows = [
+            ("backend", self.backend + (f" (speed ×{self.speed:g})" if self.backend == "simulated" else "")),
+            ("API", self.client.base_url),
+            ("user", self.client.user_id),
+            ("receiver", repr(self.receiver)),
+            ("tunnel", repr(self.tunnel)),
+            ("calls", str(len(self.calls))),
+            ("state", "closed" if self._closed else "open"),
+        ]
+        cells = "".join(f"<tr><td>{k}</td><td>{html.escape(v)}</td></tr>" for k, v in rows)
+        return f"<div class='cnb-session'><b>catapult_nb session</b><table>{cells}</table></div>"

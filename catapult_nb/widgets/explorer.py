@@ -1,0 +1,61 @@
+"""Explorer: the whole gather workflow in one dashboard."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import ipywidgets as w
+
+from catapult_nb.widgets._kernel import Coalescer
+from catapult_nb.widgets.form import GatherForm
+from catapult_nb.widgets.live import EventTable, GatherCountdown, Keypad, SessionPanel
+
+if TYPE_CHECKING:
+    from catapult_nb.session import Call, Gather, Session
+
+__all__ = ["Explorer"]
+
+
+class Explorer(w.VBox):
+    """Session panel, gather form, keypad, countdown and live events, wired together.
+
+    ``Explorer(Session.simulated())``: place a call, fill in the form, Send, press keys, and watch the
+    gather event arrive. Each part is also usable alone (``explorer.form``, ``explorer.keypad``, …).
+    """
+
+    def __init__(self, session: Session, to: str = "+15551234567"):
+        self.session = session
+        self.panel = SessionPanel(session, to=to)
+        self.form = GatherForm(session)
+        self.countdown = GatherCountdown(session)
+        self.events = EventTable(session)
+        parts: list[w.Widget] = [self.form]
+        side: list[w.Widget] = [self.countdown]
+        self.keypad: Keypad | None = None
+        if session.backend == "simulated":
+            self.keypad = Keypad(session)
+            self.keypad.on_press(lambda _keys: self.countdown.key_pressed())
+            side.insert(0, self.keypad)
+        else:
+            side.insert(0, w.HTML("<b>Press the keys on the phone you called.</b>"))
+        self.panel.on_call(self._call_placed)
+        self.form.on_sent(self._gather_sent)
+        self._panel_refresh = Coalescer(self.panel.refresh)
+        session.store.add_listener(lambda _event: self._panel_refresh())
+        parts.append(w.VBox(side, layout=w.Layout(margin="0 0 0 24px")))
+        super().__init__([
+            self.panel,
+            w.HBox(parts),
+            w.HTML("<h4 style='margin:8px 0 2px'>Events</h4>"),
+            self.events,
+        ])
+        self.add_class("cnb-explorer")
+
+    def _call_placed(self, call: Call) -> None:
+        self.form.call = call
+        self.form._changed()  # the code tab shows the real call id
+        if self.keypad is not None:
+            self.keypad.set_call(call)
+
+    def _gather_sent(self, gather: Gather) -> None:
+        self.countdown.start(gather)

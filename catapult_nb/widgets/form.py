@@ -1,0 +1,274 @@
+"""GatherForm: every gather option as a widget, validated as you type, with the exact request body."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as w
+
+from catapult_nb.options import DTMF_KEYS, GENDERS, LOCALES, GatherOptions, OptionError, voices_for
+
+if TYPE_CHECKING:
+    from catapult_nb.session import Call, Gather, Session
+
+__all__ = ["GatherForm"]
+
+_DEFAULT = "(API default)"
+_TRISTATE = [(_DEFAULT, None), ("true", True), ("false", False)]
+
+
+def _css_key(key: str) -> str:
+    return {"*": "star", "#": "hash"}.get(key, key)
+
+
+def _labelled(widget: w.Widget, label: str, prop: str, tip: str = "") -> w.Widget:
+    widget.add_class(f"cnb-field-{prop.replace('.', '-')}")
+    widget.description = label
+    widget.description_tooltip = tip or prop
+    widget.style = {"description_width": "150px"}
+    widget.layout = w.Layout(width="420px")
+    return widget
+
+
+class TerminatingDigitPicker(w.HBox):
+    """One toggle per DTMF key, kept in step with a text value."""
+
+    def __init__(self, on_pick: Callable[[str], None]):
+        self._on_pick = on_pick
+        self.toggles = {
+            key: w.ToggleButton(description=key, layout=w.Layout(width="32px", padding="0"))
+            for key in DTMF_KEYS
+        }
+        for key, toggle in self.toggles.items():
+            toggle.add_class(f"cnb-term-{_css_key(key)}")
+            toggle.observe(self._toggled, names="value")
+        self._syncing = False
+        super().__init__(list(self.toggles.values()), layout=w.Layout(flex_flow="row wrap", width="420px"))
+        self.add_class("cnb-terminating-picker")
+
+    def show(self, text: str) -> None:
+        self._syncing = True
+        try:
+            for key, toggle in self.toggles.items():
+                toggle.value = key in text.upper()
+        finally:
+            self._syncing = False
+
+    def _toggled(self, _: Any) -> None:
+        if not self._syncing:
+            self._on_pick("".join(k for k, t in self.toggles.items() if t.value))
+
+
+class GatherForm(w.VBox):
+    """Fill in gather options, see the request (JSON and code), and send it on the chosen call.
+
+    Everything here is one line of Python too: :attr:`options` is the :class:`GatherOptions` the form
+    describes, :meth:`send` does what the button does.
+    """
+
+    def __init__(self, session: Session | None = None, call: Call | None = None, **values: Any):
+        self.session = session
+        self.call = call
+        self.last_gather: Gather | None = None
+        self._on_sent: list[Callable[[Gather], None]] = []
+
+        self.max_digits = _labelled(w.BoundedIntText(5, min=1, max=30), "maxDigits", "maxDigits",
+                                    "keys to collect, 1–30 (terminating digit not counted)")
+        self.inter_digit_timeout = _labelled(
+            w.BoundedFloatText(7.0, min=1.0, max=30.0, step=0.5), "interDigitTimeout (s)", "interDigitTimeout",
+            "seconds to wait for each key, including the first; 1–30",
+        )
+        self.terminating_digits = _labelled(w.Text("*"), "terminatingDigits", "terminatingDigits",
+                                            "keys that end the gather: 0-9 * # A-D")
+        self.picker = TerminatingDigitPicker(self._picked)
+        self.tag = _labelled(w.Text("", placeholder="echoed in the gather event"), "tag", "tag")
+        self.suppress_dtmf = _labelled(w.Dropdown(options=_TRISTATE, value=None), "suppressDtmf",
+                                       "suppressDtmf", "no per-key dtmf events while gathering (default true)")
+        self.sentence = _labelled(
+            w.Textarea("Please enter your 5 digit code", placeholder="what the caller hears"),
+            "prompt.sentence", "prompt.sentence",
+        )
+        self.locale = _labelled(w.Dropdown(options=[(_DEFAULT, None)] + [(x, x) for x in LOCALES], value=None),
+                                "prompt.locale", "prompt.locale")
+        self.gender = _labelled(w.Dropdown(options=[(_DEFAULT, None)] + [(x, x) for x in GENDERS], value=None),
+                                "prompt.gender", "prompt.gender")
+        self.voice = _labelled(w.Dropdown(options=self._voice_options(), value=None), "prompt.voice",
+                               "prompt.voice", "voices that speak the chosen locale")
+        self.file_url = _labelled(w.Text("", placeholder="https://…/prompt.wav (instead of a sentence)"),
+                                  "prompt.fileUrl", "prompt.fileUrl")
+        self.loop_enabled = _labelled(w.Checkbox(False), "prompt.loopEnabled", "prompt.loopEnabled",
+                                      "repeat the prompt until the first key")
+        self.bargeable = _labelled(w.Dropdown(options=_TRISTATE, value=None), "prompt.bargeable",
+                                   "prompt.bargeable", "deprecated by the API: a key always stops the prompt")
+        self.as_strings = w.Checkbox(True, description="numbers as strings (like the docs)", indent=False)
+        self.as_strings.add_class("cnb-as-strings")
+
+        self.validation = w.HTML()
+        self.validation.add_class("cnb-validation")
+        self.preview = w.HTML()
+        self.preview.add_class("cnb-preview")
+        self.code = w.Tab()
+        self.code.add_class("cnb-code")
+        self.send_button = w.Button(description="Send gather", button_style="primary", icon="paper-plane")
+        self.send_button.add_class("cnb-send")
+        self.result = w.HTML("<i>not sent yet</i>")
+        self.result.add_class("cnb-send-result")
+        self.send_button.on_click(lambda _: self._send_clicked())
+
+        self.fields = [
+            self.max_digits, self.inter_digit_timeout, self.terminating_digits, self.tag, self.suppress_dtmf,
+            self.sentence, self.locale, self.gender, self.voice, self.file_url, self.loop_enabled,
+            self.bargeable, self.as_strings,
+        ]
+        for field in self.fields:
+            field.observe(self._changed, names="value")
+        self.locale.observe(self._refresh_voices, names="value")
+        self.gender.observe(self._refresh_voices, names="value")
+
+        options_box = w.VBox([
+            self.max_digits, self.inter_digit_timeout, self.terminating_digits,
+            w.HBox([w.Label("pick:", layout=w.Layout(width="150px")), self.picker]),
+            self.tag, self.suppress_dtmf,
+            w.HTML("<b>Prompt</b>"), self.sentence, self.locale, self.gender, self.voice, self.file_url,
+            self.loop_enabled, self.bargeable,
+        ])
+        super().__init__([
+            w.HTML("<h4 style='margin:4px 0'>Gather options</h4>"),
+            options_box, self.validation, w.HBox([self.send_button, self.as_strings]), self.result,
+            self.code,
+        ])
+        self.add_class("cnb-gather-form")
+        self.set_values(**values)
+        self._changed()
+
+    # -- the options the form describes -----------------------------------------------------------
+
+    def wire_body(self) -> dict[str, Any]:
+        """The body as the form's fields give it, before validation (blank text fields left out)."""
+        body: dict[str, Any] = {
+            "maxDigits": self.max_digits.value,
+            "interDigitTimeout": self._number(self.inter_digit_timeout.value),
+            "terminatingDigits": self.terminating_digits.value,
+        }
+        if self.tag.value:
+            body["tag"] = self.tag.value
+        if self.suppress_dtmf.value is not None:
+            body["suppressDtmf"] = self.suppress_dtmf.value
+        prompt: dict[str, Any] = {}
+        for key, widget in (("sentence", self.sentence), ("fileUrl", self.file_url)):
+            if widget.value.strip():
+                prompt[key] = widget.value
+        for key, widget in (("locale", self.locale), ("gender", self.gender), ("voice", self.voice),
+                            ("bargeable", self.bargeable)):
+            if widget.value is not None:
+                prompt[key] = widget.value
+        if self.loop_enabled.value:
+            prompt["loopEnabled"] = True
+        if prompt:
+            body["prompt"] = prompt
+        return body
+
+    @property
+    def options(self) -> GatherOptions:
+        """The validated options; raises :class:`OptionError` naming the bad property."""
+        return GatherOptions.from_wire(self.wire_body())
+
+    def set_values(self, **values: Any) -> None:
+        """Set fields by their Python option names: ``form.set_values(max_digits=4, sentence="Hi")``."""
+        for name, value in values.items():
+            widget = getattr(self, name, None)
+            if widget is None or widget not in self.fields:
+                raise TypeError(f"GatherForm has no field {name!r}")
+            widget.value = value
+
+    # -- sending ------------------------------------------------------------------------------------
+
+    def send(self) -> Gather:
+        """Create the gather on :attr:`call`, exactly as the Send button does."""
+        if self.call is None:
+            raise RuntimeError("no call to gather on: place a call first (session.call(...)) and set form.call")
+        gather = self.call.gather(self.options)
+        self.last_gather = gather
+        for fn in list(self._on_sent):
+            fn(gather)
+        return gather
+
+    def on_sent(self, fn: Callable[[Gather], None]) -> None:
+        """Call ``fn(gather)`` after each gather the form creates."""
+        self._on_sent.append(fn)
+
+    def _send_clicked(self) -> None:
+        from catapult_nb.client import CatapultError
+
+        try:
+            gather = self.send()
+        except OptionError as exc:
+            self.result.value = self._error("Not sent", str(exc))
+        except (CatapultError, RuntimeError) as exc:
+            self.result.value = self._error("Not sent" if self.call is None else "The API said", str(exc))
+        else:
+            self.result.value = (
+                f"<span style='color:#1a7f37'>✔ gather <code>{html.escape(gather.id)}</code> created on "
+                f"<code>{html.escape(gather.call.id)}</code>; waiting for the caller</span>"
+            )
+
+    # -- live feedback ------------------------------------------------------------------------------
+
+    def _changed(self, *_: Any) -> None:
+        self.picker.show(self.terminating_digits.value)
+        body = self.wire_body()
+        try:
+            options = GatherOptions.from_wire(body)
+        except OptionError as exc:
+            self.validation.value = self._error(f"✖ {exc.prop}", str(exc))
+            self.preview.value = self._pre(json.dumps(body, indent=2), "invalid — not sendable")
+            return
+        self.validation.value = "<span style='color:#1a7f37'>✔ valid</span>"
+        wire = options.to_wire(as_strings=self.as_strings.value)
+        self.preview.value = self._pre(json.dumps(wire, indent=2), "request body")
+        self._render_code(options)
+
+    def _render_code(self, options: GatherOptions) -> None:
+        from catapult_nb import snippets
+
+        call_id = self.call.id if self.call is not None else "{callId}"
+        rendered = [("JSON", self.preview.value)] + [
+            (label, self._pre(snippets.render(options, call_id, language)))
+            for language, label in snippets.LANGUAGES
+        ]
+        if len(self.code.children) != len(rendered):
+            self.code.children = [w.HTML() for _ in rendered]
+            self.code.titles = tuple(label for label, _ in rendered)
+        for child, (_, text) in zip(self.code.children, rendered):
+            child.value = text
+
+    def _picked(self, keys: str) -> None:
+        self.terminating_digits.value = keys
+
+    def _voice_options(self) -> list[tuple[str, str | None]]:
+        locale = getattr(self, "locale", None)
+        gender = getattr(self, "gender", None)
+        names = voices_for(locale.value if locale else None, gender.value if gender else None)
+        return [(_DEFAULT, None)] + [(name, name) for name in names]
+
+    def _refresh_voices(self, *_: Any) -> None:
+        current = self.voice.value
+        options = self._voice_options()
+        self.voice.options = options
+        self.voice.value = current if current in {value for _, value in options} else None
+
+    @staticmethod
+    def _number(value: float) -> int | float:
+        return int(value) if float(value).is_integer() else value
+
+    @staticmethod
+    def _pre(text: str, caption: str = "") -> str:
+        head = f"<small>{html.escape(caption)}</small>" if caption else ""
+        return f"{head}<pre style='margin:2px 0'>{html.escape(text)}</pre>"
+
+    @staticmethod
+    def _error(title: str, message: str) -> str:
+        return (f"<span style='color:#cf222e'><b>{html.escape(title)}</b>: {html.escape(message)}</span>")

@@ -1,0 +1,341 @@
+"""Widgets that follow what happens on a call: the event table, the keypad, the countdown, the panel."""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as w
+import pandas as pd
+
+from catapult_nb.widgets._kernel import Coalescer, call_in_kernel
+
+if TYPE_CHECKING:
+    from catapult_nb.session import Call, Gather, Session
+
+__all__ = ["EventTable", "GatherCountdown", "Keypad", "SessionPanel"]
+
+_ALL = "(all)"
+_SHOWN_COLUMNS = ["time", "eventType", "callId", "reason", "digits", "state", "status", "dtmfDigit", "cause", "tag"]
+
+
+def _mask(url: str) -> str:
+    """A callback URL with its secret path cut to a hint: enough to recognise, not to use."""
+    head, sep, token = url.rpartition("/callbacks/")
+    return f"{head}{sep}…{token[-4:]}" if sep and token else url
+
+
+class EventTable(w.VBox):
+    """A live table of the session's events; new rows appear without re-running a cell."""
+
+    def __init__(self, session: Session, max_rows: int = 30):
+        self.session = session
+        self.max_rows = max_rows
+        self.call_filter = w.Dropdown(options=[_ALL], value=_ALL, description="call")
+        self.type_filter = w.Dropdown(options=[_ALL], value=_ALL, description="event type")
+        for dropdown in (self.call_filter, self.type_filter):
+            dropdown.add_class("cnb-filter")
+            dropdown.observe(lambda _: self.refresh(), names="value")
+        self.summary = w.HTML()
+        self.table = w.HTML()
+        self.table.add_class("cnb-event-table")
+        self.refreshes = 0  # how many times the table was redrawn (tests wait on it)
+        self._refreshed = threading.Condition()
+        self._schedule = Coalescer(self.refresh)
+        session.store.add_listener(self._on_event)
+        super().__init__([w.HBox([self.call_filter, self.type_filter]), self.summary, self.table])
+        self.add_class("cnb-events")
+        self.refresh()
+
+    @property
+    def data(self) -> pd.DataFrame:
+        """The events the table shows, filters applied, newest last."""
+        frame = self.session.events
+        if self.call_filter.value != _ALL:
+            frame = frame[frame["callId"] == self.call_filter.value]
+        if self.type_filter.value != _ALL:
+            frame = frame[frame["eventType"] == self.type_filter.value]
+        return frame
+
+    def refresh(self) -> None:
+        everything = self.session.events
+        self._update_filters(everything)
+        frame = self.data
+        self.summary.value = f"<small>{len(frame)} event(s) shown of {len(everything)}</small>"
+        self.table.value = self._render(frame.tail(self.max_rows))
+        with self._refreshed:
+            self.refreshes += 1
+            self._refreshed.notify_all()
+
+    def wait_refreshed(self, after: int, timeout: float = 10.0) -> bool:
+        """Wait until the table has been redrawn more than ``after`` times."""
+        with self._refreshed:
+            return self._refreshed.wait_for(lambda: self.refreshes > after, timeout)
+
+    def close(self) -> None:
+        self.session.store.remove_listener(self._on_event)
+        super().close()
+
+    def _on_event(self, _event: Any) -> None:
+        self._schedule()
+
+    def _update_filters(self, frame: pd.DataFrame) -> None:
+        calls = [_ALL] + sorted(frame["callId"].dropna().unique().tolist()) if len(frame) else [_ALL]
+        types = [_ALL] + sorted(map(str, frame["eventType"].dropna().unique().tolist())) if len(frame) else [_ALL]
+        for dropdown, options in ((self.call_filter, calls), (self.type_filter, types)):
+            if list(dropdown.options) != options:
+                current = dropdown.value
+                dropdown.options = options
+                dropdown.value = current if current in options else _ALL
+
+    @staticmethod
+    def _render(frame: pd.DataFrame) -> str:
+        if not len(frame):
+            return "<i>no events yet</i>"
+        columns = [c for c in _SHOWN_COLUMNS if c in frame.columns and frame[c].notna().any()]
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+        rows = []
+        for _, row in frame.iterrows():
+            cells = []
+            for column in columns:
+                value = row[column]
+                if pd.isna(value):
+                    text = ""
+                elif column == "time":
+                    text = value.strftime("%H:%M:%S.%f")[:-3]
+                else:
+                    text = str(value)
+                cells.append(f"<td>{html.escape(text)}</td>")
+            kind = html.escape(str(row["eventType"]))
+            style = " style='background:#fff8c5;font-weight:bold'" if kind == "gather" else ""
+            rows.append(f"<tr data-event-type='{kind}'{style}>{''.join(cells)}</tr>")
+        return (
+            "<table class='cnb-events-table' style='border-collapse:collapse;font-size:12px'>"
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        )
+
+
+class Keypad(w.VBox):
+    """The virtual phone's keys (simulated backend): each click presses the key on the call."""
+
+    LAYOUT = ("123A", "456B", "789C", "*0#D")
+
+    def __init__(self, session: Session, call: Call | None = None):
+        self.session = session
+        self.call = call
+        self.pressed = ""  # keys pressed on the current call, for the eye
+        self._on_press: list[Callable[[str], None]] = []
+        self.display = w.HTML(self._display())
+        self.display.add_class("cnb-keypad-display")
+        rows = []
+        for line in self.LAYOUT:
+            buttons = []
+            for key in line:
+                button = w.Button(description=key, layout=w.Layout(width="44px", height="36px"))
+                button.add_class("cnb-key-" + {"*": "star", "#": "hash"}.get(key, key))
+                button.on_click(lambda _, k=key: self._clicked(k))
+                buttons.append(button)
+            rows.append(w.HBox(buttons))
+        self.hangup_button = w.Button(description="Hang up", button_style="danger", icon="phone",
+                                      layout=w.Layout(width="188px"))
+        self.hangup_button.add_class("cnb-hangup")
+        self.hangup_button.on_click(lambda _: self._hang_up_clicked())
+        super().__init__([w.HTML("<b>Virtual phone</b>"), self.display, *rows, self.hangup_button])
+        self.add_class("cnb-keypad")
+
+    def press(self, keys: str) -> None:
+        """Press keys on the current call, as the buttons do."""
+        if self.call is None:
+            raise RuntimeError("no call: place a call first")
+        self.session.phone.press(self.call, keys)
+        self.pressed += keys
+        for fn in list(self._on_press):
+            fn(keys)
+        self.display.value = self._display()
+
+    def on_press(self, fn: Callable[[str], None]) -> None:
+        self._on_press.append(fn)
+
+    def set_call(self, call: Call | None) -> None:
+        self.call = call
+        self.pressed = ""
+        self.display.value = self._display()
+
+    def _clicked(self, key: str) -> None:
+        try:
+            self.press(key)
+        except Exception as exc:  # shown on the keypad; a click handler has nowhere else to report
+            self.display.value = f"<span style='color:#cf222e'>{html.escape(str(exc))}</span>"
+
+    def _hang_up_clicked(self) -> None:
+        if self.call is None:
+            self.display.value = "<span style='color:#cf222e'>no call to hang up</span>"
+            return
+        try:
+            self.session.phone.hang_up(self.call)
+        except Exception as exc:
+            self.display.value = f"<span style='color:#cf222e'>{html.escape(str(exc))}</span>"
+        else:
+            self.display.value = "<i>far end hung up</i>"
+
+    def _display(self) -> str:
+        if self.call is None:
+            return "<i>no call</i>"
+        return f"<code style='font-size:16px'>{html.escape(self.pressed) or '&nbsp;'}</code>"
+
+
+class GatherCountdown(w.VBox):
+    """Shows the running gather's clock: the prompt, then the inter-digit timeout counting down.
+
+    An estimate from the options and the keys pressed here; the gather event is the truth.
+    """
+
+    TICK = 0.1  # wall seconds between redraws
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, bar_style="info",
+                                   layout=w.Layout(width="300px"))
+        self.label = w.HTML("<i>no gather running</i>")
+        self.label.add_class("cnb-countdown-label")
+        self._gather: Gather | None = None
+        self._deadline = 0.0  # wall clock (monotonic) at which the timeout would fire
+        self._timeout = 1.0
+        self._in_prompt_until = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        super().__init__([w.HTML("<b>Gather clock</b>"), self.bar, self.label])
+        self.add_class("cnb-countdown")
+
+    def start(self, gather: Gather) -> None:
+        from catapult_nb.simulator.engine import GatherSpec
+
+        speed = self.session.speed
+        opts = gather.options
+        prompt = GatherSpec.from_options(opts).prompt_seconds / speed
+        now = time.monotonic()
+        with self._lock:
+            self._gather = gather
+            self._timeout = opts.effective_inter_digit_timeout / speed
+            self._in_prompt_until = now + prompt
+            self._deadline = now + prompt + self._timeout
+        self._ensure_ticking()
+
+    def key_pressed(self) -> None:
+        """A key restarts the inter-digit clock (and stops the prompt)."""
+        now = time.monotonic()
+        with self._lock:
+            if self._gather is not None:
+                self._in_prompt_until = now
+                self._deadline = now + self._timeout
+
+    def _ensure_ticking(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._tick, name="cnb-countdown", daemon=True)
+            self._thread.start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.TICK):
+            with self._lock:
+                gather = self._gather
+            if gather is None:
+                return
+            result = gather.result
+            call_in_kernel(lambda g=gather, r=result: self._draw(g, r))
+            if result is not None:
+                with self._lock:
+                    if self._gather is gather:
+                        self._gather = None
+                return
+
+    def _draw(self, gather: Gather, result: Any) -> None:
+        if result is not None:
+            self.bar.value = 0.0
+            self.bar.bar_style = "success"
+            self.label.value = (f"gather <code>{html.escape(gather.id)}</code> ended: "
+                                f"<b>{html.escape(result.reason)}</b>, digits "
+                                f"<code>{html.escape(repr(result.digits))}</code>")
+            return
+        now = time.monotonic()
+        speed = self.session.speed
+        if now < self._in_prompt_until:
+            self.bar.bar_style = "info"
+            self.bar.value = 1.0
+            self.label.value = f"prompt playing… {(self._in_prompt_until - now) * speed:.1f} s left"
+            return
+        left = max(0.0, self._deadline - now)
+        self.bar.bar_style = "warning" if left < self._timeout / 3 else "info"
+        self.bar.value = left / self._timeout if self._timeout else 0.0
+        self.label.value = f"inter-digit timeout: {left * speed:.1f} s left (API seconds)"
+
+    def close(self) -> None:
+        self._stop.set()
+        super().close()
+
+
+class SessionPanel(w.VBox):
+    """Backend, receiver and tunnel URLs, the current call; a button to place a call."""
+
+    def __init__(self, session: Session, to: str = "+15551234567"):
+        self.session = session
+        self.call: Call | None = None
+        self._on_call: list[Callable[[Call], None]] = []
+        self.info = w.HTML()
+        self.to = w.Text(to, description="call to", layout=w.Layout(width="260px"))
+        self.to.add_class("cnb-call-to")
+        self.call_button = w.Button(description="Place call", button_style="success", icon="phone")
+        self.call_button.add_class("cnb-call")
+        self.call_button.on_click(lambda _: self._call_clicked())
+        self.status = w.HTML("<i>no call yet</i>")
+        self.status.add_class("cnb-call-status")
+        super().__init__([self.info, w.HBox([self.to, self.call_button]), self.status])
+        self.add_class("cnb-session-panel")
+        self.refresh()
+
+    def place_call(self, to: str | None = None) -> Call:
+        """Place a call and wait until it is answered, as the button does."""
+        call = self.session.call(to or self.to.value)
+        self.call = call
+        for fn in list(self._on_call):
+            fn(call)
+        self.refresh()
+        return call
+
+    def on_call(self, fn: Callable[[Call], None]) -> None:
+        self._on_call.append(fn)
+
+    def refresh(self) -> None:
+        s = self.session
+        rows = [
+            ("backend", s.backend + (f" (speed ×{s.speed:g})" if s.backend == "simulated" else "")),
+            ("API", s.client.base_url),
+            ("receiver", _mask(s.receiver.url)),
+            ("callback URL", _mask(str(s.tunnel.callback_url))),
+            ("state", "closed" if getattr(s, "_closed", False) else "open"),
+        ]
+        cells = "".join(
+            f"<tr><td style='padding-right:8px'>{k}</td><td><code>{html.escape(v)}</code></td></tr>"
+            for k, v in rows
+        )
+        self.info.value = f"<b>Session</b><table>{cells}</table>"
+        if self.call is not None:
+            self.status.value = (f"call <code>{html.escape(self.call.id)}</code> to "
+                                 f"{html.escape(self.call.to)}: <b>{self._call_state(self.call)}</b>")
+
+    def _call_state(self, call: Call) -> str:
+        kinds = set(map(str, self.session.store.to_dataframe(call_id=call.id)["eventType"].dropna()))
+        if kinds & {"hangup", "timeout"}:
+            return "completed"
+        return "active" if "answer" in kinds else "started"
+
+    def _call_clicked(self) -> None:
+        self.status.value = "<i>calling…</i>"
+        try:
+            self.place_call()
+        except Exception as exc:  # shown in the panel; a click handler has nowhere else to report
+            self.status.value = f"<span style='color:#cf222e'>{html.escape(str(exc))}</span>"
