@@ -297,8 +297,9 @@ def _gather_url(target: _Target, user_part: str) -> str:
 
 def _curl(body: dict[str, Any], target: _Target) -> str:
     user = target.user_id or "${" + _ENV_USER + "}"
+    read = [_ENV_TOKEN, _ENV_SECRET] if target.user_id else [_ENV_USER, _ENV_TOKEN, _ENV_SECRET]
     return "\n".join([
-        f"# Credentials come from the environment: {_ENV_USER}, {_ENV_TOKEN}, {_ENV_SECRET}.",
+        f"# Credentials come from the environment: {', '.join(read)}.",
         f'curl --include -X POST "{_gather_url(target, user)}" \\',
         f'    -u "${{{_ENV_TOKEN}}}:${{{_ENV_SECRET}}}" \\',
         '    -H "Content-Type: application/json; charset=utf-8" \\',
