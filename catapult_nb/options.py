@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -86,7 +87,24 @@ def _describe(value: Any) -> str:
         return repr(value)
     if isinstance(value, (dict, list)):
         return f"a JSON {'object' if isinstance(value, dict) else 'array'}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _show_number(value)
     return json.dumps(value) if isinstance(value, (bool, type(None))) else repr(value)
+
+
+# ASCII digits only: Python's int()/float() would also take "1_0", "٥" or "infinity", which no JSON
+# client sends and the API would refuse.
+_INT_TEXT = re.compile(r"[+-]?[0-9]+")
+_NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def _show_number(number: int | float) -> str:
+    """A number for a message: short, but never rounded into a value that is in range (0.9999… is not 1)."""
+    if isinstance(number, int):
+        # str() of a huge int is slow, and refused past 4300 digits
+        return str(number) if abs(number) < 10**15 else "a number of more than 15 digits"
+    short = f"{number:g}"
+    return short if float(short) == number else repr(number)
 
 
 def parse_int(prop: str, value: Any) -> int:
@@ -97,10 +115,10 @@ def parse_int(prop: str, value: Any) -> int:
         return value
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return int(value)
-    if isinstance(value, str):
+    if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
         try:
             return int(value.strip())
-        except ValueError:
+        except ValueError:  # more digits than Python converts
             pass
     raise OptionError(prop, f"{prop} must be a whole number, got {_describe(value)}")
 
@@ -110,11 +128,9 @@ def parse_number(prop: str, value: Any) -> int | float:
     if isinstance(value, bool):
         raise OptionError(prop, f"{prop} must be a number, got {_describe(value)}")
     number: int | float
-    if isinstance(value, int):
+    if isinstance(value, (int, float)):
         number = value
-    elif isinstance(value, float):
-        number = value
-    elif isinstance(value, str):
+    elif isinstance(value, str) and _NUMBER_TEXT.fullmatch(value.strip()):
         text = value.strip()
         try:
             number = int(text)
@@ -160,7 +176,9 @@ def _wire_scalar(value: Any, as_strings: bool) -> Any:
 def check_max_digits(value: Any) -> int:
     number = parse_int("maxDigits", value)
     if not 1 <= number <= MAX_DIGITS_LIMIT:
-        raise OptionError("maxDigits", f"maxDigits must be between 1 and {MAX_DIGITS_LIMIT}, got {number}")
+        raise OptionError(
+            "maxDigits", f"maxDigits must be between 1 and {MAX_DIGITS_LIMIT}, got {_show_number(number)}"
+        )
     return number
 
 
@@ -170,7 +188,7 @@ def check_inter_digit_timeout(value: Any) -> int | float:
     if not low <= number <= high:
         raise OptionError(
             "interDigitTimeout",
-            f"interDigitTimeout must be between {low:g} and {high:g} seconds, got {number:g}",
+            f"interDigitTimeout must be between {low:g} and {high:g} seconds, got {_show_number(number)}",
         )
     return number
 
@@ -182,7 +200,8 @@ def check_terminating_digits(value: Any) -> str:
             "terminatingDigits",
             "terminatingDigits must not be empty: give at least one of 0-9 * # A-D (the default is '#')",
         )
-    bad = sorted({ch for ch in text if ch not in DTMF_KEYS})
+    # Judge the characters as given, so the message shows what the user typed ("ß", not "SS").
+    bad = sorted({ch for ch in value if len(ch.upper()) != 1 or ch.upper() not in DTMF_KEYS})
     if bad:
         raise OptionError(
             "terminatingDigits",
@@ -403,6 +422,8 @@ class GatherOptions(_WireModel):
         if isinstance(data, (str, bytes)):
             try:
                 data = json.loads(data)
+            except RecursionError:
+                raise OptionError("body", "the gather body is nested too deeply to be a gather") from None
             except ValueError as exc:
                 raise OptionError("body", f"the gather body is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
