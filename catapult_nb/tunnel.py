@@ -93,8 +93,9 @@ class _Redactor(logging.Filter):
         for secret in secrets:
             text = text.replace(secret, _MASK)
         # The agent repeats a rejected authtoken ("Your authtoken: …"); mask it even if we never knew it.
-        text = re.sub(r"(?i)(your authtoken:\s*)\S+", r"\1" + _MASK, text)
-        return re.sub(r"(--authtoken[ =])\S+", r"\1" + _MASK, text)
+        # (A logfmt line writes newlines as a literal backslash-n, hence the backslash in the stop set.)
+        text = re.sub(r"(Your authtoken:\s*)[^\s\\\"]+", r"\1" + _MASK, text)
+        return re.sub(r"(--authtoken[ =])[^\s\\\"]+", r"\1" + _MASK, text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()

@@ -207,6 +207,8 @@ class Agent:
                 "fake_local_url": local_url,
                 "upstream": {"url": upstream_url, "protocol": "http1"},
                 "traffic_policy": json.dumps(options.get("traffic_policy") or {}),
+                "metadata": str(options.get("metadata", "")),
+                "description": str(options.get("description", "")),
                 "metrics": {"http": {"count": 0}},
             }
             self.endpoints[name] = endpoint
