@@ -1,6 +1,53 @@
-"""catapult_nb — learn and prototype the Bandwidth Catapult v1 Gather API in a Jupyter notebook."""
+"""catapult_nb — learn and prototype the Bandwidth Catapult v1 Gather API in a Jupyter notebook.
+
+``from catapult_nb import Session`` is the usual start; the heavier pieces (pandas, aiohttp, widgets)
+load on first use, so ``from catapult_nb import GatherOptions`` stays light.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from catapult_nb.options import GatherOptions, OptionError, Prompt
 
-__all__ = ["GatherOptions", "OptionError", "Prompt"]
+if TYPE_CHECKING:
+    from catapult_nb.client import CatapultClient, CatapultError
+    from catapult_nb.events import EventStore
+    from catapult_nb.receiver import CallbackReceiver
+    from catapult_nb.session import Call, Gather, GatherResult, Session, SessionError
+    from catapult_nb.simulator import Simulator
+    from catapult_nb.tunnel import LoopbackTunnel, Tunnel, TunnelError, open_tunnel
+
 __version__ = "0.1.0"
+
+_LAZY = {
+    "CatapultClient": "catapult_nb.client",
+    "CatapultError": "catapult_nb.client",
+    "EventStore": "catapult_nb.events",
+    "CallbackReceiver": "catapult_nb.receiver",
+    "Session": "catapult_nb.session",
+    "SessionError": "catapult_nb.session",
+    "Call": "catapult_nb.session",
+    "Gather": "catapult_nb.session",
+    "GatherResult": "catapult_nb.session",
+    "Simulator": "catapult_nb.simulator",
+    "Tunnel": "catapult_nb.tunnel",
+    "LoopbackTunnel": "catapult_nb.tunnel",
+    "TunnelError": "catapult_nb.tunnel",
+    "open_tunnel": "catapult_nb.tunnel",
+}
+
+__all__ = ["GatherOptions", "OptionError", "Prompt", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'catapult_nb' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
