@@ -1,1 +1,236 @@
-"""The embedded Catapult v1 simulator (work in progress: the engine comes first)."""
+"""The embedded Catapult v1 simulator: a local, wire-compatible stand-in for the voice API, with a
+virtual phone that the notebook drives.
+
+::
+
+    with Simulator(speed=10) as sim:
+        # sim.api_url, sim.user_id, sim.api_token, sim.api_secret: point a client at these
+        sim.phone.press(call_id, "25")
+
+Modules: :mod:`~catapult_nb.simulator.engine` (pure gather and call state machines),
+:mod:`~catapult_nb.simulator.app` (the HTTP routes), :mod:`~catapult_nb.simulator.delivery` (callbacks),
+:mod:`~catapult_nb.simulator.clock` (scaled time), :mod:`~catapult_nb.simulator.phone` (the virtual
+phone's client).
+
+Decisions where the v1 documentation leaves the behaviour open ("unconfirmed" in the reference):
+
+- ``digits`` never contains the terminating digit; a timeout with no key pressed gives ``digits: ""``.
+- ``maxDigits`` absent → 30; ``interDigitTimeout`` absent → 5, accepted 1…30 s (decimals allowed);
+  ``terminatingDigits`` absent → ``"#"``, non-empty, only ``0-9 * # A-D``.
+- The inter-digit clock starts when the prompt finishes (at once without a prompt); any key stops the
+  prompt and emits ``speak``/``playback`` ``done``. A looping prompt repeats until the first key; the
+  clock starts when its first play ends.
+- A sentence is spoken at 150 words per minute (at least 0.5 s); a ``fileUrl`` prompt or played file
+  lasts 3 s (nothing is downloaded). Speak events carry ``state`` ``PLAYBACK_START``/``PLAYBACK_STOP``.
+- Keys, hang-ups and timers due at the same instant happen in that order: a key pressed exactly at the
+  inter-digit deadline still counts, and a hang-up at that instant gives ``hung-up``.
+- ``POST …/gather/{id}`` ``{"state":"completed"}`` → 200 and no ``gather`` event; GET then shows
+  ``state: completed``, the digits so far and no ``reason``. Stopping a completed gather: 200, no change.
+  While a gather runs, GET shows ``state: started`` and the digits collected so far; ``tag`` is shown
+  when the gather has one.
+- A second gather while one runs: 409 ``call-duplicate-gather-error``; a gather on a call that is not
+  ``active``: 403 ``call-invalid-state``; unknown call 404 ``call-not-found``; unknown gather 404
+  ``resource-not-found``; a bad field 400 ``validation-error`` naming the property (a missing required
+  one: 400 ``missing-property``; an unusable callback URL: 400 ``callback-invalid-url``); bad
+  credentials 401 ``authentication``/``unauthorized``; another user id in the path 403
+  ``user-access-denied``. When several apply: 401, 403 user, 404, 400, 403 state, 409.
+- Unknown request properties are refused with a 400 naming them, so a typo (``callbackURL``) is caught.
+- Ids: ``c-…`` calls, ``gtr-…`` gathers, 23 lowercase base-32 characters after the prefix.
+- ``suppressDtmf`` defaults to true: no ``dtmf`` events for keys pressed during a gather; outside a
+  gather every key gives a ``dtmf`` event.
+- Callbacks: POST JSON, or GET with query parameters for ``callbackHttpMethod: GET``; a connect error,
+  no answer within ``callbackTimeout`` or a non-2xx status is a failure; ``callback_retries`` more tries
+  (default 0, one API second apart), then one try to ``fallbackUrl``. ``callbackTimeout`` is wall-clock
+  time (a network wait, not scaled by ``speed``). Each call's events go out one at a time, in order.
+- Outbound calls are answered after 1 s unless ``to`` ends in ``0001`` (never answers: ``timeout`` event
+  after ``callTimeout``), ``0002`` (busy: ``hangup`` cause ``USER_BUSY`` after 1 s) or ``0003``
+  (``hangup`` cause ``CALL_REJECTED`` after 1 s, state ``rejected``). An inbound call
+  (``/_sim/incoming``) that nobody answers is given up after 60 s (cause ``ORIGINATOR_CANCEL``);
+  answering it sends an ``answer`` event.
+- A hang-up during a gather sends the ``gather`` event (``hung-up``) first, then ``hangup``.
+- Voice, locale and gender are each checked against the TTS table, not against each other.
+- Transfers (``state: transferring``) are refused with a 400: the simulator has no second party.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import math
+import threading
+from typing import Any
+
+from catapult_nb.simulator.app import SimConfig
+from catapult_nb.simulator.phone import VirtualPhone
+from catapult_nb.simulator.server import RunningServer, start_server
+
+__all__ = ["SimConfig", "Simulator", "VirtualPhone"]
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class Simulator:
+    """A simulator serving from a background thread with its own event loop.
+
+    ``speed`` makes API time run that many times faster than wall time (a 7 s timeout fires after
+    0.7 s at ``speed=10``). ``port=0`` picks a free port. Raises ValueError for a bad speed or retry
+    count; :meth:`start` raises OSError when the address cannot be bound.
+    """
+
+    def __init__(
+        self,
+        speed: float = 1.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        user_id: str = "u-simulator",
+        api_token: str = "t-simulator",
+        api_secret: str = "simulator-secret",
+        callback_retries: int = 0,
+    ) -> None:
+        if not _is_number(speed) or not math.isfinite(speed) or speed <= 0:
+            raise ValueError(f"speed must be a positive number (1 = real time), got {speed!r}")
+        if not _is_number(callback_retries) or callback_retries not in range(11):
+            raise ValueError(
+                f"callback_retries must be a whole number from 0 to 10, got {callback_retries!r}"
+            )
+        self._config = SimConfig(
+            speed=float(speed), user_id=user_id, api_token=api_token, api_secret=api_secret,
+            callback_retries=callback_retries,
+        )
+        self.host = host
+        self._port = port
+        self._server: RunningServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # -- settings ------------------------------------------------------------------------------------
+
+    @property
+    def speed(self) -> float:
+        return self._config.speed
+
+    @property
+    def user_id(self) -> str:
+        return self._config.user_id
+
+    @property
+    def api_token(self) -> str:
+        return self._config.api_token
+
+    @property
+    def api_secret(self) -> str:
+        """The secret clients must send; never shown in reprs."""
+        return self._config.api_secret
+
+    @property
+    def port(self) -> int:
+        """The port really listened on (the requested one until started)."""
+        return self._server.port if self._server else self._port
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def base_url(self) -> str:
+        """``http://HOST:PORT``; raises RuntimeError before :meth:`start`."""
+        if self._server is None:
+            raise RuntimeError("the simulator is not running: call start() or use it in a with block")
+        return self._server.base_url
+
+    @property
+    def api_url(self) -> str:
+        """The v1 API root, ``http://HOST:PORT/v1``."""
+        return self.base_url + "/v1"
+
+    @property
+    def phone(self) -> VirtualPhone:
+        """The virtual phone: press keys, hang up, ring in, inspect deliveries."""
+        return VirtualPhone(self.base_url)
+
+    # -- life ----------------------------------------------------------------------------------------
+
+    def start(self, timeout: float = 10.0) -> Simulator:
+        """Start serving (no-op if running); returns once connections are accepted."""
+        with self._lock:
+            if self._server is not None:
+                return self
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+            outcome: dict[str, Any] = {}
+
+            def serve() -> None:
+                asyncio.set_event_loop(loop)
+                try:
+                    server = start_server(self._config, self.host, self._port)
+                    outcome["server"] = loop.run_until_complete(server)
+                except BaseException as exc:  # handed to start()'s caller, who decides
+                    outcome["error"] = exc
+                    ready.set()
+                    loop.close()
+                    return
+                ready.set()
+                loop.run_forever()
+                loop.run_until_complete(outcome["server"].close())
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+
+            thread = threading.Thread(target=serve, name="catapult-simulator", daemon=True)
+            thread.start()
+            if not ready.wait(timeout):
+                raise RuntimeError(f"the simulator did not start within {timeout} s")
+            if "error" in outcome:
+                thread.join(timeout)
+                raise outcome["error"]
+            self._server, self._loop, self._thread = outcome["server"], loop, thread
+            return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving and cancel every pending timer and callback (no-op if not running)."""
+        with self._lock:
+            if self._server is None or self._loop is None or self._thread is None:
+                return
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout)
+            self._server = self._loop = self._thread = None
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Block until every queued callback has been delivered or given up on (TimeoutError if not)."""
+        if self._server is None or self._loop is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(self._server.state.deliverer.wait_idle(), self._loop)
+        future.result(timeout)
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- display -------------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        where = self.base_url if self._server else "not running"
+        return (
+            f"Simulator({where}, speed={self.speed:g}, user_id={self.user_id!r}, "
+            f"api_token={self.api_token!r}, api_secret='***')"
+        )
+
+    def _repr_html_(self) -> str:
+        rows = [
+            ("status", "running" if self._server else "stopped"),
+            ("API", self.api_url if self._server else "—"),
+            ("speed", f"{self.speed:g}× real time"),
+            ("user id", self.user_id),
+            ("API token", self.api_token),
+            ("API secret", "***"),
+        ]
+        cells = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(key)}</th>"
+            f"<td><code>{html.escape(value)}</code></td></tr>"
+            for key, value in rows
+        )
+        return f"<div><b>Catapult simulator</b><table>{cells}</table></div>"

@@ -1,0 +1,53 @@
+"""The simulator's scaled clock: API seconds that run ``speed`` times faster than wall time."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+__all__ = ["SimClock", "iso_time"]
+
+
+def iso_time(moment: datetime) -> str:
+    """ISO-8601 UTC with milliseconds and a ``Z``, as the v1 API writes its timestamps."""
+    utc = moment.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+class SimClock:
+    """API time for one simulator, read from the event loop's monotonic clock.
+
+    ``now()`` is API seconds since the clock was made; ``iso(t)`` turns such a reading into a timestamp
+    that starts at the wall-clock moment the simulator started, so event ``time`` fields look real and
+    durations computed from them are API seconds whatever the speed.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, speed: float = 1.0) -> None:
+        if not speed > 0:
+            raise ValueError(f"speed must be a positive number, got {speed!r}")
+        self.loop = loop
+        self.speed = float(speed)
+        self._loop_zero = loop.time()
+        self._wall_zero = datetime.now(timezone.utc)
+
+    def now(self) -> float:
+        """API seconds since the simulator started."""
+        return (self.loop.time() - self._loop_zero) * self.speed
+
+    def iso(self, api_time: float | None = None) -> str:
+        """The timestamp of ``api_time`` (default: now)."""
+        at = self.now() if api_time is None else api_time
+        return iso_time(self._wall_zero + timedelta(seconds=at))
+
+    def to_wall(self, api_seconds: float) -> float:
+        """A span of API seconds in wall seconds."""
+        return api_seconds / self.speed
+
+    def call_at(self, api_time: float, callback: Callable[[], object]) -> asyncio.TimerHandle:
+        """Run ``callback`` on the loop when the API clock reaches ``api_time``."""
+        return self.loop.call_at(self._loop_zero + api_time / self.speed, callback)
+
+    def call_later(self, api_seconds: float, callback: Callable[[], object]) -> asyncio.TimerHandle:
+        """Run ``callback`` after ``api_seconds`` of API time."""
+        return self.call_at(self.now() + api_seconds, callback)

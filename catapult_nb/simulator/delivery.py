@@ -1,0 +1,199 @@
+"""Callback delivery: each call's events go out one at a time, in order, and every attempt is recorded.
+
+An attempt fails on a connect error, on no answer within ``callbackTimeout`` (wall-clock milliseconds:
+it is a network wait, so it is not scaled by ``speed``) or on a status outside 2xx. A failed attempt is
+retried ``retries`` more times against ``callbackUrl`` (one API second apart), then the event gets one try
+at ``fallbackUrl`` when the call has one. The response body is ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+
+from catapult_nb.simulator.clock import SimClock
+
+__all__ = ["USER_AGENT", "CallbackTarget", "Deliverer", "mask_url"]
+
+USER_AGENT = "BandwidthAPI/v1 (catapult_nb simulator)"
+#: Deliveries kept for ``GET /_sim/deliveries``; older ones are dropped first.
+MAX_RECORDS = 200_000
+
+log = logging.getLogger(__name__)
+
+
+def mask_url(url: str | None) -> str | None:
+    """``url`` with the password of any ``user:password@`` part replaced by ``***``."""
+    if not url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass(frozen=True)
+class CallbackTarget:
+    """Where and how one call's events are sent."""
+
+    url: str | None  # callbackUrl; None means the application gets no events
+    method: str = "POST"  # POST (JSON body) or GET (query parameters)
+    timeout_ms: int = 10_000  # callbackTimeout
+    fallback_url: str | None = None
+
+
+_Item = tuple[CallbackTarget, dict[str, Any]]
+
+
+class Deliverer:
+    """Sends callback events with one worker per call, so each call's events keep their order."""
+
+    def __init__(self, clock: SimClock, retries: int = 0) -> None:
+        self.clock = clock
+        self.retries = retries
+        self.records: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_RECORDS)
+        self._queues: dict[str, asyncio.Queue[_Item | None]] = {}
+        self._workers: set[asyncio.Task[None]] = set()
+        self._session: aiohttp.ClientSession | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._pending = 0
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=256, force_close=False)
+        self._session = aiohttp.ClientSession(
+            connector=connector, headers={"User-Agent": USER_AGENT}, raise_for_status=False
+        )
+
+    async def close(self) -> None:
+        for task in list(self._workers):
+            task.cancel()
+        for task in list(self._workers):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._session is not None:
+            await self._session.close()
+
+    def send(self, call_id: str, target: CallbackTarget, event: dict[str, Any]) -> None:
+        """Queue ``event`` for ``call_id``; it goes out after the call's earlier events."""
+        queue = self._queues.get(call_id)
+        if queue is None:
+            queue = self._queues[call_id] = asyncio.Queue()
+            task = asyncio.get_running_loop().create_task(self._work(call_id, queue))
+            self._workers.add(task)
+            task.add_done_callback(self._workers.discard)
+        self._pending += 1
+        self._idle.clear()
+        queue.put_nowait((target, event))
+
+    def finish(self, call_id: str) -> None:
+        """The call has ended: its worker stops once its queue is drained."""
+        queue = self._queues.pop(call_id, None)
+        if queue is not None:
+            queue.put_nowait(None)
+
+    async def wait_idle(self) -> None:
+        """Return once every queued event has been delivered or given up on."""
+        await self._idle.wait()
+
+    def deliveries(self, call_id: str | None = None) -> list[dict[str, Any]]:
+        return [r for r in self.records if call_id is None or r["callId"] == call_id]
+
+    # -- internals ----------------------------------------------------------------------------------
+
+    async def _work(self, call_id: str, queue: asyncio.Queue[_Item | None]) -> None:
+        while True:
+            item = await queue.get()
+            if item is None:
+                return
+            try:
+                await self._deliver(*item)
+            except Exception:  # a bug here must not silently stop the call's later events
+                log.exception("callback delivery for call %s failed unexpectedly", call_id)
+            finally:
+                self._pending -= 1
+                if self._pending == 0:
+                    self._idle.set()
+
+    async def _deliver(self, target: CallbackTarget, event: dict[str, Any]) -> None:
+        attempt = 0
+        if not target.url:
+            self._record(None, target.method, event, 1, None, "the call has no callbackUrl", 0.0)
+            return
+        for index in range(1 + self.retries):
+            if index:
+                await asyncio.sleep(self.clock.to_wall(1.0))  # back off one API second before a retry
+            attempt += 1
+            if await self._attempt(target.url, target, event, attempt):
+                return
+        if target.fallback_url:
+            attempt += 1
+            await self._attempt(target.fallback_url, target, event, attempt)
+
+    async def _attempt(self, url: str, target: CallbackTarget, event: dict[str, Any], attempt: int) -> bool:
+        assert self._session is not None
+        seconds = target.timeout_ms / 1000
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
+        at = self.clock.iso()
+        started = time.perf_counter()
+        status: int | None = None
+        error: str | None = None
+        try:
+            if target.method == "GET":
+                params = {k: _query_value(v) for k, v in event.items() if v is not None}
+                request = self._session.get(url, params=params, timeout=timeout)
+            else:
+                request = self._session.post(
+                    url, json=event, timeout=timeout,
+                    headers={"Content-Type": "application/json; charset=utf-8"},
+                )
+            async with request as response:
+                status = response.status
+                await response.read()
+            if not 200 <= status < 300:
+                error = f"the callback answered HTTP {status}"
+        except TimeoutError:
+            error = f"no answer within callbackTimeout ({target.timeout_ms} ms)"
+        except aiohttp.ClientConnectionError as exc:
+            error = f"could not connect: {exc.__class__.__name__}: {exc}"
+        except (aiohttp.ClientError, ValueError) as exc:
+            error = f"{exc.__class__.__name__}: {exc}"
+        elapsed = (time.perf_counter() - started) * 1000
+        self._record(url, target.method, event, attempt, status, error, elapsed, at)
+        return error is None
+
+    def _record(
+        self, url: str | None, method: str, event: dict[str, Any], attempt: int, status: int | None,
+        error: str | None, elapsed_ms: float, at: str | None = None,
+    ) -> None:
+        if error:
+            log.info("callback %s for call %s: %s", event.get("eventType"), event.get("callId"), error)
+        self.records.append({
+            "time": at or self.clock.iso(),
+            "url": mask_url(url),
+            "method": method,
+            "eventType": event.get("eventType"),
+            "callId": event.get("callId"),
+            "attempt": attempt,
+            "status": status,
+            "error": error,
+            "elapsedMs": round(elapsed_ms, 1),
+        })
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
