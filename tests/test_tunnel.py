@@ -331,3 +331,19 @@ def test_loopback_tunnel_hands_back_the_local_url(upstream):
 def test_loopback_tunnel_rejects_what_is_not_a_url():
     with pytest.raises(ValueError, match="receiver's URL"):
         LoopbackTunnel("/callbacks/abc")
+
+
+# --- the fake agent itself, as pyngrok sees it ------------------------------------------------------------
+
+def test_pyngrok_reads_the_fake_agents_version(agent, config):
+    assert ngrok.get_version(conf.PyngrokConfig(ngrok_path=str(agent), config_path=config))[0] == \
+        fake_ngrok.VERSION
+
+
+def test_a_receiver_that_is_down_gives_ngroks_502(agent, config):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    with open_tunnel(closed_port, auth_token=TOKEN, ngrok_path=str(agent), config_path=config) as tunnel:
+        answer = requests.post(tunnel.callback_url, json={}, timeout=5)
+    assert answer.status_code == 502 and "ERR_NGROK_8012" in answer.text
