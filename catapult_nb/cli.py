@@ -1,0 +1,130 @@
+"""The ``catapult-nb`` command line (also ``python -m catapult_nb``).
+
+Each subcommand is a pair in :data:`SUBCOMMANDS`: a name and a function that configures its argparse
+sub-parser and sets ``handler`` (a function taking the parsed arguments and returning the exit code).
+To add a command (``demo``, say), write ``add_demo(subparsers)`` and append ``("demo", add_demo)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import signal
+import sys
+from collections.abc import Callable, Sequence
+
+__all__ = ["SUBCOMMANDS", "build_parser", "main"]
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}")
+    return value
+
+
+# -- simulator -------------------------------------------------------------------------------------
+
+
+def add_simulator(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "simulator",
+        help="run the Catapult v1 simulator until Ctrl-C",
+        description="Serve the embedded Catapult v1 simulator (API under /v1, virtual phone under /_sim) "
+        "until SIGINT or SIGTERM.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=_port, default=8900, help="port (default 8900; 0 picks a free one)")
+    parser.add_argument(
+        "--speed", type=_positive_float, default=1.0,
+        help="how many times faster than real time API time runs (default 1.0)",
+    )
+    parser.add_argument("--user-id", default="u-simulator", help="the user id in API paths")
+    parser.add_argument("--api-token", default="t-simulator", help="the API token (Basic auth user name)")
+    parser.add_argument(
+        "--api-secret", default="simulator-secret", help="the API secret (Basic auth password)"
+    )
+    parser.set_defaults(handler=run_simulator)
+
+
+def run_simulator(args: argparse.Namespace) -> int:
+    """Serve until SIGINT/SIGTERM; 0 on a clean stop, 1 when the address cannot be bound."""
+    try:
+        return asyncio.run(_serve_simulator(args))
+    except KeyboardInterrupt:  # a signal before the handlers were installed
+        return 0
+
+
+async def _serve_simulator(args: argparse.Namespace) -> int:
+    from catapult_nb.simulator.app import SimConfig
+    from catapult_nb.simulator.server import start_server
+
+    config = SimConfig(
+        speed=args.speed, user_id=args.user_id, api_token=args.api_token, api_secret=args.api_secret
+    )
+    try:
+        server = await start_server(config, args.host, args.port)
+    except OSError as exc:
+        print(
+            f"catapult-nb simulator: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}. "
+            "Pick another --port (0 chooses a free one).",
+            file=sys.stderr,
+        )
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
+            loop.add_signal_handler(signum, stop.set)
+    print(f"Catapult simulator listening on {server.base_url}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await server.close()
+    return 0
+
+
+#: (name, configure) for each subcommand, in the order ``--help`` lists them.
+SUBCOMMANDS: list[tuple[str, Callable[[argparse._SubParsersAction], None]]] = [  # type: ignore[type-arg]
+    ("simulator", add_simulator),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="catapult-nb",
+        description="Learn and prototype the Bandwidth Catapult v1 Gather API.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for _name, configure in SUBCOMMANDS:
+        configure(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (2 for usage errors, as argparse does)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits on --help and on usage errors
+        return int(exc.code or 0)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return 2
+    return int(handler(args))
