@@ -25,13 +25,13 @@ import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Locator, Page
+    from playwright.sync_api import Locator, Page, Route
 
 #: The project root: notebooks are copied from here, screenshots go under ``build/`` here.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -354,7 +354,14 @@ class LabPage:
         self.page = page
         self.server = server
         self.timeout = timeout
+        #: URLs the page tried to fetch beyond loopback; they are aborted, and tests assert none.
+        self.blocked_requests: list[str] = []
         page.set_default_timeout(timeout * 1000)
+        page.context.route(lambda url: not _is_local(url), self._block)
+
+    def _block(self, route: Route) -> None:
+        self.blocked_requests.append(route.request.url)
+        route.abort()
 
     def __repr__(self) -> str:
         return f"LabPage(url={self.page.url.replace(self.server.token, '…')!r})"
@@ -500,6 +507,11 @@ class LabPage:
             self.page.wait_for_function(expression, arg=arg, timeout=seconds * 1000)
         except PlaywrightTimeoutError as error:
             raise AssertionError(f"waited {seconds:.0f} s for {what}; nothing came") from error
+
+
+def _is_local(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in {"data", "blob", "about"} or parts.hostname in {"127.0.0.1", "localhost", "::1"}
 
 
 #: The notebook panel on show (JupyterLab hides the others with lm-mod-hidden).

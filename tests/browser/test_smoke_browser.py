@@ -67,6 +67,9 @@ def test_smoke_widgets(lab_page, jupyter_lab):
     assert jupyter_lab.secret not in saved.read_text(encoding="utf-8")
     assert jupyter_lab.secret not in jupyter_lab.log_text()
 
+    # and the page fetched nothing beyond loopback (no fonts, news or update checks from the web)
+    assert lab_page.blocked_requests == []
+
 
 def test_a_failing_cell_is_reported(lab_page, jupyter_lab, tmp_path):
     # given a notebook whose second cell raises
