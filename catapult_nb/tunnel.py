@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import yaml  # pyngrok's own dependency: it reads the agent's config file with it
 from pyngrok import conf, ngrok, process
 from pyngrok.exception import (
     PyngrokError,
@@ -370,6 +371,10 @@ def open_tunnel(port: int, auth_token: str | None = None, basic_auth: tuple[str,
         except OSError as exc:
             raise TunnelError(f"cannot run the ngrok agent at {config.ngrok_path}: {exc.strerror}. "
                               f"Check that it is an executable ngrok binary, or pass ngrok_path=…") from None
+        except yaml.YAMLError as exc:
+            raise TunnelError(f"the ngrok config file {conf.get_config_path(config)} is not valid YAML "
+                              f"({getattr(exc, 'problem', None) or 'parse error'}); fix it, or pass "
+                              f"config_path=… to use another") from None
         tunnel = Tunnel(str(endpoint.public_url), port, path, name=endpoint.name, config=config,
                         basic_auth_user=credentials[0] if credentials else None, _credentials=credentials)
         use = _agents.get(config.ngrok_path)
@@ -449,7 +454,7 @@ def _agent_error(exc: PyngrokNgrokError) -> TunnelError:
                    f"agent session ({code}). Call catapult_nb.tunnel.kill_agents() or run `pkill ngrok`, "
                    f"or restart the machine's other ngrok agent, then run this again.")
     else:
-        detail = _redactor.scrub(exc.ngrok_error or str(exc))
+        detail = _redactor.scrub(exc.ngrok_error or str(exc)).rstrip(". ")
         message = (f"the ngrok agent did not start: {detail}. Its recent log lines are in the error's "
                    f".ngrok_logs.")
     return TunnelError(message, code=code, ngrok_logs=logs)

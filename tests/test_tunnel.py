@@ -347,3 +347,11 @@ def test_a_receiver_that_is_down_gives_ngroks_502(agent, config):
     with open_tunnel(closed_port, auth_token=TOKEN, ngrok_path=str(agent), config_path=config) as tunnel:
         answer = requests.post(tunnel.callback_url, json={}, timeout=5)
     assert answer.status_code == 502 and "ERR_NGROK_8012" in answer.text
+
+
+def test_a_broken_config_file_is_named(agent, tmp_path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text("agent: [unclosed\n")
+    with pytest.raises(TunnelError, match="not valid YAML") as caught:
+        open_tunnel(8765, auth_token=TOKEN, ngrok_path=str(agent), config_path=str(broken))
+    assert str(broken) in str(caught.value)
