@@ -9,8 +9,10 @@ import json
 import logging
 import os
 import queue
+import select
 import socket
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -355,3 +357,28 @@ def test_a_broken_config_file_is_named(agent, tmp_path):
     with pytest.raises(TunnelError, match="not valid YAML") as caught:
         open_tunnel(8765, auth_token=TOKEN, ngrok_path=str(agent), config_path=str(broken))
     assert str(broken) in str(caught.value)
+
+
+def test_the_agent_goes_away_when_the_interpreter_exits(agent, config, upstream):
+    # given a "kernel" that opens a tunnel and exits without closing it
+    script = (
+        "from catapult_nb.tunnel import open_tunnel\n"
+        f"t = open_tunnel({upstream.port}, auth_token={TOKEN!r}, ngrok_path={str(agent)!r}, "
+        f"config_path={config!r})\n"
+        "print(t.agent_pid, flush=True)\n"
+    )
+    kernel = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert kernel.returncode == 0, kernel.stderr
+    pid = int(kernel.stdout.split()[-1])
+
+    # then its agent ends too (it is not our child: wait for its exit on a pidfd)
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        assert poller.poll(10_000), f"ngrok agent {pid} outlived its interpreter"
+    finally:
+        os.close(pidfd)
