@@ -263,7 +263,8 @@ def _unknown(kind: str, known: dict[str, str], data: dict[str, Any]) -> None:
     extra = [key for key in data if key not in known]
     if extra:
         raise OptionError(
-            extra[0],
+            # dotted like every other prompt field's prop, so a form can find the right place
+            f"prompt.{extra[0]}" if kind == "prompt" else str(extra[0]),
             f"unknown {kind} property {extra[0]!r}; the known ones are {', '.join(known)}",
         )
 
