@@ -400,7 +400,7 @@ def _check_path(path: str) -> str:
         path = urlsplit(path).path
     if path and not path.startswith("/"):
         raise ValueError("path must start with '/', like '/callbacks/<token>' (the receiver's path)")
-    return path.rstrip("/") if path != "/" else ""
+    return "" if path == "/" else path
 
 
 def _check_basic_auth(basic_auth: tuple[str, str] | None) -> tuple[str, str] | None:
