@@ -893,6 +893,10 @@ class Routes:
         return web.json_response({"status": "ok", "speed": self.state.config.speed})
 
 
+#: Where the app keeps its :class:`SimulatorState` once started.
+STATE_KEY = web.AppKey("state", SimulatorState)
+
+
 def create_app(config: SimConfig) -> web.Application:
     """The aiohttp application; the clock and callback sender start with the app's loop."""
     middlewares = [errors_middleware, _auth_middleware(config)]
@@ -902,11 +906,11 @@ def create_app(config: SimConfig) -> web.Application:
     async def on_startup(app: web.Application) -> None:
         state = SimulatorState(config, SimClock(asyncio.get_running_loop(), config.speed))
         await state.deliverer.start()
-        app["state"] = state
+        app[STATE_KEY] = state
         holder["routes"] = Routes(state)
 
     async def on_cleanup(app: web.Application) -> None:
-        state: SimulatorState = app["state"]
+        state = app[STATE_KEY]
         for call in state.calls.values():
             state.cancel_timers(call)
         await state.deliverer.close()

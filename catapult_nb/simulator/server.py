@@ -6,7 +6,7 @@ import socket
 
 from aiohttp import web
 
-from catapult_nb.simulator.app import SimConfig, create_app
+from catapult_nb.simulator.app import STATE_KEY, SimConfig, SimulatorState, create_app
 
 __all__ = ["RunningServer", "start_server"]
 
@@ -25,8 +25,8 @@ class RunningServer:
         return f"http://{host}:{self.port}"
 
     @property
-    def state(self):  # type: ignore[no-untyped-def]
-        return self.runner.app["state"]
+    def state(self) -> SimulatorState:
+        return self.runner.app[STATE_KEY]
 
     async def close(self) -> None:
         await self.runner.cleanup()

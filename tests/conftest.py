@@ -1,0 +1,248 @@
+"""Shared fixtures.
+
+``simulator``
+    A running :class:`catapult_nb.simulator.Simulator` at ``speed=50`` on a free 127.0.0.1 port, one per
+    test (a 7 s inter-digit timeout takes 0.14 s). Use ``simulator.api_url``, ``.user_id``,
+    ``.api_token``, ``.api_secret`` for a client, and ``simulator.phone`` for the virtual phone.
+
+``collector``
+    A real HTTP endpoint on 127.0.0.1 that records every request (callbacks, typically) and lets a test
+    wait for a matching one, without sleeping::
+
+        url = collector.url("/cb")
+        event = collector.wait_for_event("gather", call_id=call_id, timeout=5)
+        collector.respond("/broken", 500)     # make a path fail, to exercise fallbackUrl
+        collector.hold("/slow")               # answer nothing until released (callbackTimeout)
+
+    Each record is a :class:`Collected` (method, path, query, headers, body, json).
+
+``api``
+    An :class:`Api` on the ``simulator``: the v1 routes spoken with plain ``requests`` and Basic auth
+    (``api.post("/calls", {...})``, ``api.answered_call(collector)``, ``api.gather(call_id, body)``).
+    ``assert_error(response, status, category, code)`` checks a v1 error body.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+import requests
+
+from catapult_nb.simulator import Simulator
+
+SIMULATOR_SPEED = 50
+
+ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+CALL_ID = re.compile(r"^c-[a-z2-7]{23}$")
+GATHER_ID = re.compile(r"^gtr-[a-z2-7]{23}$")
+FROM = "+15551230000"
+TO = "+15551239999"
+
+
+class Api:
+    """The simulator's v1 API, spoken with plain ``requests`` (no client library in between)."""
+
+    ISO_MS = ISO_MS  # event and resource timestamps
+    CALL_ID = CALL_ID
+    GATHER_ID = GATHER_ID
+    FROM = FROM
+    TO = TO
+
+    def __init__(self, sim: Simulator, auth: tuple[str, str] | None = None) -> None:
+        self.sim = sim
+        self.root = f"{sim.api_url}/users/{sim.user_id}"
+        self.http = requests.Session()
+        self.http.auth = auth or (sim.api_token, sim.api_secret)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> requests.Response:
+        if body is not None:
+            kwargs["json"] = body
+        return self.http.post(self.root + path, timeout=10, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.http.get(self.root + path, timeout=10, **kwargs)
+
+    def create_call(self, callback_url: str | None, to: str = TO, **fields: Any) -> str:
+        body = {"from": FROM, "to": to, **fields}
+        if callback_url:
+            body["callbackUrl"] = callback_url
+        response = self.post("/calls", body)
+        assert response.status_code == 201, response.text
+        return response.headers["Location"].rsplit("/", 1)[1]
+
+    def answered_call(self, collector: Any, **fields: Any) -> str:
+        """An outbound call that the far end has answered (its answer event has arrived)."""
+        call_id = self.create_call(collector.url(), **fields)
+        collector.wait_for_event("answer", call_id)
+        return call_id
+
+    def gather(self, call_id: str, body: Any) -> requests.Response:
+        return self.post(f"/calls/{call_id}/gather", body)
+
+    @staticmethod
+    def assert_error(response: requests.Response, status: int, category: str, code: str) -> dict[str, Any]:
+        """The response is the v1 error body with this status, category and code; returns the body."""
+        assert response.status_code == status, (response.status_code, response.text)
+        body = response.json()
+        assert set(body) == {"category", "code", "message", "details"}, body
+        assert (body["category"], body["code"]) == (category, code), body
+        assert isinstance(body["message"], str) and body["message"]
+        assert isinstance(body["details"], list)
+        return body
+
+
+@dataclass
+class Collected:
+    """One request the collector received."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    json: Any = field(default=None)
+
+    @property
+    def event(self) -> dict[str, Any]:
+        """The callback event: the JSON body of a POST, or the query of a GET."""
+        return self.json if self.method == "POST" else self.query
+
+
+class Collector:
+    """Records requests; ``wait_for`` blocks on a condition variable until one matches or time runs out."""
+
+    def __init__(self) -> None:
+        self.requests: list[Collected] = []
+        self._cond = threading.Condition()
+        self._status: dict[str, int] = {}
+        self._held: dict[str, threading.Event] = {}
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    def url(self, path: str = "/cb") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def respond(self, path: str, status: int) -> None:
+        """Answer requests to ``path`` with ``status`` (default 200)."""
+        self._status[path] = status
+
+    def hold(self, path: str) -> threading.Event:
+        """Leave requests to ``path`` unanswered until the returned event is set (or 10 s pass)."""
+        event = self._held[path] = threading.Event()
+        return event
+
+    def close(self) -> None:
+        for event in self._held.values():
+            event.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def wait_for(self, predicate: Callable[[Collected], bool], timeout: float = 5.0) -> Collected:
+        """The first request matching ``predicate``; AssertionError after ``timeout`` seconds."""
+        with self._cond:
+            found: list[Collected] = []
+
+            def ready() -> bool:
+                found[:] = [r for r in self.requests if predicate(r)]
+                return bool(found)
+
+            if not self._cond.wait_for(ready, timeout):
+                seen = [(r.method, r.path, (r.event or {}).get("eventType")) for r in self.requests]
+                raise AssertionError(f"no matching request within {timeout} s; received {seen}")
+            return found[0]
+
+    def wait_for_event(
+        self, event_type: str, call_id: str | None = None, timeout: float = 5.0, **fields: Any
+    ) -> dict[str, Any]:
+        """The first callback event of ``event_type`` (for ``call_id``, with these field values)."""
+
+        def matches(r: Collected) -> bool:
+            event = r.event or {}
+            return (
+                event.get("eventType") == event_type
+                and (call_id is None or event.get("callId") == call_id)
+                and all(event.get(k) == v for k, v in fields.items())
+            )
+
+        return self.wait_for(matches, timeout).event
+
+    def events(self, call_id: str | None = None, path: str | None = None) -> list[dict[str, Any]]:
+        with self._cond:
+            return [
+                r.event for r in self.requests
+                if (path is None or r.path == path) and (call_id is None or r.event.get("callId") == call_id)
+            ]
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _handle(self) -> None:
+                parts = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                try:
+                    parsed = json.loads(body) if body else None
+                except ValueError:
+                    parsed = None
+                held = collector._held.get(parts.path)
+                if held is not None:
+                    held.wait(10)
+                record = Collected(
+                    self.command, parts.path, dict(parse_qsl(parts.query)), dict(self.headers.items()),
+                    body, parsed,
+                )
+                status = collector._status.get(parts.path, 200)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                except OSError:  # the simulator gave up waiting and closed the connection
+                    pass
+                with collector._cond:
+                    collector.requests.append(record)
+                    collector._cond.notify_all()
+
+            do_GET = do_POST = _handle
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler
+
+
+@pytest.fixture
+def collector() -> Iterator[Collector]:
+    instance = Collector()
+    try:
+        yield instance
+    finally:
+        instance.close()
+
+
+@pytest.fixture
+def simulator() -> Iterator[Simulator]:
+    with Simulator(speed=SIMULATOR_SPEED) as sim:
+        yield sim
+
+
+@pytest.fixture
+def api(simulator: Simulator) -> Iterator[Api]:
+    client = Api(simulator)
+    try:
+        yield client
+    finally:
+        client.http.close()
