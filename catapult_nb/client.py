@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import email.utils
 import html
+import ipaddress
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -26,11 +28,13 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import requests
+from requests.auth import AuthBase, _basic_auth_str
 
 from catapult_nb.credentials import (
     ENV_SECRET,
     ENV_TOKEN,
     ENV_USER_ID,
+    Secret,
     check_secret_text,
     load_credentials,
     mask,
@@ -170,14 +174,19 @@ class CatapultClient:
         self.backoff = max(0.0, float(backoff))
         token = check_secret_text("api_token", api_token)
         secret = check_secret_text("api_secret", api_secret)
-        self._secrets = (token, secret)  # kept only to scrub them out of messages
+        self._auth = _BasicAuth(Secret(token), Secret(secret))
         self._session = session or requests.Session()
-        self._session.auth = (token, secret)
+        self._session.auth = self._auth
         self._session.headers["User-Agent"] = USER_AGENT
+        if _is_loopback(self.base_url):
+            # A simulator on this machine is never reached through an HTTP(S)_PROXY from the environment.
+            self._session.trust_env = False
         self._closed = threading.Event()  # also wakes a retry pause when the client is closed
 
     @classmethod
-    def from_env(cls, env_file: str | None = ".env", **kwargs: Any) -> CatapultClient:
+    def from_env(
+        cls, env_file: str | os.PathLike[str] | None = ".env", **kwargs: Any
+    ) -> CatapultClient:
         """A client from ``CATAPULT_USER_ID``, ``CATAPULT_API_TOKEN``, ``CATAPULT_API_SECRET`` (and
         optionally ``CATAPULT_BASE_URL``), read from the environment or else from ``env_file``.
 
@@ -203,7 +212,7 @@ class CatapultClient:
     def __repr__(self) -> str:
         return (
             f"CatapultClient(user_id={self.user_id!r}, base_url={self.base_url!r}, "
-            f"api_token={mask(self._secrets[0])!r}, api_secret={mask(self._secrets[1])!r}, "
+            f"api_token={self._auth.token!r}, api_secret={self._auth.secret!r}, "
             f"timeout={self.timeout!r})"
         )
 
@@ -211,8 +220,8 @@ class CatapultClient:
         rows = [
             ("API", self.api_url),
             ("user id", self.user_id),
-            ("API token", mask(self._secrets[0])),
-            ("API secret", mask(self._secrets[1])),
+            ("API token", mask(self._auth.token.reveal())),
+            ("API secret", mask(self._auth.secret.reveal())),
             ("timeout", f"{self.timeout} s"),
             ("retries (429/503, safe requests)", str(self.max_retries)),
             ("state", "closed" if self._closed.is_set() else "open"),
@@ -404,13 +413,14 @@ class CatapultClient:
                 continue
             if status >= 400:
                 raise error_from_response(
-                    response, method, shown_path, secrets=self._secrets, attempts=attempt, retried=retry
+                    response, method, shown_path, secrets=self._auth.revealed(), attempts=attempt,
+                    retried=retry,
                 )
             return response
         raise AssertionError("unreachable: the last attempt either returns or raises")
 
     def _transport_error(self, exc: requests.RequestException, method: str, path: str) -> CatapultError:
-        reason = scrub(_root_reason(exc), self._secrets)
+        reason = scrub(_root_reason(exc), self._auth.revealed())
         if isinstance(exc, requests.ConnectTimeout):
             message = f"could not connect to {self.base_url} within {self.timeout} s ({reason})"
             hint = "Check the base URL and the network (for the simulator: is it running?)"
@@ -432,7 +442,7 @@ class CatapultClient:
         try:
             return response.json()
         except ValueError:
-            snippet = scrub(_snippet(response.text), self._secrets)
+            snippet = scrub(_snippet(response.text), self._auth.revealed())
             raise CatapultError(
                 f"expected a JSON body, got {snippet or 'an empty body'}",
                 status=response.status_code, method=method, path="/v1" + path,
@@ -453,6 +463,35 @@ class CatapultClient:
 
 
 # --------------------------------------------------------------------------------------------------
+
+
+class _BasicAuth(AuthBase):
+    """HTTP Basic auth whose token and secret are :class:`Secret` (so ``vars(session)`` shows masks)."""
+
+    def __init__(self, token: Secret, secret: Secret) -> None:
+        self.token = token
+        self.secret = secret
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = _basic_auth_str(self.token.reveal(), self.secret.reveal())
+        return request
+
+    def revealed(self) -> tuple[str, str]:
+        """The clear values, only to scrub them out of text."""
+        return self.token.reveal(), self.secret.reveal()
+
+    def __repr__(self) -> str:
+        return f"_BasicAuth(token={self.token!r}, secret={self.secret!r})"
+
+
+def _is_loopback(base_url: str) -> bool:
+    host = urlsplit(base_url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _normalise_base_url(base_url: str) -> str:

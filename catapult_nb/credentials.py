@@ -28,6 +28,7 @@ __all__ = [
     "ENV_USER_ID",
     "Credentials",
     "CredentialsError",
+    "Secret",
     "load_credentials",
     "mask",
     "scrub",
@@ -44,6 +45,37 @@ MASK = "••••••"
 
 class CredentialsError(ValueError):
     """Credentials are missing or unusable; the message says which variable and how to set it."""
+
+
+class Secret:
+    """A string that does not show itself: repr and str are masked, :meth:`reveal` gives the value.
+
+    Objects that must keep a secret hold it in one of these, so even ``vars(obj)`` or a debugger's
+    variable view shows the mask.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return repr(mask(self._value))
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # never pickled in the clear by accident (a saved notebook state, a multiprocessing payload)
+        raise TypeError("a Secret cannot be pickled; pass the credentials again where they are needed")
 
 
 def mask(value: str | None) -> str:

@@ -681,3 +681,104 @@ def test_every_missing_variable_is_named(clean_env, tmp_path):
     assert str(caught.value).startswith(
         "CATAPULT_USER_ID, CATAPULT_API_TOKEN, CATAPULT_API_SECRET are not set in the environment or in "
     )
+
+
+def test_the_credentials_hide_even_from_vars_and_pickle(client):
+    assert_secret_free(repr(vars(client)))
+    assert_secret_free(repr(vars(client._session)))
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(client)
+
+
+def test_a_loopback_api_is_never_reached_through_an_environment_proxy(api, monkeypatch):
+    # given: a proxy variable pointing at a port where nothing listens
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{dead}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    api.expect_request(CALL_PATH).respond_with_json({"id": CALL})
+    # when / then: the request still goes straight to the server
+    client = CatapultClient(USER, TOKEN, SECRET, base_url=api.url_for("/"), timeout=2)
+    assert client.get_call(CALL) == {"id": CALL}
+
+
+# Which verbs repeat after a 503: only those that are safe to send twice.
+RETRY_POLICY = [
+    ("get_call", lambda c: c.get_call(CALL), "GET", CALL_PATH, True),
+    ("list_calls", lambda c: c.list_calls(), "GET", f"/v1/users/{USER}/calls", True),
+    ("get_call_events", lambda c: c.get_call_events(CALL), "GET", f"{CALL_PATH}/events", True),
+    ("get_gather", lambda c: c.get_gather(CALL, GATHER), "GET", f"{CALL_PATH}/gather/{GATHER}", True),
+    ("stop_gather", lambda c: c.stop_gather(CALL, GATHER), "POST", f"{CALL_PATH}/gather/{GATHER}", True),
+    ("answer_call", lambda c: c.answer_call(CALL), "POST", CALL_PATH, True),
+    ("reject_call", lambda c: c.reject_call(CALL), "POST", CALL_PATH, True),
+    ("hangup_call", lambda c: c.hangup_call(CALL), "POST", CALL_PATH, True),
+    ("create_call", lambda c: c.create_call("+1", "+2"), "POST", f"/v1/users/{USER}/calls", False),
+    ("create_gather", lambda c: c.create_gather(CALL), "POST", f"{CALL_PATH}/gather", False),
+    ("speak_sentence", lambda c: c.speak_sentence(CALL, "Hi"), "POST", f"{CALL_PATH}/audio", False),
+    ("play_audio", lambda c: c.play_audio(CALL, "http://127.0.0.1:9/a.wav"), "POST", f"{CALL_PATH}/audio",
+     False),
+    ("send_dtmf", lambda c: c.send_dtmf(CALL, "1"), "POST", f"{CALL_PATH}/dtmf", False),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "method", "path", "retried"), [p[1:] for p in RETRY_POLICY], ids=[p[0] for p in RETRY_POLICY]
+)
+def test_which_requests_are_retried_after_a_503(api, client, call, method, path, retried):
+    api.expect_request(path, method=method).respond_with_json(UNAVAILABLE, status=503)
+    with pytest.raises(CatapultError) as caught:
+        call(client)
+    assert caught.value.status == 503
+    assert len(api.log) == (1 + client.max_retries if retried else 1)
+
+
+# -- against the embedded simulator (conftest's ``simulator`` and ``collector``) ------------------------
+
+
+def test_the_simulators_errors_arrive_as_catapult_errors(simulator, collector):
+    with CatapultClient(
+        simulator.user_id, simulator.api_token, simulator.api_secret, base_url=simulator.base_url
+    ) as client:
+        call_id = client.create_call("+15551230000", "+15551239999", collector.url())
+        collector.wait_for_event("answer", call_id)
+        gather_id = client.create_gather(call_id, inter_digit_timeout=30)
+
+        with pytest.raises(CatapultError) as duplicate:
+            client.create_gather(call_id, max_digits=2)
+        with pytest.raises(CatapultError) as no_call:
+            client.get_call("c-aaaaaaaaaaaaaaaaaaaaaaa")
+        with pytest.raises(CatapultError) as no_gather:
+            client.get_gather(call_id, "gtr-aaaaaaaaaaaaaaaaaaaaaaa")
+        with pytest.raises(CatapultError) as bad_field:
+            client.create_call("+15551230000", "+15551239999", collector.url(), callback_http_method="PUT")
+
+        client.stop_gather(call_id, gather_id)
+        assert client.get_gather(call_id, gather_id)["state"] == "completed"
+        client.hangup_call(call_id)
+        collector.wait_for_event("hangup", call_id)
+        with pytest.raises(CatapultError) as ended:
+            client.create_gather(call_id)
+        assert client.get_call(call_id)["state"] == "completed"
+
+    with CatapultClient(
+        simulator.user_id, simulator.api_token, "wrong-secret", base_url=simulator.base_url
+    ) as intruder, pytest.raises(CatapultError) as unauthorized:
+        intruder.get_call(call_id)
+
+    assert (duplicate.value.status, duplicate.value.code) == (409, "call-duplicate-gather-error")
+    assert "stop the running gather first" in str(duplicate.value)
+    assert (no_call.value.status, no_call.value.category, no_call.value.code) == (
+        404, "not-found", "call-not-found"
+    )
+    assert (no_gather.value.status, no_gather.value.code) == (404, "resource-not-found")
+    assert (bad_field.value.status, bad_field.value.code) == (400, "validation-error")
+    assert bad_field.value.property == "callbackHttpMethod"
+    assert (ended.value.status, ended.value.code) == (403, "call-invalid-state")
+    assert (unauthorized.value.status, unauthorized.value.category) == (401, "authentication")
+    assert "CATAPULT_API_SECRET" in str(unauthorized.value)
+    for caught in (duplicate, no_call, no_gather, bad_field, ended, unauthorized):
+        assert simulator.api_secret not in str(caught.value)
+        assert "wrong-secret" not in str(caught.value)
