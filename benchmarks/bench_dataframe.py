@@ -59,20 +59,43 @@ def fill(path: str, count: int) -> float:
         kind = i % 8
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(base + i)) + f".{i % 1000:03d}Z"
         if kind in (0, 4):
-            payload = {"eventType": "speak", "callId": call, "status": "started" if kind == 0 else "done",
-                       "state": "PLAYBACK_START" if kind == 0 else "PLAYBACK_STOP", "time": stamp,
-                       "callUri": f"http://127.0.0.1/v1/users/u-x/calls/{call}"}
+            payload = {
+                "eventType": "speak",
+                "callId": call,
+                "status": "started" if kind == 0 else "done",
+                "state": "PLAYBACK_START" if kind == 0 else "PLAYBACK_STOP",
+                "time": stamp,
+                "callUri": f"http://127.0.0.1/v1/users/u-x/calls/{call}",
+            }
         elif kind in (1, 2, 5):
-            payload = {"eventType": "dtmf", "callId": call, "dtmfDigit": "0123456789*#"[i % 12],
-                       "dtmfDuration": "160", "time": stamp}
+            payload = {
+                "eventType": "dtmf",
+                "callId": call,
+                "dtmfDigit": "0123456789*#"[i % 12],
+                "dtmfDuration": "160",
+                "time": stamp,
+            }
         elif kind in (3, 6):
-            payload = {"eventType": "gather", "callId": call, "gatherId": f"gtr-{i:023d}", "state": "completed",
-                       "reason": ("max-digits", "terminating-digit", "inter-digit-timeout")[i % 3],
-                       "digits": f"{i % 1000:03d}", "tag": f"campaign-{i % 50}", "time": stamp}
+            payload = {
+                "eventType": "gather",
+                "callId": call,
+                "gatherId": f"gtr-{i:023d}",
+                "state": "completed",
+                "reason": ("max-digits", "terminating-digit", "inter-digit-timeout")[i % 3],
+                "digits": f"{i % 1000:03d}",
+                "tag": f"campaign-{i % 50}",
+                "time": stamp,
+            }
         else:
-            payload = {"eventType": "hangup", "callId": call, "cause": "NORMAL_CLEARING",
-                       "callState": "completed", "from": "+15550000001", "to": f"+1555{i % 10000:07d}",
-                       "time": stamp}
+            payload = {
+                "eventType": "hangup",
+                "callId": call,
+                "cause": "NORMAL_CLEARING",
+                "callState": "completed",
+                "from": "+15550000001",
+                "to": f"+1555{i % 10000:07d}",
+                "time": stamp,
+            }
         batch.append((payload, "campaign", "bench", base + i))
         if len(batch) == 5000:
             store.add_many(batch)
@@ -91,18 +114,28 @@ def main() -> None:
         path = args.keep or os.path.join(tmp, "bench_events.sqlite3")
         if not os.path.exists(path):
             seconds = fill(path, args.events)
-            print(f"filled {args.events:,} events in {seconds:.1f} s ({args.events / seconds:,.0f}/s, add_many)")
-        out = subprocess.run([sys.executable, "-c", CHILD, path], capture_output=True, text=True, timeout=300,
-                             check=True)
+            print(
+                f"filled {args.events:,} events in {seconds:.1f} s ({args.events / seconds:,.0f}/s, add_many)"
+            )
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, path], capture_output=True, text=True, timeout=300, check=True
+        )
         result = json.loads(out.stdout)
-    print(f"to_dataframe() of {result['rows']:,} events, fresh process: {result['cold_s']:.2f} s "
-          f"(target <= 3 s); again in the same process: {result['warm_s']:.2f} s")
-    print(f"peak RSS (resource.getrusage ru_maxrss): {result['rss_peak_mib']:.0f} MiB "
-          f"(+{result['rss_peak_mib'] - result['rss_before_mib']:.0f} MiB over the {result['rss_before_mib']:.0f} "
-          f"MiB before the call); frame columns {result['frame_memory_mib']:.0f} MiB (shallow)")
-    print(f"first payload access (loads the frame's JSON texts): {result['payload_first_touch_s']:.2f} s; "
-          f"to_dataframe(gather_id=...) {result['filtered_by_gather_s'] * 1000:.1f} ms "
-          f"({result['filtered_rows']} rows)")
+    print(
+        f"to_dataframe() of {result['rows']:,} events, fresh process: {result['cold_s']:.2f} s "
+        f"(target <= 3 s); again in the same process: {result['warm_s']:.2f} s"
+    )
+    print(
+        f"peak RSS (resource.getrusage ru_maxrss): {result['rss_peak_mib']:.0f} MiB "
+        f"(+{result['rss_peak_mib'] - result['rss_before_mib']:.0f} MiB over the "
+        f"{result['rss_before_mib']:.0f} MiB before the call); "
+        f"frame columns {result['frame_memory_mib']:.0f} MiB (shallow)"
+    )
+    print(
+        f"first payload access (loads the frame's JSON texts): {result['payload_first_touch_s']:.2f} s; "
+        f"to_dataframe(gather_id=...) {result['filtered_by_gather_s'] * 1000:.1f} ms "
+        f"({result['filtered_rows']} rows)"
+    )
 
 
 if __name__ == "__main__":

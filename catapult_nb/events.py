@@ -51,8 +51,19 @@ DEFAULT_PATH = "catapult_events.sqlite3"
 
 #: Known text fields of an event, by wire name; each gets its own typed column.
 TEXT_FIELDS: tuple[str, ...] = (
-    "eventType", "callId", "gatherId", "reason", "state", "digits", "tag", "dtmfDigit",
-    "status", "cause", "callState", "from", "to",
+    "eventType",
+    "callId",
+    "gatherId",
+    "reason",
+    "state",
+    "digits",
+    "tag",
+    "dtmfDigit",
+    "status",
+    "cause",
+    "callState",
+    "from",
+    "to",
 )
 _META_TEXT = ("source", "session")
 _SID_FIELDS = TEXT_FIELDS + _META_TEXT
@@ -60,8 +71,24 @@ CATEGORICAL = ("eventType", "reason", "state")
 
 #: The DataFrame's columns, in order (the index is the store id, named ``id``).
 EVENT_COLUMNS: tuple[str, ...] = (
-    "eventType", "time", "callId", "gatherId", "reason", "state", "digits", "tag", "dtmfDigit",
-    "status", "cause", "callState", "from", "to", "received", "source", "session", "payload",
+    "eventType",
+    "time",
+    "callId",
+    "gatherId",
+    "reason",
+    "state",
+    "digits",
+    "tag",
+    "dtmfDigit",
+    "status",
+    "cause",
+    "callState",
+    "from",
+    "to",
+    "received",
+    "source",
+    "session",
+    "payload",
 )
 
 REJECTED_COLUMNS: tuple[str, ...] = ("received", "reason", "detail", "method", "path", "body", "source")
@@ -515,8 +542,15 @@ class EventStore:
             self._wconn.execute(
                 "INSERT INTO rejected (received_ns, reason, detail, method, path, body, source) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (time.time_ns(), reason, mask_secret_path(detail), method, mask_secret_path(path), text,
-                 source),
+                (
+                    time.time_ns(),
+                    reason,
+                    mask_secret_path(detail),
+                    method,
+                    mask_secret_path(path),
+                    text,
+                    source,
+                ),
             )
 
     def record_gather(
@@ -551,9 +585,7 @@ class EventStore:
             try:
                 for table in ("events", "payloads", "strings", "rejected", "gathers"):
                     conn.execute(f"DELETE FROM {table}")
-                conn.execute(
-                    "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
-                )
+                conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -591,8 +623,9 @@ class EventStore:
                 generation = int(conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
                 if generation != self._read_generation:
                     self._read_generation, self._values = generation, np.array([None], dtype=object)
-                blob = b"".join([rec for (rec,) in conn.execute(f"SELECT rec FROM events {where} ORDER BY id",
-                                                                 args)])
+                blob = b"".join(
+                    [rec for (rec,) in conn.execute(f"SELECT rec FROM events {where} ORDER BY id", args)]
+                )
                 records = np.frombuffer(blob, dtype=_RECORD_DTYPE)
                 if len(records):
                     top = max(int(records[name].max()) for name in _SID_FIELDS)
@@ -680,9 +713,10 @@ class EventStore:
         Missing values are None, times are ``pandas.Timestamp`` (UTC), ``payload`` a mapping.
         """
         frame = self.to_dataframe(**filters)
-        return [_row_dict(event_id, row) for event_id, row in zip(
-            frame.index, frame.itertuples(index=False), strict=True
-        )]
+        return [
+            _row_dict(event_id, row)
+            for event_id, row in zip(frame.index, frame.itertuples(index=False), strict=True)
+        ]
 
     @property
     def events(self) -> pd.DataFrame:

@@ -1,0 +1,549 @@
+"""The callback receiver: an HTTP server inside the kernel that stores every event the API posts back.
+
+It runs aiohttp on its own thread and event loop, so callbacks keep arriving while a notebook cell
+runs. It listens on ``/callbacks/<token>`` (an unguessable token) on 127.0.0.1, optionally behind HTTP
+Basic auth, and answers 200 only once the event is committed to the :class:`~catapult_nb.events.EventStore`.
+
+::
+
+    with CallbackReceiver(EventStore("events.sqlite3")) as receiver:
+        ...  # give the API receiver.url (or a tunnel's URL) as the call's callbackUrl
+        event = receiver.wait_for(gather_id="gtr-…", event_type="gather", timeout=10)
+
+Writes go through one writer thread that commits whatever deliveries are waiting in one transaction
+(group commit): concurrent senders never block the event loop and share the cost of each commit.
+
+Re-running a cell: starting a receiver on a fixed port that an earlier receiver *of this process* still
+holds **stops the earlier one first** (its events are already stored) and takes the port over, so a
+re-run cell never fails with "address already in use". A port held by another program is an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import base64
+import binascii
+import contextlib
+import hmac
+import html
+import json
+import logging
+import queue
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from catapult_nb.events import EventStore
+
+__all__ = ["MAX_BODY", "CallbackReceiver"]
+
+log = logging.getLogger(__name__)
+
+#: The largest callback body accepted; a v1 event is a few hundred bytes.
+MAX_BODY = 64 * 1024
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,}$")
+_BATCH = 512  # the most deliveries committed in one transaction
+
+# Receivers of this process by port, so a re-run cell can take over its own port.
+_RUNNING: dict[int, CallbackReceiver] = {}
+_RUNNING_LOCK = threading.Lock()
+
+
+def _mask(token: str) -> str:
+    """Enough of a token to tell two receivers apart, never enough to use it."""
+    return f"{token[:4]}…"
+
+
+class _Rejected(Exception):
+    """A delivery refused with an HTTP status; recorded in the store's rejected table."""
+
+    def __init__(self, status: int, reason: str, detail: str, body: bytes = b"", headers: Any = None) -> None:
+        super().__init__(detail)
+        self.status, self.reason, self.detail, self.body = status, reason, detail, body
+        self.headers = headers or {}
+
+
+class _Writer:
+    """The one thread that writes to the store: events in batches, rejected deliveries one by one."""
+
+    _STOP = object()
+
+    def __init__(self, store: EventStore, session: str | None) -> None:
+        self._store = store
+        self._session = session
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="catapult-receiver-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, loop: asyncio.AbstractEventLoop, job: tuple[Any, ...]) -> asyncio.Future[Any]:
+        future = loop.create_future()
+        self._queue.put((loop, future, *job))
+        return future
+
+    def stop(self) -> None:
+        self._queue.put(self._STOP)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is self._STOP:
+                return
+            jobs, stop = [first], False
+            while len(jobs) < _BATCH:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is self._STOP:
+                    stop = True
+                    break
+                jobs.append(job)
+            self._write(jobs)
+            if stop:
+                return
+
+    def _write(self, jobs: list[tuple[Any, ...]]) -> None:
+        events = [job for job in jobs if job[2] == "event"]
+        if events:
+            try:
+                items = [(job[3], "receiver", self._session, job[4]) for job in events]
+                outcome: Any = self._store.add_many(items)
+            except Exception as exc:  # handed to each waiting request, which answers 503
+                log.exception("could not store %d callback event(s)", len(events))
+                outcome = exc
+            self._resolve(events, outcome)
+        for job in jobs:
+            if job[2] == "rejected":
+                try:
+                    self._store.add_rejected(**job[3])
+                    outcome = None
+                except Exception as exc:
+                    log.exception("could not record a rejected delivery")
+                    outcome = exc
+                self._resolve([job], [outcome] if outcome is None else outcome)
+
+    @staticmethod
+    def _resolve(jobs: list[tuple[Any, ...]], outcome: list[Any] | Exception) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
+        for index, job in enumerate(jobs):
+            loop, future = job[0], job[1]
+            by_loop.setdefault(loop, []).append(
+                (future, outcome if isinstance(outcome, Exception) else outcome[index])
+            )
+        for loop, results in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_set_results, results)
+
+
+def _set_results(results: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for future, value in results:
+        if future.done():
+            continue
+        if isinstance(value, Exception):
+            future.set_exception(value)
+        else:
+            future.set_result(value)
+
+
+class CallbackReceiver:
+    """An HTTP server on a background thread that stores each callback event in an :class:`EventStore`.
+
+    Args:
+        store: where events go; default a new ``EventStore()`` (``catapult_events.sqlite3`` beside the
+            notebook).
+        host: the address to listen on; 127.0.0.1 keeps it private to this machine (a tunnel reaches it).
+        port: the port; 0 picks a free one. A port held by an earlier receiver of this process is taken
+            over (that receiver is stopped).
+        token: the secret path segment (``/callbacks/<token>``); default a fresh ``secrets.token_urlsafe``.
+            Pass the same token to a new receiver to keep a callback URL valid across restarts.
+        basic_auth: ``(user, password)`` that callbacks must send as HTTP Basic auth, or None.
+        session: a label stored with every event.
+
+    Raises:
+        ValueError: a token shorter than 16 characters or with characters other than ``A-Z a-z 0-9 _ -``;
+            a ``basic_auth`` that is not two non-empty strings; a port outside 0…65535.
+    """
+
+    def __init__(
+        self,
+        store: EventStore | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+        basic_auth: tuple[str, str] | None = None,
+        session: str | None = None,
+    ) -> None:
+        if token is not None and not (isinstance(token, str) and _TOKEN.match(token)):
+            raise ValueError(
+                "token must be at least 16 characters of A-Z a-z 0-9 _ - (leave it out to get a random one)"
+            )
+        if basic_auth is not None and not (
+            isinstance(basic_auth, tuple)
+            and len(basic_auth) == 2
+            and all(isinstance(part, str) and part for part in basic_auth)
+            and ":" not in basic_auth[0]
+        ):
+            raise ValueError(
+                "basic_auth must be a (user, password) pair of non-empty strings, user without ':'"
+            )
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+            raise ValueError(
+                f"port must be a whole number from 0 to 65535 (0 picks a free one), got {port!r}"
+            )
+        self.store = store if store is not None else EventStore()
+        self.host = host
+        self._requested_port = port
+        self._token = token or secrets.token_urlsafe(24)
+        self._basic_auth = basic_auth
+        self.session = session
+        self._lock = threading.RLock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._writer: _Writer | None = None
+        self._port: int | None = None
+
+    # -- addresses ---------------------------------------------------------------------------------
+
+    @property
+    def path(self) -> str:
+        """``/callbacks/<token>``: the secret path (give it to a tunnel; do not print it)."""
+        return f"/callbacks/{self._token}"
+
+    @property
+    def port(self) -> int:
+        """The port listened on (the requested one until started)."""
+        return self._port if self._port is not None else self._requested_port
+
+    @property
+    def url(self) -> str:
+        """The full local callback URL, ``http://127.0.0.1:PORT/callbacks/<token>`` (secret: do not print)."""
+        return f"http://{self._url_host()}:{self.port}{self.path}"
+
+    @property
+    def masked_url(self) -> str:
+        """:attr:`url` with the token cut short, safe to show."""
+        return f"http://{self._url_host()}:{self.port}/callbacks/{_mask(self._token)}"
+
+    def _url_host(self) -> str:
+        return "127.0.0.1" if self.host in ("0.0.0.0", "", "localhost") else self.host
+
+    @property
+    def running(self) -> bool:
+        return self._runner is not None
+
+    # -- life --------------------------------------------------------------------------------------
+
+    def start(self, timeout: float = 10.0) -> CallbackReceiver:
+        """Start listening; returns self. A no-op when already running.
+
+        Raises:
+            OSError: the port is held by another program (not a receiver of this process).
+            RuntimeError: the server did not come up within ``timeout`` seconds.
+        """
+        with self._lock:
+            if self.running:
+                return self
+            if self._requested_port:
+                self._take_over_port(self._requested_port)
+            self._writer = _Writer(self.store, self.session)
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+            outcome: dict[str, Any] = {}
+            thread = threading.Thread(
+                target=self._serve, args=(loop, ready, outcome), name="catapult-receiver", daemon=True
+            )
+            thread.start()
+            if not ready.wait(timeout):
+                raise RuntimeError(f"the callback receiver did not start within {timeout} s")
+            if "error" in outcome:
+                thread.join(timeout)
+                self._writer.stop()
+                self._writer = None
+                raise self._explain(outcome["error"])
+            self._loop, self._thread, self._runner, self._port = (
+                loop,
+                thread,
+                outcome["runner"],
+                outcome["port"],
+            )
+            with _RUNNING_LOCK:
+                _RUNNING[self._port] = self
+            log.info("callback receiver listening on %s", self.masked_url)
+            return self
+
+    def _take_over_port(self, port: int) -> None:
+        with _RUNNING_LOCK:
+            earlier = _RUNNING.get(port)
+        if earlier is not None and earlier is not self:
+            log.info("stopping the earlier receiver on port %d (cell re-run)", port)
+            earlier.stop()
+
+    def _explain(self, error: BaseException) -> BaseException:
+        if isinstance(error, OSError) and self._requested_port:
+            return OSError(
+                error.errno,
+                f"port {self._requested_port} is already in use by another program (not a receiver of this "
+                "kernel); choose another port, or port=0 for a free one",
+            )
+        return error
+
+    def _serve(
+        self, loop: asyncio.AbstractEventLoop, ready: threading.Event, outcome: dict[str, Any]
+    ) -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            runner = loop.run_until_complete(self._open())
+        except BaseException as exc:  # handed to start()'s caller
+            outcome["error"] = exc
+            ready.set()
+            loop.close()
+            return
+        outcome["runner"] = runner
+        outcome["port"] = runner.addresses[0][1]
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(runner.cleanup())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _open(self) -> web.AppRunner:
+        app = web.Application(client_max_size=MAX_BODY)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        # a short shutdown grace: in-flight deliveries finish, a sender whose request is cut retries
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.host, self._requested_port, reuse_address=True)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        return runner
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop listening (in-flight deliveries are finished first); idempotent. The store stays open."""
+        with self._lock:
+            if not self.running or self._loop is None or self._thread is None:
+                return
+            loop, thread = self._loop, self._thread
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout)
+            if self._writer is not None:
+                self._writer.stop()
+            with _RUNNING_LOCK:
+                if _RUNNING.get(self.port) is self:
+                    del _RUNNING[self.port]
+            self._loop = self._thread = self._runner = self._writer = None
+            self._port = None
+
+    def __enter__(self) -> CallbackReceiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- HTTP --------------------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            self._check_path(request)
+            self._check_auth(request)
+            payload = await self._read_payload(request)
+        except _Rejected as rejected:
+            return await self._reject(request, rejected)
+        assert self._writer is not None
+        try:
+            stored = await self._writer.submit(asyncio.get_running_loop(), ("event", payload, time.time()))
+        except Exception:
+            # the store failed (disk full, closed): 503 so the sender tries again
+            return web.json_response({"error": "the event could not be stored; try again"}, status=503)
+        return web.json_response({"stored": bool(stored), "duplicate": not stored})
+
+    def _check_path(self, request: web.Request) -> None:
+        if not hmac.compare_digest(request.path.rstrip("/").encode(), self.path.encode()):
+            raise _Rejected(404, "unknown-path", "no receiver at this path")
+
+    def _check_auth(self, request: web.Request) -> None:
+        if self._basic_auth is None:
+            return
+        challenge = {"WWW-Authenticate": 'Basic realm="catapult_nb callbacks", charset="UTF-8"'}
+        header = request.headers.get("Authorization", "")
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "basic" or not encoded:
+            raise _Rejected(401, "no-credentials", "Basic auth is required", headers=challenge)
+        try:
+            user, _, password = (
+                base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+            )
+        except (binascii.Error, UnicodeDecodeError):
+            raise _Rejected(
+                401, "bad-credentials", "the Authorization header is not valid Basic auth", headers=challenge
+            ) from None
+        good_user = hmac.compare_digest(user.encode(), self._basic_auth[0].encode())
+        good_password = hmac.compare_digest(password.encode(), self._basic_auth[1].encode())
+        if not (good_user and good_password):
+            raise _Rejected(401, "bad-credentials", "wrong user name or password", headers=challenge)
+
+    async def _read_payload(self, request: web.Request) -> dict[str, Any]:
+        if request.method == "GET":
+            payload: dict[str, Any] = {}
+            for key, value in request.query.items():
+                payload.setdefault(key, value)  # a repeated parameter: the first one counts
+            if not payload:
+                raise _Rejected(400, "empty-query", "a GET callback must carry the event as query parameters")
+            return payload
+        if request.method != "POST":
+            raise _Rejected(
+                405,
+                "wrong-method",
+                f"{request.method} is not accepted; callbacks are POST or GET",
+                headers={"Allow": "GET, POST"},
+            )
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            raise _Rejected(
+                413, "too-large", f"the body is {request.content_length} bytes; the limit is {MAX_BODY}"
+            )
+        body = await self._read_body(request)
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            raise _Rejected(400, "not-json", f"the body is not JSON: {str(exc)[:200]}", body) from None
+        if not isinstance(payload, dict):
+            raise _Rejected(
+                400, "not-an-object", f"the body is JSON but not an object ({type(payload).__name__})", body
+            )
+        return payload
+
+    @staticmethod
+    async def _read_body(request: web.Request) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            chunk = await request.content.readany()
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_BODY:  # a chunked body without Content-Length
+                raise _Rejected(
+                    413, "too-large", f"the body is over the limit of {MAX_BODY} bytes", b"".join(chunks)
+                )
+
+    async def _reject(self, request: web.Request, rejected: _Rejected) -> web.StreamResponse:
+        record = {
+            "reason": rejected.reason,
+            "detail": rejected.detail,
+            "body": rejected.body,
+            "method": request.method,
+            "path": request.path,  # masked by the store
+        }
+        if self._writer is not None:
+            with contextlib.suppress(Exception):  # logged by the writer; the answer stays the 4xx
+                await self._writer.submit(asyncio.get_running_loop(), ("rejected", record))
+        if rejected.status == 404:
+            return web.Response(status=404, text="Not Found")  # no detail: the path is the secret
+        return web.json_response(
+            {"error": rejected.reason, "message": rejected.detail},
+            status=rejected.status,
+            headers=rejected.headers,
+        )
+
+    # -- events ------------------------------------------------------------------------------------
+
+    def wait_for(
+        self,
+        *,
+        gather_id: str | None = None,
+        call_id: str | None = None,
+        event_type: str | None = None,
+        predicate: Callable[[dict[str, Any]], bool] | None = None,
+        timeout: float = 10.0,
+        since: int | None = None,
+    ) -> dict[str, Any]:
+        """The first stored event that matches, waiting up to ``timeout`` seconds for it.
+
+        An event that arrived before the call counts (a wait never misses one that raced ahead);
+        ``since`` — a store id such as ``receiver.store.last_id`` taken earlier — ignores older ones.
+        Returns the event as a dict of the :meth:`EventStore.to_dataframe` columns (wire names, plus
+        ``id`` and ``payload``). Woken by each commit: no polling.
+
+        Raises:
+            TimeoutError: nothing matched in time; the message says what to check.
+        """
+        event = self.store.wait_for(
+            gather_id=gather_id,
+            call_id=call_id,
+            event_type=event_type,
+            predicate=predicate,
+            timeout=timeout,
+            since=since,
+        )
+        if event is None:
+            kind = f"{event_type} event" if event_type else "matching event"
+            subject = gather_id or call_id
+            about = f" for {subject}" if subject else ""
+            raise TimeoutError(
+                f"no {kind}{about} arrived within {timeout:g} s — is the tunnel open? is the call's "
+                f"callbackUrl {self.masked_url}? see session.deliveries() / receiver.rejected()"
+            )
+        return event
+
+    @property
+    def events(self) -> Any:
+        """Every stored event as a DataFrame (``store.to_dataframe()``)."""
+        return self.store.to_dataframe()
+
+    def to_dataframe(self, **filters: Any) -> Any:
+        """``store.to_dataframe(**filters)``: by ``call_id``, ``gather_id``, ``event_type``, ``session``."""
+        return self.store.to_dataframe(**filters)
+
+    def rejected(self) -> Any:
+        """The refused deliveries as a DataFrame (``store.rejected()``)."""
+        return self.store.rejected()
+
+    # -- display -----------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        auth = ", basic_auth=***" if self._basic_auth else ""
+        return (
+            f"CallbackReceiver({state}, url={self.masked_url!r}{auth}, store={self.store._display_path()!r})"
+        )
+
+    def _repr_html_(self) -> str:
+        state = "running" if self.running else "stopped"
+        rows = [
+            ("state", state),
+            ("callback URL", self.masked_url + " (token hidden)"),
+            ("basic auth", "on (credentials hidden)" if self._basic_auth else "off"),
+            ("store", self.store._display_path()),
+            ("session", self.session or "—"),
+        ]
+        if not self.store.closed:
+            rows.append(("events stored", str(len(self.store))))
+        body = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in rows)
+        return f"<div><b>CallbackReceiver</b><table>{body}</table></div>"
+
+
+@atexit.register
+def _stop_all() -> None:
+    """Stop every receiver at interpreter exit, so the writer finishes what it holds."""
+    with _RUNNING_LOCK:
+        running = list(_RUNNING.values())
+    for receiver in running:
+        try:
+            receiver.stop(timeout=2.0)
+        except Exception:
+            log.exception("could not stop a callback receiver at exit")
