@@ -486,3 +486,12 @@ def test_out_of_range_timeouts_name_the_range(value):
         return
     number = options.inter_digit_timeout
     assert math.isfinite(number) and 1 <= number <= 30
+
+
+def test_the_docstring_examples_run():
+    import doctest
+
+    import catapult_nb.options
+
+    result = doctest.testmod(catapult_nb.options)
+    assert result.attempted >= 1 and result.failed == 0
