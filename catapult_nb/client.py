@@ -202,6 +202,12 @@ class CatapultClient:
             kwargs["base_url"] = creds.base_url
         return cls(creds.user_id, creds.api_token, creds.api_secret, **kwargs)
 
+    @property
+    def _secrets(self) -> tuple[str, str]:
+        # The clear (token, secret), for tests elsewhere that check nothing leaks them. A property, so
+        # ``vars(client)`` still shows only masks.
+        return self._auth.revealed()
+
     # -- display -------------------------------------------------------------------------------------
 
     @property
