@@ -451,3 +451,70 @@ def test_bad_options_raise_option_error_naming_the_property() -> None:
 def test_lone_surrogate_is_refused_with_a_clear_message() -> None:
     with pytest.raises(ValueError, match="lone surrogate"):
         render(GatherOptions(sentence="bad \ud800 text"), "c-abc", "python")
+
+
+# --------------------------------------------------------------------------------------------------
+# The Python snippets against the embedded simulator (fixtures from conftest.py)
+
+
+@pytest.fixture
+def simulator() -> Any:
+    """Overrides conftest's: at speed 10 a call is answered in 0.1 s, and the seed's 7 s timeout (after a
+    2.4 s prompt) leaves almost a second of wall time to look at the running gather, even on a busy
+    machine."""
+    from catapult_nb.simulator import Simulator
+
+    with Simulator(speed=10) as sim:
+        yield sim
+
+
+@pytest.fixture
+def simulator_env(simulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The simulator's credentials in the environment, as a user would set them."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "*")
+    monkeypatch.setenv("CATAPULT_USER_ID", simulator.user_id)
+    monkeypatch.setenv("CATAPULT_API_TOKEN", simulator.api_token)
+    monkeypatch.setenv("CATAPULT_API_SECRET", simulator.api_secret)
+    return simulator
+
+
+def _run_against_simulator(language: str, options: Any, api: Any, collector: Any) -> tuple[str, str]:
+    # given an answered call, created with plain requests
+    call_id = api.answered_call(collector)
+    code = render(options, "{callId}", language, base_url=api.sim.base_url)
+    # when the snippet runs with the call id filled in
+    printed = _exec_python(code.replace('"{callId}"', f'"{call_id}"'))
+    gather_id = printed.strip()
+    assert api.GATHER_ID.match(gather_id), printed
+    return call_id, gather_id
+
+
+def test_python_snippet_creates_the_gather_on_the_simulator(
+    simulator_env: Any, api: Any, collector: Any
+) -> None:
+    call_id, gather_id = _run_against_simulator("python", SEED_OPTIONS, api, collector)
+    # then the simulator has the gather running on that call
+    got = api.get(f"/calls/{call_id}/gather/{gather_id}").json()
+    assert got["id"] == gather_id
+    assert got["state"] == "started"
+    assert got["call"].endswith(f"/calls/{call_id}")
+    # and it honours the options: * ends it, 5 digits at most
+    simulator_env.phone.press(call_id, "12*", gap=0.1)
+    event = collector.wait_for_event("gather", call_id)
+    assert (event["reason"], event["digits"], event["gatherId"]) == ("terminating-digit", "12", gather_id)
+
+
+def test_python_sdk_snippet_creates_the_gather_on_the_simulator(
+    simulator_env: Any, api: Any, collector: Any
+) -> None:
+    pytest.importorskip("bandwidth", reason=SDK_MISSING)
+    options = GatherOptions(max_digits=3, inter_digit_timeout=30, terminating_digits="#", tag="sdk-run",
+                            prompt=Prompt(sentence=TRICKY_SENTENCE, voice="kate", loop_enabled=False))
+    call_id, gather_id = _run_against_simulator("python-sdk", options, api, collector)
+    got = api.get(f"/calls/{call_id}/gather/{gather_id}").json()
+    assert (got["id"], got["state"], got["tag"]) == (gather_id, "started", "sdk-run")
+    simulator_env.phone.press(call_id, "987", gap=0.1)
+    event = collector.wait_for_event("gather", call_id)
+    assert (event["reason"], event["digits"], event["tag"]) == ("max-digits", "987", "sdk-run")
