@@ -168,7 +168,7 @@ class CatapultClient:
             raise ValueError(f"user_id must be your Catapult user id ('u-…'), got {user_id!r}")
         self.user_id = user_id.strip()
         self.base_url = _normalise_base_url(base_url)
-        self.timeout = timeout
+        self.timeout = _check_timeout(timeout)
         self.max_retries = max(0, int(max_retries))
         self.max_retry_wait = max(0.0, float(max_retry_wait))
         self.backoff = max(0.0, float(backoff))
@@ -498,6 +498,21 @@ def _is_loopback(base_url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _check_timeout(timeout: Any) -> float | tuple[float, float]:
+    """A positive number of seconds, or a ``(connect, read)`` pair of them (requests' two timeouts)."""
+    def positive(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf")
+
+    if positive(timeout):
+        return float(timeout)
+    if isinstance(timeout, tuple) and len(timeout) == 2 and all(positive(v) for v in timeout):
+        return (float(timeout[0]), float(timeout[1]))
+    raise ValueError(
+        f"timeout must be a positive number of seconds (or a (connect, read) pair), got {timeout!r}; "
+        "every request needs one, so None is not allowed"
+    )
 
 
 def _normalise_base_url(base_url: str) -> str:

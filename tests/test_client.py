@@ -572,6 +572,10 @@ def test_base_url_with_or_without_v1(base_url):
     assert client.api_url == "http://127.0.0.1:8900/v1"
 
 
+def test_timeout_as_a_pair():
+    assert CatapultClient(USER, TOKEN, SECRET, timeout=(1, 5)).timeout == (1.0, 5.0)
+
+
 def test_default_base_url_is_the_live_api():
     assert CatapultClient(USER, TOKEN, SECRET).api_url == "https://api.catapult.inetwork.com/v1"
 
@@ -587,6 +591,10 @@ def test_default_base_url_is_the_live_api():
         (dict(api_secret=""), "api_secret is empty"),
         (dict(api_token="   "), "api_token is empty"),
         (dict(user_id=""), "user_id must be your Catapult user id"),
+        (dict(timeout=0), "timeout must be a positive number of seconds"),
+        (dict(timeout=None), "None is not allowed"),
+        (dict(timeout="5"), "timeout must be a positive number"),
+        (dict(timeout=(1, -1)), "timeout must be a positive number"),
     ],
 )
 def test_bad_constructor_arguments_say_what_to_do_without_echoing_secrets(kwargs, message):
