@@ -719,7 +719,7 @@ def _hint(
         return f"The API refused the request: {what} and send it again"
     if status == 429:
         when = f"wait {retry_after:.1f} s" if retry_after is not None else "wait a moment"
-        again = " (this request is not retried automatically, so nothing happens twice)" if not retried else ""
+        again = "" if retried else " (this request is not retried automatically, so nothing happens twice)"
         return f"Rate limited{tries}: {when} and send it again{again}"
     if status >= 500:
         check = (
