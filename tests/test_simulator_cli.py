@@ -1,0 +1,81 @@
+"""``catapult-nb simulator`` as a real subprocess: the listening line, a request, and a clean exit."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from catapult_nb.cli import main
+
+LINE = re.compile(r"^Catapult simulator listening on http://127\.0\.0\.1:(\d+)$")
+
+
+def start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "catapult_nb", "simulator", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_cli_serves_the_seed_request_and_exits_0_on_a_signal(signum):
+    process = start("--speed", "20", "--api-secret", "s3cret-for-cli")
+    try:
+        line = process.stdout.readline().rstrip("\n")  # blocks until the server accepts connections
+        match = LINE.match(line)
+        assert match, line
+        base = f"http://127.0.0.1:{match.group(1)}"
+        assert requests.get(f"{base}/_sim/health", timeout=10).json() == {"status": "ok", "speed": 20.0}
+
+        http = requests.Session()
+        http.auth = ("t-simulator", "s3cret-for-cli")
+        incoming = http.post(
+            f"{base}/_sim/incoming",
+            json={"from": "+15551230000", "to": "+15551239999", "callbackUrl": "http://127.0.0.1:9/cb"},
+            timeout=10,
+        )
+        call_id = incoming.json()["callId"]
+        root = f"{base}/v1/users/u-simulator/calls/{call_id}"
+        assert http.post(root, json={"state": "active"}, timeout=10).status_code == 200
+        seed = {
+            "maxDigits": "5",
+            "terminatingDigits": "*",
+            "interDigitTimeout": "7",
+            "prompt": {"sentence": "Please enter your 5 digit code"},
+        }
+        created = http.post(f"{root}/gather", json=seed, timeout=10)
+        assert created.status_code == 201
+        assert created.headers["Location"].startswith(f"{root}/gather/gtr-")
+        http.close()
+    finally:
+        process.send_signal(signum)
+        out, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    assert out == ""  # exactly one line was printed
+    assert "s3cret-for-cli" not in err
+
+
+def test_cli_port_in_use_exits_1_with_a_hint(simulator):
+    result = subprocess.run(
+        [sys.executable, "-m", "catapult_nb", "simulator", "--port", str(simulator.port)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "--port" in result.stderr and result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "argv", [["simulator", "--speed", "0"], ["simulator", "--port", "70000"], ["nope"], []]
+)
+def test_cli_usage_errors_exit_2(argv, capsys):
+    assert main(argv) == 2
+    assert capsys.readouterr().err
