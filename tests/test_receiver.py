@@ -1,0 +1,424 @@
+"""CallbackReceiver over real sockets on 127.0.0.1: storage, bad input, auth, lifecycle, wait_for, secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from catapult_nb.events import EventStore
+from catapult_nb.receiver import MAX_BODY, CallbackReceiver
+
+GATHER = {
+    "eventType": "gather",
+    "reason": "terminating-digit",
+    "state": "completed",
+    "digits": "007",
+    "time": "2014-07-31T01:01:27Z",
+    "callId": "c-aaaaaaaaaaaaaaaaaaaaaaa",
+    "gatherId": "gtr-bbbbbbbbbbbbbbbbbbbbbbb",
+    "tag": "t",
+}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[EventStore]:
+    with EventStore(tmp_path / "events.sqlite3") as instance:
+        yield instance
+
+
+@pytest.fixture
+def receiver(store: EventStore) -> Iterator[CallbackReceiver]:
+    with CallbackReceiver(store, session="test") as instance:
+        yield instance
+
+
+@pytest.fixture
+def http() -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        session.trust_env = False  # loopback only, whatever proxies the environment names
+        yield session
+
+
+# -- good deliveries ---------------------------------------------------------------------------------
+
+
+def test_post_json_is_stored_before_the_answer(receiver: CallbackReceiver, http: requests.Session) -> None:
+    response = http.post(receiver.url, json=GATHER, timeout=5)
+
+    assert response.status_code == 200
+    assert response.json() == {"stored": True, "duplicate": False}
+    frame = receiver.to_dataframe()  # no waiting: 200 means committed
+    assert frame["digits"].tolist() == ["007"]
+    assert frame["session"].tolist() == ["test"] and frame["source"].tolist() == ["receiver"]
+    assert frame["payload"].iloc[0] == GATHER
+
+
+def test_get_with_query_parameters_is_stored(receiver: CallbackReceiver, http: requests.Session) -> None:
+    params = {"eventType": "dtmf", "callId": "c-1", "dtmfDigit": "#", "time": "2012-11-14T15:56:09.276Z"}
+    response = http.get(receiver.url, params=params, timeout=5)
+    assert response.status_code == 200
+    row = receiver.events.iloc[0]
+    assert (row["eventType"], row["dtmfDigit"], row["callId"]) == ("dtmf", "#", "c-1")
+    assert row["payload"] == params
+
+
+def test_a_retried_delivery_is_stored_once(receiver: CallbackReceiver, http: requests.Session) -> None:
+    answers = [http.post(receiver.url, json=GATHER, timeout=5) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert [a.json()["duplicate"] for a in answers] == [False, True, True]
+    assert len(receiver.store) == 1
+
+
+def test_trailing_slash_is_the_same_path(receiver: CallbackReceiver, http: requests.Session) -> None:
+    assert http.post(receiver.url + "/", json=GATHER, timeout=5).status_code == 200
+
+
+def test_concurrent_senders_lose_nothing(receiver: CallbackReceiver) -> None:
+    # given 16 threads, each with its own connection, sending 40 distinct events
+    def send(worker: int) -> list[int]:
+        with requests.Session() as session:
+            session.trust_env = False
+            return [
+                session.post(
+                    receiver.url, json={"eventType": "dtmf", "callId": f"c-{worker}", "n": n}, timeout=10
+                ).status_code
+                for n in range(40)
+            ]
+
+    with ThreadPoolExecutor(16) as pool:
+        statuses = [status for result in pool.map(send, range(16)) for status in result]
+
+    # then every one is answered 200 and stored exactly once
+    assert statuses == [200] * 640
+    frame = receiver.to_dataframe()
+    assert len(frame) == 640
+    assert {(p["callId"], p["n"]) for p in frame["payload"]} == {
+        (f"c-{w}", n) for w in range(16) for n in range(40)
+    }
+    assert frame["callId"].value_counts().to_dict() == {f"c-{w}": 40 for w in range(16)}
+
+
+def test_listeners_hear_events_from_the_receiver_thread(
+    receiver: CallbackReceiver, http: requests.Session
+) -> None:
+    heard: list[tuple[str, str]] = []
+    receiver.store.add_listener(lambda row: heard.append((row["digits"], threading.current_thread().name)))
+    http.post(receiver.url, json=GATHER, timeout=5)
+    assert heard == [("007", "catapult-receiver-writer")]
+
+
+# -- bad input: a 4xx, a record in rejected(), never a 5xx ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("send", "status", "reason"),
+    [
+        (lambda s, url: s.post(url, data=b"this is not json", timeout=5), 400, "not-json"),
+        (lambda s, url: s.post(url, data=b"\xff\xfe{", timeout=5), 400, "not-json"),
+        (lambda s, url: s.post(url, data=b"", timeout=5), 400, "not-json"),
+        (lambda s, url: s.post(url, data=b"[" * 100_000 + b"]" * 100_000, timeout=5), 413, "too-large"),
+        (lambda s, url: s.post(url, data=b"[" * 30_000 + b"]" * 30_000, timeout=5), 400, "not-json"),
+        (lambda s, url: s.post(url, json=[GATHER], timeout=5), 400, "not-an-object"),
+        (lambda s, url: s.post(url, json="gather", timeout=5), 400, "not-an-object"),
+        (lambda s, url: s.post(url, data=b'{"a": "' + b"x" * MAX_BODY + b'"}', timeout=5), 413, "too-large"),
+        (
+            lambda s, url: s.post(url, data=iter([b'{"a": "', b"x" * MAX_BODY, b'"}']), timeout=5),
+            413,
+            "too-large",
+        ),
+        (lambda s, url: s.put(url, json=GATHER, timeout=5), 405, "wrong-method"),
+        (lambda s, url: s.delete(url, timeout=5), 405, "wrong-method"),
+        (lambda s, url: s.get(url, timeout=5), 400, "empty-query"),
+        (
+            lambda s, url: s.post(url.rsplit("/", 1)[0] + "/guessed-token-value", json=GATHER, timeout=5),
+            404,
+            "unknown-path",
+        ),
+        (
+            lambda s, url: s.post(url.split("/callbacks")[0] + "/", json=GATHER, timeout=5),
+            404,
+            "unknown-path",
+        ),
+    ],
+    ids=[
+        "text",
+        "bad-utf8",
+        "empty",
+        "huge",
+        "deeply-nested",
+        "array",
+        "string",
+        "over-64k",
+        "over-64k-chunked",
+        "put",
+        "delete",
+        "get-without-query",
+        "wrong-token",
+        "root",
+    ],
+)
+def test_bad_input_is_refused_and_recorded(
+    receiver: CallbackReceiver, http: requests.Session, send, status: int, reason: str
+) -> None:
+    response = send(http, receiver.url)
+
+    assert response.status_code == status, response.text
+    assert len(receiver.store) == 0
+    rejected = receiver.rejected()
+    assert rejected["reason"].tolist() == [reason]
+    assert "/callbacks/" not in rejected["path"].iloc[0] or rejected["path"].iloc[0].startswith(
+        "/callbacks/***"
+    )
+    if status == 404:
+        assert response.text == "Not Found"  # nothing about what the right path would be
+    else:
+        assert response.json()["error"] == reason and response.json()["message"]
+    if status == 405:
+        assert response.headers["Allow"] == "GET, POST"
+    # and the receiver still works
+    assert http.post(receiver.url, json=GATHER, timeout=5).status_code == 200
+
+
+def test_a_broken_store_answers_503_so_the_sender_retries(
+    receiver: CallbackReceiver, http: requests.Session
+) -> None:
+    receiver.store.close()
+    response = http.post(receiver.url, json=GATHER, timeout=5)
+    assert response.status_code == 503
+    assert "try again" in response.json()["error"]
+
+
+# -- Basic auth and the secret path ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def guarded(store: EventStore) -> Iterator[CallbackReceiver]:
+    with CallbackReceiver(store, basic_auth=("catapult", "pa55-w0rd:with-colon")) as instance:
+        yield instance
+
+
+@pytest.mark.parametrize(
+    ("auth", "headers", "reason"),
+    [
+        (None, {}, "no-credentials"),
+        (("catapult", "wrong"), {}, "bad-credentials"),
+        (("someone", "pa55-w0rd:with-colon"), {}, "bad-credentials"),
+        (None, {"Authorization": "Basic !!!not-base64"}, "bad-credentials"),
+        (None, {"Authorization": "Bearer abc"}, "no-credentials"),
+    ],
+    ids=["none", "wrong-password", "wrong-user", "garbage", "other-scheme"],
+)
+def test_basic_auth_is_required(
+    guarded: CallbackReceiver, http: requests.Session, auth, headers, reason: str
+) -> None:
+    response = http.post(guarded.url, json=GATHER, auth=auth, headers=headers, timeout=5)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Basic realm=")
+    assert guarded.rejected()["reason"].tolist() == [reason]
+    assert len(guarded.store) == 0
+
+
+def test_basic_auth_with_the_right_credentials(guarded: CallbackReceiver, http: requests.Session) -> None:
+    response = http.post(guarded.url, json=GATHER, auth=("catapult", "pa55-w0rd:with-colon"), timeout=5)
+    assert response.status_code == 200 and len(guarded.store) == 1
+
+
+def test_credentials_in_the_url_as_the_api_sends_them(
+    guarded: CallbackReceiver, http: requests.Session
+) -> None:
+    url = guarded.url.replace("http://", "http://catapult:pa55-w0rd%3Awith-colon@")
+    assert http.post(url, json=GATHER, timeout=5).status_code == 200
+
+
+def test_wrong_path_is_404_even_with_good_credentials(
+    guarded: CallbackReceiver, http: requests.Session
+) -> None:
+    url = guarded.url.rsplit("/", 1)[0] + "/not-the-token-at-all"
+    response = http.post(url, json=GATHER, auth=("catapult", "pa55-w0rd:with-colon"), timeout=5)
+    assert response.status_code == 404 and "WWW-Authenticate" not in response.headers
+
+
+def test_secrets_never_show(guarded: CallbackReceiver, http: requests.Session, caplog) -> None:
+    token = guarded.path.rsplit("/", 1)[1]
+    assert len(token) >= 32
+    with caplog.at_level(logging.DEBUG):
+        http.post(guarded.url, data=b"nope", auth=("catapult", "pa55-w0rd:with-colon"), timeout=5)
+        http.post(guarded.url, json=GATHER, timeout=5)
+        with pytest.raises(TimeoutError) as timeout:
+            guarded.wait_for(gather_id="gtr-never", timeout=0.05)
+    # the receiver's and the server framework's logs (the test's own HTTP client logs its URLs)
+    logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("urllib3"))
+    shown = [
+        repr(guarded),
+        guarded._repr_html_(),
+        str(timeout.value),
+        logged,
+        guarded.rejected().to_string(),
+        guarded.masked_url,
+    ]
+    for text in shown:
+        assert token not in text and token[:12] not in text
+        assert "pa55-w0rd" not in text
+    assert "***" in repr(guarded) and guarded.masked_url in repr(guarded)
+
+
+def test_each_receiver_has_its_own_token(store: EventStore) -> None:
+    first, second = CallbackReceiver(store), CallbackReceiver(store)
+    assert first.path != second.path and first.path.startswith("/callbacks/")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"token": "short"},
+        {"token": "has/slash-and-more-chars"},
+        {"basic_auth": ("user", "")},
+        {"basic_auth": ("us:er", "pw")},
+        {"basic_auth": "user:pw"},
+        {"port": 70000},
+        {"port": "80"},
+    ],
+)
+def test_bad_settings_are_refused_with_what_to_do(store: EventStore, kwargs) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        CallbackReceiver(store, **kwargs)
+
+
+# -- life cycle ------------------------------------------------------------------------------------------
+
+
+def test_start_and_stop_are_idempotent(store: EventStore, http: requests.Session) -> None:
+    receiver = CallbackReceiver(store, token="a-fixed-token-for-this-test")
+    assert not receiver.running
+    assert receiver.start() is receiver and receiver.start() is receiver
+    port = receiver.port
+    assert receiver.running and port > 0
+    assert receiver.url == f"http://127.0.0.1:{port}/callbacks/a-fixed-token-for-this-test"
+    receiver.stop()
+    receiver.stop()
+    assert not receiver.running
+    with pytest.raises(requests.ConnectionError):
+        http.post(f"http://127.0.0.1:{port}/callbacks/a-fixed-token-for-this-test", json=GATHER, timeout=5)
+    # and it can start again, as a fresh server
+    receiver.start()
+    assert http.post(receiver.url, json=GATHER, timeout=5).status_code == 200
+    receiver.stop()
+
+
+def test_rerunning_the_cell_on_a_fixed_port_takes_the_port_over(
+    store: EventStore, http: requests.Session
+) -> None:
+    # given a receiver on a fixed port (as a notebook cell starts it)
+    first = CallbackReceiver(store).start()
+    port = first.port
+    fixed = CallbackReceiver(store, port=port, token="token-of-the-first-run-0")
+    first.stop()
+    fixed.start()
+
+    # when the cell runs again: a new receiver on the same port
+    rerun = CallbackReceiver(store, port=port, token="token-of-the-second-run").start()
+    try:
+        # then the earlier one was stopped and the new one answers
+        assert not fixed.running and rerun.running and rerun.port == port
+        assert http.post(rerun.url, json=GATHER, timeout=5).status_code == 200
+        assert http.post(fixed.url, json=GATHER, timeout=5).status_code == 404
+    finally:
+        rerun.stop()
+
+
+def test_a_port_held_by_another_program_is_a_clear_error(store: EventStore) -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        receiver = CallbackReceiver(store, port=port)
+        with pytest.raises(OSError, match=f"port {port} is already in use by another program"):
+            receiver.start()
+        assert not receiver.running
+
+
+def test_stop_then_start_on_the_same_port_and_token(store: EventStore, http: requests.Session) -> None:
+    first = CallbackReceiver(store).start()
+    port, token = first.port, first.path.rsplit("/", 1)[1]
+    first.stop()
+    with CallbackReceiver(store, port=port, token=token) as again:
+        assert again.url == first.url.replace(":0/", f":{port}/") or again.port == port
+        assert http.post(again.url, json=GATHER, timeout=5).status_code == 200
+
+
+# -- wait_for ------------------------------------------------------------------------------------------
+
+
+def test_wait_for_an_event_that_already_arrived(receiver: CallbackReceiver, http: requests.Session) -> None:
+    http.post(receiver.url, json=GATHER, timeout=5)
+    event = receiver.wait_for(gather_id=GATHER["gatherId"], event_type="gather", timeout=0.01)
+    assert event["digits"] == "007" and event["reason"] == "terminating-digit"
+    assert event["payload"] == GATHER
+
+
+def test_wait_for_an_event_that_arrives_while_waiting(receiver: CallbackReceiver) -> None:
+    started = threading.Event()
+
+    def later() -> None:
+        started.wait(5)
+        with requests.Session() as session:
+            session.trust_env = False
+            session.post(receiver.url, json={**GATHER, "eventType": "speak", "status": "done"}, timeout=5)
+            session.post(receiver.url, json=GATHER, timeout=5)
+
+    sender = threading.Thread(target=later)
+    sender.start()
+    started.set()
+    event = receiver.wait_for(gather_id=GATHER["gatherId"], event_type="gather", timeout=10)
+    sender.join()
+    assert event["eventType"] == "gather" and event["digits"] == "007"
+
+
+def test_wait_for_since_ignores_older_events(receiver: CallbackReceiver, http: requests.Session) -> None:
+    http.post(receiver.url, json=GATHER, timeout=5)
+    mark = receiver.store.last_id
+    with pytest.raises(TimeoutError):
+        receiver.wait_for(gather_id=GATHER["gatherId"], since=mark, timeout=0.05)
+    http.post(receiver.url, json={**GATHER, "digits": "1"}, timeout=5)
+    assert receiver.wait_for(gather_id=GATHER["gatherId"], since=mark, timeout=1)["digits"] == "1"
+
+
+def test_wait_for_with_a_predicate(receiver: CallbackReceiver, http: requests.Session) -> None:
+    for digit in "123":
+        http.post(receiver.url, json={"eventType": "dtmf", "callId": "c-1", "dtmfDigit": digit}, timeout=5)
+    event = receiver.wait_for(call_id="c-1", predicate=lambda e: e["dtmfDigit"] == "2", timeout=1)
+    assert event["dtmfDigit"] == "2"
+
+
+def test_wait_for_timeout_says_what_to_check(receiver: CallbackReceiver) -> None:
+    with pytest.raises(TimeoutError) as caught:
+        receiver.wait_for(gather_id="gtr-xyz", event_type="gather", timeout=0.1)
+    message = str(caught.value)
+    assert message.startswith("no gather event for gtr-xyz arrived within 0.1 s")
+    assert "is the tunnel open?" in message and receiver.masked_url in message
+    assert "session.deliveries()" in message and "receiver.rejected()" in message
+
+
+# -- display ---------------------------------------------------------------------------------------------
+
+
+def test_repr_html(receiver: CallbackReceiver, http: requests.Session) -> None:
+    http.post(receiver.url, json=GATHER, timeout=5)
+    page = receiver._repr_html_()
+    assert "running" in page and "events stored</td><td>1" in page and "token hidden" in page
+    assert receiver.path.rsplit("/", 1)[1] not in page
+
+
+def test_json_answer_is_json(receiver: CallbackReceiver, http: requests.Session) -> None:
+    response = http.post(
+        receiver.url, data=json.dumps(GATHER), headers={"Content-Type": "text/plain"}, timeout=5
+    )
+    assert response.headers["Content-Type"].startswith("application/json") and response.json()["stored"]
