@@ -34,8 +34,8 @@ def agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 @pytest.mark.parametrize("basic_auth", [None, ("catapult", "tunnel-password")], ids=["open", "basic-auth"])
 def test_gather_event_travels_through_the_tunnel_into_the_dataframe(agent, tmp_path, basic_auth):
-    store = EventStore(tmp_path / "events.db")
     with (
+        EventStore(tmp_path / "events.db") as store,
         Simulator(speed=50) as sim,
         CallbackReceiver(store, session="route", basic_auth=basic_auth) as receiver,
         open_tunnel(receiver.port, auth_token=TOKEN, basic_auth=basic_auth, path=receiver.path,
