@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import collections
 import hmac
 import json
 import logging
@@ -374,6 +375,8 @@ class SimulatorState:
         self.clock = clock
         self.deliverer = Deliverer(clock, retries=config.callback_retries)
         self.calls: dict[str, Call] = {}
+        # Wall seconds by which each gather timer ran after its deadline (for the timer benchmark).
+        self.timer_lateness: collections.deque[float] = collections.deque(maxlen=100_000)
 
     # -- events --------------------------------------------------------------------------------------
 
@@ -542,8 +545,10 @@ class SimulatorState:
         if gather.timer is not None:
             call.timers.discard(gather.timer)
             gather.timer = None
+        now = self.clock.now()
+        self.timer_lateness.append(self.clock.to_wall(now - deadline))
         # The loop may run a timer a hair early; the engine's own deadline is the authority.
-        self.apply(call, gather, gather.machine.on_deadline(max(self.clock.now(), deadline)))
+        self.apply(call, gather, gather.machine.on_deadline(max(now, deadline)))
 
     # -- audio ---------------------------------------------------------------------------------------
 
