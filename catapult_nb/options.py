@@ -354,13 +354,13 @@ class GatherOptions(_WireModel):
 
         >>> GatherOptions(max_digits=5, terminating_digits="*", inter_digit_timeout=7,
         ...               prompt=Prompt(sentence="Please enter your 5 digit code")).to_wire()
-        {'maxDigits': '5', 'interDigitTimeout': '7', 'terminatingDigits': '*', \
+        {'maxDigits': '5', 'terminatingDigits': '*', 'interDigitTimeout': '7', \
 'prompt': {'sentence': 'Please enter your 5 digit code'}}
     """
 
     max_digits: int | None = None  # 1..30; the terminating digit is not counted
-    inter_digit_timeout: int | float | None = None  # seconds, 1..30; also the wait for the first key
     terminating_digits: str | None = None  # any of these keys ends the gather
+    inter_digit_timeout: int | float | None = None  # seconds, 1..30; also the wait for the first key
     tag: str | None = None  # echoed back in the gather event
     suppress_dtmf: bool | None = None  # no per-key dtmf events while gathering (API default true)
     prompt: Prompt | None = None  # played while waiting; the first key stops it
@@ -368,8 +368,8 @@ class GatherOptions(_WireModel):
 
     WIRE_NAMES: ClassVar[dict[str, str]] = {
         "maxDigits": "max_digits",
-        "interDigitTimeout": "inter_digit_timeout",
         "terminatingDigits": "terminating_digits",
+        "interDigitTimeout": "inter_digit_timeout",
         "tag": "tag",
         "suppressDtmf": "suppress_dtmf",
         "prompt": "prompt",

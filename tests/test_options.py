@@ -359,7 +359,7 @@ def test_coerce_takes_every_form_and_refuses_mixtures():
 def test_repr_shows_python_names_of_set_fields():
     options = GatherOptions.from_wire(SEED)
     assert repr(options) == (
-        "GatherOptions(max_digits=5, inter_digit_timeout=7, terminating_digits='*', "
+        "GatherOptions(max_digits=5, terminating_digits='*', inter_digit_timeout=7, "
         "prompt=Prompt(sentence='Please enter your 5 digit code'))"
     )
     assert repr(GatherOptions()) == "GatherOptions()"
