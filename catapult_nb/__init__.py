@@ -38,7 +38,25 @@ _LAZY = {
     "open_tunnel": "catapult_nb.tunnel",
 }
 
-__all__ = ["GatherOptions", "OptionError", "Prompt", *_LAZY]
+__all__ = [
+    "Call",
+    "CallbackReceiver",
+    "CatapultClient",
+    "CatapultError",
+    "EventStore",
+    "Gather",
+    "GatherOptions",
+    "GatherResult",
+    "LoopbackTunnel",
+    "OptionError",
+    "Prompt",
+    "Session",
+    "SessionError",
+    "Simulator",
+    "Tunnel",
+    "TunnelError",
+    "open_tunnel",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -14,6 +14,7 @@ import math
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
@@ -99,9 +100,36 @@ async def _serve_simulator(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- demo ------------------------------------------------------------------------------------------
+
+
+def add_demo(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from catapult_nb.demo import DEFAULT_NOTEBOOK
+
+    parser = subparsers.add_parser(
+        "demo",
+        help="run the quickstart notebook headless on the embedded simulator",
+        description="Execute the quickstart notebook on the embedded simulator, print the gather outcome "
+        "and the events table, and write the executed notebook as HTML. Exits 1 if a cell fails.",
+    )
+    parser.add_argument("--notebook", type=Path, default=DEFAULT_NOTEBOOK,
+                        help=f"the notebook to run (default {DEFAULT_NOTEBOOK})")
+    parser.add_argument("--output", type=Path, default=Path("build"),
+                        help="folder for the executed notebook's HTML (default build/)")
+    parser.add_argument("--timeout", type=int, default=120, help="seconds each cell may take (default 120)")
+    parser.set_defaults(handler=run_demo)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from catapult_nb.demo import run
+
+    return run(args.notebook, args.output, args.timeout)
+
+
 #: (name, configure) for each subcommand, in the order ``--help`` lists them.
 SUBCOMMANDS: list[tuple[str, Callable[[argparse._SubParsersAction], None]]] = [  # type: ignore[type-arg]
     ("simulator", add_simulator),
+    ("demo", add_demo),
 ]
 
 

@@ -18,8 +18,8 @@ import itertools
 import os
 import secrets
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -67,7 +67,7 @@ class GatherResult:
     duration: float | None  # API seconds from the gather's creation to its event
     gather_id: str
     call_id: str
-    event: dict[str, Any]  # the raw callback payload
+    event: dict[str, Any] = field(repr=False)  # the raw callback payload
 
     def _repr_html_(self) -> str:
         ttfk = "—" if self.time_to_first_key is None else f"{self.time_to_first_key:.2f} s"
@@ -128,7 +128,7 @@ class Gather:
         if self._result is None:
             frame = self.session.store.to_dataframe(gather_id=self.id, event_type="gather")
             if len(frame):
-                self._result = self.session._result_of(self, frame["payload"].iloc[-1])
+                self._result = self.session._result_of(self, {"payload": frame["payload"].iloc[-1]})
         return self._result
 
     def stop(self) -> None:
@@ -298,7 +298,9 @@ class Session:
         except BaseException:
             simulator.stop()
             raise
-        client = CatapultClient(simulator.user_id, simulator.api_token, api_secret, base_url=simulator.base_url)
+        client = CatapultClient(
+            simulator.user_id, simulator.api_token, api_secret, base_url=simulator.base_url
+        )
         return cls(
             backend="simulated",
             client=client,
@@ -346,7 +348,9 @@ class Session:
             )
         label = f"live-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{next(_labels)}"
         event_store = store if isinstance(store, EventStore) else EventStore(store)
-        receiver = CallbackReceiver(event_store, port=receiver_port, session=label, basic_auth=basic_auth)
+        # ngrok checks basic_auth at the edge (and may not pass the header on); the receiver keeps its
+        # secret path, so a request that reaches it without the tunnel still needs that.
+        receiver = CallbackReceiver(event_store, port=receiver_port, session=label)
         receiver.start()
         try:
             if tunnel:
@@ -491,7 +495,8 @@ class Session:
         self._notify()
         return gather
 
-    def _result_of(self, gather: Gather, event: dict[str, Any]) -> GatherResult:
+    def _result_of(self, gather: Gather, row: Mapping[str, Any]) -> GatherResult:
+        event = dict(row["payload"]) if "payload" in row else dict(row)  # the callback as sent
         ended = _parse_time(event.get("time"))
         started = _parse_time(gather.created_time)
         duration = (ended - started).total_seconds() if ended and started else None
@@ -508,7 +513,7 @@ class Session:
             duration=duration,
             gather_id=gather.id,
             call_id=gather.call.id,
-            event=dict(event),
+            event=event,
         )
 
     # -- display --------------------------------------------------------------------------------------

@@ -5,4 +5,6 @@ from catapult_nb.widgets.explorer import Explorer
 from catapult_nb.widgets.form import GatherForm
 from catapult_nb.widgets.live import EventTable, GatherCountdown, Keypad, SessionPanel
 
-__all__ = ["CredentialsForm", "EventTable", "Explorer", "GatherCountdown", "GatherForm", "Keypad", "SessionPanel"]
+__all__ = [
+    "CredentialsForm", "EventTable", "Explorer", "GatherCountdown", "GatherForm", "Keypad", "SessionPanel",
+]

@@ -27,10 +27,14 @@ def _css_key(key: str) -> str:
 def _labelled(widget: w.Widget, label: str, prop: str, tip: str = "") -> w.Widget:
     widget.add_class(f"cnb-field-{prop.replace('.', '-')}")
     widget.description = label
-    widget.description_tooltip = tip or prop
+    widget.tooltip = tip or prop
     widget.style = {"description_width": "150px"}
     widget.layout = w.Layout(width="420px")
     return widget
+
+
+def _choice(values: tuple[str, ...]) -> w.Dropdown:
+    return w.Dropdown(options=[(_DEFAULT, None), *((v, v) for v in values)], value=None)
 
 
 class TerminatingDigitPicker(w.HBox):
@@ -78,23 +82,21 @@ class GatherForm(w.VBox):
         self.max_digits = _labelled(w.BoundedIntText(5, min=1, max=30), "maxDigits", "maxDigits",
                                     "keys to collect, 1–30 (terminating digit not counted)")
         self.inter_digit_timeout = _labelled(
-            w.BoundedFloatText(7.0, min=1.0, max=30.0, step=0.5), "interDigitTimeout (s)", "interDigitTimeout",
-            "seconds to wait for each key, including the first; 1–30",
+            w.BoundedFloatText(7.0, min=1.0, max=30.0, step=0.5), "interDigitTimeout (s)",
+            "interDigitTimeout", "seconds to wait for each key, including the first; 1–30",
         )
         self.terminating_digits = _labelled(w.Text("*"), "terminatingDigits", "terminatingDigits",
                                             "keys that end the gather: 0-9 * # A-D")
         self.picker = TerminatingDigitPicker(self._picked)
         self.tag = _labelled(w.Text("", placeholder="echoed in the gather event"), "tag", "tag")
         self.suppress_dtmf = _labelled(w.Dropdown(options=_TRISTATE, value=None), "suppressDtmf",
-                                       "suppressDtmf", "no per-key dtmf events while gathering (default true)")
+                                       "suppressDtmf", "no per-key dtmf events while gathering (default on)")
         self.sentence = _labelled(
             w.Textarea("Please enter your 5 digit code", placeholder="what the caller hears"),
             "prompt.sentence", "prompt.sentence",
         )
-        self.locale = _labelled(w.Dropdown(options=[(_DEFAULT, None)] + [(x, x) for x in LOCALES], value=None),
-                                "prompt.locale", "prompt.locale")
-        self.gender = _labelled(w.Dropdown(options=[(_DEFAULT, None)] + [(x, x) for x in GENDERS], value=None),
-                                "prompt.gender", "prompt.gender")
+        self.locale = _labelled(_choice(LOCALES), "prompt.locale", "prompt.locale")
+        self.gender = _labelled(_choice(GENDERS), "prompt.gender", "prompt.gender")
         self.voice = _labelled(w.Dropdown(options=self._voice_options(), value=None), "prompt.voice",
                                "prompt.voice", "voices that speak the chosen locale")
         self.file_url = _labelled(w.Text("", placeholder="https://…/prompt.wav (instead of a sentence)"),
@@ -189,7 +191,7 @@ class GatherForm(w.VBox):
     def send(self) -> Gather:
         """Create the gather on :attr:`call`, exactly as the Send button does."""
         if self.call is None:
-            raise RuntimeError("no call to gather on: place a call first (session.call(...)) and set form.call")
+            raise RuntimeError("no call to gather on: place a call first (session.call(...)), set form.call")
         gather = self.call.gather(self.options)
         self.last_gather = gather
         for fn in list(self._on_sent):
@@ -242,7 +244,7 @@ class GatherForm(w.VBox):
         if len(self.code.children) != len(rendered):
             self.code.children = [w.HTML() for _ in rendered]
             self.code.titles = tuple(label for label, _ in rendered)
-        for child, (_, text) in zip(self.code.children, rendered):
+        for child, (_, text) in zip(self.code.children, rendered, strict=True):
             child.value = text
 
     def _picked(self, keys: str) -> None:

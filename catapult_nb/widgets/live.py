@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 __all__ = ["EventTable", "GatherCountdown", "Keypad", "SessionPanel"]
 
 _ALL = "(all)"
-_SHOWN_COLUMNS = ["time", "eventType", "callId", "reason", "digits", "state", "status", "dtmfDigit", "cause", "tag"]
+_SHOWN_COLUMNS = [
+    "time", "eventType", "callId", "reason", "digits", "state", "status", "dtmfDigit", "cause", "tag",
+]
 
 
 def _mask(url: str) -> str:
@@ -83,8 +85,8 @@ class EventTable(w.VBox):
         self._schedule()
 
     def _update_filters(self, frame: pd.DataFrame) -> None:
-        calls = [_ALL] + sorted(frame["callId"].dropna().unique().tolist()) if len(frame) else [_ALL]
-        types = [_ALL] + sorted(map(str, frame["eventType"].dropna().unique().tolist())) if len(frame) else [_ALL]
+        calls = [_ALL, *sorted(frame["callId"].dropna().unique().tolist())]
+        types = [_ALL, *sorted(map(str, frame["eventType"].dropna().unique().tolist()))]
         for dropdown, options in ((self.call_filter, calls), (self.type_filter, types)):
             if list(dropdown.options) != options:
                 current = dropdown.value

@@ -1,0 +1,118 @@
+"""Every notebook is executed (nbclient), stored without outputs, and never shows a secret."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import fake_ngrok
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from catapult_nb.simulator import Simulator
+from catapult_nb.simulator.phone import VirtualPhone
+from catapult_nb.tunnel import kill_agents
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+pytestmark = pytest.mark.notebook
+
+
+def with_parameters(nb: nbformat.NotebookNode, **values: object) -> nbformat.NotebookNode:
+    """Add a cell after the one tagged ``parameters`` that sets ``values`` (papermill's convention)."""
+    index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    source = "\n".join(f"{name} = {value!r}" for name, value in values.items())
+    nb.cells.insert(index + 1, nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]}))
+    return nb
+
+
+def execute(nb: nbformat.NotebookNode, workdir: Path) -> nbformat.NotebookNode:
+    resources = {"metadata": {"path": str(workdir)}}
+    NotebookClient(nb, timeout=180, kernel_name="python3", resources=resources).execute()
+    return nb
+
+
+def outputs_text(nb: nbformat.NotebookNode) -> str:
+    return json.dumps([cell.get("outputs", []) for cell in nb.cells])
+
+
+@pytest.fixture
+def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Fake credentials in the kernel's environment, with a secret unique to this run."""
+    secret = "nb-secret-" + secrets.token_hex(8)
+    monkeypatch.setenv("CATAPULT_USER_ID", "u-fake-user")
+    monkeypatch.setenv("CATAPULT_API_TOKEN", "t-fake-token")
+    monkeypatch.setenv("CATAPULT_API_SECRET", secret)
+    return secret
+
+
+def test_there_are_four_notebooks():
+    assert [p.name for p in NOTEBOOKS] == [
+        "01_quickstart.ipynb", "02_gather_explorer.ipynb", "03_live_account.ipynb",
+        "04_analysing_outcomes.ipynb",
+    ]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_are_stored_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: clear the outputs"
+    assert "widgets" not in nb.metadata, f"{path.name}: saved widget state"
+
+
+@pytest.mark.parametrize("name", ["01_quickstart", "02_gather_explorer", "04_analysing_outcomes"])
+def test_simulated_notebooks_run(name, tmp_path, fake_credentials):
+    nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+    execute(nb, tmp_path)
+    text = outputs_text(nb)
+    assert fake_credentials not in text
+    assert '"output_type": "error"' not in text
+    if name == "01_quickstart":
+        assert "inter-digit-timeout" in text and "'25'" in text
+        for reason in ("max-digits", "terminating-digit", "hung-up"):
+            assert reason in text
+
+
+def test_live_notebook_against_the_simulator_through_the_fake_tunnel(tmp_path, monkeypatch):
+    secret = "live-nb-secret-" + secrets.token_hex(8)
+    agent = fake_ngrok.install(tmp_path)
+    with Simulator(speed=20, api_secret=secret) as sim:
+        monkeypatch.setenv("CATAPULT_USER_ID", sim.user_id)
+        monkeypatch.setenv("CATAPULT_API_TOKEN", sim.api_token)
+        monkeypatch.setenv("CATAPULT_API_SECRET", secret)
+        monkeypatch.setenv("CATAPULT_FROM_NUMBER", "+19195550100")
+        monkeypatch.setenv("NGROK_AUTHTOKEN", "2fakeNotebookAuthtoken")
+        monkeypatch.setenv("FAKE_NGROK_STATE_DIR", str(tmp_path / "account"))
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # the agent's config file
+        nb = nbformat.read(ROOT / "notebooks" / "03_live_account.ipynb", as_version=4)
+        with_parameters(nb, BASE_URL=sim.base_url, NGROK_PATH=str(agent), AUTO_PRESS="31*")
+        try:
+            execute(nb, tmp_path)
+        finally:
+            kill_agents(str(agent))
+        gathers = [d for d in VirtualPhone(sim.base_url).deliveries() if d["eventType"] == "gather"]
+    text = outputs_text(nb)
+    assert "terminating-digit" in text and "'31'" in text
+    assert secret not in text and "2fakeNotebookAuthtoken" not in text
+    # one gather, delivered once, through the tunnel's forwarder to the receiver's secret path
+    assert [d["status"] for d in gathers] == [200]
+    assert "/callbacks/" in gathers[0]["url"]
+
+
+def test_make_demo_runs_the_quickstart_and_writes_html(tmp_path, fake_credentials):
+    out = tmp_path / "build"
+    proc = subprocess.run(
+        [sys.executable, "-m", "catapult_nb", "demo", "--output", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env=os.environ.copy(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "inter-digit-timeout" in proc.stdout and "eventType" in proc.stdout
+    html = (out / "01_quickstart.html").read_text()
+    assert "terminating-digit" in html and fake_credentials not in html

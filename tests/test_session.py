@@ -1,0 +1,179 @@
+"""The Session API end to end, over real sockets: simulator → receiver → store → GatherResult."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import fake_ngrok
+import pytest
+
+from catapult_nb import GatherOptions, Session
+from catapult_nb.session import SessionError
+from catapult_nb.simulator import Simulator
+from catapult_nb.tunnel import kill_agents
+
+SEED = {
+    "maxDigits": "5",
+    "terminatingDigits": "*",
+    "interDigitTimeout": "7",
+    "prompt": {"sentence": "Please enter your 5 digit code"},
+}
+SPEED = 40
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    store = tmp_path_factory.mktemp("session") / "events.sqlite3"
+    with Session.simulated(speed=SPEED, store=store) as s:
+        yield s
+
+
+@pytest.fixture
+def call(session: Session):
+    call = session.call("+15551234567")
+    yield call
+    if "completed" not in call.state:
+        call.hang_up()
+
+
+def test_the_seed_example_ends_on_the_inter_digit_timeout_with_25(session, call):
+    # given the seed's body, verbatim
+    gather = call.gather(SEED)
+    # when the caller types 2, 5 and then nothing
+    session.phone.press(call, "25")
+    result = gather.wait()
+    # then
+    assert (result.reason, result.digits) == ("inter-digit-timeout", "25")
+    assert result.gather_id == gather.id and gather.id.startswith("gtr-")
+    assert result.event["callId"] == call.id
+    # the keys barge the prompt at once, so the gather lasts the 7 s timeout after the last key
+    assert 7.0 <= result.duration < 9.0
+    assert gather.result is result
+
+
+@pytest.mark.parametrize(
+    ("keys", "reason", "digits"),
+    [("12345", "max-digits", "12345"), ("12*", "terminating-digit", "12"), ("", "inter-digit-timeout", "")],
+)
+def test_each_reason_end_to_end(session, call, keys, reason, digits):
+    gather = call.gather(GatherOptions.from_wire(SEED))
+    if keys:
+        session.phone.press(call, keys, gap=0.1)
+    result = gather.wait()
+    assert (result.reason, result.digits) == (reason, digits)
+
+
+def test_a_hang_up_ends_the_gather_before_the_hangup_event(session, call):
+    gather = call.gather(max_digits=5, sentence="Enter your code")
+    session.phone.press(call, "9")
+    session.phone.hang_up(call)
+    assert gather.wait().reason == "hung-up"
+    session.receiver.wait_for(call_id=call.id, event_type="hangup", timeout=10)
+    kinds = [e for e in call.events["eventType"].astype(str) if e in ("gather", "hangup")]
+    assert kinds == ["gather", "hangup"]
+
+
+def test_keyword_options_and_time_to_first_key_with_dtmf_events(session, call):
+    gather = call.gather(max_digits=2, inter_digit_timeout=3, suppress_dtmf=False)
+    session.phone.press(call, "47", gap=0.5)
+    result = gather.wait()
+    assert (result.reason, result.digits) == ("max-digits", "47")
+    # no prompt: the first key went in at once; the second half an API second later
+    assert result.time_to_first_key is not None and 0 <= result.time_to_first_key < 0.5
+    assert 0.4 <= result.duration < 1.5
+
+
+def test_stop_ends_the_gather_without_an_event(session, call):
+    stopped = call.gather(max_digits=5, inter_digit_timeout=30)
+    session.phone.press(call, "1")
+    stopped.stop()
+    assert stopped.get()["state"] == "completed"
+    # a second gather is allowed once the first is stopped; its event is the call's only gather event
+    after = call.gather(max_digits=1)
+    session.phone.press(call, "8")
+    assert after.wait().digits == "8"
+    gather_events = call.events.query("eventType == 'gather'")
+    assert gather_events["gatherId"].tolist() == [after.id]
+    assert stopped.result is None
+
+
+def test_wait_times_out_with_what_to_check():
+    with Session.simulated(speed=1, store=":memory:") as slow:
+        call = slow.call("+15551234567", timeout=10)
+        gather = call.gather(max_digits=5, inter_digit_timeout=30)
+        with pytest.raises(TimeoutError) as info:
+            gather.wait(timeout=0.2)
+        message = str(info.value)
+        assert gather.id in message and "deliveries" in message
+
+
+def test_a_busy_callee_is_reported_not_waited_for(session):
+    with pytest.raises(SessionError, match="USER_BUSY"):
+        session.call("+15550000002")
+
+
+def test_events_and_deliveries_are_dataframes_of_this_session(session, call):
+    gather = call.gather(max_digits=1)
+    session.phone.press(call, "3")
+    gather.wait()
+    events = session.events
+    assert set(events["session"]) == {session.label}
+    assert {"answer", "gather"} <= set(events["eventType"].astype(str))
+    deliveries = session.deliveries(call)
+    assert len(deliveries) >= 2 and set(deliveries["callId"]) == {call.id}
+    assert (deliveries["status"] == 200).all()
+
+
+def test_reprs_show_state_and_mask_secrets(session, call):
+    secret = session.client._secrets[1]
+    token = session.receiver.path.rsplit("/", 1)[-1]
+    gather = call.gather(max_digits=1)
+    texts = [repr(session), session._repr_html_(), repr(call), call._repr_html_(), repr(gather),
+             gather._repr_html_()]
+    session.phone.press(call, "1")
+    texts += [repr(gather.wait()), gather.wait()._repr_html_()]
+    for text in texts:
+        assert secret not in text and token not in text
+    assert "simulated" in session._repr_html_() and "max-digits" in gather._repr_html_()
+
+
+def test_live_session_through_a_tunnel_against_the_simulator(tmp_path, monkeypatch):
+    # given a live session pointed at a simulator, with the callback crossing a (fake) ngrok tunnel
+    agent = fake_ngrok.install(tmp_path)
+    monkeypatch.setenv("NGROK_AUTHTOKEN", "2fakeAuthtokenForTheSessionTest")
+    monkeypatch.setenv("FAKE_NGROK_STATE_DIR", str(tmp_path / "account"))
+    secret = "live-secret-" + os.urandom(6).hex()
+    try:
+        with Simulator(speed=SPEED, api_secret=secret) as sim, Session.live(
+            user_id=sim.user_id, api_token=sim.api_token, api_secret=secret, from_number="+19195550100",
+            base_url=sim.base_url, store=tmp_path / "live.sqlite3", ngrok_path=str(agent),
+            config_path=str(tmp_path / "ngrok.yml"),
+        ) as live:
+            assert live.callback_url.startswith(live.tunnel.public_url)
+            assert live.callback_url != live.receiver.url
+            with pytest.raises(SessionError, match="simulated backend"):
+                _ = live.phone
+            # when the simulated far end answers and types
+            call = live.call("+15551234567")
+            gather = call.gather(SEED)
+            from catapult_nb.simulator.phone import VirtualPhone
+
+            VirtualPhone(sim.base_url).press(call.id, "4*")
+            # then the event came back through the tunnel
+            result = gather.wait()
+            assert (result.reason, result.digits) == ("terminating-digit", "4")
+            assert secret not in repr(live) and secret not in live._repr_html_()
+            urls = {d["url"] for d in VirtualPhone(sim.base_url).deliveries(call.id)}
+            assert urls == {live.callback_url}
+    finally:
+        kill_agents(str(agent))
+
+
+def test_live_without_credentials_names_the_missing_variable(tmp_path, monkeypatch):
+    for name in ("CATAPULT_USER_ID", "CATAPULT_API_TOKEN", "CATAPULT_API_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="CATAPULT_"):
+        Session.live(env_file=Path(tmp_path, ".env"), tunnel=False)

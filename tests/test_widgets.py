@@ -1,0 +1,165 @@
+"""The widgets without a browser: fields, validation, preview, Send, keypad, live table, secrets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import ipywidgets as w
+import pytest
+
+from catapult_nb import Session
+from catapult_nb.widgets import EventTable, Explorer, GatherForm
+
+SPEED = 40
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    with Session.simulated(speed=SPEED, store=tmp_path_factory.mktemp("w") / "events.sqlite3") as s:
+        yield s
+
+
+def preview_json(form: GatherForm) -> dict:
+    text = form.preview.value.split("<pre", 1)[1].split(">", 1)[1].rsplit("</pre>", 1)[0]
+    import html
+
+    return json.loads(html.unescape(text))
+
+
+def test_the_form_starts_on_the_seed_options_and_previews_the_exact_body():
+    form = GatherForm()
+    assert preview_json(form) == {
+        "maxDigits": "5",
+        "interDigitTimeout": "7",
+        "terminatingDigits": "*",
+        "prompt": {"sentence": "Please enter your 5 digit code"},
+    }
+    assert "valid" in form.validation.value
+
+
+def test_fields_change_the_preview_and_json_numbers_on_request():
+    form = GatherForm()
+    form.set_values(max_digits=4, tag="order-42", suppress_dtmf=False, locale="fr_FR", voice="jolie",
+                    loop_enabled=True)
+    form.as_strings.value = False
+    body = preview_json(form)
+    assert body["maxDigits"] == 4 and body["tag"] == "order-42" and body["suppressDtmf"] is False
+    assert body["prompt"] == {"sentence": "Please enter your 5 digit code", "locale": "fr_FR",
+                              "voice": "jolie", "loopEnabled": True}
+    assert form.options.to_wire(as_strings=False) == body
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("", "terminatingDigits must not be empty"), ("1x", "terminatingDigits may only contain")],
+)
+def test_invalid_terminating_digits_show_a_message_before_sending(value, message):
+    form = GatherForm()
+    form.terminating_digits.value = value
+    assert message in form.validation.value
+    assert "invalid" in form.preview.value
+
+
+def test_the_voice_list_follows_the_locale_and_gender():
+    form = GatherForm()
+    form.locale.value = "de_DE"
+    assert [v for _, v in form.voice.options] == [None, "katrin", "stefan"]
+    form.gender.value = "male"
+    assert [v for _, v in form.voice.options] == [None, "stefan"]
+
+
+def test_the_picker_and_the_text_stay_in_step():
+    form = GatherForm()
+    form.picker.toggles["#"].value = True
+    assert form.terminating_digits.value == "*#"
+    form.terminating_digits.value = "5"
+    assert [k for k, t in form.picker.toggles.items() if t.value] == ["5"]
+
+
+def test_the_code_tab_has_every_language_with_the_call_id(session):
+    form = GatherForm(session)
+    titles = list(form.code.titles)
+    assert titles[0] == "JSON" and len(titles) == 7
+    assert all("maxDigits" in c.value or "max_digits" in c.value or "MaxDigits" in c.value
+               for c in form.code.children)
+
+
+def test_send_without_a_call_says_so_and_sends_nothing(session):
+    form = GatherForm(session)
+    form.send_button.click()
+    assert "Not sent" in form.result.value and "place a call" in form.result.value
+
+
+def test_send_with_an_invalid_value_sends_nothing(session):
+    call = session.call("+15551234567")
+    form = GatherForm(session, call)
+    form.terminating_digits.value = "x"
+    form.send_button.click()
+    assert "Not sent" in form.result.value and "terminatingDigits" in form.result.value
+    assert call.gathers == []
+    call.hang_up()
+
+
+def test_send_creates_the_gather_and_the_keypad_completes_it_into_the_table(session):
+    # given a dashboard with a placed call
+    explorer = Explorer(session)
+    call = explorer.panel.place_call()
+    assert "active" in explorer.panel.status.value
+    explorer.form.set_values(max_digits=5, terminating_digits="#", inter_digit_timeout=2.0)
+    # when Send is clicked
+    explorer.form.send_button.click()
+    gather = explorer.form.last_gather
+    assert gather is not None and gather.id in explorer.form.result.value
+    assert session.client.get_gather(call.id, gather.id)["state"] == "started"
+    # and the keypad is pressed
+    seen = explorer.events.refreshes
+    for key in "123#":
+        explorer.keypad.press(key)
+    result = gather.wait()
+    # then the event is in the table's data and, once redrawn, in its HTML
+    assert (result.reason, result.digits) == ("terminating-digit", "123")
+    rows = explorer.events.data.query("eventType == 'gather'")
+    assert rows["gatherId"].tolist()[-1] == gather.id
+    assert explorer.events.wait_refreshed(seen, timeout=10)
+    assert "data-event-type='gather'" in explorer.events.table.value
+    assert "terminating-digit" in explorer.events.table.value
+    explorer.close()
+
+
+def test_the_event_table_filters_by_call_and_type(session):
+    table = EventTable(session)
+    first = session.call("+15551234567")
+    second = session.call("+15551234568")
+    session.receiver.wait_for(call_id=second.id, event_type="answer", timeout=10)
+    table.refresh()
+    table.call_filter.value = first.id
+    assert set(table.data["callId"]) == {first.id}
+    table.type_filter.value = "answer"
+    assert len(table.data) == 1
+    table.close()
+
+
+def all_widget_states(root: w.Widget) -> list[dict]:
+    states, stack, seen = [], [root], set()
+    while stack:
+        widget = stack.pop()
+        if id(widget) in seen:
+            continue
+        seen.add(id(widget))
+        states.append(widget.get_state())
+        stack.extend(c for c in getattr(widget, "children", ()) if isinstance(c, w.Widget))
+    return states
+
+
+def test_no_widget_state_holds_a_secret(session):
+    explorer = Explorer(session)
+    explorer.panel.place_call()
+    explorer.form.send_button.click()
+    secrets = [session.client._secrets[1], session.receiver.path.rsplit("/", 1)[-1]]
+    dump = json.dumps(all_widget_states(explorer), default=str)
+    assert len(dump) > 1000  # the walk reached the widgets
+    for secret in secrets:
+        assert secret not in dump
+    explorer.form.last_gather.stop()
+    explorer.close()
