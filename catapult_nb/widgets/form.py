@@ -237,10 +237,12 @@ class GatherForm(w.VBox):
         from catapult_nb import snippets
 
         call_id = self.call.id if self.call is not None else "{callId}"
-        rendered = [("JSON", self.preview.value)] + [
-            (label, self._pre(snippets.render(options, call_id, language)))
-            for language, label in snippets.LANGUAGES
-        ]
+        rendered = [("JSON", self.preview.value)]
+        for language, label in snippets.LANGUAGES:
+            try:
+                rendered.append((label, self._pre(snippets.render(options, call_id, language))))
+            except ValueError as exc:  # text no code can carry (a lone surrogate, say)
+                rendered.append((label, self._error("cannot render", str(exc))))
         if len(self.code.children) != len(rendered):
             self.code.children = [w.HTML() for _ in rendered]
             self.code.titles = tuple(label for label, _ in rendered)
