@@ -430,12 +430,13 @@ class EventStore:
             return []
         with self._write_lock:
             self._check_open()
-            stored, rows = self._insert(pending)
+            with_rows = bool(self._listeners)  # the row dicts are only built for listeners
+            stored, rows, last_id = self._insert(pending, with_rows)
             if rows:
                 self._notify(rows)
-        if rows:
+        if last_id:
             with self._changed:
-                self._last_id = max(self._last_id, rows[-1]["id"])
+                self._last_id = max(self._last_id, last_id)
                 self._changed.notify_all()
         return stored
 
@@ -446,7 +447,10 @@ class EventStore:
         received_ns = time.time_ns() if received_at is None else _to_ns(received_at)
         return _Pending(dict(payload), str(source), None if session is None else str(session), received_ns)
 
-    def _insert(self, pending: list[_Pending]) -> tuple[list[bool], list[dict[str, Any]]]:
+    def _insert(
+        self, pending: list[_Pending], with_rows: bool
+    ) -> tuple[list[bool], list[dict[str, Any]], int]:
+        """Insert in one transaction; returns (stored flags, new rows if asked for, last new id or 0)."""
         conn = self._wconn
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -454,20 +458,26 @@ class EventStore:
             next_id = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0]
             stored: list[bool] = []
             rows: list[dict[str, Any]] = []
+            last_id = 0
             for item in pending:
-                row = self._insert_one(conn, item, next_id)
+                row = self._insert_one(conn, item, next_id, with_rows)
                 stored.append(row is not None)
                 if row is not None:
-                    rows.append(row)
+                    if with_rows:
+                        rows.append(row)
+                    last_id = next_id
                     next_id += 1
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             self._sid_of.clear()  # ids handed out in the rolled-back transaction are gone
             raise
-        return stored, rows
+        return stored, rows, last_id
 
-    def _insert_one(self, conn: sqlite3.Connection, item: _Pending, event_id: int) -> dict[str, Any] | None:
+    def _insert_one(
+        self, conn: sqlite3.Connection, item: _Pending, event_id: int, with_row: bool
+    ) -> dict[str, Any] | None:
+        """Insert one event; None for a duplicate, else its row dict (empty unless ``with_row``)."""
         payload = item.payload
         digest = payload_digest(payload)
         texts = {name: _text(payload.get(name)) for name in TEXT_FIELDS}
@@ -485,6 +495,8 @@ class EventStore:
             "INSERT INTO payloads (id, json) VALUES (?, ?)",
             (event_id, json.dumps(payload, separators=(",", ":"), ensure_ascii=False)),
         )
+        if not with_row:
+            return {}
         row: dict[str, Any] = {"id": event_id}
         for name in EVENT_COLUMNS:
             row[name] = texts.get(name)

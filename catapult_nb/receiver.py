@@ -50,6 +50,8 @@ MAX_BODY = 64 * 1024
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,}$")
 _BATCH = 512  # the most deliveries committed in one transaction
+_STORED = b'{"stored": true, "duplicate": false}'
+_DUPLICATE = b'{"stored": false, "duplicate": true}'
 
 # Receivers of this process by port, so a re-run cell can take over its own port.
 _RUNNING: dict[int, CallbackReceiver] = {}
@@ -369,7 +371,7 @@ class CallbackReceiver:
         except Exception:
             # the store failed (disk full, closed): 503 so the sender tries again
             return web.json_response({"error": "the event could not be stored; try again"}, status=503)
-        return web.json_response({"stored": bool(stored), "duplicate": not stored})
+        return web.Response(body=_STORED if stored else _DUPLICATE, content_type="application/json")
 
     def _check_path(self, request: web.Request) -> None:
         if not hmac.compare_digest(request.path.rstrip("/").encode(), self.path.encode()):
