@@ -121,6 +121,7 @@ class LabServer:
         self._process: subprocess.Popen[str] | None = None
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._reader: threading.Thread | None = None
+        self._started = threading.Event()
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -183,6 +184,7 @@ class LabServer:
         except BaseException:
             self.stop()
             raise
+        self._started.set()
         return self
 
     def stop(self, timeout: float = 20.0) -> None:
@@ -252,7 +254,8 @@ class LabServer:
             for line in self._process.stdout:
                 log.write(line)
                 log.flush()
-                self._lines.put(line)
+                if not self._started.is_set():  # only start-up waits read the lines
+                    self._lines.put(line)
         self._lines.put(None)  # end of output: the process has gone
 
     def _wait_for_port(self, timeout: float) -> int:
@@ -468,14 +471,18 @@ class LabPage:
     def wait_for_element(self, selector: str, *needles: str, timeout: float | None = None) -> Locator:
         """Wait for an element matching ``selector`` (in the notebook on show) whose text holds all
         ``needles``; return a locator for the first such element."""
-        self._wait_js(
-            """([sel, needles]) => Array.from(document.querySelectorAll(sel))
-                .some(el => needles.every(n => el.innerText.includes(n)))""",
-            f"an element {selector!r} showing {list(needles)!r}",
-            timeout,
-            arg=[f"{_PANEL} {selector}", list(needles)],
-        )
         located = self.page.locator(f"{_PANEL} {selector}")
+        try:
+            self._wait_js(
+                """([sel, needles]) => Array.from(document.querySelectorAll(sel))
+                    .some(el => needles.every(n => el.innerText.includes(n)))""",
+                f"an element {selector!r} showing {list(needles)!r}",
+                timeout,
+                arg=[f"{_PANEL} {selector}", list(needles)],
+            )
+        except AssertionError as error:
+            shown = [text[:300] for text in located.all_inner_texts()] or "no such element in the page"
+            raise AssertionError(f"{error}; it shows: {shown!r}") from None
         for needle in needles:
             located = located.filter(has_text=needle)
         return located.first
@@ -497,6 +504,9 @@ class LabPage:
         """Save a PNG as ``build/screenshots/<name>``: the whole window, or one widget's box."""
         SCREENSHOTS_DIR.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS_DIR / name
+        # No focus ring or hover highlight left over from the last click in the picture.
+        self.page.evaluate("() => document.activeElement && document.activeElement.blur()")
+        self.page.mouse.move(0, 0)
         target = self.page if css_class is None else self.widget(css_class)
         target.screenshot(path=str(path))
         return path

@@ -18,6 +18,8 @@ pytestmark = pytest.mark.browser
 NOTEBOOK = "02_gather_explorer.ipynb"
 #: Per-step deadline in seconds: generous for a loaded CI machine, short enough to fail fast.
 STEP = 30
+#: The form's JSON body preview: shown, and kept in step with the fields (invalid ones included).
+PREVIEW = "cnb-preview"
 
 
 @pytest.fixture
@@ -47,8 +49,8 @@ def test_gather_from_the_dashboard(explorer: LabPage, jupyter_lab: LabServer):
     explorer.fill("cnb-field-prompt-sentence", "Enter your code")
 
     # then the preview shows the request body the kernel built from them
-    explorer.wait_for_text("cnb-validation", "valid", timeout=STEP)
-    preview = explorer.wait_for_text("cnb-preview", "Enter your code", "browser-test", timeout=STEP)
+    explorer.wait_for_text("cnb-validation", "✔ valid", timeout=STEP)
+    preview = explorer.wait_for_text(PREVIEW, "Enter your code", "browser-test", timeout=STEP)
     assert re.search(r'"maxDigits":\s*"?4"?', preview), preview
     assert re.search(r'"terminatingDigits":\s*"#"', preview), preview
     assert re.search(r'"interDigitTimeout":\s*"?5"?', preview), preview
@@ -78,7 +80,7 @@ def test_gather_from_the_dashboard(explorer: LabPage, jupyter_lab: LabServer):
     # then the form says which property is wrong, before anything is sent
     validation = explorer.wait_for_text("cnb-validation", "terminatingDigits", timeout=STEP)
     assert "✔" not in validation
-    explorer.wait_for_text("cnb-preview", "not sendable", timeout=STEP)
+    explorer.wait_for_text(PREVIEW, "not sendable", timeout=STEP)
 
     # and Send refuses: the result says "Not sent" and names the property
     explorer.click("cnb-send")
