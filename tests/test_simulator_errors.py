@@ -81,7 +81,9 @@ def test_bad_gather_field_is_400_naming_the_property(api, call_id, body, prop):
     assert {"name": "property", "value": prop} in error["details"]
 
 
-@pytest.mark.parametrize("raw", [b"", b"not json", b"[1, 2]", b'"text"', b"{", b"\xff\xfe"])
+@pytest.mark.parametrize(
+    "raw", [b"", b"not json", b"[1, 2]", b'"text"', b"{", b"\xff\xfe", b"[" * 100_000 + b"]" * 100_000]
+)
 def test_body_that_is_not_a_json_object_is_400(api, call_id, raw):
     response = api.post(f"/calls/{call_id}/gather", data=raw, headers={"Content-Type": "application/json"})
     error = api.assert_error(response, 400, "bad-request", "validation-error")

@@ -693,6 +693,11 @@ async def read_body(request: web.Request, resource: str) -> dict[str, Any]:
             400, "bad-request", "validation-error",
             f"The '{resource}' request body is not valid JSON: {exc}", property="body",
         ) from None
+    except RecursionError:
+        raise ApiError(
+            400, "bad-request", "validation-error",
+            f"The '{resource}' request body is JSON nested too deeply", property="body",
+        ) from None
     if not isinstance(data, dict):
         raise ApiError(
             400, "bad-request", "validation-error",

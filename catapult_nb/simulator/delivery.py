@@ -178,6 +178,9 @@ class Deliverer:
         self, url: str | None, method: str, event: dict[str, Any], attempt: int, status: int | None,
         error: str | None, elapsed_ms: float, at: str | None = None,
     ) -> None:
+        password = _password(url)
+        if error and password:
+            error = error.replace(password, "***")
         if error:
             log.info("callback %s for call %s: %s", event.get("eventType"), event.get("callId"), error)
         self.records.append({
@@ -191,6 +194,13 @@ class Deliverer:
             "error": error,
             "elapsedMs": round(elapsed_ms, 1),
         })
+
+
+def _password(url: str | None) -> str | None:
+    try:
+        return urlsplit(url).password if url else None
+    except ValueError:
+        return None
 
 
 def _query_value(value: Any) -> str:
