@@ -1,0 +1,127 @@
+"""Over the wire: the same caller timelines through the HTTP simulator and a real receiver agree with
+the engine, call by call."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from catapult_nb import analysis
+from catapult_nb.campaign import Caller, CampaignResult, mix, run_campaign
+from catapult_nb.events import EventStore
+from catapult_nb.options import GatherOptions
+from catapult_nb.receiver import CallbackReceiver
+from catapult_nb.simulator import Simulator
+from catapult_nb.simulator.engine import GatherSpec, run_gather
+
+SPEED = 20
+SEED_OPTIONS = GatherOptions(max_digits=5, terminating_digits="*", inter_digit_timeout=7,
+                             sentence="Please enter your 5 digit code")
+# Plenty of time-outs, hang-ups and terminating keys, so every reason is exercised.
+ROUGH_CALLERS = mix((Caller.typical(), 2), (Caller.hesitant(), 1), (Caller.quitter(hang_up_rate=1.0), 1),
+                    (Caller.overtyper(), 1))
+ROUGH_OPTIONS = GatherOptions(max_digits=6, inter_digit_timeout=4, tag="rough")
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Simulator]:
+    with Simulator(speed=SPEED) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def receiver(tmp_path) -> Iterator[CallbackReceiver]:
+    store = EventStore(tmp_path / "events.sqlite3", synchronous="NORMAL")
+    with CallbackReceiver(store) as rec:
+        yield rec
+    store.close()
+
+
+def run_both(options: GatherOptions, callers, n: int, seed: int, sim: Simulator,
+             receiver: CallbackReceiver) -> tuple[CampaignResult, CampaignResult]:
+    wire = run_campaign(options, callers, n, seed, over_the_wire=True, simulator=sim, receiver=receiver)
+    engine = run_campaign(options, callers, n, seed, margin=wire.margin)
+    return wire, engine
+
+
+def assert_agree(wire: CampaignResult, engine: CampaignResult) -> None:
+    together = wire.agreement(engine)
+    assert list(together.index) == list(range(len(engine.table)))
+    # How late keys landed on the server, seen on gathers that a key ended: the margin must cover it.
+    ends = wire.table.set_index("caller")
+    keyed = ends["reason"].isin(["max-digits", "terminating-digit"])
+    late = (ends["duration"] - engine.table.set_index("caller")["duration"])[keyed]
+    assert together["agrees"].all(), (
+        f"callers {list(together.index[~together['agrees']])} disagree; keys landed up to {late.max():.2f} "
+        f"API s late against a margin of {wire.margin} (a very busy machine can exceed it)"
+    )
+
+
+def test_seed_example_agrees_call_by_call(sim: Simulator, receiver: CallbackReceiver) -> None:
+    wire, engine = run_both(SEED_OPTIONS, None, 200, 5, sim, receiver)
+    assert_agree(wire, engine)
+    assert set(wire.table["reason"]) >= {"max-digits", "inter-digit-timeout"}
+    assert (wire.table["intended"].to_numpy() == engine.table["intended"].to_numpy()).all()
+    # and the events really went through the receiver into its store
+    stored = receiver.store.to_dataframe()
+    assert (stored["eventType"] == "gather").sum() == 200
+    assert (stored["eventType"] == "hangup").sum() == 200
+    assert len(receiver.store.gathers()) == 200
+
+
+def test_rough_callers_agree_including_hang_ups(sim: Simulator, receiver: CallbackReceiver) -> None:
+    wire, engine = run_both(ROUGH_OPTIONS, ROUGH_CALLERS, 120, 6, sim, receiver)
+    assert set(wire.table["reason"]) == set(analysis.REASONS)
+    assert_agree(wire, engine)
+    assert (wire.table["tag"] == "rough").all()
+
+
+def test_engine_replays_the_server_exactly_from_the_times_it_saw(sim: Simulator,
+                                                                receiver: CallbackReceiver) -> None:
+    # given: dtmf events on, so the server reports when every key really landed on its clock
+    options = GatherOptions(max_digits=6, inter_digit_timeout=4, suppress_dtmf=False,
+                            sentence="Enter your code")
+    wire = run_campaign(options, ROUGH_CALLERS, 80, 8, over_the_wire=True, simulator=sim, receiver=receiver)
+    events, table = wire.events, wire.table
+    spec = GatherSpec.from_options(options)
+    created = table.set_index("callId")["createdTime"]
+    for call_id, row in table.set_index("callId").iterrows():
+        mine = events.loc[events["callId"] == call_id]
+        offset = (mine["time"] - created[call_id]).dt.total_seconds()
+        keys = mine["eventType"] == "dtmf"
+        presses = list(zip(offset[keys], mine.loc[keys, "dtmfDigit"], strict=True))
+        hung = mine["eventType"] == "hangup"
+        # only a hang-up by the caller (before the gather ended) matters to the gather
+        hang_up = float(offset[hung].iloc[0]) if row["reason"] == "hung-up" else None
+        # when: the engine is played the very times the server saw
+        outcome = run_gather(spec, presses, hang_up)
+        # then: it reaches the server's verdict
+        assert (outcome.reason, outcome.digits) == (row["reason"], row["digits"]), call_id
+
+
+def test_wire_frames_work_with_analysis(sim: Simulator, receiver: CallbackReceiver) -> None:
+    result = run_campaign(SEED_OPTIONS, n=30, seed=1, over_the_wire=True, simulator=sim, receiver=receiver,
+                          label="seed")
+    events, gathers = result
+    assert set(events["eventType"]) >= {"incomingcall", "answer", "speak", "gather", "hangup"}
+    table = analysis.gather_table(events, gathers)
+    assert len(table) == 30 and table["finished"].all()
+    assert table["duration"].notna().all() and (table["duration"] > 0).all()
+    assert list(analysis.timeout_rate_by_options(table).index) == ["seed"]
+    assert "mode='wire'" in repr(result)
+
+
+def test_private_simulator_and_receiver() -> None:
+    result = run_campaign(GatherOptions(max_digits=4, inter_digit_timeout=3), Caller.typical(), n=10, seed=2,
+                          over_the_wire=True, speed=40)
+    assert result.mode == "wire" and result.margin == pytest.approx(1.5)  # capped at half the timeout
+    assert len(result.table) == 10
+    # the payloads were loaded before the private store closed
+    assert all(isinstance(p, dict) for p in result.events["payload"])
+
+
+def test_wire_refuses_an_unsafe_margin(sim: Simulator, receiver: CallbackReceiver) -> None:
+    with pytest.raises(ValueError, match=r"margin must be at most 0\.5"):
+        run_campaign(GatherOptions(inter_digit_timeout=1), n=5, over_the_wire=True, simulator=sim,
+                     receiver=receiver, margin=0.8)
