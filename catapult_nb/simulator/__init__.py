@@ -104,6 +104,7 @@ class Simulator:
         self._server: RunningServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._phone: VirtualPhone | None = None
         self._lock = threading.Lock()
 
     # -- settings ------------------------------------------------------------------------------------
@@ -149,7 +150,10 @@ class Simulator:
     @property
     def phone(self) -> VirtualPhone:
         """The virtual phone: press keys, hang up, ring in, inspect deliveries."""
-        return VirtualPhone(self.base_url)
+        base_url = self.base_url
+        if self._phone is None:
+            self._phone = VirtualPhone(base_url)
+        return self._phone
 
     # -- life ----------------------------------------------------------------------------------------
 
@@ -196,6 +200,9 @@ class Simulator:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout)
             self._server = self._loop = self._thread = None
+            if self._phone is not None:
+                self._phone.close()
+                self._phone = None
 
     def wait_idle(self, timeout: float = 10.0) -> None:
         """Block until every queued callback has been delivered or given up on (TimeoutError if not)."""

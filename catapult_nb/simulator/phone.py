@@ -36,6 +36,16 @@ class VirtualPhone:
     def __repr__(self) -> str:
         return f"VirtualPhone({self.base_url!r})"
 
+    def close(self) -> None:
+        """Close the HTTP connections kept open to the simulator."""
+        self._session.close()
+
+    def __enter__(self) -> VirtualPhone:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = self._session.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
