@@ -1,4 +1,8 @@
-"""Fixtures for the browser tests: one JupyterLab and one headless Chromium per test session.
+"""Fixtures for the browser tests: one JupyterLab and one headless Chromium for all of them.
+
+Both are package-scoped, which in practice means once per session (every browser test lives here)
+but torn down as soon as the last browser test has run: a live Playwright sync session keeps its
+asyncio loop marked as running in this thread, which would break ``asyncio.run`` in later tests.
 
 - ``jupyter_lab``: a `LabServer` serving a temporary copy of ``notebooks/`` (plus the harness's own
   ``fixtures/*.ipynb``), with fake credentials in the kernel's environment; ``jupyter_lab.secret`` is
@@ -36,9 +40,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     return report
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def jupyter_lab() -> Iterator[LabServer]:
-    """A running JupyterLab (token-protected, loopback only) for the whole session."""
+    """A running JupyterLab (token-protected, loopback only) shared by the browser tests."""
     with tempfile.TemporaryDirectory(prefix="cnb-lab-") as sandbox:
         server = LabServer(Path(sandbox), extra_notebooks=sorted(FIXTURES_DIR.glob("*.ipynb")))
         server.start()
@@ -48,7 +52,7 @@ def jupyter_lab() -> Iterator[LabServer]:
             server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium():
     """Headless Debian Chromium through Playwright's sync API.
 
