@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
@@ -102,7 +103,9 @@ class LabServer:
         log_path: the server's combined stdout/stderr, for diagnosing a failed start or a test.
     """
 
-    def __init__(self, sandbox: Path, *, notebooks: Path = NOTEBOOKS_DIR, extra_notebooks: list[Path] = ()):
+    def __init__(
+        self, sandbox: Path, *, notebooks: Path = NOTEBOOKS_DIR, extra_notebooks: Sequence[Path] = ()
+    ):
         """Prepare (but do not start) a server.
 
         Args:
