@@ -246,13 +246,13 @@ def check_sentence(value: Any) -> str:
 
 
 def voices_for(locale: str | None = None, gender: str | None = None) -> list[str]:
-    """Voice names that speak ``locale``'s language (and ``gender``), for dropdowns that match."""
+    """Voice names that speak ``locale``'s language (and ``gender``); empty or None means any."""
     language = LANGUAGE_OF_LOCALE.get(locale.lower()) if locale else None
     return [
         name
         for name, (loc, sex) in VOICES.items()
         if (language is None or LANGUAGE_OF_LOCALE[loc.lower()] == language)
-        and (gender is None or sex == gender.lower())
+        and (not gender or sex == gender.lower())
     ]
 
 
@@ -292,7 +292,7 @@ class _WireModel:
         return f"{type(self).__name__}({parts})"
 
 
-@dataclass(eq=True, repr=False)
+@dataclass(eq=True, repr=False, kw_only=True)
 class Prompt(_WireModel):
     """What the caller hears while the gather waits: a sentence spoken by TTS, or an audio file."""
 
@@ -344,7 +344,7 @@ class Prompt(_WireModel):
         return cls(**kwargs)
 
 
-@dataclass(eq=True, repr=False)
+@dataclass(eq=True, repr=False, kw_only=True)
 class GatherOptions(_WireModel):
     """The body of ``POST /v1/users/{userId}/calls/{callId}/gather``.
 

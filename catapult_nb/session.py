@@ -27,7 +27,7 @@ import pandas as pd
 
 from catapult_nb.client import DEFAULT_BASE_URL, CatapultClient
 from catapult_nb.credentials import load_credentials
-from catapult_nb.events import EventStore
+from catapult_nb.events import EventStore, mask_secret_path
 from catapult_nb.options import GatherOptions
 from catapult_nb.receiver import CallbackReceiver
 from catapult_nb.tunnel import LoopbackTunnel, open_tunnel
@@ -453,7 +453,10 @@ class Session:
                 "only the simulator keeps a log of callback attempts; for a live session open the ngrok "
                 "inspector at http://127.0.0.1:4040 and see session.receiver.rejected()"
             )
-        return pd.DataFrame(self._phone.deliveries(call))
+        frame = pd.DataFrame(self._phone.deliveries(call))
+        if "url" in frame:  # the receiver's secret path is not for display
+            frame["url"] = frame["url"].map(lambda url: mask_secret_path(url) if url else url)
+        return frame
 
     def add_listener(self, fn: Callable[[Session], None]) -> None:
         """Call ``fn(session)`` when a call is placed (used by the widgets)."""

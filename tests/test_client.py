@@ -102,7 +102,8 @@ def test_create_gather_sends_the_seed_request_and_reads_an_absolute_location(api
             prompt=Prompt(sentence="Please enter your 5 digit code"),
         ),
         lambda c: c.create_gather(
-            CALL, GatherOptions(5, 7, "*", sentence="Please enter your 5 digit code")
+            CALL, GatherOptions(max_digits=5, terminating_digits="*", inter_digit_timeout=7,
+                                sentence="Please enter your 5 digit code")
         ),
     ],
     ids=["GatherOptions", "keywords", "sentence-shortcut"],

@@ -124,6 +124,9 @@ def test_events_and_deliveries_are_dataframes_of_this_session(session, call):
     deliveries = session.deliveries(call)
     assert len(deliveries) >= 2 and set(deliveries["callId"]) == {call.id}
     assert (deliveries["status"] == 200).all()
+    token = session.receiver.path.rsplit("/", 1)[-1]
+    assert not deliveries["url"].str.contains(token).any()
+    assert deliveries["url"].str.endswith("/callbacks/***").all()
 
 
 def test_reprs_show_state_and_mask_secrets(session, call):

@@ -64,9 +64,9 @@ def test_invalid_terminating_digits_show_a_message_before_sending(value, message
 def test_the_voice_list_follows_the_locale_and_gender():
     form = GatherForm()
     form.locale.value = "de_DE"
-    assert [v for _, v in form.voice.options] == [None, "katrin", "stefan"]
+    assert [v for _, v in form.voice.options] == ["", "katrin", "stefan"]
     form.gender.value = "male"
-    assert [v for _, v in form.voice.options] == [None, "stefan"]
+    assert [v for _, v in form.voice.options] == ["", "stefan"]
 
 
 def test_the_picker_and_the_text_stay_in_step():

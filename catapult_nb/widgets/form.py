@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 __all__ = ["GatherForm"]
 
 _DEFAULT = "(API default)"
-_TRISTATE = [(_DEFAULT, None), ("true", True), ("false", False)]
+_UNSET = ""  # a dropdown's "leave it out" value (ipywidgets shows a None value as no selection)
+_TRISTATE = [(_DEFAULT, _UNSET), ("true", True), ("false", False)]
 
 
 def _css_key(key: str) -> str:
@@ -34,7 +35,7 @@ def _labelled(widget: w.Widget, label: str, prop: str, tip: str = "") -> w.Widge
 
 
 def _choice(values: tuple[str, ...]) -> w.Dropdown:
-    return w.Dropdown(options=[(_DEFAULT, None), *((v, v) for v in values)], value=None)
+    return w.Dropdown(options=[(_DEFAULT, _UNSET), *((v, v) for v in values)], value=_UNSET)
 
 
 class TerminatingDigitPicker(w.HBox):
@@ -89,7 +90,7 @@ class GatherForm(w.VBox):
                                             "keys that end the gather: 0-9 * # A-D")
         self.picker = TerminatingDigitPicker(self._picked)
         self.tag = _labelled(w.Text("", placeholder="echoed in the gather event"), "tag", "tag")
-        self.suppress_dtmf = _labelled(w.Dropdown(options=_TRISTATE, value=None), "suppressDtmf",
+        self.suppress_dtmf = _labelled(w.Dropdown(options=_TRISTATE, value=_UNSET), "suppressDtmf",
                                        "suppressDtmf", "no per-key dtmf events while gathering (default on)")
         self.sentence = _labelled(
             w.Textarea("Please enter your 5 digit code", placeholder="what the caller hears"),
@@ -97,13 +98,13 @@ class GatherForm(w.VBox):
         )
         self.locale = _labelled(_choice(LOCALES), "prompt.locale", "prompt.locale")
         self.gender = _labelled(_choice(GENDERS), "prompt.gender", "prompt.gender")
-        self.voice = _labelled(w.Dropdown(options=self._voice_options(), value=None), "prompt.voice",
+        self.voice = _labelled(w.Dropdown(options=self._voice_options(), value=_UNSET), "prompt.voice",
                                "prompt.voice", "voices that speak the chosen locale")
         self.file_url = _labelled(w.Text("", placeholder="https://…/prompt.wav (instead of a sentence)"),
                                   "prompt.fileUrl", "prompt.fileUrl")
         self.loop_enabled = _labelled(w.Checkbox(False), "prompt.loopEnabled", "prompt.loopEnabled",
                                       "repeat the prompt until the first key")
-        self.bargeable = _labelled(w.Dropdown(options=_TRISTATE, value=None), "prompt.bargeable",
+        self.bargeable = _labelled(w.Dropdown(options=_TRISTATE, value=_UNSET), "prompt.bargeable",
                                    "prompt.bargeable", "deprecated by the API: a key always stops the prompt")
         self.as_strings = w.Checkbox(True, description="numbers as strings (like the docs)", indent=False)
         self.as_strings.add_class("cnb-as-strings")
@@ -112,7 +113,11 @@ class GatherForm(w.VBox):
         self.validation.add_class("cnb-validation")
         self.preview = w.HTML()
         self.preview.add_class("cnb-preview")
-        self.code = w.Tab()
+        from catapult_nb.snippets import LANGUAGES
+
+        self.snippets = {language: w.HTML() for language, _ in LANGUAGES}  # one per language tab
+        self.code = w.Tab([self.preview, *self.snippets.values()],
+                          titles=("JSON", *(label for _, label in LANGUAGES)))
         self.code.add_class("cnb-code")
         self.send_button = w.Button(description="Send gather", button_style="primary", icon="paper-plane")
         self.send_button.add_class("cnb-send")
@@ -152,12 +157,12 @@ class GatherForm(w.VBox):
         """The body as the form's fields give it, before validation (blank text fields left out)."""
         body: dict[str, Any] = {
             "maxDigits": self.max_digits.value,
-            "interDigitTimeout": self._number(self.inter_digit_timeout.value),
             "terminatingDigits": self.terminating_digits.value,
+            "interDigitTimeout": self._number(self.inter_digit_timeout.value),
         }
         if self.tag.value:
             body["tag"] = self.tag.value
-        if self.suppress_dtmf.value is not None:
+        if self.suppress_dtmf.value != _UNSET:
             body["suppressDtmf"] = self.suppress_dtmf.value
         prompt: dict[str, Any] = {}
         for key, widget in (("sentence", self.sentence), ("fileUrl", self.file_url)):
@@ -165,7 +170,7 @@ class GatherForm(w.VBox):
                 prompt[key] = widget.value
         for key, widget in (("locale", self.locale), ("gender", self.gender), ("voice", self.voice),
                             ("bargeable", self.bargeable)):
-            if widget.value is not None:
+            if widget.value != _UNSET:
                 prompt[key] = widget.value
         if self.loop_enabled.value:
             prompt["loopEnabled"] = True
@@ -227,6 +232,8 @@ class GatherForm(w.VBox):
         except OptionError as exc:
             self.validation.value = self._error(f"✖ {exc.prop}", str(exc))
             self.preview.value = self._pre(json.dumps(body, indent=2), "invalid — not sendable")
+            for view in self.snippets.values():
+                view.value = self._error("not sendable", f"fix {exc.prop} first")
             return
         self.validation.value = "<span style='color:#1a7f37'>✔ valid</span>"
         wire = options.to_wire(as_strings=self.as_strings.value)
@@ -237,17 +244,11 @@ class GatherForm(w.VBox):
         from catapult_nb import snippets
 
         call_id = self.call.id if self.call is not None else "{callId}"
-        rendered = [("JSON", self.preview.value)]
-        for language, label in snippets.LANGUAGES:
+        for language, view in self.snippets.items():
             try:
-                rendered.append((label, self._pre(snippets.render(options, call_id, language))))
+                view.value = self._pre(snippets.render(options, call_id, language))
             except ValueError as exc:  # text no code can carry (a lone surrogate, say)
-                rendered.append((label, self._error("cannot render", str(exc))))
-        if len(self.code.children) != len(rendered):
-            self.code.children = [w.HTML() for _ in rendered]
-            self.code.titles = tuple(label for label, _ in rendered)
-        for child, (_, text) in zip(self.code.children, rendered, strict=True):
-            child.value = text
+                view.value = self._error("cannot render", str(exc))
 
     def _picked(self, keys: str) -> None:
         self.terminating_digits.value = keys
@@ -255,14 +256,14 @@ class GatherForm(w.VBox):
     def _voice_options(self) -> list[tuple[str, str | None]]:
         locale = getattr(self, "locale", None)
         gender = getattr(self, "gender", None)
-        names = voices_for(locale.value if locale else None, gender.value if gender else None)
-        return [(_DEFAULT, None)] + [(name, name) for name in names]
+        names = voices_for(locale.value if locale else None, gender.value if gender else None)  # "" = any
+        return [(_DEFAULT, _UNSET), *((name, name) for name in names)]
 
     def _refresh_voices(self, *_: Any) -> None:
         current = self.voice.value
         options = self._voice_options()
         self.voice.options = options
-        self.voice.value = current if current in {value for _, value in options} else None
+        self.voice.value = current if current in {value for _, value in options} else _UNSET
 
     @staticmethod
     def _number(value: float) -> int | float:

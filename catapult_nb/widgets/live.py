@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 import pandas as pd
 
+from catapult_nb.events import mask_secret_path
 from catapult_nb.widgets._kernel import Coalescer, call_in_kernel
 
 if TYPE_CHECKING:
@@ -22,12 +23,6 @@ _ALL = "(all)"
 _SHOWN_COLUMNS = [
     "time", "eventType", "callId", "reason", "digits", "state", "status", "dtmfDigit", "cause", "tag",
 ]
-
-
-def _mask(url: str) -> str:
-    """A callback URL with its secret path cut to a hint: enough to recognise, not to use."""
-    head, sep, token = url.rpartition("/callbacks/")
-    return f"{head}{sep}…{token[-4:]}" if sep and token else url
 
 
 class EventTable(w.VBox):
@@ -316,8 +311,8 @@ class SessionPanel(w.VBox):
         rows = [
             ("backend", s.backend + (f" (speed ×{s.speed:g})" if s.backend == "simulated" else "")),
             ("API", s.client.base_url),
-            ("receiver", _mask(s.receiver.url)),
-            ("callback URL", _mask(str(s.tunnel.callback_url))),
+            ("receiver", mask_secret_path(s.receiver.url)),
+            ("callback URL", mask_secret_path(str(s.tunnel.callback_url))),
             ("state", "closed" if getattr(s, "_closed", False) else "open"),
         ]
         cells = "".join(
