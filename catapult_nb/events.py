@@ -256,6 +256,10 @@ class Payload(Mapping[str, Any]):
     def __repr__(self) -> str:
         return repr(self._load())
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled (df.to_pickle, deepcopy) as the plain dict: the store link does not travel
+        return (dict, (self.to_dict(),))
+
 
 class _PayloadBatch:
     """The payload texts of one frame, read in one query on first use."""
@@ -843,13 +847,10 @@ class EventStore:
             conn = self._rconn
             rejected = conn.execute("SELECT count(*) FROM rejected").fetchone()[0]
             gathers = conn.execute("SELECT count(*) FROM gathers").fetchone()[0]
-        frame = self.to_dataframe() if len(self) <= 100_000 else None
-        by_type = (
-            {str(k): int(v) for k, v in frame["eventType"].value_counts().items() if v}
-            if frame is not None
-            else {}
-        )
-        return {"events": len(self), "by_type": by_type, "rejected": rejected, "gathers": gathers}
+        records, values = self._records()
+        codes, counts = np.unique(records["eventType"], return_counts=True)
+        by_type = {str(values[code]): int(count) for code, count in zip(codes, counts, strict=True) if code}
+        return {"events": len(records), "by_type": by_type, "rejected": rejected, "gathers": gathers}
 
     def __repr__(self) -> str:
         if self._closed:

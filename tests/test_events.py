@@ -137,6 +137,14 @@ def test_payload_keeps_unknown_fields_and_compares_as_a_dict(store: EventStore) 
     assert "brandNew" in repr(payload)
 
 
+def test_frames_pickle_with_plain_dict_payloads(store: EventStore, tmp_path: Path) -> None:
+    store.add(GATHER)
+    store.to_dataframe().to_pickle(tmp_path / "events.pkl")
+    back = pd.read_pickle(tmp_path / "events.pkl")
+    assert type(back["payload"].iloc[0]) is dict and back["payload"].iloc[0] == GATHER
+    assert back["digits"].iloc[0] == "007"
+
+
 def test_odd_values_of_known_fields(store: EventStore) -> None:
     # a sender that writes digits as a number, a time that is not ISO-8601, and no eventType at all
     store.add({"digits": 42, "time": "yesterday", "callId": "c-1"})
