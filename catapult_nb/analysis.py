@@ -25,18 +25,20 @@ Definitions used throughout:
   ``[createdTime, gather event time]``. With ``suppressDtmf`` true (the API default) there are no ``dtmf``
   events during a gather, so for live or simulated sessions it is NaN unless ``suppressDtmf`` was false.
 
-Plots return :class:`matplotlib.figure.Figure` objects built without ``pyplot`` (no global state, nothing is
-shown twice); a notebook displays a returned figure by itself.
+Plots return :class:`matplotlib.figure.Figure` objects (a :class:`PlotFigure`) built without ``pyplot`` (no
+global state, nothing is shown twice); a notebook displays a returned figure by itself.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from catapult_nb.options import GatherOptions, OptionError
@@ -45,6 +47,7 @@ __all__ = [
     "COMPLETED_REASONS",
     "OPTION_COLUMNS",
     "REASONS",
+    "PlotFigure",
     "completion_rate",
     "describe_options",
     "digit_count_distribution",
@@ -129,7 +132,7 @@ def _gather_events(events: pd.DataFrame) -> pd.DataFrame:
         values = rows[column].to_numpy(dtype=object) if column in rows.columns else None
         out[column] = pd.Series(values, index=out.index, dtype="object")
     out["reason"] = out["reason"].astype("string")
-    out["completedTime"] = _utc(rows["time"]).to_numpy()
+    out["completedTime"] = _utc(rows["time"]).set_axis(out.index)
     return out
 
 
@@ -178,9 +181,9 @@ def _first_key_times(events: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
     first = pd.Series(pd.NaT, index=table.index, dtype="datetime64[us, UTC]")
     if "firstKeyTime" in events.columns:
         rows = events.loc[events["eventType"].astype("string") == "gather"].dropna(subset=["gatherId"])
-        carried = pd.Series(_utc(rows["firstKeyTime"]).to_numpy(), index=rows["gatherId"].astype(str))
+        carried = _utc(rows["firstKeyTime"]).set_axis(rows["gatherId"].astype(str))
         carried = carried[~carried.index.duplicated()].reindex(table.index)
-        first = first.fillna(carried)
+        first = first.where(first.notna(), carried)
     if "dtmf" not in set(events["eventType"].astype("string").dropna()) or "callId" not in events.columns:
         return first
     keys = events.loc[events["eventType"].astype("string") == "dtmf", ["callId", "time"]].dropna()
@@ -199,7 +202,7 @@ def _first_key_times(events: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
         left_on="createdTime", right_on="keyTime", by="callId", direction="forward",
     ).set_index("gatherId")
     inside = found["keyTime"].where(found["keyTime"] <= _utc(found["completedTime"]))
-    return first.fillna(inside.reindex(table.index))
+    return first.where(first.notna(), inside.reindex(table.index))
 
 
 def describe_options(wire: dict[str, Any] | GatherOptions | None) -> str:
@@ -321,16 +324,17 @@ def digit_count_distribution(data: pd.DataFrame, *, normalize: bool = False) -> 
 # Plots
 
 
-def plot_reasons(data: pd.DataFrame, *, by: str | None = None, normalize: bool = False) -> Figure:
+def plot_reasons(data: pd.DataFrame, *, by: str | None = None, normalize: bool = False,
+                 ax: Axes | None = None) -> Figure:
     """Bars of gather reasons; with ``by`` (e.g. ``"optionSet"``) one group of bars per value.
 
     :param data: a :func:`gather_table` or an events frame.
     :param by: a column of the gather table to split the bars by.
     :param normalize: plot shares instead of counts (useful when the groups differ in size).
+    :param ax: draw into these axes (of a figure you made) instead of a new figure.
     """
     table = _as_table(data)
-    fig = Figure(figsize=(7, 3.5), layout="constrained")
-    ax = fig.add_subplot()
+    fig, ax = _figure(ax)
     if by is None:
         counts = reason_counts(table, normalize=normalize)
         bars = ax.bar(counts.index, counts.to_numpy(), color=[_reason_color(r) for r in counts.index])
@@ -347,7 +351,8 @@ def plot_reasons(data: pd.DataFrame, *, by: str | None = None, normalize: bool =
             ax.bar(x + (i - (len(groups) - 1) / 2) * width, counts.reindex(reasons, fill_value=0).to_numpy(),
                    width, label=_short(key))
         ax.set_xticks(x, reasons)
-        ax.legend(title=by, fontsize="small")
+        ax.legend(title=by, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.tick_params(axis="x", labelrotation=15)
     ax.set_xlabel("reason")
     ax.set_ylabel("share of gathers" if normalize else "gathers")
     ax.set_title("How gathers ended")
@@ -355,13 +360,14 @@ def plot_reasons(data: pd.DataFrame, *, by: str | None = None, normalize: bool =
 
 
 def plot_durations(data: pd.DataFrame, *, column: str = "duration", by: str | None = None,
-                   bins: int = 30) -> Figure:
+                   bins: int = 30, ax: Axes | None = None) -> Figure:
     """A histogram of gather durations (or of ``timeToFirstKey``), in API seconds.
 
     :param data: a :func:`gather_table` (built with ``gathers=``, which gives the durations) or events.
     :param column: ``"duration"`` or ``"timeToFirstKey"``.
     :param by: a column to draw one outlined histogram per value of (e.g. ``"optionSet"``).
     :param bins: the number of bins, shared by all groups.
+    :param ax: draw into these axes (of a figure you made) instead of a new figure.
     :raises ValueError: when no row has a value in ``column``.
     """
     table = _as_table(data)
@@ -376,15 +382,14 @@ def plot_durations(data: pd.DataFrame, *, column: str = "duration", by: str | No
                if column == "timeToFirstKey" else "")
         )
     edges = np.histogram_bin_edges(values.to_numpy(dtype=float), bins=bins)
-    fig = Figure(figsize=(7, 3.5), layout="constrained")
-    ax = fig.add_subplot()
+    fig, ax = _figure(ax)
     if by is None:
         ax.hist(values.to_numpy(dtype=float), bins=edges, color="#4c72b0")
     else:
         for key, part in table.dropna(subset=[column]).groupby(by, observed=True, sort=True):
             ax.hist(part[column].to_numpy(dtype=float), bins=edges, histtype="step", linewidth=1.5,
                     label=_short(key))
-        ax.legend(title=by, fontsize="small")
+        ax.legend(title=by, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_xlabel(f"{'time to first key' if column == 'timeToFirstKey' else 'gather duration'} (API seconds)")
     ax.set_ylabel("gathers")
     ax.set_title(f"{'Time to first key' if column == 'timeToFirstKey' else 'Gather durations'}")
@@ -414,7 +419,7 @@ def plot_call_timeline(events: pd.DataFrame, call_id: str, gathers: pd.DataFrame
     kinds = rows["eventType"].astype(str).to_numpy()
     lanes = list(dict.fromkeys(kinds))
     y = np.array([lanes.index(k) for k in kinds])
-    fig = Figure(figsize=(8, 1.2 + 0.5 * len(lanes)), layout="constrained")
+    fig = PlotFigure(figsize=(8, 1.2 + 0.5 * len(lanes)), layout="constrained")
     ax = fig.add_subplot()
     if gathers is not None and len(gathers) and "callId" in gathers.columns:
         spans = gather_table(events, gathers)
@@ -425,10 +430,17 @@ def plot_call_timeline(events: pd.DataFrame, call_id: str, gathers: pd.DataFrame
             ax.barh(lane, (end - origin).total_seconds() - begin, left=begin, height=0.3, alpha=0.25,
                     color="#55a868")
     ax.scatter(x, y, zorder=3, color=[_event_color(k) for k in kinds])
+    # Labels of events close together on one lane alternate above and below their markers.
+    close = 0.04 * max(float(x.max()), 1e-9)
+    last: dict[int, tuple[float, int]] = {}
     for xi, yi, label in zip(x, y, (_event_label(r) for r in rows.to_dict("records")), strict=True):
-        if label:
-            ax.annotate(label, (xi, yi), xytext=(0, 7), textcoords="offset points", ha="center",
-                        fontsize="small")
+        if not label:
+            continue
+        previous_x, previous_dy = last.get(yi, (-np.inf, -12))
+        dy = -12 if previous_dy == 7 and xi - previous_x < close else 7
+        last[yi] = (xi, dy)
+        ax.annotate(label, (xi, yi), xytext=(0, dy), textcoords="offset points", ha="center",
+                    fontsize="small")
     ax.set_yticks(range(len(lanes)), lanes)
     ax.set_ylim(-0.7, len(lanes) - 0.3)
     ax.set_xlabel("API seconds since the call's first event")
@@ -438,6 +450,26 @@ def plot_call_timeline(events: pd.DataFrame, call_id: str, gathers: pd.DataFrame
 
 # --------------------------------------------------------------------------------------------------
 # Helpers
+
+
+class PlotFigure(Figure):
+    """A matplotlib ``Figure`` that shows itself in a notebook, without pyplot.
+
+    The figures here are made without ``pyplot`` (no global state; nothing shown twice), so a kernel that
+    never imported ``pyplot`` has no inline backend to draw them: this class renders itself to PNG.
+    """
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=100)
+        return buffer.getvalue()
+
+
+def _figure(ax: Axes | None) -> tuple[Figure, Axes]:
+    if ax is not None:
+        return ax.get_figure(root=True), ax  # type: ignore[return-value]
+    fig = PlotFigure(figsize=(7, 3.5), layout="constrained")
+    return fig, fig.add_subplot()
 
 
 def _as_table(data: pd.DataFrame) -> pd.DataFrame:
@@ -461,7 +493,8 @@ def _require(frame: Any, columns: Iterable[str], what: str) -> None:
 
 
 def _utc(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(values, utc=True)
+    # One resolution everywhere, so columns from different sources combine without casts.
+    return pd.to_datetime(values, utc=True).astype("datetime64[us, UTC]")
 
 
 def _seconds(delta: pd.Series) -> pd.Series:

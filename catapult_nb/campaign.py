@@ -172,7 +172,7 @@ class Caller:
     @classmethod
     def typical(cls, **changes: Any) -> Caller:
         """Knows the code, types at a steady pace, sometimes confirms with the terminating key."""
-        return cls(name="typical", **changes)
+        return cls(**{"name": "typical", **changes})
 
     @classmethod
     def hesitant(cls, **changes: Any) -> Caller:
@@ -217,6 +217,9 @@ class CallerMix:
             _check_float(f"the weight of {caller.name!r}", weight, low=0.0)
         if sum(w for _, w in self.parts) <= 0:
             raise ValueError("at least one caller in the mix needs a weight above 0")
+
+    def __repr__(self) -> str:
+        return "CallerMix(" + ", ".join(f"{name} {share:.0%}" for name, share in self.shares.items()) + ")"
 
     @property
     def shares(self) -> dict[str, float]:
@@ -634,9 +637,10 @@ class Comparison:
         table = self.gather_table
         order = list(self.results)
         table = table.assign(optionSet=pd.Categorical(table["optionSet"].astype(str), categories=order))
-        fig = Figure(figsize=(13, 4), layout="constrained")
+        fig = analysis.PlotFigure(figsize=(13, 4), layout="constrained")
         left, middle, right = fig.subplots(1, 3)
         analysis.plot_reasons(table, by="optionSet", normalize=True, ax=left)
+        left.get_legend().remove()  # the same colours are named in the right-hand panel's legend
         left.set_title("How gathers ended (share)")
         rates = self.table
         x = np.arange(len(rates))
@@ -652,6 +656,9 @@ class Comparison:
             analysis.plot_durations(completed, by="optionSet", bins=40, ax=right)
         right.set_title("Time to complete (completed gathers)")
         return fig
+
+    def __repr__(self) -> str:
+        return f"Comparison of {len(self.results)} option sets\n{self.table.to_string()}"
 
     def _repr_html_(self) -> str:
         return "<div><b>Comparison</b>" + _styled(self.table) + "</div>"

@@ -216,6 +216,11 @@ def test_plot_reasons_bars_match_counts(table: pd.DataFrame) -> None:
     assert len(ax.get_legend().get_texts()) == 3
 
 
+def test_figures_render_to_png_without_pyplot(table: pd.DataFrame) -> None:
+    png = plot_reasons(table)._repr_png_()
+    assert png.startswith(b"\x89PNG")
+
+
 def test_plot_durations_histogram_counts_every_duration(table: pd.DataFrame) -> None:
     fig = plot_durations(table, bins=5)
     assert sum(p.get_height() for p in fig.axes[0].patches) == 4
