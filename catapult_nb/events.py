@@ -665,23 +665,25 @@ class EventStore:
         return out
 
     def _payload_texts(self, ids: np.ndarray) -> dict[int, str]:
+        """The JSON texts of these events: one range scan when the ids are dense, else by id lists."""
         if len(ids) == 0:
             return {}
         low, high = int(ids.min()), int(ids.max())
-        wanted = set(ids.tolist()) if high - low + 1 > 2 * len(ids) else None
-        sql = "SELECT id, json FROM payloads WHERE id BETWEEN ? AND ?"
+        if high - low + 1 <= 2 * len(ids):
+            queries = [("SELECT id, json FROM payloads WHERE id BETWEEN ? AND ?", (low, high))]
+        else:
+            chunks = [ids[i : i + 500].tolist() for i in range(0, len(ids), 500)]
+            queries = [
+                (f"SELECT id, json FROM payloads WHERE id IN ({','.join('?' * len(chunk))})", tuple(chunk))
+                for chunk in chunks
+            ]
         if self._closed and not self._memory:
             # a frame outlived its store: read the file directly
             with contextlib.closing(sqlite3.connect(self.path)) as conn:
-                rows = conn.execute(sql, (low, high)).fetchall()
-        else:
-            with self._read_lock:
-                self._check_open()
-                rows = self._rconn.execute(sql, (low, high)).fetchall()
-        texts = dict(rows)
-        if wanted is not None:
-            texts = {key: value for key, value in texts.items() if key in wanted}
-        return texts
+                return {key: text for sql, args in queries for key, text in conn.execute(sql, args)}
+        with self._read_lock:
+            self._check_open()
+            return {key: text for sql, args in queries for key, text in self._rconn.execute(sql, args)}
 
     def to_dataframe(
         self,

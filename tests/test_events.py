@@ -161,6 +161,15 @@ def test_add_refuses_what_is_not_an_object(store: EventStore) -> None:
     assert len(store) == 0
 
 
+def test_payloads_of_a_sparse_filtered_frame(store: EventStore) -> None:
+    # one call's events interleaved with many others: only its own payloads are read
+    for n in range(1200):
+        store.add({**DTMF, "callId": "c-mine" if n % 300 == 0 else f"c-{n}", "n": n})
+    frame = store.to_dataframe(call_id="c-mine")
+    assert [p["n"] for p in frame["payload"]] == [0, 300, 600, 900]
+    assert len(frame["payload"].iloc[0]._batch._texts) == 4
+
+
 def test_filters(store: EventStore) -> None:
     store.add(GATHER, session="a")
     store.add(DTMF, session="b")
