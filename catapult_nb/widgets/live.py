@@ -110,6 +110,7 @@ class EventTable(w.VBox):
             style = " style='background:#fff8c5;font-weight:bold'" if kind == "gather" else ""
             rows.append(f"<tr data-event-type='{kind}'{style}>{''.join(cells)}</tr>")
         return (
+            "<style>.cnb-events-table th, .cnb-events-table td {padding: 1px 8px; text-align: left}</style>"
             "<table class='cnb-events-table' style='border-collapse:collapse;font-size:12px'>"
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
         )
