@@ -42,7 +42,7 @@ against the server. Keys are timed from the moment the gather's create request i
 the simulator late by a couple of request trips — never early. On a busy machine (the simulator, the
 receiver and the callers share one process) that is tens of milliseconds, now and then a hundred: at
 ``speed=20`` up to two API seconds, and a key that lands near a deadline could go either way. So timelines
-get a safety ``margin`` (API seconds; default ``0.1 * speed``, i.e. a tenth of a wall second, at least 0.5
+get a safety ``margin`` (API seconds; default ``0.15 * speed``, i.e. 150 wall milliseconds, at least 0.5
 and at most half the inter-digit timeout): every gap (and the first key's wait after the prompt) is moved
 at least ``margin`` away from the inter-digit timeout, and every hang-up at least ``margin`` away from
 every key and every possible timeout. An engine run with the same ``margin`` and seed plays exactly the same
@@ -735,7 +735,7 @@ def run_over_the_wire(
 
     :param options, callers, n, seed, label: as for :func:`run_campaign`.
     :param margin: the timelines' safety margin in API seconds (see the module docstring); default
-        ``max(0.5, 0.1 * speed)`` (a tenth of a wall second), at most half the inter-digit timeout. Use
+        ``max(0.5, 0.15 * speed)`` (150 wall milliseconds), at most half the inter-digit timeout. Use
         the result's ``margin`` to replay the same timelines on the engine.
     :param speed: the speed of the simulator started for the run (ignored when ``simulator`` is given).
     :param simulator: a running :class:`~catapult_nb.simulator.Simulator` to use instead of a private one.
@@ -757,7 +757,7 @@ def run_over_the_wire(
     with contextlib.ExitStack() as stack:
         sim = simulator if simulator is not None else stack.enter_context(_private_simulator(speed))
         if margin is None:
-            margin = min(max(0.5, 0.1 * sim.speed), half)
+            margin = min(max(0.5, 0.15 * sim.speed), half)
         _check_float("margin", margin, low=0.0, high=half)
         spec = GatherSpec.from_options(options)
         draws = _draw(mix_, n, seed)
@@ -879,10 +879,12 @@ class _WireDriver:
             except ValueError:
                 data = text
             if resp.status != expect:
-                message = data.get("message") if isinstance(data, dict) else None
+                message = str(data.get("message") if isinstance(data, dict) else data)
                 path = url.removeprefix(self.sim.base_url)
+                # The receiver's URL carries its secret path: never let an echo of it reach an exception.
+                message = message.replace(self.receiver.url, "<callback url>")
                 raise RuntimeError(
-                    f"the simulator answered {method} {path} with HTTP {resp.status}: {message or data!r}"
+                    f"the simulator answered {method} {path} with HTTP {resp.status}: {message}"
                 )
             return data, resp.headers
 

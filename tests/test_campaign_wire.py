@@ -21,7 +21,7 @@ SEED_OPTIONS = GatherOptions(max_digits=5, terminating_digits="*", inter_digit_t
 # Plenty of time-outs, hang-ups and terminating keys, so every reason is exercised.
 ROUGH_CALLERS = mix((Caller.typical(), 2), (Caller.hesitant(), 1), (Caller.quitter(hang_up_rate=1.0), 1),
                     (Caller.overtyper(), 1))
-ROUGH_OPTIONS = GatherOptions(max_digits=6, inter_digit_timeout=4, tag="rough")
+ROUGH_OPTIONS = GatherOptions(max_digits=6, inter_digit_timeout=6, tag="rough")
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +125,15 @@ def test_wire_refuses_an_unsafe_margin(sim: Simulator, receiver: CallbackReceive
     with pytest.raises(ValueError, match=r"margin must be at most 0\.5"):
         run_campaign(GatherOptions(inter_digit_timeout=1), n=5, over_the_wire=True, simulator=sim,
                      receiver=receiver, margin=0.8)
+
+
+def test_a_refused_request_is_reported_with_the_simulators_message(sim: Simulator,
+                                                                    receiver: CallbackReceiver) -> None:
+    class WrongSecret:  # the running simulator, seen with a secret it does not accept
+        base_url, api_url, user_id, api_token = sim.base_url, sim.api_url, sim.user_id, sim.api_token
+        speed = SPEED
+        api_secret = "not-the-secret"
+
+    with pytest.raises(RuntimeError, match=r"HTTP 401") as caught:
+        run_campaign(GatherOptions(), n=2, over_the_wire=True, simulator=WrongSecret(), receiver=receiver)
+    assert receiver.url not in str(caught.value)
