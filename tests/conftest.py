@@ -16,6 +16,10 @@
 
     Each record is a :class:`Collected` (method, path, query, headers, body, json).
 
+``agent``
+    A fake ngrok agent of this test's own (``tests/fake_ngrok.py``) for ``ngrok_path=``, with no
+    authtoken from outside and a one-session-per-account limit; every agent it started is stopped after.
+
 ``api``
     An :class:`Api` on the ``simulator``: the v1 routes spoken with plain ``requests`` and Basic auth
     (``api.post("/calls", {...})``, ``api.answered_call(collector)``, ``api.gather(call_id, body)``).
@@ -30,13 +34,16 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import fake_ngrok
 import pytest
 import requests
 
 from catapult_nb.simulator import Simulator
+from catapult_nb.tunnel import kill_agents
 
 SIMULATOR_SPEED = 50
 
@@ -246,3 +253,14 @@ def api(simulator: Simulator) -> Iterator[Api]:
         yield client
     finally:
         client.http.close()
+
+
+@pytest.fixture
+def agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fake ngrok agent of this test's own, and no authtoken from outside."""
+    monkeypatch.delenv("NGROK_AUTHTOKEN", raising=False)
+    monkeypatch.delenv("FAKE_NGROK_FAIL", raising=False)
+    monkeypatch.setenv("FAKE_NGROK_STATE_DIR", str(tmp_path / "account"))
+    path = fake_ngrok.install(tmp_path)
+    yield path
+    kill_agents(str(path))  # nothing a failed test started outlives it

@@ -9,14 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import fake_ngrok
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
 from catapult_nb.simulator import Simulator
 from catapult_nb.simulator.phone import VirtualPhone
-from catapult_nb.tunnel import kill_agents
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -80,23 +78,18 @@ def test_simulated_notebooks_run(name, tmp_path, fake_credentials):
             assert reason in text
 
 
-def test_live_notebook_against_the_simulator_through_the_fake_tunnel(tmp_path, monkeypatch):
+def test_live_notebook_against_the_simulator_through_the_fake_tunnel(agent, tmp_path, monkeypatch):
     secret = "live-nb-secret-" + secrets.token_hex(8)
-    agent = fake_ngrok.install(tmp_path)
     with Simulator(speed=20, api_secret=secret) as sim:
         monkeypatch.setenv("CATAPULT_USER_ID", sim.user_id)
         monkeypatch.setenv("CATAPULT_API_TOKEN", sim.api_token)
         monkeypatch.setenv("CATAPULT_API_SECRET", secret)
         monkeypatch.setenv("CATAPULT_FROM_NUMBER", "+19195550100")
         monkeypatch.setenv("NGROK_AUTHTOKEN", "2fakeNotebookAuthtoken")
-        monkeypatch.setenv("FAKE_NGROK_STATE_DIR", str(tmp_path / "account"))
         monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # the agent's config file
         nb = nbformat.read(ROOT / "notebooks" / "03_live_account.ipynb", as_version=4)
         with_parameters(nb, BASE_URL=sim.base_url, NGROK_PATH=str(agent), AUTO_PRESS="31*")
-        try:
-            execute(nb, tmp_path)
-        finally:
-            kill_agents(str(agent))
+        execute(nb, tmp_path)
         gathers = [d for d in VirtualPhone(sim.base_url).deliveries() if d["eventType"] == "gather"]
     text = outputs_text(nb)
     assert "terminating-digit" in text and "'31'" in text

@@ -6,13 +6,12 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import fake_ngrok
 import pytest
 
 from catapult_nb import GatherOptions, Session
 from catapult_nb.session import SessionError
 from catapult_nb.simulator import Simulator
-from catapult_nb.tunnel import kill_agents
+from catapult_nb.simulator.phone import VirtualPhone
 
 SEED = {
     "maxDigits": "5",
@@ -142,36 +141,29 @@ def test_reprs_show_state_and_mask_secrets(session, call):
     assert "simulated" in session._repr_html_() and "max-digits" in gather._repr_html_()
 
 
-def test_live_session_through_a_tunnel_against_the_simulator(tmp_path, monkeypatch):
+def test_live_session_through_a_tunnel_against_the_simulator(agent, tmp_path, monkeypatch):
     # given a live session pointed at a simulator, with the callback crossing a (fake) ngrok tunnel
-    agent = fake_ngrok.install(tmp_path)
     monkeypatch.setenv("NGROK_AUTHTOKEN", "2fakeAuthtokenForTheSessionTest")
-    monkeypatch.setenv("FAKE_NGROK_STATE_DIR", str(tmp_path / "account"))
     secret = "live-secret-" + os.urandom(6).hex()
-    try:
-        with Simulator(speed=SPEED, api_secret=secret) as sim, Session.live(
-            user_id=sim.user_id, api_token=sim.api_token, api_secret=secret, from_number="+19195550100",
-            base_url=sim.base_url, store=tmp_path / "live.sqlite3", ngrok_path=str(agent),
-            config_path=str(tmp_path / "ngrok.yml"),
-        ) as live:
-            assert live.callback_url.startswith(live.tunnel.public_url)
-            assert live.callback_url != live.receiver.url
-            with pytest.raises(SessionError, match="simulated backend"):
-                _ = live.phone
-            # when the simulated far end answers and types
-            call = live.call("+15551234567")
-            gather = call.gather(SEED)
-            from catapult_nb.simulator.phone import VirtualPhone
-
-            VirtualPhone(sim.base_url).press(call.id, "4*")
-            # then the event came back through the tunnel
-            result = gather.wait()
-            assert (result.reason, result.digits) == ("terminating-digit", "4")
-            assert secret not in repr(live) and secret not in live._repr_html_()
-            urls = {d["url"] for d in VirtualPhone(sim.base_url).deliveries(call.id)}
-            assert urls == {live.callback_url}
-    finally:
-        kill_agents(str(agent))
+    with Simulator(speed=SPEED, api_secret=secret) as sim, Session.live(
+        user_id=sim.user_id, api_token=sim.api_token, api_secret=secret, from_number="+19195550100",
+        base_url=sim.base_url, store=tmp_path / "live.sqlite3", ngrok_path=str(agent),
+        config_path=str(tmp_path / "ngrok.yml"),
+    ) as live:
+        assert live.callback_url.startswith(live.tunnel.public_url)
+        assert live.callback_url != live.receiver.url
+        with pytest.raises(SessionError, match="simulated backend"):
+            _ = live.phone
+        # when the simulated far end answers and types
+        call = live.call("+15551234567")
+        gather = call.gather(SEED)
+        VirtualPhone(sim.base_url).press(call.id, "4*")
+        # then the event came back through the tunnel
+        result = gather.wait()
+        assert (result.reason, result.digits) == ("terminating-digit", "4")
+        assert secret not in repr(live) and secret not in live._repr_html_()
+        urls = {d["url"] for d in VirtualPhone(sim.base_url).deliveries(call.id)}
+        assert urls == {live.callback_url}
 
 
 def test_live_without_credentials_names_the_missing_variable(tmp_path, monkeypatch):

@@ -29,15 +29,6 @@ TOKEN = "2abcDEFtoken_0123456789abcdefghijklmnop"
 SECRET_PATH = "/callbacks/s3cr3t-receiver-token"
 
 
-@pytest.fixture
-def agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fake ngrok agent of this test's own, a config file beside it, and no authtoken from outside."""
-    monkeypatch.delenv("NGROK_AUTHTOKEN", raising=False)
-    monkeypatch.delenv("FAKE_NGROK_FAIL", raising=False)
-    monkeypatch.setenv("FAKE_NGROK_STATE_DIR", str(tmp_path / "account"))
-    path = fake_ngrok.install(tmp_path)
-    yield path
-    kill_agents(str(path))  # nothing a failed test started outlives it
 
 
 @pytest.fixture

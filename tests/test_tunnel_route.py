@@ -6,30 +6,19 @@ fake agent's forwarding server on 127.0.0.1; the fake forwards them to the recei
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
-import fake_ngrok
 import pytest
 import requests
 
 from catapult_nb.events import EventStore
 from catapult_nb.receiver import CallbackReceiver
 from catapult_nb.simulator import Simulator
-from catapult_nb.tunnel import kill_agents, open_tunnel
+from catapult_nb.tunnel import open_tunnel
 
 TOKEN = "2abcDEFtoken_route_0123456789abcdef"
 
 
-@pytest.fixture
-def agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.delenv("NGROK_AUTHTOKEN", raising=False)
-    monkeypatch.delenv("FAKE_NGROK_FAIL", raising=False)
-    monkeypatch.setenv("FAKE_NGROK_STATE_DIR", str(tmp_path / "account"))
-    path = fake_ngrok.install(tmp_path)
-    yield path
-    kill_agents(str(path))
 
 
 @pytest.mark.parametrize("basic_auth", [None, ("catapult", "tunnel-password")], ids=["open", "basic-auth"])
