@@ -294,6 +294,8 @@ class _Pending:
     source: str
     session: str | None
     received_ns: int
+    text: str  # the payload as stored (key order kept)
+    digest: bytes  # the dedupe key
 
 
 class EventStore:
@@ -367,6 +369,10 @@ class EventStore:
         self.close()
 
     def _check_open(self) -> None:
+        if self._closed and self._memory:
+            raise StoreClosedError(
+                "this in-memory EventStore is closed and its events are gone; use a file path"
+            )
         if self._closed:
             raise StoreClosedError(
                 f"this EventStore ({self._display_path()}) is closed; open a new EventStore on the same path"
@@ -449,7 +455,17 @@ class EventStore:
         if not isinstance(payload, Mapping):
             raise TypeError(f"an event payload must be a JSON object (dict), got {type(payload).__name__}")
         received_ns = time.time_ns() if received_at is None else _to_ns(received_at)
-        return _Pending(dict(payload), str(source), None if session is None else str(session), received_ns)
+        payload = dict(payload)
+        try:  # before the transaction: a bad payload fails alone, with a message that says why
+            text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            digest = payload_digest(payload)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"an event payload must be JSON: string keys, and values that are str, number (not NaN), "
+                f"bool, None, list or dict ({exc})"
+            ) from None
+        session = None if session is None else str(session)
+        return _Pending(payload, str(source), session, received_ns, text, digest)
 
     def _insert(
         self, pending: list[_Pending], with_rows: bool
@@ -482,8 +498,7 @@ class EventStore:
         self, conn: sqlite3.Connection, item: _Pending, event_id: int, with_row: bool
     ) -> dict[str, Any] | None:
         """Insert one event; None for a duplicate, else its row dict (empty unless ``with_row``)."""
-        payload = item.payload
-        digest = payload_digest(payload)
+        payload, digest = item.payload, item.digest
         texts = {name: _text(payload.get(name)) for name in TEXT_FIELDS}
         texts["source"], texts["session"] = item.source, item.session
         sids = [self._intern(conn, texts[name]) for name in _SID_FIELDS]
@@ -497,7 +512,7 @@ class EventStore:
             return None
         conn.execute(
             "INSERT INTO payloads (id, json) VALUES (?, ?)",
-            (event_id, json.dumps(payload, separators=(",", ":"), ensure_ascii=False)),
+            (event_id, item.text),
         )
         if not with_row:
             return {}

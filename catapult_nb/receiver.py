@@ -63,6 +63,11 @@ def _mask(token: str) -> str:
     return f"{token[:4]}…"
 
 
+def _no_constant(name: str) -> Any:
+    """Refuse NaN and Infinity, which Python's JSON reader would take but JSON does not have."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
 class _Rejected(Exception):
     """A delivery refused with an HTTP status; recorded in the store's rejected table."""
 
@@ -115,9 +120,11 @@ class _Writer:
     def _write(self, jobs: list[tuple[Any, ...]]) -> None:
         events = [job for job in jobs if job[2] == "event"]
         if events:
+            items = [(job[3], "receiver", self._session, job[4]) for job in events]
             try:
-                items = [(job[3], "receiver", self._session, job[4]) for job in events]
                 outcome: Any = self._store.add_many(items)
+            except TypeError:  # one payload the store refuses must not fail its neighbours
+                outcome = [self._add_alone(item) for item in items]
             except Exception as exc:  # handed to each waiting request, which answers 503
                 log.exception("could not store %d callback event(s)", len(events))
                 outcome = exc
@@ -131,6 +138,13 @@ class _Writer:
                     log.exception("could not record a rejected delivery")
                     outcome = exc
                 self._resolve([job], [outcome] if outcome is None else outcome)
+
+    def _add_alone(self, item: tuple[Any, ...]) -> bool | Exception:
+        try:
+            return self._store.add_many([item])[0]
+        except Exception as exc:
+            log.exception("could not store a callback event")
+            return exc
 
     @staticmethod
     def _resolve(jobs: list[tuple[Any, ...]], outcome: list[Any] | Exception) -> None:
@@ -419,7 +433,7 @@ class CallbackReceiver:
             )
         body = await self._read_body(request)
         try:
-            payload = json.loads(body)
+            payload = json.loads(body, parse_constant=_no_constant)
         except (ValueError, RecursionError) as exc:
             raise _Rejected(400, "not-json", f"the body is not JSON: {str(exc)[:200]}", body) from None
         if not isinstance(payload, dict):

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from catapult_nb.events import EVENT_COLUMNS, EventStore, Payload, StoreClosedError
 
@@ -39,6 +41,15 @@ HANGUP = {
     "to": "+13865245000",
     "time": "2012-11-14T16:29:35.427Z",
 }
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+KEYS = st.sampled_from(["digits", "eventType", "tag", "callId"]) | st.text(max_size=12)
 
 EXPECTED_DTYPES = {
     "eventType": "category",
@@ -159,6 +170,30 @@ def test_add_refuses_what_is_not_an_object(store: EventStore) -> None:
     with pytest.raises(TypeError, match="must be a JSON object"):
         store.add(["not", "a", "dict"])  # type: ignore[arg-type]
     assert len(store) == 0
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"time": pd.Timestamp("2024-01-01")}, {"n": float("nan")}, {1: "x", "a": "y"}],
+    ids=["timestamp", "nan", "mixed-keys"],
+)
+def test_add_refuses_what_is_not_json(store: EventStore, payload: dict) -> None:
+    with pytest.raises(TypeError, match="an event payload must be JSON"):
+        store.add_many([(GATHER, "receiver", None, None), (payload, "receiver", None, None)])
+    assert len(store) == 0  # nothing of the batch is stored
+    assert store.add(GATHER) is True
+
+
+@settings(max_examples=60, deadline=None)
+@given(payload=st.dictionaries(KEYS, JSON, max_size=6))
+def test_any_json_object_round_trips(payload: dict) -> None:
+    with EventStore(":memory:") as store:
+        assert store.add(payload) is True and store.add(payload) is False
+        frame = store.to_dataframe()
+        assert len(frame) == 1 and frame["payload"].iloc[0] == payload
+    digits = payload.get("digits")
+    if isinstance(digits, str):
+        assert frame["digits"].iloc[0] == digits
 
 
 def test_payloads_of_a_sparse_filtered_frame(store: EventStore) -> None:
