@@ -336,6 +336,44 @@ def test_rerunning_the_cell_on_a_fixed_port_takes_the_port_over(
         rerun.stop()
 
 
+def test_stop_under_load_never_loses_an_answered_event(store: EventStore) -> None:
+    # given eight senders posting as fast as they can
+    receiver = CallbackReceiver(store).start()
+    results: list[tuple[int, int | None]] = []
+    busy = threading.Event()
+
+    def send(worker: int) -> None:
+        with requests.Session() as session:
+            session.trust_env = False
+            for n in range(worker * 1000, worker * 1000 + 150):
+                try:
+                    status: int | None = session.post(
+                        receiver.url, json={"eventType": "dtmf", "n": n}, timeout=5
+                    ).status_code
+                except requests.ConnectionError:
+                    status = None
+                results.append((n, status))
+                if len(results) >= 80:
+                    busy.set()
+
+    senders = [threading.Thread(target=send, args=(w,)) for w in range(8)]
+    for sender in senders:
+        sender.start()
+
+    # when the receiver stops in the middle of it
+    assert busy.wait(10)
+    receiver.stop()
+    for sender in senders:
+        sender.join()
+
+    # then each delivery was either answered 200 and stored, or cut off (for the sender to retry)
+    stored = {payload["n"] for payload in store.to_dataframe()["payload"]}
+    answered = {n for n, status in results if status == 200}
+    assert {status for _, status in results} <= {200, None}
+    assert answered and answered <= stored
+    assert any(status is None for _, status in results)
+
+
 def test_a_port_held_by_another_program_is_a_clear_error(store: EventStore) -> None:
     with socket.socket() as other:
         other.bind(("127.0.0.1", 0))
