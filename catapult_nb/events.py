@@ -31,7 +31,6 @@ import sqlite3
 import struct
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -770,7 +769,8 @@ class EventStore:
 
         An event stored before the call counts (nothing that raced ahead is missed); ``since`` (a store
         id, e.g. :attr:`last_id` taken earlier) ignores older ones. Returns None on timeout — the
-        receiver turns that into a ``TimeoutError`` that says what to check.
+        receiver turns that into a ``TimeoutError`` that says what to check. The wait is woken by the
+        commits of this ``EventStore`` object (the receiver's writer uses it), not by other processes.
         """
         deadline = time.monotonic() + timeout
         checked = since or 0
@@ -967,7 +967,3 @@ def _fits(dtype: str, value: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     return isinstance(value, str)
 
-
-def new_session_label() -> str:
-    """A short label for a session's events when none is given."""
-    return uuid.uuid4().hex[:8]
