@@ -966,4 +966,3 @@ def _fits(dtype: str, value: Any) -> bool:
     if dtype in ("Int64", "Float64"):
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     return isinstance(value, str)
-
