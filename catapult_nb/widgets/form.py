@@ -18,7 +18,7 @@ __all__ = ["GatherForm"]
 
 _DEFAULT = "(API default)"
 _UNSET = ""  # a dropdown's "leave it out" value (ipywidgets shows a None value as no selection)
-_TAB_TITLES = {"python": "Python", "python-sdk": "Python SDK", "csharp": "C#", "ruby": "Ruby"}
+_TAB_TITLES = {"python": "Python", "python-sdk": "SDK", "csharp": "C#", "ruby": "Ruby"}
 _TRISTATE = [(_DEFAULT, _UNSET), ("true", True), ("false", False)]
 
 
@@ -52,7 +52,7 @@ class TerminatingDigitPicker(w.HBox):
             toggle.add_class(f"cnb-term-{_css_key(key)}")
             toggle.observe(self._toggled, names="value")
         self._syncing = False
-        super().__init__(list(self.toggles.values()), layout=w.Layout(flex_flow="row wrap", width="560px"))
+        super().__init__(list(self.toggles.values()), layout=w.Layout(flex_flow="row wrap", width="620px"))
         self.add_class("cnb-terminating-picker")
 
     def show(self, text: str) -> None:
@@ -119,7 +119,7 @@ class GatherForm(w.VBox):
         self.snippets = {language: w.HTML() for language, _ in LANGUAGES}  # one per language tab
         self.code = w.Tab([self.preview, *self.snippets.values()],
                           titles=("JSON", *(_TAB_TITLES.get(name, name) for name, _ in LANGUAGES)))
-        self.code.layout = w.Layout(width="640px")
+        self.code.layout = w.Layout(width="100%")
         self.code.add_class("cnb-code")
         self.send_button = w.Button(description="Send gather", button_style="primary", icon="paper-plane")
         self.send_button.add_class("cnb-send")
@@ -149,6 +149,7 @@ class GatherForm(w.VBox):
             options_box, self.validation, w.HBox([self.send_button, self.as_strings]), self.result,
             self.code,
         ])
+        self.layout = w.Layout(width="790px")
         self.add_class("cnb-gather-form")
         self.set_values(**values)
         self._changed()
