@@ -15,7 +15,10 @@ from catapult_nb.receiver import CallbackReceiver
 from catapult_nb.simulator import Simulator
 from catapult_nb.simulator.engine import GatherSpec, run_gather
 
-SPEED = 20
+SPEED = 10
+# Key timelines stay this many API seconds (0.3 s of wall time at SPEED) from every deadline, so a busy CI
+# machine cannot tip a decision; the engine replays the same timelines.
+MARGIN = 3.0
 SEED_OPTIONS = GatherOptions(max_digits=5, terminating_digits="*", inter_digit_timeout=7,
                              sentence="Please enter your 5 digit code")
 # Plenty of time-outs, hang-ups and terminating keys, so every reason is exercised.
@@ -40,7 +43,8 @@ def receiver(tmp_path) -> Iterator[CallbackReceiver]:
 
 def run_both(options: GatherOptions, callers, n: int, seed: int, sim: Simulator,
              receiver: CallbackReceiver) -> tuple[CampaignResult, CampaignResult]:
-    wire = run_campaign(options, callers, n, seed, over_the_wire=True, simulator=sim, receiver=receiver)
+    wire = run_campaign(options, callers, n, seed, over_the_wire=True, simulator=sim, receiver=receiver,
+                        margin=MARGIN)
     engine = run_campaign(options, callers, n, seed, margin=wire.margin)
     return wire, engine
 

@@ -11,7 +11,7 @@ import pytest
 from catapult_nb import Session
 from catapult_nb.widgets import EventTable, Explorer, GatherForm
 
-SPEED = 40
+SPEED = 10
 
 
 @pytest.fixture(scope="module")
