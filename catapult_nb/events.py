@@ -69,26 +69,7 @@ _SID_FIELDS = TEXT_FIELDS + _META_TEXT
 CATEGORICAL = ("eventType", "reason", "state")
 
 #: The DataFrame's columns, in order (the index is the store id, named ``id``).
-EVENT_COLUMNS: tuple[str, ...] = (
-    "eventType",
-    "time",
-    "callId",
-    "gatherId",
-    "reason",
-    "state",
-    "digits",
-    "tag",
-    "dtmfDigit",
-    "status",
-    "cause",
-    "callState",
-    "from",
-    "to",
-    "received",
-    "source",
-    "session",
-    "payload",
-)
+EVENT_COLUMNS: tuple[str, ...] = ("eventType", "time", *TEXT_FIELDS[1:], "received", *_META_TEXT, "payload")
 
 REJECTED_COLUMNS: tuple[str, ...] = ("received", "reason", "detail", "method", "path", "body", "source")
 
