@@ -126,7 +126,7 @@ class Gather:
     def result(self) -> GatherResult | None:
         """The result if the gather event has arrived, else None (never waits)."""
         if self._result is None:
-            frame = self.session.store.to_dataframe(gather_id=self.id, event_type="gather")
+            frame = self.session._events(gather_id=self.id, event_type="gather")
             if len(frame):
                 self._result = self.session._result_of(self, {"payload": frame["payload"].iloc[-1]})
         return self._result
@@ -200,7 +200,8 @@ class Call:
 
     @property
     def events(self) -> pd.DataFrame:
-        return self.session.store.to_dataframe(call_id=self.id)
+        """This call's events, one row each (readable after the session is closed too)."""
+        return self.session._events(call_id=self.id)
 
     def __repr__(self) -> str:
         return f"Call({self.id!r}, to={self.to!r})"
@@ -255,6 +256,7 @@ class Session:
         simulator: Any = None,
         speed: float = 1.0,
         label: str,
+        owns_store: bool = False,
     ):
         self.backend = backend  # "simulated" or "live"
         self.client = client
@@ -264,6 +266,7 @@ class Session:
         self.simulator = simulator
         self.speed = speed  # API seconds per wall second (1 on the live backend)
         self.label = label  # tags this session's events in a shared store
+        self._owns_store = owns_store  # opened by the session, so closed with it
         self.calls: list[Call] = []
         self._phone = Phone(simulator.base_url) if simulator is not None else None
         self._listeners: list[Callable[[Session], None]] = []
@@ -292,11 +295,14 @@ class Session:
         simulator = Simulator(speed=speed, api_secret=api_secret, callback_retries=callback_retries)
         simulator.start()
         label = f"sim-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{next(_labels)}"
+        event_store: EventStore | None = None
         try:
             event_store = store if isinstance(store, EventStore) else EventStore(store)
             receiver = CallbackReceiver(event_store, port=receiver_port, session=label).start()
         except BaseException:
             simulator.stop()
+            if event_store is not None and event_store is not store:
+                event_store.close()
             raise
         client = CatapultClient(
             simulator.user_id, simulator.api_token, api_secret, base_url=simulator.base_url
@@ -310,6 +316,7 @@ class Session:
             simulator=simulator,
             speed=speed,
             label=label,
+            owns_store=event_store is not store,
         )
 
     @classmethod
@@ -342,17 +349,22 @@ class Session:
         client = cls._live_client(user_id, api_token, api_secret, base_url, env_file)
         number = from_number or cls._env("CATAPULT_FROM_NUMBER", env_file)
         if not number:
+            client.close()
             raise SessionError(
                 "no number to call from: pass from_number='+1…' or set CATAPULT_FROM_NUMBER "
                 "to a number on your Catapult account"
             )
         label = f"live-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{next(_labels)}"
-        event_store = store if isinstance(store, EventStore) else EventStore(store)
+        try:
+            event_store = store if isinstance(store, EventStore) else EventStore(store)
+        except BaseException:
+            client.close()
+            raise
         # ngrok checks basic_auth at the edge (and may not pass the header on); the receiver keeps its
         # secret path, so a request that reaches it without the tunnel still needs that.
         receiver = CallbackReceiver(event_store, port=receiver_port, session=label)
-        receiver.start()
         try:
+            receiver.start()
             if tunnel:
                 public = open_tunnel(
                     receiver.port,
@@ -366,10 +378,15 @@ class Session:
             else:
                 public = LoopbackTunnel(receiver.url)
         except BaseException:
+            # nothing of a session that did not open may stay behind: port, threads, database handles
             receiver.stop()
+            if event_store is not store:
+                event_store.close()
+            client.close()
             raise
         return cls(
-            backend="live", client=client, receiver=receiver, tunnel=public, from_number=number, label=label
+            backend="live", client=client, receiver=receiver, tunnel=public, from_number=number, label=label,
+            owns_store=event_store is not store,
         )
 
     @staticmethod
@@ -443,8 +460,11 @@ class Session:
 
     @property
     def events(self) -> pd.DataFrame:
-        """Every event this session received, one row each (see :meth:`EventStore.to_dataframe`)."""
-        return self.store.to_dataframe(session=self.label)
+        """Every event this session received, one row each (see :meth:`EventStore.to_dataframe`).
+
+        Still readable after :meth:`close` when the events are in a file.
+        """
+        return self._events(session=self.label)
 
     def deliveries(self, call: Call | str | None = None) -> pd.DataFrame:
         """Every callback attempt the simulator made (its traffic inspector), oldest first."""
@@ -463,15 +483,29 @@ class Session:
         self._listeners.append(fn)
 
     def close(self) -> None:
-        """Stop the receiver, the tunnel and the simulator. Idempotent."""
+        """Stop the tunnel, the receiver and the simulator, and close the event store if the session
+        opened it (a store passed in stays open). Idempotent.
+
+        Everything is stopped even when one part fails; the first failure is raised afterwards
+        (a ``TunnelError`` when ngrok would not close the tunnel, say).
+        """
         if self._closed:
             return
         self._closed = True
-        for stop in (self.tunnel.close, self.receiver.stop):
-            stop()
+        steps = [self.tunnel.close, self.receiver.stop]
         if self.simulator is not None:
-            self.simulator.stop()
-        self.client.close()
+            steps.append(self.simulator.stop)
+        if self._owns_store:
+            steps.append(self.store.close)
+        steps.append(self.client.close)
+        failure: BaseException | None = None
+        for step in steps:
+            try:
+                step()
+            except Exception as exc:  # the other parts still have to stop
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
     def __enter__(self) -> Session:
         return self
@@ -484,6 +518,14 @@ class Session:
     def _notify(self) -> None:
         for fn in list(self._listeners):
             fn(self)
+
+    def _events(self, **filters: Any) -> pd.DataFrame:
+        """``store.to_dataframe(**filters)``; once the session closed its store, read from the file."""
+        store = self.store
+        if store.closed and self._owns_store and store.path != ":memory:":
+            with EventStore(store.path) as reopened:
+                return reopened.to_dataframe(**filters)
+        return store.to_dataframe(**filters)
 
     def _answer_timeout(self) -> float:
         if self.backend == "live":
@@ -504,7 +546,7 @@ class Session:
         started = _parse_time(gather.created_time)
         duration = (ended - started).total_seconds() if ended and started else None
         first_key = None
-        keys = self.store.to_dataframe(call_id=gather.call.id, event_type="dtmf")
+        keys = self._events(call_id=gather.call.id, event_type="dtmf")
         if started is not None and len(keys):
             times = keys["time"][(keys["time"] >= started) & (keys["time"] <= (ended or keys["time"].max()))]
             if len(times):

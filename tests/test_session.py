@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -172,3 +174,87 @@ def test_live_without_credentials_names_the_missing_variable(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ValueError, match="CATAPULT_"):
         Session.live(env_file=Path(tmp_path, ".env"), tunnel=False)
+
+
+def _files_open_under(folder: Path) -> list[str]:
+    """The files under ``folder`` this process holds open (SQLite databases, their WAL and SHM)."""
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed while we looked
+            continue
+        if target.startswith(str(folder)):
+            held.append(target)
+    return held
+
+
+def _catapult_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith(("catapult", "sim"))]
+
+
+def test_twenty_sessions_in_a_row_leave_no_threads_ports_or_open_files(tmp_path):
+    # given one session opened and closed already (imports, pools and caches warm)
+    store = tmp_path / "events.sqlite3"
+    Session.simulated(speed=50, store=store).close()
+    threads = threading.active_count()
+    ports = []
+    # when a cell that opens a session is re-run 20 times
+    for _ in range(20):
+        with Session.simulated(speed=50, store=store) as s:
+            ports.append(s.receiver.port)
+    # then nothing is left behind: no thread, no SQLite handle, no listening port
+    assert threading.active_count() == threads, _catapult_threads()
+    assert _files_open_under(tmp_path) == []
+    for port in ports[-3:]:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", port))
+
+
+def test_events_can_still_be_read_after_the_session_closed(tmp_path):
+    # given a session that stored a gather's events, then closed
+    with Session.simulated(speed=SPEED, store=tmp_path / "events.sqlite3") as s:
+        call = s.call("+15551234567")
+        gather = call.gather(max_digits=1)
+        s.phone.press(call, "7")
+        assert gather.wait().digits == "7"
+    # then its events (and the call's) are still there to analyse
+    assert "gather" in set(s.events["eventType"].astype(str))
+    assert "gather" in set(call.events["eventType"].astype(str))
+    assert s.events.query("eventType == 'gather'")["payload"].iloc[0]["digits"] == "7"
+
+
+def test_a_store_passed_in_is_left_open_by_close(tmp_path):
+    from catapult_nb.events import EventStore
+
+    with EventStore(tmp_path / "mine.sqlite3") as store:
+        with Session.simulated(speed=50, store=store):
+            pass
+        assert not store.closed
+        assert len(store) >= 0
+
+
+def test_live_without_an_ngrok_authtoken_says_how_to_set_it_and_leaves_nothing_running(
+    agent, tmp_path, monkeypatch
+):
+    from catapult_nb.tunnel import TunnelError
+
+    # given a simulator standing in for the API, and no ngrok authtoken anywhere
+    secret = "live-secret-" + os.urandom(6).hex()
+    with Simulator(speed=SPEED, api_secret=secret) as sim:
+        threads = threading.active_count()
+        # when a live session is opened
+        with pytest.raises(TunnelError) as caught:
+            Session.live(
+                user_id=sim.user_id, api_token=sim.api_token, api_secret=secret, from_number="+19195550100",
+                base_url=sim.base_url, store=tmp_path / "live.sqlite3", ngrok_path=str(agent),
+                config_path=str(tmp_path / "ngrok.yml"),
+            )
+        # then the error says what to do, shows no secret, and the receiver and its store are gone
+        message = str(caught.value)
+        assert "NGROK_AUTHTOKEN" in message and "ERR_NGROK_4018" in message
+        assert secret not in message and "/callbacks/" not in message
+        assert caught.value.__cause__ is None
+        assert threading.active_count() == threads, _catapult_threads()
+        assert _files_open_under(tmp_path) == []
