@@ -122,6 +122,13 @@ CREATE TABLE IF NOT EXISTS gathers (
 );
 INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', '0');
 """
+# The highest id ever given out survives clear() as `id_floor`, so new events get new ids.
+_ID_FLOOR = "(SELECT coalesce(max(CAST(value AS INTEGER)), 0) FROM meta WHERE key = 'id_floor')"
+_NEXT_ID = f"SELECT max(coalesce(max(id), 0), {_ID_FLOOR}) + 1 FROM events"
+_KEEP_ID_FLOOR = (
+    "INSERT OR REPLACE INTO meta (key, value) "
+    f"SELECT 'id_floor', CAST(max(coalesce(max(id), 0), {_ID_FLOOR}) AS TEXT) FROM events"
+)
 
 
 class StoreClosedError(RuntimeError):
@@ -455,7 +462,7 @@ class EventStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             self._sync_generation(conn)
-            next_id = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0]
+            next_id = conn.execute(_NEXT_ID).fetchone()[0]
             stored: list[bool] = []
             rows: list[dict[str, Any]] = []
             last_id = 0
@@ -588,12 +595,19 @@ class EventStore:
             )
 
     def clear(self) -> None:
-        """Delete every event, rejected delivery and gather record (the file stays)."""
+        """Delete every event, rejected delivery and gather record (the file stays).
+
+        Event ids go on from where they were (they are never reused), so a ``since=`` mark taken
+        earlier and frames made earlier stay correct: their payloads are gone, not replaced.
+        """
         with self._write_lock:
             self._check_open()
             conn = self._wconn
             conn.execute("BEGIN IMMEDIATE")
             try:
+                # ids are never handed out twice: a wait's `since` mark and a frame made before the clear
+                # must not meet a new event under an old id
+                conn.execute(_KEEP_ID_FLOOR)
                 for table in ("events", "payloads", "strings", "rejected", "gathers"):
                     conn.execute(f"DELETE FROM {table}")
                 conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")

@@ -341,15 +341,53 @@ def test_gathers_are_typed_and_joinable(store: EventStore) -> None:
     assert joined.loc[0, "maxDigits"] == 5 and joined.loc[0, "digits"] == "007"
 
 
-def test_clear_empties_everything_and_ids_start_again(store: EventStore) -> None:
+def test_clear_empties_everything_and_ids_are_not_reused(store: EventStore) -> None:
     store.add(GATHER)
     store.add_rejected("not-json")
     store.record_gather("gtr-1", "c-1", {"maxDigits": 3})
+    before = store.to_dataframe()
     store.clear()
     assert (len(store), len(store.rejected()), len(store.gathers())) == (0, 0, 0)
     store.add(HANGUP)
     frame = store.to_dataframe()
-    assert frame.loc[1, "cause"] == "NORMAL_CLEARING" and frame.loc[1, "callId"] == HANGUP["callId"]
+    assert frame.index.tolist() == [2]
+    assert frame.loc[2, "cause"] == "NORMAL_CLEARING" and frame.loc[2, "callId"] == HANGUP["callId"]
+    # a frame made before the clear never shows a later event's payload as its own
+    with pytest.raises(LookupError, match="cleared"):
+        dict(before.loc[1, "payload"])
+
+
+def test_wait_for_sees_an_event_stored_after_a_clear(store: EventStore) -> None:
+    # given a store that held events, then was cleared (a notebook's "start over" cell)
+    for digit in "123":
+        store.add({**DTMF, "dtmfDigit": digit})
+    mark = store.last_id
+    store.clear()
+    # when a gather event arrives while we wait for it
+    threading.Timer(0.05, store.add, args=(GATHER,)).start()
+    event = store.wait_for(gather_id=GATHER["gatherId"], event_type="gather", timeout=5)
+    # then the wait returns it, and a mark taken before the clear still finds it
+    assert event is not None and event["digits"] == "007"
+    assert store.wait_for(event_type="gather", since=mark, timeout=0.01) is not None
+
+
+def test_a_clear_during_a_wait_does_not_hide_the_next_event(store: EventStore) -> None:
+    for digit in "12345":
+        store.add({**DTMF, "dtmfDigit": digit})
+    found: list[dict | None] = []
+    started = threading.Event()
+
+    def wait() -> None:
+        started.set()
+        found.append(store.wait_for(event_type="gather", timeout=5))
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    started.wait(5)
+    store.clear()
+    store.add(GATHER)
+    waiter.join(10)
+    assert found and found[0] is not None and found[0]["gatherId"] == GATHER["gatherId"]
 
 
 def test_clear_by_another_store_on_the_same_file(tmp_path: Path) -> None:
@@ -363,7 +401,8 @@ def test_clear_by_another_store_on_the_same_file(tmp_path: Path) -> None:
         first.add(DTMF)
         frame = first.to_dataframe()
         assert frame["eventType"].tolist() == ["hangup", "dtmf"]
-        assert frame.loc[2, "dtmfDigit"] == "5" and frame.loc[1, "cause"] == "NORMAL_CLEARING"
+        assert frame.index.tolist() == [2, 3]  # ids are not reused after the clear
+        assert frame.loc[3, "dtmfDigit"] == "5" and frame.loc[2, "cause"] == "NORMAL_CLEARING"
 
 
 def test_a_fresh_process_sees_every_event(tmp_path: Path) -> None:
