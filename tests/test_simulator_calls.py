@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 from catapult_nb.simulator import Simulator
 from catapult_nb.simulator.delivery import USER_AGENT, mask_url
@@ -210,6 +211,25 @@ def test_events_of_a_call_arrive_in_order_even_when_delivery_is_slow(api, collec
     release.set()
     collector.wait_for_event("hangup", call_id)
     assert [e["eventType"] for e in collector.events(call_id)] == ["incomingcall", "hangup"]
+
+
+def test_redirecting_callback_is_a_failure_and_is_not_followed(api, collector, simulator):
+    """A 3xx is not 2xx: the event goes to the fallback, never to where the redirect points."""
+    redirector = HTTPServer(host="127.0.0.1", port=0)
+    redirector.start()
+    try:
+        redirector.expect_request("/moved").respond_with_data(
+            "", status=307, headers={"Location": collector.url("/elsewhere")}
+        )
+        call_id = api.create_call(redirector.url_for("/moved"), fallbackUrl=collector.url("/fb"))
+        collector.wait_for(lambda r: r.path == "/fb")
+    finally:
+        redirector.clear()
+        redirector.stop()
+    first, second = simulator.phone.deliveries(call_id)[:2]
+    assert (first["status"], first["attempt"], second["attempt"]) == (307, 1, 2)
+    assert "HTTP 307" in first["error"]
+    assert not [r for r in collector.requests if r.path == "/elsewhere"]
 
 
 def test_no_callback_url_is_recorded(api, simulator, collector):

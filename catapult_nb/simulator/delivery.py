@@ -1,7 +1,8 @@
 """Callback delivery: each call's events go out one at a time, in order, and every attempt is recorded.
 
 An attempt fails on a connect error, on no answer within ``callbackTimeout`` (wall-clock milliseconds:
-it is a network wait, so it is not scaled by ``speed``) or on a status outside 2xx. A failed attempt is
+it is a network wait, so it is not scaled by ``speed``) or on a status outside 2xx (redirects are not
+followed). A failed attempt is
 retried ``retries`` more times against ``callbackUrl`` (one API second apart), then the event gets one try
 at ``fallbackUrl`` when the call has one. The response body is ignored.
 """
@@ -151,12 +152,14 @@ class Deliverer:
         status: int | None = None
         error: str | None = None
         try:
+            # A redirect is a non-2xx answer, hence a failure: following it would turn the POST into
+            # a GET without the event, or carry the event to a host the call never named.
             if target.method == "GET":
                 params = {k: _query_value(v) for k, v in event.items() if v is not None}
-                request = self._session.get(url, params=params, timeout=timeout)
+                request = self._session.get(url, params=params, timeout=timeout, allow_redirects=False)
             else:
                 request = self._session.post(
-                    url, json=event, timeout=timeout,
+                    url, json=event, timeout=timeout, allow_redirects=False,
                     headers={"Content-Type": "application/json; charset=utf-8"},
                 )
             async with request as response:
