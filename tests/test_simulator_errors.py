@@ -221,6 +221,16 @@ def test_call_update_errors(api, call_id, collector):
     )
 
 
+def test_a_ringing_outbound_call_cannot_be_answered_by_the_application(api, ringing_call):
+    """Only the far end answers an outbound call; ``{"state":"active"}`` is for inbound calls."""
+    body = api.assert_error(
+        api.post(f"/calls/{ringing_call}", {"state": "active"}), 403, "authorization", "call-invalid-state"
+    )
+    assert ringing_call in body["message"]
+    call = api.get(f"/calls/{ringing_call}").json()
+    assert call["state"] == "started" and "activeTime" not in call
+
+
 def test_audio_and_dtmf_errors(api, call_id, ringing_call):
     api.assert_error(
         api.post(f"/calls/{call_id}/audio", {"sentence": ""}),

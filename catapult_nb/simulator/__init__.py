@@ -46,7 +46,8 @@ Decisions where the v1 documentation leaves the behaviour open ("unconfirmed" in
   after ``callTimeout``), ``0002`` (busy: ``hangup`` cause ``USER_BUSY`` after 1 s) or ``0003``
   (``hangup`` cause ``CALL_REJECTED`` after 1 s, state ``rejected``). An inbound call
   (``/_sim/incoming``) that nobody answers is given up after 60 s (cause ``ORIGINATOR_CANCEL``);
-  answering it sends an ``answer`` event.
+  answering it sends an ``answer`` event. Only the far end answers an outbound call: the application's
+  ``{"state":"active"}`` on one is a 403 ``call-invalid-state``.
 - A hang-up during a gather sends the ``gather`` event (``hung-up``) first, then ``hangup``.
 - Voice, locale and gender are each checked against the TTS table, not against each other.
 - Transfers (``state: transferring``) are refused with a 400: the simulator has no second party.

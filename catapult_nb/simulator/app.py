@@ -781,6 +781,8 @@ class Routes:
             raise validation_error("call", "state", "the simulator does not support transfers")
         try:
             if target == "active":
+                if call.machine.direction != "in":  # the far end answers outbound calls, not the app
+                    raise CallStateError(call.id, call.machine.state, "answer")
                 self.state.answer(call)
             elif target == "rejected":
                 self.state.end_call(call, "rejected", "CALL_REJECTED", transition=call.machine.reject)
