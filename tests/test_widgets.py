@@ -163,3 +163,80 @@ def test_no_widget_state_holds_a_secret(session):
         assert secret not in dump
     explorer.form.last_gather.stop()
     explorer.close()
+
+
+def wait_for_label(widget: w.HTML, needle: str, *, absent: str = "", timeout: float = 10.0) -> str:
+    """Wait until ``widget``'s text contains ``needle`` (and not ``absent``), observed, not polled;
+    return the text, HTML entities decoded."""
+    import html
+    import threading
+
+    seen = threading.Event()
+
+    def check(_change=None) -> None:
+        text = html.unescape(widget.value)
+        if needle in text and not (absent and absent in text):
+            seen.set()
+
+    widget.observe(check, names="value")
+    try:
+        check()
+        assert seen.wait(timeout), f"waited {timeout} s for {needle!r}; shows {widget.value!r}"
+    finally:
+        widget.unobserve(check, names="value")
+    return html.unescape(widget.value)
+
+
+def test_the_gather_clock_shows_the_result_and_a_new_call_clears_the_last_ones(session):
+    # given a gather on a first call, refused a second time with the API's 409
+    explorer = Explorer(session)
+    first = explorer.panel.place_call()
+    explorer.form.set_values(inter_digit_timeout=1.0, sentence="", max_digits=3)
+    explorer.form.send_button.click()
+    gather = explorer.form.last_gather
+    explorer.form.send_button.click()
+    assert "409" in explorer.form.result.value and "call-duplicate-gather-error" in explorer.form.result.value
+    assert "Traceback" not in explorer.form.result.value
+    # when the caller types the 3 digits
+    explorer.keypad.press("123")
+    # then the clock reports the end, with a full bar rather than an empty one
+    label = wait_for_label(explorer.countdown.label, "ended")
+    assert gather.id in label and "max-digits" in label and "'123'" in label
+    assert explorer.countdown.bar.value == 1.0 and explorer.countdown.bar.bar_style == "success"
+
+    # when a second call is placed
+    second = explorer.panel.place_call()
+    # then nothing about the first call is left to mislead: result line, clock, keypad, code tabs
+    assert first.id not in explorer.form.result.value and "409" not in explorer.form.result.value
+    assert "no gather running" in explorer.countdown.label.value and explorer.countdown.bar.value == 0.0
+    assert explorer.keypad.pressed == ""
+    curl = explorer.form.snippets["curl"].value
+    assert second.id in curl and first.id not in curl
+    first.hang_up()
+    second.hang_up()
+    explorer.close()
+
+
+def test_a_looping_prompt_is_named_on_the_clock_until_the_first_key(session):
+    call = session.call("+15551234567")
+    explorer = Explorer(session)
+    explorer._call_placed(call)
+    # a one-word prompt (0.5 API s) looping, and a timeout long enough to watch
+    explorer.form.set_values(sentence="Hello", loop_enabled=True, inter_digit_timeout=30.0)
+    explorer.form.send_button.click()
+    assert "still looping" in wait_for_label(explorer.countdown.label, "inter-digit timeout")
+    explorer.keypad.press("1")
+    # then the clock restarts without the loop note (a key stops the prompt)
+    wait_for_label(explorer.countdown.label, "inter-digit timeout", absent="looping")
+    explorer.form.last_gather.stop()
+    call.hang_up()
+    explorer.close()
+
+
+def test_the_form_keeps_its_width_and_the_picker_its_single_row():
+    form = GatherForm()
+    assert form.layout.width == "700px" and form.layout.flex == "0 0 auto"  # never squeezed by its row
+    assert form.picker.layout.flex_flow == "row nowrap"
+    # long prompt text wraps between words in the preview
+    form.sentence.value = "word " * 40
+    assert "word-break:normal" in form.preview.value

@@ -42,7 +42,7 @@ class Explorer(w.VBox):
         self.form.on_sent(self._gather_sent)
         self._panel_refresh = Coalescer(self.panel.refresh)
         session.store.add_listener(lambda _event: self._panel_refresh())
-        parts.append(w.VBox(side, layout=w.Layout(margin="0 0 0 24px")))
+        parts.append(w.VBox(side, layout=w.Layout(margin="0 0 0 24px", width="260px", flex="0 0 auto")))
         super().__init__([
             self.panel,
             w.HBox(parts),
@@ -52,8 +52,9 @@ class Explorer(w.VBox):
         self.add_class("cnb-explorer")
 
     def _call_placed(self, call: Call) -> None:
-        self.form.call = call
-        self.form._changed()  # the code tab shows the real call id
+        # Everything about the last call goes: its result line, its gather clock, its keys.
+        self.form.set_call(call)
+        self.countdown.reset()
         if self.keypad is not None:
             self.keypad.set_call(call)
 

@@ -19,6 +19,8 @@ __all__ = ["GatherForm"]
 _DEFAULT = "(API default)"
 _UNSET = ""  # a dropdown's "leave it out" value (ipywidgets shows a None value as no selection)
 _TAB_TITLES = {"python": "Python", "python-sdk": "SDK", "csharp": "C#", "ruby": "Ruby"}
+#: The form's width: fits beside the keypad column in a 1400 px window with JupyterLab's file browser open.
+FORM_WIDTH = "700px"
 _TRISTATE = [(_DEFAULT, _UNSET), ("true", True), ("false", False)]
 
 
@@ -45,14 +47,16 @@ class TerminatingDigitPicker(w.HBox):
     def __init__(self, on_pick: Callable[[str], None]):
         self._on_pick = on_pick
         self.toggles = {
-            key: w.ToggleButton(description=key, layout=w.Layout(width="32px", padding="0"))
+            key: w.ToggleButton(description=key, layout=w.Layout(width="28px", padding="0"))
             for key in DTMF_KEYS
         }
         for key, toggle in self.toggles.items():
             toggle.add_class(f"cnb-term-{_css_key(key)}")
             toggle.observe(self._toggled, names="value")
         self._syncing = False
-        super().__init__(list(self.toggles.values()), layout=w.Layout(flex_flow="row wrap", width="620px"))
+        # One row of 16 keys: wrapping left a lone key on a second line, which reads as a different group.
+        row = w.Layout(flex_flow="row nowrap", flex="0 0 auto")
+        super().__init__(list(self.toggles.values()), layout=row)
         self.add_class("cnb-terminating-picker")
 
     def show(self, text: str) -> None:
@@ -149,7 +153,9 @@ class GatherForm(w.VBox):
             options_box, self.validation, w.HBox([self.send_button, self.as_strings]), self.result,
             self.code,
         ])
-        self.layout = w.Layout(width="790px")
+        # A fixed width that does not shrink: in the Explorer's row a flexible form narrowed whenever the
+        # result line grew (a 409 message), re-wrapping its rows and moving the keypad under the pointer.
+        self.layout = w.Layout(width=FORM_WIDTH, flex="0 0 auto")
         self.add_class("cnb-gather-form")
         self.set_values(**values)
         self._changed()
@@ -205,6 +211,12 @@ class GatherForm(w.VBox):
         for fn in list(self._on_sent):
             fn(gather)
         return gather
+
+    def set_call(self, call: Call | None) -> None:
+        """Gather on ``call`` from now on: the code tabs show its id, the last call's result line goes."""
+        self.call = call
+        self.result.value = "<i>not sent yet on this call</i>" if call is not None else "<i>not sent yet</i>"
+        self._changed()
 
     def on_sent(self, fn: Callable[[Gather], None]) -> None:
         """Call ``fn(gather)`` after each gather the form creates."""
@@ -275,7 +287,9 @@ class GatherForm(w.VBox):
     @staticmethod
     def _pre(text: str, caption: str = "") -> str:
         head = f"<small>{html.escape(caption)}</small>" if caption else ""
-        return f"{head}<pre style='margin:2px 0'>{html.escape(text)}</pre>"
+        # Long prompt sentences wrap between words, not mid-word as a bare <pre> in JupyterLab does.
+        style = "margin:2px 0;white-space:pre-wrap;word-break:normal;overflow-wrap:break-word"
+        return f"{head}<pre style='{style}'>{html.escape(text)}</pre>"
 
     @staticmethod
     def _error(title: str, message: str) -> str:

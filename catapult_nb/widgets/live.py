@@ -196,15 +196,18 @@ class GatherCountdown(w.VBox):
     def __init__(self, session: Session):
         self.session = session
         self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, bar_style="info",
-                                   layout=w.Layout(width="300px"))
+                                   layout=w.Layout(width="100%"))
         self.label = w.HTML("<i>no gather running</i>")
         self.label.add_class("cnb-countdown-label")
         self._gather: Gather | None = None
         self._deadline = 0.0  # wall clock (monotonic) at which the timeout would fire
         self._timeout = 1.0
         self._in_prompt_until = 0.0
+        self._looping = False  # a looping prompt keeps playing while the inter-digit clock runs
+        self._generation = 0  # bumped by start()/reset(): a redraw queued for an older gather is dropped
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._ticking = False  # set and cleared under the lock, so a start() never misses a ticker
         self._lock = threading.Lock()
         super().__init__([w.HTML("<b>Gather clock</b>"), self.bar, self.label])
         self.add_class("cnb-countdown")
@@ -217,11 +220,25 @@ class GatherCountdown(w.VBox):
         prompt = GatherSpec.from_options(opts).prompt_seconds / speed
         now = time.monotonic()
         with self._lock:
+            self._generation += 1
             self._gather = gather
             self._timeout = opts.effective_inter_digit_timeout / speed
             self._in_prompt_until = now + prompt
             self._deadline = now + prompt + self._timeout
-        self._ensure_ticking()
+            self._looping = bool(opts.prompt and opts.prompt.loop_enabled)
+            if self._ticking:
+                return
+            self._ticking = True
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._tick, name="cnb-countdown", daemon=True)
+        self._thread.start()
+
+    def reset(self) -> None:
+        """Forget the gather being followed (a new call was placed): back to "no gather running"."""
+        with self._lock:
+            self._generation += 1
+            self._gather = None
+        self._draw_idle()
 
     def key_pressed(self) -> None:
         """A key restarts the inter-digit clock (and stops the prompt)."""
@@ -230,30 +247,37 @@ class GatherCountdown(w.VBox):
             if self._gather is not None:
                 self._in_prompt_until = now
                 self._deadline = now + self._timeout
-
-    def _ensure_ticking(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._tick, name="cnb-countdown", daemon=True)
-            self._thread.start()
+                self._looping = False
 
     def _tick(self) -> None:
         while not self._stop.wait(self.TICK):
             with self._lock:
-                gather = self._gather
-            if gather is None:
-                return
+                gather, generation = self._gather, self._generation
+                if gather is None:
+                    self._ticking = False
+                    return
             result = gather.result
-            call_in_kernel(lambda g=gather, r=result: self._draw(g, r))
+            call_in_kernel(lambda g=gather, r=result, n=generation: self._draw(g, r, n))
             if result is not None:
                 with self._lock:
-                    if self._gather is gather:
+                    if self._gather is gather:  # else start() brought a newer one: keep ticking
                         self._gather = None
-                return
+                        self._ticking = False
+                        return
+        with self._lock:  # closed
+            self._ticking = False
 
-    def _draw(self, gather: Gather, result: Any) -> None:
+    def _draw_idle(self) -> None:
+        self.bar.value = 0.0
+        self.bar.bar_style = "info"
+        self.label.value = "<i>no gather running</i>"
+
+    def _draw(self, gather: Gather, result: Any, generation: int) -> None:
+        with self._lock:
+            if generation != self._generation:
+                return  # queued before reset() or before a newer gather started
         if result is not None:
-            self.bar.value = 0.0
+            self.bar.value = 1.0  # a full green bar: an empty one read as "nothing happened"
             self.bar.bar_style = "success"
             self.label.value = (f"gather <code>{html.escape(gather.id)}</code> ended: "
                                 f"<b>{html.escape(result.reason)}</b>, digits "
@@ -269,7 +293,8 @@ class GatherCountdown(w.VBox):
         left = max(0.0, self._deadline - now)
         self.bar.bar_style = "warning" if left < self._timeout / 3 else "info"
         self.bar.value = left / self._timeout if self._timeout else 0.0
-        self.label.value = f"inter-digit timeout: {left * speed:.1f} s left (API seconds)"
+        looping = " — prompt still looping" if self._looping else ""
+        self.label.value = f"inter-digit timeout: {left * speed:.1f} API s left{looping}"
 
     def close(self) -> None:
         self._stop.set()
