@@ -79,6 +79,15 @@ def test_list_calls_and_event_log(api, collector):
     assert log[0]["id"].startswith("ce-")
 
 
+def test_list_calls_filters_by_bridge_and_conference(api):
+    bridged = api.create_call(None, to="+15557770001", bridgeId="brg-one")
+    conferenced = api.create_call(None, to="+15557770001", conferenceId="conf-one")
+    api.create_call(None, to="+15557770001")
+    assert [c["id"] for c in api.get("/calls", params={"bridgeId": "brg-one"}).json()] == [bridged]
+    assert [c["id"] for c in api.get("/calls", params={"conferenceId": "conf-one"}).json()] == [conferenced]
+    assert api.get("/calls", params={"bridgeId": "brg-other"}).json() == []
+
+
 def test_audio_speaks_and_stops(api, collector):
     call_id = api.answered_call(collector)
     assert api.post(f"/calls/{call_id}/audio", {"sentence": "Hello there", "tag": "a"}).status_code == 200

@@ -758,9 +758,16 @@ class Routes:
             raise validation_error("call", exc.prop, str(exc)) from None
         calls = [
             c for c in self.state.calls.values()
-            if all(query.get(k) in (None, v) for k, v in (("from", c.from_), ("to", c.to)))
+            if all(
+                query.get(k) in (None, v)
+                for k, v in (
+                    ("from", c.from_), ("to", c.to),
+                    ("bridgeId", c.extra.get("bridgeId")), ("conferenceId", c.extra.get("conferenceId")),
+                )
+            )
         ]
-        calls.sort(key=lambda c: c.created, reverse=order == "desc")
+        if order == "desc":  # the dict keeps creation order, so ties in `created` stay ordered too
+            calls.reverse()
         chosen = calls[page * size:(page + 1) * size]
         return web.json_response([c.to_json(self.state.clock) for c in chosen])
 
