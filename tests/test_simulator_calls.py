@@ -79,6 +79,17 @@ def test_list_calls_and_event_log(api, collector):
     assert log[0]["id"].startswith("ce-")
 
 
+def test_one_event_of_the_call_log(api, collector):
+    call_id = api.answered_call(collector)
+    (entry,) = api.get(f"/calls/{call_id}/events").json()
+    assert api.get(f"/calls/{call_id}/events/{entry['id']}").json() == entry
+    response = api.get(f"/calls/{call_id}/events/ce-nosuchevent")
+    assert "ce-nosuchevent" in api.assert_error(response, 404, "not-found", "resource-not-found")["message"]
+    api.assert_error(
+        api.get(f"/calls/c-nosuchcall/events/{entry['id']}"), 404, "not-found", "call-not-found"
+    )
+
+
 def test_list_calls_filters_by_bridge_and_conference(api):
     bridged = api.create_call(None, to="+15557770001", bridgeId="brg-one")
     conferenced = api.create_call(None, to="+15557770001", conferenceId="conf-one")

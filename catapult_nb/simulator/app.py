@@ -837,6 +837,17 @@ class Routes:
     async def events(self, request: web.Request) -> web.Response:
         return web.json_response(self.call(request).log)
 
+    async def event(self, request: web.Request) -> web.Response:
+        call = self.call(request)
+        event_id = request.match_info["eventId"]
+        for entry in call.log:
+            if entry["id"] == event_id:
+                return web.json_response(entry)
+        raise ApiError(
+            404, "not-found", "resource-not-found",
+            f"The event {event_id} could not be found on call {call.id}", eventId=event_id,
+        )
+
     async def empty_list(self, request: web.Request) -> web.Response:
         self.call(request)
         return web.json_response([])
@@ -952,6 +963,7 @@ def create_app(config: SimConfig) -> web.Application:
     app.router.add_post(call + "/audio", route("audio"))
     app.router.add_post(call + "/dtmf", route("dtmf"))
     app.router.add_get(call + "/events", route("events"))
+    app.router.add_get(call + "/events/{eventId}", route("event"))
     app.router.add_get(call + "/recordings", route("empty_list"))
     app.router.add_get(call + "/transcriptions", route("empty_list"))
     app.router.add_post(call + "/gather", route("create_gather"))
