@@ -38,8 +38,9 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
-from catapult_nb.events import EventStore
+from catapult_nb.events import EventStore, canonical_json
 
 __all__ = ["MAX_BODY", "CallbackReceiver"]
 
@@ -66,6 +67,22 @@ def _mask(token: str) -> str:
 def _no_constant(name: str) -> Any:
     """Refuse NaN and Infinity, which Python's JSON reader would take but JSON does not have."""
     raise ValueError(f"{name} is not a JSON value")
+
+
+def _check_unicode(payload: dict[str, Any], body: bytes) -> None:
+    """Refuse JSON whose escapes spell a lone surrogate (``"\\ud800"``): valid JSON text, but no Unicode
+    string, so it could never be stored. Without this check the store's refusal would look like a
+    server fault (503) and the sender would retry it for ever."""
+    try:
+        canonical_json(payload).encode("utf-8")
+    except UnicodeEncodeError:
+        raise _Rejected(
+            400,
+            "not-json",
+            "the body escapes a lone UTF-16 surrogate (such as \\ud800), which is not valid Unicode; "
+            "send the character itself or a complete surrogate pair",
+            body,
+        ) from None
 
 
 class _Rejected(Exception):
@@ -440,6 +457,8 @@ class CallbackReceiver:
             raise _Rejected(
                 400, "not-an-object", f"the body is JSON but not an object ({type(payload).__name__})", body
             )
+        if b"\\u" in body:
+            _check_unicode(payload, body)
         return payload
 
     @staticmethod
@@ -447,7 +466,13 @@ class CallbackReceiver:
         chunks: list[bytes] = []
         size = 0
         while True:
-            chunk = await request.content.readany()
+            try:
+                chunk = await request.content.readany()
+            except RequestPayloadError as exc:  # e.g. a Content-Encoding the body does not match
+                cause = getattr(exc.__cause__, "message", None) or "the body could not be decoded"
+                raise _Rejected(
+                    400, "unreadable-body", f"the body could not be read: {cause[:200]}", b"".join(chunks)
+                ) from None
             if not chunk:
                 return b"".join(chunks)
             chunks.append(chunk)
@@ -470,11 +495,19 @@ class CallbackReceiver:
                 await self._writer.submit(asyncio.get_running_loop(), ("rejected", record))
         if rejected.status == 404:
             return web.Response(status=404, text="Not Found")  # no detail: the path is the secret
-        return web.json_response(
+        response = web.json_response(
             {"error": rejected.reason, "message": rejected.detail},
             status=rejected.status,
             headers=rejected.headers,
         )
+        if rejected.reason == "unreadable-body":
+            # The rest of the body cannot be read either: answer, then drop the connection, or aiohttp
+            # would try to drain it after the answer and log the same decoding failure as a server error.
+            response.force_close()
+            await response.prepare(request)
+            await response.write_eof()
+            request.protocol.force_close()
+        return response
 
     # -- events ------------------------------------------------------------------------------------
 

@@ -189,6 +189,33 @@ def test_bad_input_is_refused_and_recorded(
     assert http.post(receiver.url, json=GATHER, timeout=5).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("body", "headers", "reason", "says"),
+    [
+        (b'{"eventType": "gather", "digits": "\\ud800"}', {}, "not-json", "Unicode"),
+        (b'{"\\udc00": "x"}', {}, "not-json", "Unicode"),
+        (b"this is not gzip", {"Content-Encoding": "gzip"}, "unreadable-body", "gzip"),
+    ],
+    ids=["lone-surrogate-value", "lone-surrogate-key", "bad-gzip"],
+)
+def test_a_body_that_cannot_be_read_or_stored_is_a_4xx_not_a_5xx(
+    receiver: CallbackReceiver, http: requests.Session, caplog, body: bytes, headers: dict, reason: str,
+    says: str,
+) -> None:
+    # given a sender whose body is broken beyond what the receiver can store
+    headers = {"Content-Type": "application/json", **headers}
+    # when it posts it
+    with caplog.at_level(logging.ERROR):
+        response = http.post(receiver.url, data=body, headers=headers, timeout=5)
+    # then it is told the mistake is its own (a 5xx would make it retry forever), and it is recorded
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == reason and says in response.json()["message"]
+    assert receiver.rejected()["reason"].tolist() == [reason]
+    assert len(receiver.store) == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert http.post(receiver.url, json=GATHER, timeout=5).status_code == 200
+
+
 def test_a_broken_store_answers_503_so_the_sender_retries(
     receiver: CallbackReceiver, http: requests.Session
 ) -> None:
