@@ -260,6 +260,23 @@ def test_audio_and_dtmf_errors(api, call_id, ringing_call):
     )
 
 
+@pytest.mark.parametrize(
+    ("body", "prop"),
+    [
+        ({"sentence": "a" * 1001}, "sentence"),
+        ({"sentence": "hi", "voice": "hal"}, "voice"),
+        ({"sentence": "hi", "locale": "xx_XX"}, "locale"),
+        ({"sentence": "hi", "gender": "robot"}, "gender"),
+    ],
+)
+def test_bad_audio_field_names_the_audio_property(api, call_id, body, prop):
+    """/audio has no ``prompt`` object: the message names the property as the request spells it."""
+    response = api.post(f"/calls/{call_id}/audio", body)
+    error = api.assert_error(response, 400, "bad-request", "validation-error")
+    assert f"'{prop}'" in error["message"] and "prompt." not in error["message"]
+    assert {"name": "property", "value": prop} in error["details"]
+
+
 def test_list_calls_query_errors(api):
     api.assert_error(api.get("/calls", params={"size": 0}), 400, "bad-request", "validation-error")
     api.assert_error(api.get("/calls", params={"sortOrder": "up"}), 400, "bad-request", "validation-error")

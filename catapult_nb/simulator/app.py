@@ -314,12 +314,24 @@ def parse_fields(
     return out
 
 
+def _audio_check(check: Callable[[Any], str]) -> Callable[[str, Any], str]:
+    """A gather-prompt check for the /audio request, which has the same field at its top level."""
+
+    def checked(prop: str, value: Any) -> str:
+        try:
+            return check(value)
+        except OptionError as exc:  # the shared check says "prompt.voice"; /audio calls it "voice"
+            raise OptionError(prop, str(exc).replace(f"prompt.{prop}", prop)) from None
+
+    return checked
+
+
 AUDIO_FIELDS: dict[str, Callable[[str, Any], Any]] = {
-    "sentence": lambda p, v: check_sentence(v),
+    "sentence": _audio_check(check_sentence),
     "fileUrl": parse_str,
-    "gender": lambda p, v: check_gender(v),
-    "locale": lambda p, v: check_locale(v),
-    "voice": lambda p, v: check_voice(v),
+    "gender": _audio_check(check_gender),
+    "locale": _audio_check(check_locale),
+    "voice": _audio_check(check_voice),
     "loopEnabled": parse_bool,
     "tag": parse_str,
     "volume": lambda p, v: _ranged_int(p, v, -4, 4),
