@@ -55,6 +55,9 @@ RETRY_STATUSES = frozenset({429, 503})
 #: Reference §3: ``[A-D0-9#*,wW]+``, at most 92 characters.
 _DTMF_OUT = re.compile(r"[0-9A-D#*,wW]{1,92}")
 _PROPERTY_IN_MESSAGE = re.compile(r"property '([^']+)'")
+# A callback URL the API echoes back may carry basic-auth credentials and the receiver's secret path.
+_URL_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@'\"]+@")
+_CALLBACK_TOKEN = re.compile(r"(/callbacks/)[^/?#\s'\"]+")
 
 try:
     _VERSION = metadata.version("catapult_nb")
@@ -649,7 +652,8 @@ def error_from_response(
         message = f"HTTP {status} {reason}".strip()
         message += " (rate limit reached)" if status == 429 else ""
         message += " (the body was empty)" if not response.content else ""
-    message = scrub(message, secrets)
+    message = _mask_urls(scrub(message, secrets))
+    details = _masked(details, secrets)
     prop = _property(message, details) if status == 400 else None
     retry_after = None
     if status == 429:
@@ -661,6 +665,22 @@ def error_from_response(
         message, status=status, category=category, code=code, details=details, method=method,
         path=path, property=prop, retry_after=retry_after, hint=hint,
     )
+
+
+def _mask_urls(text: str) -> str:
+    """Hide what a URL in an error may carry: ``user:password@`` and the token of ``/callbacks/<token>``."""
+    return _CALLBACK_TOKEN.sub(r"\1***", _URL_USERINFO.sub(r"\1***@", text))
+
+
+def _masked(value: Any, secrets: tuple[str, ...]) -> Any:
+    """``details`` as sent, with every string in it scrubbed like the message."""
+    if isinstance(value, str):
+        return _mask_urls(scrub(value, secrets))
+    if isinstance(value, list):
+        return [_masked(item, secrets) for item in value]
+    if isinstance(value, dict):
+        return {key: _masked(item, secrets) for key, item in value.items()}
+    return value
 
 
 def _text_or_none(value: Any) -> str | None:

@@ -370,6 +370,25 @@ def test_an_error_message_that_echoes_the_secret_is_scrubbed(api, client):
     assert_secret_free(repr(caught.value))
 
 
+def test_an_error_that_echoes_the_callback_url_hides_its_password_and_secret_path(api, client):
+    # given an API that repeats the callbackUrl it refused, credentials and secret path included
+    path_token = "Zq8sV3cretPathToken0123456789"
+    url = f"https://catapult:basic-Pa55word@abc.ngrok.app/callbacks/{path_token}"
+    echo = {"category": "bad-request", "code": "callback-invalid-url",
+            "message": f"The 'call' resource property 'callbackUrl' is not reachable: {url}",
+            "details": [{"name": "callbackUrl", "value": url}]}
+    api.expect_request(f"/v1/users/{USER}/calls", method="POST").respond_with_json(echo, status=400)
+    # when a call is placed with it
+    with pytest.raises(CatapultError) as caught:
+        client.create_call("+19195550100", "+15551234567", callback_url=url)
+    # then what the error shows keeps the host (to act on) but not the password or the token
+    error = caught.value
+    shown = [str(error), repr(error), error.message, json.dumps(error.details)]
+    for text in shown:
+        assert "basic-Pa55word" not in text and path_token not in text
+    assert "abc.ngrok.app/callbacks/***" in str(error) and error.property == "callbackUrl"
+
+
 def test_catapult_error_survives_pickling(api, client):
     api.expect_request(f"{CALL_PATH}/gather", method="POST").respond_with_json(DUPLICATE, status=409)
     with pytest.raises(CatapultError) as caught:
