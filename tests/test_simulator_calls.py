@@ -252,6 +252,21 @@ def test_redirecting_callback_is_a_failure_and_is_not_followed(api, collector, s
     assert not [r for r in collector.requests if r.path == "/elsewhere"]
 
 
+def test_deliveries_are_listed_oldest_first_when_a_slow_one_finishes_last(api, collector, simulator):
+    release = collector.hold("/slow")
+    try:
+        slow = api.create_call(collector.url("/slow"))
+        quick = api.create_call(collector.url("/quick"))
+        collector.wait_for_event("answer", quick)  # while the slow call's answer is still held
+    finally:
+        release.set()
+    collector.wait_for_event("answer", slow)
+    simulator.wait_idle()
+    records = simulator.phone.deliveries()
+    assert [r["callId"] for r in records] == [slow, quick]
+    assert [r["time"] for r in records] == sorted(r["time"] for r in records)
+
+
 def test_no_callback_url_is_recorded(api, simulator, collector):
     call_id = api.create_call(None)
     api.post(f"/calls/{call_id}", {"state": "completed"})

@@ -64,7 +64,11 @@ class Deliverer:
     def __init__(self, clock: SimClock, retries: int = 0) -> None:
         self.clock = clock
         self.retries = retries
-        self.records: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_RECORDS)
+        # (when the attempt started, record), ordered by that start: a slow attempt is recorded when it
+        # ends, after quicker ones that began later, and is slotted back in at its start.
+        self._records: collections.deque[tuple[float, dict[str, Any]]] = collections.deque(
+            maxlen=MAX_RECORDS
+        )
         self._queues: dict[str, asyncio.Queue[_Item | None]] = {}
         self._workers: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
@@ -110,7 +114,8 @@ class Deliverer:
         await self._idle.wait()
 
     def deliveries(self, call_id: str | None = None) -> list[dict[str, Any]]:
-        return [r for r in self.records if call_id is None or r["callId"] == call_id]
+        """Every attempt (of ``call_id``, or of every call), oldest first by when it started."""
+        return [r for _, r in self._records if call_id is None or r["callId"] == call_id]
 
     # -- internals ----------------------------------------------------------------------------------
 
@@ -174,19 +179,19 @@ class Deliverer:
         except (aiohttp.ClientError, ValueError) as exc:
             error = f"{exc.__class__.__name__}: {exc}"
         elapsed = (time.perf_counter() - started) * 1000
-        self._record(url, target.method, event, attempt, status, error, elapsed, at)
+        self._record(url, target.method, event, attempt, status, error, elapsed, at, started)
         return error is None
 
     def _record(
         self, url: str | None, method: str, event: dict[str, Any], attempt: int, status: int | None,
-        error: str | None, elapsed_ms: float, at: str | None = None,
+        error: str | None, elapsed_ms: float, at: str | None = None, started: float | None = None,
     ) -> None:
         password = _password(url)
         if error and password:
             error = error.replace(password, "***")
         if error:
             log.info("callback %s for call %s: %s", event.get("eventType"), event.get("callId"), error)
-        self.records.append({
+        record = {
             "time": at or self.clock.iso(),
             "url": mask_url(url),
             "method": method,
@@ -196,7 +201,16 @@ class Deliverer:
             "status": status,
             "error": error,
             "elapsedMs": round(elapsed_ms, 1),
-        })
+        }
+        started = time.perf_counter() if started is None else started
+        records = self._records
+        if len(records) == records.maxlen:
+            records.popleft()  # deque.insert refuses a full deque
+        # Only attempts still in flight when this one started can be newer; they sit at the end.
+        index = len(records)
+        while index and records[index - 1][0] > started:
+            index -= 1
+        records.insert(index, (started, record))
 
 
 def _password(url: str | None) -> str | None:
