@@ -279,9 +279,10 @@ class GatherCountdown(w.VBox):
         if result is not None:
             self.bar.value = 1.0  # a full green bar: an empty one read as "nothing happened"
             self.bar.bar_style = "success"
-            self.label.value = (f"gather <code>{html.escape(gather.id)}</code> ended: "
-                                f"<b>{html.escape(result.reason)}</b>, digits "
-                                f"<code>{html.escape(repr(result.digits))}</code>")
+            # The id on a line of its own: wrapped at its hyphen in the narrow column it was unreadable.
+            self.label.value = (f"ended: <b>{html.escape(result.reason)}</b>, digits "
+                                f"<code>{html.escape(repr(result.digits))}</code><br>gather "
+                                f"<code style='white-space:nowrap'>{html.escape(gather.id)}</code>")
             return
         now = time.monotonic()
         speed = self.session.speed

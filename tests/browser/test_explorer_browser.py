@@ -20,6 +20,16 @@ NOTEBOOK = "02_gather_explorer.ipynb"
 STEP = 30
 #: The form's JSON body preview: shown, and kept in step with the fields (invalid ones included).
 PREVIEW = "cnb-preview"
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+#: Where the dashboard's parts sit: the form's width, the picker's rows, the keypad column's left edge.
+LAYOUT_JS = """(panel) => {
+    const box = (sel) => document.querySelector(panel + ' ' + sel).getBoundingClientRect();
+    const tops = new Set(Array.from(document.querySelectorAll(panel + ' .cnb-terminating-picker button'))
+        .map(b => Math.round(b.getBoundingClientRect().top)));
+    const form = box('.cnb-gather-form');
+    return {formWidth: Math.round(form.width), formRight: Math.round(form.right),
+            pickerRows: tops.size, keypadLeft: Math.round(box('.cnb-keypad').left)};
+}"""
 
 
 @pytest.fixture
@@ -36,6 +46,13 @@ def explorer(lab_page: LabPage, jupyter_lab: LabServer) -> LabPage:
 
 
 def test_gather_from_the_dashboard(explorer: LabPage, jupyter_lab: LabServer):
+    # the form keeps its width beside the keypad (1400 px window, file browser open), and the
+    # terminating-digit picker's 16 keys sit on one row
+    layout = explorer.page.evaluate(LAYOUT_JS, PANEL)
+    assert layout["formWidth"] == 700, layout
+    assert layout["pickerRows"] == 1, layout
+    assert layout["keypadLeft"] >= layout["formRight"], layout
+
     # given a call placed from the session panel
     explorer.click("cnb-call")
     explorer.wait_for_text("cnb-session-panel", "active", timeout=STEP)
@@ -100,6 +117,19 @@ def test_gather_from_the_dashboard(explorer: LabPage, jupyter_lab: LabServer):
     # and that one gather is the one we sent, as the gather clock reports it
     clock = explorer.text("cnb-countdown-label")
     assert gather_id in clock and "terminating-digit" in clock, clock
+
+    # when a second call is placed
+    explorer.click("cnb-call")
+    status = explorer.wait_for_text("cnb-call-status", "active", timeout=STEP)
+    second_call = re.search(r"c-[a-z0-9]+", status).group(0)
+    # then the result line and the clock no longer speak of the first call's gather, and the code
+    # tabs show the new call's id
+    assert gather_id not in explorer.text("cnb-send-result")
+    explorer.wait_for_text("cnb-countdown-label", "no gather running", timeout=STEP)
+    explorer.fill("cnb-field-terminatingDigits", "#")  # valid again, so the code tabs show code
+    explorer.page.locator(f"{PANEL} .cnb-code .lm-TabBar-tab", has_text="curl").click()
+    explorer.wait_for_text("cnb-code", f"/calls/{second_call}/gather", timeout=STEP)
+    assert explorer.page.evaluate(LAYOUT_JS, PANEL)["formWidth"] == 700  # long lines did not squeeze it
 
     # and the secret never reached the page, the saved notebook (widget state included) or the log
     saved = explorer.save()
