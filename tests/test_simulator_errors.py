@@ -204,6 +204,26 @@ def test_bad_call_create_is_400(api, body, status, code, prop):
     assert f"'{prop}'" in error["message"]
 
 
+@pytest.mark.parametrize(
+    "url", ["http://[::1", "http://127.0.0.1:99999/cb", "http://127.0.0.1:port/cb", "http://127.0.0.1:0/cb"]
+)
+def test_unusable_callback_url_is_400_not_5xx(api, simulator, url):
+    for response in (
+        api.post("/calls", {"from": api.FROM, "to": api.TO, "callbackUrl": url}),
+        api.post(
+            "/calls",
+            {"from": api.FROM, "to": api.TO, "callbackUrl": "http://127.0.0.1:9/", "fallbackUrl": url},
+        ),
+        api.http.post(
+            f"{simulator.base_url}/_sim/incoming",
+            json={"from": api.FROM, "to": api.TO, "callbackUrl": url},
+            timeout=10,
+        ),
+    ):
+        error = api.assert_error(response, 400, "bad-request", "callback-invalid-url")
+        assert "Url'" in error["message"]
+
+
 def test_call_update_errors(api, call_id, collector):
     api.assert_error(
         api.post(f"/calls/{call_id}", {"state": "ringing"}), 400, "bad-request", "validation-error"

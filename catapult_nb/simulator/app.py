@@ -207,11 +207,17 @@ class Call:
 
 def _url(resource: str, prop: str, value: Any) -> str:
     text = parse_str(prop, value)
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(text)
+        # .port raises ValueError for a port that is not a number in 0-65535
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # "http://[::1" and the like
+        usable = False
+    if not usable:
         raise ApiError(
             400, "bad-request", "callback-invalid-url",
-            f"The '{resource}' resource property '{prop}' must be an http:// or https:// URL, got {text!r}",
+            f"The '{resource}' resource property '{prop}' must be an http:// or https:// URL with a host "
+            f"(and a port from 1 to 65535, if any), got {text!r}",
             property=prop,
         )
     return text
