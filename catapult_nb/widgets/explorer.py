@@ -42,7 +42,8 @@ class Explorer(w.VBox):
         self.form.on_sent(self._gather_sent)
         self._panel_refresh = Coalescer(self.panel.refresh)
         session.store.add_listener(lambda _event: self._panel_refresh())
-        parts.append(w.VBox(side, layout=w.Layout(margin="0 0 0 24px", width="260px", flex="0 0 auto")))
+        # 700 px form + 16 + 244 fits the notebook's 968 px in a 1400 px window with the file browser open.
+        parts.append(w.VBox(side, layout=w.Layout(margin="0 0 0 16px", width="244px", flex="0 0 auto")))
         super().__init__([
             self.panel,
             w.HBox(parts),

@@ -196,7 +196,7 @@ class GatherCountdown(w.VBox):
     def __init__(self, session: Session):
         self.session = session
         self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, bar_style="info",
-                                   layout=w.Layout(width="100%"))
+                                   layout=w.Layout(width="236px"))
         self.label = w.HTML("<i>no gather running</i>")
         self.label.add_class("cnb-countdown-label")
         self._gather: Gather | None = None
@@ -281,8 +281,8 @@ class GatherCountdown(w.VBox):
             self.bar.bar_style = "success"
             # The id on a line of its own: wrapped at its hyphen in the narrow column it was unreadable.
             self.label.value = (f"ended: <b>{html.escape(result.reason)}</b>, digits "
-                                f"<code>{html.escape(repr(result.digits))}</code><br>gather "
-                                f"<code style='white-space:nowrap'>{html.escape(gather.id)}</code>")
+                                f"<code>{html.escape(repr(result.digits))}</code><br><small>gather "
+                                f"<code style='white-space:nowrap'>{html.escape(gather.id)}</code></small>")
             return
         now = time.monotonic()
         speed = self.session.speed

@@ -28,7 +28,8 @@ LAYOUT_JS = """(panel) => {
         .map(b => Math.round(b.getBoundingClientRect().top)));
     const form = box('.cnb-gather-form');
     return {formWidth: Math.round(form.width), formRight: Math.round(form.right),
-            pickerRows: tops.size, keypadLeft: Math.round(box('.cnb-keypad').left)};
+            pickerRows: tops.size, keypadLeft: Math.round(box('.cnb-keypad').left),
+            overflow: Math.round(box('.cnb-countdown').right - box('.cnb-explorer').right)};
 }"""
 
 
@@ -52,6 +53,7 @@ def test_gather_from_the_dashboard(explorer: LabPage, jupyter_lab: LabServer):
     assert layout["formWidth"] == 700, layout
     assert layout["pickerRows"] == 1, layout
     assert layout["keypadLeft"] >= layout["formRight"], layout
+    assert layout["overflow"] <= 0, layout  # the side column ends inside the dashboard
 
     # given a call placed from the session panel
     explorer.click("cnb-call")
