@@ -171,17 +171,18 @@ def test_stop_a_running_gather(api, collector, simulator):
 
 def test_a_new_gather_may_start_after_one_completed(api, collector, simulator):
     call_id = api.answered_call(collector)
-    api.gather(call_id, {"maxDigits": 1})
+    # 30 API s (0.6 s of wall time) for the press to arrive, however busy the machine
+    api.gather(call_id, {"maxDigits": 1, "interDigitTimeout": 30})
     simulator.phone.press(call_id, "1")
     collector.wait_for_event("gather", call_id, digits="1")
-    assert api.gather(call_id, {"maxDigits": 1}).status_code == 201
+    assert api.gather(call_id, {"maxDigits": 1, "interDigitTimeout": 30}).status_code == 201
     simulator.phone.press(call_id, "2")
     collector.wait_for_event("gather", call_id, digits="2")
 
 
 def test_suppress_dtmf_false_sends_dtmf_events_during_the_gather(api, collector, simulator):
     call_id = api.answered_call(collector)
-    api.gather(call_id, {"suppressDtmf": "false", "terminatingDigits": "#"})
+    api.gather(call_id, {"suppressDtmf": "false", "terminatingDigits": "#", "interDigitTimeout": 30})
     simulator.phone.press(call_id, "8#", gap=0.1)
     collector.wait_for_event("gather", call_id)
     dtmf = [e["dtmfDigit"] for e in collector.events(call_id) if e["eventType"] == "dtmf"]
@@ -190,7 +191,8 @@ def test_suppress_dtmf_false_sends_dtmf_events_during_the_gather(api, collector,
 
 def test_keys_during_a_default_gather_are_suppressed(api, collector, simulator):
     call_id = api.answered_call(collector)
-    api.gather(call_id, {"maxDigits": 2})
+    # a long timeout, so a slow machine cannot end the gather before the keys (which would be dtmf)
+    api.gather(call_id, {"maxDigits": 2, "interDigitTimeout": 30})
     simulator.phone.press(call_id, "12", gap=0.1)
     collector.wait_for_event("gather", call_id)
     assert not [e for e in collector.events(call_id) if e["eventType"] == "dtmf"]
