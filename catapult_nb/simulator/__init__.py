@@ -40,7 +40,8 @@ Decisions where the v1 documentation leaves the behaviour open ("unconfirmed" in
   gather every key gives a ``dtmf`` event.
 - Callbacks: POST JSON, or GET with query parameters for ``callbackHttpMethod: GET``; a connect error,
   no answer within ``callbackTimeout`` or a non-2xx status is a failure; ``callback_retries`` more tries
-  (default 0, one API second apart), then one try to ``fallbackUrl``. ``callbackTimeout`` is wall-clock
+  (default 0, one API second apart), then one try to ``fallbackUrl``; a redirect counts as a non-2xx
+  status and is not followed. ``callbackTimeout`` is wall-clock
   time (a network wait, not scaled by ``speed``). Each call's events go out one at a time, in order.
 - Outbound calls are answered after 1 s unless ``to`` ends in ``0001`` (never answers: ``timeout`` event
   after ``callTimeout``), ``0002`` (busy: ``hangup`` cause ``USER_BUSY`` after 1 s) or ``0003``
@@ -49,7 +50,8 @@ Decisions where the v1 documentation leaves the behaviour open ("unconfirmed" in
   answering it sends an ``answer`` event. Only the far end answers an outbound call: the application's
   ``{"state":"active"}`` on one is a 403 ``call-invalid-state``.
 - A hang-up during a gather sends the ``gather`` event (``hung-up``) first, then ``hangup``.
-- Voice, locale and gender are each checked against the TTS table, not against each other.
+- Voice, locale and gender are each checked against the TTS table, not against each other. A field of
+  the wrong JSON type (a ``fileUrl`` that is an object, say) is a 400 ``validation-error``.
 - Transfers (``state: transferring``) are refused with a 400: the simulator has no second party.
 """
 
