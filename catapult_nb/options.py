@@ -94,7 +94,7 @@ def _describe(value: Any) -> str:
 
 # ASCII digits only: Python's int()/float() would also take "1_0", "٥" or "infinity", which no JSON
 # client sends and the API would refuse.
-_INT_TEXT = re.compile(r"[+-]?[0-9]+")
+_INT_TEXT = re.compile(r"[+-]?[0-9]+(\.0*)?")  # "5" or "5.0"; not "5.5", "1_0" or "٥"
 _NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
@@ -116,8 +116,9 @@ def parse_int(prop: str, value: Any) -> int:
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return int(value)
     if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
+        whole = value.strip().partition(".")[0]  # "5.0" is as whole as the JSON number 5.0
         try:
-            return int(value.strip())
+            return int(whole)
         except ValueError:  # more digits than Python converts
             pass
     raise OptionError(prop, f"{prop} must be a whole number, got {_describe(value)}")
@@ -378,10 +379,10 @@ class GatherOptions(_WireModel):
     def __post_init__(self) -> None:
         if self.max_digits is not None:
             self.max_digits = check_max_digits(self.max_digits)
-        if self.inter_digit_timeout is not None:
-            self.inter_digit_timeout = check_inter_digit_timeout(self.inter_digit_timeout)
         if self.terminating_digits is not None:
             self.terminating_digits = check_terminating_digits(self.terminating_digits)
+        if self.inter_digit_timeout is not None:
+            self.inter_digit_timeout = check_inter_digit_timeout(self.inter_digit_timeout)
         if self.tag is not None:
             self.tag = parse_str("tag", self.tag)
         if self.suppress_dtmf is not None:
@@ -396,7 +397,8 @@ class GatherOptions(_WireModel):
         elif isinstance(self.prompt, str):
             self.prompt = Prompt(sentence=self.prompt)
         elif self.prompt is not None and not isinstance(self.prompt, Prompt):
-            raise OptionError("prompt", f"prompt must be a Prompt or a dict, got {_describe(self.prompt)}")
+            got = _describe(self.prompt)
+            raise OptionError("prompt", f"prompt must be a JSON object or a Prompt, got {got}")
 
     def _items(self) -> list[tuple[str, Any]]:
         return [item for item in super()._items() if item[0] in self.WIRE_NAMES]
@@ -431,9 +433,7 @@ class GatherOptions(_WireModel):
             raise OptionError("body", f"the gather body must be a JSON object, got {_describe(data)}")
         _unknown("gather", cls.WIRE_NAMES, data)
         kwargs: dict[str, Any] = {cls.WIRE_NAMES[k]: v for k, v in data.items() if v is not None}
-        if "prompt" in kwargs:
-            kwargs["prompt"] = Prompt.from_wire(kwargs["prompt"])
-        return cls(**kwargs)
+        return cls(**kwargs)  # the prompt (a dict here) is read last, so a bad top-level field is named first
 
     @classmethod
     def coerce(cls, options: GatherOptions | dict[str, Any] | None = None, **kwargs: Any) -> GatherOptions:

@@ -114,7 +114,6 @@ def test_max_digits_31_names_the_property_and_the_limit():
         (10**40, "maxDigits must be between 1 and 30, got a number of more than 15 digits"),
         (5.5, "maxDigits must be a whole number, got 5.5"),
         ("five", "maxDigits must be a whole number, got 'five'"),
-        ("5.0", "maxDigits must be a whole number, got '5.0'"),
         ("1_0", "maxDigits must be a whole number, got '1_0'"),
         ("٥", "maxDigits must be a whole number, got '٥'"),
         ("", "maxDigits must be a whole number, got ''"),
@@ -277,9 +276,9 @@ def test_prompt_field_types():
         GatherOptions.from_wire({"prompt": {"loopEnabled": "sometimes"}})
     with pytest.raises(OptionError, match=r"prompt\.bargeable must be true or false, got 0"):
         GatherOptions.from_wire({"prompt": {"bargeable": 0}})
-    with pytest.raises(OptionError, match="prompt must be a JSON object, got a JSON array"):
+    with pytest.raises(OptionError, match="prompt must be a JSON object or a Prompt, got a JSON array"):
         GatherOptions.from_wire({"prompt": ["Hi"]})
-    with pytest.raises(OptionError, match="prompt must be a Prompt or a dict, got 5"):
+    with pytest.raises(OptionError, match="prompt must be a JSON object or a Prompt, got 5"):
         GatherOptions(prompt=5)
 
 
@@ -495,3 +494,23 @@ def test_the_docstring_examples_run():
 
     result = doctest.testmod(catapult_nb.options)
     assert result.attempted >= 1 and result.failed == 0
+
+
+def test_a_whole_number_written_as_a_decimal_string_is_whole():
+    # the JSON number 5.0 is accepted, so the string "5.0" is too; "5.5" is not whole
+    assert GatherOptions.from_wire({"maxDigits": "5.0"}).max_digits == 5
+    with pytest.raises(OptionError, match="maxDigits must be a whole number"):
+        GatherOptions.from_wire({"maxDigits": "5.5"})
+
+
+def test_the_first_bad_field_is_named_in_the_seeds_order_with_the_prompt_last():
+    with pytest.raises(OptionError) as info:
+        GatherOptions.from_wire({"prompt": {"voice": "nobody"}, "interDigitTimeout": "45", "maxDigits": "31"})
+    assert info.value.prop == "maxDigits"
+    with pytest.raises(OptionError) as info:
+        GatherOptions.from_wire({"prompt": {"voice": "nobody"}, "interDigitTimeout": "45",
+                                 "terminatingDigits": ""})
+    assert info.value.prop == "terminatingDigits"
+    with pytest.raises(OptionError) as info:
+        GatherOptions.from_wire({"prompt": {"voice": "nobody"}, "interDigitTimeout": "45"})
+    assert info.value.prop == "interDigitTimeout"
