@@ -44,10 +44,8 @@ class SessionError(RuntimeError):
     """Something about the session's set-up or a call's state stops the request; the message says what."""
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+def _seconds_or_none(value: Any) -> float | None:
+    return None if pd.isna(value) else float(value)
 
 
 def _call_id(call: Call | str) -> str:
@@ -541,21 +539,19 @@ class Session:
         return gather
 
     def _result_of(self, gather: Gather, row: Mapping[str, Any]) -> GatherResult:
+        from catapult_nb.analysis import gather_table
+
         event = dict(row["payload"]) if "payload" in row else dict(row)  # the callback as sent
-        ended = _parse_time(event.get("time"))
-        started = _parse_time(gather.created_time)
-        duration = (ended - started).total_seconds() if ended and started else None
-        first_key = None
-        keys = self._events(call_id=gather.call.id, event_type="dtmf")
-        if started is not None and len(keys):
-            times = keys["time"][(keys["time"] >= started) & (keys["time"] <= (ended or keys["time"].max()))]
-            if len(times):
-                first_key = (times.min() - started).total_seconds()
+        # Duration and time to first key exactly as the analysis table defines them, so the two agree.
+        requested = pd.DataFrame(
+            {"gatherId": [gather.id], "callId": [gather.call.id], "createdTime": [gather.created_time]}
+        )
+        timing = gather_table(self._events(call_id=gather.call.id), requested).loc[gather.id]
         return GatherResult(
             reason=str(event.get("reason", "")),
             digits=str(event.get("digits") or ""),
-            time_to_first_key=first_key,
-            duration=duration,
+            time_to_first_key=_seconds_or_none(timing["timeToFirstKey"]),
+            duration=_seconds_or_none(timing["duration"]),
             gather_id=gather.id,
             call_id=gather.call.id,
             event=event,
