@@ -35,7 +35,7 @@ import signal
 import threading
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import yaml  # pyngrok's own dependency: it reads the agent's config file with it
@@ -138,7 +138,37 @@ _agents: dict[str, _AgentUse] = {}
 _open_tunnels: dict[int, Tunnel] = {}
 
 
-class Tunnel:
+_T = TypeVar("_T", bound="_Endpoint")
+
+
+class _Endpoint:
+    """What both tunnels share: a public base URL, the receiver's path on it, open or closed."""
+
+    public_url: str
+    _path: str
+    _closed: bool
+
+    @property
+    def callback_url(self) -> str:
+        """The URL to give the API as ``callbackUrl``: the public URL plus the receiver's secret path."""
+        return self.public_url + self._path
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has run."""
+        return self._closed
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _T) -> _T:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class Tunnel(_Endpoint):
     """An open ngrok endpoint forwarding to a local port. Made by :func:`open_tunnel`.
 
     Use it as a context manager, or call :meth:`close`; whatever is still open closes at interpreter exit.
@@ -158,17 +188,7 @@ class Tunnel:
         self._path = path
         self._config = config
         self._credentials = _credentials
-        self._closed = False
-
-    @property
-    def callback_url(self) -> str:
-        """The URL to give the API as ``callbackUrl``: the public URL plus the receiver's secret path."""
-        return self.public_url + self._path
-
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`close` has run (or the agent was stopped by :func:`kill_agents`)."""
-        return self._closed
+        self._closed = False  # also set when kill_agents() stops the agent
 
     @property
     def agent_pid(self) -> int | None:
@@ -228,12 +248,6 @@ class Tunnel:
             raise TunnelError(f"ngrok would not close the tunnel {self.public_url}: "
                               f"{_redactor.scrub(str(error))}") from None
 
-    def __enter__(self) -> Tunnel:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         auth = f" basic_auth={self.basic_auth_user!r}" if self.basic_auth_user else ""
         state = "closed" if self._closed else "open"
@@ -253,7 +267,7 @@ class Tunnel:
         return f"<table><caption style='text-align:left'><b>ngrok tunnel</b></caption>{body}</table>"
 
 
-class LoopbackTunnel:
+class LoopbackTunnel(_Endpoint):
     """A tunnel that is no tunnel, for the simulated backend: the callbacks stay on this machine.
 
     :param local_url: the receiver's full local URL, secret path included
@@ -274,15 +288,6 @@ class LoopbackTunnel:
         self._closed = False
 
     @property
-    def callback_url(self) -> str:
-        """The receiver's local URL, unchanged."""
-        return self.public_url + self._path
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
     def agent_pid(self) -> None:
         """There is no agent."""
         return None
@@ -293,12 +298,6 @@ class LoopbackTunnel:
     def close(self) -> None:
         """Nothing to stop; marks the tunnel closed."""
         self._closed = True
-
-    def __enter__(self) -> LoopbackTunnel:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
