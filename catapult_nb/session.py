@@ -13,6 +13,7 @@ The simulated and the live backends share this surface; only the way the session
 
 from __future__ import annotations
 
+import contextlib
 import html
 import itertools
 import os
@@ -42,6 +43,22 @@ _labels = itertools.count(1)
 
 class SessionError(RuntimeError):
     """Something about the session's set-up or a call's state stops the request; the message says what."""
+
+
+def _label(backend: str) -> str:
+    """Tags one session's events in a store that several sessions share."""
+    return f"{backend}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{next(_labels)}"
+
+
+def _open_store(
+    store: EventStore | str | os.PathLike[str] | None, opened: contextlib.ExitStack
+) -> EventStore:
+    """The given store, or one opened at the given path (closed by ``opened`` if the session fails)."""
+    if isinstance(store, EventStore):
+        return store
+    event_store = EventStore(store)
+    opened.callback(event_store.close)
+    return event_store
 
 
 def _seconds_or_none(value: Any) -> float | None:
@@ -290,18 +307,14 @@ class Session:
         from catapult_nb.simulator import Simulator
 
         api_secret = secrets.token_urlsafe(16)
-        simulator = Simulator(speed=speed, api_secret=api_secret, callback_retries=callback_retries)
-        simulator.start()
-        label = f"sim-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{next(_labels)}"
-        event_store: EventStore | None = None
-        try:
-            event_store = store if isinstance(store, EventStore) else EventStore(store)
+        label = _label("sim")
+        with contextlib.ExitStack() as opened:  # a session that fails to open leaves nothing behind
+            simulator = Simulator(speed=speed, api_secret=api_secret, callback_retries=callback_retries)
+            simulator.start()
+            opened.callback(simulator.stop)
+            event_store = _open_store(store, opened)
             receiver = CallbackReceiver(event_store, port=receiver_port, session=label).start()
-        except BaseException:
-            simulator.stop()
-            if event_store is not None and event_store is not store:
-                event_store.close()
-            raise
+            opened.pop_all()
         client = CatapultClient(
             simulator.user_id, simulator.api_token, api_secret, base_url=simulator.base_url
         )
@@ -344,24 +357,22 @@ class Session:
         (``NGROK_AUTHTOKEN``); ``tunnel=False`` hands the API the receiver's local URL instead, which
         only a server on this machine can reach.
         """
-        client = cls._live_client(user_id, api_token, api_secret, base_url, env_file)
-        number = from_number or cls._env("CATAPULT_FROM_NUMBER", env_file)
-        if not number:
-            client.close()
-            raise SessionError(
-                "no number to call from: pass from_number='+1…' or set CATAPULT_FROM_NUMBER "
-                "to a number on your Catapult account"
-            )
-        label = f"live-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{next(_labels)}"
-        try:
-            event_store = store if isinstance(store, EventStore) else EventStore(store)
-        except BaseException:
-            client.close()
-            raise
-        # ngrok checks basic_auth at the edge (and may not pass the header on); the receiver keeps its
-        # secret path, so a request that reaches it without the tunnel still needs that.
-        receiver = CallbackReceiver(event_store, port=receiver_port, session=label)
-        try:
+        label = _label("live")
+        # nothing of a session that did not open may stay behind: port, threads, database handles
+        with contextlib.ExitStack() as opened:
+            client = cls._live_client(user_id, api_token, api_secret, base_url, env_file)
+            opened.callback(client.close)
+            number = from_number or cls._env("CATAPULT_FROM_NUMBER", env_file)
+            if not number:
+                raise SessionError(
+                    "no number to call from: pass from_number='+1…' or set CATAPULT_FROM_NUMBER "
+                    "to a number on your Catapult account"
+                )
+            event_store = _open_store(store, opened)
+            # ngrok checks basic_auth at the edge (and may not pass the header on); the receiver keeps
+            # its secret path, so a request that reaches it without the tunnel still needs that.
+            receiver = CallbackReceiver(event_store, port=receiver_port, session=label)
+            opened.callback(receiver.stop)
             receiver.start()
             if tunnel:
                 public = open_tunnel(
@@ -375,13 +386,7 @@ class Session:
                 )
             else:
                 public = LoopbackTunnel(receiver.url)
-        except BaseException:
-            # nothing of a session that did not open may stay behind: port, threads, database handles
-            receiver.stop()
-            if event_store is not store:
-                event_store.close()
-            client.close()
-            raise
+            opened.pop_all()
         return cls(
             backend="live", client=client, receiver=receiver, tunnel=public, from_number=number, label=label,
             owns_store=event_store is not store,
