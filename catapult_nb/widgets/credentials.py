@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from catapult_nb.widgets._html import error_html
+
 if TYPE_CHECKING:
     from catapult_nb.session import Session
 
@@ -57,6 +59,6 @@ class CredentialsForm(w.VBox):
         try:
             session = self.connect()
         except Exception as exc:  # shown beside the button; a click handler has nowhere else to report
-            self.message.value = f"<span style='color:#cf222e'>{html.escape(str(exc))}</span>"
+            self.message.value = error_html(str(exc))
         else:
             self.message.value = f"connected: callbacks go to {html.escape(session.tunnel.public_url)}"

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from catapult_nb.options import DTMF_KEYS, GENDERS, LOCALES, GatherOptions, OptionError, voices_for
+from catapult_nb.widgets._html import error_html, key_class
 
 if TYPE_CHECKING:
     from catapult_nb.session import Call, Gather, Session
@@ -22,10 +23,6 @@ _TAB_TITLES = {"python": "Python", "python-sdk": "SDK", "csharp": "C#", "ruby": 
 #: The form's width: fits beside the keypad column in a 1400 px window with JupyterLab's file browser open.
 FORM_WIDTH = "700px"
 _TRISTATE = [(_DEFAULT, _UNSET), ("true", True), ("false", False)]
-
-
-def _css_key(key: str) -> str:
-    return {"*": "star", "#": "hash"}.get(key, key)
 
 
 def _labelled(widget: w.Widget, label: str, prop: str, tip: str = "") -> w.Widget:
@@ -51,7 +48,7 @@ class TerminatingDigitPicker(w.HBox):
             for key in DTMF_KEYS
         }
         for key, toggle in self.toggles.items():
-            toggle.add_class(f"cnb-term-{_css_key(key)}")
+            toggle.add_class(f"cnb-term-{key_class(key)}")
             toggle.observe(self._toggled, names="value")
         self._syncing = False
         # One row of 16 keys: wrapping left a lone key on a second line, which reads as a different group.
@@ -228,9 +225,9 @@ class GatherForm(w.VBox):
         try:
             gather = self.send()
         except OptionError as exc:
-            self.result.value = self._error("Not sent", str(exc))
+            self.result.value = error_html(str(exc), "Not sent")
         except (CatapultError, RuntimeError) as exc:
-            self.result.value = self._error("Not sent" if self.call is None else "The API said", str(exc))
+            self.result.value = error_html(str(exc), "Not sent" if self.call is None else "The API said")
         else:
             self.result.value = (
                 f"<span style='color:#1a7f37'>✔ gather <code>{html.escape(gather.id)}</code> created on "
@@ -245,10 +242,10 @@ class GatherForm(w.VBox):
         try:
             options = GatherOptions.from_wire(body)
         except OptionError as exc:
-            self.validation.value = self._error(f"✖ {exc.prop}", str(exc))
+            self.validation.value = error_html(str(exc), f"✖ {exc.prop}")
             self.preview.value = self._pre(json.dumps(body, indent=2), "invalid — not sendable")
             for view in self.snippets.values():
-                view.value = self._error("not sendable", f"fix {exc.prop} first")
+                view.value = error_html(f"fix {exc.prop} first", "not sendable")
             return
         self.validation.value = "<span style='color:#1a7f37'>✔ valid</span>"
         wire = options.to_wire(as_strings=self.as_strings.value)
@@ -263,7 +260,7 @@ class GatherForm(w.VBox):
             try:
                 view.value = self._pre(snippets.render(options, call_id, language))
             except ValueError as exc:  # text no code can carry (a lone surrogate, say)
-                view.value = self._error("cannot render", str(exc))
+                view.value = error_html(str(exc), "cannot render")
 
     def _picked(self, keys: str) -> None:
         self.terminating_digits.value = keys
@@ -291,6 +288,3 @@ class GatherForm(w.VBox):
         style = "margin:2px 0;white-space:pre-wrap;word-break:normal;overflow-wrap:break-word"
         return f"{head}<pre style='{style}'>{html.escape(text)}</pre>"
 
-    @staticmethod
-    def _error(title: str, message: str) -> str:
-        return (f"<span style='color:#cf222e'><b>{html.escape(title)}</b>: {html.escape(message)}</span>")

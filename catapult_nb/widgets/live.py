@@ -12,6 +12,7 @@ import ipywidgets as w
 import pandas as pd
 
 from catapult_nb.events import mask_secret_path
+from catapult_nb.widgets._html import error_html, key_class
 from catapult_nb.widgets._kernel import Coalescer, call_in_kernel
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ class Keypad(w.VBox):
             buttons = []
             for key in line:
                 button = w.Button(description=key, layout=w.Layout(width="44px", height="36px"))
-                button.add_class("cnb-key-" + {"*": "star", "#": "hash"}.get(key, key))
+                button.add_class("cnb-key-" + key_class(key))
                 button.on_click(lambda _, k=key: self._clicked(k))
                 buttons.append(button)
             rows.append(w.HBox(buttons))
@@ -166,16 +167,16 @@ class Keypad(w.VBox):
         try:
             self.press(key)
         except Exception as exc:  # shown on the keypad; a click handler has nowhere else to report
-            self.display.value = f"<span style='color:#cf222e'>{html.escape(str(exc))}</span>"
+            self.display.value = error_html(str(exc))
 
     def _hang_up_clicked(self) -> None:
         if self.call is None:
-            self.display.value = "<span style='color:#cf222e'>no call to hang up</span>"
+            self.display.value = error_html("no call to hang up")
             return
         try:
             self.session.phone.hang_up(self.call)
         except Exception as exc:
-            self.display.value = f"<span style='color:#cf222e'>{html.escape(str(exc))}</span>"
+            self.display.value = error_html(str(exc))
         else:
             self.display.value = "<i>far end hung up</i>"
 
@@ -362,4 +363,4 @@ class SessionPanel(w.VBox):
         try:
             self.place_call()
         except Exception as exc:  # shown in the panel; a click handler has nowhere else to report
-            self.status.value = f"<span style='color:#cf222e'>{html.escape(str(exc))}</span>"
+            self.status.value = error_html(str(exc))
