@@ -51,7 +51,9 @@ class EventTable(w.VBox):
     @property
     def data(self) -> pd.DataFrame:
         """The events the table shows, filters applied, newest last."""
-        frame = self.session.events
+        return self._filtered(self.session.events)
+
+    def _filtered(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self.call_filter.value != _ALL:
             frame = frame[frame["callId"] == self.call_filter.value]
         if self.type_filter.value != _ALL:
@@ -59,9 +61,9 @@ class EventTable(w.VBox):
         return frame
 
     def refresh(self) -> None:
-        everything = self.session.events
+        everything = self.session.events  # one read of the store per redraw
         self._update_filters(everything)
-        frame = self.data
+        frame = self._filtered(everything)
         self.summary.value = f"<small>{len(frame)} event(s) shown of {len(everything)}</small>"
         self.table.value = self._render(frame.tail(self.max_rows))
         with self._refreshed:
