@@ -320,6 +320,18 @@ class CatapultClient:
         """Hang up (``{"state": "completed"}``)."""
         self._update_call(call_id, {"state": "completed"})
 
+    def transfer_call(self, call_id: str, transfer_to: str, **fields: Any) -> str:
+        """Transfer an active call to ``transfer_to``; returns the id of the new leg (``c-…``).
+
+        The API dials ``transfer_to`` and bridges the two calls once it answers. ``fields``:
+        ``transfer_caller_id``, ``whisper_audio`` (a dict of audio fields), ``callback_url`` (the new
+        leg's events; default the call's), ``diversion_treatment``, ``diversion_reason``.
+        """
+        body = {"state": "transferring", "transferTo": transfer_to, **_wire_fields(fields)}
+        body = {k: v for k, v in body.items() if v is not None}
+        path = self._call_path(call_id)
+        return self._created_id(self._request("POST", path, body=body), "POST", path)
+
     def speak_sentence(self, call_id: str, sentence: str, **fields: Any) -> None:
         """Speak ``sentence`` on the call (``""`` stops speaking). ``fields``: ``gender``, ``locale``,
         ``voice``, ``loop_enabled``, ``tag``, ``volume``."""

@@ -29,6 +29,7 @@ import pandas as pd
 from catapult_nb.client import DEFAULT_BASE_URL, CatapultClient
 from catapult_nb.credentials import load_credentials
 from catapult_nb.events import EventStore, mask_secret_path
+from catapult_nb.handlers import Dispatcher
 from catapult_nb.options import GatherOptions
 from catapult_nb.receiver import CallbackReceiver
 from catapult_nb.tunnel import LoopbackTunnel, open_tunnel
@@ -209,6 +210,29 @@ class Call:
         """Hang up from the application's side."""
         self.session.client.hangup_call(self.id)
 
+    def answer(self) -> Call:
+        """Answer this ringing inbound call (``{"state": "active"}``); returns the call."""
+        self.session.client.answer_call(self.id)
+        return self
+
+    def speak(self, sentence: str, **fields: Any) -> None:
+        """Speak ``sentence`` on the call; ``speak`` events ``started`` / ``done`` follow. ``fields``:
+        ``voice``, ``gender``, ``locale``, ``tag``, ``loop_enabled``, ``volume``."""
+        self.session.client.speak_sentence(self.id, sentence, **fields)
+
+    def play(self, file_url: str, **fields: Any) -> None:
+        """Play a WAV or MP3 file on the call; ``playback`` events ``started`` / ``done`` follow."""
+        self.session.client.play_audio(self.id, file_url, **fields)
+
+    def transfer(self, to: str, **fields: Any) -> Call:
+        """Transfer the call to ``to``: the API dials it and bridges the two once it answers.
+
+        Returns the new leg as a :class:`Call` (its events reach this session's handlers too).
+        ``fields`` go to the request: ``transfer_caller_id``, ``whisper_audio``, ``callback_url``.
+        """
+        leg_id = self.session.client.transfer_call(self.id, to, **fields)
+        return self.session._known_call(leg_id, to=to, from_=self.to)
+
     def press(self, digits: str, gap: float = 0.25) -> None:
         """Press keys on the far end (simulated backend only)."""
         self.session.phone.press(self, digits, gap=gap)
@@ -246,6 +270,10 @@ class Phone:
 
     def deliveries(self, call: Call | str | None = None) -> list[dict[str, Any]]:
         return self._phone.deliveries(_call_id(call) if call is not None else None)
+
+    def ring(self, callback_url: str, from_: str = "+15557654321", to: str = SIMULATED_FROM) -> str:
+        """Ring the application at ``callback_url`` (an inbound call); returns the new call's id."""
+        return self._phone.incoming(from_, to, callback_url)
 
     def __repr__(self) -> str:
         return "Phone(simulated)"
@@ -286,6 +314,8 @@ class Session:
         self._phone = Phone(simulator.base_url) if simulator is not None else None
         self._listeners: list[Callable[[Session], None]] = []
         self._lock = threading.Lock()
+        self._calls_by_id: dict[str, Call] = {}
+        self._dispatcher: Dispatcher | None = None  # made by the first on()
         self._closed = False
 
     # -- opening -------------------------------------------------------------------------------------
@@ -453,13 +483,52 @@ class Session:
         call_id = self.client.create_call(
             from_=self.from_number, to=to, callback_url=self.callback_url, **fields
         )
-        call = Call(self, call_id, to=to, from_=self.from_number)
-        with self._lock:
-            self.calls.append(call)
+        call = self._known_call(call_id, to=to, from_=self.from_number)
         self._notify()
         if wait:
             call.wait_answered(timeout)
         return call
+
+    # -- event handlers -------------------------------------------------------------------------------
+
+    def on(self, event_type: str, handler: Callable[[Call, dict[str, Any]], Any] | None = None) -> Any:
+        """Call ``handler(call, event)`` for each ``event_type`` callback this session receives.
+
+        ``event_type`` is a v1 event name (``answer``, ``gather``, ``speak``, ``hangup``, …) or ``"*"``
+        for all. ``event`` is the callback's JSON as the API sent it; ``call`` is the :class:`Call`
+        (made on the spot for an inbound call or a transfer's new leg). Handlers run on a worker thread,
+        one event at a time for each call and in the order the events were stored, never on the
+        receiver's event loop; they may speak, gather, transfer or hang up. An exception is kept in
+        :attr:`handler_errors` and logged; it never stops the receiver. Works as a decorator too::
+
+            @session.on("answer")
+            def greet(call, event):
+                call.speak("Hello")
+
+        :returns: ``handler`` (so the decorator leaves the function as it was).
+        :raises TypeError: ``handler`` is not callable.
+        """
+        if handler is None:
+            return lambda fn: self.on(event_type, fn)
+        self._handlers().add(event_type, handler)
+        return handler
+
+    def off(self, handler: Callable[[Call, dict[str, Any]], Any], event_type: str | None = None) -> None:
+        """Stop calling ``handler`` (for ``event_type`` only, when given)."""
+        if self._dispatcher is not None:
+            self._dispatcher.remove(handler, event_type)
+
+    @property
+    def handler_errors(self) -> pd.DataFrame:
+        """One row per exception a handler raised: ``time``, ``eventType``, ``callId``, ``handler``,
+        ``error``, ``traceback``."""
+        if self._dispatcher is None:
+            return Dispatcher(self._call_for).errors
+        return self._dispatcher.errors
+
+    def wait_handlers(self, timeout: float = 10.0) -> bool:
+        """Wait until the handlers have dealt with every event received so far; False on timeout."""
+        return True if self._dispatcher is None else self._dispatcher.wait_idle(timeout)
 
     @property
     def events(self) -> pd.DataFrame:
@@ -496,6 +565,8 @@ class Session:
             return
         self._closed = True
         steps = [self.tunnel.close, self.receiver.stop]
+        if self._dispatcher is not None:  # after the receiver: what it stored is handled first
+            steps += [lambda: self.store.remove_listener(self._on_stored), self._dispatcher.close]
         if self.simulator is not None:
             steps.append(self.simulator.stop)
         if self._owns_store:
@@ -521,6 +592,32 @@ class Session:
     def _notify(self) -> None:
         for fn in list(self._listeners):
             fn(self)
+
+    def _handlers(self) -> Dispatcher:
+        with self._lock:
+            if self._dispatcher is None:
+                if self._closed:
+                    raise SessionError("the session is closed: open a new one to handle events")
+                self._dispatcher = Dispatcher(self._call_for)
+                self.store.add_listener(self._on_stored)
+            return self._dispatcher
+
+    def _on_stored(self, row: dict[str, Any]) -> None:
+        """The store's listener (on the receiver's writer thread): hand this session's events on."""
+        if row.get("session") == self.label and self._dispatcher is not None:
+            self._dispatcher.submit(dict(row["payload"]))
+
+    def _known_call(self, call_id: str, *, to: str, from_: str) -> Call:
+        """The session's :class:`Call` for ``call_id``, made and listed if it is new."""
+        with self._lock:
+            call = self._calls_by_id.get(call_id)
+            if call is None:
+                call = self._calls_by_id[call_id] = Call(self, call_id, to=to, from_=from_)
+                self.calls.append(call)
+        return call
+
+    def _call_for(self, call_id: str, event: dict[str, Any]) -> Call:
+        return self._known_call(call_id, to=str(event.get("to") or ""), from_=str(event.get("from") or ""))
 
     def _events(self, **filters: Any) -> pd.DataFrame:
         """``store.to_dataframe(**filters)``; once the session closed its store, read from the file."""
@@ -580,5 +677,12 @@ class Session:
             ("calls", str(len(self.calls))),
             ("state", "closed" if self._closed else "open"),
         ]
+        if self._dispatcher is not None:
+            handlers = ", ".join(
+                f"{kind}: {getattr(fn, '__name__', fn)}" for kind, fn in self._dispatcher.handlers
+            )
+            rows.append(("handlers", handlers or "—"))
+            errors = self._dispatcher.error_count
+            rows.append(("handler errors", f"{errors} (see session.handler_errors)" if errors else "none"))
         cells = "".join(f"<tr><td>{k}</td><td>{html.escape(v)}</td></tr>" for k, v in rows)
         return f"<div class='cnb-session'><b>catapult_nb session</b><table>{cells}</table></div>"
