@@ -41,6 +41,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from catapult_nb.engine import Reason
 from catapult_nb.options import GatherOptions, OptionError
 
 __all__ = [
@@ -60,15 +61,15 @@ __all__ = [
 ]
 
 #: The four reasons a ``gather`` event can carry, in the order tables and plots show them.
-REASONS: tuple[str, ...] = ("max-digits", "terminating-digit", "inter-digit-timeout", "hung-up")
+REASONS: tuple[str, ...] = tuple(reason.value for reason in Reason)
 
 #: Reasons that count as a completed entry (see the module docstring).
-COMPLETED_REASONS: frozenset[str] = frozenset({"max-digits", "terminating-digit"})
+COMPLETED_REASONS: frozenset[str] = frozenset(reason.value for reason in Reason if reason.completed)
 
 #: Flattened option columns of the gathers table that :func:`gather_table` carries over (plus ``prompt.*``).
 OPTION_COLUMNS: tuple[str, ...] = ("maxDigits", "interDigitTimeout", "terminatingDigits", "suppressDtmf")
 
-_TIMEOUT = "inter-digit-timeout"
+_TIMEOUT = Reason.INTER_DIGIT_TIMEOUT.value
 _WIRE_ORDER = ("maxDigits", "interDigitTimeout", "terminatingDigits", "suppressDtmf", "prompt")
 
 
@@ -289,7 +290,7 @@ def timeout_rate_by_options(data: pd.DataFrame, by: str | Sequence[str] = "optio
     finished = table.loc[table["finished"]]
     grouped = finished.assign(
         _timeout=finished["reason"] == _TIMEOUT,
-        _hung_up=finished["reason"] == "hung-up",
+        _hung_up=finished["reason"] == Reason.HUNG_UP.value,
     ).groupby(keys, observed=True, dropna=False, sort=True)
     out = pd.DataFrame({
         "gathers": grouped.size(),
@@ -510,8 +511,8 @@ def _short(key: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-_REASON_COLORS = {"max-digits": "#55a868", "terminating-digit": "#4c72b0",
-                  "inter-digit-timeout": "#dd8452", "hung-up": "#c44e52"}
+_REASON_COLORS = {Reason.MAX_DIGITS.value: "#55a868", Reason.TERMINATING_DIGIT.value: "#4c72b0",
+                  Reason.INTER_DIGIT_TIMEOUT.value: "#dd8452", Reason.HUNG_UP.value: "#c44e52"}
 _EVENT_COLORS = {"gather": "#55a868", "dtmf": "#4c72b0", "speak": "#8172b3", "playback": "#8172b3",
                  "hangup": "#c44e52", "answer": "#937860"}
 

@@ -1,7 +1,7 @@
 """Synthetic caller campaigns: prototype gather options on thousands of simulated callers.
 
 A campaign plays ``n`` callers against one set of gather options with the simulator's own gather engine
-(:func:`catapult_nb.simulator.engine.run_gather`) on a discrete-event clock — no sleeping, no HTTP — and
+(:func:`catapult_nb.engine.run_gather`) on a discrete-event clock — no sleeping, no HTTP — and
 returns frames shaped like a real session's, so everything in :mod:`catapult_nb.analysis` applies::
 
     result = run_campaign(GatherOptions(max_digits=5, inter_digit_timeout=7), n=10_000, seed=1)
@@ -69,8 +69,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from catapult_nb import analysis
+from catapult_nb.engine import GatherSpec, Reason, run_gather
 from catapult_nb.options import DTMF_KEYS, GatherOptions
-from catapult_nb.simulator.engine import GatherSpec, run_gather
 
 __all__ = [
     "CAMPAIGN_EPOCH",
@@ -447,8 +447,8 @@ class CampaignResult:
         return pd.Series({
             "callers": len(table),
             "completionRate": analysis.completion_rate(table),
-            "timeoutRate": float((finished["reason"] == "inter-digit-timeout").mean()),
-            "hungUpRate": float((finished["reason"] == "hung-up").mean()),
+            "timeoutRate": float((finished["reason"] == Reason.INTER_DIGIT_TIMEOUT.value).mean()),
+            "hungUpRate": float((finished["reason"] == Reason.HUNG_UP.value).mean()),
             "correctRate": float(finished["correct"].mean()),
             "medianDuration": float(finished["duration"].median()),
             "medianTimeToFirstKey": float(finished["timeToFirstKey"].median()),
@@ -536,7 +536,7 @@ def _play(spec: GatherSpec, plan: _Plan) -> tuple[list[str], list[str], list[flo
     nan = math.nan
     for presses, hang_up in plan.timelines():
         outcome = run_gather(spec, presses, hang_up)
-        reasons.append(outcome.reason)
+        reasons.append(outcome.reason.value)
         digits.append(outcome.digits)
         first_keys.append(nan if outcome.first_key_at is None else outcome.first_key_at)
         ends.append(outcome.completed_at)

@@ -28,6 +28,7 @@ import pandas as pd
 
 from catapult_nb.client import DEFAULT_BASE_URL, CatapultClient
 from catapult_nb.credentials import load_credentials
+from catapult_nb.engine import GatherSpec
 from catapult_nb.events import EventStore, mask_secret_path
 from catapult_nb.handlers import Dispatcher
 from catapult_nb.options import GatherOptions
@@ -77,7 +78,7 @@ def _call_id(call: Call | str) -> str:
 class GatherResult:
     """How a gather ended, from its ``gather`` event."""
 
-    reason: str  # max-digits | terminating-digit | inter-digit-timeout | hung-up
+    reason: str  # a :class:`~catapult_nb.engine.Reason` value, as the event carried it
     digits: str  # what the caller typed, without the terminating digit
     time_to_first_key: float | None  # API seconds from the gather's start; needs suppress_dtmf=False
     duration: float | None  # API seconds from the gather's creation to its event
@@ -114,12 +115,8 @@ class Gather:
 
     def default_timeout(self) -> float:
         """Wall seconds within which the gather must end whatever the caller does, plus slack."""
-        from catapult_nb.simulator.engine import GatherSpec
-
-        opts = self.options
-        api_seconds = GatherSpec.from_options(opts).prompt_seconds + (opts.effective_max_digits + 1) * (
-            opts.effective_inter_digit_timeout
-        )
+        spec = GatherSpec.from_options(self.options)
+        api_seconds = spec.prompt_seconds + (spec.max_digits + 1) * spec.inter_digit_timeout
         if self.session.backend == "live":
             return max(60.0, api_seconds + 30.0)
         return api_seconds / self.session.speed + 10.0

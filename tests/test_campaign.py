@@ -20,8 +20,8 @@ from catapult_nb.campaign import (
     mix,
     run_campaign,
 )
+from catapult_nb.engine import GatherSpec, prompt_duration
 from catapult_nb.options import GatherOptions
-from catapult_nb.simulator.engine import GatherSpec, prompt_duration
 
 SEED_OPTIONS = GatherOptions(max_digits=5, terminating_digits="*", inter_digit_timeout=7,
                              sentence="Please enter your 5 digit code")

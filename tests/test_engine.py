@@ -6,17 +6,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from catapult_nb.options import GatherOptions, Prompt
-from catapult_nb.simulator.engine import (
+from catapult_nb.engine import (
     FILE_PROMPT_SECONDS,
     CallMachine,
     CallStateError,
     DuplicateGatherError,
+    GatherClock,
     GatherMachine,
     GatherSpec,
+    Reason,
     prompt_duration,
     run_gather,
 )
+from catapult_nb.options import GatherOptions, Prompt
 
 SEED = {
     "maxDigits": "5",
@@ -266,3 +268,25 @@ def test_run_gather_agrees_with_the_rules(spec, timeline):
         assert kinds(outcome).count("prompt-started") == kinds(outcome).count("prompt-stopped") == 1
     else:
         assert outcome.prompt_stopped_at is None
+
+
+def test_reason_members_are_their_wire_values():
+    assert [str(r) for r in Reason] == ["max-digits", "terminating-digit", "inter-digit-timeout", "hung-up"]
+    assert Reason.HUNG_UP == "hung-up" and f"{Reason.MAX_DIGITS}" == "max-digits"
+    assert {r for r in Reason if r.completed} == {Reason.MAX_DIGITS, Reason.TERMINATING_DIGIT}
+
+
+def test_gather_spec_defaults_are_the_options_defaults():
+    assert GatherSpec() == GatherSpec.from_options(GatherOptions())
+
+
+def test_the_clock_view_reads_the_timers_without_firing_them():
+    # a 2 s looping prompt, then a 3 s inter-digit timeout
+    machine = GatherMachine(GatherSpec(prompt_seconds=2.0, loop_prompt=True, inter_digit_timeout=3.0))
+    assert machine.clock_at(0.5) == GatherClock(1.5, 3.0, False)
+    assert machine.clock_at(2.5) == GatherClock(0.0, 2.5, True)  # the prompt loops on
+    assert machine.clock_at(9.0) == GatherClock(0.0, 0.0, True)  # never negative
+    assert not machine.done  # reading fired nothing
+    # a key stops the prompt and restarts the inter-digit clock
+    machine.press("1", 3.0)
+    assert machine.clock_at(4.0) == GatherClock(0.0, 2.0, False)

@@ -7,7 +7,7 @@ virtual phone that the notebook drives.
         # sim.api_url, sim.user_id, sim.api_token, sim.api_secret: point a client at these
         sim.phone.press(call_id, "25")
 
-Modules: :mod:`~catapult_nb.simulator.engine` (pure gather and call state machines),
+Modules: :mod:`~catapult_nb.engine` (pure gather and call state machines),
 :mod:`~catapult_nb.simulator.app` (the HTTP routes), :mod:`~catapult_nb.simulator.delivery` (callbacks),
 :mod:`~catapult_nb.simulator.clock` (scaled time), :mod:`~catapult_nb.simulator.phone` (the virtual
 phone's client).

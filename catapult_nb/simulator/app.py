@@ -1,7 +1,7 @@
 """The simulator's HTTP side: the v1 routes, the ``/_sim`` virtual phone, and the timers that drive calls.
 
 Everything runs on one asyncio loop, so the state below is touched by one task at a time and needs no
-locks. The gather and call rules live in :mod:`catapult_nb.simulator.engine`; this module turns HTTP
+locks. The gather and call rules live in :mod:`catapult_nb.engine`; this module turns HTTP
 requests into engine inputs and engine effects into callback events.
 """
 
@@ -24,6 +24,19 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from catapult_nb.engine import (
+    COMPLETED,
+    DTMF,
+    PROMPT_STARTED,
+    PROMPT_STOPPED,
+    CallMachine,
+    CallStateError,
+    DuplicateGatherError,
+    Effect,
+    GatherMachine,
+    GatherSpec,
+    prompt_duration,
+)
 from catapult_nb.options import (
     DTMF_KEYS,
     GatherOptions,
@@ -39,19 +52,6 @@ from catapult_nb.options import (
 )
 from catapult_nb.simulator.clock import SimClock
 from catapult_nb.simulator.delivery import CallbackTarget, Deliverer
-from catapult_nb.simulator.engine import (
-    COMPLETED,
-    DTMF,
-    PROMPT_STARTED,
-    PROMPT_STOPPED,
-    CallMachine,
-    CallStateError,
-    DuplicateGatherError,
-    Effect,
-    GatherMachine,
-    GatherSpec,
-    prompt_duration,
-)
 
 __all__ = ["ApiError", "SimConfig", "SimulatorState", "create_app"]
 

@@ -34,7 +34,7 @@ class Explorer(w.VBox):
         self.keypad: Keypad | None = None
         if session.backend == "simulated":
             self.keypad = Keypad(session)
-            self.keypad.on_press(lambda _keys: self.countdown.key_pressed())
+            self.keypad.on_press(self.countdown.key_pressed)
             side.insert(0, self.keypad)
         else:
             side.insert(0, w.HTML("<b>Press the keys on the phone you called.</b>"))

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 import pandas as pd
 
+from catapult_nb.engine import GatherMachine, GatherSpec
 from catapult_nb.events import mask_secret_path
 from catapult_nb.widgets._html import error_html, key_class
 from catapult_nb.widgets._kernel import Coalescer, call_in_kernel
@@ -191,7 +192,8 @@ class Keypad(w.VBox):
 class GatherCountdown(w.VBox):
     """Shows the running gather's clock: the prompt, then the inter-digit timeout counting down.
 
-    An estimate from the options and the keys pressed here; the gather event is the truth.
+    An estimate: the gather engine (:class:`~catapult_nb.engine.GatherMachine`) run on this widget's own
+    clock with the keys pressed here; the gather event is the truth.
     """
 
     TICK = 0.1  # wall seconds between redraws
@@ -203,10 +205,8 @@ class GatherCountdown(w.VBox):
         self.label = w.HTML("<i>no gather running</i>")
         self.label.add_class("cnb-countdown-label")
         self._gather: Gather | None = None
-        self._deadline = 0.0  # wall clock (monotonic) at which the timeout would fire
-        self._timeout = 1.0
-        self._in_prompt_until = 0.0
-        self._looping = False  # a looping prompt keeps playing while the inter-digit clock runs
+        self._machine: GatherMachine | None = None  # the estimate, in API seconds since _started
+        self._started = 0.0  # wall clock (monotonic) at which the gather was sent
         self._generation = 0  # bumped by start()/reset(): a redraw queued for an older gather is dropped
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -216,19 +216,13 @@ class GatherCountdown(w.VBox):
         self.add_class("cnb-countdown")
 
     def start(self, gather: Gather) -> None:
-        from catapult_nb.simulator.engine import GatherSpec
-
-        speed = self.session.speed
-        opts = gather.options
-        prompt = GatherSpec.from_options(opts).prompt_seconds / speed
-        now = time.monotonic()
+        """Follow ``gather`` from now on."""
+        machine = GatherMachine(GatherSpec.from_options(gather.options))
         with self._lock:
             self._generation += 1
             self._gather = gather
-            self._timeout = opts.effective_inter_digit_timeout / speed
-            self._in_prompt_until = now + prompt
-            self._deadline = now + prompt + self._timeout
-            self._looping = bool(opts.prompt and opts.prompt.loop_enabled)
+            self._machine = machine
+            self._started = time.monotonic()
             if self._ticking:
                 return
             self._ticking = True
@@ -241,16 +235,24 @@ class GatherCountdown(w.VBox):
         with self._lock:
             self._generation += 1
             self._gather = None
+            self._machine = None
         self._draw_idle()
 
-    def key_pressed(self) -> None:
-        """A key restarts the inter-digit clock (and stops the prompt)."""
-        now = time.monotonic()
+    def key_pressed(self, keys: str) -> None:
+        """The caller pressed ``keys``: the engine stops the prompt and restarts the inter-digit clock.
+
+        :param keys: the keys pressed, as given to :meth:`Keypad.press`.
+        """
         with self._lock:
-            if self._gather is not None:
-                self._in_prompt_until = now
-                self._deadline = now + self._timeout
-                self._looping = False
+            machine = self._machine
+            if machine is None:
+                return
+            now = self._api_now()
+            for key in keys:
+                machine.press(key, now)
+
+    def _api_now(self) -> float:
+        return (time.monotonic() - self._started) * self.session.speed
 
     def _tick(self) -> None:
         while not self._stop.wait(self.TICK):
@@ -287,18 +289,22 @@ class GatherCountdown(w.VBox):
                                 f"<code>{html.escape(repr(result.digits))}</code><br><small>gather "
                                 f"<code style='white-space:nowrap'>{html.escape(gather.id)}</code></small>")
             return
-        now = time.monotonic()
-        speed = self.session.speed
-        if now < self._in_prompt_until:
+        with self._lock:
+            machine = self._machine
+            if machine is None or machine.done:
+                return  # the estimate has ended: keep the last frame until the gather event arrives
+            clock = machine.clock_at(self._api_now())
+        if clock.prompt_left > 0:
             self.bar.bar_style = "info"
             self.bar.value = 1.0
-            self.label.value = f"prompt playing… {(self._in_prompt_until - now) * speed:.1f} s left"
+            self.label.value = f"prompt playing… {clock.prompt_left:.1f} s left"
             return
-        left = max(0.0, self._deadline - now)
-        self.bar.bar_style = "warning" if left < self._timeout / 3 else "info"
-        self.bar.value = left / self._timeout if self._timeout else 0.0
-        looping = " — prompt still looping" if self._looping else ""
-        self.label.value = f"inter-digit timeout: {left * speed:.1f} API s left{looping}"
+        timeout = machine.spec.inter_digit_timeout
+        left = clock.timeout_left
+        self.bar.bar_style = "warning" if left < timeout / 3 else "info"
+        self.bar.value = left / timeout if timeout else 0.0
+        looping = " — prompt still looping" if clock.looping else ""
+        self.label.value = f"inter-digit timeout: {left:.1f} API s left{looping}"
 
     def close(self) -> None:
         self._stop.set()

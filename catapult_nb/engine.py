@@ -1,8 +1,9 @@
-"""The pure gather and call state machines: no HTTP, no wall time.
+"""The gather engine: the pure gather and call state machines, and the only gather clock.
 
 Times are plain floats in API seconds on whatever clock the caller uses. The HTTP simulator feeds the
 machines real (scaled) clock readings and schedules a timer for :meth:`GatherMachine.deadline`;
-synthetic campaigns call :func:`run_gather`, a discrete-event loop over the same machine that never sleeps.
+synthetic campaigns call :func:`run_gather`, a discrete-event loop over the same machine that never sleeps;
+the gather clock widget feeds it the keys pressed and reads :meth:`GatherMachine.clock_at`.
 
 Ties at one instant are resolved in a fixed order: **keys first, then a hang-up, then timers**. So a key
 pressed exactly when the inter-digit timeout would fire is accepted (the gap did not *exceed* the
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import NamedTuple
 
 from catapult_nb.options import DTMF_KEYS, GatherOptions
@@ -25,9 +27,11 @@ __all__ = [
     "CallStateError",
     "DuplicateGatherError",
     "Effect",
+    "GatherClock",
     "GatherMachine",
     "GatherOutcome",
     "GatherSpec",
+    "Reason",
     "prompt_duration",
     "run_gather",
 ]
@@ -38,6 +42,26 @@ WORDS_PER_MINUTE = 150
 MIN_PROMPT_SECONDS = 0.5
 #: Length of any ``fileUrl`` prompt or played file: the simulator never downloads the audio.
 FILE_PROMPT_SECONDS = 3.0
+
+
+class Reason(str, Enum):
+    """Why a gather ended: the ``reason`` of the ``gather`` event, exactly as on the wire.
+
+    A ``str`` enum, so a member equals (and serialises as) its wire value: ``Reason.HUNG_UP == "hung-up"``.
+    """
+
+    MAX_DIGITS = "max-digits"  # maxDigits keys were collected
+    TERMINATING_DIGIT = "terminating-digit"  # one of terminatingDigits was pressed
+    INTER_DIGIT_TIMEOUT = "inter-digit-timeout"  # no key within interDigitTimeout
+    HUNG_UP = "hung-up"  # the call ended while gathering
+
+    __str__ = str.__str__  # "hung-up", not "Reason.HUNG_UP", in f-strings and tables
+
+    @property
+    def completed(self) -> bool:
+        """True when the caller finished the entry (max digits or a terminating digit)."""
+        return self in (Reason.MAX_DIGITS, Reason.TERMINATING_DIGIT)
+
 
 # Effect kinds, in the order they can occur for one input.
 PROMPT_STARTED = "prompt-started"  # the prompt began playing (speak/playback "started")
@@ -60,7 +84,7 @@ class Effect(NamedTuple):
     time: float
     kind: str
     key: str = ""
-    reason: str = ""
+    reason: Reason | str = ""
     digits: str = ""
 
 
@@ -77,16 +101,23 @@ def prompt_duration(sentence: str | None, file_url: str | None = None) -> float:
     return 0.0
 
 
+_API_DEFAULTS = GatherOptions()  # every field absent: its effective_* values are the API's defaults
+
+
 @dataclass(frozen=True, slots=True)
 class GatherSpec:
     """A gather's options with the API's defaults resolved, ready for the machine."""
 
-    max_digits: int = 30  # the gather completes when this many digits are collected
-    inter_digit_timeout: float = 5.0  # seconds of silence (also before the first key) that end it
-    terminating_digits: str = "#"  # any of these keys ends it; never part of the digits
+    # the gather completes when this many digits are collected
+    max_digits: int = _API_DEFAULTS.effective_max_digits
+    # seconds of silence (also before the first key) that end it
+    inter_digit_timeout: float = _API_DEFAULTS.effective_inter_digit_timeout
+    # any of these keys ends it; never part of the digits
+    terminating_digits: str = _API_DEFAULTS.effective_terminating_digits
     prompt_seconds: float = 0.0  # length of one play of the prompt; 0 = no prompt
     loop_prompt: bool = False  # repeat the prompt until the first key
-    suppress_dtmf: bool = True  # hide per-key dtmf events while gathering
+    # hide per-key dtmf events while gathering
+    suppress_dtmf: bool = _API_DEFAULTS.effective_suppress_dtmf
     prompt_kind: str = ""  # "speak" (sentence), "playback" (fileUrl) or "" (no prompt)
 
     @classmethod
@@ -106,6 +137,14 @@ class GatherSpec:
             suppress_dtmf=options.effective_suppress_dtmf,
             prompt_kind=kind,
         )
+
+
+class GatherClock(NamedTuple):
+    """Where a running gather's timers stand at one instant (see :meth:`GatherMachine.clock_at`)."""
+
+    prompt_left: float  # API seconds until the prompt's first play ends; 0 once it has
+    timeout_left: float  # API seconds until the inter-digit timeout fires (its full length during the prompt)
+    looping: bool  # a looping prompt still plays while the inter-digit clock runs
 
 
 def _check_key(key: str) -> str:
@@ -141,7 +180,7 @@ class GatherMachine:
         self.spec = spec
         self.started_at = start_time
         self.digits = ""  # gathered so far, terminating digits excluded
-        self.reason: str | None = None  # set on completion; "" when stopped by the application
+        self.reason: Reason | str | None = None  # set on completion; "" when stopped by the application
         self.completed_at: float | None = None
         self.first_key_at: float | None = None
         self.prompt_stopped_at: float | None = None
@@ -158,6 +197,22 @@ class GatherMachine:
     @property
     def prompt_playing(self) -> bool:
         return self._playing
+
+    def clock_at(self, now: float) -> GatherClock:
+        """The timers as they stand at ``now``, without firing any: what a clock display shows.
+
+        :param now: API seconds on the machine's clock, not before the last input.
+        :returns: the prompt time left, the inter-digit time left (never negative) and whether a looping
+            prompt is still playing.
+        """
+        timeout = self.spec.inter_digit_timeout
+        end = self._prompt_end
+        if end is not None and now < end:
+            return GatherClock(end - now, timeout, False)
+        idle = end + timeout if end is not None else self._idle_at
+        left = max(0.0, idle - now) if idle is not None else 0.0
+        looping = self._playing and self.spec.loop_prompt and self.reason is None
+        return GatherClock(0.0, left, looping)
 
     def initial_effects(self) -> list[Effect]:
         """What happens at the start: the prompt begins, if there is one."""
@@ -190,12 +245,12 @@ class GatherMachine:
         self._prompt_end = None
         out.append(Effect(now, DTMF_SUPPRESSED if spec.suppress_dtmf else DTMF, key))
         if key in spec.terminating_digits:
-            self._complete(now, "terminating-digit", out)
+            self._complete(now, Reason.TERMINATING_DIGIT, out)
             return out
         self.digits += key
         out.append(Effect(now, DIGIT, key))
         if len(self.digits) >= spec.max_digits:
-            self._complete(now, "max-digits", out)
+            self._complete(now, Reason.MAX_DIGITS, out)
         else:
             self._idle_at = now + spec.inter_digit_timeout
         return out
@@ -205,7 +260,7 @@ class GatherMachine:
         out: list[Effect] = []
         self._fire(now, out, inclusive=False)
         if self.reason is None:
-            self._complete(now, "hung-up", out)
+            self._complete(now, Reason.HUNG_UP, out)
         return out
 
     def stop(self, now: float) -> list[Effect]:
@@ -233,14 +288,14 @@ class GatherMachine:
             self._idle_at = end + self.spec.inter_digit_timeout
         idle = self._idle_at
         if idle is not None and self._prompt_end is None and (idle <= now if inclusive else idle < now):
-            self._complete(idle, "inter-digit-timeout", out)
+            self._complete(idle, Reason.INTER_DIGIT_TIMEOUT, out)
 
     def _stop_prompt(self, now: float, out: list[Effect]) -> None:
         self._playing = False
         self.prompt_stopped_at = now
         out.append(Effect(now, PROMPT_STOPPED))
 
-    def _complete(self, now: float, reason: str, out: list[Effect]) -> None:
+    def _complete(self, now: float, reason: Reason, out: list[Effect]) -> None:
         if self._playing:  # a looping prompt, or a hang-up mid-prompt, ends with the gather
             self._stop_prompt(now, out)
         self.reason = reason
@@ -254,7 +309,7 @@ class GatherMachine:
 class GatherOutcome:
     """The result of :func:`run_gather`: how and when the gather ended, and everything that happened."""
 
-    reason: str  # max-digits | terminating-digit | inter-digit-timeout | hung-up
+    reason: Reason
     digits: str
     started_at: float
     first_key_at: float | None
@@ -296,7 +351,7 @@ def run_gather(
     while machine.reason is None:
         effects += machine.on_deadline(machine.deadline())  # type: ignore[arg-type]
     return GatherOutcome(
-        reason=machine.reason,
+        reason=machine.reason,  # type: ignore[arg-type]
         digits=machine.digits,
         started_at=start_time,
         first_key_at=machine.first_key_at,
