@@ -13,6 +13,19 @@ Basic auth, and answers 200 only once the event is committed to the :class:`~cat
 Writes go through one writer thread that commits whatever deliveries are waiting in one transaction
 (group commit): concurrent senders never block the event loop and share the cost of each commit.
 
+Limits for a public URL (behind a tunnel the receiver meets the whole internet):
+
+- a body over :data:`MAX_BODY` bytes, or JSON nested deeper than :data:`MAX_DEPTH` levels, or anything
+  that could never be stored (bytes that are not UTF-8, a lone surrogate, a number too large for a
+  float) is a 4xx recorded in ``rejected()``, never a 5xx the sender would retry for ever;
+- a connection that sits idle, or takes longer to send a request's headers, is closed after
+  :data:`IDLE_TIMEOUT` seconds, and a body that takes longer than :data:`BODY_TIMEOUT` seconds is a 408
+  (the v1 API gives up on a callback after at most 10 s, so no real delivery is that slow);
+- a request to any other path than the secret one is answered 404 and only counted in memory (the last
+  :data:`KEEP_UNKNOWN` are kept, see :meth:`CallbackReceiver.unknown_requests`): junk traffic never
+  writes to disk nor waits for the writer thread. Requests with the right token but bad content are
+  recorded durably.
+
 Re-running a cell: starting a receiver on a fixed port that an earlier receiver *of this process* still
 holds **stops the earlier one first** (its events are already stored) and takes the port over, so a
 re-run cell never fails with "address already in use". A port held by another program is an error.
@@ -23,12 +36,13 @@ from __future__ import annotations
 import asyncio
 import atexit
 import base64
-import binascii
+import collections
 import contextlib
 import hmac
 import html
 import json
 import logging
+import math
 import queue
 import re
 import secrets
@@ -40,14 +54,22 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
-from catapult_nb.events import EventStore, canonical_json
+from catapult_nb.events import EventStore, canonical_json, mask_secret_path
 
-__all__ = ["MAX_BODY", "CallbackReceiver"]
+__all__ = ["BODY_TIMEOUT", "IDLE_TIMEOUT", "KEEP_UNKNOWN", "MAX_BODY", "MAX_DEPTH", "CallbackReceiver"]
 
 log = logging.getLogger(__name__)
 
 #: The largest callback body accepted; a v1 event is a few hundred bytes.
 MAX_BODY = 64 * 1024
+#: How deeply a callback's JSON may nest (the object itself is level 1); v1 events are flat.
+MAX_DEPTH = 64
+#: Seconds a connection may sit idle, or take to send a whole request line and headers, before it is closed.
+IDLE_TIMEOUT = 15.0
+#: Seconds a request's body may take to arrive before it is answered 408 (v1 waits at most 10 s).
+BODY_TIMEOUT = 10.0
+#: How many requests to unknown paths are kept in memory (all of them are counted).
+KEEP_UNKNOWN = 200
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,}$")
 _BATCH = 512  # the most deliveries committed in one transaction
@@ -67,6 +89,26 @@ def _mask(token: str) -> str:
 def _no_constant(name: str) -> Any:
     """Refuse NaN and Infinity, which Python's JSON reader would take but JSON does not have."""
     raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number as a float, refusing one too large for a float (``1e999`` would be infinity)."""
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"the number {text[:40]} is too large: numbers must be finite")
+    return number
+
+
+def _too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """True when lists and objects nest more than ``limit`` levels (checked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def _check_unicode(payload: dict[str, Any], body: bytes) -> None:
@@ -92,6 +134,24 @@ class _Rejected(Exception):
         super().__init__(detail)
         self.status, self.reason, self.detail, self.body = status, reason, detail, body
         self.headers = headers or {}
+
+
+class _UnknownPaths:
+    """Requests to paths other than the secret one: counted, and the last few kept, in memory only."""
+
+    def __init__(self, keep: int) -> None:
+        self.count = 0
+        self.recent: collections.deque[tuple[float, str, str]] = collections.deque(maxlen=keep)
+        self._lock = threading.Lock()
+
+    def add(self, method: str, path: str) -> None:
+        with self._lock:
+            self.count += 1
+            self.recent.append((time.time(), method[:16], mask_secret_path(path[:200])))
+
+    def snapshot(self) -> list[tuple[float, str, str]]:
+        with self._lock:
+            return list(self.recent)
 
 
 class _Writer:
@@ -199,6 +259,12 @@ class CallbackReceiver:
             Pass the same token to a new receiver to keep a callback URL valid across restarts.
         basic_auth: ``(user, password)`` that callbacks must send as HTTP Basic auth, or None.
         session: a label stored with every event.
+        idle_timeout: seconds a connection may sit idle or take to send a request's headers before it
+            is closed (default :data:`IDLE_TIMEOUT`).
+        body_timeout: seconds a request's body may take to arrive (default :data:`BODY_TIMEOUT`);
+            a slower one is answered 408 and recorded.
+        keep_unknown: how many requests to unknown paths :meth:`unknown_requests` keeps (default
+            :data:`KEEP_UNKNOWN`); they are never written to the store.
 
     Raises:
         ValueError: a token shorter than 16 characters or with characters other than ``A-Z a-z 0-9 _ -``;
@@ -214,6 +280,9 @@ class CallbackReceiver:
         token: str | None = None,
         basic_auth: tuple[str, str] | None = None,
         session: str | None = None,
+        idle_timeout: float = IDLE_TIMEOUT,
+        body_timeout: float = BODY_TIMEOUT,
+        keep_unknown: int = KEEP_UNKNOWN,
     ) -> None:
         if token is not None and not (isinstance(token, str) and _TOKEN.match(token)):
             raise ValueError(
@@ -232,7 +301,13 @@ class CallbackReceiver:
             raise ValueError(
                 f"port must be a whole number from 0 to 65535 (0 picks a free one), got {port!r}"
             )
+        for name, value in (("idle_timeout", idle_timeout), ("body_timeout", body_timeout)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= 3600:
+                raise ValueError(f"{name} must be a number of seconds from 0 to 3600, got {value!r}")
         self.store = store if store is not None else EventStore()
+        self.idle_timeout = float(idle_timeout)
+        self.body_timeout = float(body_timeout)
+        self._unknown = _UnknownPaths(keep_unknown)
         self.host = host
         self._requested_port = port
         self._token = token or secrets.token_urlsafe(24)
@@ -355,7 +430,14 @@ class CallbackReceiver:
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         # a short shutdown grace: in-flight deliveries finish, a sender whose request is cut retries
-        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        # keepalive_timeout also closes a connection that has not sent a whole request line and headers
+        runner = web.AppRunner(
+            app,
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=1.0,
+            keepalive_timeout=self.idle_timeout,
+        )
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.host, self._requested_port, reuse_address=True)
@@ -390,8 +472,10 @@ class CallbackReceiver:
     # -- HTTP --------------------------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if not self._on_path(request):
+            self._unknown.add(request.method, request.path)
+            return web.Response(status=404, text="Not Found")  # no detail: the path is the secret
         try:
-            self._check_path(request)
             self._check_auth(request)
             payload = await self._read_payload(request)
         except _Rejected as rejected:
@@ -404,9 +488,8 @@ class CallbackReceiver:
             return web.json_response({"error": "the event could not be stored; try again"}, status=503)
         return web.Response(body=_STORED if stored else _DUPLICATE, content_type="application/json")
 
-    def _check_path(self, request: web.Request) -> None:
-        if not hmac.compare_digest(request.path.rstrip("/").encode(), self.path.encode()):
-            raise _Rejected(404, "unknown-path", "no receiver at this path")
+    def _on_path(self, request: web.Request) -> bool:
+        return hmac.compare_digest(request.path.rstrip("/").encode("utf-8", "replace"), self.path.encode())
 
     def _check_auth(self, request: web.Request) -> None:
         if self._basic_auth is None:
@@ -420,7 +503,7 @@ class CallbackReceiver:
             user, _, password = (
                 base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
             )
-        except (binascii.Error, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError):  # not base64 (or not ASCII at all), not UTF-8
             raise _Rejected(
                 401, "bad-credentials", "the Authorization header is not valid Basic auth", headers=challenge
             ) from None
@@ -448,16 +531,36 @@ class CallbackReceiver:
             raise _Rejected(
                 413, "too-large", f"the body is {request.content_length} bytes; the limit is {MAX_BODY}"
             )
-        body = await self._read_body(request)
         try:
-            payload = json.loads(body, parse_constant=_no_constant)
-        except (ValueError, RecursionError) as exc:
+            body = await asyncio.wait_for(self._read_body(request), self.body_timeout)
+        except asyncio.TimeoutError:
+            raise _Rejected(
+                408, "body-timeout", f"the body did not arrive within {self.body_timeout:g} s"
+            ) from None
+        return self._parse(body)
+
+    @staticmethod
+    def _parse(body: bytes) -> dict[str, Any]:
+        try:
+            # strict decoding: bytes that are not UTF-8 (a lone surrogate, say) could never be stored
+            text = body.decode(json.detect_encoding(body))
+        except UnicodeDecodeError as exc:
+            raise _Rejected(
+                400, "not-json", f"the body is not valid UTF-8 text (byte {exc.start} of {len(body)})", body
+            ) from None
+        try:
+            payload = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+        except RecursionError:
+            raise _Rejected(400, "too-deep", f"the body nests deeper than {MAX_DEPTH} levels", body) from None
+        except ValueError as exc:
             raise _Rejected(400, "not-json", f"the body is not JSON: {str(exc)[:200]}", body) from None
         if not isinstance(payload, dict):
             raise _Rejected(
                 400, "not-an-object", f"the body is JSON but not an object ({type(payload).__name__})", body
             )
-        if b"\\u" in body:
+        if _too_deep(payload):
+            raise _Rejected(400, "too-deep", f"the body nests deeper than {MAX_DEPTH} levels", body)
+        if "\\u" in text:
             _check_unicode(payload, body)
         return payload
 
@@ -493,14 +596,12 @@ class CallbackReceiver:
         if self._writer is not None:
             with contextlib.suppress(Exception):  # logged by the writer; the answer stays the 4xx
                 await self._writer.submit(asyncio.get_running_loop(), ("rejected", record))
-        if rejected.status == 404:
-            return web.Response(status=404, text="Not Found")  # no detail: the path is the secret
         response = web.json_response(
             {"error": rejected.reason, "message": rejected.detail},
             status=rejected.status,
             headers=rejected.headers,
         )
-        if rejected.reason == "unreadable-body":
+        if rejected.reason in ("unreadable-body", "body-timeout"):
             # The rest of the body cannot be read either: answer, then drop the connection, or aiohttp
             # would try to drain it after the answer and log the same decoding failure as a server error.
             response.force_close()
@@ -559,8 +660,30 @@ class CallbackReceiver:
         return self.store.to_dataframe(**filters)
 
     def rejected(self) -> Any:
-        """The refused deliveries as a DataFrame (``store.rejected()``)."""
+        """The refused deliveries that had the right path, as a DataFrame (``store.rejected()``).
+
+        Requests to other paths are not there: see :meth:`unknown_requests`.
+        """
         return self.store.rejected()
+
+    @property
+    def unknown_count(self) -> int:
+        """How many requests came to a path other than the secret one since the receiver was made."""
+        return self._unknown.count
+
+    def unknown_requests(self) -> Any:
+        """The last requests to unknown paths (in memory, never stored), oldest first: ``received``
+        (UTC), ``method``, ``path`` (the secret masked). :attr:`unknown_count` counts them all."""
+        import pandas as pd
+
+        recent = self._unknown.snapshot()
+        return pd.DataFrame(
+            {
+                "received": pd.to_datetime([at for at, _, _ in recent], unit="s", utc=True),
+                "method": pd.array([method for _, method, _ in recent], dtype="string"),
+                "path": pd.array([path for _, _, path in recent], dtype="string"),
+            }
+        )
 
     # -- display -----------------------------------------------------------------------------------
 
@@ -582,6 +705,7 @@ class CallbackReceiver:
         ]
         if not self.store.closed:
             rows.append(("events stored", str(len(self.store))))
+        rows.append(("unknown-path requests", str(self.unknown_count)))
         body = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in rows)
         return f"<div><b>CallbackReceiver</b><table>{body}</table></div>"
 

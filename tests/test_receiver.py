@@ -125,7 +125,7 @@ def test_listeners_hear_events_from_the_receiver_thread(
         (lambda s, url: s.post(url, data=b"\xff\xfe{", timeout=5), 400, "not-json"),
         (lambda s, url: s.post(url, data=b"", timeout=5), 400, "not-json"),
         (lambda s, url: s.post(url, data=b"[" * 100_000 + b"]" * 100_000, timeout=5), 413, "too-large"),
-        (lambda s, url: s.post(url, data=b"[" * 30_000 + b"]" * 30_000, timeout=5), 400, "not-json"),
+        (lambda s, url: s.post(url, data=b"[" * 30_000 + b"]" * 30_000, timeout=5), 400, "too-deep"),
         (lambda s, url: s.post(url, data=b'{"n": NaN}', timeout=5), 400, "not-json"),
         (lambda s, url: s.post(url, json=[GATHER], timeout=5), 400, "not-an-object"),
         (lambda s, url: s.post(url, json="gather", timeout=5), 400, "not-an-object"),
@@ -174,13 +174,17 @@ def test_bad_input_is_refused_and_recorded(
 
     assert response.status_code == status, response.text
     assert len(receiver.store) == 0
-    rejected = receiver.rejected()
-    assert rejected["reason"].tolist() == [reason]
+    # a request with the right token is recorded in the store; any other only in the in-memory ring
+    rejected = receiver.unknown_requests() if status == 404 else receiver.rejected()
+    assert len(rejected) == 1
+    if status != 404:
+        assert rejected["reason"].tolist() == [reason]
     assert "/callbacks/" not in rejected["path"].iloc[0] or rejected["path"].iloc[0].startswith(
         "/callbacks/***"
     )
     if status == 404:
         assert response.text == "Not Found"  # nothing about what the right path would be
+        assert len(receiver.rejected()) == 0
     else:
         assert response.json()["error"] == reason and response.json()["message"]
     if status == 405:
@@ -489,3 +493,111 @@ def test_json_answer_is_json(receiver: CallbackReceiver, http: requests.Session)
         receiver.url, data=json.dumps(GATHER), headers={"Content-Type": "text/plain"}, timeout=5
     )
     assert response.headers["Content-Type"].startswith("application/json") and response.json()["stored"]
+
+
+# -- hostile input and a public URL: a 4xx, never a 5xx; bounded time and storage --------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "reason", "says"),
+    [
+        (b'{"eventType":"x","tag":"\xed\xa0\x80"}', "not-json", "UTF-8"),
+        (b'{"n":1e999}', "not-json", "finite"),
+        (b'{"n":-1e999}', "not-json", "finite"),
+        (b'{"x":' + b"[" * 981 + b'"\\u0041"' + b"]" * 981 + b"}", "too-deep", "64"),
+        (b'{"x":' + b"[" * 64 + b"]" * 64 + b"}", "too-deep", "64"),
+    ],
+    ids=["raw-lone-surrogate", "overflow", "negative-overflow", "deep-with-escape", "65-levels"],
+)
+def test_a_payload_that_can_never_be_stored_is_a_recorded_400(
+    receiver: CallbackReceiver, http: requests.Session, body: bytes, reason: str, says: str
+) -> None:
+    # when a sender posts a body that is JSON-ish but could never be stored or read back
+    response = http.post(receiver.url, data=body, headers={"Content-Type": "application/json"}, timeout=5)
+    # then it gets a 400 (a 5xx would make it retry for ever), recorded with the reason
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == reason and says in response.json()["message"]
+    assert receiver.rejected()["reason"].tolist() == [reason]
+    assert len(receiver.store) == 0
+
+
+def test_sixty_four_levels_are_stored_and_read_back(
+    receiver: CallbackReceiver, http: requests.Session
+) -> None:
+    body = b'{"x":' + b"[" * 63 + b"]" * 63 + b"}"  # the object is the first level
+    assert http.post(receiver.url, data=body, timeout=5).status_code == 200
+    assert receiver.events["payload"].iloc[0] == json.loads(body)
+
+
+def test_a_non_ascii_authorization_header_is_a_401(guarded: CallbackReceiver) -> None:
+    # requests would refuse to send it, so speak HTTP by hand
+    with socket.create_connection(("127.0.0.1", guarded.port), timeout=5) as sock:
+        sock.sendall(
+            f"POST {guarded.path} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n".encode()
+            + "Authorization: Basic éééé\r\n\r\n{}".encode()
+        )
+        answer = _read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]
+    assert guarded.rejected()["reason"].tolist() == ["bad-credentials"]
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [b"", b"POST /callbacks/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le", b"GET /\r\n"],
+    ids=["idle", "half-sent-headers", "http-0.9-request-line"],
+)
+def test_connections_that_send_no_whole_request_are_closed(store: EventStore, sent: bytes) -> None:
+    # given a receiver with a short idle timeout (the default is IDLE_TIMEOUT seconds)
+    with CallbackReceiver(store, idle_timeout=0.5) as receiver, socket.create_connection(
+        ("127.0.0.1", receiver.port), timeout=10
+    ) as sock:
+        # when a client connects and sends nothing, or never finishes its request's headers
+        sock.sendall(sent)
+        # then the receiver closes the connection (recv returns b"" long before the 10 s socket timeout)
+        assert _read_all(sock) == b""
+
+
+def test_a_body_that_stalls_is_a_recorded_408(store: EventStore) -> None:
+    with CallbackReceiver(store, body_timeout=0.5) as receiver:
+        with socket.create_connection(("127.0.0.1", receiver.port), timeout=10) as sock:
+            head = f"POST {receiver.path} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+            sock.sendall(head.encode() + b"{")
+            answer = _read_all(sock)
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+        assert receiver.rejected()["reason"].tolist() == ["body-timeout"]
+
+
+def test_a_keep_alive_connection_serves_several_deliveries(
+    receiver: CallbackReceiver, http: requests.Session
+) -> None:
+    for digits in ("1", "2", "3"):
+        assert http.post(receiver.url, json={**GATHER, "digits": digits}, timeout=5).status_code == 200
+    assert len(receiver.store) == 3
+
+
+def test_unknown_paths_are_counted_in_memory_not_stored(store: EventStore, http: requests.Session) -> None:
+    # given a receiver with room for the last 5 unknown-path requests
+    with CallbackReceiver(store, keep_unknown=5) as receiver:
+        base = receiver.url.split("/callbacks")[0]
+        # when a scanner tries 12 paths (one of them a near miss of the secret)
+        for n in range(11):
+            assert http.post(f"{base}/wp-login-{n}.php", data=b"x" * 100, timeout=5).status_code == 404
+        assert http.get(receiver.url + "x", timeout=5).status_code == 404
+        # then nothing reached the durable store, and the ring holds the count and the last five
+        assert len(store.rejected()) == 0
+        assert receiver.unknown_count == 12
+        recent = receiver.unknown_requests()
+        assert recent["path"].tolist()[:4] == [f"/wp-login-{n}.php" for n in range(7, 11)]
+        assert recent["path"].iloc[-1] == "/callbacks/***"  # a near miss of the secret is masked
+        assert recent["method"].tolist()[-1] == "GET"
+        assert "unknown-path requests</td><td>12" in receiver._repr_html_()
+        # and a request with the right token but bad content is still recorded durably
+        assert http.post(receiver.url, data=b"nope", timeout=5).status_code == 400
+        assert store.rejected()["reason"].tolist() == ["not-json"]
