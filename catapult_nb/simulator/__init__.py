@@ -64,6 +64,7 @@ import threading
 from typing import Any
 
 from catapult_nb.simulator.app import SimConfig
+from catapult_nb.simulator.delivery import DeliveryListener
 from catapult_nb.simulator.phone import VirtualPhone
 from catapult_nb.simulator.server import RunningServer, start_server
 
@@ -213,6 +214,19 @@ class Simulator:
             return
         future = asyncio.run_coroutine_threadsafe(self._server.state.deliverer.wait_idle(), self._loop)
         future.result(timeout)
+
+    def add_delivery_listener(self, listener: DeliveryListener) -> None:
+        """Call ``listener(record, event, answer, done)`` after every callback attempt, on the simulator's
+        thread.
+
+        ``record`` is the attempt as ``/_sim/deliveries`` lists it, ``event`` the payload sent, ``answer``
+        the first bytes of the body the callback server answered and ``done`` whether the simulator is
+        finished with the event (delivered, or no retry or fallback left). The listener must be quick and
+        must not block. Raises RuntimeError before :meth:`start`.
+        """
+        if self._server is None:
+            raise RuntimeError("the simulator is not running: call start() first")
+        self._server.state.deliverer.listeners.append(listener)
 
     def __enter__(self) -> Simulator:
         return self.start()

@@ -14,6 +14,7 @@ import collections
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -56,6 +57,11 @@ class CallbackTarget:
 
 
 _Item = tuple[CallbackTarget, dict[str, Any]]
+#: ``listener(record, event, answer, done)``: one attempt's record, the event sent, the first bytes
+#: answered, and whether the simulator is done with the event (delivered, or no try left).
+DeliveryListener = Callable[[dict[str, Any], dict[str, Any], bytes, bool], None]
+#: How much of an answer's body a listener sees (enough for an error page's title).
+ANSWER_PEEK = 600
 
 
 class Deliverer:
@@ -75,6 +81,7 @@ class Deliverer:
         self._idle = asyncio.Event()
         self._idle.set()
         self._pending = 0
+        self.listeners: list[DeliveryListener] = []  # told of every attempt once it has ended
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=256, force_close=False)
@@ -142,13 +149,16 @@ class Deliverer:
             if index:
                 await asyncio.sleep(self.clock.to_wall(1.0))  # back off one API second before a retry
             attempt += 1
-            if await self._attempt(target.url, target, event, attempt):
+            last = index == self.retries and not target.fallback_url
+            if await self._attempt(target.url, target, event, attempt, last):
                 return
         if target.fallback_url:
             attempt += 1
-            await self._attempt(target.fallback_url, target, event, attempt)
+            await self._attempt(target.fallback_url, target, event, attempt, True)
 
-    async def _attempt(self, url: str, target: CallbackTarget, event: dict[str, Any], attempt: int) -> bool:
+    async def _attempt(
+        self, url: str, target: CallbackTarget, event: dict[str, Any], attempt: int, last: bool
+    ) -> bool:
         assert self._session is not None
         seconds = target.timeout_ms / 1000
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
@@ -156,6 +166,7 @@ class Deliverer:
         started = time.perf_counter()
         status: int | None = None
         error: str | None = None
+        answer = b""
         try:
             # A redirect is a non-2xx answer, hence a failure: following it would turn the POST into
             # a GET without the event, or carry the event to a host the call never named.
@@ -169,7 +180,7 @@ class Deliverer:
                 )
             async with request as response:
                 status = response.status
-                await response.read()
+                answer = (await response.read())[:ANSWER_PEEK]
             if not 200 <= status < 300:
                 error = f"the callback answered HTTP {status}"
         except TimeoutError:
@@ -179,12 +190,13 @@ class Deliverer:
         except (aiohttp.ClientError, ValueError) as exc:
             error = f"{exc.__class__.__name__}: {exc}"
         elapsed = (time.perf_counter() - started) * 1000
-        self._record(url, target.method, event, attempt, status, error, elapsed, at, started)
+        self._record(url, target.method, event, attempt, status, error, elapsed, at, started, answer, last)
         return error is None
 
     def _record(
         self, url: str | None, method: str, event: dict[str, Any], attempt: int, status: int | None,
         error: str | None, elapsed_ms: float, at: str | None = None, started: float | None = None,
+        answer: bytes = b"", last: bool = True,
     ) -> None:
         password = _password(url)
         if error and password:
@@ -211,6 +223,11 @@ class Deliverer:
         while index and records[index - 1][0] > started:
             index -= 1
         records.insert(index, (started, record))
+        for listener in self.listeners:
+            try:
+                listener(record, event, answer, last or error is None)
+            except Exception:  # an observer's bug must not stop the deliveries
+                log.exception("a delivery listener failed")
 
 
 def _password(url: str | None) -> str | None:

@@ -1,0 +1,387 @@
+"""pytest fixtures for testing your own Catapult v1 application against the embedded simulator.
+
+Installed with the package (the ``pytest11`` entry point): ``pip install catapult_nb`` and the fixtures
+are there, no conftest needed. The simulator calls *your* app, presses keys and hangs up like a caller::
+
+    def test_my_ivr_reads_the_code_back(catapult_simulator):
+        app_url = catapult_simulator.serve(create_app(catapult_simulator.url + "/v1", ...))
+        call_id = catapult_simulator.incoming("+15551230000", "+15557654321", app_url + "/catapult")
+        catapult_simulator.wait_for(call_id, "answer")           # your app answered the call
+        catapult_simulator.press(call_id, "12345#")
+        assert catapult_simulator.wait_for(call_id, "gather")["digits"] == "12345"
+
+Fixtures:
+
+``catapult_simulator``
+    A running simulator for one test (speed 20: a 5 s inter-digit timeout takes 0.25 s), stopped after it
+    with everything it started. ``@pytest.mark.catapult(speed=50, callback_retries=1)`` changes its
+    settings for one test (or a module, through ``pytestmark``).
+``catapult_simulator_session``
+    One simulator shared by every test of the run that asks for it (speed from the ``catapult_speed`` ini
+    option, default 20): cheaper when many tests each place a few calls. Call ids never repeat, so tests
+    sharing it do not see each other's events.
+
+Both are :class:`CatapultSimulator` objects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import socketserver
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import pytest
+
+if TYPE_CHECKING:
+    from catapult_nb.simulator import Simulator
+    from catapult_nb.simulator.phone import VirtualPhone
+
+__all__ = ["DEFAULT_SPEED", "CatapultSimulator", "CatapultWaitError"]
+
+#: The simulator's speed unless a test asks for another: API seconds per wall second.
+DEFAULT_SPEED = 20.0
+_MARKER_OPTIONS = {"speed", "callback_retries"}
+
+
+class CatapultWaitError(AssertionError):
+    """A callback the test waited for was not delivered in time; the message shows what was."""
+
+
+@dataclass(eq=False)
+class _Delivered:
+    """One event the simulator sent, and every attempt to deliver it (retries, fallbackUrl)."""
+
+    event: dict[str, Any]
+    attempts: list[tuple[dict[str, Any], bytes]] = field(default_factory=list)
+    done: bool = False  # delivered, or every retry and the fallback failed
+    returned: bool = False  # handed to a test by wait_for already
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # a test's output is not an access log
+        pass
+
+
+class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    block_on_close = False
+
+
+class CatapultSimulator:
+    """A simulator on a free 127.0.0.1 port, seen from the test of an application that it calls.
+
+    :param speed: API seconds per wall second (20: a 5 s inter-digit timeout fires after 0.25 s).
+    :param callback_retries: extra tries of a failed callback before ``fallbackUrl`` (as on the simulator).
+    """
+
+    def __init__(self, speed: float = DEFAULT_SPEED, callback_retries: int = 0) -> None:
+        from catapult_nb.simulator import Simulator
+
+        self._simulator: Simulator = Simulator(speed=speed, callback_retries=callback_retries)
+        self._phone: VirtualPhone | None = None
+        self._cond = threading.Condition()
+        self._delivered: list[_Delivered] = []
+        self._by_event: dict[int, _Delivered] = {}
+        self._servers: list[tuple[WSGIServer, threading.Thread]] = []
+
+    # -- life ----------------------------------------------------------------------------------------
+
+    def start(self) -> CatapultSimulator:
+        """Start serving; returns self once connections are accepted."""
+        from catapult_nb.simulator.phone import VirtualPhone
+
+        self._simulator.start()
+        self._simulator.add_delivery_listener(self._on_delivery)
+        self._phone = VirtualPhone(self._simulator.base_url)
+        return self
+
+    def close(self) -> None:
+        """Stop the apps :meth:`serve` started, then the simulator; nothing stays behind. Idempotent."""
+        for server, thread in self._servers:
+            server.shutdown()
+            server.server_close()
+            thread.join(10)
+        self._servers.clear()
+        if self._phone is not None:
+            self._phone.close()
+            self._phone = None
+        self._simulator.stop()
+
+    def __enter__(self) -> CatapultSimulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- where it is ---------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``; the v1 API is at ``url + "/v1"``."""
+        return self._simulator.base_url
+
+    @property
+    def api_url(self) -> str:
+        """``url + "/v1"``, the base your application's API client needs."""
+        return self._simulator.api_url
+
+    @property
+    def user_id(self) -> str:
+        return self._simulator.user_id
+
+    @property
+    def api_token(self) -> str:
+        return self._simulator.api_token
+
+    @property
+    def api_secret(self) -> str:
+        return self._simulator.api_secret
+
+    @property
+    def speed(self) -> float:
+        return self._simulator.speed
+
+    @property
+    def simulator(self) -> Simulator:
+        """The :class:`~catapult_nb.simulator.Simulator` underneath."""
+        return self._simulator
+
+    # -- the caller ----------------------------------------------------------------------------------
+
+    @property
+    def phone(self) -> VirtualPhone:
+        if self._phone is None:
+            raise RuntimeError("the simulator is not running")
+        return self._phone
+
+    def incoming(
+        self,
+        from_: str,
+        to: str,
+        callback_url: str,
+        *,
+        fallback_url: str | None = None,
+        callback_timeout: int | None = None,
+        callback_http_method: str | None = None,
+    ) -> str:
+        """Ring your application: an ``incomingcall`` event goes to ``callback_url``; returns the call id.
+
+        :param fallback_url: where an event goes when ``callback_url`` fails (error, timeout, non-2xx).
+        :param callback_timeout: milliseconds the simulator waits for your app to answer each event.
+        :param callback_http_method: ``"GET"`` sends events as query parameters instead of JSON.
+        :raises PhoneError: the simulator refused the call (a bad number or URL); the message says why.
+        """
+        options = {
+            "fallbackUrl": fallback_url,
+            "callbackTimeout": callback_timeout,
+            "callbackHttpMethod": callback_http_method,
+        }
+        return self.phone.incoming(from_, to, callback_url, **{k: v for k, v in options.items() if v})
+
+    def press(self, call_id: str, digits: str, gap: float = 0.25) -> None:
+        """The caller presses ``digits``, the first at once and the rest ``gap`` API seconds apart.
+
+        :raises PhoneError: bad digits, an unknown call, or a call that is not answered or has ended.
+        """
+        self.phone.press(call_id, digits, gap=gap)
+
+    def hang_up(self, call_id: str) -> None:
+        """The caller hangs up (cause ``NORMAL_CLEARING``). :raises PhoneError: the call has ended."""
+        self.phone.hang_up(call_id)
+
+    def serve(self, wsgi_app: Any) -> str:
+        """Serve a WSGI application (Flask, Django, …) on a free 127.0.0.1 port until the fixture ends.
+
+        :returns: its base URL, ``http://127.0.0.1:PORT``.
+        """
+        server = make_server(
+            "127.0.0.1", 0, wsgi_app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
+        )
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="catapult-app", daemon=True
+        )
+        thread.start()
+        self._servers.append((server, thread))
+        return f"http://127.0.0.1:{server.server_port}"
+
+    # -- what reached the app ------------------------------------------------------------------------
+
+    def wait_for(self, call_id: str, event_type: str, timeout: float = 10.0, **fields: Any) -> dict[str, Any]:
+        """The next ``event_type`` event the simulator delivered for ``call_id`` (the payload sent).
+
+        It returns once the simulator is done with the event: your app has answered it (or every retry
+        and the ``fallbackUrl`` have failed; see :meth:`deliveries`). Each event is returned once:
+        a second ``wait_for(call_id, "gather")`` waits for the call's next gather event. ``fields``
+        narrow the match (``reason="hung-up"``).
+
+        :param timeout: wall seconds.
+        :raises CatapultWaitError: (an ``AssertionError``) nothing matched in time; the message lists what
+            was delivered to the call and what your app answered.
+        """
+
+        def match() -> _Delivered | None:
+            for item in self._delivered:
+                event = item.event
+                if (
+                    item.done
+                    and not item.returned
+                    and event.get("callId") == call_id
+                    and event.get("eventType") == event_type
+                    and all(event.get(k) == v for k, v in fields.items())
+                ):
+                    return item
+            return None
+
+        with self._cond:
+            found = self._cond.wait_for(match, timeout)
+            if found is None:
+                raise CatapultWaitError(self._explain(call_id, event_type, fields, timeout))
+            found.returned = True
+            return dict(found.event)
+
+    def deliveries(self, call_id: str | None = None) -> list[dict[str, Any]]:
+        """Every callback attempt, oldest first: ``{time, url, method, eventType, callId, attempt, status,
+        error, elapsedMs}`` — the simulator's own traffic inspector."""
+        return self.phone.deliveries(call_id)
+
+    def events(self, call_id: str | None = None) -> list[dict[str, Any]]:
+        """The payloads the simulator sent (each once, however many attempts it took), in order."""
+        with self._cond:
+            return [
+                dict(d.event) for d in self._delivered if call_id is None or d.event.get("callId") == call_id
+            ]
+
+    def _on_delivery(self, record: dict[str, Any], event: dict[str, Any], answer: bytes, done: bool) -> None:
+        with self._cond:
+            item = self._by_event.get(id(event))
+            if item is None:
+                item = self._by_event[id(event)] = _Delivered(event)
+                self._delivered.append(item)
+            item.attempts.append((record, answer))
+            item.done = done
+            self._cond.notify_all()
+
+    def _explain(self, call_id: str, event_type: str, fields: dict[str, Any], timeout: float) -> str:
+        wanted = f"{event_type!r} event" + "".join(f" with {k}={v!r}" for k, v in fields.items())
+        lines = [
+            f"no {wanted} for call {call_id} within {timeout:g} s "
+            f"(the simulator runs at speed {self.speed:g}: {timeout * self.speed:g} API seconds)."
+        ]
+        mine = [d for d in self._delivered if d.event.get("callId") == call_id]
+        if not mine:
+            lines.append(
+                "Nothing was delivered to this call: is the call id right, and did incoming() name your "
+                "app's callback URL?"
+            )
+            return "\n".join(lines)
+        lines.append("What the simulator delivered to this call, and what your app answered:")
+        for number, item in enumerate(mine, 1):
+            lines.append(f"  {number}. {_describe_event(item.event)}{'  (already returned)' * item.returned}")
+            for record, answer in item.attempts:
+                lines.append("       " + _describe_attempt(record, answer))
+        last = mine[-1].event
+        if last.get("eventType") == "hangup":
+            lines.append("The call has ended: nothing more will be delivered.")
+        else:
+            lines.append(
+                f"Nothing more came after {last.get('eventType')!r}: did your app make the request that "
+                f"leads to {event_type!r}, and did the API accept it? (see your app's log)"
+            )
+        return "\n".join(lines)
+
+    # -- display -------------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        where = self.url if self._simulator.running else "not running"
+        return f"CatapultSimulator({where}, speed={self.speed:g}, events={len(self._delivered)})"
+
+    def _repr_html_(self) -> str:
+        return f"<div><b>Catapult simulator for tests</b> {html.escape(repr(self))}</div>"
+
+
+_DETAIL_FIELDS = ("reason", "digits", "state", "status", "cause", "tag")
+
+
+def _describe_event(event: dict[str, Any]) -> str:
+    details = ", ".join(f"{k}={event[k]!r}" for k in _DETAIL_FIELDS if event.get(k) is not None)
+    return f"{event.get('eventType')}" + (f" ({details})" if details else "")
+
+
+def _describe_attempt(record: dict[str, Any], answer: bytes) -> str:
+    status = f"HTTP {record['status']}" if record.get("status") is not None else "no answer"
+    head = (
+        f"attempt {record.get('attempt')} → {record.get('method')} {record.get('url')}: {status} "
+        f"in {record.get('elapsedMs', 0):g} ms"
+    )
+    if record.get("error"):
+        head += f" — {record['error']}"
+        text = answer.decode("utf-8", "replace").strip()
+        if text:
+            head += f"\n         your app answered: {' '.join(text.split())[:300]}"
+    return head
+
+
+# --------------------------------------------------------------------------------------------------
+# pytest hooks and fixtures
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "catapult_speed",
+        "speed of the catapult_simulator fixtures (API seconds per wall second)",
+        default=str(DEFAULT_SPEED),
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "catapult(speed=20, callback_retries=0): settings of the catapult_simulator fixture for this test",
+    )
+
+
+def _ini_speed(config: pytest.Config) -> float:
+    text = config.getini("catapult_speed")
+    try:
+        return float(text)
+    except ValueError:
+        raise pytest.UsageError(f"catapult_speed must be a number, got {text!r}") from None
+
+
+@contextlib.contextmanager
+def _running(speed: float, callback_retries: int = 0) -> Iterator[CatapultSimulator]:
+    try:
+        simulator = CatapultSimulator(speed=speed, callback_retries=callback_retries)
+    except ValueError as exc:
+        raise pytest.UsageError(f"catapult_simulator: {exc}") from None
+    with simulator:
+        yield simulator
+
+
+@pytest.fixture
+def catapult_simulator(request: pytest.FixtureRequest) -> Iterator[CatapultSimulator]:
+    """A running Catapult simulator for this test (see :mod:`catapult_nb.pytest_plugin`)."""
+    options: dict[str, Any] = {"speed": _ini_speed(request.config)}
+    marker = request.node.get_closest_marker("catapult")
+    if marker is not None:
+        unknown = sorted(set(marker.kwargs) - _MARKER_OPTIONS)
+        if marker.args or unknown:
+            raise pytest.UsageError(
+                f"@pytest.mark.catapult takes keyword options {sorted(_MARKER_OPTIONS)}; got "
+                f"{list(marker.args) + unknown}"
+            )
+        options.update(marker.kwargs)
+    with _running(**options) as simulator:
+        yield simulator
+
+
+@pytest.fixture(scope="session")
+def catapult_simulator_session(request: pytest.FixtureRequest) -> Iterator[CatapultSimulator]:
+    """One Catapult simulator shared by the whole test run (speed: the ``catapult_speed`` ini option)."""
+    with _running(_ini_speed(request.config)) as simulator:
+        yield simulator
