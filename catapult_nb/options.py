@@ -334,6 +334,16 @@ class Prompt(_WireModel):
     def to_wire(self, *, as_strings: bool = True) -> dict[str, Any]:
         return {name: _wire_scalar(value, as_strings) for name, value in self._items()}
 
+    def listen(self) -> Any:
+        """Hear this prompt: an IPython ``Audio`` player labelled with its measured length (never autoplays).
+
+        :returns: a :class:`catapult_nb.prompts.Listen`, or a :class:`catapult_nb.prompts.Unheard` note
+            saying why there is nothing to hear (espeak-ng missing, a file that cannot be fetched).
+        """
+        from catapult_nb.prompts import listen
+
+        return listen(self)
+
     @classmethod
     def from_wire(cls, data: Any) -> Prompt:
         if isinstance(data, str):  # some SDKs accepted a bare sentence
@@ -447,6 +457,12 @@ class GatherOptions(_WireModel):
         if options is not None:
             raise TypeError(f"gather options must be GatherOptions or a dict, got {type(options).__name__}")
         return cls(**kwargs)
+
+    def listen(self) -> Any:
+        """Hear this gather's prompt; see :meth:`Prompt.listen`."""
+        from catapult_nb.prompts import listen
+
+        return listen(self)
 
     # -- resolved values (the API's defaults filled in) ---------------------------------------------
 

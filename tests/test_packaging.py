@@ -6,7 +6,8 @@ are exactly the conda dependencies of environment.yml, except
 - ``python`` and ``pip`` (the environment itself),
 - ``jupyterlab`` and ``pyarrow`` (extras a notebook user wants: pyproject has them as the ``notebooks``
   and ``parquet`` extras),
-- the ``pip:`` section (it installs this package).
+- the ``pip:`` section installs this package, and the runtime dependencies conda-forge does not carry
+  (``espeakng-loader``): those count on the environment.yml side.
 
 Names are compared after PEP 503 normalisation (lower case, runs of ``-_.`` as ``-``), and the version
 bounds must match too, so a bump in one file and not the other fails here.
@@ -51,6 +52,8 @@ def environment() -> dict:
 def test_environment_yml_and_pyproject_name_the_same_runtime_dependencies(pyproject, environment):
     python_side = dict(split_requirement(r) for r in pyproject["project"]["dependencies"])
     conda_entries = [d for d in environment["dependencies"] if isinstance(d, str)]
+    pip_entries = [d["pip"] for d in environment["dependencies"] if isinstance(d, dict) and "pip" in d]
+    conda_entries += [line for line in (pip_entries[0] if pip_entries else []) if not line.startswith("-")]
     conda_side = {
         name: spec for name, spec in map(split_requirement, conda_entries) if name not in CONDA_ONLY
     }

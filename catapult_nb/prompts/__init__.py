@@ -1,0 +1,59 @@
+"""Prompts you can hear and time: offline text-to-speech, real audio files, and prompt timing.
+
+The whole public surface is small::
+
+    from catapult_nb import prompts
+
+    spoken = prompts.render("Please enter your code, then press pound.", voice="paul", locale="en_US")
+    spoken.wav, spoken.sample_rate, spoken.duration      # WAV bytes, Hz, seconds
+    prompts.duration(Prompt(sentence="Hola", locale="es_MX"))   # seconds one play lasts
+    prompts.listen(options)                               # an Audio player labelled "2.4 s spoken"
+    prompts.decode(open("menu.wav", "rb").read())         # AudioInfo(format, duration, …)
+
+Sentences are rendered by espeak-ng (its library and data come with the ``espeakng-loader`` wheel: no
+download at run time). espeak-ng only approximates Catapult's voices — the mapping is in
+``docs/voices.md`` — but its timing is close to what a caller waits through. Where it is missing,
+:func:`duration` says how to install it (once) and falls back to 150 words per minute.
+"""
+
+from catapult_nb.prompts.audio import AudioError, AudioInfo, decode
+from catapult_nb.prompts.espeak import INSTALL_HINT, EngineMissing
+from catapult_nb.prompts.fetch import MAX_AUDIO_BYTES, fetch_audio, fetch_audio_sync
+from catapult_nb.prompts.listen import Listen, Unheard, listen
+from catapult_nb.prompts.timing import (
+    PROMPT_TIMINGS,
+    PromptLength,
+    check_timing,
+    duration,
+    estimate,
+    measure,
+)
+from catapult_nb.prompts.tts import Rendered, cache_clear, engine_available, render
+from catapult_nb.prompts.voices import EngineVoice, resolve_voice, voice_table
+
+__all__ = [
+    "INSTALL_HINT",
+    "MAX_AUDIO_BYTES",
+    "PROMPT_TIMINGS",
+    "AudioError",
+    "AudioInfo",
+    "EngineMissing",
+    "EngineVoice",
+    "Listen",
+    "PromptLength",
+    "Rendered",
+    "Unheard",
+    "cache_clear",
+    "check_timing",
+    "decode",
+    "duration",
+    "engine_available",
+    "estimate",
+    "fetch_audio",
+    "fetch_audio_sync",
+    "listen",
+    "measure",
+    "render",
+    "resolve_voice",
+    "voice_table",
+]

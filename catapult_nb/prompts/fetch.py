@@ -1,0 +1,116 @@
+"""Fetch an audio file over http(s) the way a phone platform would, with a size cap and a deadline.
+
+Two transports for one rule: :func:`fetch_audio` (aiohttp, for the simulator's event loop) and
+:func:`fetch_audio_sync` (requests, for campaigns and notebooks). Both return what :func:`decode` read, or
+raise :class:`AudioError` with the reason in one line. The reason never repeats the URL, which may carry a
+receiver's secret path or credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from urllib.parse import urlsplit
+
+import aiohttp
+import requests
+
+from catapult_nb.prompts.audio import AudioError, AudioInfo, decode
+
+__all__ = [
+    "FETCH_TIMEOUT", "MAX_AUDIO_BYTES", "check_url", "download_audio_sync", "fetch_audio", "fetch_audio_sync",
+]
+
+#: Largest file fetched (10 MiB: ten minutes of 8 kHz 16-bit audio); a bigger one is not played.
+MAX_AUDIO_BYTES = 10 * 1024 * 1024
+#: Seconds (wall) a fetch may take when the caller gives no deadline: v1's longest callback timeout.
+FETCH_TIMEOUT = 10.0
+
+
+def check_url(url: str) -> None:
+    """:raises AudioError: unless ``url`` is an absolute http or https URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise AudioError("the file URL is not an absolute http or https URL")
+
+
+def _too_big(size: int) -> AudioError:
+    return AudioError(f"the file is over {MAX_AUDIO_BYTES // (1024 * 1024)} MiB ({size:,} bytes or more)")
+
+
+def _status(status: int, reason: str | None) -> AudioError:
+    return AudioError(f"the file server answered HTTP {status} {reason or ''}".rstrip())
+
+
+async def _read(url: str, session: aiohttp.ClientSession) -> tuple[bytes, str | None]:
+    async with session.get(url, allow_redirects=True) as response:
+        if not 200 <= response.status < 300:
+            raise _status(response.status, response.reason)
+        if response.content_length is not None and response.content_length > MAX_AUDIO_BYTES:
+            raise _too_big(response.content_length)
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(65536):
+            body += chunk
+            if len(body) > MAX_AUDIO_BYTES:
+                raise _too_big(len(body))
+        return bytes(body), response.headers.get("Content-Type")
+
+
+async def fetch_audio(
+    url: str, *, timeout: float = FETCH_TIMEOUT, session: aiohttp.ClientSession | None = None
+) -> AudioInfo:
+    """Download and decode an audio file within ``timeout`` wall seconds.
+
+    :param url: an http or https URL of a WAV or MP3 file.
+    :param timeout: the whole fetch's deadline, in wall seconds.
+    :param session: an aiohttp session to reuse (one is opened and closed when omitted).
+    :returns: the :class:`AudioInfo` of the file.
+    :raises AudioError: the file could not be fetched in time, was too big, or is not WAV/MP3.
+    """
+    check_url(url)
+
+    async def fetch() -> tuple[bytes, str | None]:
+        if session is not None:
+            return await _read(url, session)
+        async with aiohttp.ClientSession() as own:
+            return await _read(url, own)
+
+    try:
+        data, content_type = await asyncio.wait_for(fetch(), timeout)
+    except (TimeoutError, asyncio.TimeoutError):
+        raise AudioError(f"the file did not arrive within {timeout:g} s") from None
+    except aiohttp.ClientError as exc:
+        raise AudioError(f"the file could not be fetched: {type(exc).__name__}") from None
+    return decode(data, content_type)
+
+
+def fetch_audio_sync(url: str, *, timeout: float = FETCH_TIMEOUT) -> AudioInfo:
+    """:func:`fetch_audio` without an event loop (through requests); same arguments, same errors."""
+    return download_audio_sync(url, timeout=timeout)[1]
+
+
+def download_audio_sync(url: str, *, timeout: float = FETCH_TIMEOUT) -> tuple[bytes, AudioInfo]:
+    """:func:`fetch_audio_sync` that also returns the file's bytes (to embed a player)."""
+    check_url(url)
+    deadline = time.monotonic() + timeout
+    try:
+        with requests.get(url, stream=True, timeout=timeout) as response:
+            if not 200 <= response.status_code < 300:
+                raise _status(response.status_code, response.reason)
+            length = response.headers.get("Content-Length")
+            if length and length.isdigit() and int(length) > MAX_AUDIO_BYTES:
+                raise _too_big(int(length))
+            body = bytearray()
+            for chunk in response.iter_content(65536):
+                body += chunk
+                if len(body) > MAX_AUDIO_BYTES:
+                    raise _too_big(len(body))
+                if time.monotonic() > deadline:
+                    raise requests.Timeout()
+            content_type = response.headers.get("Content-Type")
+    except requests.Timeout:
+        raise AudioError(f"the file did not arrive within {timeout:g} s") from None
+    except requests.RequestException as exc:
+        raise AudioError(f"the file could not be fetched: {type(exc).__name__}") from None
+    data = bytes(body)
+    return data, decode(data, content_type)

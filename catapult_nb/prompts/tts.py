@@ -1,0 +1,125 @@
+"""Render a prompt's sentence to WAV offline, with the voice, locale and gender the API would use."""
+
+from __future__ import annotations
+
+import html
+import io
+import threading
+import wave
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from catapult_nb.options import check_sentence
+from catapult_nb.prompts import espeak
+from catapult_nb.prompts.voices import EngineVoice, resolve_voice
+
+__all__ = ["CACHE_SIZE", "WORDS_PER_MINUTE", "Rendered", "cache_clear", "engine_available", "render"]
+
+#: Speaking rate given to espeak-ng; the same rate as the old estimate, so the two agree roughly.
+WORDS_PER_MINUTE = 150
+#: Renders kept in memory (a 10-word sentence is about 170 KB of WAV).
+CACHE_SIZE = 256
+
+
+@dataclass(frozen=True, eq=False)
+class Rendered:
+    """A sentence rendered to speech: the WAV file, its sample rate and its length."""
+
+    text: str  # the sentence as rendered
+    voice: EngineVoice  # the v1 voice, locale and gender, and the espeak-ng voice that stood in
+    wav: bytes = field(repr=False)  # a complete mono 16-bit WAV file
+    sample_rate: int  # Hz
+    duration: float  # seconds of audio, which is how long the API would speak it
+
+    @property
+    def words(self) -> int:
+        return len(self.text.split())
+
+    def listen(self):
+        """An IPython ``Audio`` player for this sentence, labelled with its length; it never autoplays."""
+        from catapult_nb.prompts.listen import Listen
+
+        return Listen(self)
+
+    def __repr__(self) -> str:
+        short = self.text if len(self.text) <= 40 else self.text[:37] + "..."
+        return (
+            f"Rendered({short!r}, {self.duration:.2f} s, voice={self.voice.voice} {self.voice.locale} "
+            f"as espeak-ng {self.voice.engine}, {self.sample_rate} Hz)"
+        )
+
+    def _repr_html_(self) -> str:
+        return self.listen()._repr_html_()
+
+    def _caption(self) -> str:
+        return (
+            f"<b>{self.duration:.1f} s spoken</b> · {self.words} words · {html.escape(self.voice.voice)} "
+            f"({html.escape(self.voice.locale)}, {self.voice.gender}) approximated by espeak-ng "
+            f"<code>{html.escape(self.voice.engine)}</code>"
+        )
+
+
+_CACHE: OrderedDict[tuple[str, EngineVoice], Rendered] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
+def _wav(pcm: bytes, sample_rate: int) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(sample_rate)
+        wav.writeframes(pcm)
+    return out.getvalue()
+
+
+def render(
+    text: str, *, voice: str | None = None, locale: str | None = None, gender: str | None = None
+) -> Rendered:
+    """Speak ``text`` with espeak-ng standing in for the v1 voice; the result is cached.
+
+    The cache key is the sentence with the resolved voice, locale and gender, so ``render("Hi")`` and
+    ``render("Hi", voice="susan", locale="en_US")`` are one entry. Rendering is offline: the engine and its
+    data ship with the ``espeakng-loader`` package.
+
+    :param text: the sentence, at most 1,000 characters (the API's limit).
+    :param voice: a v1 voice (reference §8); see :func:`catapult_nb.prompts.voices.resolve_voice`.
+    :param locale: a v1 locale such as ``"es_MX"``.
+    :param gender: ``"female"`` or ``"male"``.
+    :returns: the :class:`Rendered` sentence.
+    :raises catapult_nb.options.OptionError: a sentence over 1,000 characters, an unknown voice, locale or
+        gender (the same message as the API's validation error).
+    :raises catapult_nb.prompts.EngineMissing: when espeak-ng is not installed (the message says how).
+    """
+    text = check_sentence(text)
+    resolved = resolve_voice(voice, locale, gender)
+    key = (text, resolved)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+            return hit
+    tts = espeak.engine()
+    pcm = tts.synthesize(text, resolved.engine, WORDS_PER_MINUTE) if text.strip() else b""
+    rate = tts.sample_rate
+    result = Rendered(text, resolved, _wav(pcm, rate), rate, len(pcm) / 2 / rate)
+    with _CACHE_LOCK:
+        _CACHE[key] = result
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return result
+
+
+def cache_clear() -> None:
+    """Drop every cached render (the next :func:`render` of each sentence runs the engine again)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def engine_available() -> bool:
+    """Whether espeak-ng can be started here (it is looked for once per process)."""
+    try:
+        espeak.engine()
+    except espeak.EngineMissing:
+        return False
+    return True
