@@ -48,6 +48,7 @@ __all__ = [
     "COMPLETED_REASONS",
     "OPTION_COLUMNS",
     "REASONS",
+    "UNKNOWN_OPTIONS",
     "PlotFigure",
     "completion_rate",
     "describe_options",
@@ -62,6 +63,9 @@ __all__ = [
 
 #: The four reasons a ``gather`` event can carry, in the order tables and plots show them.
 REASONS: tuple[str, ...] = tuple(reason.value for reason in Reason)
+
+#: The ``optionSet`` of a gather whose create request is not in the data (e.g. imported callbacks only).
+UNKNOWN_OPTIONS = "options unknown (no create request in the data)"
 
 #: Reasons that count as a completed entry (see the module docstring).
 COMPLETED_REASONS: frozenset[str] = frozenset(reason.value for reason in Reason if reason.completed)
@@ -158,6 +162,9 @@ def _with_requests(done: pd.DataFrame, gathers: pd.DataFrame) -> pd.DataFrame:
         else:
             labels = [describe_options(_unflatten(row)) for row in _option_rows(table)]
         table["optionSet"] = pd.Series(labels, index=table.index, dtype="string")
+    # A gather whose create request is not in the data (imported callbacks): say so, never guess defaults.
+    table["optionSet"] = table["optionSet"].astype("string").mask(~table.index.isin(requested.index),
+                                                                  UNKNOWN_OPTIONS)
     return table
 
 

@@ -41,7 +41,7 @@ import pandas as pd
 
 from catapult_nb.options import GatherOptions, OptionError
 
-__all__ = ["DEFAULT_PATH", "EVENT_COLUMNS", "EventStore", "Payload", "StoreClosedError"]
+__all__ = ["DEFAULT_PATH", "EVENT_COLUMNS", "BulkWriter", "EventStore", "Payload", "StoreClosedError"]
 
 log = logging.getLogger(__name__)
 
@@ -285,6 +285,54 @@ class _Pending:
     digest: bytes  # the dedupe key
 
 
+def _write_gather(
+    conn: sqlite3.Connection,
+    gather_id: str,
+    call_id: str | None,
+    options: Mapping[str, Any] | GatherOptions | None,
+    created_time: str | None,
+    session: str | None,
+) -> None:
+    if isinstance(options, GatherOptions):
+        options = options.to_wire()
+    created_ns = parse_time_ns(created_time) if created_time else None
+    conn.execute(
+        "INSERT OR REPLACE INTO gathers "
+        "(gather_id, call_id, options, created_ns, session, recorded_ns) VALUES (?, ?, ?, ?, ?, ?)",
+        (gather_id, call_id, json.dumps(dict(options or {})), created_ns, session, time.time_ns()),
+    )
+
+
+class BulkWriter:
+    """Writes inside one :meth:`EventStore.bulk` transaction (see there)."""
+
+    def __init__(self, store: EventStore, conn: sqlite3.Connection) -> None:
+        self._store = store
+        self._conn = conn
+        self.last_id = 0  # the newest id written so far (0: none)
+
+    def add_many(self, items: Iterable[tuple[Mapping[str, Any], str, str | None, int]]) -> list[bool]:
+        """As :meth:`EventStore.add_many`, inside the open transaction; ``received`` is UTC nanoseconds.
+
+        :raises TypeError: a payload is not a JSON object (nothing of this call is written then).
+        """
+        pending = [self._store._pending_ns(*item) for item in items]
+        stored, _, last_id = self._store._insert_rows(self._conn, pending, False)
+        self.last_id = max(self.last_id, last_id)
+        return stored
+
+    def record_gather(
+        self,
+        gather_id: str,
+        call_id: str | None,
+        options: Mapping[str, Any] | GatherOptions | None,
+        created_time: str | None = None,
+        session: str | None = None,
+    ) -> None:
+        """As :meth:`EventStore.record_gather`, inside the open transaction."""
+        _write_gather(self._conn, gather_id, call_id, options, created_time, session)
+
+
 class EventStore:
     """Callback events, rejected deliveries and gather options in one SQLite file.
 
@@ -442,6 +490,12 @@ class EventStore:
         if not isinstance(payload, Mapping):
             raise TypeError(f"an event payload must be a JSON object (dict), got {type(payload).__name__}")
         received_ns = time.time_ns() if received_at is None else _to_ns(received_at)
+        return EventStore._pending_ns(payload, source, session, received_ns)
+
+    @staticmethod
+    def _pending_ns(
+        payload: Mapping[str, Any], source: str, session: str | None, received_ns: int
+    ) -> _Pending:
         payload = dict(payload)
         try:  # before the transaction: a bad payload fails alone, with a message that says why
             text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -462,24 +516,61 @@ class EventStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             self._sync_generation(conn)
-            next_id = conn.execute(_NEXT_ID).fetchone()[0]
-            stored: list[bool] = []
-            rows: list[dict[str, Any]] = []
-            last_id = 0
-            for item in pending:
-                row = self._insert_one(conn, item, next_id, with_rows)
-                stored.append(row is not None)
-                if row is not None:
-                    if with_rows:
-                        rows.append(row)
-                    last_id = next_id
-                    next_id += 1
+            stored, rows, last_id = self._insert_rows(conn, pending, with_rows)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             self._sid_of.clear()  # ids handed out in the rolled-back transaction are gone
             raise
         return stored, rows, last_id
+
+    def _insert_rows(
+        self, conn: sqlite3.Connection, pending: list[_Pending], with_rows: bool
+    ) -> tuple[list[bool], list[dict[str, Any]], int]:
+        """Insert inside the open transaction: the one dedupe path of live deliveries and imports."""
+        next_id = conn.execute(_NEXT_ID).fetchone()[0]
+        stored: list[bool] = []
+        rows: list[dict[str, Any]] = []
+        last_id = 0
+        for item in pending:
+            row = self._insert_one(conn, item, next_id, with_rows)
+            stored.append(row is not None)
+            if row is not None:
+                if with_rows:
+                    rows.append(row)
+                last_id = next_id
+                next_id += 1
+        return stored, rows, last_id
+
+    @contextlib.contextmanager
+    def bulk(self) -> Iterator[BulkWriter]:
+        """One transaction for many writes: everything written inside commits together, or nothing does.
+
+        Importers use it so that a file is imported whole or not at all. Writes go through the same
+        path as live deliveries (:meth:`add_many`), so duplicates are recognised the same way. The store
+        is locked for writing until the block ends (the receiver's deliveries wait), and listeners are
+        not called for these events.
+
+        :returns: a :class:`BulkWriter` with ``add_many`` and ``record_gather``.
+        :raises StoreClosedError: the store was closed.
+        """
+        with self._write_lock:
+            self._check_open()
+            conn = self._wconn
+            conn.execute("BEGIN IMMEDIATE")
+            writer = BulkWriter(self, conn)
+            try:
+                self._sync_generation(conn)
+                yield writer
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                self._sid_of.clear()
+                raise
+        if writer.last_id:
+            with self._changed:
+                self._last_id = max(self._last_id, writer.last_id)
+                self._changed.notify_all()
 
     def _insert_one(
         self, conn: sqlite3.Connection, item: _Pending, event_id: int, with_row: bool
@@ -583,16 +674,9 @@ class EventStore:
 
         Recording the same ``gather_id`` again replaces the earlier entry.
         """
-        if isinstance(options, GatherOptions):
-            options = options.to_wire()
-        created_ns = parse_time_ns(created_time) if created_time else None
         with self._write_lock:
             self._check_open()
-            self._wconn.execute(
-                "INSERT OR REPLACE INTO gathers "
-                "(gather_id, call_id, options, created_ns, session, recorded_ns) VALUES (?, ?, ?, ?, ?, ?)",
-                (gather_id, call_id, json.dumps(dict(options or {})), created_ns, session, time.time_ns()),
-            )
+            _write_gather(self._wconn, gather_id, call_id, options, created_time, session)
 
     def clear(self) -> None:
         """Delete every event, rejected delivery and gather record (the file stays).
@@ -842,13 +926,60 @@ class EventStore:
         ``pd.read_csv(path, index_col="id", dtype=str)`` to keep digits like ``"007"``."""
         self.export_frame(**filters).to_csv(path)
 
-    def to_parquet(self, path: str | os.PathLike[str], **filters: Any) -> None:
-        """Write the events to a Parquet file with pyarrow (payload as JSON text); dtypes survive.
+    def to_parquet(
+        self, path: str | os.PathLike[str], *, partition_by: str | None = None, **filters: Any
+    ) -> None:
+        """Write the events to Parquet with pyarrow (payload as JSON text); dtypes survive.
 
-        Raises:
-            ImportError: pyarrow is not installed (``pip install pyarrow``).
+        :param path: a file, or with ``partition_by`` a folder.
+        :param partition_by: ``"date"`` writes a Hive-partitioned folder (``date=2026-01-01/…``) that
+            DuckDB (``read_parquet('path/**/*.parquet', hive_partitioning=true)``), Spark and pyarrow read
+            directly; the ``date`` (UTC, of the event's ``time``) comes back as a column.
+        :raises ImportError: pyarrow is not installed (``pip install pyarrow``).
         """
-        self.export_frame(**filters).to_parquet(path, engine="pyarrow")
+        from catapult_nb.exporters import write_parquet
+
+        write_parquet(self.export_frame(**filters), path, partition_by=partition_by)
+
+    def to_jsonl(self, path: str | os.PathLike[str] | None = None, **filters: Any) -> Any:
+        """Write the recorded gathers and the events as JSON lines that :meth:`import_events` reads back.
+
+        One ``{"gather": {…}}`` line per recorded gather, then one ``{"payload": …, "received": …,
+        "source": …, "session": …}`` line per event, oldest first.
+
+        :param path: the file to write; None returns the lines as UTF-8 ``bytes``.
+        :param filters: as for :meth:`to_dataframe` (they also select the gathers by call or gather id).
+        :returns: ``path`` as a :class:`pathlib.Path`, or the bytes.
+        """
+        from catapult_nb.exporters import write_jsonl
+
+        return write_jsonl(self, path, **filters)
+
+    def to_har(self, path: str | os.PathLike[str] | None = None, **filters: Any) -> Any:
+        """Write the events as a HAR 1.2 file: one POST of each payload to a callback URL, as received.
+
+        :param path: the file to write; None returns the HAR document as UTF-8 ``bytes``.
+        :param filters: as for :meth:`to_dataframe`.
+        :returns: ``path`` as a :class:`pathlib.Path`, or the bytes.
+        """
+        from catapult_nb.exporters import write_har
+
+        return write_har(self, path, **filters)
+
+    # -- import ------------------------------------------------------------------------------------
+
+    def import_events(self, source: Any, format: str | None = None, **options: Any) -> Any:
+        """Import callback events from a file: JSON lines, the CSV :meth:`to_csv` writes, HAR 1.2, or
+        ngrok's captured requests (a file, or a running agent's URL such as ``http://127.0.0.1:4040``).
+
+        Deduplicated like live deliveries (importing a file twice adds nothing); all or nothing per call.
+        See :func:`catapult_nb.importers.import_events` for the details and ``options``.
+
+        :returns: an :class:`~catapult_nb.importers.ImportReport`.
+        """
+        from catapult_nb.importers import import_events
+
+        return import_events(self, source, format=format, **options)
 
     # -- display -----------------------------------------------------------------------------------
 
