@@ -313,6 +313,7 @@ class Session:
         self._lock = threading.Lock()
         self._calls_by_id: dict[str, Call] = {}
         self._dispatcher: Dispatcher | None = None  # made by the first on()
+        self._close_hooks: list[Callable[[], None]] = []
         self._closed = False
 
     # -- opening -------------------------------------------------------------------------------------
@@ -472,16 +473,22 @@ class Session:
     def store(self) -> EventStore:
         return self.receiver.store
 
-    def call(self, to: str, *, wait: bool = True, timeout: float | None = None, **fields: Any) -> Call:
+    def call(
+        self, to: str, *, wait: bool = True, timeout: float | None = None, flow: Any = None, **fields: Any
+    ) -> Any:
         """Place a call to ``to`` with this session's callback URL; by default wait until it is answered.
 
-        Extra ``fields`` go to the create-call request (``call_timeout``, ``tag``, …).
+        Extra ``fields`` go to the create-call request (``call_timeout``, ``tag``, …). With ``flow`` (a
+        :class:`~catapult_nb.flows.Flow`) the flow runs from the moment the call is answered, and its
+        :class:`~catapult_nb.flows.FlowRun` is returned at once instead of the call (``run.call``).
         """
         call_id = self.client.create_call(
             from_=self.from_number, to=to, callback_url=self.callback_url, **fields
         )
         call = self._known_call(call_id, to=to, from_=self.from_number)
         self._notify()
+        if flow is not None:
+            return flow.run(call, wait_answered=True)
         if wait:
             call.wait_answered(timeout)
         return call
@@ -564,6 +571,7 @@ class Session:
         steps = [self.tunnel.close, self.receiver.stop]
         if self._dispatcher is not None:  # after the receiver: what it stored is handled first
             steps += [lambda: self.store.remove_listener(self._on_stored), self._dispatcher.close]
+        steps += self._close_hooks
         if self.simulator is not None:
             steps.append(self.simulator.stop)
         if self._owns_store:
@@ -589,6 +597,10 @@ class Session:
     def _notify(self) -> None:
         for fn in list(self._listeners):
             fn(self)
+
+    def _on_close(self, fn: Callable[[], None]) -> None:
+        """Call ``fn()`` when the session closes, once its handlers are done (flow runs use it)."""
+        self._close_hooks.append(fn)
 
     def _handlers(self) -> Dispatcher:
         with self._lock:

@@ -1,0 +1,33 @@
+"""Call flows: build a whole phone interaction, run it on the simulator, then unchanged on Catapult.
+
+::
+
+    from catapult_nb.flows import Flow, Ask, Say, Transfer
+
+    flow = Flow({
+        "code": Ask("Please enter your 5 digit code, then star.", max_digits=5, terminating_digits="*",
+                    routes={r"\\d{5}": "confirm"}, retries=2, exhausted="sorry"),
+        "confirm": Ask("You entered {code}. Press 1 if that is right, 2 to try again.", max_digits=1,
+                       routes={"1": "thanks", "2": "code"}),
+        "thanks": Say("Thank you. Goodbye."),
+        "sorry": Say("Sorry, we could not read your code.", next="operator"),
+        "operator": Transfer("+15550100999"),
+    }, start="code", name="account code")
+
+    run = session.call("+15551234567", flow=flow)
+    run.wait().outcome, run.path, run.transcript
+
+Modules: :mod:`~catapult_nb.flows.steps` (the steps and the checks), :mod:`~catapult_nb.flows.flow`
+(:class:`Flow`), :mod:`~catapult_nb.flows.runner` (:class:`FlowRun`), :mod:`~catapult_nb.flows.transcript`,
+:mod:`~catapult_nb.flows.diagram` (Mermaid).
+"""
+
+from catapult_nb.flows.flow import Flow
+from catapult_nb.flows.runner import OUTCOMES, FlowRun
+from catapult_nb.flows.steps import Ask, FlowError, Hangup, Play, Say, Step, Transfer
+from catapult_nb.flows.transcript import Transcript
+
+__all__ = [
+    "OUTCOMES", "Ask", "Flow", "FlowError", "FlowRun", "Hangup", "Play", "Say", "Step", "Transcript",
+    "Transfer",
+]

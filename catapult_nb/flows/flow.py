@@ -1,0 +1,95 @@
+"""The :class:`Flow`: named steps and a start, checked when built, run on calls of a session."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from catapult_nb.flows.diagram import MERMAID_MIMETYPE, to_mermaid
+from catapult_nb.flows.runner import FlowRun, router
+from catapult_nb.flows.steps import Edge, Step, check_steps
+
+if TYPE_CHECKING:
+    from catapult_nb.session import Call, Session
+
+__all__ = ["Flow"]
+
+
+class Flow:
+    """A phone interaction: a dict of named steps and the step it starts at.
+
+    :param steps: ``{name: Ask(...) | Say(...) | Play(...) | Transfer(...) | Hangup()}``.
+    :param start: the first step (default: the first in ``steps``).
+    :param name: shown in diagrams, transcripts and reprs.
+    :raises FlowError: a step points at a step that does not exist, a step cannot be reached from the
+        start, a route is not a regular expression, the start is missing, or a field is invalid; the
+        message names the step and the field.
+    """
+
+    def __init__(self, steps: Mapping[str, Step], start: str | None = None, name: str = "flow") -> None:
+        if start is None and isinstance(steps, Mapping) and steps:
+            start = next(iter(steps))
+        self.steps: dict[str, Step] = check_steps(steps, start)
+        self.start: str = str(start)
+        self.name = str(name)
+
+    # -- running -------------------------------------------------------------------------------------
+
+    def run(self, call: Call, *, wait_answered: bool = False) -> FlowRun:
+        """Drive ``call`` (answered) through the flow from its start step; returns at once.
+
+        With ``wait_answered=True`` the run starts when the call's ``answer`` event arrives (what
+        ``session.call(to, flow=…)`` uses). Call :meth:`FlowRun.wait` for the outcome.
+        """
+        run = FlowRun(self, call.session, call)
+        router(call.session).add(call.id, run)
+        if wait_answered:
+            run._start_when_answered()
+        else:
+            try:
+                run._start()
+            except Exception as exc:  # the first request failed: the run ends saying why
+                with run._lock:
+                    run._failed(exc)
+        return run
+
+    def answer(self, session: Session) -> FlowRun:
+        """Answer the next inbound call of ``session`` with this flow; returns its (waiting) run.
+
+        On the simulator, ring the application with ``session.phone.ring(session.callback_url)``.
+        """
+        run = FlowRun(self, session)
+        box = router(session)
+        with box.lock:
+            box.inbound.append(run)
+        return run
+
+    # -- looking at it -------------------------------------------------------------------------------
+
+    def edges(self) -> list[Edge]:
+        """Every way from one step to another (or to the end of the call), in step order."""
+        return [edge for name, step in self.steps.items() for edge in step.edges(name)]
+
+    def to_mermaid(self, *, current: str | None = None) -> str:
+        """The flow as Mermaid flowchart text (``current`` highlights a step)."""
+        return to_mermaid(self, current=current)
+
+    def __repr__(self) -> str:
+        kinds = ", ".join(f"{name}: {step.kind}" for name, step in self.steps.items())
+        return f"Flow({self.name!r}, start={self.start!r}, steps={{{kinds}}})"
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td><code>{html.escape(name)}</code></td><td>{step.kind}</td>"
+            f"<td>{html.escape(step.sentence_text or '')}</td></tr>"
+            for name, step in self.steps.items()
+        )
+        head = f"<b>Flow {html.escape(self.name)}</b> (start: {html.escape(self.start)})"
+        return f"<div>{head}<table>{rows}</table></div>"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """Mermaid for front ends that draw it (JupyterLab ≥ 4.1, Notebook 7), a table elsewhere."""
+        return {
+            MERMAID_MIMETYPE: self.to_mermaid(), "text/html": self._repr_html_(), "text/plain": repr(self),
+        }

@@ -1,0 +1,80 @@
+"""A flow run's transcript: a DataFrame that displays as the conversation it records."""
+
+from __future__ import annotations
+
+import html
+from typing import Any, ClassVar
+
+import pandas as pd
+
+__all__ = ["TRANSCRIPT_COLUMNS", "Transcript", "conversation_html"]
+
+#: One row per action: when (API seconds from the run's first event), at which step, what happened.
+TRANSCRIPT_COLUMNS = ("time", "step", "action", "detail", "reason", "digits")
+
+_ICONS = {"ask": "🔊", "say": "🔊", "play": "🎵", "transfer": "☎", "hangup": "☎"}
+
+
+class Transcript(pd.DataFrame):
+    """The rows of :data:`TRANSCRIPT_COLUMNS`. Any operation on it gives a plain DataFrame; displayed
+    in a notebook it reads like a conversation (🔊 the prompt, ⌨ the keys with their times, → the
+    next step)."""
+
+    _metadata: ClassVar[list[str]] = ["title"]
+
+    def __init__(self, data: Any = None, *args: Any, title: str = "", **kwargs: Any) -> None:
+        super().__init__(data, *args, **kwargs)
+        self.title = title
+
+    @property
+    def _constructor(self) -> type[pd.DataFrame]:
+        return pd.DataFrame
+
+    def _repr_html_(self) -> str:
+        return conversation_html(self, self.title)
+
+
+def _at(seconds: Any) -> str:
+    return "" if seconds is None or pd.isna(seconds) else f"{seconds:.2f} s"
+
+
+def conversation_html(frame: pd.DataFrame, title: str = "") -> str:
+    """The transcript as a conversation: one block per step visit, keys grouped on one line."""
+    lines: list[str] = []
+    keys: list[str] = []
+
+    def flush_keys() -> None:
+        if keys:
+            lines.append(f"<div class='cnb-keys'>⌨ {' '.join(keys)}</div>")
+            keys.clear()
+
+    for row in frame.itertuples(index=False):
+        esc = html.escape
+        when = f"<small style='color:#888'>{_at(row.time)}</small>"
+        if row.action == "key":
+            keys.append(f"<b>{esc(str(row.digits))}</b><small style='color:#888'>@{_at(row.time)}</small>")
+            continue
+        flush_keys()
+        if row.action in ("ask", "say", "play"):
+            lines.append(
+                f"<div style='margin-top:6px'><code>{esc(row.step)}</code> {when}<br>"
+                f"{_ICONS[row.action]} <i>{esc(str(row.detail))}</i></div>"
+            )
+        elif row.action == "gathered":
+            shown = esc(repr(str(row.digits)))
+            lines.append(f"<div class='cnb-gathered'>⏹ {esc(str(row.reason))}, digits {shown} {when}</div>")
+        elif row.action == "route":
+            reason = f" <small>({esc(str(row.reason))})</small>" if row.reason else ""
+            lines.append(f"<div class='cnb-route'>{esc(str(row.detail))}{reason}</div>")
+        elif row.action in ("transfer", "hangup"):
+            text = f"transfer to {row.detail}" if row.action == "transfer" else "hang up"
+            lines.append(f"<div>{_ICONS[row.action]} {esc(text)} {when}</div>")
+        elif row.action == "end":
+            lines.append(
+                f"<div style='margin-top:6px'><b>■ {esc(str(row.detail))}</b> "
+                f"<small>{esc(str(row.reason))}</small> {when}</div>"
+            )
+    flush_keys()
+    head = "<b>Flow transcript</b>" + (f" <small>{html.escape(title)}</small>" if title else "")
+    body = "".join(lines) or "<i>nothing yet</i>"
+    return f"<div class='cnb-transcript' style='font-family:sans-serif'>{head}{body}</div>"

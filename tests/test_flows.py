@@ -1,0 +1,233 @@
+"""Call flows: checked when built, run on the simulator over real sockets, transcripts and diagrams."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from catapult_nb import Session
+from catapult_nb.flows import Ask, Flow, FlowError, Hangup, Play, Say, Transfer
+from catapult_nb.flows.examples import account_code
+from catapult_nb.flows.steps import render
+
+SPEED = 10  # keys are pressed once a step is ready: 10 ms of scheduling is 0.1 API s
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    with Session.simulated(speed=SPEED, store=tmp_path_factory.mktemp("flows") / "events.sqlite3") as s:
+        yield s
+
+
+# -- building ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("steps", "start", "step", "field", "words"),
+    [
+        ({"a": Ask("Hi", routes={"1": "b"})}, "a", "a", "routes", "'b' is not a step"),
+        ({"a": Say("Hi"), "b": Say("Lost")}, "a", "b", "unreachable", "no route"),
+        ({"a": Ask("Hi", routes={"[1": "a"})}, "a", "a", "routes", "not a regular expression"),
+        ({"a": Say("Hi")}, "b", None, "start", "start step 'b'"),
+        ({"a": Ask("Hi", max_digits=50)}, "a", "a", "max_digits", "between"),
+        ({"a": Say("You said {b}")}, "a", "a", "sentence", "names no Ask step"),
+        ({"a": Say("Hi", next="b")}, "a", "a", "next", "'b' is not a step"),
+        ({"a": Ask("Hi", no_input="zz")}, "a", "a", "no_input", "'zz' is not a step"),
+        ({"a": Ask("Hi", retries=-1)}, "a", "a", "retries", "≥ 0"),
+        ({"a": Transfer("5550100")}, "a", "a", "to", "E.164"),
+        ({"a": Play("file.wav")}, "a", "a", "file_url", "http"),
+        ({"a": Say("")}, "a", "a", "sentence", ""),
+        ({"1a": Say("Hi")}, "1a", "1a", "name", "a word"),
+        ({"a": "not a step"}, "a", "a", None, "must be Ask"),
+    ],
+)
+def test_a_flow_that_cannot_run_fails_when_built_naming_step_and_field(steps, start, step, field, words):
+    with pytest.raises(FlowError) as caught:
+        Flow(steps, start=start)
+    assert (caught.value.step, caught.value.field) == (step, field)
+    assert words in str(caught.value)
+    if step is not None:
+        assert f"step {step!r}" in str(caught.value)
+
+
+def test_the_account_code_flow_builds_and_knows_its_edges():
+    flow = account_code()
+    assert flow.start == "code" and list(flow.steps) == ["code", "confirm", "thanks", "sorry", "operator"]
+    edges = {(e.source, e.target, e.kind) for e in flow.edges()}
+    assert ("code", "confirm", "route") in edges and ("code", "sorry", "exhausted") in edges
+    assert ("thanks", None, "next") in edges  # a Say without next hangs up
+    assert Flow({"only": Hangup()}).start == "only"  # start defaults to the first step
+
+
+def test_variables_are_read_key_by_key():
+    assert render("You entered {code}.", {"code": "12345"}) == "You entered 1 2 3 4 5."
+    assert render("You entered {code}.", {}) == "You entered ."
+
+
+def test_a_flow_draws_as_mermaid():
+    flow = account_code()
+    text = flow.to_mermaid(current="confirm")
+    assert text.startswith("flowchart TD\n")
+    assert 's_code -->|"\\d{5}"| s_confirm' in text
+    assert 's_code -.->|"3 failures"| s_sorry' in text
+    assert "class s_confirm current" in text
+    bundle = flow._repr_mimebundle_()
+    assert bundle["text/vnd.mermaid"] == flow.to_mermaid()
+    assert "account code" in bundle["text/plain"] and "<table>" in bundle["text/html"]
+
+
+def test_quotes_and_angle_brackets_cannot_break_the_diagram():
+    flow = Flow({"a": Say('Say "yes" <now> & then')})
+    line = next(line for line in flow.to_mermaid().splitlines() if line.strip().startswith("s_a("))
+    assert '"yes"' not in line and "<now>" not in line and "#quot;yes#quot;" in line
+
+
+# -- running -------------------------------------------------------------------------------------------
+
+
+def test_keys_12345_then_1_complete_the_flow_and_read_the_code_back(session):
+    # given the account-code flow on a call
+    run = session.call("+15551234567", flow=account_code())
+    # when the caller types the code, then confirms
+    session.phone.press(run.wait_step("code").call, "12345")
+    session.phone.press(run.wait_step("confirm").call, "1")
+    run.wait()
+    # then
+    assert run.outcome == "completed"
+    assert run.path == ["code", "confirm", "thanks"]
+    assert run.variables == {"code": "12345", "confirm": "1"}
+    transcript = run.transcript
+    said = list(transcript.loc[transcript["action"] == "ask", "detail"])
+    assert said[1] == "You entered 1 2 3 4 5. Press 1 if that is right, 2 to try again."
+    keys = transcript[transcript["action"] == "key"]
+    assert "".join(keys["digits"]) == "123451"
+    assert keys["time"].is_monotonic_increasing and keys["time"].iloc[0] >= 0
+    assert list(transcript.columns) == ["time", "step", "action", "detail", "reason", "digits"]
+    html = transcript._repr_html_()
+    assert "🔊" in html and "⌨" in html and "→ confirm" in html and "1 2 3 4 5" in html
+    assert "completed" in repr(run)
+    assert type(transcript.head()).__name__ == "DataFrame"  # operations give plain frames
+
+
+def test_invalid_digits_go_round_again_and_count_as_a_failure(session):
+    flow = Flow({
+        "menu": Ask("Press 1 or 2.", max_digits=1, routes={"1": "one", "2": "one"}, retries=1),
+        "one": Hangup(),
+    })
+    run = session.call("+15551234567", flow=flow)
+    session.phone.press(run.wait_step("menu").call, "9")
+    session.phone.press(run.wait_step("menu", visit=2).call, "7")
+    run.wait()
+    assert (run.outcome, run.path) == ("exhausted", ["menu", "menu"])
+    routes = run.transcript.query("action == 'route'")
+    assert list(routes["reason"]) == ["invalid", "invalid; exhausted after 2 tries"]
+
+
+def test_the_caller_hanging_up_ends_the_run_hung_up(session):
+    run = session.call("+15551234567", flow=account_code())
+    session.phone.hang_up(run.wait_step("code").call)
+    run.wait()
+    assert run.outcome == "hung-up" and "code" in run.reason
+    assert list(run.transcript["action"])[-2:] == ["gathered", "end"]
+
+
+def test_an_inbound_call_is_answered_by_the_flow(session):
+    flow = Flow({"hello": Say("Hello, caller.")}, name="greeting")
+    run = flow.answer(session)
+    call_id = session.phone.ring(session.callback_url, from_="+15557654321")
+    run.wait()
+    assert (run.outcome, run.path, run.call.id) == ("completed", ["hello"], call_id)
+    assert run.call.from_ == "+15557654321"
+
+
+def test_stray_duplicate_and_foreign_events_do_not_disturb_a_run(session):
+    # given a run waiting at its first step, and a user handler that always raises
+    def broken(call, event):
+        raise RuntimeError("boom")
+
+    session.on("gather", broken)
+    try:
+        run = session.call("+15551234567", flow=account_code())
+        run.wait_step("code")
+        gather_id = session.store.gathers()["gatherId"].iloc[-1]
+        # when a gather event of another gather, the same one twice, and an event of an unknown call arrive
+        stray = {"eventType": "gather", "callId": run.call.id, "gatherId": "gtr-old", "reason": "max-digits",
+                 "digits": "99999", "state": "completed", "time": "2026-01-01T00:00:00Z"}
+        for body in (stray, stray, {**stray, "callId": "c-unknown", "gatherId": gather_id}):
+            assert requests.post(session.receiver.url, json=body, timeout=5).status_code == 200
+        session.wait_handlers()
+        session.phone.press(run.call, "12345")
+        session.phone.press(run.wait_step("confirm").call, "1")
+        run.wait()
+    finally:
+        session.off(broken)
+    # then the run went its way; the stray event (stored once) is listed as ignored, with why
+    assert run.outcome == "completed" and run.path == ["code", "confirm", "thanks"]
+    assert [i["gatherId"] for i in run.ignored] == ["gtr-old"], run.ignored
+    assert "not the gather of the current step" in run.ignored[0]["why"]
+    assert set(session.handler_errors["handler"]) == {"broken"}
+
+
+def test_a_request_the_api_refuses_ends_the_run_with_error_and_why(session):
+    from catapult_nb.session import Call
+
+    ghost = Call(session, "c-" + "a" * 23, to="+15551234567", from_=session.from_number)
+    run = account_code().run(ghost)
+    assert run.wait(5).outcome == "error"
+    assert "step 'code' failed" in run.reason and "could not be found" in run.reason
+
+
+def test_wait_says_where_the_run_is_stuck():
+    with Session.simulated(speed=1) as s:
+        run = s.call("+15551234567", flow=account_code())
+        with pytest.raises(TimeoutError, match=re.escape("waiting for a answer event")):
+            run.wait(0.01)
+
+
+def test_wait_after_the_session_closed_returns_the_stored_outcome(tmp_path):
+    with Session.simulated(speed=SPEED, store=tmp_path / "e.sqlite3") as s:
+        run = s.call("+15551234567", flow=Flow({"bye": Say("Bye.")}))
+        unfinished = s.call("+15551234567", flow=account_code())
+        run.wait()
+    assert run.wait(0.01).outcome == "completed"
+    assert unfinished.wait(0.01).outcome == "error"
+    assert "session was closed" in unfinished.reason
+
+
+def test_a_run_notifies_its_listeners_at_each_step(session):
+    seen: list[str | None] = []
+    ended = threading.Event()
+    run = session.call("+15551234567", flow=Flow({"bye": Say("Bye.")}))
+    run.add_listener(lambda r: (seen.append(r.step), r.done and ended.set()))
+    assert ended.wait(10)
+    assert seen[-1] == "bye"
+
+
+def test_the_same_flow_runs_through_a_live_session_and_a_tunnel(agent, tmp_path, monkeypatch):
+    import os
+
+    from catapult_nb.simulator import Simulator
+    from catapult_nb.simulator.phone import VirtualPhone
+
+    # given a live session pointed at a simulator, callbacks crossing a (fake) ngrok tunnel
+    monkeypatch.setenv("NGROK_AUTHTOKEN", "2fakeAuthtokenForTheFlowTest")
+    secret = "live-secret-" + os.urandom(6).hex()
+    with Simulator(speed=SPEED, api_secret=secret) as sim, Session.live(
+        user_id=sim.user_id, api_token=sim.api_token, api_secret=secret, from_number="+19195550100",
+        base_url=sim.base_url, store=tmp_path / "live.sqlite3", ngrok_path=str(agent),
+        config_path=str(tmp_path / "ngrok.yml"),
+    ) as live:
+        phone = VirtualPhone(sim.base_url)
+        # when the flow runs unchanged and the far end types the code, then 1
+        run = live.call("+15551234567", flow=account_code())
+        phone.press(run.wait_step("code").call.id, "12345")
+        phone.press(run.wait_step("confirm").call.id, "1")
+        run.wait()
+        # then it went the same way as on the simulated backend, every event through the tunnel
+        assert (run.outcome, run.path) == ("completed", ["code", "confirm", "thanks"])
+        assert "1 2 3 4 5" in run.transcript.query("step == 'confirm' and action == 'ask'")["detail"].iloc[0]
+        assert {d["url"] for d in phone.deliveries(run.call.id)} == {live.callback_url}
