@@ -55,6 +55,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
 from catapult_nb.events import EventStore, canonical_json, mask_secret_path
+from catapult_nb.faults import Faults
 
 __all__ = ["BODY_TIMEOUT", "IDLE_TIMEOUT", "KEEP_UNKNOWN", "MAX_BODY", "MAX_DEPTH", "CallbackReceiver"]
 
@@ -308,6 +309,7 @@ class CallbackReceiver:
         self.idle_timeout = float(idle_timeout)
         self.body_timeout = float(body_timeout)
         self._unknown = _UnknownPaths(keep_unknown)
+        self._faults: Faults | None = None  # set while a ``with receiver.faults(...)`` block runs
         self.host = host
         self._requested_port = port
         self._token = token or secrets.token_urlsafe(24)
@@ -475,6 +477,12 @@ class CallbackReceiver:
         if not self._on_path(request):
             self._unknown.add(request.method, request.path)
             return web.Response(status=404, text="Not Found")  # no detail: the path is the secret
+        faults = self._faults
+        if faults is not None:
+            return await faults.apply(request, self._accept)
+        return await self._accept(request)
+
+    async def _accept(self, request: web.Request) -> web.StreamResponse:
         try:
             self._check_auth(request)
             payload = await self._read_payload(request)
@@ -487,6 +495,30 @@ class CallbackReceiver:
             # the store failed (disk full, closed): 503 so the sender tries again
             return web.json_response({"error": "the event could not be stored; try again"}, status=503)
         return web.Response(body=_STORED if stored else _DUPLICATE, content_type="application/json")
+
+    def faults(
+        self,
+        status: int | None = 503,
+        delay: float = 0.0,
+        drop: float = 0.0,
+        count: int | None = None,
+        *,
+        seed: int | None = None,
+    ) -> Faults:
+        """Answer badly on purpose while a ``with`` block runs, to watch retries, ``fallbackUrl`` and the
+        store's dedupe: ``with receiver.faults(status=503, delay=2.0, drop=0.2, count=None): …``.
+
+        :param status: the status faulted callbacks get, without being stored (None: stored, but late).
+        :param delay: seconds to wait before answering.
+        :param drop: the probability that a callback's connection is closed with no answer at all.
+        :param count: how many callbacks to fault (None: every one until the block ends).
+        :returns: a :class:`~catapult_nb.faults.Faults`, whose ``log`` lists what was done.
+        :raises ValueError: a value out of range; the message says which.
+        """
+        return Faults(self, status=status, delay=delay, drop=drop, count=count, seed=seed)
+
+    def _set_faults(self, faults: Faults | None) -> None:
+        self._faults = faults
 
     def _on_path(self, request: web.Request) -> bool:
         return hmac.compare_digest(request.path.rstrip("/").encode("utf-8", "replace"), self.path.encode())
