@@ -42,7 +42,7 @@ from catapult_nb.credentials import (
 )
 from catapult_nb.options import GatherOptions
 
-__all__ = ["DEFAULT_BASE_URL", "CatapultClient", "CatapultError"]
+__all__ = ["DEFAULT_BASE_URL", "CallResource", "CatapultClient", "CatapultError"]
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +126,39 @@ class CatapultError(Exception):
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only fields: the default Exception pickling would lose them.
         return (_rebuild_error, (self.message, dict(self.__dict__)))
+
+
+class CallResource(dict):  # type: ignore[type-arg]
+    """A call as the API shows it (a plain ``dict`` of the wire fields), whose views hide secrets.
+
+    ``callbackUrl`` and ``fallbackUrl`` may carry basic-auth credentials and the receiver's secret path;
+    ``repr``, ``str``, IPython's pretty printer and the HTML view mask them. The values themselves are
+    left as the API sent them, for whoever asks explicitly: ``call["callbackUrl"]`` or
+    :meth:`unmasked`.
+    """
+
+    def masked(self) -> dict[str, Any]:
+        """A plain copy with the credentials and secret path of every URL masked, safe to show."""
+        return {key: _mask_urls(value) if isinstance(value, str) else value for key, value in self.items()}
+
+    def unmasked(self) -> dict[str, Any]:
+        """A plain copy with every value as the API sent it (secrets included: do not print it)."""
+        return dict(self)
+
+    def __repr__(self) -> str:
+        return repr(self.masked())
+
+    __str__ = __repr__
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.pretty(self.masked())
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{html.escape(str(key))}</td><td><code>{html.escape(str(value))}</code></td></tr>"
+            for key, value in self.masked().items()
+        )
+        return f"<div class='cnb-call-resource'><b>Call</b><table>{rows}</table></div>"
 
 
 def _rebuild_error(message: str, state: dict[str, Any]) -> CatapultError:
@@ -296,17 +329,22 @@ class CatapultClient:
         path = self._user_path("/calls")
         return self._created_id(self._request("POST", path, body=body), "POST", path)
 
-    def get_call(self, call_id: str) -> dict[str, Any]:
-        """The call's representation: ``state``, ``from``, ``to``, times, callback settings, …"""
+    def get_call(self, call_id: str) -> CallResource:
+        """The call's representation: ``state``, ``from``, ``to``, times, callback settings, … as a
+        :class:`CallResource` (a dict whose reprs mask the callback URLs' credentials)."""
         path = self._call_path(call_id)
-        return self._json(self._request("GET", path, retry=True), "GET", path)
+        body = self._json(self._request("GET", path, retry=True), "GET", path)
+        return CallResource(body) if isinstance(body, dict) else body
 
-    def list_calls(self, **query: Any) -> list[dict[str, Any]]:
-        """Calls of this user, newest first; ``query`` filters with Python names (``from_``, ``to``,
-        ``bridge_id``, ``conference_id``, ``page``, ``size``, ``sort_order``)."""
+    def list_calls(self, **query: Any) -> list[CallResource]:
+        """Calls of this user, newest first, as :class:`CallResource`; ``query`` filters with Python
+        names (``from_``, ``to``, ``bridge_id``, ``conference_id``, ``page``, ``size``, ``sort_order``)."""
         params = {k: v for k, v in _wire_fields(query).items() if v is not None}
         path = self._user_path("/calls")
-        return self._json(self._request("GET", path, params=params, retry=True), "GET", path)
+        body = self._json(self._request("GET", path, params=params, retry=True), "GET", path)
+        if not isinstance(body, list):
+            return body  # type: ignore[no-any-return]
+        return [CallResource(item) if isinstance(item, dict) else item for item in body]
 
     def answer_call(self, call_id: str) -> None:
         """Answer an incoming call (``{"state": "active"}``)."""

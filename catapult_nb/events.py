@@ -14,7 +14,8 @@ Layout, chosen so a million events become a DataFrame in well under three second
 * the raw JSON payload sits in its own table and is read only when a row's ``payload`` is looked at
   (:class:`Payload` loads and parses it lazily).
 
-A retried identical delivery is stored once: each event carries a hash of its canonical JSON.
+A retried delivery is stored once, and two real events are never merged: see :class:`EventStore` for
+what identifies one delivery.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import sqlite3
 import struct
 import threading
@@ -41,7 +43,9 @@ import pandas as pd
 
 from catapult_nb.options import GatherOptions, OptionError
 
-__all__ = ["DEFAULT_PATH", "EVENT_COLUMNS", "BulkWriter", "EventStore", "Payload", "StoreClosedError"]
+__all__ = [
+    "DEFAULT_PATH", "EVENT_COLUMNS", "BulkWriter", "EventStore", "Payload", "StoreClosedError", "WaitCancelled",
+]
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +139,10 @@ class StoreClosedError(RuntimeError):
     """The store was closed; open a new ``EventStore`` on the same path to go on."""
 
 
+class WaitCancelled(RuntimeError):
+    """A :meth:`EventStore.wait_for` was ended early through its ``cancel`` event."""
+
+
 # --------------------------------------------------------------------------------------------------
 # Values at the edge: wire payloads to typed Python values.
 
@@ -145,8 +153,13 @@ def canonical_json(payload: Mapping[str, Any]) -> str:
 
 
 def payload_digest(payload: Mapping[str, Any]) -> bytes:
-    """The dedupe key of a delivery: 16 bytes of BLAKE2b over its canonical JSON."""
-    return hashlib.blake2b(canonical_json(payload).encode("utf-8"), digest_size=16).digest()
+    """The dedupe key of a delivery: 16 bytes of BLAKE2b over its canonical JSON when the event carries
+    its ``time``; random (never a duplicate) when it does not, as nothing then tells a retry from a
+    second event. See :class:`EventStore`."""
+    canonical = canonical_json(payload).encode("utf-8")  # also checks that it is storable JSON
+    if payload.get("time") in (None, ""):
+        return secrets.token_bytes(16)
+    return hashlib.blake2b(canonical, digest_size=16).digest()
 
 
 def _text(value: Any) -> str | None:
@@ -339,6 +352,16 @@ class EventStore:
     Thread-safe: the receiver writes from its own thread while the notebook reads. Every write is
     committed before the call returns.
 
+    What identifies one delivery: v1 events have no id, and a sender that retries (no answer in time, a
+    5xx, a fallback URL) repeats the event exactly. Every v1 event carries the API's ``time`` of what
+    happened, to the millisecond, beside its call, type and details (``dtmfDigit``, ``gatherId`` …), so
+    an event is identified by all of these: the whole payload *including its time*. A second delivery
+    of the same payload is a retry and is stored once; a payload that differs in any field, the time
+    included, is another event and is always stored. A payload without a ``time`` (not something the
+    API sends) cannot be told from its retry, so each delivery of it is stored rather than risk merging
+    two real events. Senders must therefore give each event its own time: the simulator does (two
+    keys pressed with no gap are a millisecond apart).
+
     Args:
         path: the SQLite file; default ``catapult_events.sqlite3`` in the current directory (beside the
             notebook). ``":memory:"`` keeps everything in memory (for tests; gone with the object).
@@ -402,6 +425,11 @@ class EventStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def wake_waiters(self) -> None:
+        """Wake every :meth:`wait_for` in progress, so each checks its ``cancel`` event at once."""
+        with self._changed:
+            self._changed.notify_all()
 
     def _check_open(self) -> None:
         if self._closed and self._memory:
@@ -843,6 +871,7 @@ class EventStore:
         predicate: Callable[[dict[str, Any]], bool] | None = None,
         timeout: float = 10.0,
         since: int | None = None,
+        cancel: threading.Event | None = None,
     ) -> dict[str, Any] | None:
         """The first stored event that matches, waiting up to ``timeout`` seconds for it to arrive.
 
@@ -850,6 +879,9 @@ class EventStore:
         id, e.g. :attr:`last_id` taken earlier) ignores older ones. Returns None on timeout — the
         receiver turns that into a ``TimeoutError`` that says what to check. The wait is woken by the
         commits of this ``EventStore`` object (the receiver's writer uses it), not by other processes.
+
+        :param cancel: an event that ends the wait early once it is set (then :meth:`wake_waiters`).
+        :raises WaitCancelled: ``cancel`` was set before a matching event arrived.
         """
         deadline = time.monotonic() + timeout
         checked = since or 0
@@ -865,10 +897,14 @@ class EventStore:
             with self._changed:
                 # wake on any commit after `seen_last`; one that landed during the query is caught here
                 while self._last_id <= checked and not self._closed:
+                    if cancel is not None and cancel.is_set():
+                        raise WaitCancelled("the wait was cancelled")
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         return None
                     self._changed.wait(remaining)
+            if cancel is not None and cancel.is_set():
+                raise WaitCancelled("the wait was cancelled")
             self._check_open()
 
     def rejected(self) -> pd.DataFrame:

@@ -653,6 +653,7 @@ class CallbackReceiver:
         predicate: Callable[[dict[str, Any]], bool] | None = None,
         timeout: float = 10.0,
         since: int | None = None,
+        cancel: threading.Event | None = None,
     ) -> dict[str, Any]:
         """The first stored event that matches, waiting up to ``timeout`` seconds for it.
 
@@ -661,8 +662,11 @@ class CallbackReceiver:
         Returns the event as a dict of the :meth:`EventStore.to_dataframe` columns (wire names, plus
         ``id`` and ``payload``). Woken by each commit: no polling.
 
+        ``cancel``: an event that ends the wait early when set (see :meth:`EventStore.wait_for`).
+
         Raises:
             TimeoutError: nothing matched in time; the message says what to check.
+            WaitCancelled: ``cancel`` was set first.
         """
         event = self.store.wait_for(
             gather_id=gather_id,
@@ -671,6 +675,7 @@ class CallbackReceiver:
             predicate=predicate,
             timeout=timeout,
             since=since,
+            cancel=cancel,
         )
         if event is None:
             kind = f"{event_type} event" if event_type else "matching event"

@@ -16,9 +16,12 @@ from __future__ import annotations
 import contextlib
 import html
 import itertools
+import logging
 import os
 import secrets
+import sys
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -29,7 +32,7 @@ import pandas as pd
 from catapult_nb.client import DEFAULT_BASE_URL, CatapultClient
 from catapult_nb.credentials import load_credentials
 from catapult_nb.engine import GatherSpec
-from catapult_nb.events import EventStore, mask_secret_path
+from catapult_nb.events import EventStore, StoreClosedError, WaitCancelled, mask_secret_path
 from catapult_nb.handlers import Dispatcher
 from catapult_nb.options import GatherOptions
 from catapult_nb.receiver import CallbackReceiver
@@ -41,6 +44,10 @@ __all__ = ["Call", "Gather", "GatherResult", "Session", "SessionError"]
 SIMULATED_FROM = "+19195550100"
 
 _labels = itertools.count(1)
+log = logging.getLogger(__name__)
+
+# Open sessions by their fixed receiver port, so a re-run cell closes the whole earlier session.
+_BY_PORT: weakref.WeakValueDictionary[int, Session] = weakref.WeakValueDictionary()
 
 
 class SessionError(RuntimeError):
@@ -61,6 +68,78 @@ def _open_store(
     event_store = EventStore(store)
     opened.callback(event_store.close)
     return event_store
+
+
+def _close_earlier(port: int) -> None:
+    """Close the open session of this process whose receiver has ``port`` (a re-run cell), saying so."""
+    earlier = _BY_PORT.get(port) if port else None
+    if earlier is not None and not earlier._closed:
+        print(
+            f"catapult_nb: closed the earlier session {earlier.label} on port {port} to open this one",
+            file=sys.stderr,
+        )
+        earlier.close()
+
+
+def _weakly(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` without keeping its object alive (a no-op once the object is gone), so threads and
+    stores that call back into a session never stop it from being garbage-collected."""
+    ref = weakref.WeakMethod(method)
+
+    def call(*args: Any) -> Any:
+        bound = ref()
+        return None if bound is None else bound(*args)
+
+    return call
+
+
+@dataclass(eq=False)
+class _Parts:
+    """What a session stops when it closes, kept apart from the :class:`Session` so that garbage
+    collection can close an unreferenced session (``weakref.finalize`` must not hold the session)."""
+
+    tunnel: Any
+    receiver: CallbackReceiver
+    simulator: Any
+    client: CatapultClient
+    owns_store: bool
+    closing: threading.Event = field(default_factory=threading.Event)
+    dispatcher: Dispatcher | None = None
+    listener: Callable[[dict[str, Any]], None] | None = None
+    hooks: list[Callable[[], None]] = field(default_factory=list)  # run once the handlers are done
+
+    def close(self) -> None:
+        """Stop everything even when one part fails; the first failure is raised afterwards."""
+        store = self.receiver.store
+        self.closing.set()
+        store.wake_waiters()  # a wait in another thread ends now, not at its timeout
+        steps = [self.tunnel.close, self.receiver.stop]
+        if self.dispatcher is not None:  # after the receiver: what it stored is handled first
+            listener, dispatcher = self.listener, self.dispatcher
+            steps += [lambda: store.remove_listener(listener), dispatcher.close]
+        steps += self.hooks
+        if self.simulator is not None:
+            steps.append(self.simulator.stop)
+        if self.owns_store:
+            steps.append(store.close)
+        steps.append(self.client.close)
+        failure: BaseException | None = None
+        for step in steps:
+            try:
+                step()
+            except Exception as exc:  # the other parts still have to stop
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+
+def _collected(parts: _Parts, label: str) -> None:
+    """The finalizer of a session nobody refers to any more: close what it left open."""
+    log.info("closing session %s: it is no longer referenced", label)
+    try:
+        parts.close()
+    except Exception:
+        log.exception("could not close the unreferenced session %s", label)
 
 
 def _seconds_or_none(value: Any) -> float | None:
@@ -129,8 +208,13 @@ class Gather:
         """
         if self._result is not None:
             return self._result
-        event = self.session.receiver.wait_for(
-            gather_id=self.id, event_type="gather", timeout=timeout or self.default_timeout()
+        if self.session._closed and self.result is not None:  # stored before the session closed
+            return self._result
+        event = self.session._wait(
+            f"the gather event of {self.id}",
+            gather_id=self.id,
+            event_type="gather",
+            timeout=timeout or self.default_timeout(),
         )
         self._result = self.session._result_of(self, event)
         return self._result
@@ -185,7 +269,8 @@ class Call:
         """Wait until the far end answers; raise :class:`SessionError` if it is busy, rejects or
         never answers, ``TimeoutError`` if nothing is heard."""
         ending = {"answer", "hangup", "timeout"}
-        event = self.session.receiver.wait_for(
+        event = self.session._wait(
+            f"call {self.id} to be answered",
             call_id=self.id,
             predicate=lambda e: e.get("eventType") in ending,
             timeout=timeout or self.session._answer_timeout(),
@@ -313,8 +398,12 @@ class Session:
         self._lock = threading.Lock()
         self._calls_by_id: dict[str, Call] = {}
         self._dispatcher: Dispatcher | None = None  # made by the first on()
-        self._close_hooks: list[Callable[[], None]] = []
         self._closed = False
+        self._parts = _Parts(tunnel, receiver, simulator, client, owns_store)
+        # an unreferenced session (a re-run cell that rebinds `session`) is closed by the collector
+        self._finalizer = weakref.finalize(self, _collected, self._parts, label)
+        if receiver.port:
+            _BY_PORT[receiver.port] = self
 
     # -- opening -------------------------------------------------------------------------------------
 
@@ -334,6 +423,7 @@ class Session:
         """
         from catapult_nb.simulator import Simulator
 
+        _close_earlier(receiver_port)
         api_secret = secrets.token_urlsafe(16)
         label = _label("sim")
         with contextlib.ExitStack() as opened:  # a session that fails to open leaves nothing behind
@@ -385,6 +475,7 @@ class Session:
         (``NGROK_AUTHTOKEN``); ``tunnel=False`` hands the API the receiver's local URL instead, which
         only a server on this machine can reach.
         """
+        _close_earlier(receiver_port)
         label = _label("live")
         # nothing of a session that did not open may stay behind: port, threads, database handles
         with contextlib.ExitStack() as opened:
@@ -562,29 +653,16 @@ class Session:
         """Stop the tunnel, the receiver and the simulator, and close the event store if the session
         opened it (a store passed in stays open). Idempotent.
 
-        Everything is stopped even when one part fails; the first failure is raised afterwards
-        (a ``TunnelError`` when ngrok would not close the tunnel, say).
+        A ``wait()`` running in another thread ends at once with a :class:`SessionError`; a gather whose
+        event was stored still gives its result afterwards. Everything is stopped even when one part
+        fails; the first failure is raised afterwards (a ``TunnelError`` when ngrok would not close the
+        tunnel, say). A session nobody refers to any more is closed by the garbage collector.
         """
         if self._closed:
             return
         self._closed = True
-        steps = [self.tunnel.close, self.receiver.stop]
-        if self._dispatcher is not None:  # after the receiver: what it stored is handled first
-            steps += [lambda: self.store.remove_listener(self._on_stored), self._dispatcher.close]
-        steps += self._close_hooks
-        if self.simulator is not None:
-            steps.append(self.simulator.stop)
-        if self._owns_store:
-            steps.append(self.store.close)
-        steps.append(self.client.close)
-        failure: BaseException | None = None
-        for step in steps:
-            try:
-                step()
-            except Exception as exc:  # the other parts still have to stop
-                failure = failure or exc
-        if failure is not None:
-            raise failure
+        self._finalizer.detach()
+        self._parts.close()
 
     def __enter__(self) -> Session:
         return self
@@ -600,15 +678,16 @@ class Session:
 
     def _on_close(self, fn: Callable[[], None]) -> None:
         """Call ``fn()`` when the session closes, once its handlers are done (flow runs use it)."""
-        self._close_hooks.append(fn)
+        self._parts.hooks.append(fn)
 
     def _handlers(self) -> Dispatcher:
         with self._lock:
             if self._dispatcher is None:
                 if self._closed:
                     raise SessionError("the session is closed: open a new one to handle events")
-                self._dispatcher = Dispatcher(self._call_for)
-                self.store.add_listener(self._on_stored)
+                self._dispatcher = self._parts.dispatcher = Dispatcher(_weakly(self._call_for))
+                self._parts.listener = _weakly(self._on_stored)
+                self.store.add_listener(self._parts.listener)
             return self._dispatcher
 
     def _on_stored(self, row: dict[str, Any]) -> None:
@@ -635,6 +714,18 @@ class Session:
             with EventStore(store.path) as reopened:
                 return reopened.to_dataframe(**filters)
         return store.to_dataframe(**filters)
+
+    def _wait(self, about: str, **query: Any) -> dict[str, Any]:
+        """``receiver.wait_for(**query)``, ended at once by :meth:`close` with an error naming ``about``."""
+        try:
+            return self.receiver.wait_for(cancel=self._parts.closing, **query)
+        except (WaitCancelled, StoreClosedError):
+            if not self._parts.closing.is_set():
+                raise
+            raise SessionError(
+                f"session {self.label} was closed while waiting for {about}; open a new session to go on "
+                "(what was stored stays readable: session.events)"
+            ) from None
 
     def _answer_timeout(self) -> float:
         if self.backend == "live":

@@ -810,3 +810,25 @@ def test_the_simulators_errors_arrive_as_catapult_errors(simulator, collector):
     for caught in (duplicate, no_call, no_gather, bad_field, ended, unauthorized):
         assert simulator.api_secret not in str(caught.value)
         assert "wrong-secret" not in str(caught.value)
+
+
+def test_get_call_masks_callback_credentials_in_its_views_and_keeps_them_on_request(api, client):
+    # given a call whose callback URLs carry basic-auth credentials and the receiver's secret path
+    secret_url = "https://catapult:s3cret-pass@example.ngrok.app/callbacks/tok3n-abcdefghijklmnop"
+    body = {"id": CALL, "state": "active", "callbackUrl": secret_url, "fallbackUrl": secret_url + "/fb"}
+    api.expect_request(CALL_PATH, method="GET").respond_with_json(body)
+    # when the notebook looks at it
+    call = client.get_call(CALL)
+    # then no view shows the password or the token
+    for shown in (repr(call), str(call), call._repr_html_(), _pretty(call)):
+        assert "s3cret-pass" not in shown and "tok3n" not in shown, shown
+        assert "example.ngrok.app" in shown and "active" in shown
+    # and the raw values are there for whoever asks for them explicitly
+    assert call["callbackUrl"] == secret_url
+    assert call.unmasked() == body and call == body
+
+
+def _pretty(value) -> str:
+    from IPython.lib.pretty import pretty
+
+    return pretty(value)

@@ -258,3 +258,91 @@ def test_live_without_an_ngrok_authtoken_says_how_to_set_it_and_leaves_nothing_r
         assert caught.value.__cause__ is None
         assert threading.active_count() == threads, _catapult_threads()
         assert _files_open_under(tmp_path) == []
+
+
+# -- closing: waits, replaced sessions --------------------------------------------------------------------
+
+
+def test_wait_after_close_returns_the_stored_result(tmp_path):
+    # given a gather whose event was stored, then the session closed before anyone waited
+    with Session.simulated(speed=SPEED, store=tmp_path / "events.sqlite3") as s:
+        call = s.call("+15551234567")
+        gather = call.gather(max_digits=1)
+        s.phone.press(call, "4")
+        s.receiver.wait_for(gather_id=gather.id, event_type="gather", timeout=10)
+    # when the notebook waits for it afterwards, then it gets the stored result
+    result = gather.wait()
+    assert (result.reason, result.digits) == ("max-digits", "4")
+
+
+def test_closing_a_session_wakes_a_running_wait_with_a_clear_error(tmp_path):
+    from catapult_nb.events import EventStore
+
+    with EventStore(tmp_path / "mine.sqlite3") as store:
+        s = Session.simulated(speed=1, store=store)
+        call = s.call("+15551234567", timeout=10)
+        gather = call.gather(max_digits=5, inter_digit_timeout=30)
+        outcome: list[BaseException] = []
+
+        def wait() -> None:
+            try:
+                gather.wait(timeout=60)
+            except BaseException as exc:  # handed to the test
+                outcome.append(exc)
+
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        # given a wait that is under way (it has read the store at least once)
+        s.receiver.wait_for(call_id=call.id, event_type="answer", timeout=10)
+        # when another thread closes the session
+        s.close()
+        # then the wait ends at once (long before its 60 s), saying why
+        waiter.join(10)
+        assert not waiter.is_alive()
+        assert len(outcome) == 1 and isinstance(outcome[0], SessionError), outcome
+        message = str(outcome[0])
+        assert "closed" in message and gather.id in message and "port 0" not in message
+        assert not store.closed
+
+
+def test_an_unreferenced_session_is_closed_by_garbage_collection(tmp_path):
+    import gc
+    import weakref
+
+    # given a session with a call and a gather that nobody refers to any more (a re-run cell)
+    Session.simulated(speed=50, store=tmp_path / "warm.sqlite3").close()
+    threads = threading.active_count()
+    s = Session.simulated(speed=50, store=tmp_path / "events.sqlite3")
+    call = s.call("+15551234567")
+    call.gather(max_digits=1)
+    gone = weakref.ref(s)
+    port = s.receiver.port
+    del s, call
+    # when the garbage collector runs
+    gc.collect()
+    # then the session is freed and left nothing running or open
+    assert gone() is None
+    assert threading.active_count() == threads, _catapult_threads()
+    assert _files_open_under(tmp_path) == []
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", port))
+
+
+def test_rerunning_a_fixed_port_session_stops_the_earlier_receiver_and_simulator(tmp_path, capsys):
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    first = Session.simulated(speed=50, store=tmp_path / "events.sqlite3", receiver_port=port)
+    try:
+        second = Session.simulated(speed=50, store=tmp_path / "events.sqlite3", receiver_port=port)
+    finally:
+        first_simulator_running = first.simulator.running
+        first.close()
+    try:
+        assert not first_simulator_running and not first.receiver.running
+        assert second.receiver.running and second.receiver.port == port
+        notice = capsys.readouterr().err.strip().splitlines()
+        assert len(notice) == 1 and "closed the earlier session" in notice[0] and str(port) in notice[0]
+    finally:
+        second.close()
