@@ -44,7 +44,13 @@ import pandas as pd
 from catapult_nb.options import GatherOptions, OptionError
 
 __all__ = [
-    "DEFAULT_PATH", "EVENT_COLUMNS", "BulkWriter", "EventStore", "Payload", "StoreClosedError", "WaitCancelled",
+    "DEFAULT_PATH",
+    "EVENT_COLUMNS",
+    "BulkWriter",
+    "EventStore",
+    "Payload",
+    "StoreClosedError",
+    "WaitCancelled",
 ]
 
 log = logging.getLogger(__name__)
