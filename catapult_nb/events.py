@@ -103,6 +103,8 @@ REJECTED_BODY_LIMIT = 2048
 
 _NAT = np.iinfo(np.int64).min  # "no time" in a record; pandas reads it as NaT
 _RECORD = struct.Struct("<qqq" + "i" * len(_SID_FIELDS))
+#: pandas keeps "string" columns in Arrow here, so text columns are built with one Arrow take each.
+_ARROW_STRINGS = pd.StringDtype().storage == "pyarrow"
 _RECORD_DTYPE = np.dtype(
     [("id", "<i8"), ("time", "<i8"), ("received", "<i8")] + [(name, "<i4") for name in _SID_FIELDS]
 )
@@ -834,12 +836,24 @@ class EventStore:
             call_id, gather_id, event_type, session: keep only events with this value.
             since: keep only events with a store id greater than this (see :attr:`last_id`).
         """
+        records, values = self._select(call_id, gather_id, event_type, session, since)
+        return _frame(records, values, self)
+
+    def _select(
+        self,
+        call_id: str | None = None,
+        gather_id: str | None = None,
+        event_type: str | None = None,
+        session: str | None = None,
+        since: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The records of :meth:`to_dataframe` (same filters) and the id -> string table covering them."""
         clauses, args = [], []
         for column, value in (("call_sid", call_id), ("gather_sid", gather_id)):
             if value is not None:
                 sid = self._sid(value)
                 if sid is None:
-                    return _frame(np.empty(0, dtype=_RECORD_DTYPE), np.array([None], dtype=object), self)
+                    return np.empty(0, dtype=_RECORD_DTYPE), np.array([None], dtype=object)
                 clauses.append(f"{column} = ?")
                 args.append(sid)
         if since is not None:
@@ -850,18 +864,16 @@ class EventStore:
         for name, value in (("eventType", event_type), ("session", session)):
             if value is not None and len(records):
                 records = records[values[records[name]] == value]
-        return _frame(records, values, self)
+        return records, values
 
     def event_rows(self, **filters: Any) -> list[dict[str, Any]]:
         """The events of :meth:`to_dataframe` (same filters) as dicts: column name -> value, plus ``id``.
 
         Missing values are None, times are ``pandas.Timestamp`` (UTC), ``payload`` a mapping.
         """
-        frame = self.to_dataframe(**filters)
-        return [
-            _row_dict(event_id, row)
-            for event_id, row in zip(frame.index, frame.itertuples(index=False), strict=True)
-        ]
+        # straight from the records: a wait for one event must not pay for building a DataFrame
+        records, values = self._select(**filters)
+        return _record_rows(records, values, self)
 
     @property
     def events(self) -> pd.DataFrame:
@@ -1066,6 +1078,12 @@ class EventStore:
 
 def _dense(codes: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Re-number the string ids in ``codes`` 0..k-1 (-1 for absent): returns (codes, their values)."""
+    if len(codes) * 8 < len(values):  # a few rows of a big store: sort the rows, not the string table
+        used, dense = np.unique(codes, return_inverse=True)
+        dense = dense.reshape(-1).astype(np.int32)
+        if len(used) and used[0] == 0:  # id 0 is "absent"
+            return dense - 1, values[used[1:]]
+        return dense, values[used]
     present = np.zeros(len(values), dtype=bool)
     present[codes] = True
     present[0] = False
@@ -1079,8 +1097,18 @@ def _text_column(codes: np.ndarray, values: np.ndarray, categorical: bool) -> An
     dense, uniques = _dense(codes, values)
     if categorical:
         return pd.Categorical.from_codes(dense, categories=pd.Index(uniques, dtype=object))
+    if _ARROW_STRINGS:  # one Arrow take: no per-cell Python objects, no pandas checks per value
+        import pyarrow as pa
+
+        taken = pa.array(uniques, type=pa.large_string()).take(pa.array(dense, mask=dense < 0))
+        return pd.array(taken, dtype="string")
     strings = pd.array(np.append(uniques, None).astype(object), dtype="string")
     return strings.take(np.where(dense < 0, len(uniques), dense))
+
+
+def _times(ns: np.ndarray) -> pd.Series:
+    """Nanosecond counts (``_NAT`` for none) as a UTC datetime column, without a copy per step."""
+    return pd.Series(ns.astype(np.int64).view("M8[ns]"), copy=False).dt.tz_localize("UTC")
 
 
 def _frame(records: np.ndarray, values: np.ndarray, store: EventStore) -> pd.DataFrame:
@@ -1088,7 +1116,7 @@ def _frame(records: np.ndarray, values: np.ndarray, store: EventStore) -> pd.Dat
     data: dict[str, Any] = {}
     for name in EVENT_COLUMNS:
         if name in ("time", "received"):
-            data[name] = pd.to_datetime(records[name].astype(np.int64), unit="ns", utc=True)
+            data[name] = _times(records[name]).array
         elif name == "payload":
             batch = _PayloadBatch(store, ids)
             # frompyfunc fills the object array without numpy asking each Payload for its len()
@@ -1100,11 +1128,24 @@ def _frame(records: np.ndarray, values: np.ndarray, store: EventStore) -> pd.Dat
     return pd.DataFrame(data, index=pd.Index(ids, name="id"), copy=False)
 
 
-def _row_dict(event_id: Any, row: tuple[Any, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": int(event_id)}
-    for name, value in zip(EVENT_COLUMNS, row, strict=True):
-        out[name] = None if value is pd.NA or value is pd.NaT else value
-    return out
+def _record_rows(records: np.ndarray, values: np.ndarray, store: EventStore) -> list[dict[str, Any]]:
+    """The rows of ``_frame(records, …)`` as dicts (``id`` first, then the columns), built without pandas."""
+    if not len(records):
+        return []
+    ids = records["id"].astype(np.int64)
+    batch = _PayloadBatch(store, ids)
+    columns: dict[str, list[Any]] = {}
+    for name in EVENT_COLUMNS:
+        if name in ("time", "received"):
+            columns[name] = [_ns_to_timestamp(ns) for ns in records[name].tolist()]
+        elif name == "payload":
+            columns[name] = [Payload(batch, event_id) for event_id in ids.tolist()]
+        else:
+            columns[name] = values[records[name]].tolist()
+    return [
+        {"id": event_id, **{name: column[index] for name, column in columns.items()}}
+        for index, event_id in enumerate(ids.tolist())
+    ]
 
 
 def _flat_options(options: Mapping[str, Any]) -> dict[str, Any]:
