@@ -207,6 +207,44 @@ def test_payloads_of_a_sparse_filtered_frame(store: EventStore) -> None:
     assert len(frame["payload"].iloc[0]._batch._texts) == 4
 
 
+def test_a_few_rows_of_a_big_store_match_the_whole_frame(store: EventStore) -> None:
+    # many strings, few rows: the filtered frame re-numbers its own strings, and must equal a slice
+    store.add_many([
+        ({**GATHER, "gatherId": f"g-{n}", "digits": f"{n:03d}", "tag": None if n % 2 else f"t-{n}"},
+         "receiver", None, None)
+        for n in range(400)
+    ])
+    store.add({**HANGUP, "callId": GATHER["callId"]})
+    whole = store.to_dataframe()
+    for gather_id in ("g-0", "g-7", "g-399"):
+        part = store.to_dataframe(gather_id=gather_id)
+        pd.testing.assert_frame_equal(
+            part.drop(columns="payload"),
+            whole[whole["gatherId"] == gather_id].drop(columns="payload"),
+            check_categorical=False,  # a filtered frame's categories are its own values
+        )
+        check_dtypes(part)
+    assert store.to_dataframe(event_type="hangup")["tag"].isna().all()
+
+
+def test_event_rows_equal_the_frame_row_by_row(store: EventStore) -> None:
+    store.add(GATHER, session="a")
+    store.add(DTMF, received_at=1_700_000_000.5)
+    store.add({**HANGUP, "time": "not a time"})
+    frame = store.to_dataframe()
+    rows = store.event_rows()
+    assert [row["id"] for row in rows] == frame.index.tolist()
+    for row, (event_id, expected) in zip(rows, frame.iterrows(), strict=True):
+        assert list(row) == ["id", *EVENT_COLUMNS]
+        for name in EVENT_COLUMNS:
+            value = expected[name]
+            missing = name != "payload" and pd.isna(value)  # NA, NaT, and NaN of a categorical
+            assert row[name] == (None if missing else value), (event_id, name)
+    assert rows[2]["time"] is None
+    assert rows[1]["received"] == pd.Timestamp(1_700_000_000.5, unit="s", tz="UTC")
+    assert rows[0]["payload"] == GATHER and rows[0]["session"] == "a" and rows[1]["session"] is None
+
+
 def test_filters(store: EventStore) -> None:
     store.add(GATHER, session="a")
     store.add(DTMF, session="b")
