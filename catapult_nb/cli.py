@@ -72,8 +72,8 @@ def run_simulator(args: argparse.Namespace) -> int:
 
 
 async def _serve_simulator(args: argparse.Namespace) -> int:
-    from catapult_nb.simulator.app import SimConfig
     from catapult_nb.simulator.server import start_server
+    from catapult_nb.simulator.state import SimConfig
 
     config = SimConfig(
         speed=args.speed, user_id=args.user_id, api_token=args.api_token, api_secret=args.api_secret

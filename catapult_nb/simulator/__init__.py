@@ -7,10 +7,10 @@ virtual phone that the notebook drives.
         # sim.api_url, sim.user_id, sim.api_token, sim.api_secret: point a client at these
         sim.phone.press(call_id, "25")
 
-Modules: :mod:`~catapult_nb.engine` (pure gather and call state machines),
-:mod:`~catapult_nb.simulator.app` (the HTTP routes), :mod:`~catapult_nb.simulator.delivery` (callbacks),
-:mod:`~catapult_nb.simulator.clock` (scaled time), :mod:`~catapult_nb.simulator.phone` (the virtual
-phone's client).
+Modules, top down: :mod:`~catapult_nb.simulator.app` (the app factory), ``routes`` and ``middlewares``
+(HTTP), ``validation`` (request checks), ``state`` (calls, timers, events), ``resources`` (JSON views),
+``delivery`` (callbacks), ``clock`` (scaled time), ``errors``; :mod:`~catapult_nb.simulator.phone` is the
+virtual phone's client. The gather rules are :mod:`catapult_nb.engine`'s.
 
 Decisions where the v1 documentation leaves the behaviour open ("unconfirmed" in the reference):
 
@@ -63,10 +63,10 @@ import math
 import threading
 from typing import Any
 
-from catapult_nb.simulator.app import SimConfig
 from catapult_nb.simulator.delivery import DeliveryListener
 from catapult_nb.simulator.phone import VirtualPhone
 from catapult_nb.simulator.server import RunningServer, start_server
+from catapult_nb.simulator.state import SimConfig
 
 __all__ = ["SimConfig", "Simulator", "VirtualPhone"]
 

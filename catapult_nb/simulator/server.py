@@ -6,7 +6,8 @@ import socket
 
 from aiohttp import web
 
-from catapult_nb.simulator.app import STATE_KEY, SimConfig, SimulatorState, create_app
+from catapult_nb.simulator.app import create_app
+from catapult_nb.simulator.state import STATE_KEY, SimConfig, SimulatorState
 
 __all__ = ["RunningServer", "start_server"]
 

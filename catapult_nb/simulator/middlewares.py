@@ -1,0 +1,88 @@
+"""The simulator's middlewares: every error as the v1 error body, and the API's credentials check."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from catapult_nb.simulator.errors import ApiError
+from catapult_nb.simulator.state import STATE_KEY
+
+__all__ = ["auth_middleware", "errors_middleware"]
+
+log = logging.getLogger(__name__)
+
+
+def error_response(error: ApiError, request: web.Request) -> web.Response:
+    details = [{"name": name, "value": str(value)} for name, value in error.details.items()]
+    details += [
+        {"name": "requestMethod", "value": request.method},
+        {"name": "requestPath", "value": request.path.lstrip("/")},
+    ]
+    body = {"category": error.category, "code": error.code, "message": error.message, "details": details}
+    return web.json_response(body, status=error.status)
+
+
+HTTP_ERRORS = {
+    404: ("not-found", "resource-not-found", "There is no resource at {path}; see the simulator's routes"),
+    405: ("bad-request", "method-not-allowed", "{method} is not allowed on {path}"),
+    413: ("bad-request", "request-too-large", "The request body is too large"),
+}
+
+
+@web.middleware
+async def errors_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as error:
+        return error_response(error, request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        category, code, template = HTTP_ERRORS.get(
+            exc.status, ("bad-request", "bad-request", "The request could not be handled: " + exc.reason)
+        )
+        message = template.format(method=request.method, path=request.path)
+        return error_response(ApiError(exc.status, category, code, message), request)
+    except Exception:  # a bug, not a client mistake: log it, answer 500 with the usual body
+        log.exception("simulator failed on %s %s", request.method, request.path)
+        error = ApiError(500, "unavailable", "internal-error", "The simulator failed; see its log")
+        return error_response(error, request)
+
+
+@web.middleware
+async def auth_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """HTTP Basic auth with the API token and secret on ``/v1``, and the user id in the path."""
+    if not request.path.startswith("/v1/"):
+        return await handler(request)
+    config = request.app[STATE_KEY].config
+    expected = f"{config.api_token}:{config.api_secret}".encode()
+    header = request.headers.get("Authorization", "")
+    given = b""
+    if header[:6].lower() == "basic ":
+        try:
+            given = base64.b64decode(header[6:].strip(), validate=True)
+        except (binascii.Error, ValueError):
+            given = b""
+    if not hmac.compare_digest(given, expected):
+        raise ApiError(
+            401, "authentication", "unauthorized",
+            "Invalid or missing credentials: use HTTP Basic auth with the API token as user name "
+            "and the API secret as password",
+        )
+    user = request.match_info.get("userId")
+    if user is not None and user != config.user_id:
+        raise ApiError(
+            403, "authorization", "user-access-denied",
+            f"User {config.user_id} does not have permission to access user {user}", userId=user,
+        )
+    return await handler(request)

@@ -1,0 +1,125 @@
+"""The simulator's resources (calls, gathers, audio) and their v1 JSON views."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from catapult_nb.engine import CallMachine, GatherMachine
+from catapult_nb.simulator.clock import SimClock
+from catapult_nb.simulator.delivery import CallbackTarget
+
+__all__ = ["SimAudio", "SimCall", "SimGather", "new_id"]
+
+ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
+
+
+def new_id(prefix: str) -> str:
+    """A v1-style id: ``prefix``, a hyphen, 23 lowercase base-32 characters."""
+    return prefix + "-" + "".join(secrets.choice(ID_ALPHABET) for _ in range(23))
+
+
+@dataclass(eq=False)
+class SimGather:
+    """A gather on a simulated call: the engine's machine, and how the API shows it."""
+
+    id: str
+    machine: GatherMachine
+    created: float
+    tag: str | None
+    timer: asyncio.TimerHandle | None = None
+
+    def to_json(self, clock: SimClock, call_url: str) -> dict[str, Any]:
+        machine = self.machine
+        body: dict[str, Any] = {
+            "id": self.id,
+            "state": "completed" if machine.done else "started",
+            "createdTime": clock.iso(self.created),
+            "call": call_url,
+            "digits": machine.digits,
+        }
+        if machine.reason:
+            body["reason"] = machine.reason
+        if machine.completed_at is not None:
+            body["completedTime"] = clock.iso(machine.completed_at)
+        if self.tag is not None:
+            body["tag"] = self.tag
+        return body
+
+
+@dataclass(eq=False)
+class SimAudio:
+    """A sentence or file playing on a call through ``/audio``."""
+
+    kind: str  # "speak" or "playback"
+    tag: str | None
+    timer: asyncio.TimerHandle | None = None
+
+
+@dataclass(eq=False)
+class SimCall:
+    """A simulated call: the engine's machine, where its callbacks go, and how the API shows it."""
+
+    machine: CallMachine
+    user_id: str
+    uri: str  # absolute URL of the call resource, as events and gathers show it
+    from_: str
+    to: str
+    target: CallbackTarget
+    created: float
+    call_timeout: int = 60
+    tag: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # recording and bridge fields, echoed back
+    active_at: float | None = None
+    ended_at: float | None = None
+    cause: str | None = None
+    gathers: dict[str, SimGather] = field(default_factory=dict)
+    audio: SimAudio | None = None
+    timers: set[asyncio.TimerHandle] = field(default_factory=set)
+    log: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.machine.call_id
+
+    @property
+    def running_gather(self) -> SimGather | None:
+        gather = self.machine.gather
+        if gather is None or gather.done:
+            return None
+        return next(g for g in self.gathers.values() if g.machine is gather)
+
+    def to_json(self, clock: SimClock) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": self.id,
+            "direction": self.machine.direction,
+            "from": self.from_,
+            "to": self.to,
+            "state": self.machine.state,
+            "startTime": clock.iso(self.created),
+            "callTimeout": self.call_timeout,
+            "callbackUrl": self.target.url,
+            "callbackHttpMethod": self.target.method,
+            "callbackTimeout": self.target.timeout_ms,
+            "events": f"{self.uri}/events",
+            "recordings": f"{self.uri}/recordings",
+            "transcriptions": f"{self.uri}/transcriptions",
+            "recordingEnabled": False,
+            "recordingFileFormat": "wav",
+            "transcriptionEnabled": False,
+        }
+        body.update(self.extra)
+        if self.target.fallback_url:
+            body["fallbackUrl"] = self.target.fallback_url
+        if self.tag is not None:
+            body["tag"] = self.tag
+        if self.active_at is not None:
+            body["activeTime"] = clock.iso(self.active_at)
+        if self.ended_at is not None:
+            body["endTime"] = clock.iso(self.ended_at)
+            talked = self.ended_at - self.active_at if self.active_at is not None else 0.0
+            body["chargeableDuration"] = math.ceil(talked)
+        return body

@@ -1,0 +1,285 @@
+"""The simulator's routes: the v1 API and the ``/_sim`` virtual phone, as one route table.
+
+Handlers are plain functions registered once in :data:`routes`; each reaches the simulator's state
+through ``request.app[STATE_KEY]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from catapult_nb.engine import CallStateError, DuplicateGatherError
+from catapult_nb.options import GatherOptions, OptionError, parse_str
+from catapult_nb.simulator.errors import ApiError, invalid_state, validation_error
+from catapult_nb.simulator.resources import SimCall, SimGather, new_id
+from catapult_nb.simulator.state import STATE_KEY
+from catapult_nb.simulator.validation import (
+    AUDIO_FIELDS,
+    CALL_FIELDS,
+    DEFAULT_GAP,
+    DTMF_OUT,
+    INCOMING_FIELDS,
+    PRESS_FIELDS,
+    UPDATE_FIELDS,
+    choice,
+    parse_fields,
+    ranged_int,
+    read_body,
+)
+
+__all__ = ["routes"]
+
+#: Every route of the simulator; :func:`~catapult_nb.simulator.app.create_app` adds them to its app.
+routes = web.RouteTableDef()
+
+CALLS = "/v1/users/{userId}/calls"
+CALL = CALLS + "/{callId}"
+
+
+def _origin(request: web.Request) -> str:
+    return f"{request.scheme}://{request.host}"
+
+
+def _call(request: web.Request) -> SimCall:
+    call_id = request.match_info["callId"]
+    call = request.app[STATE_KEY].calls.get(call_id)
+    if call is None:
+        raise ApiError(
+            404, "not-found", "call-not-found", f"The call {call_id} could not be found", callId=call_id
+        )
+    return call
+
+
+def _gather(request: web.Request, call: SimCall) -> SimGather:
+    gather_id = request.match_info["gatherId"]
+    gather = call.gathers.get(gather_id)
+    if gather is None:
+        raise ApiError(
+            404, "not-found", "resource-not-found",
+            f"The gather {gather_id} could not be found on call {call.id}", gatherId=gather_id,
+        )
+    return gather
+
+
+def _created(location: str, body: Any = None) -> web.Response:
+    if body is None:
+        return web.Response(status=201, headers={"Location": location})
+    return web.json_response(body, status=201, headers={"Location": location})
+
+
+# -- calls ---------------------------------------------------------------------------------------
+
+@routes.get(CALLS)
+async def list_calls(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    query = request.query
+    try:
+        page = ranged_int("page", query.get("page", "0"), 0, 1_000_000)
+        size = ranged_int("size", query.get("size", "25"), 1, 1000)
+        order = choice("sortOrder", query.get("sortOrder", "desc"), ("asc", "desc"))
+    except OptionError as exc:
+        raise validation_error("call", exc.prop, str(exc)) from None
+    calls = [
+        c for c in state.calls.values()
+        if all(
+            query.get(k) in (None, v)
+            for k, v in (
+                ("from", c.from_), ("to", c.to),
+                ("bridgeId", c.extra.get("bridgeId")), ("conferenceId", c.extra.get("conferenceId")),
+            )
+        )
+    ]
+    if order == "desc":  # the dict keeps creation order, so ties in `created` stay ordered too
+        calls.reverse()
+    chosen = calls[page * size:(page + 1) * size]
+    return web.json_response([c.to_json(state.clock) for c in chosen])
+
+
+@routes.post(CALLS)
+async def create_call(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    fields = parse_fields("call", await read_body(request, "call"), CALL_FIELDS, required=("from", "to"))
+    call = state.new_call("out", _origin(request), fields)
+    state.dial(call)
+    return _created(call.uri)
+
+
+@routes.get(CALL)
+async def get_call(request: web.Request) -> web.Response:
+    return web.json_response(_call(request).to_json(request.app[STATE_KEY].clock))
+
+
+@routes.post(CALL)
+async def update_call(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    call = _call(request)
+    fields = parse_fields("call", await read_body(request, "call"), UPDATE_FIELDS)
+    target = fields.get("state")
+    if target == "transferring":
+        raise validation_error("call", "state", "the simulator does not support transfers")
+    try:
+        if target == "active":
+            if call.machine.direction != "in":  # the far end answers outbound calls, not the app
+                raise CallStateError(call.id, call.machine.state, "answer")
+            state.answer(call)
+        elif target == "rejected":
+            state.end_call(call, "rejected", "CALL_REJECTED", transition=call.machine.reject)
+        elif target == "completed":
+            if call.machine.ended:
+                raise CallStateError(call.id, call.machine.state, "hang up")
+            cause = "NORMAL_CLEARING" if call.machine.state == "active" else "ORIGINATOR_CANCEL"
+            state.end_call(call, "completed", cause)
+    except CallStateError as exc:
+        raise invalid_state(exc) from None
+    for key in ("recordingEnabled", "recordingFileFormat"):
+        if key in fields:
+            call.extra[key] = fields[key]
+    return web.Response(status=200)
+
+
+@routes.post(CALL + "/audio")
+async def audio(request: web.Request) -> web.Response:
+    call = _call(request)
+    fields = parse_fields("audio", await read_body(request, "audio"), AUDIO_FIELDS)
+    try:
+        call.machine.check_active("play audio on")
+    except CallStateError as exc:
+        raise invalid_state(exc) from None
+    request.app[STATE_KEY].play(call, fields)
+    return web.Response(status=200)
+
+
+@routes.post(CALL + "/dtmf")
+async def dtmf(request: web.Request) -> web.Response:
+    call = _call(request)
+    body = await read_body(request, "dtmf")
+    fields = parse_fields("dtmf", body, {"dtmfOut": parse_str}, required=("dtmfOut",))
+    if not DTMF_OUT.match(fields["dtmfOut"]):
+        raise validation_error(
+            "dtmf", "dtmfOut", "must be 1 to 92 characters from 0-9 * # A-D , w W, got "
+            f"{fields['dtmfOut']!r}",
+        )
+    try:
+        call.machine.check_active("send DTMF on")
+    except CallStateError as exc:
+        raise invalid_state(exc) from None
+    call.log.append({
+        "id": new_id("ce"), "time": request.app[STATE_KEY].clock.iso(), "name": "dtmfOut",
+        "data": {"dtmfOut": fields["dtmfOut"]},
+    })
+    return web.Response(status=200)
+
+
+@routes.get(CALL + "/events")
+async def events(request: web.Request) -> web.Response:
+    return web.json_response(_call(request).log)
+
+
+@routes.get(CALL + "/events/{eventId}")
+async def event(request: web.Request) -> web.Response:
+    call = _call(request)
+    event_id = request.match_info["eventId"]
+    for entry in call.log:
+        if entry["id"] == event_id:
+            return web.json_response(entry)
+    raise ApiError(
+        404, "not-found", "resource-not-found",
+        f"The event {event_id} could not be found on call {call.id}", eventId=event_id,
+    )
+
+
+@routes.get(CALL + "/recordings")
+@routes.get(CALL + "/transcriptions")
+async def empty_list(request: web.Request) -> web.Response:
+    _call(request)
+    return web.json_response([])
+
+
+# -- gathers -------------------------------------------------------------------------------------
+
+@routes.post(CALL + "/gather")
+async def create_gather(request: web.Request) -> web.Response:
+    call = _call(request)
+    body = await read_body(request, "gather")
+    try:
+        options = GatherOptions.from_wire(body)
+    except OptionError as exc:
+        raise validation_error("gather", exc.prop, str(exc)) from None
+    try:
+        gather = request.app[STATE_KEY].start_gather(call, options)
+    except CallStateError as exc:
+        raise invalid_state(exc) from None
+    except DuplicateGatherError as exc:
+        raise ApiError(409, "conflict", "call-duplicate-gather-error", str(exc), callId=call.id) from None
+    return _created(f"{call.uri}/gather/{gather.id}")
+
+
+@routes.get(CALL + "/gather/{gatherId}")
+async def get_gather(request: web.Request) -> web.Response:
+    call = _call(request)
+    gather = _gather(request, call)
+    return web.json_response(gather.to_json(request.app[STATE_KEY].clock, call.uri))
+
+
+@routes.post(CALL + "/gather/{gatherId}")
+async def update_gather(request: web.Request) -> web.Response:
+    call = _call(request)
+    gather = _gather(request, call)
+    body = await read_body(request, "gather")
+    fields = parse_fields(
+        "gather", body, {"state": lambda p, v: choice(p, v, ("completed",))}, required=("state",)
+    )
+    assert fields["state"] == "completed"
+    request.app[STATE_KEY].stop_gather(call, gather)
+    return web.Response(status=200)
+
+
+# -- the virtual phone ---------------------------------------------------------------------------
+
+def _live_call(request: web.Request, action: str) -> SimCall:
+    call = _call(request)
+    if call.machine.ended:
+        raise invalid_state(CallStateError(call.id, call.machine.state, action))
+    return call
+
+
+@routes.post("/_sim/calls/{callId}/press")
+async def sim_press(request: web.Request) -> web.Response:
+    call = _call(request)
+    fields = parse_fields("press", await read_body(request, "press"), PRESS_FIELDS, required=("digits",))
+    if call.machine.state != "active":
+        raise invalid_state(CallStateError(call.id, call.machine.state, "press keys on"))
+    request.app[STATE_KEY].press_keys(call, fields["digits"], fields.get("gap", DEFAULT_GAP))
+    return web.json_response({"callId": call.id, "digits": fields["digits"]}, status=202)
+
+
+@routes.post("/_sim/calls/{callId}/hangup")
+async def sim_hangup(request: web.Request) -> web.Response:
+    call = _live_call(request, "hang up")
+    cause = "NORMAL_CLEARING" if call.machine.state == "active" else "ORIGINATOR_CANCEL"
+    request.app[STATE_KEY].end_call(call, "completed", cause)
+    return web.json_response({"callId": call.id, "cause": cause}, status=202)
+
+
+@routes.post("/_sim/incoming")
+async def sim_incoming(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    fields = parse_fields(
+        "incoming", await read_body(request, "incoming"), INCOMING_FIELDS,
+        required=("from", "to", "callbackUrl"),
+    )
+    call = state.new_call("in", _origin(request), fields)
+    state.ring(call)
+    return _created(call.uri, {"callId": call.id})
+
+
+@routes.get("/_sim/deliveries")
+async def sim_deliveries(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE_KEY].deliverer.deliveries(request.query.get("callId")))
+
+
+@routes.get("/_sim/health")
+async def sim_health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "speed": request.app[STATE_KEY].config.speed})

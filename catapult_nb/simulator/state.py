@@ -1,0 +1,298 @@
+"""The simulator's state and behaviour over time: its calls, their timers, and the events they send.
+
+Everything runs on one asyncio loop, so the state is touched by one task at a time and needs no locks.
+The gather and call rules live in :mod:`catapult_nb.engine`; this module turns engine effects into
+callback events and schedules the engine's deadlines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from catapult_nb.engine import (
+    COMPLETED,
+    DTMF,
+    PROMPT_STARTED,
+    PROMPT_STOPPED,
+    CallMachine,
+    Effect,
+    GatherSpec,
+    prompt_duration,
+)
+from catapult_nb.options import GatherOptions
+from catapult_nb.simulator.clock import SimClock
+from catapult_nb.simulator.delivery import CallbackTarget, Deliverer
+from catapult_nb.simulator.errors import ApiError, validation_error
+from catapult_nb.simulator.resources import SimAudio, SimCall, SimGather, new_id
+
+__all__ = ["STATE_KEY", "SimConfig", "SimulatorState"]
+
+ANSWER_DELAY = 1.0  # API seconds before an outbound call is answered (or found busy / rejected)
+INBOUND_RING_SECONDS = 60.0  # an unanswered inbound call is given up by the caller after this
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """How one simulator behaves; the secret stays out of the repr."""
+
+    speed: float = 1.0
+    user_id: str = "u-simulator"
+    api_token: str = "t-simulator"
+    api_secret: str = field(default="simulator-secret", repr=False)
+    callback_retries: int = 0
+
+
+class SimulatorState:
+    """All calls of one simulator, and what happens to them over time."""
+
+    def __init__(self, config: SimConfig, clock: SimClock) -> None:
+        self.config = config
+        self.clock = clock
+        self.deliverer = Deliverer(clock, retries=config.callback_retries)
+        self.calls: dict[str, SimCall] = {}
+        # Wall seconds by which each gather timer ran after its deadline (for the timer benchmark).
+        self.timer_lateness: collections.deque[float] = collections.deque(maxlen=100_000)
+
+    async def close(self) -> None:
+        """Cancel every timer and stop sending callbacks; the calls are let go.
+
+        aiohttp keeps a cache of recently served apps, so a closed app must not hold on to its calls.
+        """
+        for call in self.calls.values():
+            self.cancel_timers(call)
+        await self.deliverer.close()
+        self.deliverer.listeners.clear()
+        self.calls.clear()
+
+    # -- events --------------------------------------------------------------------------------------
+
+    def emit(self, call: SimCall, event_type: str, at: float | None = None, **fields: Any) -> None:
+        at = self.clock.now() if at is None else at
+        event: dict[str, Any] = {"eventType": event_type, "callId": call.id}
+        if event_type != "gather":
+            event["callUri"] = call.uri
+        event["time"] = self.clock.iso(at)
+        event.update({k: v for k, v in fields.items() if v is not None})
+        call.log.append({
+            "id": new_id("ce"), "time": event["time"], "name": event_type,
+            "data": {k: v for k, v in event.items() if k not in ("eventType", "callId", "callUri", "time")},
+        })
+        self.deliverer.send(call.id, call.target, event)
+
+    def call_event(self, call: SimCall, event_type: str, at: float | None = None, **fields: Any) -> None:
+        self.emit(call, event_type, at, **{"from": call.from_, "to": call.to}, **fields, tag=call.tag)
+
+    def timer(self, call: SimCall, delay: float, action: Callable[[], None]) -> None:
+        handle: asyncio.TimerHandle
+
+        def fire() -> None:
+            call.timers.discard(handle)
+            action()
+
+        handle = self.clock.call_later(delay, fire)
+        call.timers.add(handle)
+
+    # -- call life -----------------------------------------------------------------------------------
+
+    def new_call(self, direction: str, uri_base: str, fields: dict[str, Any]) -> SimCall:
+        call_id = new_id("c")
+        target = CallbackTarget(
+            url=fields.get("callbackUrl"),
+            method=fields.get("callbackHttpMethod", "POST"),
+            timeout_ms=fields.get("callbackTimeout", 10_000),
+            fallback_url=fields.get("fallbackUrl"),
+        )
+        extra = {k: fields[k] for k in (
+            "bridgeId", "conferenceId", "recordingEnabled", "recordingMaxDuration", "recordingFileFormat",
+            "transcriptionEnabled", "sipHeaders",
+        ) if k in fields}
+        call = SimCall(
+            machine=CallMachine(call_id, direction), user_id=self.config.user_id,
+            uri=f"{uri_base}/v1/users/{self.config.user_id}/calls/{call_id}",
+            from_=fields["from"], to=fields["to"], target=target, created=self.clock.now(),
+            call_timeout=fields.get("callTimeout", 60), tag=fields.get("tag"), extra=extra,
+        )
+        self.calls[call_id] = call
+        return call
+
+    def dial(self, call: SimCall) -> None:
+        """What the far end of an outbound call does, chosen by the last digits of ``to``."""
+        if call.to.endswith("0001"):
+            self.timer(
+                call, call.call_timeout, lambda: self.end_call(call, "completed", "NO_ANSWER", "timeout")
+            )
+        elif call.to.endswith("0002"):
+            self.timer(call, ANSWER_DELAY, lambda: self.end_call(call, "completed", "USER_BUSY"))
+        elif call.to.endswith("0003"):
+            self.timer(call, ANSWER_DELAY, lambda: self.end_call(call, "rejected", "CALL_REJECTED"))
+        else:
+            self.timer(call, ANSWER_DELAY, lambda: self.answer(call))
+
+    def ring(self, call: SimCall) -> None:
+        """An inbound call: tell the application, and give up if nobody answers."""
+        self.call_event(call, "incomingcall", callState="active", applicationId="a-simulator")
+        self.timer(call, INBOUND_RING_SECONDS, lambda: self.end_call(call, "completed", "ORIGINATOR_CANCEL"))
+
+    def answer(self, call: SimCall) -> None:
+        call.machine.answer()
+        self.cancel_timers(call)
+        call.active_at = self.clock.now()
+        self.call_event(call, "answer", call.active_at, callState="active")
+
+    def cancel_timers(self, call: SimCall) -> None:
+        for handle in call.timers:
+            handle.cancel()
+        call.timers.clear()
+
+    def end_call(
+        self, call: SimCall, state: str, cause: str, event_type: str = "hangup",
+        transition: Callable[[], None] | None = None,
+    ) -> None:
+        """End the call; a running gather completes first with ``hung-up``.
+
+        ``transition`` replaces the plain end of the call machine (rejecting checks more); it raises
+        CallStateError before anything has changed.
+        """
+        if transition is not None:
+            transition()
+        elif call.machine.ended:
+            return
+        else:
+            call.machine.end(state)
+        now = self.clock.now()
+        gather = call.running_gather
+        if gather is not None:
+            self.apply(call, gather, gather.machine.hang_up(now))
+        self.stop_audio(call, now)
+        self.cancel_timers(call)
+        call.ended_at = now
+        call.cause = cause
+        if event_type == "timeout":
+            self.call_event(call, "timeout", now)
+        else:
+            self.call_event(call, "hangup", now, cause=cause, callState="completed")
+        self.deliverer.finish(call.id)
+
+    # -- keys and gathers ----------------------------------------------------------------------------
+
+    def press_keys(self, call: SimCall, keys: str, gap: float) -> None:
+        """Press ``keys`` one by one, ``gap`` API seconds apart; each schedules the next, keeping order."""
+        if call.machine.ended or not keys:
+            return
+        self.key(call, keys[0])
+        if len(keys) > 1:
+            self.timer(call, gap, lambda: self.press_keys(call, keys[1:], gap))
+
+    def key(self, call: SimCall, key: str) -> None:
+        now = self.clock.now()
+        gather = call.running_gather
+        if gather is None:
+            self.emit(call, "dtmf", now, dtmfDigit=key, tag=call.tag)
+            return
+        self.apply(call, gather, gather.machine.press(key, now))
+
+    def start_gather(self, call: SimCall, options: GatherOptions) -> SimGather:
+        now = self.clock.now()
+        machine = call.machine.start_gather(GatherSpec.from_options(options), now)
+        gather = SimGather(new_id("gtr"), machine, now, options.tag)
+        call.gathers[gather.id] = gather
+        self.apply(call, gather, machine.initial_effects())
+        return gather
+
+    def stop_gather(self, call: SimCall, gather: SimGather) -> None:
+        self.apply(call, gather, gather.machine.stop(self.clock.now()))
+
+    def apply(self, call: SimCall, gather: SimGather, effects: list[Effect]) -> None:
+        """Turn engine effects into events, then re-arm the gather's timer."""
+        kind = gather.machine.spec.prompt_kind
+        for effect in effects:
+            if effect.kind == PROMPT_STARTED:
+                self.audio_event(call, kind, "started", effect.time, gather.tag)
+            elif effect.kind == PROMPT_STOPPED:
+                self.audio_event(call, kind, "done", effect.time, gather.tag)
+            elif effect.kind == DTMF:
+                self.emit(call, "dtmf", effect.time, dtmfDigit=effect.key, tag=call.tag)
+            elif effect.kind == COMPLETED:
+                self.emit(
+                    call, "gather", effect.time, gatherId=gather.id, state="completed",
+                    reason=effect.reason, digits=effect.digits, tag=gather.tag,
+                )
+        if gather.timer is not None:
+            gather.timer.cancel()
+            call.timers.discard(gather.timer)
+            gather.timer = None
+        deadline = gather.machine.deadline()
+        if deadline is not None:
+            handle = self.clock.call_at(deadline, lambda: self._gather_due(call, gather, deadline))
+            gather.timer = handle
+            call.timers.add(handle)
+
+    def _gather_due(self, call: SimCall, gather: SimGather, deadline: float) -> None:
+        if gather.timer is not None:
+            call.timers.discard(gather.timer)
+            gather.timer = None
+        now = self.clock.now()
+        self.timer_lateness.append(self.clock.to_wall(now - deadline))
+        # The loop may run a timer a hair early; the engine's own deadline is the authority.
+        self.apply(call, gather, gather.machine.on_deadline(max(now, deadline)))
+
+    # -- audio ---------------------------------------------------------------------------------------
+
+    def audio_event(self, call: SimCall, kind: str, status: str, at: float, tag: str | None) -> None:
+        if kind == "speak":
+            state = "PLAYBACK_START" if status == "started" else "PLAYBACK_STOP"
+            self.emit(call, "speak", at, status=status, state=state, tag=tag)
+        else:
+            self.emit(call, "playback", at, status=status, tag=tag)
+
+    def play(self, call: SimCall, fields: dict[str, Any]) -> None:
+        now = self.clock.now()
+        sentence, file_url = fields.get("sentence"), fields.get("fileUrl")
+        if sentence == "" or file_url == "":  # an empty value stops what is playing
+            kind = "speak" if sentence == "" else "playback"
+            if call.audio is None or call.audio.kind != kind:
+                raise ApiError(
+                    403, "authorization", "call-audio-invalid-state",
+                    f"SimCall {call.id} has no {'sentence' if kind == 'speak' else 'file'} playing to stop",
+                    callId=call.id,
+                )
+            self.stop_audio(call, now)
+            return
+        if not sentence and not file_url:
+            raise validation_error("audio", "sentence", "give a sentence to speak or a fileUrl to play")
+        self.stop_audio(call, now)
+        kind = "speak" if sentence else "playback"
+        audio = call.audio = SimAudio(kind, fields.get("tag"))
+        self.audio_event(call, kind, "started", now, audio.tag)
+        if not fields.get("loopEnabled"):
+            seconds = prompt_duration(sentence, file_url)
+
+            def done() -> None:
+                call.timers.discard(handle)
+                if call.audio is audio:
+                    call.audio = None
+                    self.audio_event(call, kind, "done", self.clock.now(), audio.tag)
+
+            handle = self.clock.call_later(seconds, done)
+            audio.timer = handle
+            call.timers.add(handle)
+
+    def stop_audio(self, call: SimCall, now: float) -> None:
+        audio = call.audio
+        if audio is None:
+            return
+        call.audio = None
+        if audio.timer is not None:
+            audio.timer.cancel()
+            call.timers.discard(audio.timer)
+        self.audio_event(call, audio.kind, "done", now, audio.tag)
+
+
+#: Where the app keeps its :class:`SimulatorState` while it runs.
+STATE_KEY = web.AppKey("state", SimulatorState)
