@@ -36,8 +36,9 @@ from collections.abc import Callable
 from typing import Any
 
 from catapult_nb.options import GatherOptions
+from catapult_nb.translate import TRANSLATIONS, to_bxml_v2, to_twiml
 
-__all__ = ["DEFAULT_BASE_URL", "LANGUAGES", "render", "render_all"]
+__all__ = ["DEFAULT_BASE_URL", "LANGUAGES", "TRANSLATIONS", "render", "render_all"]
 
 #: The live v1 API, without the ``/v1`` version segment (the SDKs add it themselves).
 DEFAULT_BASE_URL = "https://api.catapult.inetwork.com"
@@ -82,7 +83,9 @@ def render(
     :param options: a :class:`GatherOptions`, a wire dict (``{"maxDigits": "5"}``), or ``None`` with the
         options as keyword arguments (``max_digits=5``), as :meth:`GatherOptions.coerce` takes them.
     :param call_id: the call to gather on: a real id (``c-…``) or a placeholder (``{callId}``).
-    :param language: one of the names in :data:`LANGUAGES`.
+    :param language: one of the names in :data:`LANGUAGES`, or ``"bxml-v2"`` / ``"twiml"`` for the same
+        gather in Bandwidth's v2 BXML or Twilio's TwiML (see :mod:`catapult_nb.translate`; ``call_id``,
+        ``user_id`` and ``base_url`` do not apply there).
     :param user_id: written into the snippet when given; otherwise the snippet reads ``CATAPULT_USER_ID``
         from the environment. The API token and secret are always read from the environment.
     :param base_url: the API server, with or without the trailing ``/v1``; the live API by default.
@@ -90,9 +93,13 @@ def render(
     :raises ValueError: an unknown language, or an id or URL that cannot be written into code safely.
     """
     gather = GatherOptions.coerce(options, **option_kwargs)
+    translator = _TRANSLATORS.get(language)
+    if translator is not None:  # not a request: the XML a v2 or Twilio app returns instead
+        _ordered_body(gather)  # the same text checks as the request snippets
+        return translator(gather)
     writer = _WRITERS.get(language)
     if writer is None:
-        known = ", ".join(name for name, _ in LANGUAGES)
+        known = ", ".join(name for name, _ in (*LANGUAGES, *TRANSLATIONS))
         raise ValueError(f"unknown snippet language {language!r}; choose one of {known}")
     target = _Target(
         call_id=_check_id("call_id", call_id, "a call id like 'c-…' or a placeholder like '{callId}'"),
@@ -464,3 +471,5 @@ _WRITERS: dict[str, Callable[[dict[str, Any], _Target], str]] = {
     "csharp": _csharp,
     "ruby": _ruby,
 }
+
+_TRANSLATORS: dict[str, Callable[[GatherOptions], str]] = {"bxml-v2": to_bxml_v2, "twiml": to_twiml}

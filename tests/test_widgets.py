@@ -80,9 +80,9 @@ def test_the_picker_and_the_text_stay_in_step():
 def test_the_code_tab_has_every_language_with_the_call_id(session):
     form = GatherForm(session)
     titles = list(form.code.titles)
-    assert titles[0] == "JSON" and len(titles) == 7
+    assert titles[0] == "JSON" and len(titles) == 9 and titles[-2:] == ["v2 BXML", "TwiML"]
     assert all("maxDigits" in c.value or "max_digits" in c.value or "MaxDigits" in c.value
-               for c in form.code.children)
+               or "numDigits" in c.value for c in form.code.children)
 
 
 def test_send_without_a_call_says_so_and_sends_nothing(session):

@@ -115,11 +115,13 @@ class GatherForm(w.VBox):
         self.validation.add_class("cnb-validation")
         self.preview = w.HTML()
         self.preview.add_class("cnb-preview")
-        from catapult_nb.snippets import LANGUAGES
+        from catapult_nb.snippets import LANGUAGES, TRANSLATIONS
 
-        self.snippets = {language: w.HTML() for language, _ in LANGUAGES}  # one per language tab
+        # one tab per request language, then the same gather in v2 BXML and TwiML
+        self.snippets = {language: w.HTML() for language, _ in (*LANGUAGES, *TRANSLATIONS)}
+        titles = {**dict(TRANSLATIONS), **_TAB_TITLES}
         self.code = w.Tab([self.preview, *self.snippets.values()],
-                          titles=("JSON", *(_TAB_TITLES.get(name, name) for name, _ in LANGUAGES)))
+                          titles=("JSON", *(titles.get(name, name) for name in self.snippets)))
         self.code.layout = w.Layout(width="100%")
         self.code.add_class("cnb-code")
         self.send_button = w.Button(description="Send gather", button_style="primary", icon="paper-plane")
