@@ -77,7 +77,9 @@ def test_a_flow_draws_as_mermaid():
     assert "class s_confirm current" in text
     bundle = flow._repr_mimebundle_()
     assert bundle["text/vnd.mermaid"] == flow.to_mermaid()
-    assert "account code" in bundle["text/plain"] and "<table>" in bundle["text/html"]
+    assert "account code" in bundle["text/plain"] and "text/html" not in bundle  # HTML would win over Mermaid
+    assert list(flow.table()["step"]) == list(flow.steps)
+    assert flow.table().set_index("step").loc["thanks", "next"] == "next → hang up"
 
 
 def test_quotes_and_angle_brackets_cannot_break_the_diagram():

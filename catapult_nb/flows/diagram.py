@@ -36,12 +36,12 @@ def _short(text: str) -> str:
 def _node(name: str, step: Step) -> str:
     nid = node_id(name)
     if isinstance(step, Ask):
-        body = f"🔊 {_short(step.sentence)}" if step.sentence else "⌨ gather"
+        body = f"ask: {_short(step.sentence)}" if step.sentence else "ask for keys"
         return f'{nid}["<b>{_escape(name)}</b><br/>{_escape(body)}"]'
     if isinstance(step, Say):
-        return f'{nid}(["<b>{_escape(name)}</b><br/>🔊 {_escape(_short(step.sentence))}"])'
+        return f'{nid}(["<b>{_escape(name)}</b><br/>say: {_escape(_short(step.sentence))}"])'
     if isinstance(step, Play):
-        return f'{nid}(["<b>{_escape(name)}</b><br/>🎵 {_escape(_short(step.file_url))}"])'
+        return f'{nid}(["<b>{_escape(name)}</b><br/>♪ {_escape(_short(step.file_url))}"])'
     if isinstance(step, Transfer):
         return f'{nid}[/"<b>{_escape(name)}</b><br/>☎ transfer to {_escape(step.to)}"/]'
     if isinstance(step, Hangup):
@@ -61,16 +61,20 @@ def to_mermaid(
     lines = ["flowchart TD", '    start_(("start"))', "    hangup_((\"hang up\"))"]
     lines += [f"    {_node(name, step)}" for name, step in flow.steps.items()]
     lines.append(f"    start_ --> {node_id(flow.start)}")
-    for name, step in flow.steps.items():
-        for edge in step.edges(name):
-            target = node_id(edge.target) if edge.target is not None else "hangup_"
-            label = edge.label
-            if counts is not None:
-                n = counts.get((edge.source, edge.target, edge.kind), 0)
-                label = f"{label} ×{n}" if label else f"×{n}"
-            arrow = _ARROWS.get(edge.kind, "-->")
-            text = f'|"{_escape(label)}"|' if label else ""
-            lines.append(f"    {node_id(name)} {arrow}{text} {target}")
+    # edges with the same ends and style are drawn once, their labels joined ("invalid / no input")
+    merged: dict[tuple[str, str, str], list[str]] = {}
+    for edge in flow.edges():
+        target = node_id(edge.target) if edge.target is not None else "hangup_"
+        label = edge.label
+        if counts is not None:
+            n = counts.get((edge.source, edge.target, edge.kind), 0)
+            label = f"{label} ×{n}" if label else f"×{n}"
+        labels = merged.setdefault((node_id(edge.source), _ARROWS.get(edge.kind, "-->"), target), [])
+        if label:
+            labels.append(label)
+    for (source, arrow, target), labels in merged.items():
+        text = f'|"{_escape(" / ".join(labels))}"|' if labels else ""
+        lines.append(f"    {source} {arrow}{text} {target}")
     lines.append("    classDef current fill:#ffe082,stroke:#f57f17,stroke-width:3px")
     lines.append("    classDef ends fill:#eceff1,stroke:#90a4ae")
     lines.append("    class start_,hangup_ ends")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+import pandas as pd
 
 from catapult_nb.flows.diagram import MERMAID_MIMETYPE, to_mermaid
 from catapult_nb.flows.runner import FlowRun, router
@@ -79,17 +80,19 @@ class Flow:
         kinds = ", ".join(f"{name}: {step.kind}" for name, step in self.steps.items())
         return f"Flow({self.name!r}, start={self.start!r}, steps={{{kinds}}})"
 
-    def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><td><code>{html.escape(name)}</code></td><td>{step.kind}</td>"
-            f"<td>{html.escape(step.sentence_text or '')}</td></tr>"
-            for name, step in self.steps.items()
-        )
-        head = f"<b>Flow {html.escape(self.name)}</b> (start: {html.escape(self.start)})"
-        return f"<div>{head}<table>{rows}</table></div>"
+    def table(self) -> pd.DataFrame:
+        """The steps as a table: name, kind, what is said or played, and where each edge leads."""
+        rows = []
+        for name, step in self.steps.items():
+            leads = ", ".join(f"{e.label or e.kind} → {e.target or 'hang up'}" for e in step.edges(name))
+            said = step.sentence_text or getattr(step, "file_url", None) or getattr(step, "to", "")
+            rows.append({"step": name, "kind": step.kind, "says": said, "next": leads})
+        return pd.DataFrame(rows, columns=["step", "kind", "says", "next"])
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        """Mermaid for front ends that draw it (JupyterLab ≥ 4.1, Notebook 7), a table elsewhere."""
-        return {
-            MERMAID_MIMETYPE: self.to_mermaid(), "text/html": self._repr_html_(), "text/plain": repr(self),
-        }
+        """Mermaid, which JupyterLab ≥ 4.1 and Notebook 7 draw, and the repr elsewhere.
+
+        No ``_repr_html_``: JupyterLab ranks HTML above Mermaid and would show it instead of the drawing
+        (:meth:`table` lists the steps for front ends that cannot draw Mermaid).
+        """
+        return {MERMAID_MIMETYPE: self.to_mermaid(), "text/plain": repr(self)}

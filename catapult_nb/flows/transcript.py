@@ -12,7 +12,14 @@ __all__ = ["TRANSCRIPT_COLUMNS", "Transcript", "conversation_html"]
 #: One row per action: when (API seconds from the run's first event), at which step, what happened.
 TRANSCRIPT_COLUMNS = ("time", "step", "action", "detail", "reason", "digits")
 
-_ICONS = {"ask": "🔊", "say": "🔊", "play": "🎵", "transfer": "☎", "hangup": "☎"}
+#: A speaker drawn inline (Material Design's volume_up, Apache-2.0): not every system font has 🔊.
+_SPEAKER = (
+    "<svg role='img' aria-label='🔊' width='14' height='14' viewBox='0 0 24 24' "
+    "style='vertical-align:-2px'><path fill='currentColor' d='M3 9v6h4l5 5V4L7 9H3zm13.5 3c0-1.77-1.02-"
+    "3.29-2.5-4.03v8.05c1.48-.73 2.5-2.25 2.5-4.02zM14 3.23v2.06c2.89.86 5 3.54 5 6.71s-2.11 5.85-5 "
+    "6.71v2.06c4.01-.91 7-4.49 7-8.77s-2.99-7.86-7-8.77z'/></svg>"
+)
+_ICONS = {"ask": _SPEAKER, "say": _SPEAKER, "play": "♪", "transfer": "☎", "hangup": "☎"}
 
 
 class Transcript(pd.DataFrame):
@@ -62,7 +69,7 @@ def conversation_html(frame: pd.DataFrame, title: str = "") -> str:
             )
         elif row.action == "gathered":
             shown = esc(repr(str(row.digits)))
-            lines.append(f"<div class='cnb-gathered'>⏹ {esc(str(row.reason))}, digits {shown} {when}</div>")
+            lines.append(f"<div class='cnb-gathered'>↳ {esc(str(row.reason))}, digits {shown} {when}</div>")
         elif row.action == "route":
             reason = f" <small>({esc(str(row.reason))})</small>" if row.reason else ""
             lines.append(f"<div class='cnb-route'>{esc(str(row.detail))}{reason}</div>")
