@@ -55,7 +55,7 @@ def files() -> Iterator[HTTPServer]:
 @pytest.fixture
 def no_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A machine without libespeak-ng: no wheel, no system library."""
-    monkeypatch.setattr(espeak, "_candidates", lambda: [])
+    monkeypatch.setattr(espeak, "_candidates", lambda: iter(()))
     monkeypatch.setattr(prompts.timing, "_warned", False)
     espeak.reset()
     prompts.cache_clear()

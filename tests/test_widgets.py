@@ -240,3 +240,30 @@ def test_the_form_keeps_its_width_and_the_picker_its_single_row():
     # long prompt text wraps between words in the preview
     form.sentence.value = "word " * 40
     assert "word-break:normal" in form.preview.value
+
+
+def test_the_form_shows_how_long_the_sentence_is_spoken_and_listen_fills_a_player():
+    from catapult_nb import prompts
+
+    form = GatherForm()
+    seconds = prompts.render("Please enter your 5 digit code").duration
+    assert f"{seconds:.1f} s spoken" in form.spoken.value
+    assert form.player is None and not form.player_box.children
+    # when
+    form.listen_button.click()
+    # then
+    assert form.player_box.children == (form.player,) and not form.player.autoplay  # nothing plays by itself
+    assert form.player.format == "wav"
+    assert prompts.decode(form.player.value).duration == pytest.approx(seconds)
+    assert form.listen().duration == seconds  # the button is this one line
+    # a new sentence: the label follows, the old recording is hidden
+    form.set_values(sentence="Por favor, marque su código.", locale="es_MX")
+    spanish = prompts.render("Por favor, marque su código.", locale="es_MX").duration
+    assert f"{spanish:.1f} s spoken" in form.spoken.value and not form.player_box.children
+
+
+def test_listen_with_nothing_to_hear_says_why():
+    form = GatherForm(sentence="", file_url="ftp://example.invalid/menu.wav")
+    form.listen_button.click()
+    assert "Nothing to hear" in form.spoken.value and "http or https" in form.spoken.value
+    assert not form.player_box.children

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,20 +75,17 @@ _ENGINE: Engine | None = None
 _FAILURE: str | None = None
 
 
-def _candidates() -> list[tuple[str, str | None]]:
+def _candidates() -> Iterator[tuple[str, str | None]]:
     """(library path, folder holding espeak-ng-data or None for the library's own) to try, in order."""
-    found: list[tuple[str, str | None]] = []
     try:
         import espeakng_loader
     except ImportError:
         pass
     else:
-        data = Path(espeakng_loader.get_data_path())
-        found.append((espeakng_loader.get_library_path(), str(data.parent)))
-    system = ctypes.util.find_library("espeak-ng")
+        yield espeakng_loader.get_library_path(), str(Path(espeakng_loader.get_data_path()).parent)
+    system = ctypes.util.find_library("espeak-ng")  # runs ldconfig: only looked for when needed
     if system:
-        found.append((system, None))
-    return found
+        yield system, None
 
 
 def _start(library: str, data_parent: str | None) -> Engine:

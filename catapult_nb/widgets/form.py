@@ -129,6 +129,18 @@ class GatherForm(w.VBox):
         self.result = w.HTML("<i>not sent yet</i>")
         self.result.add_class("cnb-send-result")
         self.send_button.on_click(lambda _: self._send_clicked())
+        # ▶ Listen: the prompt rendered (or the file fetched) into an <audio> player; nothing autoplays.
+        self.listen_button = w.Button(description="Listen", icon="play", tooltip="hear the prompt",
+                                      layout=w.Layout(width="96px"))
+        self.listen_button.add_class("cnb-listen")
+        self.listen_button.on_click(lambda _: self._listen_clicked())
+        self._heard: Any = None  # the prompt the player holds
+        self.spoken = w.HTML()  # "2.4 s spoken": the sentence's rendered length, kept up to date
+        self.spoken.add_class("cnb-spoken")
+        # The <audio> player is made on the first Listen: an empty one stalls Chromium's page for seconds.
+        self.player: w.Audio | None = None
+        self.player_box = w.Box(layout=w.Layout(margin="2px 0 2px 154px"))
+        self.player_box.add_class("cnb-player")
 
         self.fields = [
             self.max_digits, self.inter_digit_timeout, self.terminating_digits, self.tag, self.suppress_dtmf,
@@ -144,8 +156,11 @@ class GatherForm(w.VBox):
             self.max_digits, self.inter_digit_timeout, self.terminating_digits,
             w.HBox([w.Label("pick:", layout=w.Layout(width="150px")), self.picker]),
             self.tag, self.suppress_dtmf,
-            w.HTML("<b>Prompt</b>"), self.sentence, self.locale, self.gender, self.voice, self.file_url,
-            self.loop_enabled, self.bargeable,
+            w.HTML("<b>Prompt</b>"),
+            w.HBox([self.sentence, w.VBox([self.listen_button, self.spoken],
+                                          layout=w.Layout(margin="0 0 0 6px"))]),
+            self.player_box, self.locale, self.gender, self.voice, self.file_url, self.loop_enabled,
+            self.bargeable,
         ])
         super().__init__([
             w.HTML("<h4 style='margin:4px 0'>Gather options</h4>"),
@@ -236,6 +251,54 @@ class GatherForm(w.VBox):
                 f"<code>{html.escape(gather.call.id)}</code>; waiting for the caller</span>"
             )
 
+    # -- listening ------------------------------------------------------------------------------------
+
+    def listen(self) -> Any:
+        """Hear the prompt the form describes, as the ▶ Listen button does (see :meth:`Prompt.listen`)."""
+        return self.options.listen()
+
+    def _listen_clicked(self) -> None:
+        from catapult_nb.prompts import Listen
+
+        try:
+            heard = self.listen()
+        except OptionError as exc:
+            self.spoken.value = error_html(str(exc), "Cannot listen")
+            return
+        self._heard = self.options.prompt
+        if isinstance(heard, Listen):
+            kind = "mpeg" if heard.mimetype == "audio/mpeg" else "wav"
+            if self.player is None:
+                self.player = w.Audio(value=heard.data, format=kind, autoplay=False, loop=False,
+                                      controls=True, layout=w.Layout(width="266px"))
+            else:
+                self.player.format, self.player.value = kind, heard.data
+            self.player_box.children = (self.player,)
+            self.spoken.value = self._spoken_html(heard.label, heard.duration)
+        else:
+            self.player_box.children = ()
+            self.spoken.value = error_html(heard.reason, "Nothing to hear")
+
+    def _show_spoken(self, options: GatherOptions) -> None:
+        """The sentence's rendered length beside it (files are measured only when Listen is pressed)."""
+        from catapult_nb import prompts
+
+        prompt = options.prompt
+        if prompt is None or not (prompt.sentence or "").strip():
+            self.spoken.value = "" if prompt is None or not prompt.file_url else "<small>a file</small>"
+            return
+        if prompt != self._heard:  # the player holds an older prompt: take it away
+            self.player_box.children = ()
+        length = prompts.measure(prompt)
+        label = f"{length.seconds:.1f} s spoken" if length.timing == "audio" else f"≈{length.seconds:.1f} s"
+        self.spoken.value = self._spoken_html(label, length.seconds, length.reason)
+
+    @staticmethod
+    def _spoken_html(label: str, seconds: float, why: str = "") -> str:
+        title = f" title='{html.escape(why, quote=True)}'" if why else ""
+        data = f"class='cnb-spoken-label' data-seconds='{seconds:.3f}'{title}"
+        return f"<small {data}>{html.escape(label)}</small>"
+
     # -- live feedback ------------------------------------------------------------------------------
 
     def _changed(self, *_: Any) -> None:
@@ -250,6 +313,7 @@ class GatherForm(w.VBox):
                 view.value = error_html(f"fix {exc.prop} first", "not sendable")
             return
         self.validation.value = "<span style='color:#1a7f37'>✔ valid</span>"
+        self._show_spoken(options)
         wire = options.to_wire(as_strings=self.as_strings.value)
         self.preview.value = self._pre(json.dumps(wire, indent=2), "request body")
         self._render_code(options)

@@ -117,7 +117,8 @@ def test_gather_from_the_dashboard(explorer: LabPage, jupyter_lab: LabServer):
     assert len(gather_rows) == 1, gather_rows
     assert "hung-up" not in " ".join(gather_rows)
     # and that one gather is the one we sent, as the gather clock reports it
-    clock = explorer.text("cnb-countdown-label")
+    # (the clock redraws on its own tick: wait for the frame rather than read whatever is shown)
+    clock = explorer.wait_for_text("cnb-countdown-label", "terminating-digit", timeout=STEP)
     assert gather_id in clock and "terminating-digit" in clock, clock
 
     # when a second call is placed
