@@ -1106,9 +1106,9 @@ def _text_column(codes: np.ndarray, values: np.ndarray, categorical: bool) -> An
     return strings.take(np.where(dense < 0, len(uniques), dense))
 
 
-def _times(ns: np.ndarray) -> pd.Series:
-    """Nanosecond counts (``_NAT`` for none) as a UTC datetime column, without a copy per step."""
-    return pd.Series(ns.astype(np.int64).view("M8[ns]"), copy=False).dt.tz_localize("UTC")
+def _times(ns: np.ndarray) -> Any:
+    """Nanosecond counts (``_NAT`` for none) as a UTC datetime array, without a copy per step."""
+    return pd.DatetimeIndex(ns.astype(np.int64).view("M8[ns]"), copy=False).tz_localize("UTC").array
 
 
 def _frame(records: np.ndarray, values: np.ndarray, store: EventStore) -> pd.DataFrame:
@@ -1116,7 +1116,7 @@ def _frame(records: np.ndarray, values: np.ndarray, store: EventStore) -> pd.Dat
     data: dict[str, Any] = {}
     for name in EVENT_COLUMNS:
         if name in ("time", "received"):
-            data[name] = _times(records[name]).array
+            data[name] = _times(records[name])
         elif name == "payload":
             batch = _PayloadBatch(store, ids)
             # frompyfunc fills the object array without numpy asking each Payload for its len()
