@@ -645,6 +645,29 @@ class Session:
             frame["url"] = frame["url"].map(lambda url: mask_secret_path(url) if url else url)
         return frame
 
+    def replay(
+        self,
+        events: Any,
+        url: str,
+        *,
+        edit: Any = None,
+        pace: str = "fast",
+        speed: float = 1.0,
+        **options: Any,
+    ) -> pd.DataFrame:
+        """Send stored callbacks again, with v1's headers, to ``url``: your app, the receiver, a request bin.
+
+        ``session.replay(session.events.query("eventType == 'gather'"), app_url, edit={"digits": "9"})``.
+        :param events: rows of :attr:`events` (or any store's frame), or a list of payload dicts.
+        :param edit: a dict of fields to set in each payload, or a function of the payload.
+        :param pace: ``"fast"``, or ``"recorded"`` to keep the original gaps divided by ``speed``.
+        :returns: one row per request: ``eventType``, ``callId``, ``status``, ``elapsedMs``, ``error``,
+            ``payload``. See :func:`catapult_nb.replay.replay` for the other options.
+        """
+        from catapult_nb.replay import replay
+
+        return replay(events, url, edit=edit, pace=pace, speed=speed, **options)
+
     def add_listener(self, fn: Callable[[Session], None]) -> None:
         """Call ``fn(session)`` when a call is placed (used by the widgets)."""
         self._listeners.append(fn)

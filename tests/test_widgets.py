@@ -140,6 +140,25 @@ def test_the_event_table_filters_by_call_and_type(session):
     table.close()
 
 
+def test_replay_to_sends_the_selected_rows_again(session, collector):
+    table = EventTable(session)
+    call = session.call("+15551234567")
+    table.refresh()
+    table.call_filter.value, table.type_filter.value = call.id, "answer"
+
+    table.replay_url.value = collector.url("/app")
+    table.replay_button.click()
+
+    sent = collector.wait_for_event("answer", call.id)
+    assert len(collector.events()) == 1
+    assert (sent["eventType"], sent["callId"]) == ("answer", call.id)
+    assert "1 sent to" in table.replay_result.value and "1× HTTP 200" in table.replay_result.value
+    table.replay_url.value = "not a url"
+    table.replay_button.click()
+    assert "url must be an http(s) URL" in table.replay_result.value
+    table.close()
+
+
 def all_widget_states(root: w.Widget) -> list[dict]:
     states, stack, seen = [], [root], set()
     while stack:

@@ -28,7 +28,10 @@ _SHOWN_COLUMNS = [
 
 
 class EventTable(w.VBox):
-    """A live table of the session's events; new rows appear without re-running a cell."""
+    """A live table of the session's events; new rows appear without re-running a cell.
+
+    "replay to…" sends the rows the filters select to a URL again (:meth:`Session.replay`).
+    """
 
     def __init__(self, session: Session, max_rows: int = 30):
         self.session = session
@@ -41,11 +44,22 @@ class EventTable(w.VBox):
         self.summary = w.HTML()
         self.table = w.HTML()
         self.table.add_class("cnb-event-table")
+        self.replay_url = w.Text(
+            placeholder="http://127.0.0.1:5000/catapult", description="replay to…",
+            layout=w.Layout(width="420px"),
+        )
+        self.replay_button = w.Button(description="Replay selected rows", layout=w.Layout(width="180px"))
+        self.replay_button.on_click(lambda _: self._replay_clicked())
+        self.replay_result = w.HTML()
+        self.replay_result.add_class("cnb-replay-result")
         self.refreshes = 0  # how many times the table was redrawn (tests wait on it)
         self._refreshed = threading.Condition()
         self._schedule = Coalescer(self.refresh)
         session.store.add_listener(self._on_event)
-        super().__init__([w.HBox([self.call_filter, self.type_filter]), self.summary, self.table])
+        super().__init__([
+            w.HBox([self.call_filter, self.type_filter]), self.summary, self.table,
+            w.HBox([self.replay_url, self.replay_button]), self.replay_result,
+        ])
         self.add_class("cnb-events")
         self.refresh()
 
@@ -60,6 +74,19 @@ class EventTable(w.VBox):
         if self.type_filter.value != _ALL:
             frame = frame[frame["eventType"] == self.type_filter.value]
         return frame
+
+    def replay(self, url: str | None = None) -> pd.DataFrame:
+        """Send the rows the filters select to ``url`` (default: the "replay to…" box), as the button does."""
+        rows = self.session.replay(self.data, url or self.replay_url.value.strip())
+        self.replay_result.value = _replay_summary(rows)
+        return rows
+
+    def _replay_clicked(self) -> None:
+        self.replay_result.value = "<i>replaying…</i>"
+        try:
+            self.replay()
+        except Exception as exc:  # shown under the table; a click handler has nowhere else to report
+            self.replay_result.value = error_html(str(exc), "replay")
 
     def refresh(self) -> None:
         everything = self.session.events  # one read of the store per redraw
@@ -118,6 +145,15 @@ class EventTable(w.VBox):
             "<table class='cnb-events-table' style='border-collapse:collapse;font-size:12px'>"
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
         )
+
+
+def _replay_summary(rows: pd.DataFrame) -> str:
+    """``3 sent to http://…: 2× HTTP 200, 1× could not connect: …``."""
+    outcomes = rows["error"].fillna("HTTP " + rows["status"].astype("string")).value_counts(sort=False)
+    parts = ", ".join(f"{count}× {outcome}" for outcome, count in outcomes.items())
+    where = html.escape(rows.attrs.get("url", ""))
+    outcome = html.escape(parts) or "nothing to send"
+    return f"<small>{len(rows)} sent to <code>{where}</code>: {outcome}</small>"
 
 
 class Keypad(w.VBox):

@@ -1,0 +1,253 @@
+"""Replay stored callbacks to any URL, as the v1 API sent them: your own app, the receiver, a request bin.
+
+::
+
+    rows = session.replay(session.events.query("eventType == 'gather'"), "http://127.0.0.1:5000/catapult",
+                          edit={"digits": "99999"})
+    rows[["eventType", "status", "elapsedMs", "error"]]
+
+Each event is one request (POST with a JSON body, or GET with query parameters), with the v1 headers
+(``Content-Type: application/json; charset=utf-8``, ``User-Agent: BandwidthAPI/v1 (…)``) and, when the
+URL carries ``user:password@``, Basic auth as the API sends it. One row per event comes back; a request
+that fails (refused, no answer within ``timeout``, an answer that is not HTTP) is a row with its error,
+and the replay goes on with the next event. ``edit`` changes each payload first: a dict of fields to set
+(``None`` removes one), or a function of the payload; an ``edit`` that raises is that row's error and
+nothing is sent for it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import pandas as pd
+import requests
+
+from catapult_nb.events import mask_secret_path
+
+__all__ = ["REPLAY_COLUMNS", "USER_AGENT", "replay"]
+
+#: The v1 API's user agent, with this project where the API puts its build stamp.
+USER_AGENT = "BandwidthAPI/v1 (catapult_nb replay)"
+#: One row per event, in this order.
+REPLAY_COLUMNS = ("eventType", "callId", "status", "elapsedMs", "error", "payload")
+_PACES = ("fast", "recorded")
+
+Edit = Mapping[str, Any] | Callable[[dict[str, Any]], Any] | None
+
+
+def replay(
+    events: Any,
+    url: str,
+    *,
+    edit: Edit = None,
+    pace: str = "fast",
+    speed: float = 1.0,
+    method: str = "POST",
+    timeout: float = 10.0,
+    progress: bool | None = None,
+) -> pd.DataFrame:
+    """Send each event to ``url`` and return one row per request.
+
+    :param events: a frame of stored events (``session.events``, ``store.to_dataframe()``, a slice of
+        either: its ``payload`` column is sent), or an iterable of payload dicts.
+    :param url: where to send them; ``http://user:password@host/…`` sends Basic auth.
+    :param edit: a dict of fields to set in each payload (a ``None`` value removes the field), or a
+        function that takes a copy of the payload and returns the payload to send (or changes it in place
+        and returns None).
+    :param pace: ``"fast"``: one after the other, each as soon as the last was answered; ``"recorded"``:
+        with the gaps between the events as first received (the ``received`` column, else their ``time``),
+        divided by ``speed``.
+    :param speed: how much faster than recorded to go with ``pace="recorded"`` (2: half the gaps).
+    :param method: ``"POST"`` (JSON body) or ``"GET"`` (query parameters), as ``callbackHttpMethod``.
+    :param timeout: seconds to wait for each answer (the v1 ``callbackTimeout`` is at most 10 s).
+    :param progress: show a progress bar (``tqdm.auto``); None shows one for more than 200 events.
+    :returns: a DataFrame with columns ``eventType``, ``callId``, ``status`` (HTTP status, or missing when
+        there was no answer), ``elapsedMs``, ``error`` (missing on a 2xx) and ``payload`` (what was sent, or
+        would have been: None when ``edit`` failed).
+    :raises ValueError: a bad ``url``, ``pace``, ``speed``, ``method`` or ``timeout``, or an event that is
+        not a JSON object; nothing is sent then.
+    """
+    _check_url(url)
+    if pace not in _PACES:
+        raise ValueError(f"pace must be 'fast' or 'recorded', got {pace!r}")
+    if not _is_positive(speed):
+        raise ValueError(f"speed must be a positive number (2: twice as fast as recorded), got {speed!r}")
+    method = str(method).upper()
+    if method not in ("POST", "GET"):
+        raise ValueError(f"method must be 'POST' or 'GET' (the v1 callbackHttpMethod), got {method!r}")
+    if not _is_positive(timeout) or timeout > 600:
+        raise ValueError(f"timeout must be a number of seconds from 0 to 600, got {timeout!r}")
+    if edit is not None and not (isinstance(edit, Mapping) or callable(edit)):
+        raise ValueError(
+            f"edit must be a dict of fields or a function of the payload, got {type(edit).__name__}"
+        )
+    payloads, moments = _payloads(events)
+    from tqdm.auto import tqdm
+
+    rows: list[dict[str, Any]] = []
+    with requests.Session() as http:
+        http.trust_env = _is_public(url)  # a local app is never reached through a proxy from the environment
+        http.headers.update({"User-Agent": USER_AGENT})
+        start, first = time.monotonic(), moments[0] if moments else None
+        show = len(payloads) > 200 if progress is None else progress
+        for index, payload in enumerate(tqdm(payloads, desc="replaying", unit="event", disable=not show)):
+            if pace == "recorded" and first is not None and moments[index] is not None:
+                _sleep_until(start + (moments[index] - first) / speed)
+            rows.append(_send(http, url, method, payload, edit, timeout))
+    frame = pd.DataFrame(rows, columns=list(REPLAY_COLUMNS))
+    frame["status"] = frame["status"].astype("Int64")
+    frame.attrs["url"] = _shown(url)
+    return frame
+
+
+# -- inputs ---------------------------------------------------------------------------------------------
+
+
+def _check_url(url: Any) -> None:
+    try:
+        parts = urlsplit(url) if isinstance(url, str) else None
+        port_ok = parts is not None and (parts.port is None or 0 < parts.port < 65536)
+    except ValueError:
+        parts, port_ok = None, False
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise ValueError(
+            f"url must be an http(s) URL such as http://127.0.0.1:5000/catapult, got {_shown(str(url))!r}"
+        )
+
+
+def _is_positive(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    )
+
+
+def _is_public(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host not in ("127.0.0.1", "localhost", "::1")
+
+
+def _payloads(events: Any) -> tuple[list[dict[str, Any]], list[float | None]]:
+    """The payloads to send, and when each was first received (epoch seconds) for ``pace="recorded"``."""
+    if isinstance(events, pd.Series):
+        events = events.to_frame().T
+    if isinstance(events, pd.DataFrame):
+        if "payload" not in events.columns:
+            raise ValueError(
+                "events must have the store's 'payload' column (session.events, store.to_dataframe()), "
+                "or be a list of payload dicts"
+            )
+        items = list(events["payload"])
+        moments = _moments(events["received"]) if "received" in events.columns else [None] * len(items)
+    elif isinstance(events, Mapping):
+        items, moments = [events], [None]
+    elif isinstance(events, Iterable) and not isinstance(events, (str, bytes)):
+        items = list(events)
+        moments = [None] * len(items)
+    else:
+        raise ValueError(f"events must be a DataFrame of stored events or a list of dicts, got {events!r}")
+    payloads = []
+    for position, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise ValueError(f"event {position} is not a JSON object but {type(item).__name__}: {item!r:.80}")
+        payloads.append(dict(item))
+    if all(m is None for m in moments):
+        moments = _moments(pd.Series([p.get("time") for p in payloads]))
+    return payloads, moments
+
+
+def _moments(values: pd.Series) -> list[float | None]:
+    stamps = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+    return [None if pd.isna(s) else s.timestamp() for s in stamps]
+
+
+def _edited(payload: dict[str, Any], edit: Edit) -> dict[str, Any]:
+    if edit is None:
+        return payload
+    if isinstance(edit, Mapping):
+        changed = {**payload, **edit}
+        return {k: v for k, v in changed.items() if v is not None}
+    result = edit(payload)
+    result = payload if result is None else result
+    if not isinstance(result, Mapping):
+        raise TypeError(f"edit returned {type(result).__name__}, not a dict of fields")
+    return dict(result)
+
+
+# -- sending --------------------------------------------------------------------------------------------
+
+
+def _send(
+    http: requests.Session, url: str, method: str, original: dict[str, Any], edit: Edit, timeout: float
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "eventType": original.get("eventType"), "callId": original.get("callId"),
+        "status": None, "elapsedMs": None, "error": None, "payload": None,
+    }
+    try:
+        payload = _edited(dict(original), edit)
+    except Exception as exc:  # the user's edit: its failure is this row's outcome, and nothing is sent
+        row["error"] = f"edit raised {exc.__class__.__name__}: {exc}"
+        return row
+    row.update(eventType=payload.get("eventType"), callId=payload.get("callId"), payload=payload)
+    started = time.perf_counter()
+    try:
+        if method == "GET":
+            params = {k: _query_value(v) for k, v in payload.items() if v is not None}
+            response = http.get(url, params=params, timeout=timeout, allow_redirects=False)
+        else:
+            response = http.post(
+                url, json=payload, timeout=timeout, allow_redirects=False,
+                headers={"Content-Type": "application/json; charset=utf-8"},
+            )
+        response.close()
+        row["status"] = response.status_code
+        if not 200 <= response.status_code < 300:
+            row["error"] = f"answered HTTP {response.status_code} {response.reason or ''}".rstrip()
+    except requests.Timeout:
+        row["error"] = f"no answer within {timeout:g} s"
+    except requests.ConnectionError as exc:
+        row["error"] = _scrub(f"could not connect: {_root(exc)}", url)
+    except (requests.RequestException, ValueError) as exc:  # an answer that is not HTTP, a bad header
+        row["error"] = _scrub(f"{exc.__class__.__name__}: {_root(exc)}", url)
+    row["elapsedMs"] = round((time.perf_counter() - started) * 1000, 2)
+    return row
+
+
+def _sleep_until(deadline: float) -> None:
+    delay = deadline - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)  # the recorded pace is the point here, not a wait for a condition
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _root(exc: BaseException) -> str:
+    """The innermost cause's message: the useful part of urllib3's nested errors."""
+    while exc.__cause__ is not None or (exc.args and isinstance(exc.args[0], BaseException)):
+        exc = exc.__cause__ or exc.args[0]
+    text = str(exc)
+    return text.split(": ", 1)[-1] if text.startswith("<") else text
+
+
+def _scrub(text: str, url: str) -> str:
+    """``text`` without the URL's password or the receiver's secret path."""
+    password = urlsplit(url).password
+    if password:
+        text = text.replace(password, "***")
+    return mask_secret_path(text)
+
+
+def _shown(url: str) -> str:
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    return mask_secret_path(url.replace(password, "***") if password else url)
