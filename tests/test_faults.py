@@ -30,6 +30,8 @@ def place_and_end_call(session, collector=None, **fields):
         session.receiver.wait_for(call_id=call.id, event_type="answer")
     call.hang_up()
     session.simulator.wait_idle()
+    if collector is not None:  # it records a request just after answering it
+        collector.wait_for_event("hangup", call.id)
     return call
 
 
