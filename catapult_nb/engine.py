@@ -384,6 +384,7 @@ class DuplicateGatherError(Exception):
 
 class CallMachine:
     """A call's life: ``started`` → ``active`` → ``completed`` (or ``rejected``), and its one gather.
+    A transfer takes an active call to ``transferring`` and back to ``active``.
 
     Methods raise :class:`CallStateError` when the transition is not allowed and return the new state.
     """
@@ -417,6 +418,17 @@ class CallMachine:
         if self.ended:
             raise CallStateError(self.call_id, self.state, "hang up")
         self.state = state
+
+    def transfer(self) -> None:
+        """An active call is transferred: ``transferring`` until the new leg answers or fails."""
+        if self.state != "active":
+            raise CallStateError(self.call_id, self.state, "transfer")
+        self.state = "transferring"
+
+    def transferred(self) -> None:
+        """The transfer's new leg answered (the calls are bridged) or failed: ``active`` again."""
+        if self.state == "transferring":
+            self.state = "active"
 
     def check_active(self, action: str) -> None:
         if self.state != "active":

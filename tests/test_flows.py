@@ -115,6 +115,24 @@ def test_keys_12345_then_1_complete_the_flow_and_read_the_code_back(session):
     assert type(transcript.head()).__name__ == "DataFrame"  # operations give plain frames
 
 
+def test_no_key_at_all_asks_three_times_then_says_sorry_and_transfers(session):
+    # given the account-code flow on a call whose caller never types
+    run = session.call("+15551234567", flow=account_code())
+    run.wait()
+    # then the code step was asked three times, then sorry, then the transfer to the operator
+    assert run.outcome == "transferred"
+    assert run.path == ["code", "code", "code", "sorry", "operator"]
+    routes = run.transcript.query("action == 'route'")
+    assert list(routes["reason"]) == ["no input", "no input", "no input; exhausted after 3 tries", "spoken"]
+    # and the simulator rang the operator, answered, and bridged the two calls
+    leg = run.transfer_leg
+    assert leg is not None and leg.to == "+15550100999"
+    session.receiver.wait_for(call_id=leg.id, event_type="answer", timeout=10)
+    bridge = session.client.get_call(run.call.id)["bridgeId"]
+    assert session.client.get_call(leg.id)["bridgeId"] == bridge
+    assert "+15550100999" in run.reason and leg.id in run.reason
+
+
 def test_invalid_digits_go_round_again_and_count_as_a_failure(session):
     flow = Flow({
         "menu": Ask("Press 1 or 2.", max_digits=1, routes={"1": "one", "2": "one"}, retries=1),
@@ -233,3 +251,6 @@ def test_the_same_flow_runs_through_a_live_session_and_a_tunnel(agent, tmp_path,
         assert (run.outcome, run.path) == ("completed", ["code", "confirm", "thanks"])
         assert "1 2 3 4 5" in run.transcript.query("step == 'confirm' and action == 'ask'")["detail"].iloc[0]
         assert {d["url"] for d in phone.deliveries(run.call.id)} == {live.callback_url}
+        # and a caller who types nothing is transferred, as on the simulated backend
+        silent = live.call("+15551234567", flow=account_code()).wait()
+        assert (silent.outcome, silent.path) == ("transferred", ["code", "code", "code", "sorry", "operator"])

@@ -207,3 +207,26 @@ def test_handlers_work_the_same_on_a_live_session_through_a_tunnel(agent, tmp_pa
         live.receiver.wait_for(call_id=call.id, event_type="hangup", timeout=10)
         assert live.handler_errors.empty
 
+
+
+def test_a_handler_can_transfer_and_the_phone_can_hang_up_the_new_leg(session):
+    # given a handler that transfers every answered call to an operator
+    legs = []
+
+    @session.on("answer")
+    def to_operator(call, event):
+        if call.to != "+15550100999":  # the operator's own answer is not transferred again
+            legs.append(call.transfer("+15550100999"))
+
+    call = session.call("+15551234567")
+    session.receiver.wait_for(call_id=call.id, event_type="answer", timeout=10)
+    assert session.wait_handlers(10)
+    [leg] = legs
+    # when the operator's leg answers and then hangs up on the virtual phone
+    session.receiver.wait_for(call_id=leg.id, event_type="answer", timeout=10)
+    session.phone.hang_up(leg)
+    # then both calls end, each with its hangup event, and the leg is one of the session's calls
+    for ended in (call, leg):
+        session.receiver.wait_for(call_id=ended.id, event_type="hangup", timeout=10)
+    assert leg in session.calls and (leg.from_, leg.to) == (call.to, "+15550100999")
+    assert session.handler_errors.empty

@@ -52,7 +52,15 @@ Decisions where the v1 documentation leaves the behaviour open ("unconfirmed" in
 - A hang-up during a gather sends the ``gather`` event (``hung-up``) first, then ``hangup``.
 - Voice, locale and gender are each checked against the TTS table, not against each other. A field of
   the wrong JSON type (a ``fileUrl`` that is an object, say) is a 400 ``validation-error``.
-- Transfers (``state: transferring``) are refused with a 400: the simulator has no second party.
+- Transfer: POST call ``{"state": "transferring", "transferTo": "+1…"}`` on an active call → 201 and the
+  ``Location`` of a new outbound call (the leg) from the call's ``to`` number (``transferCallerId``
+  when it is a number), answered like any outbound call (after 1 s; the 0001/0002/0003 numbers too).
+  Its events go to the request's ``callbackUrl``, else the call's. The call is ``transferring`` until
+  the leg answers, then ``active`` again with the leg, both showing one ``bridgeId``; a leg that does
+  not answer gives the caller back, active and unbridged. A hang-up on either side ends both (a
+  ``hangup`` event each; ``ORIGINATOR_CANCEL`` for a leg still ringing). A running gather is stopped
+  without a ``gather`` event and audio stops; ``whisperAudio`` and the diversion fields are accepted
+  and not played. No ``transferTo``: 400 ``missing-property``; a call that is not active: 403.
 """
 
 from __future__ import annotations

@@ -80,6 +80,7 @@ class SimCall:
     audio: SimAudio | None = None
     timers: set[asyncio.TimerHandle] = field(default_factory=set)
     log: list[dict[str, Any]] = field(default_factory=list)
+    partner: SimCall | None = field(default=None, repr=False)  # the other leg of a transfer
 
     @property
     def id(self) -> str:

@@ -117,9 +117,15 @@ async def update_call(request: web.Request) -> web.Response:
     call = _call(request)
     fields = parse_fields("call", await read_body(request, "call"), UPDATE_FIELDS)
     target = fields.get("state")
-    if target == "transferring":
-        raise validation_error("call", "state", "the simulator does not support transfers")
     try:
+        if target == "transferring":
+            if "transferTo" not in fields:
+                raise ApiError(
+                    400, "bad-request", "missing-property",
+                    "The 'call' resource property 'transferTo' is required but was not specified",
+                    property="transferTo",
+                )
+            return _created(state.transfer(call, fields, _origin(request)).uri)
         if target == "active":
             if call.machine.direction != "in":  # the far end answers outbound calls, not the app
                 raise CallStateError(call.id, call.machine.state, "answer")

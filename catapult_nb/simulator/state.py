@@ -144,6 +144,37 @@ class SimulatorState:
         self.cancel_timers(call)
         call.active_at = self.clock.now()
         self.call_event(call, "answer", call.active_at, callState="active")
+        partner = call.partner
+        if partner is not None and partner.machine.state == "transferring":  # a transfer's leg: bridge
+            partner.machine.transferred()
+            call.extra["bridgeId"] = partner.extra["bridgeId"] = new_id("brg")
+
+    def transfer(self, call: SimCall, fields: dict[str, Any], uri_base: str) -> SimCall:
+        """Dial ``transferTo`` for an active call; the two are bridged once the new leg answers.
+
+        The leg calls from the call's ``to`` number (or ``transferCallerId``), is answered like an
+        outbound call, and sends its events to the request's ``callbackUrl``, else to the call's.
+        A running gather is stopped without a ``gather`` event, and audio stops. Raises
+        CallStateError unless the call is active.
+        """
+        call.machine.transfer()
+        now = self.clock.now()
+        gather = call.running_gather
+        if gather is not None:
+            self.stop_gather(call, gather)
+        self.stop_audio(call, now)
+        caller_id = fields.get("transferCallerId")
+        leg_fields = {
+            "from": caller_id if caller_id and caller_id != "private" else call.to,
+            "to": fields["transferTo"],
+            "callbackUrl": fields.get("callbackUrl"),
+        }
+        leg = self.new_call("out", uri_base, leg_fields)
+        if "callbackUrl" not in fields:
+            leg.target = call.target
+        leg.partner, call.partner = call, leg
+        self.dial(leg)
+        return leg
 
     def cancel_timers(self, call: SimCall) -> None:
         for handle in call.timers:
@@ -178,6 +209,19 @@ class SimulatorState:
         else:
             self.call_event(call, "hangup", now, cause=cause, callState="completed")
         self.deliverer.finish(call.id)
+        self._end_partner(call)
+
+    def _end_partner(self, call: SimCall) -> None:
+        """A transfer's two calls end together; a leg that never answered gives the caller back."""
+        partner = call.partner
+        if partner is None or partner.machine.ended:
+            return
+        if partner.machine.state == "transferring":  # the new leg failed: the caller is back, unbridged
+            partner.machine.transferred()
+            partner.partner = call.partner = None
+            return
+        cause = "NORMAL_CLEARING" if partner.machine.state == "active" else "ORIGINATOR_CANCEL"
+        self.end_call(partner, "completed", cause)
 
     # -- keys and gathers ----------------------------------------------------------------------------
 
