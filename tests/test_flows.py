@@ -68,6 +68,19 @@ def test_variables_are_read_key_by_key():
     assert render("You entered {code}.", {}) == "You entered ."
 
 
+def test_each_step_can_be_heard_with_its_variables_filled_in():
+    from catapult_nb import prompts
+
+    flow = account_code()
+    assert flow.steps["confirm"].prompt({"code": "12345"}).sentence.startswith("You entered 1 2 3 4 5.")
+    heard = flow.listen("confirm", code="12345")
+    expected = prompts.Listen if prompts.engine_available() else prompts.Unheard
+    assert isinstance(heard, expected)
+    assert isinstance(flow.listen("operator"), prompts.Unheard)  # a transfer says nothing
+    with pytest.raises(KeyError, match="no step 'menu'"):
+        flow.listen("menu")
+
+
 def test_a_flow_draws_as_mermaid():
     flow = account_code()
     text = flow.to_mermaid(current="confirm")

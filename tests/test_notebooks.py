@@ -54,10 +54,10 @@ def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> str:
     return secret
 
 
-def test_there_are_four_notebooks():
+def test_there_are_five_notebooks():
     assert [p.name for p in NOTEBOOKS] == [
         "01_quickstart.ipynb", "02_gather_explorer.ipynb", "03_live_account.ipynb",
-        "04_analysing_outcomes.ipynb",
+        "04_analysing_outcomes.ipynb", "05_call_flows.ipynb",
     ]
 
 
@@ -83,6 +83,25 @@ def test_simulated_notebooks_run(name, tmp_path, fake_credentials):
         assert "inter-digit-timeout" in text and "'25'" in text
         for reason in ("max-digits", "terminating-digit", "hung-up"):
             assert reason in text
+
+
+def test_call_flows_notebook_plays_the_account_code_flow(tmp_path, fake_credentials):
+    nb = nbformat.read(ROOT / "notebooks" / "05_call_flows.ipynb", as_version=4)
+    execute(nb, tmp_path)
+    text = json.dumps([cell.get("outputs", []) for cell in nb.cells], ensure_ascii=False)
+    assert '"output_type": "error"' not in text
+    assert fake_credentials not in saved_text(nb)
+    # the flow is shown as Mermaid, and a flow with a typo in a route is refused naming step and field
+    assert "text/vnd.mermaid" in text and "flowchart TD" in text
+    assert "step 'code', field 'routes': 'confrim' is not a step" in text
+    # keys 12345 then 1: completed along code, confirm, thanks; the code is read back key by key
+    assert "completed · code → confirm → thanks" in text
+    assert "You entered 1 2 3 4 5." in text
+    # no key at all: asked three times, sorry, then the operator
+    assert "transferred · code → code → code → sorry → operator" in text
+    # the player's widget state was saved (no secret in it), and the handler saw both codes
+    assert "cnb-flow-player" in json.dumps(nb.metadata.get("widgets", {}))
+    assert "max-digits '12345'" in text and "max-digits '54321'" in text
 
 
 def test_live_notebook_against_the_simulator_through_the_fake_tunnel(agent, tmp_path, monkeypatch):

@@ -68,6 +68,15 @@ class Flow:
 
     # -- looking at it -------------------------------------------------------------------------------
 
+    def listen(self, step: str, **variables: str) -> Any:
+        """Hear what ``step`` says, ``{name}`` filled in: ``flow.listen("confirm", code="12345")``.
+
+        :raises KeyError: no step of that name.
+        """
+        if step not in self.steps:
+            raise KeyError(f"no step {step!r} in flow {self.name!r}; the steps are {', '.join(self.steps)}")
+        return self.steps[step].listen(**variables)
+
     def edges(self) -> list[Edge]:
         """Every way from one step to another (or to the end of the call), in step order."""
         return [edge for name, step in self.steps.items() for edge in step.edges(name)]

@@ -78,6 +78,20 @@ class Step:
     def sentence_text(self) -> str | None:
         return None
 
+    def prompt(self, variables: Mapping[str, str] | None = None) -> Prompt | None:
+        """What this step says or plays, ``{name}`` filled in from ``variables`` (None: nothing)."""
+        return None
+
+    def listen(self, **variables: str) -> Any:
+        """Hear this step's prompt, spoken or played: ``flow.steps["confirm"].listen(code="12345")``.
+
+        :returns: a player, or a note saying why there is nothing to hear (see
+            :func:`catapult_nb.prompts.listen`).
+        """
+        from catapult_nb.prompts import listen
+
+        return listen(self.prompt(variables))
+
 
 def _check_text(step: str, field_name: str, sentence: Any, steps: Mapping[str, Step]) -> None:
     try:
@@ -151,6 +165,9 @@ class Ask(Step):
     def sentence_text(self) -> str | None:
         return self.sentence
 
+    def prompt(self, variables: Mapping[str, str] | None = None) -> Prompt | None:
+        return self.gather_options(render(self.sentence, variables or {}) if self.sentence else None).prompt
+
     def gather_options(self, sentence: str | None, tag: str | None = None) -> GatherOptions:
         """The gather this step sends, with ``sentence`` (variables already filled in) as its prompt."""
         options = dict(self.options)
@@ -223,6 +240,12 @@ class Say(Step):
     def sentence_text(self) -> str | None:
         return self.sentence
 
+    def prompt(self, variables: Mapping[str, str] | None = None) -> Prompt | None:
+        return Prompt(
+            sentence=render(self.sentence, variables or {}), voice=self.voice, locale=self.locale,
+            gender=self.gender,
+        )
+
     def edges(self, name: str) -> list[Edge]:
         return [Edge(name, self.next, "next", "")]
 
@@ -246,6 +269,9 @@ class Play(Step):
     next: str | None = None
 
     kind = "play"
+
+    def prompt(self, variables: Mapping[str, str] | None = None) -> Prompt | None:
+        return Prompt(file_url=self.file_url)
 
     def edges(self, name: str) -> list[Edge]:
         return [Edge(name, self.next, "next", "")]
