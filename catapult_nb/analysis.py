@@ -158,7 +158,7 @@ def _with_requests(done: pd.DataFrame, gathers: pd.DataFrame) -> pd.DataFrame:
     )
     if "optionSet" not in table.columns:
         if "options" in requested.columns:
-            labels = [describe_options(o) if isinstance(o, dict) else pd.NA for o in table["options"]]
+            labels = _labels(table["options"])
         else:
             labels = [describe_options(_unflatten(row)) for row in _option_rows(table)]
         table["optionSet"] = pd.Series(labels, index=table.index, dtype="string")
@@ -166,6 +166,25 @@ def _with_requests(done: pd.DataFrame, gathers: pd.DataFrame) -> pd.DataFrame:
     table["optionSet"] = table["optionSet"].astype("string").mask(~table.index.isin(requested.index),
                                                                   UNKNOWN_OPTIONS)
     return table
+
+
+def _labels(options: pd.Series) -> list[Any]:
+    """describe_options for each row, once per distinct option set (there are usually a handful)."""
+    known: dict[str, str] = {}
+    same: dict[int, str] = {}  # rows often share one dict object: skip even the JSON key then
+    labels: list[Any] = []
+    for item in options:
+        if not isinstance(item, dict):
+            labels.append(pd.NA)
+        elif id(item) in same:
+            labels.append(same[id(item)])
+        else:
+            key = json.dumps(item, sort_keys=True, default=str)
+            if key not in known:
+                known[key] = describe_options(item)
+            same[id(item)] = known[key]
+            labels.append(known[key])
+    return labels
 
 
 def _option_rows(table: pd.DataFrame) -> Iterable[dict[str, Any]]:

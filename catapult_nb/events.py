@@ -324,6 +324,17 @@ def _write_gather(
     )
 
 
+def _new_row(event_id: int, item: _Pending, texts: dict[str, str | None], time_ns: int | None) -> dict[str, Any]:
+    """The row dict a listener gets for a new event (as :meth:`EventStore.event_rows` gives it)."""
+    row: dict[str, Any] = {"id": event_id}
+    for name in EVENT_COLUMNS:
+        row[name] = texts.get(name)
+    row["time"] = _ns_to_timestamp(time_ns)
+    row["received"] = _ns_to_timestamp(item.received_ns)
+    row["payload"] = item.payload
+    return row
+
+
 class BulkWriter:
     """Writes inside one :meth:`EventStore.bulk` transaction (see there)."""
 
@@ -563,20 +574,68 @@ class EventStore:
     def _insert_rows(
         self, conn: sqlite3.Connection, pending: list[_Pending], with_rows: bool
     ) -> tuple[list[bool], list[dict[str, Any]], int]:
-        """Insert inside the open transaction: the one dedupe path of live deliveries and imports."""
-        next_id = conn.execute(_NEXT_ID).fetchone()[0]
+        """Insert inside the open transaction: the one dedupe path of live deliveries and imports.
+
+        Batched: one query finds the digests already stored, new strings are interned together, and the
+        new events and payloads go in with one ``executemany`` each.
+        """
+        if not pending:
+            return [], [], 0
+        known = self._stored_digests(conn, [item.digest for item in pending])
+        fresh: list[_Pending] = []
         stored: list[bool] = []
-        rows: list[dict[str, Any]] = []
-        last_id = 0
         for item in pending:
-            row = self._insert_one(conn, item, next_id, with_rows)
-            stored.append(row is not None)
-            if row is not None:
-                if with_rows:
-                    rows.append(row)
-                last_id = next_id
-                next_id += 1
-        return stored, rows, last_id
+            new = item.digest not in known
+            stored.append(new)
+            if new:
+                known.add(item.digest)  # a repeat later in the same batch is a duplicate too
+                fresh.append(item)
+        texts = [
+            [v if v.__class__ is str else _text(v) for v in map(item.payload.get, TEXT_FIELDS)]
+            + [item.source, item.session]
+            for item in fresh
+        ]
+        # in order of appearance, so string ids (and category order) are the same as one event at a time
+        sid_of = self._intern_all(conn, dict.fromkeys(v for row in texts for v in row if v is not None))
+        sid_of[None] = 0  # type: ignore[index]
+        next_id = conn.execute(_NEXT_ID).fetchone()[0]
+        events, payloads, rows = [], [], []
+        for event_id, item, row_texts in zip(range(next_id, next_id + len(fresh)), fresh, texts, strict=True):
+            sids = [sid_of[value] for value in row_texts]  # type: ignore[index]
+            time_ns = parse_time_ns(item.payload.get("time"))
+            rec = _RECORD.pack(event_id, _NAT if time_ns is None else time_ns, item.received_ns, *sids)
+            events.append((event_id, item.digest, sids[1], sids[2], rec))
+            payloads.append((event_id, item.text))
+            if with_rows:
+                rows.append(_new_row(event_id, item, dict(zip(_SID_FIELDS, row_texts, strict=True)), time_ns))
+        conn.executemany(
+            "INSERT INTO events (id, digest, call_sid, gather_sid, rec) VALUES (?, ?, ?, ?, ?)", events
+        )
+        conn.executemany("INSERT INTO payloads (id, json) VALUES (?, ?)", payloads)
+        return stored, rows, (events[-1][0] if events else 0)
+
+    @staticmethod
+    def _stored_digests(conn: sqlite3.Connection, digests: list[bytes]) -> set[bytes]:
+        found: set[bytes] = set()
+        for start in range(0, len(digests), 500):
+            chunk = digests[start : start + 500]
+            sql = f"SELECT digest FROM events WHERE digest IN ({','.join('?' * len(chunk))})"
+            found.update(digest for (digest,) in conn.execute(sql, chunk))
+        return found
+
+    def _intern_all(self, conn: sqlite3.Connection, values: dict[str, None]) -> dict[str, int]:
+        """String ids for ``values``, adding the new ones to the ``strings`` table."""
+        if len(self._sid_of) > 200_000:  # bound the cache; the table is the truth
+            self._sid_of.clear()
+        cache = self._sid_of
+        missing = [value for value in values if value not in cache]
+        if missing:
+            conn.executemany("INSERT OR IGNORE INTO strings (value) VALUES (?)", [(v,) for v in missing])
+            for start in range(0, len(missing), 500):
+                chunk = missing[start : start + 500]
+                sql = f"SELECT id, value FROM strings WHERE value IN ({','.join('?' * len(chunk))})"
+                cache.update((value, sid) for sid, value in conn.execute(sql, chunk))
+        return {value: cache[value] for value in values}
 
     @contextlib.contextmanager
     def bulk(self) -> Iterator[BulkWriter]:
@@ -607,51 +666,6 @@ class EventStore:
             with self._changed:
                 self._last_id = max(self._last_id, writer.last_id)
                 self._changed.notify_all()
-
-    def _insert_one(
-        self, conn: sqlite3.Connection, item: _Pending, event_id: int, with_row: bool
-    ) -> dict[str, Any] | None:
-        """Insert one event; None for a duplicate, else its row dict (empty unless ``with_row``)."""
-        payload, digest = item.payload, item.digest
-        texts = {name: _text(payload.get(name)) for name in TEXT_FIELDS}
-        texts["source"], texts["session"] = item.source, item.session
-        sids = [self._intern(conn, texts[name]) for name in _SID_FIELDS]
-        time_ns = parse_time_ns(payload.get("time"))
-        rec = _RECORD.pack(event_id, _NAT if time_ns is None else time_ns, item.received_ns, *sids)
-        cursor = conn.execute(
-            "INSERT OR IGNORE INTO events (id, digest, call_sid, gather_sid, rec) VALUES (?, ?, ?, ?, ?)",
-            (event_id, digest, sids[1], sids[2], rec),
-        )
-        if cursor.rowcount != 1:
-            return None
-        conn.execute(
-            "INSERT INTO payloads (id, json) VALUES (?, ?)",
-            (event_id, item.text),
-        )
-        if not with_row:
-            return {}
-        row: dict[str, Any] = {"id": event_id}
-        for name in EVENT_COLUMNS:
-            row[name] = texts.get(name)
-        row["time"] = _ns_to_timestamp(time_ns)
-        row["received"] = _ns_to_timestamp(item.received_ns)
-        row["payload"] = payload
-        return row
-
-    def _intern(self, conn: sqlite3.Connection, value: str | None) -> int:
-        if value is None:
-            return 0
-        sid = self._sid_of.get(value)
-        if sid is None:
-            cursor = conn.execute("INSERT OR IGNORE INTO strings (value) VALUES (?)", (value,))
-            if cursor.rowcount == 1:
-                sid = cursor.lastrowid
-            else:
-                sid = conn.execute("SELECT id FROM strings WHERE value = ?", (value,)).fetchone()[0]
-            if len(self._sid_of) > 200_000:  # bound the cache; the table is the truth
-                self._sid_of.clear()
-            self._sid_of[value] = sid
-        return sid  # type: ignore[return-value]
 
     def _sync_generation(self, conn: sqlite3.Connection) -> None:
         """Drop the string caches when any process cleared the store since we last looked."""
@@ -952,8 +966,13 @@ class EventStore:
             rows = self._rconn.execute(
                 "SELECT gather_id, call_id, created_ns, session, options FROM gathers ORDER BY recorded_ns"
             ).fetchall()
-        options = [json.loads(row[4]) for row in rows]
-        flat = [_flat_options(item) for item in options]
+        parsed: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}  # most gathers share a few option sets
+        for row in rows:
+            if row[4] not in parsed:
+                item = json.loads(row[4])
+                parsed[row[4]] = (item, _flat_options(item))
+        options = [parsed[row[4]][0] for row in rows]
+        flat = [parsed[row[4]][1] for row in rows]
         created = [_NAT if row[2] is None else row[2] for row in rows]
         data: dict[str, Any] = {
             "gatherId": pd.array([row[0] for row in rows], dtype="string"),
