@@ -324,7 +324,9 @@ def _write_gather(
     )
 
 
-def _new_row(event_id: int, item: _Pending, texts: dict[str, str | None], time_ns: int | None) -> dict[str, Any]:
+def _new_row(
+    event_id: int, item: _Pending, texts: dict[str, str | None], time_ns: int | None
+) -> dict[str, Any]:
     """The row dict a listener gets for a new event (as :meth:`EventStore.event_rows` gives it)."""
     row: dict[str, Any] = {"id": event_id}
     for name in EVENT_COLUMNS:
