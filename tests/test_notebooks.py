@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import lzma
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -54,10 +56,10 @@ def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> str:
     return secret
 
 
-def test_there_are_five_notebooks():
+def test_the_notebooks_are_these():
     assert [p.name for p in NOTEBOOKS] == [
         "01_quickstart.ipynb", "02_gather_explorer.ipynb", "03_live_account.ipynb",
-        "04_analysing_outcomes.ipynb", "05_call_flows.ipynb",
+        "04_analysing_outcomes.ipynb", "05_call_flows.ipynb", "06_real_outcomes.ipynb",
     ]
 
 
@@ -135,3 +137,45 @@ def test_make_demo_runs_the_quickstart_and_writes_html(tmp_path, fake_credential
     assert "inter-digit-timeout" in proc.stdout and "eventType" in proc.stdout
     html = (out / "01_quickstart.html").read_text()
     assert "terminating-digit" in html and fake_credentials not in html
+
+
+def malformed_lines(path: Path) -> list[int]:
+    """The numbers of the log's lines that are not a usable callback, found without catapult_nb."""
+    bad = []
+    with lzma.open(path, "rb") as log:
+        for number, raw in enumerate(log, start=1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw.decode("utf-8"))
+            except ValueError:
+                bad.append(number)
+                continue
+            event = record.get("payload", record)
+            if "gather" in record or event.get("eventType") is None:
+                continue
+            if "callId" not in event or not re.fullmatch(r"2026-03-0[2-8]T[0-9:.]+Z", event.get("time", "")):
+                bad.append(number)
+    return bad
+
+
+def test_real_outcomes_notebook_imports_the_shipped_log_and_lists_its_bad_lines(tmp_path):
+    log = ROOT / "notebooks" / "data" / "gather_week.jsonl.xz"
+    assert log.stat().st_size < 2_000_000
+    nb = nbformat.read(ROOT / "notebooks" / "06_real_outcomes.ipynb", as_version=4)
+    nb = with_parameters(nb, LOG=str(log))
+    execute(nb, tmp_path)
+    text = outputs_text(nb)
+    assert '"output_type": "error"' not in text
+    # the rejected-records table lists every malformed line with its line number and a reason
+    rejected = next(c for c in nb.cells if c.source.strip() == "report.rejected")
+    table = rejected.outputs[0]["data"]["text/html"]
+    bad = malformed_lines(log)
+    assert len(bad) == 10
+    assert [int(n) for n in re.findall(r"<td>(\d+)</td>\s*<td>[A-Za-z0-9-]+</td>", table)] == bad
+    for reason in ("not-json", "not-utf-8", "bad-time", "no-callId"):
+        assert reason in table
+    # importing it again adds nothing; the questions are answered from both option sets
+    assert "'imported': 0" in text
+    assert "code-a completes" in text and "code-b" in text
+    assert text.count("image/png") == 4  # reasons, hours, typing times, a call's timeline
