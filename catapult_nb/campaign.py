@@ -68,7 +68,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from catapult_nb import analysis
+from catapult_nb import analysis, prompts
 from catapult_nb.engine import GatherSpec, Reason, run_gather
 from catapult_nb.options import DTMF_KEYS, GatherOptions
 
@@ -489,6 +489,7 @@ def run_campaign(
     label: str | None = None,
     margin: float = 0.0,
     over_the_wire: bool = False,
+    prompt_timing: str = "audio",
     **wire: Any,
 ) -> CampaignResult:
     """Play ``n`` synthetic callers against one set of gather options.
@@ -505,6 +506,8 @@ def run_campaign(
     :param over_the_wire: play the callers through the HTTP simulator with real callbacks instead of the
         engine; ``wire`` then takes ``speed``, ``simulator``, ``receiver``, ``rate``, ``timeout`` (see
         :func:`run_over_the_wire`).
+    :param prompt_timing: ``"audio"`` times the prompt by its audio rendered with espeak-ng (once per
+        run, not per caller), ``"estimate"`` at 150 words per minute — as the simulator does.
     :raises ValueError: for a bad ``n``, ``seed`` or ``margin`` (and OptionError for bad options).
     """
     options = GatherOptions.coerce(options) if options is not None else GatherOptions()
@@ -513,11 +516,12 @@ def run_campaign(
     _check_int("seed", seed, 0, None)
     label = label if label is not None else analysis.describe_options(options)
     if over_the_wire:
-        return run_over_the_wire(options, mix_, n, seed, label=label, margin=margin or None, **wire)
+        return run_over_the_wire(options, mix_, n, seed, label=label, margin=margin or None,
+                                 prompt_timing=prompt_timing, **wire)
     if wire:
         raise TypeError(f"{', '.join(wire)} only apply with over_the_wire=True")
     _check_float("margin", margin, low=0.0, high=options.effective_inter_digit_timeout / 2)
-    spec = GatherSpec.from_options(options)
+    spec = GatherSpec.from_options(options, prompts.duration(options, prompt_timing))
     draws = _draw(mix_, n, seed)
     plan = _plan(draws, spec, margin)
     reasons, digits, first_keys, ends = _play(spec, plan)
@@ -724,6 +728,7 @@ def run_over_the_wire(
     receiver: Any = None,
     concurrency: int = 16,
     timeout: float = 30.0,
+    prompt_timing: str = "audio",
 ) -> CampaignResult:
     """Play the callers through the HTTP simulator, with callbacks into a real receiver and store.
 
@@ -743,6 +748,7 @@ def run_over_the_wire(
         default a private receiver with a temporary store, closed after the run.
     :param concurrency: how many callers are on the line at once.
     :param timeout: wall seconds to wait for each caller's ``gather`` event.
+    :param prompt_timing: how the private simulator times sentences (a given ``simulator`` keeps its own).
     :raises TimeoutError: when some gather events never arrived (the message says how many and where to
         look); RuntimeError when the simulator refuses a request (with its message).
     """
@@ -755,11 +761,13 @@ def run_over_the_wire(
     label = label if label is not None else analysis.describe_options(options)
     half = options.effective_inter_digit_timeout / 2
     with contextlib.ExitStack() as stack:
-        sim = simulator if simulator is not None else stack.enter_context(_private_simulator(speed))
+        sim = simulator if simulator is not None else stack.enter_context(
+            _private_simulator(speed, prompt_timing))
         if margin is None:
             margin = min(max(0.5, 0.15 * sim.speed), half)
         _check_float("margin", margin, low=0.0, high=half)
-        spec = GatherSpec.from_options(options)
+        timing = getattr(sim, "prompt_timing", prompt_timing)  # a given simulator times as it was told
+        spec = GatherSpec.from_options(options, prompts.duration(options, timing))
         draws = _draw(mix_, n, seed)
         plan = _plan(draws, spec, margin)
         rec = receiver if receiver is not None else stack.enter_context(_private_receiver())
@@ -781,10 +789,10 @@ def run_over_the_wire(
 
 
 @contextlib.contextmanager
-def _private_simulator(speed: float) -> Iterator[Any]:
+def _private_simulator(speed: float, prompt_timing: str) -> Iterator[Any]:
     from catapult_nb.simulator import Simulator
 
-    with Simulator(speed=speed) as sim:
+    with Simulator(speed=speed, prompt_timing=prompt_timing) as sim:
         yield sim
 
 

@@ -55,6 +55,11 @@ def add_simulator(subparsers: argparse._SubParsersAction) -> None:  # type: igno
         "--speed", type=_positive_float, default=1.0,
         help="how many times faster than real time API time runs (default 1.0)",
     )
+    parser.add_argument(
+        "--prompt-timing", choices=("audio", "estimate"), default="audio",
+        help="time a sentence by its audio rendered with espeak-ng (audio, the default) or at 150 words "
+        "per minute (estimate)",
+    )
     parser.add_argument("--user-id", default="u-simulator", help="the user id in API paths")
     parser.add_argument("--api-token", default="t-simulator", help="the API token (Basic auth user name)")
     parser.add_argument(
@@ -76,7 +81,8 @@ async def _serve_simulator(args: argparse.Namespace) -> int:
     from catapult_nb.simulator.state import SimConfig
 
     config = SimConfig(
-        speed=args.speed, user_id=args.user_id, api_token=args.api_token, api_secret=args.api_secret
+        speed=args.speed, user_id=args.user_id, api_token=args.api_token, api_secret=args.api_secret,
+        prompt_timing=args.prompt_timing,
     )
     try:
         server = await start_server(config, args.host, args.port)

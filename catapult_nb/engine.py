@@ -18,6 +18,7 @@ from enum import Enum
 from typing import NamedTuple
 
 from catapult_nb.options import DTMF_KEYS, GatherOptions
+from catapult_nb.prompts.timing import ESTIMATE_WORDS_PER_MINUTE, MIN_PROMPT_SECONDS, estimate
 
 __all__ = [
     "FILE_PROMPT_SECONDS",
@@ -36,11 +37,9 @@ __all__ = [
     "run_gather",
 ]
 
-#: Speaking rate of the simulated text-to-speech.
-WORDS_PER_MINUTE = 150
-#: No sentence is spoken faster than this, however short.
-MIN_PROMPT_SECONDS = 0.5
-#: Length of any ``fileUrl`` prompt or played file: the simulator never downloads the audio.
+#: Speaking rate of the estimate (the rule lives in :mod:`catapult_nb.prompts.timing`).
+WORDS_PER_MINUTE = ESTIMATE_WORDS_PER_MINUTE
+#: Length of a ``fileUrl`` prompt nobody measured (the simulator and campaigns fetch and measure files).
 FILE_PROMPT_SECONDS = 3.0
 
 
@@ -89,13 +88,15 @@ class Effect(NamedTuple):
 
 
 def prompt_duration(sentence: str | None, file_url: str | None = None) -> float:
-    """How long a prompt plays, in API seconds.
+    """How long a prompt plays by the estimate, in API seconds (no rendering, no download).
 
     A sentence is spoken at :data:`WORDS_PER_MINUTE` (at least :data:`MIN_PROMPT_SECONDS`); a file plays
-    for :data:`FILE_PROMPT_SECONDS`; no prompt (``None`` or blank) lasts 0.
+    for :data:`FILE_PROMPT_SECONDS`; no prompt (``None`` or blank) lasts 0. The simulator and campaigns
+    measure prompts instead (:func:`catapult_nb.prompts.measure`) and pass the length to
+    :meth:`GatherSpec.from_options`.
     """
     if sentence and sentence.strip():
-        return max(MIN_PROMPT_SECONDS, len(sentence.split()) * 60.0 / WORDS_PER_MINUTE)
+        return estimate(sentence)
     if file_url:
         return FILE_PROMPT_SECONDS
     return 0.0
@@ -121,12 +122,17 @@ class GatherSpec:
     prompt_kind: str = ""  # "speak" (sentence), "playback" (fileUrl) or "" (no prompt)
 
     @classmethod
-    def from_options(cls, options: GatherOptions) -> GatherSpec:
-        """Resolve validated :class:`GatherOptions` (absent fields take the API defaults)."""
+    def from_options(cls, options: GatherOptions, prompt_seconds: float | None = None) -> GatherSpec:
+        """Resolve validated :class:`GatherOptions` (absent fields take the API defaults).
+
+        :param options: the gather's options.
+        :param prompt_seconds: one play of the prompt as measured (its rendered audio, or the file's real
+            length; 0 for a file that cannot be played); ``None`` uses :func:`prompt_duration`'s estimate.
+        """
         prompt = options.prompt
         sentence = prompt.sentence if prompt else None
         file_url = prompt.file_url if prompt else None
-        seconds = prompt_duration(sentence, file_url)
+        seconds = prompt_duration(sentence, file_url) if prompt_seconds is None else prompt_seconds
         kind = "" if not seconds else ("speak" if sentence and sentence.strip() else "playback")
         return cls(
             max_digits=options.effective_max_digits,

@@ -35,6 +35,7 @@ from catapult_nb.engine import GatherSpec
 from catapult_nb.events import EventStore, StoreClosedError, WaitCancelled, mask_secret_path
 from catapult_nb.handlers import Dispatcher
 from catapult_nb.options import GatherOptions
+from catapult_nb.prompts.timing import describe_timing, duration
 from catapult_nb.receiver import CallbackReceiver
 from catapult_nb.tunnel import LoopbackTunnel, open_tunnel
 
@@ -194,7 +195,7 @@ class Gather:
 
     def default_timeout(self) -> float:
         """Wall seconds within which the gather must end whatever the caller does, plus slack."""
-        spec = GatherSpec.from_options(self.options)
+        spec = GatherSpec.from_options(self.options, duration(self.options, self.session.prompt_timing))
         api_seconds = spec.prompt_seconds + (spec.max_digits + 1) * spec.inter_digit_timeout
         if self.session.backend == "live":
             return max(60.0, api_seconds + 30.0)
@@ -353,6 +354,13 @@ class Phone:
     def deliveries(self, call: Call | str | None = None) -> list[dict[str, Any]]:
         return self._phone.deliveries(_call_id(call) if call is not None else None)
 
+    def prompts(self, call: Call | str) -> pd.DataFrame:
+        """Every prompt the simulator measured on ``call``: what, how long, how it was timed, whether it
+        was played and, if not, why (a file that could not be fetched or decoded)."""
+        columns = ["time", "for", "kind", "sentence", "file", "seconds", "timing", "played", "reason"]
+        rows = self._phone.call_info(_call_id(call))["prompts"]
+        return pd.DataFrame(rows, columns=columns)
+
     def ring(self, callback_url: str, from_: str = "+15557654321", to: str = SIMULATED_FROM) -> str:
         """Ring the application at ``callback_url`` (an inbound call); returns the new call's id."""
         return self._phone.incoming(from_, to, callback_url)
@@ -382,6 +390,7 @@ class Session:
         speed: float = 1.0,
         label: str,
         owns_store: bool = False,
+        prompt_timing: str = "audio",
     ):
         self.backend = backend  # "simulated" or "live"
         self.client = client
@@ -390,6 +399,7 @@ class Session:
         self.from_number = from_number
         self.simulator = simulator
         self.speed = speed  # API seconds per wall second (1 on the live backend)
+        self.prompt_timing = prompt_timing  # "audio" (rendered length) or "estimate" (150 wpm)
         self.label = label  # tags this session's events in a shared store
         self._owns_store = owns_store  # opened by the session, so closed with it
         self.calls: list[Call] = []
@@ -415,10 +425,13 @@ class Session:
         store: EventStore | str | os.PathLike[str] | None = None,
         receiver_port: int = 0,
         callback_retries: int = 0,
+        prompt_timing: str = "audio",
     ) -> Session:
         """Start the embedded simulator and a receiver on loopback. No account, no internet.
 
         ``speed`` runs the simulator's clock faster than wall time (``10``: a 7 s timeout takes 0.7 s).
+        ``prompt_timing="audio"`` (the default) times a sentence by its audio rendered with espeak-ng;
+        ``"estimate"`` keeps the 150 words-per-minute rule (see :mod:`catapult_nb.prompts`).
         ``store`` is an :class:`EventStore` or a path for one (default ``catapult_events.sqlite3``).
         """
         from catapult_nb.simulator import Simulator
@@ -427,7 +440,8 @@ class Session:
         api_secret = secrets.token_urlsafe(16)
         label = _label("sim")
         with contextlib.ExitStack() as opened:  # a session that fails to open leaves nothing behind
-            simulator = Simulator(speed=speed, api_secret=api_secret, callback_retries=callback_retries)
+            simulator = Simulator(speed=speed, api_secret=api_secret, callback_retries=callback_retries,
+                                  prompt_timing=prompt_timing)
             simulator.start()
             opened.callback(simulator.stop)
             event_store = _open_store(store, opened)
@@ -446,6 +460,7 @@ class Session:
             speed=speed,
             label=label,
             owns_store=event_store is not store,
+            prompt_timing=prompt_timing,
         )
 
     @classmethod
@@ -787,6 +802,7 @@ class Session:
     def __repr__(self) -> str:
         return (
             f"Session({self.backend}, api={self.client.base_url!r}, calls={len(self.calls)}, "
+            f"prompt_timing={self.prompt_timing!r}, "
             f"receiver={self.receiver!r}, closed={self._closed})"
         )
 
@@ -797,6 +813,7 @@ class Session:
             ("user", self.client.user_id),
             ("receiver", repr(self.receiver)),
             ("tunnel", repr(self.tunnel)),
+            ("prompt timing", describe_timing(self.prompt_timing)),
             ("calls", str(len(self.calls))),
             ("state", "closed" if self._closed else "open"),
         ]

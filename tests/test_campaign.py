@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from catapult_nb import analysis
+from catapult_nb import analysis, prompts
 from catapult_nb.campaign import (
     DEFAULT_CALLERS,
     Caller,
@@ -71,11 +71,14 @@ def test_known_timeline_with_terminating_key() -> None:
     assert table["correct"].all()
 
 
-def test_prompt_delays_the_first_key() -> None:
+@pytest.mark.parametrize("timing", ["audio", "estimate"])
+def test_prompt_delays_the_first_key(timing: str) -> None:
     sentence = "Please enter your four digit code now"
-    prompt = prompt_duration(sentence)
+    # the rendered length (audio) or 150 words per minute (estimate), as the simulator times it
+    prompt = prompts.duration(sentence, timing)
+    assert (prompt == prompt_duration(sentence)) == (timing == "estimate")
     table = run_campaign(GatherOptions(max_digits=4, sentence=sentence), steady(terminator_rate=0), n=10,
-                         seed=1).table
+                         seed=1, prompt_timing=timing).table
     assert set(table["reason"]) == {"max-digits"}
     assert table["timeToFirstKey"].to_numpy() == pytest.approx([prompt + 1.0] * 10)
     assert table["duration"].to_numpy() == pytest.approx([prompt + 2.5] * 10)

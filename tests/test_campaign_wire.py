@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from catapult_nb import analysis
+from catapult_nb import analysis, prompts
 from catapult_nb.campaign import Caller, CampaignResult, mix, run_campaign
 from catapult_nb.engine import GatherSpec, run_gather
 from catapult_nb.events import EventStore
@@ -88,7 +88,7 @@ def test_engine_replays_the_server_exactly_from_the_times_it_saw(sim: Simulator,
                             sentence="Enter your code")
     wire = run_campaign(options, ROUGH_CALLERS, 80, 8, over_the_wire=True, simulator=sim, receiver=receiver)
     events, table = wire.events, wire.table
-    spec = GatherSpec.from_options(options)
+    spec = GatherSpec.from_options(options, prompts.duration(options))  # the simulator renders it
     created = table.set_index("callId")["createdTime"]
     for call_id, row in table.set_index("callId").iterrows():
         mine = events.loc[events["callId"] == call_id]

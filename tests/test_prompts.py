@@ -289,3 +289,37 @@ def test_listen_to_nothing_or_a_broken_file_says_why(files):
     files.expect_request("/gone.wav").respond_with_data("", status=404)
     assert "no prompt to hear" in GatherOptions(max_digits=3).listen().reason
     assert "HTTP 404" in Prompt(file_url=files.url_for("/gone.wav")).listen().reason
+
+
+# -- the prompt lab ------------------------------------------------------------------------------------
+
+
+def test_compare_prompts_tables_words_seconds_wpm_and_when_a_key_is_useful():
+    from catapult_nb import analysis
+
+    long_sentence = ("Welcome to Example Bank. Calls may be recorded. Please enter your five digit account "
+                     "code, then press star.")
+    lab = analysis.compare_prompts({
+        "short": "Enter your code.",
+        "long": long_sentence,
+        "spanish": Prompt(sentence="Marque su código.", locale="es_MX"),
+        "patient": GatherOptions(inter_digit_timeout=10, sentence="Enter your code."),
+    })
+    table = lab.table
+    assert list(table.index) == ["short", "long", "spanish", "patient"]
+    assert table.loc["long", "words"] == 18
+    assert table.loc["long", "seconds"] == prompts.render(long_sentence).duration
+    assert table.loc["long", "wpm"] == pytest.approx(18 / table.loc["long", "seconds"] * 60)
+    assert (table["firstUsefulKeyAt"] == table["seconds"]).all()
+    assert table.loc["short", "timesOutAt"] == pytest.approx(table.loc["short", "seconds"] + 5)
+    assert table.loc["patient", "timesOutAt"] == pytest.approx(table.loc["patient", "seconds"] + 10)
+    assert table.loc["spanish", "voice"] == "es-419+f3" and set(table["timing"]) == {"audio"}
+    assert table.loc["long", "estimate"] == pytest.approx(18 * 60 / 150)
+    figure = lab.plot()
+    labels = [t.get_text() for t in figure.axes[0].get_yticklabels()]
+    assert labels == ["short", "long", "spanish", "patient"]  # drawn top to bottom in the given order
+    assert "<img src='data:image/png;base64," in lab._repr_html_()
+    with pytest.raises(ValueError, match="at least one prompt"):
+        analysis.compare_prompts([])
+    with pytest.raises(ValueError, match="same label"):
+        analysis.compare_prompts(["Hi there.", "Hi there."])

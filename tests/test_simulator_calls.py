@@ -313,7 +313,7 @@ def test_phone_errors_carry_the_simulators_message(api, collector, simulator):
 
 
 def test_phone_health_and_unreachable_simulator(simulator):
-    assert simulator.phone.health() == {"status": "ok", "speed": 50.0}
+    assert simulator.phone.health() == {"status": "ok", "speed": 50.0, "promptTiming": "audio"}
     with pytest.raises(PhoneError, match="is it running"):
         VirtualPhone(f"http://127.0.0.1:{_free_port()}", timeout=2).health()
 

@@ -32,7 +32,8 @@ def test_cli_serves_the_seed_request_and_exits_0_on_a_signal(signum):
         match = LINE.match(line)
         assert match, line
         base = f"http://127.0.0.1:{match.group(1)}"
-        assert requests.get(f"{base}/_sim/health", timeout=10).json() == {"status": "ok", "speed": 20.0}
+        health = requests.get(f"{base}/_sim/health", timeout=10).json()
+        assert health == {"status": "ok", "speed": 20.0, "promptTiming": "audio"}
 
         http = requests.Session()
         http.auth = ("t-simulator", "s3cret-for-cli")
@@ -79,3 +80,15 @@ def test_cli_port_in_use_exits_1_with_a_hint(simulator):
 def test_cli_usage_errors_exit_2(argv, capsys):
     assert main(argv) == 2
     assert capsys.readouterr().err
+
+
+def test_cli_prompt_timing_estimate_is_reported_by_health():
+    process = start("--prompt-timing", "estimate")
+    try:
+        match = LINE.match(process.stdout.readline().rstrip("\n"))
+        assert match
+        health = requests.get(f"http://127.0.0.1:{match.group(1)}/_sim/health", timeout=10).json()
+        assert health["promptTiming"] == "estimate"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0

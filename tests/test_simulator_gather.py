@@ -198,9 +198,12 @@ def test_keys_during_a_default_gather_are_suppressed(api, collector, simulator):
     assert not [e for e in collector.events(call_id) if e["eventType"] == "dtmf"]
 
 
-def test_file_prompt_sends_playback_events(api, collector, simulator):
+def test_file_prompt_sends_playback_events(api, collector, simulator, httpserver):
+    from test_prompts import wav_bytes
+
+    httpserver.expect_request("/menu.wav").respond_with_data(wav_bytes(30.0), content_type="audio/wav")
     call_id = api.answered_call(collector)
-    api.gather(call_id, {"maxDigits": 1, "prompt": {"fileUrl": "http://127.0.0.1:9/menu.wav"}})
+    api.gather(call_id, {"maxDigits": 1, "prompt": {"fileUrl": httpserver.url_for("/menu.wav")}})
     collector.wait_for_event("playback", call_id, status="started")
     simulator.phone.press(call_id, "5")
     collector.wait_for_event("gather", call_id)

@@ -24,9 +24,11 @@ from catapult_nb.prompts.timing import (
     PROMPT_TIMINGS,
     PromptLength,
     check_timing,
+    describe_timing,
     duration,
     estimate,
     measure,
+    prompt_fields,
 )
 from catapult_nb.prompts.tts import Rendered, cache_clear, engine_available, render
 from catapult_nb.prompts.voices import EngineVoice, resolve_voice, voice_table
@@ -46,6 +48,7 @@ __all__ = [
     "cache_clear",
     "check_timing",
     "decode",
+    "describe_timing",
     "duration",
     "engine_available",
     "estimate",
@@ -53,6 +56,7 @@ __all__ = [
     "fetch_audio_sync",
     "listen",
     "measure",
+    "prompt_fields",
     "render",
     "resolve_voice",
     "voice_table",

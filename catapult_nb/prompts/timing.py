@@ -23,6 +23,7 @@ __all__ = [
     "PROMPT_TIMINGS",
     "PromptLength",
     "check_timing",
+    "describe_timing",
     "duration",
     "estimate",
     "measure",
@@ -54,6 +55,17 @@ def check_timing(timing: str) -> str:
     if timing not in PROMPT_TIMINGS:
         raise ValueError(f"prompt_timing must be 'audio' or 'estimate', got {timing!r}")
     return timing
+
+
+def describe_timing(timing: str) -> str:
+    """How sentences are timed under ``timing``, for a repr: says when espeak-ng is missing."""
+    from catapult_nb.prompts.tts import engine_available
+
+    if check_timing(timing) == "estimate":
+        return "estimate (150 words per minute)"
+    if engine_available():
+        return "audio (rendered by espeak-ng)"
+    return "estimate (150 words per minute): espeak-ng is missing, pip install espeakng-loader"
 
 
 def estimate(sentence: str | None) -> float:

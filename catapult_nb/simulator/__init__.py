@@ -20,8 +20,14 @@ Decisions where the v1 documentation leaves the behaviour open ("unconfirmed" in
 - The inter-digit clock starts when the prompt finishes (at once without a prompt); any key stops the
   prompt and emits ``speak``/``playback`` ``done``. A looping prompt repeats until the first key; the
   clock starts when its first play ends.
-- A sentence is spoken at 150 words per minute (at least 0.5 s); a ``fileUrl`` prompt or played file
-  lasts 3 s (nothing is downloaded). Speak events carry ``state`` ``PLAYBACK_START``/``PLAYBACK_STOP``.
+- A sentence lasts as long as its audio rendered by espeak-ng (``prompt_timing="audio"``, the default;
+  :mod:`catapult_nb.prompts`), or 150 words per minute, at least 0.5 s (``prompt_timing="estimate"``, and
+  wherever espeak-ng is missing). Speak events carry ``state`` ``PLAYBACK_START``/``PLAYBACK_STOP``.
+- A ``fileUrl`` prompt or ``/audio`` file is fetched (http or https, within the call's
+  ``callbackTimeout``, at most 10 MiB) and played for its real length (WAV or MP3). One that cannot be
+  fetched or decoded (an HTML page, a 404, too big, too slow, a broken header) is not played: no
+  ``playback`` events, the gather goes on as if it had no prompt, and the reason is kept in
+  ``GET /_sim/calls/{callId}`` (``prompts``: every prompt measured, its length, timing and reason).
 - Keys, hang-ups and timers due at the same instant happen in that order: a key pressed exactly at the
   inter-digit deadline still counts, and a hang-up at that instant gives ``hung-up``.
 - ``POST …/gather/{id}`` ``{"state":"completed"}`` → 200 and no ``gather`` event; GET then shows
@@ -71,6 +77,7 @@ import math
 import threading
 from typing import Any
 
+from catapult_nb.prompts.timing import check_timing, describe_timing
 from catapult_nb.simulator.delivery import DeliveryListener
 from catapult_nb.simulator.phone import VirtualPhone
 from catapult_nb.simulator.server import RunningServer, start_server
@@ -100,6 +107,7 @@ class Simulator:
         api_token: str = "t-simulator",
         api_secret: str = "simulator-secret",
         callback_retries: int = 0,
+        prompt_timing: str = "audio",
     ) -> None:
         if not _is_number(speed) or not math.isfinite(speed) or speed <= 0:
             raise ValueError(f"speed must be a positive number (1 = real time), got {speed!r}")
@@ -109,7 +117,7 @@ class Simulator:
             )
         self._config = SimConfig(
             speed=float(speed), user_id=user_id, api_token=api_token, api_secret=api_secret,
-            callback_retries=callback_retries,
+            callback_retries=callback_retries, prompt_timing=check_timing(prompt_timing),
         )
         self.host = host
         self._port = port
@@ -124,6 +132,11 @@ class Simulator:
     @property
     def speed(self) -> float:
         return self._config.speed
+
+    @property
+    def prompt_timing(self) -> str:
+        """``"audio"`` (sentences last as long as their rendered audio) or ``"estimate"`` (150 wpm)."""
+        return self._config.prompt_timing
 
     @property
     def user_id(self) -> str:
@@ -247,7 +260,8 @@ class Simulator:
     def __repr__(self) -> str:
         where = self.base_url if self._server else "not running"
         return (
-            f"Simulator({where}, speed={self.speed:g}, user_id={self.user_id!r}, "
+            f"Simulator({where}, speed={self.speed:g}, prompt_timing={self.prompt_timing!r}, "
+            f"user_id={self.user_id!r}, "
             f"api_token={self.api_token!r}, api_secret='***')"
         )
 
@@ -256,6 +270,7 @@ class Simulator:
             ("status", "running" if self._server else "stopped"),
             ("API", self.api_url if self._server else "—"),
             ("speed", f"{self.speed:g}× real time"),
+            ("prompt timing", describe_timing(self.prompt_timing)),
             ("user id", self.user_id),
             ("API token", self.api_token),
             ("API secret", "***"),

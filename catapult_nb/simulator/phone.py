@@ -89,6 +89,11 @@ class VirtualPhone:
         params = {"callId": call_id} if call_id else None
         return list(self._request("GET", "/_sim/deliveries", params=params))
 
+    def call_info(self, call_id: str) -> dict[str, Any]:
+        """``GET /_sim/calls/{callId}``: the call's state and every prompt the simulator measured, with
+        its length, how it was timed, whether it was played and, if not, why."""
+        return dict(self._request("GET", f"/_sim/calls/{call_id}"))
+
     def health(self) -> dict[str, Any]:
         """``{"status": "ok", "speed": …}``; raises PhoneError when the simulator cannot be reached."""
         return dict(self._request("GET", "/_sim/health"))

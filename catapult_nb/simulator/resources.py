@@ -81,6 +81,7 @@ class SimCall:
     timers: set[asyncio.TimerHandle] = field(default_factory=set)
     log: list[dict[str, Any]] = field(default_factory=list)
     partner: SimCall | None = field(default=None, repr=False)  # the other leg of a transfer
+    prompts: list[dict[str, Any]] = field(default_factory=list)  # every prompt measured, and why not played
 
     @property
     def id(self) -> str:

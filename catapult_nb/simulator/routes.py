@@ -14,7 +14,7 @@ from catapult_nb.engine import CallStateError, DuplicateGatherError
 from catapult_nb.options import GatherOptions, OptionError, parse_str
 from catapult_nb.simulator.errors import ApiError, invalid_state, validation_error
 from catapult_nb.simulator.resources import SimCall, SimGather, new_id
-from catapult_nb.simulator.state import STATE_KEY
+from catapult_nb.simulator.state import STATE_KEY, audio_prompt
 from catapult_nb.simulator.validation import (
     AUDIO_FIELDS,
     CALL_FIELDS,
@@ -153,7 +153,15 @@ async def audio(request: web.Request) -> web.Response:
         call.machine.check_active("play audio on")
     except CallStateError as exc:
         raise invalid_state(exc) from None
-    request.app[STATE_KEY].play(call, fields)
+    state = request.app[STATE_KEY]
+    length = None
+    if fields.get("sentence") or fields.get("fileUrl"):  # not a stop: render or fetch before playing
+        length = await state.measure_prompt(call, audio_prompt(fields))
+        try:
+            call.machine.check_active("play audio on")  # again: the call may have ended meanwhile
+        except CallStateError as exc:
+            raise invalid_state(exc) from None
+    state.play(call, fields, length)
     return web.Response(status=200)
 
 
@@ -213,8 +221,12 @@ async def create_gather(request: web.Request) -> web.Response:
         options = GatherOptions.from_wire(body)
     except OptionError as exc:
         raise validation_error("gather", exc.prop, str(exc)) from None
+    state = request.app[STATE_KEY]
+    length = None
+    if call.machine.state == "active" and call.running_gather is None:  # else start_gather says why
+        length = await state.measure_prompt(call, options.prompt)
     try:
-        gather = request.app[STATE_KEY].start_gather(call, options)
+        gather = state.start_gather(call, options, length)
     except CallStateError as exc:
         raise invalid_state(exc) from None
     except DuplicateGatherError as exc:
@@ -286,6 +298,15 @@ async def sim_deliveries(request: web.Request) -> web.Response:
     return web.json_response(request.app[STATE_KEY].deliverer.deliveries(request.query.get("callId")))
 
 
+@routes.get("/_sim/calls/{callId}")
+async def sim_call(request: web.Request) -> web.Response:
+    """The simulator's own view of a call: its state and every prompt it measured (and why one was not
+    played)."""
+    call = _call(request)
+    return web.json_response({"id": call.id, "state": call.machine.state, "prompts": call.prompts})
+
+
 @routes.get("/_sim/health")
 async def sim_health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "speed": request.app[STATE_KEY].config.speed})
+    config = request.app[STATE_KEY].config
+    return web.json_response({"status": "ok", "speed": config.speed, "promptTiming": config.prompt_timing})

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from catapult_nb.engine import (
@@ -23,15 +24,15 @@ from catapult_nb.engine import (
     CallMachine,
     Effect,
     GatherSpec,
-    prompt_duration,
 )
-from catapult_nb.options import GatherOptions
+from catapult_nb.options import GatherOptions, Prompt
+from catapult_nb.prompts import AudioError, PromptLength, fetch_audio, measure
 from catapult_nb.simulator.clock import SimClock
 from catapult_nb.simulator.delivery import CallbackTarget, Deliverer
 from catapult_nb.simulator.errors import ApiError, validation_error
 from catapult_nb.simulator.resources import SimAudio, SimCall, SimGather, new_id
 
-__all__ = ["STATE_KEY", "SimConfig", "SimulatorState"]
+__all__ = ["STATE_KEY", "SimConfig", "SimulatorState", "audio_prompt"]
 
 ANSWER_DELAY = 1.0  # API seconds before an outbound call is answered (or found busy / rejected)
 INBOUND_RING_SECONDS = 60.0  # an unanswered inbound call is given up by the caller after this
@@ -46,6 +47,7 @@ class SimConfig:
     api_token: str = "t-simulator"
     api_secret: str = field(default="simulator-secret", repr=False)
     callback_retries: int = 0
+    prompt_timing: str = "audio"  # "audio": sentences timed by their rendered length; "estimate": 150 wpm
 
 
 class SimulatorState:
@@ -58,6 +60,7 @@ class SimulatorState:
         self.calls: dict[str, SimCall] = {}
         # Wall seconds by which each gather timer ran after its deadline (for the timer benchmark).
         self.timer_lateness: collections.deque[float] = collections.deque(maxlen=100_000)
+        self._fetcher: aiohttp.ClientSession | None = None  # fetches fileUrl prompts and /audio files
 
     async def close(self) -> None:
         """Cancel every timer and stop sending callbacks; the calls are let go.
@@ -67,6 +70,8 @@ class SimulatorState:
         for call in self.calls.values():
             self.cancel_timers(call)
         await self.deliverer.close()
+        if self._fetcher is not None:
+            await self._fetcher.close()
         self.deliverer.listeners.clear()
         self.calls.clear()
 
@@ -241,11 +246,57 @@ class SimulatorState:
             return
         self.apply(call, gather, gather.machine.press(key, now))
 
-    def start_gather(self, call: SimCall, options: GatherOptions) -> SimGather:
+    # -- prompts: rendered or fetched, measured, and the outcome kept ------------------------------------
+
+    async def measure_prompt(self, call: SimCall, prompt: Prompt | None) -> PromptLength:
+        """One play of a prompt: the rendered sentence (or the estimate), or the fetched file's length.
+
+        A file that cannot be fetched (within the call's callback timeout) or decoded has length 0 and a
+        reason; nothing is played then. Never raises for the file's sake.
+        """
+        if prompt is None:
+            return PromptLength(0.0, "", "none")
+        if prompt.sentence and prompt.sentence.strip():
+            if self.config.prompt_timing == "estimate":
+                return measure(prompt, "estimate")
+            return await asyncio.to_thread(measure, prompt, "audio")  # rendering takes milliseconds
+        if not prompt.file_url:
+            return PromptLength(0.0, "", "none")
+        if self._fetcher is None:
+            self._fetcher = aiohttp.ClientSession()
+        try:
+            info = await fetch_audio(prompt.file_url, timeout=call.target.timeout_ms / 1000,
+                                     session=self._fetcher)
+        except AudioError as exc:
+            return PromptLength(0.0, "", "file", str(exc))
+        return PromptLength(info.duration, "playback", "file")
+
+    def record_prompt(self, call: SimCall, purpose: str, prompt: Prompt | None, length: PromptLength) -> None:
+        """Keep what was measured for ``GET /_sim/calls/{callId}`` (no URL: it may carry a secret path)."""
+        if prompt is None or length.timing == "none":
+            return
+        entry: dict[str, Any] = {
+            "time": self.clock.iso(self.clock.now()), "for": purpose,
+            "kind": "speak" if length.timing in ("audio", "estimate") else "playback",
+            "seconds": round(length.seconds, 3), "timing": length.timing,
+            "played": length.seconds > 0, "reason": length.reason or None,
+        }
+        if prompt.sentence and prompt.sentence.strip():
+            entry["sentence"] = prompt.sentence
+        elif prompt.file_url:
+            entry["file"] = prompt.file_url.rsplit("/", 1)[-1].split("?", 1)[0]
+        call.prompts.append(entry)
+
+    def start_gather(
+        self, call: SimCall, options: GatherOptions, length: PromptLength | None = None
+    ) -> SimGather:
         now = self.clock.now()
-        machine = call.machine.start_gather(GatherSpec.from_options(options), now)
+        seconds = None if length is None else length.seconds
+        machine = call.machine.start_gather(GatherSpec.from_options(options, seconds), now)
         gather = SimGather(new_id("gtr"), machine, now, options.tag)
         call.gathers[gather.id] = gather
+        if length is not None:
+            self.record_prompt(call, f"gather {gather.id}", options.prompt, length)
         self.apply(call, gather, machine.initial_effects())
         return gather
 
@@ -295,7 +346,8 @@ class SimulatorState:
         else:
             self.emit(call, "playback", at, status=status, tag=tag)
 
-    def play(self, call: SimCall, fields: dict[str, Any]) -> None:
+    def play(self, call: SimCall, fields: dict[str, Any], length: PromptLength | None = None) -> None:
+        """``/audio``: speak or play for ``length`` (measured by :meth:`measure_prompt`), or stop."""
         now = self.clock.now()
         sentence, file_url = fields.get("sentence"), fields.get("fileUrl")
         if sentence == "" or file_url == "":  # an empty value stops what is playing
@@ -311,11 +363,16 @@ class SimulatorState:
         if not sentence and not file_url:
             raise validation_error("audio", "sentence", "give a sentence to speak or a fileUrl to play")
         self.stop_audio(call, now)
+        if length is None:
+            length = measure(audio_prompt(fields), "estimate")
+        self.record_prompt(call, "audio", audio_prompt(fields), length)
+        if length.seconds <= 0:  # a file that cannot be played: nothing starts
+            return
         kind = "speak" if sentence else "playback"
         audio = call.audio = SimAudio(kind, fields.get("tag"))
         self.audio_event(call, kind, "started", now, audio.tag)
         if not fields.get("loopEnabled"):
-            seconds = prompt_duration(sentence, file_url)
+            seconds = length.seconds
 
             def done() -> None:
                 call.timers.discard(handle)
@@ -336,6 +393,13 @@ class SimulatorState:
             audio.timer.cancel()
             call.timers.discard(audio.timer)
         self.audio_event(call, audio.kind, "done", now, audio.tag)
+
+
+def audio_prompt(fields: dict[str, Any]) -> Prompt:
+    """The ``/audio`` request's sentence or file as a :class:`Prompt` (its fields are already checked)."""
+    keys = {"sentence": "sentence", "voice": "voice", "locale": "locale", "gender": "gender",
+            "fileUrl": "file_url"}
+    return Prompt(**{py: fields[wire] for wire, py in keys.items() if fields.get(wire)})
 
 
 #: Where the app keeps its :class:`SimulatorState` while it runs.

@@ -253,7 +253,11 @@ class GatherCountdown(w.VBox):
 
     def start(self, gather: Gather) -> None:
         """Follow ``gather`` from now on."""
-        machine = GatherMachine(GatherSpec.from_options(gather.options))
+        from catapult_nb.prompts import duration
+
+        # the prompt timed as the simulator times it (rendered audio, or the file's real length)
+        seconds = duration(gather.options, getattr(self.session, "prompt_timing", "audio"))
+        machine = GatherMachine(GatherSpec.from_options(gather.options, seconds))
         with self._lock:
             self._generation += 1
             self._gather = gather
