@@ -1,4 +1,6 @@
-"""Every notebook is executed (nbclient), stored without outputs, and never shows a secret."""
+"""Every notebook is executed (nbclient), stored without outputs, shows what it promises, and never shows a
+secret: the secrets looked for are the kernel's own (its sessions' API secret and receiver token, read by
+``kernel_secrets``), in the outputs, the saved notebook with its widget state, and the HTML export."""
 
 from __future__ import annotations
 
@@ -11,9 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import kernel_secrets
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from nbconvert import HTMLExporter
 
 from catapult_nb.simulator import Simulator
 from catapult_nb.simulator.phone import VirtualPhone
@@ -46,6 +50,48 @@ def saved_text(nb: nbformat.NotebookNode) -> str:
     return nbformat.writes(nb)
 
 
+def html_text(nb: nbformat.NotebookNode) -> str:
+    """The executed notebook exported to HTML, as ``catapult-nb demo`` writes it."""
+    return HTMLExporter().from_notebook_node(nb)[0]
+
+
+def cell_text(nb: nbformat.NotebookNode, startswith: str) -> str:
+    """The outputs (text, HTML, widget views) of the one code cell whose source starts with ``startswith``."""
+    [cell] = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith(startswith)]
+    return json.dumps(cell.outputs)
+
+
+def plain_text(nb: nbformat.NotebookNode, startswith: str) -> str:
+    """The ``text/plain`` outputs and printed text of the one code cell whose source starts so."""
+    [cell] = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith(startswith)]
+    parts = [o.get("text", "") if o.output_type == "stream" else o.get("data", {}).get("text/plain", "")
+             for o in cell.outputs]
+    return "\n".join(parts)
+
+
+def widget_states(nb: nbformat.NotebookNode) -> list[dict]:
+    """The state of every widget nbclient saved into the notebook's metadata."""
+    saved = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    return [model["state"] for model in saved.get("state", {}).values()]
+
+
+def assert_no_kernel_secret(nb: nbformat.NotebookNode, secrets_file: Path) -> None:
+    """No secret the kernel's sessions held is in the outputs, the saved notebook or the HTML export."""
+    kernel_secrets.assert_hidden(
+        kernel_secrets.read(secrets_file),
+        outputs=outputs_text(nb), saved_notebook=saved_text(nb), html_export=html_text(nb),
+    )
+
+
+@pytest.fixture
+def kernel_secrets_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Kernels started by this test record their sessions' real secrets in the returned file."""
+    path = tmp_path / "kernel-secrets.json"
+    for name, value in kernel_secrets.install(tmp_path / "ipython", path).items():
+        monkeypatch.setenv(name, value)
+    return path
+
+
 @pytest.fixture
 def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> str:
     """Fake credentials in the kernel's environment, with a secret unique to this run."""
@@ -73,26 +119,33 @@ def test_notebooks_are_stored_without_outputs(path):
 
 
 @pytest.mark.parametrize("name", ["01_quickstart", "02_gather_explorer", "04_analysing_outcomes"])
-def test_simulated_notebooks_run(name, tmp_path, fake_credentials):
+def test_simulated_notebooks_run(name, tmp_path, fake_credentials, kernel_secrets_file):
     nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
     execute(nb, tmp_path)
     text = outputs_text(nb)
+    # The session's own secret and receiver token, read from the kernel (the environment's fake secret is
+    # never used by a simulated session). Breaks this catches: the session panel showing the receiver's
+    # unmasked /callbacks/<token> (02: widget state and HTML), a repr printing the secret.
+    assert_no_kernel_secret(nb, kernel_secrets_file)
     assert fake_credentials not in saved_text(nb)
-    if name == "02_gather_explorer":  # the dashboard's widget state was saved, and holds no secret
-        assert "cnb-explorer" in json.dumps(nb.metadata.get("widgets", {}))
     assert '"output_type": "error"' not in text
     if name == "01_quickstart":
         assert "inter-digit-timeout" in text and "'25'" in text
         for reason in ("max-digits", "terminating-digit", "hung-up"):
             assert reason in text
+    if name == "02_gather_explorer":
+        assert_explorer_shown(nb)
+    if name == "04_analysing_outcomes":
+        assert_outcomes_shown(nb)
 
 
-def test_call_flows_notebook_plays_the_account_code_flow(tmp_path, fake_credentials):
+def test_call_flows_notebook_plays_the_account_code_flow(tmp_path, fake_credentials, kernel_secrets_file):
     nb = nbformat.read(ROOT / "notebooks" / "05_call_flows.ipynb", as_version=4)
     execute(nb, tmp_path)
     text = json.dumps([cell.get("outputs", []) for cell in nb.cells], ensure_ascii=False)
     assert '"output_type": "error"' not in text
     assert fake_credentials not in saved_text(nb)
+    assert_no_kernel_secret(nb, kernel_secrets_file)
     # the flow is shown as Mermaid, and a flow with a typo in a route is refused naming step and field
     assert "text/vnd.mermaid" in text and "flowchart TD" in text
     assert "step 'code', field 'routes': 'confrim' is not a step" in text
@@ -106,7 +159,91 @@ def test_call_flows_notebook_plays_the_account_code_flow(tmp_path, fake_credenti
     assert "max-digits '12345'" in text and "max-digits '54321'" in text
 
 
-def test_live_notebook_against_the_simulator_through_the_fake_tunnel(agent, tmp_path, monkeypatch):
+#: The Explorer's parts, by the CSS class each one carries in the saved widget state.
+EXPLORER_PARTS = (
+    "cnb-explorer", "cnb-session-panel", "cnb-call", "cnb-gather-form", "cnb-field-maxDigits",
+    "cnb-field-interDigitTimeout", "cnb-field-terminatingDigits", "cnb-terminating-picker", "cnb-validation",
+    "cnb-preview", "cnb-code", "cnb-send", "cnb-keypad", "cnb-key-hash", "cnb-hangup", "cnb-countdown",
+    "cnb-event-table",
+)
+
+
+def assert_explorer_shown(nb: nbformat.NotebookNode) -> None:
+    """Notebook 02 shows the whole dashboard (saved widget state), and its one-line equivalents ran.
+
+    Breaks this catches: a part left out of the dashboard, the form previewing an invalid body, the
+    explorer cell not displaying the widget.
+    """
+    classes = {c for state in widget_states(nb) for c in state.get("_dom_classes", [])}
+    missing = [part for part in EXPLORER_PARTS if part not in classes]
+    assert not missing, f"the explorer's saved widget state lacks {missing}"
+    explorer_cell = cell_text(nb, "from catapult_nb import Session")
+    assert "application/vnd.jupyter.widget-view+json" in explorer_cell
+    # the form starts valid: its preview is the seed's request body, and `explorer.form.options` shows it
+    previews = [s["value"] for s in widget_states(nb) if "cnb-preview" in s.get("_dom_classes", [])]
+    assert previews and "maxDigits" in previews[0] and "not sendable" not in previews[0], previews
+    assert "GatherOptions(" in cell_text(nb, "explorer.form.options")
+    assert "eventType" in cell_text(nb, "session.events.tail()")
+
+
+def assert_outcomes_shown(nb: nbformat.NotebookNode) -> None:
+    """Notebook 04 shows the outcome tables, the comparison, and how many wire callers agree with the engine.
+
+    Breaks this catches: an empty or reason-less gather table, a comparison missing an option set, a
+    wire campaign that disagrees with the engine (``N of 100 callers agree`` with N < 100).
+    """
+    table = cell_text(nb, "events = session.events")
+    assert "interDigitTimeout=7" in table and "interDigitTimeout=3" in table  # both option sets
+    # the scripted keys, per option set: 12345 and 98765 fill maxDigits, 42* ends on *, 25 and silence
+    # time out, 7 then a hang-up is hung-up; twice over
+    counts = plain_text(nb, "analysis.reason_counts(table)")
+    expected = {"max-digits": 4, "terminating-digit": 2, "inter-digit-timeout": 4, "hung-up": 2}
+    for reason, count in expected.items():
+        assert re.search(rf"^{reason}\s+{count}$", counts, re.M), counts
+    assert "completion rate: 50%" in plain_text(nb, 'print(f"completion rate')
+    comparison = plain_text(nb, "option_sets = {")
+    timeout_rates = {}
+    for label in ("how-to (7 s)", "strict (3 s)", "patient (10 s, long prompt)"):
+        row = re.search(rf"^{re.escape(label)}\s+10000\s+(\S+)\s+(\S+)", comparison, re.M)
+        assert row, f"the comparison does not show {label!r}: {comparison}"
+        timeout_rates[label] = float(row.group(2))
+    # the same callers time out less as the inter-digit timeout grows
+    assert timeout_rates["strict (3 s)"] > timeout_rates["how-to (7 s)"] > timeout_rates[
+        "patient (10 s, long prompt)"], timeout_rates
+    assert "maxDigits 5" in cell_text(nb, "hash_habit = ") and "maxDigits 6" in cell_text(nb, "hash_habit = ")
+    agree = re.search(r"(\d+) of (\d+) callers agree", plain_text(nb, "wire = run_campaign"))
+    assert agree and agree.groups() == ("100", "100"), agree and agree.group(0)
+
+
+#: Ways a notebook could show a secret; the check above must catch each one (and did, before it read the
+#: kernel's secrets, catch none: it looked for a fake secret no simulated session uses).
+LEAKS = {
+    "receiver-url-printed": "print(session.receiver.url)",
+    "receiver-url-in-widget-state-only": (
+        "import ipywidgets\nshown = ipywidgets.HTML('the URL:')\ndisplay(shown)\n"
+        "shown.value = session.receiver.url"
+    ),
+    "api-secret-in-hidden-html": (
+        "from IPython.display import HTML\nHTML(f'<span hidden>{session.client._secrets[1]}</span>')"
+    ),
+}
+
+
+@pytest.mark.parametrize("leak", LEAKS.values(), ids=list(LEAKS))
+def test_the_secret_check_catches_a_leak(leak, tmp_path, kernel_secrets_file):
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(
+            "from catapult_nb import Session\nsession = Session.simulated(speed=10, store=':memory:')"),
+        nbformat.v4.new_code_cell(leak),
+        nbformat.v4.new_code_cell("session.close()"),
+    ])
+    execute(nb, tmp_path)
+    with pytest.raises(AssertionError, match=r"is in the (outputs|saved_notebook|html_export)"):
+        assert_no_kernel_secret(nb, kernel_secrets_file)
+
+
+def test_live_notebook_against_the_simulator_through_the_fake_tunnel(agent, tmp_path, monkeypatch,
+                                                                     kernel_secrets_file):
     secret = "live-nb-secret-" + secrets.token_hex(8)
     with Simulator(speed=20, api_secret=secret) as sim:
         monkeypatch.setenv("CATAPULT_USER_ID", sim.user_id)
@@ -122,12 +259,14 @@ def test_live_notebook_against_the_simulator_through_the_fake_tunnel(agent, tmp_
     text = outputs_text(nb)
     assert "terminating-digit" in text and "'31'" in text
     assert secret not in saved_text(nb) and "2fakeNotebookAuthtoken" not in saved_text(nb)
+    assert_no_kernel_secret(nb, kernel_secrets_file)  # the receiver's token too
+    assert secret in kernel_secrets.read(kernel_secrets_file)["api_secrets"]
     # one gather, delivered once, through the tunnel's forwarder to the receiver's secret path
     assert [d["status"] for d in gathers] == [200]
     assert "/callbacks/" in gathers[0]["url"]
 
 
-def test_make_demo_runs_the_quickstart_and_writes_html(tmp_path, fake_credentials):
+def test_make_demo_runs_the_quickstart_and_writes_html(tmp_path, fake_credentials, kernel_secrets_file):
     out = tmp_path / "build"
     proc = subprocess.run(
         [sys.executable, "-m", "catapult_nb", "demo", "--output", str(out)],
@@ -137,6 +276,8 @@ def test_make_demo_runs_the_quickstart_and_writes_html(tmp_path, fake_credential
     assert "inter-digit-timeout" in proc.stdout and "eventType" in proc.stdout
     html = (out / "01_quickstart.html").read_text()
     assert "terminating-digit" in html and fake_credentials not in html
+    # the demo kernel's own session secret and receiver token (the probe's environment is inherited)
+    kernel_secrets.assert_hidden(kernel_secrets.read(kernel_secrets_file), html=html, stdout=proc.stdout)
 
 
 def malformed_lines(path: Path) -> list[int]:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
+import kernel_secrets
 import requests
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
@@ -99,6 +100,8 @@ class LabServer:
         url: base URL, ``http://127.0.0.1:<port>``.
         token: the server's random access token.
         secret: the fake ``CATAPULT_API_SECRET`` the kernel sees; tests check it never reaches a page.
+        secrets_file: where the kernels record the real secrets of the sessions they open (a simulated
+            session makes its own API secret and receiver token); read it with `kernel_secrets`.
         root_dir: the notebook directory the server serves (a copy of the project's ``notebooks/``).
         log_path: the server's combined stdout/stderr, for diagnosing a failed start or a test.
     """
@@ -118,6 +121,7 @@ class LabServer:
         self.token = secrets.token_hex(24)
         self.secret = "s-" + secrets.token_urlsafe(24)
         self.log_path = sandbox / "jupyter-lab.log"
+        self.secrets_file = sandbox / "kernel-secrets.json"
         self.url = ""
         self._notebooks = notebooks
         self._extra = list(extra_notebooks)
@@ -228,6 +232,7 @@ class LabServer:
             path.write_text(json.dumps(values, indent=2), encoding="utf-8")
         for name in ("config", "data", "runtime", "workspaces", "ipython", "home"):
             (self.sandbox / name).mkdir(exist_ok=True)
+        kernel_secrets.install(self.sandbox / "ipython", self.secrets_file)
 
     def _environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
@@ -248,6 +253,7 @@ class LabServer:
             CATAPULT_USER_ID="u-fake-user",
             CATAPULT_API_TOKEN="t-fake-token",
             CATAPULT_API_SECRET=self.secret,
+            CNB_SECRETS_FILE=str(self.secrets_file),
         )
         return env
 

@@ -2,13 +2,16 @@
 
 Place a call, fill in the gather form, send, press keys on the virtual phone, and see the gather event
 row arrive in the page; then type an invalid value and check the form refuses to send it. The page,
-the saved notebook (widget state included) and the server log must never contain the API secret.
+the saved notebook (widget state included) and the server log must never contain the session's API
+secret or its receiver's token: the real ones, read from the kernel (a simulated session makes its own,
+so the fake secret in the kernel's environment is not what a leak would show).
 """
 
 from __future__ import annotations
 
 import re
 
+import kernel_secrets
 import pytest
 
 from .lab import NOTEBOOKS_DIR, LabPage, LabServer
@@ -134,8 +137,14 @@ def test_gather_from_the_dashboard(explorer: LabPage, jupyter_lab: LabServer):
     explorer.wait_for_text("cnb-code", f"/calls/{second_call}/gather", timeout=STEP)
     assert explorer.page.evaluate(LAYOUT_JS, PANEL)["formWidth"] == 700  # long lines did not squeeze it
 
-    # and the secret never reached the page, the saved notebook (widget state included) or the log
+    # and the kernel's real secrets never reached the page, the saved notebook (widget state included) or
+    # the log. Break this catches: the session panel showing the receiver's unmasked /callbacks/<token>.
     saved = explorer.save()
+    kernel_secrets.assert_hidden(
+        kernel_secrets.read(jupyter_lab.secrets_file), page_text=explorer.page_text(),
+        page_html=explorer.page_html(), saved_notebook=saved.read_text(encoding="utf-8"),
+        server_log=jupyter_lab.log_text(),
+    )
     assert jupyter_lab.secret not in explorer.page_text()
     assert jupyter_lab.secret not in explorer.page_html()
     assert jupyter_lab.secret not in saved.read_text(encoding="utf-8")
