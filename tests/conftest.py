@@ -13,6 +13,8 @@
         event = collector.wait_for_event("gather", call_id=call_id, timeout=5)
         collector.respond("/broken", 500)     # make a path fail, to exercise fallbackUrl
         collector.hold("/slow")               # answer nothing until released (callbackTimeout)
+        collector.hold("/slow", first_only=True)  # hold the first request there; answer later ones
+        collector.wait_for_arrival(predicate)  # a request as it arrives (held or not), before answering
 
     Each record is a :class:`Collected` (method, path, query, headers, body, json).
 
@@ -128,9 +130,12 @@ class Collector:
 
     def __init__(self) -> None:
         self.requests: list[Collected] = []
+        #: every request as it arrived, before it was answered (a held one is here, not in ``requests``)
+        self.arrivals: list[Collected] = []
         self._cond = threading.Condition()
         self._status: dict[str, int] = {}
         self._held: dict[str, threading.Event] = {}
+        self._hold_first_only: set[str] = set()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
@@ -144,9 +149,14 @@ class Collector:
         """Answer requests to ``path`` with ``status`` (default 200)."""
         self._status[path] = status
 
-    def hold(self, path: str) -> threading.Event:
-        """Leave requests to ``path`` unanswered until the returned event is set (or 10 s pass)."""
+    def hold(self, path: str, *, first_only: bool = False) -> threading.Event:
+        """Leave requests to ``path`` unanswered until the returned event is set (or 10 s pass).
+
+        With ``first_only``, only the first request to ``path`` is held; later ones are answered at once.
+        """
         event = self._held[path] = threading.Event()
+        if first_only:
+            self._hold_first_only.add(path)
         return event
 
     def close(self) -> None:
@@ -168,6 +178,13 @@ class Collector:
                 seen = [(r.method, r.path, (r.event or {}).get("eventType")) for r in self.requests]
                 raise AssertionError(f"no matching request within {timeout} s; received {seen}")
             return found[0]
+
+    def wait_for_arrival(self, predicate: Callable[[Collected], bool], timeout: float = 5.0) -> Collected:
+        """The first request matching ``predicate`` to have arrived, answered or not (e.g. held)."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: any(predicate(r) for r in self.arrivals), timeout):
+                raise AssertionError(f"no matching request arrived within {timeout} s")
+            return next(r for r in self.arrivals if predicate(r))
 
     def wait_for_event(
         self, event_type: str, call_id: str | None = None, timeout: float = 5.0, **fields: Any
@@ -205,13 +222,17 @@ class Collector:
                     parsed = json.loads(body) if body else None
                 except ValueError:
                     parsed = None
-                held = collector._held.get(parts.path)
-                if held is not None:
-                    held.wait(10)
                 record = Collected(
                     self.command, parts.path, dict(parse_qsl(parts.query)), dict(self.headers.items()),
                     body, parsed,
                 )
+                with collector._cond:
+                    first = all(r.path != parts.path for r in collector.arrivals)
+                    collector.arrivals.append(record)
+                    collector._cond.notify_all()
+                held = collector._held.get(parts.path)
+                if held is not None and (first or parts.path not in collector._hold_first_only):
+                    held.wait(10)
                 status = collector._status.get(parts.path, 200)
                 try:
                     self.send_response(status)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime
+
 import pytest
+from conftest import SIMULATOR_SPEED, Api
 from pytest_httpserver import HTTPServer
 
 from catapult_nb.simulator import Simulator
@@ -223,14 +227,58 @@ def test_retries_before_the_fallback(collector):
 
 
 def test_events_of_a_call_arrive_in_order_even_when_delivery_is_slow(api, collector, simulator):
-    release = collector.hold("/slow")
-    call_id = simulator.phone.incoming("+15550001111", "+15552223333", collector.url("/slow"))
+    """A call's next event waits until the delivery of the one before it is over, however long that takes.
+
+    The first event is held on its own slow path (only that request is held; later ones are answered at
+    once) until the simulator gives up on it (callbackTimeout). Break this catches every time (ten runs
+    in ten, and ``test_delivering_a_calls_events_side_by_side_is_caught`` repeats it): delivering a call's
+    events side by side instead of one after the other — the hangup then goes out while the incomingcall
+    is still held, long before that attempt ends.
+    """
+    collector.hold("/slow", first_only=True)
+    call_id = simulator.phone.incoming(
+        "+15550001111", "+15552223333", collector.url("/slow"), callbackTimeout="1000"
+    )
     # the incomingcall event is stuck at the receiver while the application rejects the call
+    collector.wait_for_arrival(lambda r: (r.event or {}).get("eventType") == "incomingcall")
     assert api.post(f"/calls/{call_id}", {"state": "rejected"}).status_code == 200
-    assert simulator.phone.deliveries(call_id) == []
-    release.set()
     collector.wait_for_event("hangup", call_id)
-    assert [e["eventType"] for e in collector.events(call_id)] == ["incomingcall", "hangup"]
+    assert_one_after_the_other(simulator.phone.deliveries(call_id), simulator.speed)
+    assert [e["eventType"] for e in collector.events(call_id)] == ["hangup"]  # the held one never answered
+
+
+def assert_one_after_the_other(attempts: list[dict], speed: float) -> None:
+    """Each delivery attempt started after the one before it had ended (API time, 20 ms of slack)."""
+    kinds = [(a["eventType"], a["status"]) for a in attempts]
+    assert kinds == [("incomingcall", None), ("hangup", 200)], attempts
+    before, after = attempts
+    ended = api_seconds(before["time"]) + before["elapsedMs"] / 1000 * speed
+    assert api_seconds(after["time"]) >= ended - 0.02, (before, after)
+
+
+def api_seconds(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def test_delivering_a_calls_events_side_by_side_is_caught(api, collector, monkeypatch):
+    """The order check above fails when the simulator sends each event at once instead of queueing it."""
+    from catapult_nb.simulator.delivery import Deliverer
+
+    def side_by_side(self, call_id, target, event):  # every event its own worker: no per-call order
+        self._pending += 1
+        self._idle.clear()
+        queue = asyncio.Queue()
+        queue.put_nowait((target, event))
+        queue.put_nowait(None)
+        task = asyncio.get_running_loop().create_task(self._work(call_id, queue))
+        self._workers.add(task)
+        task.add_done_callback(self._workers.discard)
+
+    monkeypatch.setattr(Deliverer, "send", side_by_side)
+    with Simulator(speed=SIMULATOR_SPEED) as simulator:
+        api = Api(simulator)
+        with pytest.raises(AssertionError, match="incomingcall"):
+            test_events_of_a_call_arrive_in_order_even_when_delivery_is_slow(api, collector, simulator)
 
 
 def test_redirecting_callback_is_a_failure_and_is_not_followed(api, collector, simulator):
