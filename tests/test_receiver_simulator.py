@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import requests
 
+from catapult_nb import events
 from catapult_nb.events import EventStore
 from catapult_nb.receiver import CallbackReceiver
 from catapult_nb.simulator import Simulator
@@ -80,6 +85,8 @@ def test_get_callbacks_from_the_simulator(simulator: Simulator, store: EventStor
 
 
 def test_events_survive_a_receiver_restart_exactly_once(store: EventStore) -> None:
+    """Nothing is lost across a restart. No delivery here is stored without being answered, so this test
+    does not need de-duplication; the next test makes one that is (and fails with dedupe off)."""
     # given a simulator that retries failed callbacks (one API second apart: 0.1 s at speed 10)
     with Simulator(speed=10, callback_retries=10) as sim:
         first = CallbackReceiver(store).start()
@@ -115,3 +122,76 @@ def test_events_survive_a_receiver_restart_exactly_once(store: EventStore) -> No
     delivered = [d for d in deliveries if d["status"] == 200]
     assert failed, "the restart should have made at least one delivery fail"
     assert len(delivered) == len(frame)  # each event answered 200 once, stored once
+
+
+class AnswerLosingProxy:
+    """Forwards callbacks to a receiver, but loses the receiver's answer to the first delivery of one event
+    type: the event is stored, the sender sees the connection drop and tries again."""
+
+    def __init__(self, target: str, lose: str) -> None:
+        self.target, self.lose = target.rstrip("/"), lose
+        self.forwarded: list[tuple[str, int]] = []  # (eventType, receiver's status) per delivery
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                kind = json.loads(body).get("eventType")
+                answer = requests.post(proxy.target, data=body, timeout=10,
+                                       headers={"Content-Type": self.headers.get("Content-Type", "")})
+                first = all(k != kind for k, _ in proxy.forwarded)
+                proxy.forwarded.append((kind, answer.status_code))
+                if kind == proxy.lose and first:  # stored, and the answer never reaches the sender
+                    self.close_connection = True
+                    return
+                self.send_response(answer.status_code)
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("dedupe", [True, False], ids=["dedupe", "fault-dedupe-off"])
+def test_a_stored_event_whose_answer_was_lost_is_stored_once_when_retried(
+    store: EventStore, dedupe: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exactly once needs de-duplication: the answer event is stored, its 200 is lost, the simulator sends
+    it again. Break this catches every time (the ``fault-dedupe-off`` case runs it): storing a retried
+    delivery again — every delivery then gets a fresh dedupe key, and the answer is stored twice."""
+    if not dedupe:
+        monkeypatch.setattr(events, "payload_digest", lambda payload: os.urandom(16))
+    with Simulator(speed=10, callback_retries=3) as sim, CallbackReceiver(store) as receiver:
+        proxy = AnswerLosingProxy(receiver.url, lose="answer")
+        try:
+            call_id = V1(sim).call(proxy.url)
+            receiver.wait_for(call_id=call_id, event_type="answer", timeout=10)
+            sim.phone.hang_up(call_id)
+            receiver.wait_for(call_id=call_id, event_type="hangup", timeout=10)
+            sim.wait_idle(10)
+            deliveries = [(d["eventType"], d["status"]) for d in sim.phone.deliveries(call_id)]
+        finally:
+            proxy.close()
+
+    # the simulator sent the answer twice (the first answer lost), and the receiver stored it both times
+    # it came: once as new, once as a duplicate
+    assert deliveries == [("answer", None), ("answer", 200), ("hangup", 200)]
+    assert proxy.forwarded == [("answer", 200), ("answer", 200), ("hangup", 200)]
+    rows = store.to_dataframe(call_id=call_id)["eventType"].tolist()
+    if dedupe:
+        assert rows == ["answer", "hangup"]
+    else:
+        with pytest.raises(AssertionError):
+            assert rows == ["answer", "hangup"]
