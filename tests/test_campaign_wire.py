@@ -3,8 +3,10 @@ the engine, call by call."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
+import pandas as pd
 import pytest
 
 from catapult_nb import analysis, prompts
@@ -141,3 +143,85 @@ def test_a_refused_request_is_reported_with_the_simulators_message(sim: Simulato
     with pytest.raises(RuntimeError, match=r"HTTP 401") as caught:
         run_campaign(GatherOptions(), n=2, over_the_wire=True, simulator=WrongSecret(), receiver=receiver)
     assert receiver.url not in str(caught.value)
+
+
+# -- outcomes written by hand --------------------------------------------------------------------------
+# Callers with no randomness in their timing (every spread 0, every share 0 or 1), so each kind's outcome
+# under SEED_OPTIONS (prompt "Please enter your 5 digit code": 6 words at 150 wpm = 2.4 API s) can be worked
+# out on paper. Only the digits are drawn; each caller's ``intended`` code is its plan, not an outcome.
+_STEADY = dict(first_key_sigma=0.0, key_gap_sigma=0.0, barge_in=0.0, terminator_rate=0.0)
+SCRIPTED = mix(
+    Caller(name="fills", code_length=5, first_key_median=1.0, key_gap_median=0.5, **_STEADY),
+    Caller(name="confirms", code_length=3, first_key_median=1.0, key_gap_median=0.5,
+           **{**_STEADY, "terminator_rate": 1.0}),
+    Caller(name="pauses", code_length=3, first_key_median=1.0, key_gap_median=12.0, **_STEADY),
+    Caller(name="silent", code_length=1, first_key_median=12.0, **_STEADY),
+    Caller(name="hangs up", code_length=1, first_key_median=5.0, hang_up_rate=1.0, **_STEADY),
+)
+#: callerType → (reason, digits as a function of the intended code, duration in API s or None)
+BY_HAND = {
+    # 5 keys from 2.4 + 1 s, 0.5 s apart: the fifth (at 5.4) fills maxDigits
+    "fills": ("max-digits", lambda code: code, 5.4),
+    # 3 keys then *, 0.5 s apart from 3.4: * ends it at 4.9 and is not a digit
+    "confirms": ("terminating-digit", lambda code: code, 4.9),
+    # the first key at 3.4, the next 12 s later: 7 s of silence end it at 10.4 with one digit
+    "pauses": ("inter-digit-timeout", lambda code: code[:1], 10.4),
+    # no key within 7 s of the prompt's end: 9.4, no digits
+    "silent": ("inter-digit-timeout", lambda code: "", 9.4),
+    # hangs up before the one key (planned 5 s after the prompt)
+    "hangs up": ("hung-up", lambda code: "", None),
+}
+
+
+def assert_as_scripted(result: CampaignResult, late: float = 0.0) -> None:
+    """Every caller ended as worked out by hand for its kind (reason, digits; duration up to ``late``)."""
+    table = result.table
+    assert set(table["callerType"].astype(str)) == set(BY_HAND), "every kind of caller should be drawn"
+    for _, row in table.iterrows():
+        reason, digits, duration = BY_HAND[str(row["callerType"])]
+        got = (row["reason"], "" if row["digits"] is pd.NA else row["digits"])
+        assert got == (reason, digits(row["intended"])), (row["caller"], row["callerType"], got)
+        if duration is not None:
+            assert duration - 1e-6 <= row["duration"] <= duration + late + 1e-6, (row["caller"], row)
+
+
+def test_scripted_callers_end_as_worked_out_by_hand_on_the_wire_and_in_the_engine(
+        sim: Simulator, receiver: CallbackReceiver) -> None:
+    """Both sides against expectations that come from neither: an engine bug cannot pass both.
+
+    Break this catches every time: a wire driver that drops each caller's last key (``fills`` then times
+    out with 4 digits, ``confirms`` never presses *); ``test_the_scripted_check_catches_a_lost_last_key``
+    repeats it on the engine.
+    """
+    wire, engine = run_both(SEED_OPTIONS, SCRIPTED, 25, 3, sim, receiver)
+    assert_as_scripted(engine)
+    assert_as_scripted(wire, late=MARGIN)  # keys reach the server late by request trips, never early
+    assert_agree(wire, engine)
+
+
+def test_the_scripted_check_catches_a_lost_last_key() -> None:
+    # the same callers, each without its last key: fills types 4 digits, confirms leaves out the *
+    changes = {"fills": {"code_length": 4}, "confirms": {"terminator_rate": 0.0}}
+    dropped = mix(*((c.but(**changes.get(c.name, {})), 1) for c, _ in SCRIPTED.parts))
+    with pytest.raises(AssertionError, match=r"fills|confirms"):
+        assert_as_scripted(run_campaign(SEED_OPTIONS, dropped, 25, 3, margin=MARGIN))
+
+
+def test_agreement_reports_the_callers_that_disagree() -> None:
+    """``agreement()`` can say no: the check every wire test rests on is not an "always agrees".
+
+    Break this catches: an ``agreement()`` whose ``agrees`` is always True.
+    """
+    five = run_campaign(SEED_OPTIONS, SCRIPTED, 25, 3, margin=MARGIN)
+    four = run_campaign(dataclasses.replace(SEED_OPTIONS, max_digits=4), SCRIPTED, 25, 3, margin=MARGIN)
+    together = five.agreement(four)
+    # only the callers who type five digits end differently when four fill the gather
+    fills = set(five.table.loc[five.table["callerType"] == "fills", "caller"])
+    assert fills and set(together.index[~together["agrees"]]) == fills
+    assert (together.loc[sorted(fills), "digits_other"].str.len() == 4).all()
+    # a caller missing on one side does not agree either
+    events = five.events.loc[five.events["caller"] != 0]
+    gathers = five.gathers.loc[five.gathers["gatherId"].isin(events["gatherId"])]
+    short = CampaignResult(events, gathers, five.options, five.label, five.seed)
+    assert not five.agreement(short).loc[0, "agrees"]
+    assert five.agreement(five)["agrees"].all()
