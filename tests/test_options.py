@@ -42,15 +42,34 @@ def rejects(prop: str, *fragments: str, **kwargs: Any) -> OptionError:
 # -- the seed ------------------------------------------------------------------------------------------
 
 
-def test_the_seed_round_trips_exactly():
+def assert_the_seed_round_trips_exactly() -> None:
+    """The seed's body comes back as the same JSON text: same values, same key order (the seed's)."""
+    seed_text = json.dumps(SEED)
     options = GatherOptions.from_wire(SEED)
     assert options == GatherOptions(
         max_digits=5, terminating_digits="*", inter_digit_timeout=7,
         prompt=Prompt(sentence="Please enter your 5 digit code"),
     )
-    assert options.to_wire() == SEED
-    assert GatherOptions.from_wire(json.dumps(SEED)).to_wire() == SEED  # a JSON text works too
-    assert GatherOptions.from_wire(json.dumps(SEED).encode()).to_wire() == SEED
+    assert json.dumps(options.to_wire()) == seed_text
+    assert json.dumps(GatherOptions.from_wire(seed_text).to_wire()) == seed_text  # a JSON text works too
+    assert json.dumps(GatherOptions.from_wire(seed_text.encode()).to_wire()) == seed_text
+    # key order is the seed's whatever order the fields were given in
+    shuffled = {"prompt": SEED["prompt"], "interDigitTimeout": "7", "maxDigits": "5",
+                "terminatingDigits": "*"}
+    assert json.dumps(GatherOptions.from_wire(shuffled).to_wire()) == seed_text
+
+
+def test_the_seed_round_trips_exactly():
+    assert_the_seed_round_trips_exactly()
+
+
+def test_the_round_trip_check_catches_reordered_keys(monkeypatch: pytest.MonkeyPatch):
+    """Break this catches (a dict comparison did not): a ``to_wire()`` that sorts its keys."""
+    original = GatherOptions.to_wire
+    monkeypatch.setattr(GatherOptions, "to_wire",
+                        lambda self, **kw: dict(sorted(original(self, **kw).items())))
+    with pytest.raises(AssertionError):
+        assert_the_seed_round_trips_exactly()
 
 
 def test_numbers_as_json_values_with_as_strings_false():
@@ -473,8 +492,16 @@ def test_any_json_is_either_accepted_or_refused_with_an_option_error(fields, pro
 )
 def test_any_keyword_value_is_accepted_or_refused_with_an_option_error(name, value):
     options = _ok_or_option_error(lambda: GatherOptions(**{name: value}))
-    if options is not None and name != "prompt":
-        assert getattr(options, name) is not None or value is None
+    if options is None:
+        return
+    wire_name = {v: k for k, v in GatherOptions.WIRE_NAMES.items()}[name]
+    if value is None:  # None is "absent": nothing is sent, and the API's default applies
+        assert getattr(options, name) is None and options.to_wire() == {}
+        return
+    # an accepted value is kept, sent under its wire name, and read back as the same options
+    assert getattr(options, name) is not None
+    assert list(options.to_wire()) == [wire_name]
+    assert GatherOptions.from_wire(json.dumps(options.to_wire())) == options
 
 
 @settings(max_examples=200, deadline=None)
