@@ -229,10 +229,16 @@ def test_a_store_passed_in_is_left_open_by_close(tmp_path):
     from catapult_nb.events import EventStore
 
     with EventStore(tmp_path / "mine.sqlite3") as store:
-        with Session.simulated(speed=50, store=store):
-            pass
+        with Session.simulated(speed=50, store=store) as session:
+            call = session.call("+15551234567")
+            call.hang_up()
+            session.receiver.wait_for(call_id=call.id, event_type="hangup", timeout=10)
+        # the session closed, and the store it was given still holds the call's events and takes more
         assert not store.closed
-        assert len(store) >= 0
+        assert set(store.to_dataframe(call_id=call.id)["eventType"].astype(str)) >= {"answer", "hangup"}
+        stored = len(store)
+        assert store.add({"eventType": "hangup", "callId": "c-after-close", "time": "2026-01-01T00:00:00Z"})
+        assert len(store) == stored + 1
 
 
 def test_live_without_an_ngrok_authtoken_says_how_to_set_it_and_leaves_nothing_running(

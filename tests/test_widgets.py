@@ -78,11 +78,28 @@ def test_the_picker_and_the_text_stay_in_step():
 
 
 def test_the_code_tab_has_every_language_with_the_call_id(session):
+    """Break this catches (the test placed no call before): code tabs that keep the ``{callId}``
+    placeholder, or the first call's id, once a call is given."""
     form = GatherForm(session)
     titles = list(form.code.titles)
     assert titles[0] == "JSON" and len(titles) == 9 and titles[-2:] == ["v2 BXML", "TwiML"]
     assert all("maxDigits" in c.value or "max_digits" in c.value or "MaxDigits" in c.value
                or "numDigits" in c.value for c in form.code.children)
+    code = dict(zip(titles, (c.value for c in form.code.children), strict=True))
+    requests = titles[1:-2]  # the v1 request in each language (BXML and TwiML are documents, no call)
+    assert all("{callId}" in code[t] for t in requests)  # no call yet: the placeholder
+    first, second = session.call("+15551234567"), session.call("+15551234568")
+    try:
+        for call in (first, second):
+            form.set_call(call)
+            code = dict(zip(titles, (c.value for c in form.code.children), strict=True))
+            for title in requests:  # every language's request names this call
+                assert call.id in code[title] and "{callId}" not in code[title], (title, code[title])
+            assert call.id not in code["JSON"]  # the JSON tab is the body alone
+        assert first.id not in "".join(code.values())
+    finally:
+        first.hang_up()
+        second.hang_up()
 
 
 def test_send_without_a_call_says_so_and_sends_nothing(session):
