@@ -155,9 +155,14 @@ class WaitCancelled(RuntimeError):
 # Values at the edge: wire payloads to typed Python values.
 
 
+# Built once: json.dumps with options builds a new encoder per call, which a bulk import feels.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_STORED = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
 def canonical_json(payload: Mapping[str, Any]) -> str:
     """The payload as JSON with sorted keys and no spaces: equal payloads give equal text."""
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL(payload)
 
 
 def payload_digest(payload: Mapping[str, Any]) -> bytes:
@@ -547,7 +552,7 @@ class EventStore:
     ) -> _Pending:
         payload = dict(payload)
         try:  # before the transaction: a bad payload fails alone, with a message that says why
-            text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            text = _STORED(payload)
             digest = payload_digest(payload)
         except (TypeError, ValueError) as exc:
             raise TypeError(

@@ -285,9 +285,9 @@ def _store_all(store: EventStore, records: Iterator[_Record], report: ImportRepo
 def _check_event(record: _Event, report: ImportReport) -> tuple[_Event, dict[str, Any], int] | None:
     """The event and its receive time, or None when it is rejected (the report says why)."""
     payload = record.payload
-    problem = _event_problem(payload)
+    problem, time_ns = _event_problem(payload)
     if problem is None:
-        received = _received_ns(record.received, payload["time"])
+        received = time_ns if record.received is None else _received_ns(record.received, payload["time"])
         if received is None:
             detail = f"received {record.received!r} is not a time (ISO 8601 or epoch seconds)"
             problem = ("bad-received", detail)
@@ -297,20 +297,22 @@ def _check_event(record: _Event, report: ImportReport) -> tuple[_Event, dict[str
     return None
 
 
-def _event_problem(payload: Any) -> tuple[str, str] | None:
+def _event_problem(payload: Any) -> tuple[tuple[str, str] | None, int | None]:
+    """(reason, detail) of what is wrong with an event, or None and its time in UTC nanoseconds."""
     if not isinstance(payload, dict):
-        return "not-an-object", f"an event is a JSON object, this is {type(payload).__name__}"
+        return ("not-an-object", f"an event is a JSON object, this is {type(payload).__name__}"), None
     call_id = payload.get("callId")
     if call_id is None:
-        return "no-callId", "the event has no callId"
+        return ("no-callId", "the event has no callId"), None
     if not isinstance(call_id, str) or not call_id.strip():
-        return "bad-callId", f"callId {call_id!r} is not a non-empty string"
+        return ("bad-callId", f"callId {call_id!r} is not a non-empty string"), None
     moment = payload.get("time")
     if moment is None:
-        return "no-time", "the event has no time"
-    if parse_time_ns(moment) is None:
-        return "bad-time", f"time {moment!r} is not an ISO 8601 time"
-    return None
+        return ("no-time", "the event has no time"), None
+    time_ns = parse_time_ns(moment)
+    if time_ns is None:
+        return ("bad-time", f"time {moment!r} is not an ISO 8601 time"), None
+    return None, time_ns
 
 
 def _flush(writer: Any, batch: list[tuple[_Event, dict[str, Any], int]], report: ImportReport,
@@ -579,7 +581,7 @@ def _decode_json(line: bytes) -> tuple[Any, tuple[str, str] | None]:
     except UnicodeDecodeError as exc:
         return None, ("not-utf-8", f"byte 0x{line[exc.start]:02x} at column {exc.start + 1} is not UTF-8")
     try:
-        value = json.loads(text, parse_constant=_no_constant)
+        value = _DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
         return None, ("not-json", str(exc)[:200])
     if "\\u" in text:
@@ -594,6 +596,9 @@ def _decode_json(line: bytes) -> tuple[Any, tuple[str, str] | None]:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)  # built once: one per line costs
 
 
 def _read_jsonl(stream: io.BufferedReader, _callback_path: str | None) -> Iterator[_Record]:
