@@ -147,8 +147,9 @@ def test_a_refused_request_is_reported_with_the_simulators_message(sim: Simulato
 
 # -- outcomes written by hand --------------------------------------------------------------------------
 # Callers with no randomness in their timing (every spread 0, every share 0 or 1), so each kind's outcome
-# under SEED_OPTIONS (prompt "Please enter your 5 digit code": 6 words at 150 wpm = 2.4 API s) can be worked
-# out on paper. Only the digits are drawn; each caller's ``intended`` code is its plan, not an outcome.
+# under SEED_OPTIONS (prompt "Please enter your 5 digit code", timed as 6 words at 150 wpm = 2.4 API s:
+# prompt_timing="estimate", not the rendered audio's length) can be worked out on paper. Only the digits
+# are drawn; each caller's ``intended`` code is its plan, not an outcome.
 _STEADY = dict(first_key_sigma=0.0, key_gap_sigma=0.0, barge_in=0.0, terminator_rate=0.0)
 SCRIPTED = mix(
     Caller(name="fills", code_length=5, first_key_median=1.0, key_gap_median=0.5, **_STEADY),
@@ -185,15 +186,23 @@ def assert_as_scripted(result: CampaignResult, late: float = 0.0) -> None:
             assert duration - 1e-6 <= row["duration"] <= duration + late + 1e-6, (row["caller"], row)
 
 
+@pytest.fixture(scope="module")
+def estimating_sim() -> Iterator[Simulator]:
+    with Simulator(speed=SPEED, prompt_timing="estimate") as simulator:
+        yield simulator
+
+
 def test_scripted_callers_end_as_worked_out_by_hand_on_the_wire_and_in_the_engine(
-        sim: Simulator, receiver: CallbackReceiver) -> None:
+        estimating_sim: Simulator, receiver: CallbackReceiver) -> None:
     """Both sides against expectations that come from neither: an engine bug cannot pass both.
 
     Break this catches every time: a wire driver that drops each caller's last key (``fills`` then times
     out with 4 digits, ``confirms`` never presses *); ``test_the_scripted_check_catches_a_lost_last_key``
     repeats it on the engine.
     """
-    wire, engine = run_both(SEED_OPTIONS, SCRIPTED, 25, 3, sim, receiver)
+    wire = run_campaign(SEED_OPTIONS, SCRIPTED, 25, 3, over_the_wire=True, simulator=estimating_sim,
+                        receiver=receiver, margin=MARGIN)
+    engine = run_campaign(SEED_OPTIONS, SCRIPTED, 25, 3, margin=wire.margin, prompt_timing="estimate")
     assert_as_scripted(engine)
     assert_as_scripted(wire, late=MARGIN)  # keys reach the server late by request trips, never early
     assert_agree(wire, engine)
@@ -204,7 +213,8 @@ def test_the_scripted_check_catches_a_lost_last_key() -> None:
     changes = {"fills": {"code_length": 4}, "confirms": {"terminator_rate": 0.0}}
     dropped = mix(*((c.but(**changes.get(c.name, {})), 1) for c, _ in SCRIPTED.parts))
     with pytest.raises(AssertionError, match=r"fills|confirms"):
-        assert_as_scripted(run_campaign(SEED_OPTIONS, dropped, 25, 3, margin=MARGIN))
+        assert_as_scripted(run_campaign(SEED_OPTIONS, dropped, 25, 3, margin=MARGIN,
+                                        prompt_timing="estimate"))
 
 
 def test_agreement_reports_the_callers_that_disagree() -> None:
