@@ -25,6 +25,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -37,6 +38,7 @@ from catapult_nb.handlers import Dispatcher
 from catapult_nb.options import GatherOptions
 from catapult_nb.prompts.timing import describe_timing, duration
 from catapult_nb.receiver import CallbackReceiver
+from catapult_nb.recording import Recorder, RecordingDiff
 from catapult_nb.tunnel import LoopbackTunnel, open_tunnel
 
 __all__ = ["Call", "Gather", "GatherResult", "Session", "SessionError"]
@@ -414,6 +416,8 @@ class Session:
         self._finalizer = weakref.finalize(self, _collected, self._parts, label)
         if receiver.port:
             _BY_PORT[receiver.port] = self
+        self._recorder = Recorder(self)  # what save_recording() writes
+        self._parts.hooks.append(self._recorder.detach)
 
     # -- opening -------------------------------------------------------------------------------------
 
@@ -682,6 +686,30 @@ class Session:
         from catapult_nb.replay import replay
 
         return replay(events, url, edit=edit, pace=pace, speed=speed, **options)
+
+    def save_recording(self, path: str | os.PathLike[str]) -> Path:
+        """Write what this session did (its requests and key presses) and got (its callbacks) to ``path``,
+        to play it again later against a fresh simulator with :meth:`replay_recording`.
+
+        :returns: the path written. The receiver's secret URL and any URL password are left out.
+        """
+        return self._recorder.save(path)
+
+    @classmethod
+    def replay_recording(
+        cls, path: str | os.PathLike[str], *, speed: float | None = None, timeout: float = 30.0
+    ) -> RecordingDiff:
+        """Play a recording's requests and key presses against a fresh simulator, and compare callbacks.
+
+        ``diff = Session.replay_recording("session.json"); assert diff.same, diff``.
+        :param speed: the simulator's speed for the replay (default: the recording's).
+        :param timeout: wall seconds to wait, at most, for the callbacks of each step.
+        :returns: a :class:`~catapult_nb.recording.RecordingDiff`, recorded and replayed side by side.
+        :raises RecordingError: the file is missing, truncated, not a recording or from a newer version.
+        """
+        from catapult_nb.recording import play
+
+        return play(path, speed=speed, timeout=timeout)
 
     def add_listener(self, fn: Callable[[Session], None]) -> None:
         """Call ``fn(session)`` when a call is placed (used by the widgets)."""

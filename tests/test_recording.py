@@ -1,0 +1,104 @@
+"""Recordings: a session's requests, key presses and callbacks saved, then played against a fresh
+simulator and compared callback by callback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from catapult_nb import Session
+from catapult_nb.recording import FORMAT, RecordingError
+
+SPEED = 40
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    """A session with a code entered, a gather that times out and a hang-up, saved."""
+    path = tmp_path_factory.mktemp("rec") / "session.json"
+    with Session.simulated(speed=SPEED, store=":memory:") as session:
+        call = session.call("+15551234567")
+        gather = call.gather(max_digits=5, terminating_digits="#", sentence="Enter your code")
+        session.phone.press(call, "123#")
+        assert gather.wait().digits == "123"
+        assert call.gather(max_digits=3, inter_digit_timeout=2).wait().reason == "inter-digit-timeout"
+        session.phone.hang_up(call)
+        session.receiver.wait_for(call_id=call.id, event_type="hangup")
+        assert session.save_recording(path) == path
+        secrets = [session.receiver.url, session.receiver.path, session.client._auth.revealed()[1]]
+    return path, secrets
+
+
+def test_a_recording_keeps_requests_presses_and_callbacks_but_no_secret(recording):
+    path, secrets = recording
+    text = path.read_text()
+    data = json.loads(text)
+    assert (data["format"], data["version"], data["speed"]) == (FORMAT, 1, SPEED)
+    posts = [(r["method"], r["path"].split("/")[-1]) for r in data["requests"] if r["method"] == "POST"]
+    assert posts == [("POST", "calls"), ("POST", "gather"), ("POST", "press"), ("POST", "gather"),
+                     ("POST", "hangup")]
+    assert data["requests"][0]["body"]["callbackUrl"] == "{callback_url}"
+    assert [c["payload"]["eventType"] for c in data["callbacks"]][-2:] == ["gather", "hangup"]
+    assert not [secret for secret in secrets if secret in text]
+
+
+def test_replaying_a_recording_gives_the_same_callbacks(recording):
+    diff = Session.replay_recording(recording[0])
+
+    assert diff.same, diff
+    assert list(diff.frame["recorded"]) == list(diff.frame["replayed"])
+    assert "gather reason='terminating-digit' digits='123' state='completed'" in list(diff.frame["replayed"])
+    assert "all the same" in repr(diff) and "✔" in diff._repr_html_()
+
+
+def test_a_changed_behaviour_shows_side_by_side(recording, tmp_path):
+    # given the recording with the caller typing one key fewer: the outcome the app saw must differ
+    data = json.loads(recording[0].read_text())
+    press = next(r for r in data["requests"] if r["path"].endswith("/press"))
+    press["body"]["digits"] = "12#"
+    changed = tmp_path / "changed.json"
+    changed.write_text(json.dumps(data))
+
+    diff = Session.replay_recording(changed)
+
+    assert not diff.same
+    (row,) = diff.differences.to_dict("records")
+    assert row["recorded"] == "gather reason='terminating-digit' digits='123' state='completed'"
+    assert row["replayed"] == "gather reason='terminating-digit' digits='12' state='completed'"
+    assert "1 of 6 callbacks differ; first: call 1 #4" in repr(diff)
+
+
+def test_a_truncated_recording_is_named_and_called_truncated(recording, tmp_path):
+    cut = tmp_path / "cut.json"
+    cut.write_text(recording[0].read_text()[:-200])
+    with pytest.raises(RecordingError, match=rf"^{cut}: the recording is truncated"):
+        Session.replay_recording(cut)
+
+
+def test_a_recording_from_a_newer_version_says_to_upgrade(recording, tmp_path):
+    newer = tmp_path / "newer.json"
+    newer.write_text(json.dumps({**json.loads(recording[0].read_text()), "version": 2}))
+    upgrade = rf"^{newer}: written by a newer catapult_nb \(recording format 2\)"
+    with pytest.raises(RecordingError, match=upgrade):
+        Session.replay_recording(newer)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such recording file"),
+        ('{"format": "har"}', "not a catapult_nb recording"),
+        ("[1, 2", "truncated"),
+        ("{,}", "bad JSON at line 1, column 2"),
+        (json.dumps({"format": FORMAT, "version": 1, "requests": []}), "has no list of callbacks"),
+        (json.dumps({"format": FORMAT, "version": "1"}), "version is '1'"),
+    ],
+)
+def test_other_bad_files_are_refused_with_the_file_named(tmp_path, content, message):
+    path = tmp_path / "bad.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(RecordingError, match=message) as failure:
+        Session.replay_recording(path)
+    assert str(failure.value).startswith(str(path))
