@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -223,6 +223,12 @@ def mask_secret_path(path: str) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
+class _PayloadTexts(Protocol):
+    """Where a :class:`Payload` gets its JSON text: a frame's batch of store rows, or a campaign's columns."""
+
+    def text(self, event_id: int) -> str: ...
+
+
 class Payload(Mapping[str, Any]):
     """The raw JSON payload of one stored event, read from the store the first time it is looked at.
 
@@ -234,15 +240,18 @@ class Payload(Mapping[str, Any]):
 
     __slots__ = ("_batch", "_data", "_event_id")
 
-    def __init__(self, batch: _PayloadBatch, event_id: int) -> None:
+    _data: dict[str, Any]  # set on first use: a million rows make a million of these, so __init__ is lean
+
+    def __init__(self, batch: _PayloadTexts, event_id: int) -> None:
         self._batch = batch
         self._event_id = event_id
-        self._data: dict[str, Any] | None = None
 
     def _load(self) -> dict[str, Any]:
-        if self._data is None:
+        try:
+            return self._data
+        except AttributeError:
             self._data = json.loads(self._batch.text(self._event_id))
-        return self._data
+            return self._data
 
     def __getitem__(self, key: str) -> Any:
         return self._load()[key]
@@ -1148,7 +1157,8 @@ def _frame(records: np.ndarray, values: np.ndarray, store: EventStore) -> pd.Dat
             # frompyfunc fills the object array without numpy asking each Payload for its len()
             # (which would load and parse every payload)
             make = np.frompyfunc(functools.partial(Payload, batch), 1, 1)
-            data[name] = make(ids) if len(ids) else np.empty(0, dtype=object)
+            # Python ints in, not NumPy scalars: each call is cheaper, and so is each lookup later
+            data[name] = make(ids.astype(object)) if len(ids) else np.empty(0, dtype=object)
         else:
             data[name] = _text_column(records[name].astype(np.intp), values, name in CATEGORICAL)
     return pd.DataFrame(data, index=pd.Index(ids, name="id"), copy=False)
