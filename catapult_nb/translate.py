@@ -80,11 +80,7 @@ def to_bxml_v2(options: GatherOptions | dict[str, Any] | None = None) -> str:
     :returns: the XML document, with the behaviours that differ from v1 as comments.
     :raises OptionError: an option has a value v1 does not accept.
     """
-    gather = GatherOptions.coerce(options)
-    wire = gather.to_wire(as_strings=False)
-    prompt = wire.get("prompt", {})
-    timeout = wire.get("interDigitTimeout", _V1_TIMEOUT)
-    seconds = int(-(-float(timeout) // 1))  # v2 and Twilio take whole seconds: round up, never cut short
+    wire, prompt, timeout, seconds = _resolve(options)
     comments = [
         f"v1 timed the wait for the first key with interDigitTimeout ({_number(timeout)} s after the "
         "prompt); v2 times it with firstDigitTimeout, set to the same value.",
@@ -134,10 +130,7 @@ def to_twiml(options: GatherOptions | dict[str, Any] | None = None) -> str:
     :returns: the XML document, with the behaviours that differ from v1 as comments.
     :raises OptionError: an option has a value v1 does not accept.
     """
-    gather = GatherOptions.coerce(options)
-    wire = gather.to_wire(as_strings=False)
-    prompt = wire.get("prompt", {})
-    timeout = wire.get("interDigitTimeout", _V1_TIMEOUT)
+    wire, prompt, timeout, seconds = _resolve(options)
     comments = [
         f"Twilio's timeout ({_number(timeout)} s) waits for the first key after the prompt and between "
         "keys, as v1's interDigitTimeout does. Twilio wants whole seconds."
@@ -162,7 +155,6 @@ def to_twiml(options: GatherOptions | dict[str, Any] | None = None) -> str:
         comments.append("v1 suppressDtmf false sent a dtmf event per key; Twilio sends only the result.")
     if "bargeable" in prompt:
         comments.append("v1 bargeable is deprecated; in a Twilio Gather a key always stops the prompt.")
-    seconds = int(-(-float(timeout) // 1))
     attributes = _attributes([
         ("input", "dtmf"),
         ("action", action),
@@ -186,6 +178,16 @@ def to_twiml(options: GatherOptions | dict[str, Any] | None = None) -> str:
     elif prompt.get("fileUrl"):
         inner.append(f"<Play{_attributes([('loop', loop)])}>{escape(prompt['fileUrl'])}</Play>")
     return _document(comments, attributes, inner, "Gather")
+
+
+def _resolve(
+    options: GatherOptions | dict[str, Any] | None,
+) -> tuple[dict[str, Any], dict[str, Any], float, int]:
+    """The checked wire options, their prompt, v1's inter-digit timeout and it in whole seconds."""
+    wire = GatherOptions.coerce(options).to_wire(as_strings=False)
+    timeout = wire.get("interDigitTimeout", _V1_TIMEOUT)
+    seconds = int(-(-float(timeout) // 1))  # v2 and Twilio take whole seconds: round up, never cut short
+    return wire, wire.get("prompt", {}), timeout, seconds
 
 
 def _lower(value: Any) -> str | None:
