@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import html
+import json
+import re
 import socketserver
 import threading
 from collections.abc import Iterator
@@ -88,6 +90,7 @@ class CatapultSimulator:
         self._delivered: list[_Delivered] = []
         self._by_event: dict[int, _Delivered] = {}
         self._servers: list[tuple[WSGIServer, threading.Thread]] = []
+        self._api_requests: list[tuple[str, str, int, bytes]] = []  # your app's requests, as answered
 
     # -- life ----------------------------------------------------------------------------------------
 
@@ -97,6 +100,7 @@ class CatapultSimulator:
 
         self._simulator.start()
         self._simulator.add_delivery_listener(self._on_delivery)
+        self._simulator.add_request_listener(self._on_api_request)
         self._phone = VirtualPhone(self._simulator.base_url)
         return self
 
@@ -266,6 +270,10 @@ class CatapultSimulator:
             item.done = done
             self._cond.notify_all()
 
+    def _on_api_request(self, method: str, path: str, status: int, body: bytes) -> None:
+        with self._cond:
+            self._api_requests.append((method, path, status, body[:ANSWER_PEEK]))
+
     def _explain(self, call_id: str, event_type: str, fields: dict[str, Any], timeout: float) -> str:
         wanted = f"{event_type!r} event" + "".join(f" with {k}={v!r}" for k, v in fields.items())
         lines = [
@@ -284,6 +292,7 @@ class CatapultSimulator:
             lines.append(f"  {number}. {_describe_event(item.event)}{'  (already returned)' * item.returned}")
             for record, answer in item.attempts:
                 lines.append("       " + _describe_attempt(record, answer))
+        lines.extend(self._explain_requests(call_id))
         last = mine[-1].event
         if last.get("eventType") == "hangup":
             lines.append("The call has ended: nothing more will be delivered.")
@@ -293,6 +302,18 @@ class CatapultSimulator:
                 f"leads to {event_type!r}, and did the API accept it? (see your app's log)"
             )
         return "\n".join(lines)
+
+    def _explain_requests(self, call_id: str) -> list[str]:
+        asked = [r for r in self._api_requests if f"/calls/{call_id}" in r[1]]
+        if not asked:
+            return ["Your app made no API request on this call."]
+        lines = ["Your app's API requests on this call, and the simulator's answers:"]
+        for method, path, status, body in asked[-15:]:
+            line = f"  {method} {_API_PATH.sub('', path)} → {status}"
+            if status >= 400:
+                line += " " + _error_text(body)
+            lines.append(line)
+        return lines
 
     # -- display -------------------------------------------------------------------------------------
 
@@ -305,6 +326,18 @@ class CatapultSimulator:
 
 
 _DETAIL_FIELDS = ("reason", "digits", "state", "status", "cause", "tag")
+_API_PATH = re.compile(r"^/v1/users/[^/]+")
+#: How much of an answer's body a failed wait shows.
+ANSWER_PEEK = 600
+
+
+def _error_text(body: bytes) -> str:
+    """``validation-error: The 'gather' resource property 'maxDigits' is invalid: …`` from a v1 error body."""
+    try:
+        error = json.loads(body)
+        return f"{error['code']}: {error['message']}"
+    except (ValueError, KeyError, TypeError):
+        return body.decode("utf-8", "replace")[:300]
 
 
 def _describe_event(event: dict[str, Any]) -> str:

@@ -214,3 +214,37 @@ def test_pip_install_then_the_readme_test_file_passes_with_no_conftest(tmp_path)
     assert where.startswith(purelib), where
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert "3 passed" in run.stdout
+
+
+def test_a_failing_wait_shows_the_apps_api_requests_the_simulator_refused(catapult_simulator):
+    # given an app that answers the call, then asks for a gather the API refuses
+    import requests
+
+    api = requests.Session()
+    api.auth = (catapult_simulator.api_token, catapult_simulator.api_secret)
+    calls = f"{catapult_simulator.api_url}/users/{catapult_simulator.user_id}/calls"
+
+    def app(environ, start_response):
+        import json
+
+        event = json.loads(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)))
+        call = f"{calls}/{event['callId']}"
+        if event["eventType"] == "incomingcall":
+            api.post(call, json={"state": "active"}, timeout=5)
+        elif event["eventType"] == "answer":
+            api.post(f"{call}/gather", json={"maxDigits": 99}, timeout=5)
+        start_response("204 No Content", [])
+        return [b""]
+
+    url = catapult_simulator.serve(app)
+    call_id = catapult_simulator.incoming(CALLER, APP_NUMBER, url + "/cb")
+    catapult_simulator.wait_for(call_id, "answer")
+
+    with pytest.raises(CatapultWaitError) as failure:
+        catapult_simulator.wait_for(call_id, "gather", timeout=0.3)
+    api.close()
+
+    message = str(failure.value)
+    assert f"  POST /calls/{call_id} → 200" in message or f"  POST /calls/{call_id} → 201" in message
+    assert f"  POST /calls/{call_id}/gather → 400 validation-error: " in message
+    assert "maxDigits" in message

@@ -75,6 +75,7 @@ import asyncio
 import html
 import math
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from catapult_nb.prompts.timing import check_timing, describe_timing
@@ -248,6 +249,14 @@ class Simulator:
         if self._server is None:
             raise RuntimeError("the simulator is not running: call start() first")
         self._server.state.deliverer.listeners.append(listener)
+
+    def add_request_listener(self, listener: Callable[[str, str, int, bytes], None]) -> None:
+        """Call ``listener(method, path, status, body)`` after each ``/v1`` request is answered, on the
+        simulator's thread (``body``: the answer's, e.g. the v1 error body). Raises RuntimeError before
+        :meth:`start`."""
+        if self._server is None:
+            raise RuntimeError("the simulator is not running: call start() first")
+        self._server.state.request_listeners.append(listener)
 
     def __enter__(self) -> Simulator:
         return self.start()

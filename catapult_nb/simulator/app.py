@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from catapult_nb.simulator.clock import SimClock
-from catapult_nb.simulator.middlewares import auth_middleware, errors_middleware
+from catapult_nb.simulator.middlewares import auth_middleware, errors_middleware, listeners_middleware
 from catapult_nb.simulator.routes import routes
 from catapult_nb.simulator.state import STATE_KEY, SimConfig, SimulatorState
 
@@ -28,7 +28,8 @@ def create_app(config: SimConfig) -> web.Application:
     :returns: an application whose state (``app[STATE_KEY]``) is made on the serving loop when it starts,
         and whose timers and callback sender are shut down when it is cleaned up.
     """
-    app = web.Application(middlewares=[errors_middleware, auth_middleware], client_max_size=1024**2)
+    middlewares = [listeners_middleware, errors_middleware, auth_middleware]
+    app = web.Application(middlewares=middlewares, client_max_size=1024**2)
 
     async def simulator_state(app: web.Application) -> AsyncIterator[None]:
         state = SimulatorState(config, SimClock(asyncio.get_running_loop(), config.speed))

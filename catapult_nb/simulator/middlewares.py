@@ -13,7 +13,7 @@ from aiohttp import web
 from catapult_nb.simulator.errors import ApiError
 from catapult_nb.simulator.state import STATE_KEY
 
-__all__ = ["auth_middleware", "errors_middleware"]
+__all__ = ["auth_middleware", "errors_middleware", "listeners_middleware"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,24 @@ async def errors_middleware(
         log.exception("simulator failed on %s %s", request.method, request.path)
         error = ApiError(500, "unavailable", "internal-error", "The simulator failed; see its log")
         return error_response(error, request)
+
+
+@web.middleware
+async def listeners_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Tell the state's request listeners about each answered ``/v1`` request (errors included)."""
+    response = await handler(request)
+    listeners = request.app[STATE_KEY].request_listeners
+    if listeners and request.path.startswith("/v1/"):
+        body = getattr(response, "body", None)
+        body = body if isinstance(body, bytes) else b""
+        for listener in listeners:
+            try:
+                listener(request.method, request.path, response.status, body)
+            except Exception:  # an observer's bug must not change the answer
+                log.exception("a request listener failed")
+    return response
 
 
 @web.middleware

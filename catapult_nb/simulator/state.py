@@ -57,6 +57,8 @@ class SimulatorState:
         self.config = config
         self.clock = clock
         self.deliverer = Deliverer(clock, retries=config.callback_retries)
+        # ``listener(method, path, status, body)`` after each /v1 request is answered (the test plugin's)
+        self.request_listeners: list[Callable[[str, str, int, bytes], None]] = []
         self.calls: dict[str, SimCall] = {}
         # Wall seconds by which each gather timer ran after its deadline (for the timer benchmark).
         self.timer_lateness: collections.deque[float] = collections.deque(maxlen=100_000)
