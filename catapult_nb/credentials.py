@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import html
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,14 @@ class Secret:
     def __reduce__(self) -> tuple[object, ...]:
         # never pickled in the clear by accident (a saved notebook state, a multiprocessing payload)
         raise TypeError("a Secret cannot be pickled; pass the credentials again where they are needed")
+
+
+_SECRET_PATH = re.compile(r"(/callbacks/)[^/?#\s'\"]+")
+
+
+def mask_secret_path(path: str) -> str:
+    """``/callbacks/<token>`` with the token replaced by ``***``, so a log, table or route never shows it."""
+    return _SECRET_PATH.sub(r"\1***", path)
 
 
 def mask(value: str | None) -> str:

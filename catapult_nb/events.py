@@ -27,7 +27,6 @@ import html
 import json
 import logging
 import os
-import re
 import secrets
 import sqlite3
 import struct
@@ -41,6 +40,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from catapult_nb.credentials import mask_secret_path
 from catapult_nb.options import GatherOptions, OptionError
 
 __all__ = [
@@ -109,7 +109,6 @@ _RECORD_DTYPE = np.dtype(
     [("id", "<i8"), ("time", "<i8"), ("received", "<i8")] + [(name, "<i4") for name in _SID_FIELDS]
 )
 assert _RECORD.size == _RECORD_DTYPE.itemsize
-_SECRET_PATH = re.compile(r"(/callbacks/)[^/?#\s]+")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -213,11 +212,6 @@ def _to_ns(moment: Any) -> int:
     if stamp.tzinfo is None:
         stamp = stamp.tz_localize("UTC")
     return int(stamp.value)
-
-
-def mask_secret_path(path: str) -> str:
-    """``/callbacks/<token>`` with the token replaced by ``***``, so a log or table never shows it."""
-    return _SECRET_PATH.sub(r"\1***", path)
 
 
 # --------------------------------------------------------------------------------------------------

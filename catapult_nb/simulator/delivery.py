@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
+from catapult_nb.credentials import mask_secret_path
 from catapult_nb.simulator.clock import SimClock
 
 __all__ = ["USER_AGENT", "CallbackTarget", "Deliverer", "mask_url"]
@@ -33,9 +34,11 @@ log = logging.getLogger(__name__)
 
 
 def mask_url(url: str | None) -> str | None:
-    """``url`` with the password of any ``user:password@`` part replaced by ``***``."""
+    """``url`` with the password of any ``user:password@`` part, and the token of a receiver's secret
+    ``/callbacks/<token>`` path, replaced by ``***`` (the inspector route needs no credentials)."""
     if not url:
         return url
+    url = mask_secret_path(url)
     try:
         parts = urlsplit(url)
     except ValueError:
