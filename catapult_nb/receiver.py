@@ -56,6 +56,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from catapult_nb.events import EventStore, canonical_json, mask_secret_path
 from catapult_nb.faults import Faults
+from catapult_nb.serving import IDLE_TIMEOUT, refuse_odd_expectations
 
 __all__ = ["BODY_TIMEOUT", "IDLE_TIMEOUT", "KEEP_UNKNOWN", "MAX_BODY", "MAX_DEPTH", "CallbackReceiver"]
 
@@ -65,8 +66,6 @@ log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 #: How deeply a callback's JSON may nest (the object itself is level 1); v1 events are flat.
 MAX_DEPTH = 64
-#: Seconds a connection may sit idle, or take to send a whole request line and headers, before it is closed.
-IDLE_TIMEOUT = 15.0
 #: Seconds a request's body may take to arrive before it is answered 408 (v1 waits at most 10 s).
 BODY_TIMEOUT = 10.0
 #: How many requests to unknown paths are kept in memory (all of them are counted).
@@ -441,6 +440,7 @@ class CallbackReceiver:
             keepalive_timeout=self.idle_timeout,
         )
         await runner.setup()
+        refuse_odd_expectations(runner)
         try:
             site = web.TCPSite(runner, self.host, self._requested_port, reuse_address=True)
             await site.start()

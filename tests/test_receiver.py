@@ -601,3 +601,19 @@ def test_unknown_paths_are_counted_in_memory_not_stored(store: EventStore, http:
         # and a request with the right token but bad content is still recorded durably
         assert http.post(receiver.url, data=b"nope", timeout=5).status_code == 400
         assert store.rejected()["reason"].tolist() == ["not-json"]
+
+
+@pytest.mark.parametrize("method", ["POST", "CONNECT"])
+@pytest.mark.parametrize("expect", [b"\xff\xfe", b"something-else", b"100-continue"])
+def test_an_expect_header_is_never_a_5xx(receiver: CallbackReceiver, expect: bytes, method: str) -> None:
+    body = json.dumps(GATHER).encode()
+    with socket.create_connection(("127.0.0.1", receiver.port), timeout=5) as sock:
+        head = f"{method} {receiver.path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        head += f"Content-Length: {len(body)}\r\n"
+        sock.sendall(head.encode() + b"Expect: " + expect + b"\r\n\r\n" + body)
+        answer = _read_all(sock)
+    if expect == b"100-continue":
+        status = b"200" if method == "POST" else b"404"  # CONNECT is never routed
+        assert answer.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 " + status), answer[:200]
+    else:
+        assert answer.startswith(b"HTTP/1.1 417 "), answer[:200]

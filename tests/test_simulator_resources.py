@@ -90,5 +90,35 @@ def test_ended_calls_beyond_the_bound_are_forgotten(collector) -> None:
         auth = (sim.api_token, sim.api_secret)
         old = http.get(f"{sim.api_url}/users/{sim.user_id}/calls/{ids[0]}", auth=auth, timeout=5)
         assert old.status_code == 404 and "forgets" in old.json()["message"]
-        # and the inspector keeps the deliveries of the calls it still knows
-        assert {d["callId"] for d in sim.phone.deliveries()} <= set(ids)
+
+
+def _raw(port: int, request: bytes) -> bytes:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_odd_expect_headers_and_lying_encodings_are_4xx(simulator) -> None:
+    for path in ("/_sim/incoming", "/no/such/route"):
+        answer = _raw(simulator.port, f"POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".encode()
+                      + b"Expect: \xff\xfe\r\nContent-Length: 2\r\n\r\n{}")
+        assert answer.startswith(b"HTTP/1.1 417 "), answer[:200]
+    answer = _raw(simulator.port, b"POST /_sim/incoming HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                  b"Content-Encoding: gzip\r\nContent-Length: 16\r\n\r\nthis is not gzip")
+    assert answer.startswith(b"HTTP/1.1 400 ") and b"Content-Encoding" in answer, answer[:300]
+
+
+def test_idle_connections_to_the_simulator_are_closed(monkeypatch) -> None:
+    import socket
+
+    from catapult_nb.simulator import server
+
+    monkeypatch.setattr(server, "IDLE_TIMEOUT", 0.5)
+    with Simulator() as sim, socket.create_connection(("127.0.0.1", sim.port), timeout=10) as sock:
+        sock.sendall(b"GET /_sim/health HTTP/1.1\r\nHost: x\r\nX-Half: ")  # never finishes its headers
+        assert sock.recv(100) == b""  # closed by the simulator, long before the socket's 10 s timeout

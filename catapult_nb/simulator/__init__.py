@@ -49,6 +49,13 @@ Decisions where the v1 documentation leaves the behaviour open ("unconfirmed" in
   (default 0, one API second apart), then one try to ``fallbackUrl``; a redirect counts as a non-2xx
   status and is not followed. ``callbackTimeout`` is wall-clock
   time (a network wait, not scaled by ``speed``). Each call's events go out one at a time, in order.
+- Each event of a call has its own ``time``, at least a millisecond after the call's previous event
+  (two keys pressed with no gap are two events a millisecond apart), so a receiver can tell a retried
+  delivery from a second event.
+- Bounded for a long run (``/_sim`` needs no credentials): an ended call is forgotten
+  ``ENDED_CALL_HORIZON`` (3600) API seconds after it ended, or once ``keep_ended_calls`` (default 1000)
+  newer calls have ended (then GET on it is a 404 that says so); ``/_sim/deliveries`` keeps the last
+  10,000 attempts and masks the receiver's secret path; idle connections close after 15 s.
 - Outbound calls are answered after 1 s unless ``to`` ends in ``0001`` (never answers: ``timeout`` event
   after ``callTimeout``), ``0002`` (busy: ``hangup`` cause ``USER_BUSY`` after 1 s) or ``0003``
   (``hangup`` cause ``CALL_REJECTED`` after 1 s, state ``rejected``). An inbound call
@@ -82,7 +89,7 @@ from catapult_nb.prompts.timing import check_timing, describe_timing
 from catapult_nb.simulator.delivery import DeliveryListener
 from catapult_nb.simulator.phone import VirtualPhone
 from catapult_nb.simulator.server import RunningServer, start_server
-from catapult_nb.simulator.state import SimConfig
+from catapult_nb.simulator.state import KEEP_ENDED_CALLS, SimConfig
 
 __all__ = ["SimConfig", "Simulator", "VirtualPhone"]
 
@@ -109,9 +116,14 @@ class Simulator:
         api_secret: str = "simulator-secret",
         callback_retries: int = 0,
         prompt_timing: str = "audio",
+        keep_ended_calls: int = KEEP_ENDED_CALLS,
     ) -> None:
         if not _is_number(speed) or not math.isfinite(speed) or speed <= 0:
             raise ValueError(f"speed must be a positive number (1 = real time), got {speed!r}")
+        if not _is_number(keep_ended_calls) or keep_ended_calls not in range(1, 10**7):
+            raise ValueError(
+                f"keep_ended_calls must be a whole number of at least 1, got {keep_ended_calls!r}"
+            )
         if not _is_number(callback_retries) or callback_retries not in range(11):
             raise ValueError(
                 f"callback_retries must be a whole number from 0 to 10, got {callback_retries!r}"
@@ -119,6 +131,7 @@ class Simulator:
         self._config = SimConfig(
             speed=float(speed), user_id=user_id, api_token=api_token, api_secret=api_secret,
             callback_retries=callback_retries, prompt_timing=check_timing(prompt_timing),
+            keep_ended_calls=keep_ended_calls,
         )
         self.host = host
         self._port = port

@@ -27,8 +27,8 @@ from catapult_nb.simulator.clock import SimClock
 __all__ = ["USER_AGENT", "CallbackTarget", "Deliverer", "mask_url"]
 
 USER_AGENT = "BandwidthAPI/v1 (catapult_nb simulator)"
-#: Deliveries kept for ``GET /_sim/deliveries``; older ones are dropped first.
-MAX_RECORDS = 200_000
+#: Deliveries kept for ``GET /_sim/deliveries`` (about 0.6 KiB each); older ones are dropped first.
+MAX_RECORDS = 10_000
 
 log = logging.getLogger(__name__)
 

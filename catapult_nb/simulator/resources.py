@@ -82,6 +82,7 @@ class SimCall:
     log: list[dict[str, Any]] = field(default_factory=list)
     partner: SimCall | None = field(default=None, repr=False)  # the other leg of a transfer
     prompts: list[dict[str, Any]] = field(default_factory=list)  # every prompt measured, and why not played
+    last_stamp: str = ""  # the time of the call's latest event (ISO-8601, the events' own spelling)
 
     @property
     def id(self) -> str:

@@ -14,7 +14,7 @@ from catapult_nb.engine import CallStateError, DuplicateGatherError
 from catapult_nb.options import GatherOptions, OptionError, parse_str
 from catapult_nb.simulator.errors import ApiError, invalid_state, validation_error
 from catapult_nb.simulator.resources import SimCall, SimGather, new_id
-from catapult_nb.simulator.state import STATE_KEY, audio_prompt
+from catapult_nb.simulator.state import ENDED_CALL_HORIZON, STATE_KEY, audio_prompt
 from catapult_nb.simulator.validation import (
     AUDIO_FIELDS,
     CALL_FIELDS,
@@ -44,10 +44,15 @@ def _origin(request: web.Request) -> str:
 
 def _call(request: web.Request) -> SimCall:
     call_id = request.match_info["callId"]
-    call = request.app[STATE_KEY].calls.get(call_id)
+    state = request.app[STATE_KEY]
+    call = state.calls.get(call_id)
     if call is None:
         raise ApiError(
-            404, "not-found", "call-not-found", f"The call {call_id} could not be found", callId=call_id
+            404, "not-found", "call-not-found",
+            f"The call {call_id} could not be found (the simulator forgets an ended call after "
+            f"{ENDED_CALL_HORIZON:g} API seconds, or once {state.config.keep_ended_calls} newer calls "
+            "have ended)",
+            callId=call_id,
         )
     return call
 

@@ -6,6 +6,7 @@ import socket
 
 from aiohttp import web
 
+from catapult_nb.serving import IDLE_TIMEOUT, forget_app, refuse_odd_expectations
 from catapult_nb.simulator.app import create_app
 from catapult_nb.simulator.state import STATE_KEY, SimConfig, SimulatorState
 
@@ -30,7 +31,9 @@ class RunningServer:
         return self.runner.app[STATE_KEY]
 
     async def close(self) -> None:
+        app = self.runner.app
         await self.runner.cleanup()
+        forget_app(app)
 
 
 async def start_server(config: SimConfig, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
@@ -48,8 +51,15 @@ async def start_server(config: SimConfig, host: str = "127.0.0.1", port: int = 0
     except OSError:
         sock.close()
         raise
-    runner = web.AppRunner(create_app(config), access_log=None, handle_signals=False, shutdown_timeout=0.5)
+    runner = web.AppRunner(
+        create_app(config),
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=0.5,
+        keepalive_timeout=IDLE_TIMEOUT,  # idle connections, and ones that never finish their headers
+    )
     await runner.setup()
+    refuse_odd_expectations(runner)
     site = web.SockSite(runner, sock, backlog=1024)
     await site.start()
     return RunningServer(runner, host, sock.getsockname()[1])

@@ -36,6 +36,11 @@ __all__ = ["STATE_KEY", "SimConfig", "SimulatorState", "audio_prompt"]
 
 ANSWER_DELAY = 1.0  # API seconds before an outbound call is answered (or found busy / rejected)
 INBOUND_RING_SECONDS = 60.0  # an unanswered inbound call is given up by the caller after this
+#: API seconds an ended call stays known (GET, its events, the inspector) before it is forgotten.
+ENDED_CALL_HORIZON = 3600.0
+#: How many ended calls are kept at most (the most recently ended), so that a long-running simulator,
+#: whose ``/_sim/incoming`` needs no credentials, has bounded memory.
+KEEP_ENDED_CALLS = 1000
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class SimConfig:
     api_secret: str = field(default="simulator-secret", repr=False)
     callback_retries: int = 0
     prompt_timing: str = "audio"  # "audio": sentences timed by their rendered length; "estimate": 150 wpm
+    keep_ended_calls: int = KEEP_ENDED_CALLS
 
 
 class SimulatorState:
@@ -60,6 +66,7 @@ class SimulatorState:
         # ``listener(method, path, status, body)`` after each /v1 request is answered (the test plugin's)
         self.request_listeners: list[Callable[[str, str, int, bytes], None]] = []
         self.calls: dict[str, SimCall] = {}
+        self._ended: collections.deque[SimCall] = collections.deque()  # oldest end first
         # Wall seconds by which each gather timer ran after its deadline (for the timer benchmark).
         self.timer_lateness: collections.deque[float] = collections.deque(maxlen=100_000)
         self._fetcher: aiohttp.ClientSession | None = None  # fetches fileUrl prompts and /audio files
@@ -76,15 +83,23 @@ class SimulatorState:
             await self._fetcher.close()
         self.deliverer.listeners.clear()
         self.calls.clear()
+        self._ended.clear()
 
     # -- events --------------------------------------------------------------------------------------
 
     def emit(self, call: SimCall, event_type: str, at: float | None = None, **fields: Any) -> None:
         at = self.clock.now() if at is None else at
+        stamp = self.clock.iso(at)
+        # Each event of a call has its own time, to the millisecond: v1 events have no id, so a receiver
+        # tells a retry from a second event (four quick presses of "1") by the time alone.
+        while stamp <= call.last_stamp:
+            at += 0.0005
+            stamp = self.clock.iso(at)
+        call.last_stamp = stamp
         event: dict[str, Any] = {"eventType": event_type, "callId": call.id}
         if event_type != "gather":
             event["callUri"] = call.uri
-        event["time"] = self.clock.iso(at)
+        event["time"] = stamp
         event.update({k: v for k, v in fields.items() if v is not None})
         call.log.append({
             "id": new_id("ce"), "time": event["time"], "name": event_type,
@@ -217,6 +232,7 @@ class SimulatorState:
             self.call_event(call, "hangup", now, cause=cause, callState="completed")
         self.deliverer.finish(call.id)
         self._end_partner(call)
+        self._forget_old_calls(call)
 
     def _end_partner(self, call: SimCall) -> None:
         """A transfer's two calls end together; a leg that never answered gives the caller back."""
@@ -229,6 +245,16 @@ class SimulatorState:
             return
         cause = "NORMAL_CLEARING" if partner.machine.state == "active" else "ORIGINATOR_CANCEL"
         self.end_call(partner, "completed", cause)
+
+    def _forget_old_calls(self, ended: SimCall) -> None:
+        """Forget ended calls beyond :data:`KEEP_ENDED_CALLS` or older than :data:`ENDED_CALL_HORIZON`."""
+        self._ended.append(ended)
+        horizon = self.clock.now() - ENDED_CALL_HORIZON
+        while self._ended and (
+            len(self._ended) > self.config.keep_ended_calls or (self._ended[0].ended_at or 0.0) < horizon
+        ):
+            gone = self._ended.popleft()
+            self.calls.pop(gone.id, None)
 
     # -- keys and gathers ----------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from catapult_nb.options import (
     DTMF_KEYS,
@@ -217,7 +218,14 @@ def _gap(prop: str, value: Any) -> float:
 
 async def read_body(request: web.Request, resource: str) -> dict[str, Any]:
     """The request's JSON object; a clear 400 for anything else."""
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except RequestPayloadError:  # a Content-Encoding the body does not match, a broken chunk
+        raise ApiError(
+            400, "bad-request", "validation-error",
+            f"The '{resource}' request body could not be read (does it match its Content-Encoding?)",
+            property="body",
+        ) from None
     if not raw.strip():
         raise ApiError(
             400, "bad-request", "validation-error",
