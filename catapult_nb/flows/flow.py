@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from catapult_nb.flows import cases
 from catapult_nb.flows.diagram import MERMAID_MIMETYPE, to_mermaid
 from catapult_nb.flows.runner import FlowRun, router
 from catapult_nb.flows.steps import Edge, Step, check_steps
 
 if TYPE_CHECKING:
+    from catapult_nb.flows.cases import Case
     from catapult_nb.session import Call, Session
 
 __all__ = ["Flow"]
@@ -67,6 +69,27 @@ class Flow:
         return run
 
     # -- looking at it -------------------------------------------------------------------------------
+
+    # -- proving it ----------------------------------------------------------------------------------
+
+    def test_cases(self) -> list[Case]:
+        """Cases that together take every edge a caller can reach: each route, invalid input, no input,
+        retries exhausted, and a hang-up at each Ask. Each lists the keys to press at each step, and the
+        path and outcome the flow must produce.
+
+        :raises FlowError: a loop that no caller can leave without hanging up.
+        """
+        return cases.test_cases(self)
+
+    def check(self, session: Session, *, timeout: float = 60.0) -> cases.CheckResult:
+        """Run every case on ``session`` (the simulator): each case's pass or fail with the difference,
+        and which edges were covered."""
+        return cases.check(self, session, timeout=timeout)
+
+    def to_pytest(self, path: Any, *, flow_ref: str | None = None, speed: float = 20.0) -> Any:
+        """Write the cases as a standalone pytest file; ``flow_ref="package.module:name"`` makes it test
+        your flow as it is when the tests run, else it holds a copy of this one. Returns the path."""
+        return cases.to_pytest(self, path, flow_ref=flow_ref, speed=speed)
 
     def listen(self, step: str, **variables: str) -> Any:
         """Hear what ``step`` says, ``{name}`` filled in: ``flow.listen("confirm", code="12345")``.

@@ -1,0 +1,112 @@
+"""Every path of a flow: cases that cover each edge, run on the simulator, and a generated pytest file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from catapult_nb import Session
+from catapult_nb.flows import Ask, Flow, FlowError, Say
+from catapult_nb.flows.cases import all_edges, example_digits, reachable_edges
+from catapult_nb.flows.examples import account_code
+
+SPEED = 10
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    with Session.simulated(speed=SPEED, store=tmp_path_factory.mktemp("cases") / "e.sqlite3") as s:
+        yield s
+
+
+@pytest.mark.parametrize(
+    ("pattern", "avoid", "expected"),
+    [(r"\d{5}", "*", "11111"), ("1", "#", "1"), ("[2-4]|#9", "", "2"), (r"\*\d", "", "*1"), ("9", "9", None)],
+)
+def test_example_digits_match_their_route(pattern, avoid, expected):
+    assert example_digits(pattern, 30, avoid) == expected
+
+
+def test_the_cases_of_the_account_code_flow_cover_every_edge():
+    flow = account_code()
+    cases = flow.test_cases()
+    taken = set().union(*(case.edges for case in cases))
+    assert taken == set(all_edges(flow)) == reachable_edges(flow)
+    # each route, invalid, no input, exhausted, and a hang-up at each Ask
+    kinds = {kind for _, _, kind in taken}
+    assert kinds == {"route", "invalid", "no_input", "exhausted", "hangup", "next"}
+    first = cases[0]
+    assert (first.describe(), first.path, first.outcome) == (
+        "code: '11111'; confirm: '1'", ("code", "confirm", "thanks"), "completed",
+    )
+    silent = next(c for c in cases if c.outcome == "transferred")
+    assert silent.path == ("code", "code", "code", "sorry", "operator")
+    assert {c.outcome for c in cases} == {"completed", "hung-up", "transferred", "exhausted"}
+
+
+def test_a_loop_no_caller_can_leave_is_reported_not_followed():
+    flow = Flow({
+        "menu": Ask("Press 1.", max_digits=1, routes={"1": "again"}, retries=0, exhausted="again"),
+        "again": Say("Once more.", next="menu"),
+    })
+    with pytest.raises(FlowError, match="no caller can leave the loop"):
+        flow.test_cases()
+
+
+def test_check_runs_every_case_and_covers_every_edge(session):
+    result = account_code().check(session)
+    assert result.passed, result.cases[~result.cases["passed"]].to_dict("records")
+    assert result.coverage == 1.0
+    assert len(result.edges) == len(all_edges(account_code()))
+    assert "100%" in result._repr_html_() and "10 of 10 cases passed" in repr(result)
+
+
+def test_check_says_where_a_changed_flow_differs(session):
+    # given the cases of one flow, checked against a flow whose confirm step routes 1 elsewhere
+    cases = account_code().test_cases()
+    changed = Flow({
+        **account_code().steps,
+        "confirm": Ask("Press 1.", max_digits=1, routes={"1": "sorry", "2": "thanks"}),
+    }, start="code", name="changed")
+    run = cases[0].play(session, changed)
+    expected = "after step 'confirm' the flow went to 'sorry', expected 'thanks'"
+    with pytest.raises(AssertionError, match=expected):
+        cases[0].verify(run)
+
+
+def test_a_generated_pytest_file_passes_and_fails_naming_the_step(tmp_path):
+    flow = Flow({
+        "menu": Ask("Press 1 for yes.", max_digits=1, routes={"1": "yes"}, retries=1),
+        "yes": Say("Yes."),
+    }, start="menu", name="yes menu")
+    module = tmp_path / "my_flows.py"
+    module.write_text(
+        "from catapult_nb.flows import Ask, Flow, Say\n"
+        "def menu():\n"
+        "    return Flow({'menu': Ask('Press 1 for yes.', max_digits=1, routes={'1': 'yes'}, retries=1),\n"
+        "                 'yes': Say('Yes.')}, start='menu', name='yes menu')\n"
+    )
+    # when the cases are written, one file with a copy of the flow, one importing it
+    copy = flow.to_pytest(tmp_path / "test_copy.py", speed=50)
+    imported = flow.to_pytest(tmp_path / "test_imported.py", flow_ref="my_flows:menu", speed=50)
+    # then both pass
+    result = _pytest(tmp_path, copy, imported)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "passed" in result.stdout
+    # and after the flow changes, the importing file fails naming the step that behaves differently
+    module.write_text(module.read_text().replace("{'1': 'yes'}", "{'2': 'yes'}"))
+    result = _pytest(tmp_path, imported)
+    assert result.returncode == 1
+    assert "step 'menu'" in result.stdout
+
+
+def _pytest(folder, *files):
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *map(str, files)],
+        cwd=folder, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(folder)},
+    )
