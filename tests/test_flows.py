@@ -64,6 +64,16 @@ def test_the_account_code_flow_builds_and_knows_its_edges():
     assert Flow({"only": Hangup()}).start == "only"  # start defaults to the first step
 
 
+def test_but_changes_a_step_and_checks_the_flow_again():
+    flow = account_code()
+    one = flow.but("1 retry", code=flow.steps["code"].but(retries=1))
+    assert (one.name, one.steps["code"].retries, flow.steps["code"].retries) == ("1 retry", 1, 2)
+    assert one.steps["code"].options == flow.steps["code"].options
+    with pytest.raises(FlowError, match="step 'confirm', field 'routes'"):
+        flow.but(confirm=flow.steps["confirm"].but(routes={"1": "nowhere"}))
+    assert flow.steps["thanks"].but(next="sorry").next == "sorry"
+
+
 def test_variables_are_read_key_by_key():
     assert render("You entered {code}.", {"code": "12345"}) == "You entered 1 2 3 4 5."
     assert render("You entered {code}.", {}) == "You entered ."

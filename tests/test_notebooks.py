@@ -160,9 +160,15 @@ def test_call_flows_notebook_plays_the_account_code_flow(tmp_path, fake_credenti
     # every path checked on the simulator, and written as a pytest file
     assert "100% of the edges covered; all passed: True" in text
     assert (tmp_path / "test_account_code_flow.py").read_text().startswith('"""Tests for the call flow')
+    # ten thousand synthetic callers, their funnel, the counted diagram, two variants compared
+    assert "FlowCampaignResult('account code', 10,000 callers" in text
+    assert "×" in text and "1 retry" in text and "image/png" in text
     # every path checked on the simulator, and written as a pytest file
     assert "100% of the edges covered; all passed: True" in text
     assert (tmp_path / "test_account_code_flow.py").read_text().startswith('"""Tests for the call flow')
+    # ten thousand synthetic callers, their funnel, the counted diagram, two variants compared
+    assert "FlowCampaignResult('account code', 10,000 callers" in text
+    assert "×" in text and "1 retry" in text and "image/png" in text
 
 
 #: The Explorer's parts, by the CSS class each one carries in the saved widget state.

@@ -240,24 +240,17 @@ def _moves(flow: Flow, state: _State) -> Iterator[tuple[str | None, EdgeKey, _St
     assert isinstance(step, Ask)
     avoid = step.gather_options(None).effective_terminating_digits
     limit = step.gather_options(None).effective_max_digits
-    for pattern, target in step.routes.items():
-        digits = example_digits(pattern, limit, avoid)
-        if digits:
-            counts = {**failures, name: 0}
-            yield _keys_for(step, digits), (name, target, "route"), entered(target, counts), True
-    for kind, keys in (("invalid", _invalid_digits(step)), ("no_input", "")):
-        if keys is None:
+    tries = [example_digits(pattern, limit, avoid) for pattern in step.routes]
+    for digits in [*tries, _invalid_digits(step), ""]:
+        if digits is None:
             continue
-        pressed = _keys_for(step, keys) if keys else ""
-        count = failures.get(name, 0) + 1
+        counts = dict(failures)
+        decision = step.decide(name, digits, counts)  # the runner's own decision
         # past retries every failure is "exhausted" alike: capping the count keeps the states finite
-        counts = {**failures, name: min(count, step.retries + 1)}
-        if count > step.retries:
-            ended = entered(step.exhausted, counts, "exhausted")
-            yield pressed, (name, step.exhausted, "exhausted"), ended, True
-        else:
-            target = (step.invalid if kind == "invalid" else step.no_input) or name
-            yield pressed, (name, target, kind), entered(target, counts), True
+        counts[name] = min(counts[name], step.retries + 1)
+        keys = _keys_for(step, digits) if digits else ""
+        nxt = entered(decision.target, counts, "exhausted")
+        yield keys, (name, decision.target, decision.kind), nxt, True
     yield HANG_UP, (name, None, "hangup"), _State(_END, state.failures, "hung-up"), True
 
 

@@ -37,6 +37,13 @@ class Flow:
         self.start: str = str(start)
         self.name = str(name)
 
+    def but(self, name: str | None = None, **steps: Step) -> Flow:
+        """A copy with some steps replaced, checked again::
+
+            one_retry = flow.but("1 retry", code=flow.steps["code"].but(retries=1))
+        """
+        return Flow({**self.steps, **steps}, start=self.start, name=name or self.name)
+
     # -- running -------------------------------------------------------------------------------------
 
     def run(self, call: Call, *, wait_answered: bool = False) -> FlowRun:
@@ -90,6 +97,19 @@ class Flow:
         """Write the cases as a standalone pytest file; ``flow_ref="package.module:name"`` makes it test
         your flow as it is when the tests run, else it holds a copy of this one. Returns the path."""
         return cases.to_pytest(self, path, flow_ref=flow_ref, speed=speed)
+
+    def diagram(self, result: Any = None) -> Any:
+        """The Mermaid flowchart, with each edge labelled by how many callers of ``result`` (a
+        :func:`~catapult_nb.flows.campaign.run_campaign` result) took it; displays as a drawing."""
+        from IPython.display import DisplayObject
+
+        text = to_mermaid(self, counts=result.edge_counts() if result is not None else None)
+
+        class _Mermaid(DisplayObject):
+            def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+                return {MERMAID_MIMETYPE: text, "text/plain": text}
+
+        return _Mermaid(data=text)
 
     def listen(self, step: str, **variables: str) -> Any:
         """Hear what ``step`` says, ``{name}`` filled in: ``flow.listen("confirm", code="12345")``.

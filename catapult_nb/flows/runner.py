@@ -295,25 +295,12 @@ class FlowRun:
             self._awaiting = ("hangup", "")
             return
         self.variables[name] = digits
-        if digits:
-            for pattern, target in step.routes.items():
-                if _full_match(pattern, digits):
-                    self._failures[name] = 0
-                    self._route(target, f"matched {pattern}")
-                    return
-            failure, target = "invalid", step.invalid or name
+        decision = step.decide(name, digits, self._failures)
+        if decision.target is None:
+            self._row("route", detail="hang up", reason=decision.reason)
+            self._hang_up("exhausted", f"{name!r} failed {self._failures[name]} times")
         else:
-            failure, target = "no input", step.no_input or name
-        self._failures[name] = self._failures.get(name, 0) + 1
-        if self._failures[name] > step.retries:
-            tries = self._failures[name]
-            if step.exhausted is None:
-                self._row("route", detail="hang up", reason=f"{failure}; exhausted after {tries} tries")
-                self._hang_up("exhausted", f"{name!r} failed {tries} times")
-            else:
-                self._route(step.exhausted, f"{failure}; exhausted after {tries} tries")
-            return
-        self._route(target, failure)
+            self._route(decision.target, decision.reason)
 
     # -- acting --------------------------------------------------------------------------------------
 
@@ -423,12 +410,6 @@ class FlowRun:
                 fn(self)
             except Exception:  # a display that fails must not stop the call
                 log.exception("flow run listener %r failed", fn)
-
-
-def _full_match(pattern: str, digits: str) -> bool:
-    import re
-
-    return re.fullmatch(pattern, digits) is not None
 
 
 def router(session: Session) -> _Router:

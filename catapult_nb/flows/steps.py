@@ -46,6 +46,16 @@ def render(sentence: str, variables: Mapping[str, str]) -> str:
 
 
 @dataclass(frozen=True)
+class Decision:
+    """Where an :class:`Ask` goes after its gather: which way (``route``, ``invalid``, ``no_input``,
+    ``exhausted``), to which step (None: hang up, outcome ``exhausted``), and why, in words."""
+
+    kind: str
+    target: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
 class Edge:
     """One way from a step to the next: a route, ``invalid``, ``no input``, ``exhausted`` or ``next``."""
 
@@ -81,6 +91,12 @@ class Step:
     def prompt(self, variables: Mapping[str, str] | None = None) -> Prompt | None:
         """What this step says or plays, ``{name}`` filled in from ``variables`` (None: nothing)."""
         return None
+
+    def but(self, **changes: Any) -> Step:
+        """A copy with some fields changed: ``flow.steps["code"].but(retries=1)``."""
+        import dataclasses
+
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
 
     def listen(self, **variables: str) -> Any:
         """Hear this step's prompt, spoken or played: ``flow.steps["confirm"].listen(code="12345")``.
@@ -167,6 +183,35 @@ class Ask(Step):
 
     def prompt(self, variables: Mapping[str, str] | None = None) -> Prompt | None:
         return self.gather_options(render(self.sentence, variables or {}) if self.sentence else None).prompt
+
+    def but(self, **changes: Any) -> Ask:
+        fields = {
+            "sentence": self.sentence, "routes": self.routes, "invalid": self.invalid,
+            "no_input": self.no_input, "retries": self.retries, "exhausted": self.exhausted,
+            "answers": self.answers, **self.options,
+        }
+        return Ask(**{**fields, **changes})
+
+    def decide(self, name: str, digits: str, failures: dict[str, int]) -> Decision:
+        """Where the flow goes when this step's gather ends with ``digits`` (not hung up).
+
+        The first route whose expression fully matches wins and clears the step's failures; otherwise
+        it is a failure (``invalid``, or ``no_input`` for no digits) counted in ``failures[name]``,
+        and one failure more than ``retries`` goes to ``exhausted``. The flow runner, the test cases
+        and the campaigns all decide here.
+        """
+        if digits:
+            for pattern, target in self.routes.items():
+                if re.fullmatch(pattern, digits):
+                    failures[name] = 0
+                    return Decision("route", target, f"matched {pattern}")
+            kind, words, target = "invalid", "invalid", self.invalid or name
+        else:
+            kind, words, target = "no_input", "no input", self.no_input or name
+        failures[name] = failures.get(name, 0) + 1
+        if failures[name] > self.retries:
+            return Decision("exhausted", self.exhausted, f"{words}; exhausted after {failures[name]} tries")
+        return Decision(kind, target, words)
 
     def gather_options(self, sentence: str | None, tag: str | None = None) -> GatherOptions:
         """The gather this step sends, with ``sentence`` (variables already filled in) as its prompt."""

@@ -1,0 +1,89 @@
+"""Synthetic callers through a flow on the gather engine: rows, funnel, paths, diagram, same people."""
+
+from __future__ import annotations
+
+import pytest
+
+from catapult_nb.campaign import Caller, mix
+from catapult_nb.flows import Ask, Flow, FlowError, Say, compare_flows, run_campaign
+from catapult_nb.flows.examples import account_code
+
+
+def _with_retries(retries: int) -> Flow:
+    flow = account_code()
+    return flow.but(f"{retries} retries", code=flow.steps["code"].but(retries=retries))
+
+
+def test_every_caller_ends_once_and_the_funnel_adds_up():
+    result = run_campaign(account_code(), n=1500, seed=7, progress=False)
+    callers = result.callers
+    assert len(callers) == 1500 and callers["caller"].tolist() == list(range(1500))
+    assert set(callers["outcome"]) <= {"completed", "transferred", "hung-up", "exhausted"}
+    assert result.outcomes().sum() == 1500
+    funnel = result.funnel()
+    ways = ["route", "invalid", "no_input", "exhausted", "next", "end", "hangup"]
+    assert (funnel[ways].sum(axis=1) == funnel["visits"]).all()
+    assert funnel.loc["code", "reached"] == 1500
+    assert funnel.loc["confirm", "reached"] <= funnel.loc["code", "route"]
+    # each caller's path agrees with its outcome
+    transferred = callers[callers["outcome"] == "transferred"]["path"]
+    assert transferred.str.endswith("sorry → operator").all() and len(transferred) > 0
+    assert result.paths().sum() == 1500
+    assert result.paths().index[0] == "code → confirm → thanks"
+
+
+def test_the_same_seed_is_the_same_people_and_retries_only_change_the_retried_step():
+    two, one = (run_campaign(_with_retries(r), n=1500, seed=3, progress=False).callers for r in (2, 1))
+    again = run_campaign(_with_retries(2), n=1500, seed=3, progress=False).callers
+    assert two.drop(columns="edges").equals(again.drop(columns="edges"))
+    # callers who never failed at the code step live the same call in both flows
+    clean = two["edges"].map(lambda edges: not any(s == "code" and k != "route" for s, _, k in edges))
+    columns = ["path", "outcome", "time", "callerType"]
+    assert two[clean][columns].equals(one[clean][columns])
+    assert clean.sum() > 1000
+    # and with fewer retries, fewer callers get past a failing code step
+    assert (one["path"].str.count("code") <= 2).all()
+
+
+def test_the_diagram_counts_the_callers_on_each_edge():
+    flow = account_code()
+    result = run_campaign(flow, n=500, seed=1, progress=False)
+    text = flow.diagram(result).data
+    counts = result.edge_counts()
+    assert f's_code -->|"\\d{{5}} ×{counts[("code", "confirm", "route")]}"| s_confirm' in text
+    assert flow.diagram(result)._repr_mimebundle_()["text/vnd.mermaid"] == text
+
+
+def test_compare_and_plot():
+    shares = compare_flows({"2 retries": _with_retries(2), "1 retry": _with_retries(1)}, n=800, seed=2)
+    assert list(shares.index) == ["2 retries", "1 retry"]
+    assert shares.sum(axis=1).round(6).eq(1.0).all()
+    assert shares.loc["1 retry", "transferred"] >= shares.loc["2 retries", "transferred"]
+    figure = run_campaign(account_code(), n=200, seed=1, progress=False).plot()
+    assert figure.axes[0].get_title().startswith("account code: 200 callers")
+
+
+def test_a_caller_mix_applies_at_every_step():
+    quitters = run_campaign(account_code(), callers=Caller.quitter(hang_up_rate=1.0), n=300, seed=1,
+                            progress=False)
+    assert (quitters.callers["outcome"] == "hung-up").mean() > 0.8
+    # they hang up at each question, not only the first
+    assert quitters.funnel().loc[["code", "confirm"], "hangup"].gt(0).all()
+    typical = run_campaign(account_code(), callers=mix(Caller.typical()), n=300, seed=1, progress=False)
+    assert set(typical.callers["callerType"]) == {"typical"}
+
+
+@pytest.mark.parametrize(
+    ("steps", "n", "error", "words"),
+    [
+        ({"menu": Ask("Press 1.", max_digits=1, routes={"1": "bye"}, answers="7"), "bye": Say("Bye.")},
+         10, FlowError, "none of the answers"),
+        ({"menu": Ask("Press 1.", max_digits=1, routes={"1": "bye"}, answers={"1": 0}), "bye": Say("Bye.")},
+         10, FlowError, "positive sum"),
+        ({"menu": Ask("Press 1.", max_digits=1, routes={"1": "bye"}), "bye": Say("Bye.")},
+         0, ValueError, "n must"),
+    ],
+)
+def test_bad_campaigns_fail_before_anything_runs(steps, n, error, words):
+    with pytest.raises(error, match=words):
+        run_campaign(Flow(steps), n=n, seed=1)
