@@ -22,6 +22,12 @@
     A fake ngrok agent of this test's own (``tests/fake_ngrok.py``) for ``ngrok_path=``, with no
     authtoken from outside and a one-session-per-account limit; every agent it started is stopped after.
 
+``live_session``
+    Opens ``Session.live()`` against a simulator of its own, callbacks crossing the ``agent``'s tunnel::
+
+        with live_session(speed=10) as (live, sim, secret):
+            call = live.call("+15551234567")
+
 ``api``
     An :class:`Api` on the ``simulator``: the v1 routes spoken with plain ``requests`` and Basic auth
     (``api.post("/calls", {...})``, ``api.answered_call(collector)``, ``api.gather(call_id, body)``).
@@ -30,7 +36,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -285,3 +293,24 @@ def agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     path = fake_ngrok.install(tmp_path)
     yield path
     kill_agents(str(path))  # nothing a failed test started outlives it
+
+
+@pytest.fixture
+def live_session(agent: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+    """``live_session(speed)``: a context manager giving ``(session, simulator, api_secret)`` — a live
+    session whose API is a fresh simulator and whose callbacks cross the fake ngrok tunnel."""
+    from catapult_nb import Session
+
+    monkeypatch.setenv("NGROK_AUTHTOKEN", "2fakeAuthtokenForTheLiveTests")
+
+    @contextlib.contextmanager
+    def opened(speed: float = 10) -> Iterator[tuple[Session, Simulator, str]]:
+        secret = "live-secret-" + os.urandom(6).hex()
+        with Simulator(speed=speed, api_secret=secret) as sim, Session.live(
+            user_id=sim.user_id, api_token=sim.api_token, api_secret=secret, from_number="+19195550100",
+            base_url=sim.base_url, store=tmp_path / "live.sqlite3", ngrok_path=str(agent),
+            config_path=str(tmp_path / "ngrok.yml"),
+        ) as live:
+            yield live, sim, secret
+
+    return opened

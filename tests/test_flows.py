@@ -251,20 +251,11 @@ def test_a_run_notifies_its_listeners_at_each_step(session):
     assert seen[-1] == "bye"
 
 
-def test_the_same_flow_runs_through_a_live_session_and_a_tunnel(agent, tmp_path, monkeypatch):
-    import os
-
-    from catapult_nb.simulator import Simulator
+def test_the_same_flow_runs_through_a_live_session_and_a_tunnel(live_session):
     from catapult_nb.simulator.phone import VirtualPhone
 
     # given a live session pointed at a simulator, callbacks crossing a (fake) ngrok tunnel
-    monkeypatch.setenv("NGROK_AUTHTOKEN", "2fakeAuthtokenForTheFlowTest")
-    secret = "live-secret-" + os.urandom(6).hex()
-    with Simulator(speed=SPEED, api_secret=secret) as sim, Session.live(
-        user_id=sim.user_id, api_token=sim.api_token, api_secret=secret, from_number="+19195550100",
-        base_url=sim.base_url, store=tmp_path / "live.sqlite3", ngrok_path=str(agent),
-        config_path=str(tmp_path / "ngrok.yml"),
-    ) as live:
+    with live_session(speed=SPEED) as (live, sim, _secret):
         phone = VirtualPhone(sim.base_url)
         # when the flow runs unchanged and the far end types the code, then 1
         run = live.call("+15551234567", flow=account_code())

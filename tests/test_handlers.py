@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +11,6 @@ import pytest
 
 from catapult_nb import Session
 from catapult_nb.handlers import Dispatcher
-from catapult_nb.simulator import Simulator
 from catapult_nb.simulator.phone import VirtualPhone
 
 SPEED = 20
@@ -175,15 +173,9 @@ def test_closing_the_session_stops_the_handler_threads(tmp_path):
     assert threading.active_count() == before
 
 
-def test_handlers_work_the_same_on_a_live_session_through_a_tunnel(agent, tmp_path, monkeypatch):
+def test_handlers_work_the_same_on_a_live_session_through_a_tunnel(live_session):
     # given a live session pointed at a simulator, callbacks crossing a (fake) ngrok tunnel
-    monkeypatch.setenv("NGROK_AUTHTOKEN", "2fakeAuthtokenForTheHandlerTest")
-    secret = "live-secret-" + os.urandom(6).hex()
-    with Simulator(speed=SPEED, api_secret=secret) as sim, Session.live(
-        user_id=sim.user_id, api_token=sim.api_token, api_secret=secret, from_number="+19195550100",
-        base_url=sim.base_url, store=tmp_path / "live.sqlite3", ngrok_path=str(agent),
-        config_path=str(tmp_path / "ngrok.yml"),
-    ) as live:
+    with live_session(speed=SPEED) as (live, sim, _secret):
         results: list[str] = []
         done = threading.Event()
         phone = VirtualPhone(sim.base_url)

@@ -144,15 +144,9 @@ def test_reprs_show_state_and_mask_secrets(session, call):
     assert "simulated" in session._repr_html_() and "max-digits" in gather._repr_html_()
 
 
-def test_live_session_through_a_tunnel_against_the_simulator(agent, tmp_path, monkeypatch):
+def test_live_session_through_a_tunnel_against_the_simulator(live_session):
     # given a live session pointed at a simulator, with the callback crossing a (fake) ngrok tunnel
-    monkeypatch.setenv("NGROK_AUTHTOKEN", "2fakeAuthtokenForTheSessionTest")
-    secret = "live-secret-" + os.urandom(6).hex()
-    with Simulator(speed=SPEED, api_secret=secret) as sim, Session.live(
-        user_id=sim.user_id, api_token=sim.api_token, api_secret=secret, from_number="+19195550100",
-        base_url=sim.base_url, store=tmp_path / "live.sqlite3", ngrok_path=str(agent),
-        config_path=str(tmp_path / "ngrok.yml"),
-    ) as live:
+    with live_session(speed=SPEED) as (live, sim, secret):
         assert live.callback_url.startswith(live.tunnel.public_url)
         assert live.callback_url != live.receiver.url
         with pytest.raises(SessionError, match="simulated backend"):
