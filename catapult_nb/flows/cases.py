@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import collections
 import re
-import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from itertools import product
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from catapult_nb.flows.steps import Ask, FlowError, Hangup, Play, Say, Step, Transfer
 
@@ -419,22 +420,21 @@ def check(flow: Flow, session: Session, *, timeout: float = 60.0) -> CheckResult
     """
     cases = test_cases(flow)
     results: dict[str, str] = {}
-    lock = threading.Lock()
 
-    def one(case: Case) -> None:
+    def one(case: Case) -> tuple[str, str]:
         try:
             case.verify(case.play(session, flow, timeout=timeout))
-            difference = ""
         except (AssertionError, TimeoutError) as exc:
-            difference = str(exc)
-        with lock:
-            results[case.name] = difference
+            return case.name, str(exc)
+        return case.name, ""
 
-    threads = [threading.Thread(target=one, args=(case,), name=f"flow-check-{case.name}") for case in cases]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    # every caller at once (the simulator and the flow runner handle them side by side)
+    with ThreadPoolExecutor(max_workers=max(len(cases), 1), thread_name_prefix="flow-check") as pool:
+        futures = [pool.submit(one, case) for case in cases]
+        done = tqdm(as_completed(futures), total=len(futures), desc=f"checking {flow.name}", unit="case")
+        for future in done:
+            name, difference = future.result()
+            results[name] = difference
     rows = [
         {
             "case": case.name, "caller": case.describe(), "path": " → ".join(case.path),
