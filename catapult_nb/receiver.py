@@ -43,13 +43,16 @@ import html
 import json
 import logging
 import math
+import os
 import queue
 import re
 import secrets
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
@@ -320,6 +323,7 @@ class CallbackReceiver:
         self._runner: web.AppRunner | None = None
         self._writer: _Writer | None = None
         self._port: int | None = None
+        self._files: dict[str, Path] = {}  # audio files served under <path>/audio/<name>
 
     # -- addresses ---------------------------------------------------------------------------------
 
@@ -473,7 +477,38 @@ class CallbackReceiver:
 
     # -- HTTP --------------------------------------------------------------------------------------
 
+    def serve_file(self, path: str | os.PathLike[str]) -> str:
+        """Serve a local file (read on each request) under the secret path; returns its path on this
+        receiver, ``/callbacks/<token>/audio/<name>`` (secret: do not print it).
+
+        :raises FileNotFoundError: when ``path`` is not a readable file.
+        """
+        file = Path(path).expanduser().resolve()
+        if not file.is_file():
+            raise FileNotFoundError(f"no file at {path!s}: give the path of a WAV or MP3 file")
+        name = f"{secrets.token_urlsafe(6)}-{quote(file.name, safe='')}"
+        with self._lock:
+            self._files[name] = file
+        return f"{self.path}/audio/{name}"
+
+    async def _serve_file(self, request: web.Request) -> web.StreamResponse | None:
+        """A file given to :meth:`serve_file`, or None when the request is not for one."""
+        prefix = f"{self.path}/audio/"
+        if request.method not in ("GET", "HEAD") or not request.path.startswith(prefix):
+            return None
+        file = self._files.get(quote(unquote(request.path[len(prefix):]), safe=""))
+        if file is None or not file.is_file():
+            return web.Response(status=404, text="Not Found")
+        try:
+            self._check_auth(request)
+        except _Rejected as rejected:
+            return web.Response(status=rejected.status, text=rejected.detail, headers=rejected.headers)
+        return web.FileResponse(file)
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        served = await self._serve_file(request) if self._files else None
+        if served is not None:
+            return served
         if not self._on_path(request):
             self._unknown.add(request.method, request.path)
             return web.Response(status=404, text="Not Found")  # no detail: the path is the secret

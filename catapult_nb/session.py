@@ -569,6 +569,25 @@ class Session:
             return str(self.tunnel.callback_url_with_credentials())
         return str(self.tunnel.callback_url)
 
+    def serve_audio(self, path: str | os.PathLike[str]) -> str:
+        """Serve a local WAV or MP3 file from this session's receiver; returns the URL to give as
+        ``fileUrl`` (a gather prompt, ``call.play``).
+
+        The file sits under the receiver's secret path, so only who knows the URL can fetch it; on the
+        live backend the URL goes through the tunnel, so the real API can fetch your recording too. The
+        URL is a secret like the callback URL: pass it on, do not print it.
+
+        :param path: a WAV or MP3 file on this machine.
+        :returns: the file's URL.
+        :raises FileNotFoundError: when there is no such file.
+        :raises catapult_nb.prompts.AudioError: when it is not a WAV or MP3 file the simulator could play.
+        """
+        from catapult_nb.prompts import decode
+
+        decode(Path(path).expanduser().read_bytes())  # refuse now what the simulator would skip later
+        served = self.receiver.serve_file(path)
+        return self.callback_url.removesuffix(self.receiver.path) + served
+
     @property
     def phone(self) -> Phone:
         """The virtual phone at the far end of simulated calls."""

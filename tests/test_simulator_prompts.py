@@ -167,3 +167,39 @@ def test_an_unplayable_audio_file_sends_no_events(simulator, api, collector, fil
 def test_sim_calls_answers_404_for_an_unknown_call(simulator):
     response = requests.get(f"{simulator.base_url}/_sim/calls/c-nope", timeout=5)
     assert response.status_code == 404 and response.json()["code"] == "call-not-found"
+
+
+def test_serve_audio_serves_a_local_file_the_simulator_plays_for_its_length(tmp_path):
+    from catapult_nb import Session
+
+    recording = tmp_path / "greeting.wav"
+    recording.write_bytes(wav_bytes(1.3))
+    with Session.simulated(speed=1, store=tmp_path / "events.sqlite3") as session:
+        # given the recording served from the receiver, under its secret path
+        url = session.serve_audio(recording)
+        assert url.startswith(session.receiver.url + "/audio/") and url.endswith("-greeting.wav")
+        assert requests.get(url, timeout=5).content == recording.read_bytes()
+        guessed = url.replace("greeting", "other")
+        assert requests.get(guessed, timeout=5).status_code == 404
+        # when a gather plays it and nobody presses a key
+        call = session.call("+15551234567")
+        result = call.gather(inter_digit_timeout=1, prompt={"fileUrl": url}).wait()
+        # then the playback lasted the file's length, and the inter-digit clock ran after it
+        playback = call.events.query("eventType == 'playback'")
+        started, done = playback["time"].iloc[0], playback["time"].iloc[1]
+        assert (done - started).total_seconds() == pytest.approx(1.3, abs=0.1)
+        assert result.reason == "inter-digit-timeout"
+        assert session.phone.prompts(call)["played"].tolist() == [True]
+        assert "estimate" not in repr(session) and "prompt_timing='audio'" in repr(session)
+
+
+def test_serve_audio_refuses_what_could_not_be_played(tmp_path):
+    from catapult_nb import Session
+
+    page = tmp_path / "menu.wav"
+    page.write_text("<html>not audio</html>")
+    with Session.simulated(speed=10, store=tmp_path / "events.sqlite3") as session:
+        with pytest.raises(prompts.AudioError, match="not a WAV or MP3 file"):
+            session.serve_audio(page)
+        with pytest.raises(FileNotFoundError):
+            session.serve_audio(tmp_path / "missing.wav")
