@@ -106,6 +106,7 @@ def test_the_notebooks_are_these():
     assert [p.name for p in NOTEBOOKS] == [
         "01_quickstart.ipynb", "02_gather_explorer.ipynb", "03_live_account.ipynb",
         "04_analysing_outcomes.ipynb", "05_call_flows.ipynb", "06_real_outcomes.ipynb",
+        "07_prompt_lab.ipynb",
     ]
 
 
@@ -332,3 +333,25 @@ def test_real_outcomes_notebook_imports_the_shipped_log_and_lists_its_bad_lines(
     assert "'imported': 0" in text
     assert "code-a completes" in text and "code-b" in text
     assert text.count("image/png") == 4  # reasons, hours, typing times, a call's timeline
+
+
+def test_prompt_lab_hears_compares_and_costs_prompts(tmp_path, fake_credentials):
+    import re
+
+    nb = nbformat.read(ROOT / "notebooks" / "07_prompt_lab.ipynb", as_version=4)
+    execute(nb, tmp_path)
+    text = json.dumps([cell.get("outputs", []) for cell in nb.cells], ensure_ascii=False)
+    assert '"output_type": "error"' not in text
+    assert fake_credentials not in saved_text(nb)
+    # players labelled with their measured length, embedded, never autoplaying
+    assert "s spoken" in text and "<audio" in text and "data:audio/wav;base64," in text
+    assert "autoplay=" not in text
+    # the prompt comparison's table and chart
+    assert "firstUsefulKeyAt" in text and "es-419+f3" in text and "image/png" in text
+    # the long prompt costs callers about as much time as it takes to say
+    extra, spoken = map(float, re.search(r"adds (\d+\.\d) s .*?\((\d+\.\d) s more to say", text).groups())
+    assert spoken > 5 and abs(extra - spoken) < 2
+    # the served recording was played; the missing one was skipped with its reason
+    assert "greeting.wav" in text and "the file server answered HTTP 404" in text
+    assert "prompt_timing='audio'" in text
+    assert (tmp_path / "greeting.wav").is_file()
