@@ -7,7 +7,8 @@ import io
 import struct
 import threading
 import wave
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -44,12 +45,19 @@ def mp3_bytes(frames: int) -> bytes:
 
 
 @pytest.fixture
-def files() -> Iterator[HTTPServer]:
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
+def files(httpserver: HTTPServer) -> HTTPServer:
+    """pytest-httpserver's server, named for what it serves here: audio files (and pages that are not)."""
+    return httpserver
+
+
+def hanging(release: threading.Event) -> Callable[[Any], Response]:
+    """A file-server handler that answers only once ``release`` is set (or after 15 s)."""
+
+    def hang(_request: Any) -> Response:
+        release.wait(15)
+        return Response(wav_bytes(1.0), content_type="audio/wav")
+
+    return hang
 
 
 @pytest.fixture
@@ -244,12 +252,7 @@ def test_fetch_refuses_html_404_oversized_and_non_http(files):
 
 def test_a_hanging_file_server_gives_a_reason_within_the_deadline(files):
     release = threading.Event()
-
-    def hang(_request):
-        release.wait(10)
-        return Response(wav_bytes(1.0), content_type="audio/wav")
-
-    files.expect_request("/slow.wav").respond_with_handler(hang)
+    files.expect_request("/slow.wav").respond_with_handler(hanging(release))
     try:
         reasons = fetch_both(files.url_for("/slow.wav"), timeout=0.3)
         assert reasons == ["the file did not arrive within 0.3 s"] * 2

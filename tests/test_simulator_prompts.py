@@ -11,8 +11,7 @@ import pytest
 import requests
 from conftest import Api
 from pytest_httpserver import HTTPServer
-from test_prompts import wav_bytes
-from werkzeug import Response
+from test_prompts import hanging, wav_bytes
 
 from catapult_nb import prompts
 from catapult_nb.simulator import Simulator
@@ -33,12 +32,8 @@ def real_time() -> Iterator[Simulator]:
 
 
 @pytest.fixture
-def files() -> Iterator[HTTPServer]:
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
+def files(httpserver: HTTPServer) -> HTTPServer:
+    return httpserver
 
 
 def prompt_events(collector, call_id: str, kind: str) -> tuple[dict, dict]:
@@ -134,12 +129,7 @@ def test_a_file_that_cannot_be_played_is_skipped_with_its_reason(simulator, api,
 
 def test_a_hanging_file_server_is_given_up_within_the_callback_timeout(simulator, api, collector, files):
     release = threading.Event()
-
-    def hang(_request):
-        release.wait(15)
-        return Response(wav_bytes(1.0), content_type="audio/wav")
-
-    files.expect_request("/slow.wav").respond_with_handler(hang)
+    files.expect_request("/slow.wav").respond_with_handler(hanging(release))
     try:
         call_id = api.answered_call(collector, callbackTimeout=1000)
         response = api.gather(call_id, {"prompt": {"fileUrl": files.url_for("/slow.wav")}})
