@@ -38,6 +38,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from catapult_nb.credentials import mask_secret_path
@@ -97,6 +98,9 @@ GATHER_OPTION_COLUMNS: dict[str, str] = {  # flattened wire name -> pandas dtype
     "prompt.loopEnabled": "boolean",
     "prompt.bargeable": "boolean",
 }
+
+#: SQLite's page cache while a bulk write is open, in KiB (the default is 2 MiB).
+_BULK_CACHE_KIB = 128 * 1024
 
 #: A rejected body is kept up to this many bytes: enough to see what went wrong, not a disk filler.
 REJECTED_BODY_LIMIT = 2048
@@ -168,10 +172,32 @@ def payload_digest(payload: Mapping[str, Any]) -> bytes:
     """The dedupe key of a delivery: 16 bytes of BLAKE2b over its canonical JSON when the event carries
     its ``time``; random (never a duplicate) when it does not, as nothing then tells a retry from a
     second event. See :class:`EventStore`."""
-    canonical = canonical_json(payload).encode("utf-8")  # also checks that it is storable JSON
+    return _digest_of(payload, canonical_json(payload).encode("utf-8"))  # also checks it is JSON
+
+
+def _digest_of(payload: Mapping[str, Any], canonical: bytes) -> bytes:
     if payload.get("time") in (None, ""):
         return secrets.token_bytes(16)
     return hashlib.blake2b(canonical, digest_size=16).digest()
+
+
+# Values orjson writes exactly as the json encoders above do (checked against them in the tests): floats
+# (whose spelling differs, e.g. 1e+16), containers (which may hold floats) and subclasses are left to json.
+_ORJSON_SAFE = frozenset({str, int, bool, type(None)})
+_SORTED = orjson.OPT_SORT_KEYS
+
+
+def _encode(payload: dict[str, Any]) -> tuple[str, bytes]:
+    """The stored text and the canonical UTF-8 bytes of a payload, each encoded once.
+
+    :raises TypeError: or ValueError: it is not storable JSON.
+    """
+    if _ORJSON_SAFE.issuperset(map(type, payload.values())):
+        try:
+            return orjson.dumps(payload).decode("utf-8"), orjson.dumps(payload, option=_SORTED)
+        except orjson.JSONEncodeError:  # an int beyond 64 bits, a lone surrogate, a non-str key
+            pass
+    return _STORED(payload), _CANONICAL(payload).encode("utf-8")
 
 
 def _text(value: Any) -> str | None:
@@ -312,6 +338,7 @@ class _Pending:
     received_ns: int
     text: str  # the payload as stored (key order kept)
     digest: bytes  # the dedupe key
+    time_ns: int | None = None  # the payload's time when the caller parsed it already
 
 
 def _write_gather(
@@ -353,8 +380,11 @@ class BulkWriter:
         self._conn = conn
         self.last_id = 0  # the newest id written so far (0: none)
 
-    def add_many(self, items: Iterable[tuple[Mapping[str, Any], str, str | None, int]]) -> list[bool]:
+    def add_many(self, items: Iterable[tuple[Any, ...]]) -> list[bool]:
         """As :meth:`EventStore.add_many`, inside the open transaction; ``received`` is UTC nanoseconds.
+
+        An item may carry a fifth element: the payload's ``time`` in UTC nanoseconds, when the caller has
+        parsed it already (it must be what :func:`parse_time_ns` gives for that time).
 
         :raises TypeError: a payload is not a JSON object (nothing of this call is written then).
         """
@@ -551,19 +581,20 @@ class EventStore:
 
     @staticmethod
     def _pending_ns(
-        payload: Mapping[str, Any], source: str, session: str | None, received_ns: int
+        payload: Mapping[str, Any], source: str, session: str | None, received_ns: int,
+        time_ns: int | None = None,
     ) -> _Pending:
         payload = dict(payload)
         try:  # before the transaction: a bad payload fails alone, with a message that says why
-            text = _STORED(payload)
-            digest = payload_digest(payload)
+            text, canonical = _encode(payload)
+            digest = _digest_of(payload, canonical)
         except (TypeError, ValueError) as exc:
             raise TypeError(
                 f"an event payload must be JSON: string keys, and values that are str, number (not NaN), "
                 f"bool, None, list or dict ({exc})"
             ) from None
         session = None if session is None else str(session)
-        return _Pending(payload, str(source), session, received_ns, text, digest)
+        return _Pending(payload, str(source), session, received_ns, text, digest, time_ns)
 
     def _insert(
         self, pending: list[_Pending], with_rows: bool
@@ -612,7 +643,7 @@ class EventStore:
         events, payloads, rows = [], [], []
         for event_id, item, row_texts in zip(range(next_id, next_id + len(fresh)), fresh, texts, strict=True):
             sids = [sid_of[value] for value in row_texts]  # type: ignore[index]
-            time_ns = parse_time_ns(item.payload.get("time"))
+            time_ns = item.time_ns if item.time_ns is not None else parse_time_ns(item.payload.get("time"))
             rec = _RECORD.pack(event_id, _NAT if time_ns is None else time_ns, item.received_ns, *sids)
             events.append((event_id, item.digest, sids[1], sids[2], rec))
             payloads.append((event_id, item.text))
@@ -662,6 +693,9 @@ class EventStore:
         with self._write_lock:
             self._check_open()
             conn = self._wconn
+            cache = conn.execute("PRAGMA cache_size").fetchone()[0]
+            # the digest index takes inserts all over the file: a bigger page cache keeps them in memory
+            conn.execute(f"PRAGMA cache_size={min(cache, -_BULK_CACHE_KIB)}")
             conn.execute("BEGIN IMMEDIATE")
             writer = BulkWriter(self, conn)
             try:
@@ -672,6 +706,8 @@ class EventStore:
                 conn.execute("ROLLBACK")
                 self._sid_of.clear()
                 raise
+            finally:
+                conn.execute(f"PRAGMA cache_size={cache}")
         if writer.last_id:
             with self._changed:
                 self._last_id = max(self._last_id, writer.last_id)

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import orjson
 import pandas as pd
 
 from catapult_nb.events import EventStore, canonical_json, parse_time_ns
@@ -255,7 +256,7 @@ def _store_all(store: EventStore, records: Iterator[_Record], report: ImportRepo
     bar = tqdm(total=opened.size, unit="B", unit_scale=True, desc=f"importing {label}", disable=not show)
     try:
         with store.bulk() as writer:
-            batch: list[tuple[_Event, dict[str, Any], int]] = []
+            batch: list[tuple[_Event, dict[str, Any], int, int]] = []
             for record in records:
                 if isinstance(record, _Skip):
                     report.skipped += 1
@@ -282,7 +283,7 @@ def _store_all(store: EventStore, records: Iterator[_Record], report: ImportRepo
         bar.close()
 
 
-def _check_event(record: _Event, report: ImportReport) -> tuple[_Event, dict[str, Any], int] | None:
+def _check_event(record: _Event, report: ImportReport) -> tuple[_Event, dict[str, Any], int, int] | None:
     """The event and its receive time, or None when it is rejected (the report says why)."""
     payload = record.payload
     problem, time_ns = _event_problem(payload)
@@ -292,7 +293,7 @@ def _check_event(record: _Event, report: ImportReport) -> tuple[_Event, dict[str
             detail = f"received {record.received!r} is not a time (ISO 8601 or epoch seconds)"
             problem = ("bad-received", detail)
         else:
-            return record, payload, received
+            return record, payload, received, time_ns
     report.reject(record.number, *problem, record.raw)
     return None
 
@@ -315,16 +316,17 @@ def _event_problem(payload: Any) -> tuple[tuple[str, str] | None, int | None]:
     return None, time_ns
 
 
-def _flush(writer: Any, batch: list[tuple[_Event, dict[str, Any], int]], report: ImportReport,
+def _flush(writer: Any, batch: list[tuple[_Event, dict[str, Any], int, int]], report: ImportReport,
            label: str) -> None:
     if not batch:
         return
-    items = [(payload, event.source or label, event.session, received) for event, payload, received in batch]
+    items = [(payload, event.source or label, event.session, received, time_ns)
+             for event, payload, received, time_ns in batch]
     try:
         stored = writer.add_many(items)
     except TypeError:  # a value JSON cannot hold (NaN, 1e999): find it, store the rest
         stored = []
-        for item, (event, _, _) in zip(items, batch, strict=True):
+        for item, (event, *_) in zip(items, batch, strict=True):
             try:
                 stored += writer.add_many([item])
             except TypeError as exc:
@@ -576,6 +578,15 @@ def _lines(stream: io.BufferedReader) -> Iterator[tuple[int, bytes | None]]:
 
 
 def _decode_json(line: bytes) -> tuple[Any, tuple[str, str] | None]:
+    try:  # orjson is strict: what it reads, json reads the same, but for an int past 64 bits (a float)
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        pass  # json says what is wrong, as it always has (or reads what orjson refuses, like NaN)
+    else:
+        if (isinstance(value, dict) and _PLAIN.issuperset(map(type, value.values()))) or (
+            _LONG_NUMBER.search(line) is None
+        ):
+            return value, None
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -599,6 +610,8 @@ def _no_constant(name: str) -> Any:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_no_constant)  # built once: one per line costs
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+_PLAIN = frozenset({str, int, bool, type(None)})  # no float: no int was read as one
 
 
 def _read_jsonl(stream: io.BufferedReader, _callback_path: str | None) -> Iterator[_Record]:
