@@ -12,7 +12,10 @@ The floor, in the same run and fresh process: the same file read line by line, e
 does. The machine is shared, so the ratio to that floor is the figure that travels; the two are run
 alternately ``--rounds`` times and the best of each is kept.
 
-Usage: python benchmarks/bench_import.py [--events 1000000] [--rounds 2]
+``--compare DIR`` also runs both imports with the ``catapult_nb`` package found in DIR (for example an
+earlier commit's tree from ``git archive``), so a change is measured before and after in the same run.
+
+Usage: python benchmarks/bench_import.py [--events 1000000] [--rounds 2] [--compare DIR]
 Targets: >= 100,000 events/s and <= 500 MiB peak memory growth; the week's log: import + table <= 3 s.
 """
 
@@ -126,10 +129,10 @@ def _iso(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{ms:03d}Z"
 
 
-def child(code: str, *args: str) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def child(code: str, *args: str, root: Path = ROOT) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(root)}
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env,
-                         check=True)
+                         cwd=root, check=True)  # cwd: `python -c` looks for packages there first
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -137,13 +140,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--compare", type=Path, help="a tree holding another catapult_nb to measure too")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores shared)")
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "events.jsonl"
         write_events(source, args.events)
         print(f"{args.events:,} events, {source.stat().st_size / 2**20:.0f} MiB of JSON lines")
-        best, floor = None, None
+        best, floor, other = None, None, None
         for round_ in range(args.rounds):
             for name in ("store.sqlite3", "store.sqlite3-wal", "store.sqlite3-shm", "floor.sqlite3",
                          "floor.sqlite3-wal", "floor.sqlite3-shm"):
@@ -151,6 +155,12 @@ def main() -> None:
             result = child(IMPORT_CHILD, str(source), str(Path(tmp) / "store.sqlite3"))
             assert result["imported"] == result["rows"] == args.events, result
             base = child(FLOOR_CHILD, str(source), str(Path(tmp) / "floor.sqlite3"))
+            if args.compare:
+                for name in ("store.sqlite3", "store.sqlite3-wal", "store.sqlite3-shm"):
+                    (Path(tmp) / name).unlink(missing_ok=True)
+                then = child(IMPORT_CHILD, str(source), str(Path(tmp) / "store.sqlite3"), root=args.compare)
+                print(f"  round {round_ + 1}: {args.compare}: {args.events / then['seconds']:,.0f} events/s")
+                other = then if other is None or then["seconds"] < other["seconds"] else other
             print(f"  round {round_ + 1}: import {args.events / result['seconds']:,.0f} events/s "
                   f"(+{result['growth_mib']:.0f} MiB peak), "
                   f"floor {args.events / base['seconds']:,.0f} lines/s")
@@ -160,6 +170,10 @@ def main() -> None:
     print(f"import: {rate:,.0f} events/s ({best['seconds']:.2f} s), peak memory growth "
           f"{best['growth_mib']:.0f} MiB; floor {floor_rate:,.0f} lines/s; "
           f"ratio {rate / floor_rate:.2f}x floor")
+    if other:
+        then_rate = args.events / other["seconds"]
+        print(f"  {args.compare}: {then_rate:,.0f} events/s, +{other['growth_mib']:.0f} MiB; "
+              f"ratio {then_rate / floor_rate:.2f}x floor")
     print(f"  targets: >= 100,000 events/s: {'met' if rate >= 100_000 else 'NOT met'}; "
           f"<= 500 MiB: {'met' if best['growth_mib'] <= 500 else 'NOT met'}")
     weeks = [child(WEEK_CHILD, str(LOG)) for _ in range(args.rounds)]
@@ -171,6 +185,11 @@ def main() -> None:
           f"floor (decompress + json.loads) {week_floor['seconds']:.2f} s; "
           f"ratio {week['total_s'] / week_floor['seconds']:.1f}x floor; target <= 3 s: "
           f"{'met' if week['total_s'] <= 3 else 'NOT met'}")
+    if args.compare:
+        then = min((child(WEEK_CHILD, str(LOG), root=args.compare) for _ in range(args.rounds)),
+                   key=lambda w: w["total_s"])
+        print(f"  {args.compare}: import {then['import_s']:.2f} s + gather_table = {then['total_s']:.2f} s; "
+              f"ratio {then['total_s'] / week_floor['seconds']:.1f}x floor")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

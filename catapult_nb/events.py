@@ -341,22 +341,41 @@ class _Pending:
     time_ns: int | None = None  # the payload's time when the caller parsed it already
 
 
-def _write_gather(
-    conn: sqlite3.Connection,
+_WRITE_GATHER = (
+    "INSERT OR REPLACE INTO gathers "
+    "(gather_id, call_id, options, created_ns, session, recorded_ns) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_OPTIONS_TEXT: dict[bytes, str] = {}  # a log repeats a few option sets: each is written as text once
+
+
+def _options_text(options: dict[str, Any]) -> str:
+    """``json.dumps(options)``, remembered by the options' orjson bytes (null also stands for NaN there,
+    so options holding a null are not remembered)."""
+    try:
+        key = orjson.dumps(options)
+    except orjson.JSONEncodeError:
+        return json.dumps(options)
+    text = _OPTIONS_TEXT.get(key)
+    if text is None:
+        text = json.dumps(options)
+        if b"null" not in key:
+            if len(_OPTIONS_TEXT) >= 256:
+                _OPTIONS_TEXT.clear()
+            _OPTIONS_TEXT[key] = text
+    return text
+
+
+def _gather_row(
     gather_id: str,
     call_id: str | None,
     options: Mapping[str, Any] | GatherOptions | None,
     created_time: str | None,
     session: str | None,
-) -> None:
+) -> tuple[Any, ...]:
     if isinstance(options, GatherOptions):
         options = options.to_wire()
     created_ns = parse_time_ns(created_time) if created_time else None
-    conn.execute(
-        "INSERT OR REPLACE INTO gathers "
-        "(gather_id, call_id, options, created_ns, session, recorded_ns) VALUES (?, ?, ?, ?, ?, ?)",
-        (gather_id, call_id, json.dumps(dict(options or {})), created_ns, session, time.time_ns()),
-    )
+    return gather_id, call_id, _options_text(dict(options or {})), created_ns, session, time.time_ns()
 
 
 def _new_row(
@@ -379,6 +398,7 @@ class BulkWriter:
         self._store = store
         self._conn = conn
         self.last_id = 0  # the newest id written so far (0: none)
+        self._gathers: list[tuple[Any, ...]] = []  # written together (in order) at the latest on close
 
     def add_many(self, items: Iterable[tuple[Any, ...]]) -> list[bool]:
         """As :meth:`EventStore.add_many`, inside the open transaction; ``received`` is UTC nanoseconds.
@@ -402,7 +422,14 @@ class BulkWriter:
         session: str | None = None,
     ) -> None:
         """As :meth:`EventStore.record_gather`, inside the open transaction."""
-        _write_gather(self._conn, gather_id, call_id, options, created_time, session)
+        self._gathers.append(_gather_row(gather_id, call_id, options, created_time, session))
+        if len(self._gathers) >= 2000:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the gathers recorded so far (the block's end does it too)."""
+        self._conn.executemany(_WRITE_GATHER, self._gathers)
+        self._gathers.clear()
 
 
 class EventStore:
@@ -701,6 +728,7 @@ class EventStore:
             try:
                 self._sync_generation(conn)
                 yield writer
+                writer.flush()
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -772,7 +800,8 @@ class EventStore:
         """
         with self._write_lock:
             self._check_open()
-            _write_gather(self._wconn, gather_id, call_id, options, created_time, session)
+            row = _gather_row(gather_id, call_id, options, created_time, session)
+            self._wconn.execute(_WRITE_GATHER, row)
 
     def clear(self) -> None:
         """Delete every event, rejected delivery and gather record (the file stays).

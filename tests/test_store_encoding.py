@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from catapult_nb.events import _CANONICAL, _STORED, _encode
+from catapult_nb.events import _CANONICAL, _STORED, _encode, _options_text
 from catapult_nb.importers import _decode_json
 
 TEXT = st.text(st.characters(codec="utf-8"), max_size=8)
@@ -100,3 +100,16 @@ def test_bad_lines_get_the_reasons_they_always_had(line: bytes, reason: str | No
     assert (problem[0] if problem else None) == reason
     if reason is None:
         assert json.dumps(value) == json.dumps(json.loads(line))
+
+
+@pytest.mark.parametrize(
+    "sequence",
+    [
+        [{"a": None}, {"a": float("nan")}, {"a": None}],
+        [{"maxDigits": 5, "prompt": {"sentence": "é"}}, {"maxDigits": 5.0, "prompt": {"sentence": "é"}}],
+        [{"b": 1, "a": 2}, {"a": 2, "b": 1}, {"b": 1, "a": 2}],
+    ],
+)
+def test_recorded_options_are_written_as_json_writes_them(sequence: list[dict]) -> None:
+    for options in sequence:
+        assert _options_text(options) == json.dumps(options)
