@@ -57,6 +57,7 @@ __all__ = [
     "digit_count_distribution",
     "gather_table",
     "plot_call_timeline",
+    "plot_comparison",
     "plot_durations",
     "plot_reasons",
     "reason_counts",
@@ -573,6 +574,38 @@ def compare_prompts(prompts: Sequence[Any] | dict[str, Any], *, timing: str = "a
 
 # --------------------------------------------------------------------------------------------------
 # Helpers
+
+
+def plot_comparison(gathers: pd.DataFrame, rates: pd.DataFrame, *,
+                    order: Sequence[str] | None = None) -> Figure:
+    """Option sets side by side: how gathers ended, time-out and completion rates, and time to complete.
+
+    :param gathers: gather tables stacked, with an ``optionSet`` column (``Comparison.gather_table``).
+    :param rates: one row per option set with ``timeoutRate`` and ``completionRate`` (``Comparison.table``).
+    :param order: the option sets' order on the axes (default: as in ``rates``).
+    :returns: a figure of three panels.
+    """
+    order = list(order) if order is not None else [str(name) for name in rates.index]
+    gathers = gathers.assign(optionSet=pd.Categorical(gathers["optionSet"].astype(str), categories=order))
+    fig = PlotFigure(figsize=(13, 4), layout="constrained")
+    left, middle, right = fig.subplots(1, 3)
+    plot_reasons(gathers, by="optionSet", normalize=True, ax=left)
+    left.get_legend().remove()  # the same colours are named in the right-hand panel's legend
+    left.set_title("How gathers ended (share)")
+    x = np.arange(len(rates))
+    middle.bar(x - 0.2, rates["timeoutRate"], 0.4, label="time-out", color=_REASON_COLORS[_TIMEOUT])
+    middle.bar(x + 0.2, rates["completionRate"], 0.4, label="completed",
+               color=_REASON_COLORS[Reason.MAX_DIGITS.value])
+    middle.set_xticks(x, [_short(name, 18) for name in rates.index], rotation=15)
+    middle.set_ylim(0, 1)
+    middle.set_ylabel("share of callers")
+    middle.legend(fontsize="small")
+    middle.set_title("Time-outs and completions")
+    completed = gathers.loc[gathers["completed"]]
+    if completed["duration"].notna().any():
+        plot_durations(completed, by="optionSet", bins=40, ax=right)
+    right.set_title("Time to complete (completed gathers)")
+    return fig
 
 
 class PlotFigure(Figure):

@@ -14,12 +14,11 @@ from catapult_nb.campaign import (
     DEFAULT_CALLERS,
     Caller,
     CampaignResult,
-    _draw,
-    _plan,
     compare,
     mix,
     run_campaign,
 )
+from catapult_nb.campaign.plans import build_plan, draw
 from catapult_nb.engine import GatherSpec, prompt_duration
 from catapult_nb.options import GatherOptions
 
@@ -198,7 +197,7 @@ def test_compare_long_and_short_prompt() -> None:
 def test_margin_keeps_decisions_away_from_deadlines() -> None:
     spec = GatherSpec.from_options(GatherOptions(inter_digit_timeout=2, sentence="Enter your code"))
     margin = 0.4
-    plan = _plan(_draw(DEFAULT_CALLERS, 2000, 5), spec, margin)
+    plan = build_plan(draw(DEFAULT_CALLERS, 2000, 5), spec, margin)
     for (presses, hang_up), keys in zip(plan.timelines(), plan.keys, strict=True):
         times = [t for t, _ in presses]
         assert len(presses) == len(keys)

@@ -6,11 +6,13 @@ started in another process (``catapult-nb simulator``).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import aiohttp
 import requests
 
-__all__ = ["PhoneError", "VirtualPhone"]
+__all__ = ["AsyncVirtualPhone", "PhoneError", "VirtualPhone"]
 
 
 class PhoneError(RuntimeError):
@@ -18,8 +20,19 @@ class PhoneError(RuntimeError):
 
     def __init__(self, status: int, code: str | None, message: str) -> None:
         super().__init__(f"{message} (HTTP {status}{', ' + code if code else ''})")
-        self.status = status
-        self.code = code
+        self.status = status  # 0 when the simulator could not be reached
+        self.code = code  # the error body's code, if any
+        self.message = message  # the simulator's own message
+
+
+def _refusal(status: int, reason: str, text: str) -> PhoneError:
+    """The simulator's error body (``message``, ``code``) as a PhoneError; any other body as it is."""
+    try:
+        body = json.loads(text)
+        message, code = body.get("message") or reason, body.get("code")
+    except (ValueError, AttributeError):
+        message, code = text or reason, None
+    return PhoneError(status, code, message)
 
 
 class VirtualPhone:
@@ -54,12 +67,7 @@ class VirtualPhone:
                 0, None, f"cannot reach the simulator at {self.base_url}: is it running? ({exc})"
             ) from None
         if response.status_code >= 400:
-            try:
-                body = response.json()
-                message, code = body.get("message") or response.reason, body.get("code")
-            except (ValueError, AttributeError):
-                message, code = response.text or response.reason, None
-            raise PhoneError(response.status_code, code, message)
+            raise _refusal(response.status_code, response.reason, response.text)
         return response.json() if response.content else None
 
     def press(self, call_id: str, digits: str, gap: float = 0.25) -> None:
@@ -97,3 +105,77 @@ class VirtualPhone:
     def health(self) -> dict[str, Any]:
         """``{"status": "ok", "speed": …}``; raises PhoneError when the simulator cannot be reached."""
         return dict(self._request("GET", "/_sim/health"))
+
+
+class AsyncVirtualPhone:
+    """:class:`VirtualPhone`'s twin for asyncio code: the same verbs, awaited, over one aiohttp session.
+
+    Use it as ``async with AsyncVirtualPhone(base_url) as phone:``; ``limit`` caps the connections kept
+    open to the simulator.
+    """
+
+    def __init__(self, base_url: str, timeout: float | None = 10.0, limit: int = 32) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout  # seconds to wait for the simulator to answer
+        self._limit = limit
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"AsyncVirtualPhone({self.base_url!r})"
+
+    async def __aenter__(self) -> AsyncVirtualPhone:
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self._limit),
+            timeout=aiohttp.ClientTimeout(total=self.timeout),
+        )
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP connections kept open to the simulator."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def request(self, method: str, path: str, *, json_body: Any = None,
+                      headers: dict[str, str] | None = None, params: dict[str, str] | None = None
+                      ) -> tuple[Any, Any]:
+        """Send one request to the simulator (``path`` below its root); returns the JSON body and headers.
+
+        :raises PhoneError: when the simulator answers 4xx/5xx (with its message) or cannot be reached.
+        """
+        if self._session is None:
+            raise RuntimeError("the phone is not open: use it in an async with block")
+        try:
+            async with self._session.request(method, self.base_url + path, json=json_body, headers=headers,
+                                             params=params) as response:
+                text = await response.text()
+                if response.status >= 400:
+                    raise _refusal(response.status, response.reason or "", text)
+                return (json.loads(text) if text else None), response.headers
+        except aiohttp.ClientConnectionError as exc:
+            raise PhoneError(
+                0, None, f"cannot reach the simulator at {self.base_url}: is it running? ({exc})"
+            ) from None
+
+    async def press(self, call_id: str, digits: str, gap: float = 0.25) -> None:
+        """The caller presses ``digits``; as :meth:`VirtualPhone.press`."""
+        await self.request("POST", f"/_sim/calls/{call_id}/press", json_body={"digits": digits, "gap": gap})
+
+    async def hang_up(self, call_id: str) -> None:
+        """The caller hangs up; as :meth:`VirtualPhone.hang_up`."""
+        await self.request("POST", f"/_sim/calls/{call_id}/hangup")
+
+    async def incoming(self, from_: str, to: str, callback_url: str, **options: Any) -> str:
+        """Ring the application; returns the new call's id. As :meth:`VirtualPhone.incoming`."""
+        body = {"from": from_, "to": to, "callbackUrl": callback_url, **options}
+        data, _ = await self.request("POST", "/_sim/incoming", json_body=body)
+        return str(data["callId"])
+
+    async def deliveries(self, call_id: str | None = None) -> list[dict[str, Any]]:
+        """Every callback attempt (oldest first), or only those of ``call_id``."""
+        params = {"callId": call_id} if call_id else None
+        data, _ = await self.request("GET", "/_sim/deliveries", params=params)
+        return list(data)

@@ -1,0 +1,215 @@
+"""A campaign's outcome: frames shaped like a session's, their summary, and option sets side by side."""
+
+from __future__ import annotations
+
+import html
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from catapult_nb import analysis
+from catapult_nb.campaign.callers import CallerMix
+from catapult_nb.engine import Reason
+from catapult_nb.options import GatherOptions
+
+__all__ = ["CAMPAIGN_EPOCH", "CampaignResult", "Comparison", "campaign_ids", "engine_result"]
+
+#: When the first synthetic gather is created; the k-th one is created k API seconds later.
+CAMPAIGN_EPOCH = pd.Timestamp("2026-01-01T00:00:00Z")
+
+
+@dataclass
+class CampaignResult:
+    """A campaign's outcome: ``events`` and ``gathers`` frames shaped like a session's.
+
+    ``events, gathers = result`` unpacks them; :attr:`table` is their :func:`analysis.gather_table`.
+    """
+
+    events: pd.DataFrame
+    gathers: pd.DataFrame
+    options: GatherOptions
+    label: str  # the option set's name (``optionSet`` column)
+    seed: int
+    mode: str = "engine"  # "engine" or "wire"
+    margin: float = 0.0  # the safety margin the timelines were built with (API seconds)
+    _table: pd.DataFrame | None = field(default=None, repr=False)
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        yield self.events
+        yield self.gathers
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row per gather (:func:`analysis.gather_table`), with ``caller``/``callerType``/``intended``
+        and ``correct`` (completed with exactly the intended code)."""
+        if self._table is None:
+            table = analysis.gather_table(self.events, self.gathers)
+            extra = self.events.loc[self.events["eventType"] == "gather"].drop_duplicates("gatherId")
+            extra = extra.set_index(extra["gatherId"].astype(str))[["caller", "callerType", "intended"]]
+            table = table.join(extra)
+            table["correct"] = table["completed"] & (table["digits"] == table["intended"]).fillna(False)
+            self._table = table
+        return self._table
+
+    def agreement(self, other: CampaignResult) -> pd.DataFrame:
+        """Caller by caller, this result's reason and digits beside ``other``'s (e.g. wire vs engine).
+
+        :returns: one row per caller with ``reason``/``digits`` of each side (suffixes ``_self`` and
+            ``_other``) and ``agrees``.
+        """
+        mine = self.table.set_index("caller")[["reason", "digits"]].astype("string")
+        theirs = other.table.set_index("caller")[["reason", "digits"]].astype("string")
+        both = mine.join(theirs, how="outer", suffixes=("_self", "_other")).sort_index()
+        both["agrees"] = ((both["reason_self"] == both["reason_other"])
+                          & (both["digits_self"] == both["digits_other"])).fillna(False).astype(bool)
+        return both
+
+    def summary(self) -> pd.Series:
+        """Completion and time-out rates, median duration and time to first key, share correct."""
+        table = self.table
+        finished = table.loc[table["finished"]]
+        return pd.Series({
+            "callers": len(table),
+            "completionRate": analysis.completion_rate(table),
+            "timeoutRate": float((finished["reason"] == Reason.INTER_DIGIT_TIMEOUT.value).mean()),
+            "hungUpRate": float((finished["reason"] == Reason.HUNG_UP.value).mean()),
+            "correctRate": float(finished["correct"].mean()),
+            "medianDuration": float(finished["duration"].median()),
+            "medianTimeToFirstKey": float(finished["timeToFirstKey"].median()),
+        }, name=self.label)
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return (f"CampaignResult({self.label!r}, callers={int(s['callers'])}, mode={self.mode!r}, "
+                f"completed={s['completionRate']:.1%}, timeouts={s['timeoutRate']:.1%}, seed={self.seed})")
+
+    def _repr_html_(self) -> str:
+        s = self.summary()
+        rows = "".join(
+            f"<tr><td>{html.escape(k)}</td><td>{_fmt(k, v)}</td></tr>" for k, v in s.items()
+        )
+        return (f"<div><b>Campaign</b> {html.escape(self.label)} ({self.mode}, seed {self.seed})"
+                f"<table>{rows}</table></div>")
+
+
+def _fmt(key: str, value: float) -> str:
+    if key == "callers":
+        return f"{int(value):,}"
+    if key.endswith("Rate"):
+        return f"{value:.1%}"
+    return f"{value:.2f} s"
+
+
+@dataclass
+class Comparison:
+    """Several option sets played by the same callers (same seed): outcomes side by side."""
+
+    results: dict[str, CampaignResult]
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row per option set, in the order given: rates, medians (API seconds), share correct."""
+        rows = {name: result.summary() for name, result in self.results.items()}
+        return pd.DataFrame(rows).T.rename_axis("optionSet").astype({"callers": "int64"})
+
+    @property
+    def gather_table(self) -> pd.DataFrame:
+        """Every option set's :attr:`CampaignResult.table`, stacked (``optionSet`` tells them apart)."""
+        return pd.concat([r.table for r in self.results.values()])
+
+    def plot(self) -> Figure:
+        """Three panels: how gathers ended, time-out and completion rates, and time to complete
+        (:func:`analysis.plot_comparison`)."""
+        return analysis.plot_comparison(self.gather_table, self.table, order=list(self.results))
+
+    def __repr__(self) -> str:
+        return f"Comparison of {len(self.results)} option sets\n{self.table.to_string()}"
+
+    def _repr_html_(self) -> str:
+        return "<div><b>Comparison</b>" + _styled(self.table) + "</div>"
+
+
+def _styled(table: pd.DataFrame) -> str:
+    formatters = {c: (lambda v: f"{v:.1%}") for c in table.columns if c.endswith("Rate")}
+    formatters |= {c: (lambda v: f"{v:.2f} s") for c in table.columns if c.startswith("median")}
+    return table.to_html(formatters=formatters)  # type: ignore[arg-type]
+
+
+def campaign_ids(label: str, n: int) -> tuple[list[str], list[str]]:
+    tag = f"{zlib.crc32(label.encode()):08x}"[:6]  # keeps ids of different option sets apart
+    return ([f"c-syn{tag}{i:07d}" for i in range(n)], [f"gtr-syn{tag}{i:07d}" for i in range(n)])
+
+
+def engine_result(options: GatherOptions, callers: CallerMix, label: str, seed: int,
+            ids: tuple[list[str], list[str]], reasons: list[str], digits: list[str],
+            first_keys: list[float], ends: list[float], intended: list[str], kind: np.ndarray,
+            *, mode: str) -> CampaignResult:
+    call_ids, gather_ids = ids
+    n = len(call_ids)
+    created = CAMPAIGN_EPOCH + pd.to_timedelta(np.arange(n, dtype=float), unit="s")
+    created = pd.DatetimeIndex(created).as_unit("us")
+    ended = created + pd.to_timedelta(np.asarray(ends, dtype=float), unit="s")
+    first = created + pd.to_timedelta(np.asarray(first_keys, dtype=float), unit="s")
+    names = [c.name for c, _ in callers.parts]
+    events = _events_frame(options, call_ids, gather_ids, reasons, digits, ended, first)
+    events["caller"] = np.arange(n)
+    events["callerType"] = pd.Categorical.from_codes(kind, categories=names)
+    events["intended"] = pd.array(intended, dtype="string")
+    gathers = _gathers_frame(options, label, call_ids, gather_ids, created)
+    return CampaignResult(events, gathers, options, label, seed, mode)
+
+
+def _events_frame(options: GatherOptions, call_ids: list[str], gather_ids: list[str], reasons: list[str],
+                  digits: list[str], ended: pd.DatetimeIndex, first: pd.DatetimeIndex) -> pd.DataFrame:
+    n = len(call_ids)
+    missing = pd.array([pd.NA] * n, dtype="string")
+    events = pd.DataFrame({
+        "eventType": pd.Categorical(["gather"] * n),
+        "time": ended,
+        "callId": call_ids,
+        "gatherId": gather_ids,
+        "reason": pd.Categorical(reasons, categories=list(analysis.REASONS)),
+        "state": pd.Categorical(["completed"] * n),
+        "digits": pd.array(digits, dtype="string"),
+        "tag": pd.array([options.tag] * n, dtype="string"),
+        "dtmfDigit": missing,
+        "status": missing,
+        "cause": missing,
+        "callState": missing,
+        "from": missing,
+        "to": missing,
+        "received": ended,
+        "source": pd.Categorical(["campaign"] * n),
+        "session": missing,
+        "firstKeyTime": first,
+    }, index=pd.RangeIndex(1, n + 1, name="id"))
+    events["payload"] = [
+        {"eventType": "gather", "reason": r, "state": "completed", "digits": d, "callId": c, "gatherId": g,
+         **({"tag": options.tag} if options.tag is not None else {})}
+        for r, d, c, g in zip(reasons, digits, call_ids, gather_ids, strict=True)
+    ]
+    return events
+
+
+def _gathers_frame(options: GatherOptions, label: str, call_ids: list[str], gather_ids: list[str],
+                   created: pd.DatetimeIndex) -> pd.DataFrame:
+    n = len(call_ids)
+    wire = options.to_wire(as_strings=False)
+    frame = pd.DataFrame({"gatherId": gather_ids, "callId": call_ids, "createdTime": created})
+    frame["options"] = [wire] * n  # one shared dict: the same options for every caller
+    for name, value in _flatten(wire).items():
+        frame[name] = [value] * n
+    frame["optionSet"] = pd.Categorical([label] * n)
+    return frame
+
+
+def _flatten(wire: dict[str, Any]) -> dict[str, Any]:
+    """Wire options as the gathers table's columns: ``prompt`` becomes ``prompt.sentence`` etc."""
+    flat = {k: v for k, v in wire.items() if k != "prompt"}
+    flat.update({f"prompt.{k}": v for k, v in wire.get("prompt", {}).items()})
+    return flat
