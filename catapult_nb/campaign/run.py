@@ -38,7 +38,7 @@ def run_campaign(
     :param label: the name of this option set in the ``optionSet`` column (default: the options spelled
         out by :func:`analysis.describe_options`).
     :param margin: keep every timing decision this many API seconds from its deadline (see
-        docstring); 0 leaves the timelines as drawn. Over the wire it defaults to a safe value.
+        docs/campaigns.md); 0 leaves the timelines as drawn. Over the wire it defaults to a safe value.
     :param over_the_wire: play the callers through the HTTP simulator with real callbacks instead of the
         engine; ``wire`` then takes ``speed``, ``simulator``, ``receiver``, ``rate``, ``timeout`` (see
         :func:`run_over_the_wire`).
