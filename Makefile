@@ -1,19 +1,30 @@
 # Two commands for a new user:  `make lab` (the notebooks on the embedded simulator) and `make test`.
+# `make lab`/`make demo` install the package with its notebooks extra only; `make test`, `make lint` and
+# `make bench` add the test tools.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+CKSUM  := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+NOTEBOOKS_STAMP := $(VENV)/.installed-notebooks-$(CKSUM)
+STAMP  := $(VENV)/.installed-test-$(CKSUM)
 
 .PHONY: lab test demo lint bench clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	rm -f $(VENV)/.installed-*
-	touch $@
+$(VENV)/bin/python:
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
 
-lab: $(STAMP)
+$(NOTEBOOKS_STAMP): pyproject.toml | $(VENV)/bin/python
+	@$(BIN)/python -m pip install --quiet -e '.[notebooks]'
+	@rm -f $(VENV)/.installed-notebooks-*
+	@touch $@
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	@$(BIN)/python -m pip install --quiet -e '.[test]'
+	@rm -f $(VENV)/.installed-*
+	@touch $(NOTEBOOKS_STAMP) $@
+
+lab: $(NOTEBOOKS_STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 # The browser tests drive Debian's Chromium (never a downloaded browser build).
@@ -30,8 +41,8 @@ $(CHROMIUM):
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -p no:cacheprovider
 
-demo: $(STAMP)
-	$(BIN)/catapult-nb demo
+demo: $(NOTEBOOKS_STAMP)
+	@$(BIN)/catapult-nb demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check catapult_nb tests benchmarks

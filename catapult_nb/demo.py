@@ -6,7 +6,9 @@ writes the executed notebook as HTML under ``build/``, and exits non-zero if any
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 DEFAULT_NOTEBOOK = Path("notebooks") / "01_quickstart.ipynb"
@@ -34,15 +36,22 @@ def run(notebook: Path = DEFAULT_NOTEBOOK, output_dir: Path = Path("build"), tim
         print(f"error: {notebook} not found; run from the project's root or pass --notebook PATH",
               file=sys.stderr)
         return 2
+    from jupyter_client.manager import KernelManager
+
     nb = nbformat.read(notebook, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(notebook.parent)}})
-    print(f"Running {notebook} on the embedded simulator …", flush=True)
     failed: CellExecutionError | None = None
-    try:
-        client.execute()
-    except CellExecutionError as exc:
-        failed = exc
+    # The kernel talks over local sockets in a private folder, not unencrypted TCP (which it warns about).
+    with tempfile.TemporaryDirectory(prefix="catapult-demo-") as sockets:
+        kernel = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(sockets, "kernel"))
+        client = NotebookClient(nb, km=kernel, timeout=timeout,
+                                resources={"metadata": {"path": str(notebook.parent)}})
+        try:
+            client.execute()
+        except CellExecutionError as exc:
+            failed = exc
+        finally:
+            if kernel.has_kernel:
+                kernel.shutdown_kernel(now=True)
     output_dir.mkdir(parents=True, exist_ok=True)
     html_path = output_dir / (notebook.stem + ".html")
     body, _ = HTMLExporter().from_notebook_node(nb)
@@ -53,7 +62,6 @@ def run(notebook: Path = DEFAULT_NOTEBOOK, output_dir: Path = Path("build"), tim
             print(">>> " + cell.source.strip().splitlines()[-1])
             for text in _text_outputs(cell):
                 print(text.rstrip())
-    print(f"\nExecuted notebook written to {html_path}")
     if failed is not None:
         print(f"\nerror: a cell failed:\n{failed}", file=sys.stderr)
         return 1

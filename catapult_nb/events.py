@@ -2,8 +2,8 @@
 
 An :class:`EventStore` keeps the events the API (real or simulated) posts back, the deliveries that were
 rejected, and the options each gather was created with. It lives in one SQLite file in WAL mode (by
-default ``catapult_events.sqlite3`` beside the notebook), so it survives a kernel restart and a reader
-(the notebook) never blocks the writer (the receiver's thread).
+default ``.catapult/events.sqlite3``, in a hidden folder beside the notebook), so it survives a kernel
+restart and a reader (the notebook) never blocks the writer (the receiver's thread).
 
 Layout, chosen so a million events become a DataFrame in well under three seconds:
 
@@ -57,7 +57,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Where a store lives when no path is given: beside the notebook (the kernel's working directory).
-DEFAULT_PATH = "catapult_events.sqlite3"
+#: The default store: a hidden folder beside the notebook, so the file browser shows no SQLite files.
+DEFAULT_PATH = os.path.join(".catapult", "events.sqlite3")
 
 #: Known text fields of an event, by wire name; each gets its own typed column.
 TEXT_FIELDS: tuple[str, ...] = (
@@ -449,8 +450,9 @@ class EventStore:
     keys pressed with no gap are a millisecond apart).
 
     Args:
-        path: the SQLite file; default ``catapult_events.sqlite3`` in the current directory (beside the
-            notebook). ``":memory:"`` keeps everything in memory (for tests; gone with the object).
+        path: the SQLite file; default ``.catapult/events.sqlite3`` in the current directory (a hidden
+            folder beside the notebook, made when needed). ``":memory:"`` keeps everything in memory
+            (for tests; gone with the object).
         synchronous: SQLite's ``synchronous`` setting. ``"FULL"`` (default) flushes every commit to
             disk, so an answered callback survives a power cut; ``"NORMAL"`` survives a crash of the
             kernel only and writes faster.
@@ -460,6 +462,8 @@ class EventStore:
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, synchronous: str = "FULL") -> None:
+        if path is None:
+            os.makedirs(os.path.dirname(DEFAULT_PATH), exist_ok=True)
         self.path = os.fspath(path) if path is not None else DEFAULT_PATH
         self._memory = self.path == ":memory:"
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):

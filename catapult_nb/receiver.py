@@ -253,7 +253,7 @@ class CallbackReceiver:
     """An HTTP server on a background thread that stores each callback event in an :class:`EventStore`.
 
     Args:
-        store: where events go; default a new ``EventStore()`` (``catapult_events.sqlite3`` beside the
+        store: where events go; default a new ``EventStore()`` (``.catapult/events.sqlite3`` beside the
             notebook).
         host: the address to listen on; 127.0.0.1 keeps it private to this machine (a tunnel reaches it).
         port: the port; 0 picks a free one. A port held by an earlier receiver of this process is taken

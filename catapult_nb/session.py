@@ -436,7 +436,7 @@ class Session:
         ``speed`` runs the simulator's clock faster than wall time (``10``: a 7 s timeout takes 0.7 s).
         ``prompt_timing="audio"`` (the default) times a sentence by its audio rendered with espeak-ng;
         ``"estimate"`` keeps the 150 words-per-minute rule (see :mod:`catapult_nb.prompts`).
-        ``store`` is an :class:`EventStore` or a path for one (default ``catapult_events.sqlite3``).
+        ``store`` is an :class:`EventStore` or a path for one (default ``.catapult/events.sqlite3``).
         """
         from catapult_nb.simulator import Simulator
 

@@ -79,14 +79,15 @@ def check_dtypes(frame: pd.DataFrame) -> None:
             assert frame[name].dtype.na_value is pd.NA, name
 
 
-def test_default_path_is_a_file_in_the_current_directory(
+def test_default_path_is_a_file_in_a_hidden_folder_of_the_current_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     with EventStore() as store:
         store.add(GATHER)
-    assert (tmp_path / "catapult_events.sqlite3").is_file()
-    journal = EventStore(tmp_path / "catapult_events.sqlite3")
+    assert (tmp_path / ".catapult" / "events.sqlite3").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == [".catapult"]  # nothing else beside the notebook
+    journal = EventStore(tmp_path / ".catapult" / "events.sqlite3")
     assert journal._wconn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     journal.close()
 

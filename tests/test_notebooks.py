@@ -287,6 +287,9 @@ def test_make_demo_runs_the_quickstart_and_writes_html(tmp_path, fake_credential
     )
     assert proc.returncode == 0, proc.stderr
     assert "inter-digit-timeout" in proc.stdout and "eventType" in proc.stdout
+    # the outcome and the tables, nothing around them: no kernel transport warning, no progress lines
+    assert proc.stderr == "", proc.stderr
+    assert proc.stdout.lstrip().startswith(">>> result"), proc.stdout[:200]
     html = (out / "01_quickstart.html").read_text()
     assert "terminating-digit" in html and fake_credentials not in html
     # the demo kernel's own session secret and receiver token (the probe's environment is inherited)
