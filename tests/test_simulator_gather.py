@@ -246,3 +246,15 @@ def _seed():
         "maxDigits": "5", "terminatingDigits": "*", "interDigitTimeout": "7",
         "prompt": {"sentence": "Please enter your 5 digit code"},
     }
+
+
+def test_the_simulator_reports_how_late_its_gather_timers_fired(api, collector, simulator):
+    assert simulator.timer_lateness == []
+    call_id = api.answered_call(collector)
+    api.gather(call_id, {"interDigitTimeout": 1})
+    collector.wait_for_event("gather", call_id)
+    (late,) = simulator.timer_lateness  # one timer: the inter-digit timeout
+    assert late >= 0.0
+    simulator.stop()
+    with pytest.raises(RuntimeError, match="not running"):
+        simulator.timer_lateness  # noqa: B018

@@ -250,6 +250,17 @@ class Simulator:
         future = asyncio.run_coroutine_threadsafe(self._server.state.deliverer.wait_idle(), self._loop)
         future.result(timeout)
 
+    @property
+    def timer_lateness(self) -> list[float]:
+        """How late each gather timer fired after its deadline, in wall seconds (the last 100,000).
+
+        A health figure of the simulator's clock on a busy machine: a late timer makes a gather end late.
+        Raises RuntimeError before :meth:`start`.
+        """
+        if self._server is None:
+            raise RuntimeError("the simulator is not running: call start() first")
+        return list(self._server.state.timer_lateness)
+
     def add_delivery_listener(self, listener: DeliveryListener) -> None:
         """Call ``listener(record, event, answer, done)`` after every callback attempt, on the simulator's
         thread.
