@@ -12,68 +12,8 @@ Modules, top down: :mod:`~catapult_nb.simulator.app` (the app factory), ``routes
 ``delivery`` (callbacks), ``clock`` (scaled time), ``errors``; :mod:`~catapult_nb.simulator.phone` is the
 virtual phone's client. The gather rules are :mod:`catapult_nb.engine`'s.
 
-Decisions where the v1 documentation leaves the behaviour open ("unconfirmed" in the reference):
-
-- ``digits`` never contains the terminating digit; a timeout with no key pressed gives ``digits: ""``.
-- ``maxDigits`` absent → 30; ``interDigitTimeout`` absent → 5, accepted 1…30 s (decimals allowed);
-  ``terminatingDigits`` absent → ``"#"``, non-empty, only ``0-9 * # A-D``.
-- The inter-digit clock starts when the prompt finishes (at once without a prompt); any key stops the
-  prompt and emits ``speak``/``playback`` ``done``. A looping prompt repeats until the first key; the
-  clock starts when its first play ends.
-- A sentence lasts as long as its audio rendered by espeak-ng (``prompt_timing="audio"``, the default;
-  :mod:`catapult_nb.prompts`), or 150 words per minute, at least 0.5 s (``prompt_timing="estimate"``, and
-  wherever espeak-ng is missing). Speak events carry ``state`` ``PLAYBACK_START``/``PLAYBACK_STOP``.
-- A ``fileUrl`` prompt or ``/audio`` file is fetched (http or https, within the call's
-  ``callbackTimeout``, at most 10 MiB) and played for its real length (WAV or MP3). One that cannot be
-  fetched or decoded (an HTML page, a 404, too big, too slow, a broken header) is not played: no
-  ``playback`` events, the gather goes on as if it had no prompt, and the reason is kept in
-  ``GET /_sim/calls/{callId}`` (``prompts``: every prompt measured, its length, timing and reason).
-- Keys, hang-ups and timers due at the same instant happen in that order: a key pressed exactly at the
-  inter-digit deadline still counts, and a hang-up at that instant gives ``hung-up``.
-- ``POST …/gather/{id}`` ``{"state":"completed"}`` → 200 and no ``gather`` event; GET then shows
-  ``state: completed``, the digits so far and no ``reason``. Stopping a completed gather: 200, no change.
-  While a gather runs, GET shows ``state: started`` and the digits collected so far; ``tag`` is shown
-  when the gather has one.
-- A second gather while one runs: 409 ``call-duplicate-gather-error``; a gather on a call that is not
-  ``active``: 403 ``call-invalid-state``; unknown call 404 ``call-not-found``; unknown gather 404
-  ``resource-not-found``; a bad field 400 ``validation-error`` naming the property (a missing required
-  one: 400 ``missing-property``; an unusable callback URL: 400 ``callback-invalid-url``); bad
-  credentials 401 ``authentication``/``unauthorized``; another user id in the path 403
-  ``user-access-denied``. When several apply: 401, 403 user, 404, 400, 403 state, 409.
-- Unknown request properties are refused with a 400 naming them, so a typo (``callbackURL``) is caught.
-- Ids: ``c-…`` calls, ``gtr-…`` gathers, 23 lowercase base-32 characters after the prefix.
-- ``suppressDtmf`` defaults to true: no ``dtmf`` events for keys pressed during a gather; outside a
-  gather every key gives a ``dtmf`` event.
-- Callbacks: POST JSON, or GET with query parameters for ``callbackHttpMethod: GET``; a connect error,
-  no answer within ``callbackTimeout`` or a non-2xx status is a failure; ``callback_retries`` more tries
-  (default 0, one API second apart), then one try to ``fallbackUrl``; a redirect counts as a non-2xx
-  status and is not followed. ``callbackTimeout`` is wall-clock
-  time (a network wait, not scaled by ``speed``). Each call's events go out one at a time, in order.
-- Each event of a call has its own ``time``, at least a millisecond after the call's previous event
-  (two keys pressed with no gap are two events a millisecond apart), so a receiver can tell a retried
-  delivery from a second event.
-- Bounded for a long run (``/_sim`` needs no credentials): an ended call is forgotten
-  ``ENDED_CALL_HORIZON`` (3600) API seconds after it ended, or once ``keep_ended_calls`` (default 1000)
-  newer calls have ended (then GET on it is a 404 that says so); ``/_sim/deliveries`` keeps the last
-  10,000 attempts and masks the receiver's secret path; idle connections close after 15 s.
-- Outbound calls are answered after 1 s unless ``to`` ends in ``0001`` (never answers: ``timeout`` event
-  after ``callTimeout``), ``0002`` (busy: ``hangup`` cause ``USER_BUSY`` after 1 s) or ``0003``
-  (``hangup`` cause ``CALL_REJECTED`` after 1 s, state ``rejected``). An inbound call
-  (``/_sim/incoming``) that nobody answers is given up after 60 s (cause ``ORIGINATOR_CANCEL``);
-  answering it sends an ``answer`` event. Only the far end answers an outbound call: the application's
-  ``{"state":"active"}`` on one is a 403 ``call-invalid-state``.
-- A hang-up during a gather sends the ``gather`` event (``hung-up``) first, then ``hangup``.
-- Voice, locale and gender are each checked against the TTS table, not against each other. A field of
-  the wrong JSON type (a ``fileUrl`` that is an object, say) is a 400 ``validation-error``.
-- Transfer: POST call ``{"state": "transferring", "transferTo": "+1…"}`` on an active call → 201 and the
-  ``Location`` of a new outbound call (the leg) from the call's ``to`` number (``transferCallerId``
-  when it is a number), answered like any outbound call (after 1 s; the 0001/0002/0003 numbers too).
-  Its events go to the request's ``callbackUrl``, else the call's. The call is ``transferring`` until
-  the leg answers, then ``active`` again with the leg, both showing one ``bridgeId``; a leg that does
-  not answer gives the caller back, active and unbridged. A hang-up on either side ends both (a
-  ``hangup`` event each; ``ORIGINATOR_CANCEL`` for a leg still ringing). A running gather is stopped
-  without a ``gather`` event and audio stops; ``whisperAudio`` and the diversion fields are accepted
-  and not played. No ``transferTo``: 400 ``missing-property``; a call that is not active: 403.
+The decisions taken where the v1 documentation leaves the behaviour open ("unconfirmed" in the
+reference) are listed in ``docs/simulator.md``.
 """
 
 from __future__ import annotations
