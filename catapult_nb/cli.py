@@ -8,8 +8,6 @@ To add a command (``demo``, say), write ``add_demo(subparsers)`` and append ``("
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import math
 import signal
 import sys
@@ -70,39 +68,33 @@ def add_simulator(subparsers: argparse._SubParsersAction) -> None:  # type: igno
 
 def run_simulator(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM; 0 on a clean stop, 1 when the address cannot be bound."""
-    try:
-        return asyncio.run(_serve_simulator(args))
-    except KeyboardInterrupt:  # a signal before the handlers were installed
-        return 0
-
-
-async def _serve_simulator(args: argparse.Namespace) -> int:
-    from catapult_nb.simulator.server import start_server
+    from catapult_nb.simulator.server import SimulatorServer
     from catapult_nb.simulator.state import SimConfig
 
     config = SimConfig(
         speed=args.speed, user_id=args.user_id, api_token=args.api_token, api_secret=args.api_secret,
         prompt_timing=args.prompt_timing,
     )
+    stopping = {signal.SIGINT, signal.SIGTERM}
+    # Blocked before the serving thread starts (it inherits the mask), so they wait for sigwait below.
+    signal.pthread_sigmask(signal.SIG_BLOCK, stopping)
+    server = SimulatorServer(config, args.host, args.port)
     try:
-        server = await start_server(config, args.host, args.port)
+        server.start_serving()
     except OSError as exc:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stopping)
         print(
             f"catapult-nb simulator: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}. "
             "Pick another --port (0 chooses a free one).",
             file=sys.stderr,
         )
         return 1
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
-            loop.add_signal_handler(signum, stop.set)
     print(f"Catapult simulator listening on {server.base_url}", flush=True)
     try:
-        await stop.wait()
+        signal.sigwait(stopping)
     finally:
-        await server.close()
+        server.stop_serving()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stopping)
     return 0
 
 

@@ -57,9 +57,10 @@ from urllib.parse import quote, unquote
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
+from catapult_nb.background import BackgroundServer
 from catapult_nb.events import EventStore, canonical_json, mask_secret_path
 from catapult_nb.faults import Faults
-from catapult_nb.serving import IDLE_TIMEOUT, refuse_odd_expectations
+from catapult_nb.serving import IDLE_TIMEOUT
 
 __all__ = ["BODY_TIMEOUT", "IDLE_TIMEOUT", "KEEP_UNKNOWN", "MAX_BODY", "MAX_DEPTH", "CallbackReceiver"]
 
@@ -249,7 +250,7 @@ def _set_results(results: list[tuple[asyncio.Future[Any], Any]]) -> None:
             future.set_result(value)
 
 
-class CallbackReceiver:
+class CallbackReceiver(BackgroundServer):
     """An HTTP server on a background thread that stores each callback event in an :class:`EventStore`.
 
     Args:
@@ -312,18 +313,13 @@ class CallbackReceiver:
         self.body_timeout = float(body_timeout)
         self._unknown = _UnknownPaths(keep_unknown)
         self._faults: Faults | None = None  # set while a ``with receiver.faults(...)`` block runs
-        self.host = host
-        self._requested_port = port
         self._token = token or secrets.token_urlsafe(24)
         self._basic_auth = basic_auth
         self.session = session
         self._lock = threading.RLock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
         self._writer: _Writer | None = None
-        self._port: int | None = None
         self._files: dict[str, Path] = {}  # audio files served under <path>/audio/<name>
+        super().__init__(host, port, "catapult-receiver")
 
     # -- addresses ---------------------------------------------------------------------------------
 
@@ -331,11 +327,6 @@ class CallbackReceiver:
     def path(self) -> str:
         """``/callbacks/<token>``: the secret path (give it to a tunnel; do not print it)."""
         return f"/callbacks/{self._token}"
-
-    @property
-    def port(self) -> int:
-        """The port listened on (the requested one until started)."""
-        return self._port if self._port is not None else self._requested_port
 
     @property
     def url(self) -> str:
@@ -350,10 +341,6 @@ class CallbackReceiver:
     def _url_host(self) -> str:
         return "127.0.0.1" if self.host in ("0.0.0.0", "", "localhost") else self.host
 
-    @property
-    def running(self) -> bool:
-        return self._runner is not None
-
     # -- life --------------------------------------------------------------------------------------
 
     def start(self, timeout: float = 10.0) -> CallbackReceiver:
@@ -366,31 +353,17 @@ class CallbackReceiver:
         with self._lock:
             if self.running:
                 return self
-            if self._requested_port:
-                self._take_over_port(self._requested_port)
+            if self.requested_port:
+                self._take_over_port(self.requested_port)
             self._writer = _Writer(self.store, self.session)
-            loop = asyncio.new_event_loop()
-            ready = threading.Event()
-            outcome: dict[str, Any] = {}
-            thread = threading.Thread(
-                target=self._serve, args=(loop, ready, outcome), name="catapult-receiver", daemon=True
-            )
-            thread.start()
-            if not ready.wait(timeout):
-                raise RuntimeError(f"the callback receiver did not start within {timeout} s")
-            if "error" in outcome:
-                thread.join(timeout)
+            try:
+                self.start_serving(timeout)
+            except BaseException as error:
                 self._writer.stop()
                 self._writer = None
-                raise self._explain(outcome["error"])
-            self._loop, self._thread, self._runner, self._port = (
-                loop,
-                thread,
-                outcome["runner"],
-                outcome["port"],
-            )
+                raise self._explain(error) from None
             with _RUNNING_LOCK:
-                _RUNNING[self._port] = self
+                _RUNNING[self.port] = self
             log.info("callback receiver listening on %s", self.masked_url)
             return self
 
@@ -402,36 +375,15 @@ class CallbackReceiver:
             earlier.stop()
 
     def _explain(self, error: BaseException) -> BaseException:
-        if isinstance(error, OSError) and self._requested_port:
+        if isinstance(error, OSError) and self.requested_port:
             return OSError(
                 error.errno,
-                f"port {self._requested_port} is already in use by another program (not a receiver of this "
+                f"port {self.requested_port} is already in use by another program (not a receiver of this "
                 "kernel); choose another port, or port=0 for a free one",
             )
         return error
 
-    def _serve(
-        self, loop: asyncio.AbstractEventLoop, ready: threading.Event, outcome: dict[str, Any]
-    ) -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            runner = loop.run_until_complete(self._open())
-        except BaseException as exc:  # handed to start()'s caller
-            outcome["error"] = exc
-            ready.set()
-            loop.close()
-            return
-        outcome["runner"] = runner
-        outcome["port"] = runner.addresses[0][1]
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(runner.cleanup())
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    async def _open(self) -> web.AppRunner:
+    async def _make_runner(self) -> web.AppRunner:
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         # a short shutdown grace: in-flight deliveries finish, a sender whose request is cut retries
@@ -443,31 +395,21 @@ class CallbackReceiver:
             shutdown_timeout=1.0,
             keepalive_timeout=self.idle_timeout,
         )
-        await runner.setup()
-        refuse_odd_expectations(runner)
-        try:
-            site = web.TCPSite(runner, self.host, self._requested_port, reuse_address=True)
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
         return runner
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop listening (in-flight deliveries are finished first); idempotent. The store stays open."""
         with self._lock:
-            if not self.running or self._loop is None or self._thread is None:
+            if not self.running:
                 return
-            loop, thread = self._loop, self._thread
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout)
+            port = self.port
+            self.stop_serving(timeout)
             if self._writer is not None:
                 self._writer.stop()
             with _RUNNING_LOCK:
-                if _RUNNING.get(self.port) is self:
-                    del _RUNNING[self.port]
-            self._loop = self._thread = self._runner = self._writer = None
-            self._port = None
+                if _RUNNING.get(port) is self:
+                    del _RUNNING[port]
+            self._writer = None
 
     def __enter__(self) -> CallbackReceiver:
         return self.start()

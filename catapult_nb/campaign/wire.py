@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import os
 import tempfile
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -17,6 +16,7 @@ import aiohttp
 import pandas as pd
 
 from catapult_nb import analysis, prompts
+from catapult_nb.background import BackgroundLoop
 from catapult_nb.campaign.callers import MAX_N, Caller, CallerMix, check_float, check_int, coerce_callers
 from catapult_nb.campaign.plans import Draws, Plan, build_plan, draw
 from catapult_nb.campaign.results import CampaignResult
@@ -148,25 +148,12 @@ class _WireDriver:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def run(self) -> tuple[list[str], list[str]]:
-        failure: list[BaseException] = []
-
-        def main() -> None:
-            try:
-                asyncio.run(self._main())
-            except BaseException as exc:  # handed to the calling thread below
-                failure.append(exc)
-
-        # A thread of its own: a notebook's kernel already runs an event loop on the main thread.
-        thread = threading.Thread(target=main, name="campaign-over-the-wire", daemon=True)
         store = self.receiver.store
         store.add_listener(self._on_event)
         try:
-            thread.start()
-            thread.join()
+            BackgroundLoop.run(self._main(), "campaign-over-the-wire")
         finally:
             store.remove_listener(self._on_event)
-        if failure:
-            raise failure[0]
         return self.call_ids, self.gather_ids
 
     def _on_event(self, row: dict[str, Any]) -> None:

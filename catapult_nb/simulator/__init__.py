@@ -18,17 +18,15 @@ reference) are listed in ``docs/simulator.md``.
 
 from __future__ import annotations
 
-import asyncio
 import html
 import math
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from catapult_nb.prompts.timing import check_timing, describe_timing
 from catapult_nb.simulator.delivery import DeliveryListener
 from catapult_nb.simulator.phone import VirtualPhone
-from catapult_nb.simulator.server import RunningServer, start_server
+from catapult_nb.simulator.server import SimulatorServer
 from catapult_nb.simulator.state import KEEP_ENDED_CALLS, SimConfig
 
 __all__ = ["SimConfig", "Simulator", "VirtualPhone"]
@@ -75,9 +73,7 @@ class Simulator:
         )
         self.host = host
         self._port = port
-        self._server: RunningServer | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._server: SimulatorServer | None = None  # set while running
         self._phone: VirtualPhone | None = None
         self._lock = threading.Lock()
 
@@ -141,54 +137,27 @@ class Simulator:
         with self._lock:
             if self._server is not None:
                 return self
-            loop = asyncio.new_event_loop()
-            ready = threading.Event()
-            outcome: dict[str, Any] = {}
-
-            def serve() -> None:
-                asyncio.set_event_loop(loop)
-                try:
-                    server = start_server(self._config, self.host, self._port)
-                    outcome["server"] = loop.run_until_complete(server)
-                except BaseException as exc:  # handed to start()'s caller, who decides
-                    outcome["error"] = exc
-                    ready.set()
-                    loop.close()
-                    return
-                ready.set()
-                loop.run_forever()
-                loop.run_until_complete(outcome["server"].close())
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.close()
-
-            thread = threading.Thread(target=serve, name="catapult-simulator", daemon=True)
-            thread.start()
-            if not ready.wait(timeout):
-                raise RuntimeError(f"the simulator did not start within {timeout} s")
-            if "error" in outcome:
-                thread.join(timeout)
-                raise outcome["error"]
-            self._server, self._loop, self._thread = outcome["server"], loop, thread
+            server = SimulatorServer(self._config, self.host, self._port)
+            server.start_serving(timeout)
+            self._server = server
             return self
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop serving and cancel every pending timer and callback (no-op if not running)."""
         with self._lock:
-            if self._server is None or self._loop is None or self._thread is None:
+            if self._server is None:
                 return
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout)
-            self._server = self._loop = self._thread = None
+            self._server.stop_serving(timeout)
+            self._server = None
             if self._phone is not None:
                 self._phone.close()
                 self._phone = None
 
     def wait_idle(self, timeout: float = 10.0) -> None:
         """Block until every queued callback has been delivered or given up on (TimeoutError if not)."""
-        if self._server is None or self._loop is None:
+        if self._server is None:
             return
-        future = asyncio.run_coroutine_threadsafe(self._server.state.deliverer.wait_idle(), self._loop)
-        future.result(timeout)
+        self._server.call(self._server.state.deliverer.wait_idle(), timeout)
 
     @property
     def timer_lateness(self) -> list[float]:
