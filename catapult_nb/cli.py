@@ -68,11 +68,12 @@ def add_simulator(subparsers: argparse._SubParsersAction) -> None:  # type: igno
 
 def run_simulator(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM; 0 on a clean stop, 1 when the address cannot be bound."""
+    from catapult_nb.redact import Secret
     from catapult_nb.simulator.server import SimulatorServer
     from catapult_nb.simulator.state import SimConfig
 
     config = SimConfig(
-        speed=args.speed, user_id=args.user_id, api_token=args.api_token, api_secret=args.api_secret,
+        speed=args.speed, user_id=args.user_id, api_token=args.api_token, api_secret=Secret(args.api_secret),
         prompt_timing=args.prompt_timing,
     )
     stopping = {signal.SIGINT, signal.SIGTERM}

@@ -30,17 +30,9 @@ from urllib.parse import quote, unquote, urlsplit
 import requests
 from requests.auth import AuthBase, _basic_auth_str
 
-from catapult_nb.credentials import (
-    ENV_SECRET,
-    ENV_TOKEN,
-    ENV_USER_ID,
-    Secret,
-    check_secret_text,
-    load_credentials,
-    mask,
-    scrub,
-)
+from catapult_nb.credentials import ENV_SECRET, ENV_TOKEN, ENV_USER_ID, check_secret_text, load_credentials
 from catapult_nb.options import GatherOptions
+from catapult_nb.redact import Secret, mask, redact
 
 __all__ = ["DEFAULT_BASE_URL", "CallResource", "CatapultClient", "CatapultError"]
 
@@ -56,8 +48,6 @@ RETRY_STATUSES = frozenset({429, 503})
 _DTMF_OUT = re.compile(r"[0-9A-D#*,wW]{1,92}")
 _PROPERTY_IN_MESSAGE = re.compile(r"property '([^']+)'")
 # A callback URL the API echoes back may carry basic-auth credentials and the receiver's secret path.
-_URL_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@'\"]+@")
-_CALLBACK_TOKEN = re.compile(r"(/callbacks/)[^/?#\s'\"]+")
 
 try:
     _VERSION = metadata.version("catapult_nb")
@@ -139,7 +129,7 @@ class CallResource(dict):  # type: ignore[type-arg]
 
     def masked(self) -> dict[str, Any]:
         """A plain copy with the credentials and secret path of every URL masked, safe to show."""
-        return {key: _mask_urls(value) if isinstance(value, str) else value for key, value in self.items()}
+        return {key: redact(value) if isinstance(value, str) else value for key, value in self.items()}
 
     def unmasked(self) -> dict[str, Any]:
         """A plain copy with every value as the API sent it (secrets included: do not print it)."""
@@ -479,7 +469,7 @@ class CatapultClient:
         raise AssertionError("unreachable: the last attempt either returns or raises")
 
     def _transport_error(self, exc: requests.RequestException, method: str, path: str) -> CatapultError:
-        reason = scrub(_root_reason(exc), self._auth.revealed())
+        reason = redact(_root_reason(exc), self._auth.revealed())
         if isinstance(exc, requests.ConnectTimeout):
             message = f"could not connect to {self.base_url} within {self.timeout} s ({reason})"
             hint = "Check the base URL and the network (for the simulator: is it running?)"
@@ -501,7 +491,7 @@ class CatapultClient:
         try:
             return response.json()
         except ValueError:
-            snippet = scrub(_snippet(response.text), self._auth.revealed())
+            snippet = redact(_snippet(response.text), self._auth.revealed())
             raise CatapultError(
                 f"expected a JSON body, got {snippet or 'an empty body'}",
                 status=response.status_code, method=method, path="/v1" + path,
@@ -702,7 +692,7 @@ def error_from_response(
         message = f"HTTP {status} {reason}".strip()
         message += " (rate limit reached)" if status == 429 else ""
         message += " (the body was empty)" if not response.content else ""
-    message = _mask_urls(scrub(message, secrets))
+    message = redact(message, secrets)
     details = _masked(details, secrets)
     prop = _property(message, details) if status == 400 else None
     retry_after = None
@@ -717,15 +707,10 @@ def error_from_response(
     )
 
 
-def _mask_urls(text: str) -> str:
-    """Hide what a URL in an error may carry: ``user:password@`` and the token of ``/callbacks/<token>``."""
-    return _CALLBACK_TOKEN.sub(r"\1***", _URL_USERINFO.sub(r"\1***@", text))
-
-
 def _masked(value: Any, secrets: tuple[str, ...]) -> Any:
     """``details`` as sent, with every string in it scrubbed like the message."""
     if isinstance(value, str):
-        return _mask_urls(scrub(value, secrets))
+        return redact(value, secrets)
     if isinstance(value, list):
         return [_masked(item, secrets) for item in value]
     if isinstance(value, dict):

@@ -12,100 +12,35 @@ as an error message from a lower library.
 
 from __future__ import annotations
 
-import base64
 import html
 import os
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dotenv import dotenv_values
 
+from catapult_nb.redact import mask
+
 __all__ = [
     "ENV_BASE_URL",
+    "ENV_FROM_NUMBER",
     "ENV_SECRET",
     "ENV_TOKEN",
     "ENV_USER_ID",
     "Credentials",
     "CredentialsError",
-    "Secret",
     "load_credentials",
-    "mask",
-    "scrub",
 ]
 
 ENV_USER_ID = "CATAPULT_USER_ID"
 ENV_TOKEN = "CATAPULT_API_TOKEN"
 ENV_SECRET = "CATAPULT_API_SECRET"
 ENV_BASE_URL = "CATAPULT_BASE_URL"
-
-#: Shown in place of a secret. Fixed width, so not even the length leaks.
-MASK = "••••••"
-
+ENV_FROM_NUMBER = "CATAPULT_FROM_NUMBER"  # the number live calls come from
 
 class CredentialsError(ValueError):
     """Credentials are missing or unusable; the message says which variable and how to set it."""
-
-
-class Secret:
-    """A string that does not show itself: repr and str are masked, :meth:`reveal` gives the value.
-
-    Objects that must keep a secret hold it in one of these, so even ``vars(obj)`` or a debugger's
-    variable view shows the mask.
-    """
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return repr(mask(self._value))
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-    def __reduce__(self) -> tuple[object, ...]:
-        # never pickled in the clear by accident (a saved notebook state, a multiprocessing payload)
-        raise TypeError("a Secret cannot be pickled; pass the credentials again where they are needed")
-
-
-_SECRET_PATH = re.compile(r"(/callbacks/)[^/?#\s'\"]+")
-
-
-def mask_secret_path(path: str) -> str:
-    """``/callbacks/<token>`` with the token replaced by ``***``, so a log, table or route never shows it."""
-    return _SECRET_PATH.sub(r"\1***", path)
-
-
-def mask(value: str | None) -> str:
-    """What to print instead of a secret: a fixed mask when set, ``(not set)`` when empty."""
-    return MASK if value else "(not set)"
-
-
-def scrub(text: str, secrets: Iterable[str | None]) -> str:
-    """Remove every secret from ``text``, plain or inside a Basic ``Authorization`` value.
-
-    Lower libraries sometimes echo a header or a value in their error messages; everything a
-    :class:`CatapultError` says passes through here first.
-    """
-    values = [s for s in secrets if s]
-    for secret in values:
-        text = text.replace(secret, MASK)
-    # Basic auth is "token:secret" in base64, so the secret can also hide in that form.
-    if len(values) >= 2:
-        pair = f"{values[0]}:{values[1]}".encode("utf-8", "replace")
-        text = text.replace(base64.b64encode(pair).decode("ascii"), MASK)
-    return text
 
 
 def check_secret_text(name: str, value: object) -> str:

@@ -41,8 +41,8 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from catapult_nb.credentials import mask_secret_path
 from catapult_nb.options import GatherOptions, OptionError
+from catapult_nb.redact import redact
 
 __all__ = [
     "DEFAULT_PATH",
@@ -782,9 +782,9 @@ class EventStore:
                 (
                     time.time_ns(),
                     reason,
-                    mask_secret_path(detail),
+                    redact(detail),
                     method,
-                    mask_secret_path(path),
+                    redact(path),
                     text,
                     source,
                 ),

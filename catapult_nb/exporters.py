@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 
 from catapult_nb.events import EventStore
+from catapult_nb.redact import MASK
 
 __all__ = ["HAR_CALLBACK_URL", "PARTITIONS", "write_har", "write_jsonl", "write_parquet"]
 
 #: Where the HAR says the callbacks were posted: the real callback URL held a secret, so it is not kept.
-HAR_CALLBACK_URL = "http://127.0.0.1/callbacks/***"
+HAR_CALLBACK_URL = f"http://127.0.0.1/callbacks/{MASK}"
 _API = "https://api.catapult.inetwork.com/v1/users/{userId}/calls"
 
 #: How :func:`write_parquet` can split a dataset into folders.

@@ -58,8 +58,9 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
 from catapult_nb.background import BackgroundServer
-from catapult_nb.events import EventStore, canonical_json, mask_secret_path
+from catapult_nb.events import EventStore, canonical_json
 from catapult_nb.faults import Faults
+from catapult_nb.redact import MASK, Secret, redact
 from catapult_nb.serving import IDLE_TIMEOUT
 
 __all__ = ["BODY_TIMEOUT", "IDLE_TIMEOUT", "KEEP_UNKNOWN", "MAX_BODY", "MAX_DEPTH", "CallbackReceiver"]
@@ -83,11 +84,6 @@ _DUPLICATE = b'{"stored": false, "duplicate": true}'
 # Receivers of this process by port, so a re-run cell can take over its own port.
 _RUNNING: dict[int, CallbackReceiver] = {}
 _RUNNING_LOCK = threading.Lock()
-
-
-def _mask(token: str) -> str:
-    """Enough of a token to tell two receivers apart, never enough to use it."""
-    return f"{token[:4]}…"
 
 
 def _no_constant(name: str) -> Any:
@@ -151,7 +147,7 @@ class _UnknownPaths:
     def add(self, method: str, path: str) -> None:
         with self._lock:
             self.count += 1
-            self.recent.append((time.time(), method[:16], mask_secret_path(path[:200])))
+            self.recent.append((time.time(), method[:16], redact(path[:200])))
 
     def snapshot(self) -> list[tuple[float, str, str]]:
         with self._lock:
@@ -313,8 +309,9 @@ class CallbackReceiver(BackgroundServer):
         self.body_timeout = float(body_timeout)
         self._unknown = _UnknownPaths(keep_unknown)
         self._faults: Faults | None = None  # set while a ``with receiver.faults(...)`` block runs
-        self._token = token or secrets.token_urlsafe(24)
-        self._basic_auth = basic_auth
+        self._token = Secret(token or secrets.token_urlsafe(24))
+        # (user, password), the password kept wrapped
+        self._basic_auth = (basic_auth[0], Secret(basic_auth[1])) if basic_auth is not None else None
         self.session = session
         self._lock = threading.RLock()
         self._writer: _Writer | None = None
@@ -326,7 +323,7 @@ class CallbackReceiver(BackgroundServer):
     @property
     def path(self) -> str:
         """``/callbacks/<token>``: the secret path (give it to a tunnel; do not print it)."""
-        return f"/callbacks/{self._token}"
+        return f"/callbacks/{self._token.reveal()}"
 
     @property
     def url(self) -> str:
@@ -335,8 +332,8 @@ class CallbackReceiver(BackgroundServer):
 
     @property
     def masked_url(self) -> str:
-        """:attr:`url` with the token cut short, safe to show."""
-        return f"http://{self._url_host()}:{self.port}/callbacks/{_mask(self._token)}"
+        """:attr:`url` with the token masked, safe to show."""
+        return f"http://{self._url_host()}:{self.port}/callbacks/{MASK}"
 
     def _url_host(self) -> str:
         return "127.0.0.1" if self.host in ("0.0.0.0", "", "localhost") else self.host
@@ -517,7 +514,7 @@ class CallbackReceiver(BackgroundServer):
                 401, "bad-credentials", "the Authorization header is not valid Basic auth", headers=challenge
             ) from None
         good_user = hmac.compare_digest(user.encode(), self._basic_auth[0].encode())
-        good_password = hmac.compare_digest(password.encode(), self._basic_auth[1].encode())
+        good_password = hmac.compare_digest(password.encode(), self._basic_auth[1].reveal().encode())
         if not (good_user and good_password):
             raise _Rejected(401, "bad-credentials", "wrong user name or password", headers=challenge)
 
@@ -703,7 +700,7 @@ class CallbackReceiver(BackgroundServer):
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
-        auth = ", basic_auth=***" if self._basic_auth else ""
+        auth = f", basic_auth={MASK}" if self._basic_auth else ""
         return (
             f"CallbackReceiver({state}, url={self.masked_url!r}{auth}, store={self.store._display_path()!r})"
         )

@@ -33,12 +33,13 @@ import pandas as pd
 from catapult_nb.client import DEFAULT_BASE_URL, CatapultClient
 from catapult_nb.credentials import load_credentials
 from catapult_nb.engine import GatherSpec
-from catapult_nb.events import EventStore, StoreClosedError, WaitCancelled, mask_secret_path
+from catapult_nb.events import EventStore, StoreClosedError, WaitCancelled
 from catapult_nb.handlers import Dispatcher
 from catapult_nb.options import GatherOptions
 from catapult_nb.prompts.timing import describe_timing, duration
 from catapult_nb.receiver import CallbackReceiver
 from catapult_nb.recording import Recorder, RecordingDiff
+from catapult_nb.redact import redact
 from catapult_nb.tunnel import LoopbackTunnel, open_tunnel
 
 __all__ = ["Call", "Gather", "GatherResult", "Session", "SessionError"]
@@ -680,7 +681,7 @@ class Session:
             )
         frame = pd.DataFrame(self._phone.deliveries(call))
         if "url" in frame:  # the receiver's secret path is not for display
-            frame["url"] = frame["url"].map(lambda url: mask_secret_path(url) if url else url)
+            frame["url"] = frame["url"].map(lambda url: redact(url) if url else url)
         return frame
 
     def replay(

@@ -47,6 +47,8 @@ from pyngrok.exception import (
     PyngrokNgrokInstallError,
 )
 
+from catapult_nb.redact import MASK, Secret, redact_path, scrub
+
 __all__ = ["AUTHTOKEN_URL", "LoopbackTunnel", "Tunnel", "TunnelError", "kill_agents", "open_tunnel"]
 
 logger = logging.getLogger(__name__)
@@ -58,7 +60,6 @@ AUTHTOKEN_URL = "https://dashboard.ngrok.com/get-started/your-authtoken"
 _AUTHTOKEN_CODES = {"ERR_NGROK_4018", "ERR_NGROK_105", "ERR_NGROK_107"}
 #: The account's simultaneous-session limit is reached, usually by an agent an earlier kernel left running.
 _SESSION_LIMIT_CODE = "ERR_NGROK_108"
-_MASK = "***"
 
 
 class TunnelError(RuntimeError):
@@ -91,12 +92,11 @@ class _Redactor(logging.Filter):
     def scrub(self, text: str) -> str:
         with self._lock:
             secrets = sorted(self._secrets, key=len, reverse=True)
-        for secret in secrets:
-            text = text.replace(secret, _MASK)
+        text = scrub(text, secrets)
         # The agent repeats a rejected authtoken ("Your authtoken: …"); mask it even if we never knew it.
         # (A logfmt line writes newlines as a literal backslash-n, hence the backslash in the stop set.)
-        text = re.sub(r"(Your authtoken:\s*)[^\s\\\"]+", r"\1" + _MASK, text)
-        return re.sub(r"(--authtoken[ =])[^\s\\\"]+", r"\1" + _MASK, text)
+        text = re.sub(r"(Your authtoken:\s*)[^\s\\\"]+", r"\1" + MASK, text)
+        return re.sub(r"(--authtoken[ =])[^\s\\\"]+", r"\1" + MASK, text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -110,16 +110,6 @@ _redactor = _Redactor()
 # A logger's filters only see records logged on that very logger, so each pyngrok logger gets one.
 for _name in ("pyngrok", "pyngrok.ngrok", "pyngrok.process", "pyngrok.process.ngrok", "pyngrok.installer"):
     logging.getLogger(_name).addFilter(_redactor)
-
-
-def _mask_path(path: str) -> str:
-    """Keep the first path segment (``/callbacks``) and mask the rest, which carries the secret."""
-    segments = [s for s in path.split("/") if s]
-    if not segments:
-        return ""
-    if len(segments) == 1:
-        return "/" + _MASK
-    return f"/{segments[0]}/" + "/".join(_MASK for _ in segments[1:])
 
 
 # --- the tunnels ------------------------------------------------------------------------------------------
@@ -145,13 +135,13 @@ class _Endpoint:
     """What both tunnels share: a public base URL, the receiver's path on it, open or closed."""
 
     public_url: str
-    _path: str
+    _path: Secret  # the receiver's path on the public URL: it carries the receiver's token
     _closed: bool
 
     @property
     def callback_url(self) -> str:
         """The URL to give the API as ``callbackUrl``: the public URL plus the receiver's secret path."""
-        return self.public_url + self._path
+        return self.public_url + self._path.reveal()
 
     @property
     def closed(self) -> bool:
@@ -185,9 +175,10 @@ class Tunnel(_Endpoint):
         self.name = name
         #: The user name ngrok's basic auth asks for, or ``None`` when the tunnel is open to anyone.
         self.basic_auth_user = basic_auth_user
-        self._path = path
+        self._path = Secret(path)
         self._config = config
-        self._credentials = _credentials
+        # (user, password), the password kept wrapped
+        self._credentials = (_credentials[0], Secret(_credentials[1])) if _credentials else None
         self._closed = False  # also set when kill_agents() stops the agent
 
     @property
@@ -209,7 +200,7 @@ class Tunnel(_Endpoint):
             raise TunnelError("this tunnel has no basic auth; use tunnel.callback_url")
         user, password = self._credentials
         scheme, rest = self.callback_url.split("://", 1)
-        return f"{scheme}://{user}:{password}@{rest}"
+        return f"{scheme}://{user}:{password.reveal()}@{rest}"
 
     def ngrok_logs(self) -> list[str]:
         """The agent's recent log lines (secrets masked), to see what it did with the tunnel."""
@@ -251,13 +242,13 @@ class Tunnel(_Endpoint):
     def __repr__(self) -> str:
         auth = f" basic_auth={self.basic_auth_user!r}" if self.basic_auth_user else ""
         state = "closed" if self._closed else "open"
-        return (f"<Tunnel {self.public_url}{_mask_path(self._path)} -> 127.0.0.1:{self.local_port}"
+        return (f"<Tunnel {self.public_url}{redact_path(self._path.reveal())} -> 127.0.0.1:{self.local_port}"
                 f"{auth} {state}>")
 
     def _repr_html_(self) -> str:
         rows = [
             ("public URL", self.public_url),
-            ("callback URL", self.public_url + _mask_path(self._path)),
+            ("callback URL", self.public_url + redact_path(self._path.reveal())),
             ("forwards to", f"127.0.0.1:{self.local_port}"),
             ("basic auth", f"user {self.basic_auth_user}" if self.basic_auth_user else "off"),
             ("state", "closed" if self._closed else "open"),
@@ -284,7 +275,7 @@ class LoopbackTunnel(_Endpoint):
         self.local_port = parts.port or (443 if parts.scheme == "https" else 80)
         self.name = None
         self.basic_auth_user = None
-        self._path = local_url[len(self.public_url):]
+        self._path = Secret(local_url[len(self.public_url):])
         self._closed = False
 
     @property
@@ -301,12 +292,12 @@ class LoopbackTunnel(_Endpoint):
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
-        return f"<LoopbackTunnel {self.public_url}{_mask_path(self._path)} (no ngrok) {state}>"
+        return f"<LoopbackTunnel {self.public_url}{redact_path(self._path.reveal())} (no ngrok) {state}>"
 
     def _repr_html_(self) -> str:
         return ("<table><caption style='text-align:left'><b>loopback tunnel</b> "
                 "(simulated backend, no ngrok)</caption><tr><th style='text-align:left'>callback URL</th>"
-                f"<td>{html.escape(self.public_url + _mask_path(self._path))}</td></tr></table>")
+                f"<td>{html.escape(self.public_url + redact_path(self._path.reveal()))}</td></tr></table>")
 
 
 # --- opening ---------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from werkzeug import Request, Response
 from catapult_nb.client import CatapultClient, CatapultError, retry_delay
 from catapult_nb.credentials import CredentialsError, load_credentials
 from catapult_nb.options import GatherOptions, OptionError, Prompt
+from catapult_nb.redact import MASK
 
 USER = "u-xa2n3oxk6it4efbglisna6a"
 TOKEN = "t-token-4f9a0c"
@@ -634,7 +635,7 @@ def test_secret_surrounded_by_whitespace_is_trimmed(api):
 def test_repr_and_html_mask_the_credentials(client):
     for text in (repr(client), client._repr_html_(), str(client)):
         assert USER in text
-        assert "••••••" in text
+        assert MASK in text
         assert_secret_free(text)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from catapult_nb import GatherOptions, Session
-from catapult_nb.credentials import mask_secret_path
+from catapult_nb.redact import redact_url
 from catapult_nb.session import SessionError
 from catapult_nb.simulator import Simulator
 from catapult_nb.simulator.phone import VirtualPhone
@@ -160,7 +160,7 @@ def test_live_session_through_a_tunnel_against_the_simulator(live_session):
         assert (result.reason, result.digits) == ("terminating-digit", "4")
         assert secret not in repr(live) and secret not in live._repr_html_()
         urls = {d["url"] for d in VirtualPhone(sim.base_url).deliveries(call.id)}
-        assert urls == {mask_secret_path(live.callback_url)}  # the inspector needs no credentials
+        assert urls == {redact_url(live.callback_url)}  # the inspector needs no credentials
 
 
 def test_live_without_credentials_names_the_missing_variable(tmp_path, monkeypatch):

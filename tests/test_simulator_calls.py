@@ -9,8 +9,9 @@ import pytest
 from conftest import SIMULATOR_SPEED, Api
 from pytest_httpserver import HTTPServer
 
+from catapult_nb.redact import redact_url
 from catapult_nb.simulator import Simulator
-from catapult_nb.simulator.delivery import USER_AGENT, mask_url
+from catapult_nb.simulator.delivery import USER_AGENT
 from catapult_nb.simulator.phone import PhoneError, VirtualPhone
 
 # -- outbound calls -------------------------------------------------------------------------------
@@ -330,8 +331,8 @@ def test_credentials_in_callback_urls_are_masked_in_deliveries(api, collector, s
     assert request.headers["Authorization"].startswith("Basic ")
     (record,) = simulator.phone.deliveries(call_id)
     assert "pa55word" not in record["url"] and "user:***@" in record["url"]
-    assert mask_url("http://a:b@h:1/p?q") == "http://a:***@h:1/p?q"
-    assert mask_url("http://h/p") == "http://h/p"
+    assert redact_url("http://a:b@h:1/p?q") == "http://a:***@h:1/p?q"
+    assert redact_url("http://h/p") == "http://h/p"
 
 
 # -- virtual phone --------------------------------------------------------------------------------

@@ -92,6 +92,9 @@ def test_basic_auth_is_enforced_by_the_tunnel(agent, config, upstream):
         right = requests.post(tunnel.callback_url, json={}, auth=("catapult", "correct horse"), timeout=5)
         # the form Catapult v1 uses: credentials inside the callback URL
         in_url = requests.post(tunnel.callback_url_with_credentials(), json={}, timeout=5)
+        # and the object keeps its password and path wrapped: vars() shows neither
+        kept = repr(vars(tunnel))
+        assert "correct horse" not in kept and SECRET_PATH not in kept
 
     assert anonymous.status_code == 401 and wrong.status_code == 401
     assert right.status_code == 200 and right.text == "stored"

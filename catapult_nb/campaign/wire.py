@@ -21,8 +21,8 @@ from catapult_nb.campaign.callers import MAX_N, Caller, CallerMix, check_float, 
 from catapult_nb.campaign.plans import Draws, Plan, build_plan, draw
 from catapult_nb.campaign.results import CampaignResult
 from catapult_nb.engine import GatherSpec
-from catapult_nb.events import mask_secret_path
 from catapult_nb.options import GatherOptions
+from catapult_nb.redact import redact
 from catapult_nb.simulator.phone import AsyncVirtualPhone, PhoneError
 
 __all__ = ["run_over_the_wire"]
@@ -189,7 +189,7 @@ class _WireDriver:
             return await self._phone.request(method, path, json_body=body, headers=headers)
         except PhoneError as exc:
             # The receiver's URL carries its secret path: never let an echo of it reach an exception.
-            message = mask_secret_path(exc.message)
+            message = redact(exc.message)
             raise RuntimeError(
                 f"the simulator answered {method} {path} with HTTP {exc.status}: {message}"
             ) from None
@@ -201,7 +201,7 @@ class _WireDriver:
         except PhoneError as exc:
             raise RuntimeError(
                 f"the simulator refused the virtual phone with HTTP {exc.status}: "
-                f"{mask_secret_path(exc.message)}"
+                f"{redact(exc.message)}"
             ) from None
 
     async def _caller(self, i: int, limit: asyncio.Semaphore) -> None:

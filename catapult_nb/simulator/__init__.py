@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable
 
 from catapult_nb.prompts.timing import check_timing, describe_timing
+from catapult_nb.redact import MASK, Secret
 from catapult_nb.simulator.delivery import DeliveryListener
 from catapult_nb.simulator.phone import VirtualPhone
 from catapult_nb.simulator.server import SimulatorServer
@@ -67,7 +68,7 @@ class Simulator:
                 f"callback_retries must be a whole number from 0 to 10, got {callback_retries!r}"
             )
         self._config = SimConfig(
-            speed=float(speed), user_id=user_id, api_token=api_token, api_secret=api_secret,
+            speed=float(speed), user_id=user_id, api_token=api_token, api_secret=Secret(api_secret),
             callback_retries=callback_retries, prompt_timing=check_timing(prompt_timing),
             keep_ended_calls=keep_ended_calls,
         )
@@ -99,7 +100,7 @@ class Simulator:
     @property
     def api_secret(self) -> str:
         """The secret clients must send; never shown in reprs."""
-        return self._config.api_secret
+        return self._config.api_secret.reveal()
 
     @property
     def port(self) -> int:
@@ -204,7 +205,7 @@ class Simulator:
         return (
             f"Simulator({where}, speed={self.speed:g}, prompt_timing={self.prompt_timing!r}, "
             f"user_id={self.user_id!r}, "
-            f"api_token={self.api_token!r}, api_secret='***')"
+            f"api_token={self.api_token!r}, api_secret={MASK!r})"
         )
 
     def _repr_html_(self) -> str:
@@ -215,7 +216,7 @@ class Simulator:
             ("prompt timing", describe_timing(self.prompt_timing)),
             ("user id", self.user_id),
             ("API token", self.api_token),
-            ("API secret", "***"),
+            ("API secret", MASK),
         ]
         cells = "".join(
             f"<tr><th style='text-align:left'>{html.escape(key)}</th>"

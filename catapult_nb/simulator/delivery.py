@@ -17,36 +17,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 
-from catapult_nb.credentials import mask_secret_path
+from catapult_nb.redact import redact_url, scrub
 from catapult_nb.simulator.clock import SimClock
 
-__all__ = ["USER_AGENT", "CallbackTarget", "Deliverer", "mask_url"]
+__all__ = ["USER_AGENT", "CallbackTarget", "Deliverer"]
 
 USER_AGENT = "BandwidthAPI/v1 (catapult_nb simulator)"
 #: Deliveries kept for ``GET /_sim/deliveries`` (about 0.6 KiB each); older ones are dropped first.
 MAX_RECORDS = 10_000
 
 log = logging.getLogger(__name__)
-
-
-def mask_url(url: str | None) -> str | None:
-    """``url`` with the password of any ``user:password@`` part, and the token of a receiver's secret
-    ``/callbacks/<token>`` path, replaced by ``***`` (the inspector route needs no credentials)."""
-    if not url:
-        return url
-    url = mask_secret_path(url)
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @dataclass(frozen=True)
@@ -201,14 +185,13 @@ class Deliverer:
         error: str | None, elapsed_ms: float, at: str | None = None, started: float | None = None,
         answer: bytes = b"", last: bool = True,
     ) -> None:
-        password = _password(url)
-        if error and password:
-            error = error.replace(password, "***")
+        if error:
+            error = scrub(error, [_password(url)])
         if error:
             log.info("callback %s for call %s: %s", event.get("eventType"), event.get("callId"), error)
         record = {
             "time": at or self.clock.iso(),
-            "url": mask_url(url),
+            "url": redact_url(url),
             "method": method,
             "eventType": event.get("eventType"),
             "callId": event.get("callId"),

@@ -83,7 +83,7 @@ async def auth_middleware(
     if not request.path.startswith("/v1/"):
         return await handler(request)
     config = request.app[STATE_KEY].config
-    expected = f"{config.api_token}:{config.api_secret}".encode()
+    expected = f"{config.api_token}:{config.api_secret.reveal()}".encode()
     header = request.headers.get("Authorization", "")
     given = b""
     if header[:6].lower() == "basic ":

@@ -27,6 +27,7 @@ from catapult_nb.engine import (
 )
 from catapult_nb.options import GatherOptions, Prompt
 from catapult_nb.prompts import AudioError, PromptLength, fetch_audio, measure
+from catapult_nb.redact import Secret
 from catapult_nb.simulator.clock import SimClock
 from catapult_nb.simulator.delivery import CallbackTarget, Deliverer
 from catapult_nb.simulator.errors import ApiError, validation_error
@@ -50,7 +51,7 @@ class SimConfig:
     speed: float = 1.0
     user_id: str = "u-simulator"
     api_token: str = "t-simulator"
-    api_secret: str = field(default="simulator-secret", repr=False)
+    api_secret: Secret = field(default=Secret("simulator-secret"), repr=False)
     callback_retries: int = 0
     prompt_timing: str = "audio"  # "audio": sentences timed by their rendered length; "estimate": 150 wpm
     keep_ended_calls: int = KEEP_ENDED_CALLS

@@ -12,7 +12,7 @@ import ipywidgets as w
 import pandas as pd
 
 from catapult_nb.engine import GatherMachine, GatherSpec
-from catapult_nb.events import mask_secret_path
+from catapult_nb.redact import redact
 from catapult_nb.widgets._html import error_html, key_class
 from catapult_nb.widgets._kernel import Coalescer, call_in_kernel
 
@@ -387,8 +387,8 @@ class SessionPanel(w.VBox):
         rows = [
             ("backend", s.backend + (f" (speed ×{s.speed:g})" if s.backend == "simulated" else "")),
             ("API", s.client.base_url),
-            ("receiver", mask_secret_path(s.receiver.url)),
-            ("callback URL", mask_secret_path(str(s.tunnel.callback_url))),
+            ("receiver", redact(s.receiver.url)),
+            ("callback URL", redact(str(s.tunnel.callback_url))),
             ("state", "closed" if getattr(s, "_closed", False) else "open"),
         ]
         cells = "".join(
