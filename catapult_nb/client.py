@@ -30,7 +30,14 @@ from urllib.parse import quote, unquote, urlsplit
 import requests
 from requests.auth import AuthBase, _basic_auth_str
 
-from catapult_nb.credentials import ENV_SECRET, ENV_TOKEN, ENV_USER_ID, check_secret_text, load_credentials
+from catapult_nb.credentials import (
+    DEFAULT_BASE_URL,
+    ENV_SECRET,
+    ENV_TOKEN,
+    ENV_USER_ID,
+    check_secret_text,
+    load_credentials,
+)
 from catapult_nb.options import GatherOptions
 from catapult_nb.redact import Secret, mask, redact
 
@@ -39,7 +46,6 @@ __all__ = ["DEFAULT_BASE_URL", "CallResource", "CatapultClient", "CatapultError"
 logger = logging.getLogger(__name__)
 
 #: The live v1 API (without the ``/v1``).
-DEFAULT_BASE_URL = "https://api.catapult.inetwork.com"
 
 #: Statuses worth another try after a pause: rate limited, temporarily unavailable.
 RETRY_STATUSES = frozenset({429, 503})

@@ -23,6 +23,7 @@ from dotenv import dotenv_values
 from catapult_nb.redact import mask
 
 __all__ = [
+    "DEFAULT_BASE_URL",
     "ENV_BASE_URL",
     "ENV_FROM_NUMBER",
     "ENV_SECRET",
@@ -32,6 +33,9 @@ __all__ = [
     "CredentialsError",
     "load_credentials",
 ]
+
+#: The live v1 API.
+DEFAULT_BASE_URL = "https://api.catapult.inetwork.com"
 
 ENV_USER_ID = "CATAPULT_USER_ID"
 ENV_TOKEN = "CATAPULT_API_TOKEN"

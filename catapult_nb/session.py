@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 
 from catapult_nb.client import DEFAULT_BASE_URL, CatapultClient
-from catapult_nb.credentials import load_credentials
+from catapult_nb.credentials import ENV_FROM_NUMBER, load_credentials
 from catapult_nb.engine import GatherSpec
 from catapult_nb.events import EventStore, StoreClosedError, WaitCancelled
 from catapult_nb.handlers import Dispatcher
@@ -501,7 +501,7 @@ class Session:
         with contextlib.ExitStack() as opened:
             client = cls._live_client(user_id, api_token, api_secret, base_url, env_file)
             opened.callback(client.close)
-            number = from_number or cls._env("CATAPULT_FROM_NUMBER", env_file)
+            number = from_number or cls._env(ENV_FROM_NUMBER, env_file)
             if not number:
                 raise SessionError(
                     "no number to call from: pass from_number='+1…' or set CATAPULT_FROM_NUMBER "

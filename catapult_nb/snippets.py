@@ -35,13 +35,13 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from catapult_nb.credentials import DEFAULT_BASE_URL, ENV_SECRET, ENV_TOKEN, ENV_USER_ID
 from catapult_nb.options import GatherOptions
 from catapult_nb.translate import TRANSLATIONS, to_bxml_v2, to_twiml
 
 __all__ = ["DEFAULT_BASE_URL", "LANGUAGES", "TRANSLATIONS", "render", "render_all"]
 
 #: The live v1 API, without the ``/v1`` version segment (the SDKs add it themselves).
-DEFAULT_BASE_URL = "https://api.catapult.inetwork.com"
 
 #: Snippet languages as ``(name, display label)`` pairs, in the order the code tab shows them.
 LANGUAGES: tuple[tuple[str, str], ...] = (
@@ -62,7 +62,7 @@ _PROMPT_ORDER = ("sentence", "gender", "locale", "voice", "fileUrl", "loopEnable
 _ID_PATTERN = re.compile(r"[A-Za-z0-9_.{}-]+")
 _URL_PATTERN = re.compile(r"https?://[A-Za-z0-9.\-_:\[\]/%~]+")
 
-_ENV_USER, _ENV_TOKEN, _ENV_SECRET = "CATAPULT_USER_ID", "CATAPULT_API_TOKEN", "CATAPULT_API_SECRET"
+_ENV_USER, _ENV_TOKEN, _ENV_SECRET = ENV_USER_ID, ENV_TOKEN, ENV_SECRET
 
 
 # --------------------------------------------------------------------------------------------------
