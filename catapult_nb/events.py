@@ -47,6 +47,7 @@ from catapult_nb.redact import redact
 __all__ = [
     "DEFAULT_PATH",
     "EVENT_COLUMNS",
+    "EVENT_DTYPES",
     "BulkWriter",
     "EventStore",
     "Payload",
@@ -78,10 +79,21 @@ TEXT_FIELDS: tuple[str, ...] = (
 )
 _META_TEXT = ("source", "session")
 _SID_FIELDS = TEXT_FIELDS + _META_TEXT
-CATEGORICAL = ("eventType", "reason", "state")
+_UTC = "datetime64[ns, UTC]"
 
-#: The DataFrame's columns, in order (the index is the store id, named ``id``).
-EVENT_COLUMNS: tuple[str, ...] = ("eventType", "time", *TEXT_FIELDS[1:], "received", *_META_TEXT, "payload")
+#: Every events frame's columns and their pandas dtypes, in order (the index is the store id, named
+#: ``id``). The store's frames and a campaign's are built from this one table.
+EVENT_DTYPES: dict[str, str] = {
+    "eventType": "category",
+    "time": _UTC,
+    **{name: "category" if name in ("reason", "state") else "string" for name in TEXT_FIELDS[1:]},
+    "received": _UTC,
+    **{name: "string" for name in _META_TEXT},
+    "payload": "object",
+}
+#: The DataFrame's columns, in order.
+EVENT_COLUMNS: tuple[str, ...] = tuple(EVENT_DTYPES)
+CATEGORICAL = tuple(name for name, dtype in EVENT_DTYPES.items() if dtype == "category")
 
 REJECTED_COLUMNS: tuple[str, ...] = ("received", "reason", "detail", "method", "path", "body", "source")
 
@@ -1202,6 +1214,31 @@ def _text_column(codes: np.ndarray, values: np.ndarray, categorical: bool) -> An
         return pd.array(taken, dtype="string")
     strings = pd.array(np.append(uniques, None).astype(object), dtype="string")
     return strings.take(np.where(dense < 0, len(uniques), dense))
+
+
+def events_frame(columns: Mapping[str, Any], index: pd.Index) -> pd.DataFrame:
+    """An events frame built from plain columns, typed by :data:`EVENT_DTYPES`.
+
+    :param columns: values by column name; a column left out is all missing. A ``pd.Categorical`` is
+        kept as given (with its categories).
+    :param index: the frame's index (named ``id`` like the store's).
+    :returns: a frame with exactly the columns of :data:`EVENT_COLUMNS`, in order.
+    """
+    n = len(index)
+    data: dict[str, Any] = {}
+    for name, dtype in EVENT_DTYPES.items():
+        value = columns.get(name)
+        if dtype == "category":
+            data[name] = value if isinstance(value, pd.Categorical) else pd.Categorical(
+                value if value is not None else [None] * n)
+        elif dtype == _UTC:
+            data[name] = (pd.DatetimeIndex(value).tz_convert("UTC").as_unit("ns") if value is not None
+                          else pd.DatetimeIndex([pd.NaT] * n, tz="UTC").as_unit("ns"))
+        elif dtype == "string":
+            data[name] = pd.array(value if value is not None else [pd.NA] * n, dtype="string")
+        else:
+            data[name] = value if value is not None else [None] * n
+    return pd.DataFrame(data, index=index)
 
 
 def _times(ns: np.ndarray) -> Any:

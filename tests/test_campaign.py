@@ -254,3 +254,12 @@ def test_callers_as_dict_and_list() -> None:
     as_list = run_campaign(GatherOptions(), [Caller.typical(), Caller.hesitant()], n=300, seed=1)
     pd.testing.assert_frame_equal(as_dict.events, as_list.events)
     assert set(np.unique(as_dict.events["callerType"])) == {"typical", "hesitant"}
+
+
+def test_a_campaigns_events_have_the_stores_columns_and_dtypes():
+    from catapult_nb.events import EVENT_COLUMNS, EVENT_DTYPES
+
+    events = run_campaign(SEED_OPTIONS, n=20, seed=1).events
+    assert list(events.columns[: len(EVENT_COLUMNS)]) == list(EVENT_COLUMNS)
+    for name, dtype in EVENT_DTYPES.items():
+        assert str(events[name].dtype) == dtype, (name, events[name].dtype)

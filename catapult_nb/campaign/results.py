@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from catapult_nb import analysis
 from catapult_nb.campaign.callers import CallerMix
 from catapult_nb.engine import Reason
+from catapult_nb.events import events_frame
 from catapult_nb.options import GatherOptions
 
 __all__ = ["CAMPAIGN_EPOCH", "CampaignResult", "Comparison", "campaign_ids", "engine_result"]
@@ -167,32 +168,25 @@ def engine_result(options: GatherOptions, callers: CallerMix, label: str, seed: 
 def _events_frame(options: GatherOptions, call_ids: list[str], gather_ids: list[str], reasons: list[str],
                   digits: list[str], ended: pd.DatetimeIndex, first: pd.DatetimeIndex) -> pd.DataFrame:
     n = len(call_ids)
-    missing = pd.array([pd.NA] * n, dtype="string")
-    events = pd.DataFrame({
-        "eventType": pd.Categorical(["gather"] * n),
-        "time": ended,
-        "callId": call_ids,
-        "gatherId": gather_ids,
-        "reason": pd.Categorical(reasons, categories=list(analysis.REASONS)),
-        "state": pd.Categorical(["completed"] * n),
-        "digits": pd.array(digits, dtype="string"),
-        "tag": pd.array([options.tag] * n, dtype="string"),
-        "dtmfDigit": missing,
-        "status": missing,
-        "cause": missing,
-        "callState": missing,
-        "from": missing,
-        "to": missing,
-        "received": ended,
-        "source": pd.Categorical(["campaign"] * n),
-        "session": missing,
-        "firstKeyTime": first,
-    }, index=pd.RangeIndex(1, n + 1, name="id"))
-    events["payload"] = [
+    payloads = [
         {"eventType": "gather", "reason": r, "state": "completed", "digits": d, "callId": c, "gatherId": g,
          **({"tag": options.tag} if options.tag is not None else {})}
         for r, d, c, g in zip(reasons, digits, call_ids, gather_ids, strict=True)
     ]
+    events = events_frame({
+        "eventType": ["gather"] * n,
+        "time": ended,
+        "callId": call_ids,
+        "gatherId": gather_ids,
+        "reason": pd.Categorical(reasons, categories=list(analysis.REASONS)),
+        "state": ["completed"] * n,
+        "digits": digits,
+        "tag": [options.tag] * n,
+        "received": ended,
+        "source": ["campaign"] * n,
+        "payload": payloads,
+    }, index=pd.RangeIndex(1, n + 1, name="id"))
+    events["firstKeyTime"] = first
     return events
 
 
