@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 import requests
 
-from catapult_nb.events import mask_secret_path
+from catapult_nb.redact import redact
 
 __all__ = ["REPLAY_COLUMNS", "USER_AGENT", "replay"]
 
@@ -239,15 +239,15 @@ def _root(exc: BaseException) -> str:
 
 def _scrub(text: str, url: str) -> str:
     """``text`` without the URL's password or the receiver's secret path."""
-    password = urlsplit(url).password
-    if password:
-        text = text.replace(password, "***")
-    return mask_secret_path(text)
+    return redact(text, [_password(url)])
 
 
 def _shown(url: str) -> str:
+    return redact(url, [_password(url)])
+
+
+def _password(url: str) -> str | None:
     try:
-        password = urlsplit(url).password
+        return urlsplit(url).password
     except ValueError:
-        password = None
-    return mask_secret_path(url.replace(password, "***") if password else url)
+        return None
