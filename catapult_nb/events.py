@@ -41,7 +41,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from catapult_nb.options import GatherOptions, OptionError
+from catapult_nb.options import OPTION_FIELDS, GatherOptions, OptionError, flat_wire
 from catapult_nb.redact import redact
 
 __all__ = [
@@ -97,20 +97,8 @@ CATEGORICAL = tuple(name for name, dtype in EVENT_DTYPES.items() if dtype == "ca
 
 REJECTED_COLUMNS: tuple[str, ...] = ("received", "reason", "detail", "method", "path", "body", "source")
 
-GATHER_OPTION_COLUMNS: dict[str, str] = {  # flattened wire name -> pandas dtype
-    "maxDigits": "Int64",
-    "interDigitTimeout": "Float64",
-    "terminatingDigits": "string",
-    "tag": "string",
-    "suppressDtmf": "boolean",
-    "prompt.sentence": "string",
-    "prompt.voice": "string",
-    "prompt.locale": "string",
-    "prompt.gender": "string",
-    "prompt.fileUrl": "string",
-    "prompt.loopEnabled": "boolean",
-    "prompt.bargeable": "boolean",
-}
+#: The gathers table's option columns: flattened wire name -> pandas dtype, from the option table.
+GATHER_OPTION_COLUMNS: dict[str, str] = {f.wire: f.dtype for f in OPTION_FIELDS}
 
 #: SQLite's page cache while a bulk write is open, in KiB (the default is 2 MiB).
 _BULK_CACHE_KIB = 128 * 1024
@@ -1290,12 +1278,7 @@ def _flat_options(options: Mapping[str, Any]) -> dict[str, Any]:
         wire = GatherOptions.coerce(dict(options)).to_wire(as_strings=False)
     except (OptionError, TypeError):
         wire = dict(options)  # recorded as given; typed columns show what can be read
-    flat: dict[str, Any] = {}
-    for key, value in wire.items():
-        if isinstance(value, Mapping):
-            flat.update({f"{key}.{inner}": item for inner, item in value.items()})
-        else:
-            flat[key] = value
+    flat = flat_wire(wire)
     return {
         key: value
         for key, value in flat.items()

@@ -15,6 +15,7 @@ import html
 import json
 import math
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -22,10 +23,13 @@ __all__ = [
     "DTMF_KEYS",
     "GENDERS",
     "LOCALES",
+    "OPTION_FIELDS",
     "VOICES",
     "GatherOptions",
     "OptionError",
+    "OptionField",
     "Prompt",
+    "flat_wire",
 ]
 
 #: Keys a caller can press (and a gather can end on).
@@ -260,6 +264,54 @@ def voices_for(locale: str | None = None, gender: str | None = None) -> list[str
 # --------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class OptionField:
+    """One gather option: its Python and wire names, how it is checked, its column's dtype."""
+
+    python: str  # the attribute of GatherOptions or Prompt (``max_digits``)
+    wire: str  # the API's name, dotted for prompt fields (``maxDigits``, ``prompt.sentence``)
+    check: Callable[[Any], Any]  # validates and normalises a value; raises OptionError naming ``wire``
+    dtype: str  # the pandas dtype of its column in gather tables
+
+    @property
+    def key(self) -> str:
+        """The name inside its own object on the wire (``sentence`` for ``prompt.sentence``)."""
+        return self.wire.rpartition(".")[2]
+
+
+def _checked(prop: str, parse: Callable[[str, Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: parse(prop, value)
+
+
+#: Every gather option, in the order the API's how-to page lists them (the order checks run in, so the
+#: first bad field named is the first bad one on the page). Everything that lists options derives from
+#: this table: to_wire/from_wire, the event store's option columns, snippets.
+OPTION_FIELDS: tuple[OptionField, ...] = (
+    OptionField("max_digits", "maxDigits", check_max_digits, "Int64"),
+    OptionField("terminating_digits", "terminatingDigits", check_terminating_digits, "string"),
+    OptionField("inter_digit_timeout", "interDigitTimeout", check_inter_digit_timeout, "Float64"),
+    OptionField("tag", "tag", _checked("tag", parse_str), "string"),
+    OptionField("suppress_dtmf", "suppressDtmf", _checked("suppressDtmf", parse_bool), "boolean"),
+    OptionField("sentence", "prompt.sentence", check_sentence, "string"),
+    OptionField("gender", "prompt.gender", check_gender, "string"),
+    OptionField("locale", "prompt.locale", check_locale, "string"),
+    OptionField("voice", "prompt.voice", check_voice, "string"),
+    OptionField("file_url", "prompt.fileUrl", _checked("prompt.fileUrl", parse_str), "string"),
+    OptionField("loop_enabled", "prompt.loopEnabled", _checked("prompt.loopEnabled", parse_bool), "boolean"),
+    OptionField("bargeable", "prompt.bargeable", _checked("prompt.bargeable", parse_bool), "boolean"),
+)
+GATHER_FIELDS = tuple(f for f in OPTION_FIELDS if "." not in f.wire)
+PROMPT_FIELDS = tuple(f for f in OPTION_FIELDS if f.wire.startswith("prompt."))
+
+
+def _check_fields(model: Any, table: tuple[OptionField, ...]) -> None:
+    """Check and normalise every set field of ``model``, in the table's order."""
+    for f in table:
+        value = getattr(model, f.python)
+        if value is not None:
+            setattr(model, f.python, f.check(value))
+
+
 def _unknown(kind: str, known: dict[str, str], data: dict[str, Any]) -> None:
     extra = [key for key in data if key not in known]
     if extra:
@@ -274,7 +326,6 @@ class _WireModel:
     """Shared wire mapping for the two option classes."""
 
     WIRE_NAMES: ClassVar[dict[str, str]]  # wire name -> Python name
-    PREFIX: ClassVar[str] = ""
 
     def _items(self) -> list[tuple[str, Any]]:
         python_to_wire = {py: wire for wire, py in self.WIRE_NAMES.items()}
@@ -305,31 +356,10 @@ class Prompt(_WireModel):
     loop_enabled: bool | None = None  # repeat the prompt until the first key
     bargeable: bool | None = None  # deprecated by the API: a key always stops the prompt
 
-    WIRE_NAMES: ClassVar[dict[str, str]] = {
-        "sentence": "sentence",
-        "gender": "gender",
-        "locale": "locale",
-        "voice": "voice",
-        "fileUrl": "file_url",
-        "loopEnabled": "loop_enabled",
-        "bargeable": "bargeable",
-    }
+    WIRE_NAMES: ClassVar[dict[str, str]] = {f.key: f.python for f in PROMPT_FIELDS}
 
     def __post_init__(self) -> None:
-        if self.sentence is not None:
-            self.sentence = check_sentence(self.sentence)
-        if self.gender is not None:
-            self.gender = check_gender(self.gender)
-        if self.locale is not None:
-            self.locale = check_locale(self.locale)
-        if self.voice is not None:
-            self.voice = check_voice(self.voice)
-        if self.file_url is not None:
-            self.file_url = parse_str("prompt.fileUrl", self.file_url)
-        if self.loop_enabled is not None:
-            self.loop_enabled = parse_bool("prompt.loopEnabled", self.loop_enabled)
-        if self.bargeable is not None:
-            self.bargeable = parse_bool("prompt.bargeable", self.bargeable)
+        _check_fields(self, PROMPT_FIELDS)
 
     def to_wire(self, *, as_strings: bool = True) -> dict[str, Any]:
         return {name: _wire_scalar(value, as_strings) for name, value in self._items()}
@@ -377,26 +407,10 @@ class GatherOptions(_WireModel):
     prompt: Prompt | None = None  # played while waiting; the first key stops it
     sentence: str | None = field(default=None, repr=False, compare=False)  # shortcut for prompt.sentence
 
-    WIRE_NAMES: ClassVar[dict[str, str]] = {
-        "maxDigits": "max_digits",
-        "terminatingDigits": "terminating_digits",
-        "interDigitTimeout": "inter_digit_timeout",
-        "tag": "tag",
-        "suppressDtmf": "suppress_dtmf",
-        "prompt": "prompt",
-    }
+    WIRE_NAMES: ClassVar[dict[str, str]] = {**{f.wire: f.python for f in GATHER_FIELDS}, "prompt": "prompt"}
 
     def __post_init__(self) -> None:
-        if self.max_digits is not None:
-            self.max_digits = check_max_digits(self.max_digits)
-        if self.terminating_digits is not None:
-            self.terminating_digits = check_terminating_digits(self.terminating_digits)
-        if self.inter_digit_timeout is not None:
-            self.inter_digit_timeout = check_inter_digit_timeout(self.inter_digit_timeout)
-        if self.tag is not None:
-            self.tag = parse_str("tag", self.tag)
-        if self.suppress_dtmf is not None:
-            self.suppress_dtmf = parse_bool("suppressDtmf", self.suppress_dtmf)
+        _check_fields(self, GATHER_FIELDS)
         if self.sentence is not None:
             if self.prompt is not None:
                 raise OptionError("prompt", "give either sentence= or prompt=, not both")
@@ -487,7 +501,7 @@ class GatherOptions(_WireModel):
     def _repr_html_(self) -> str:
         rows = "".join(
             f"<tr><td><code>{html.escape(name)}</code></td><td>{html.escape(str(value))}</td></tr>"
-            for name, value in _flatten(self.to_wire(as_strings=False))
+            for name, value in flat_wire(self.to_wire(as_strings=False)).items()
         ) or "<tr><td colspan=2><i>all defaults</i></td></tr>"
         body = html.escape(json.dumps(self.to_wire(), indent=2))
         return (
@@ -497,11 +511,17 @@ class GatherOptions(_WireModel):
         )
 
 
-def _flatten(body: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
+def flat_wire(body: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A wire body flattened the way gather tables name their columns: ``prompt`` becomes
+    ``prompt.sentence`` and so on.
+
+    :param body: a gather body as :meth:`GatherOptions.to_wire` gives it (or as recorded).
+    :returns: dotted wire name -> value, in the body's order.
+    """
+    out: dict[str, Any] = {}
     for key, value in body.items():
-        if isinstance(value, dict):
-            out.extend(_flatten(value, f"{prefix}{key}."))
+        if isinstance(value, Mapping):
+            out.update(flat_wire(value, f"{prefix}{key}."))
         else:
-            out.append((prefix + key, value))
+            out[prefix + key] = value
     return out

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from typing import Any
 
 from catapult_nb.credentials import DEFAULT_BASE_URL, ENV_SECRET, ENV_TOKEN, ENV_USER_ID
-from catapult_nb.options import GatherOptions
+from catapult_nb.options import GATHER_FIELDS, GatherOptions
 from catapult_nb.translate import TRANSLATIONS, to_bxml_v2, to_twiml
 
 __all__ = ["DEFAULT_BASE_URL", "LANGUAGES", "TRANSLATIONS", "render", "render_all"]
@@ -54,7 +54,7 @@ LANGUAGES: tuple[tuple[str, str], ...] = (
 )
 
 # Property order of the how-to page's example (terminatingDigits before interDigitTimeout), then the rest.
-_GATHER_ORDER = ("maxDigits", "terminatingDigits", "interDigitTimeout", "tag", "suppressDtmf", "prompt")
+_GATHER_ORDER = (*(f.wire for f in GATHER_FIELDS), "prompt")  # the how-to page's order
 _PROMPT_ORDER = ("sentence", "gender", "locale", "voice", "fileUrl", "loopEnabled", "bargeable")
 
 # Ids and the base URL are written into code unquoted in places (shell URLs, comments), so they are held to

@@ -10,9 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from catapult_nb.events import GATHER_OPTION_COLUMNS
 from catapult_nb.options import (
     DTMF_KEYS,
     LOCALES,
+    OPTION_FIELDS,
     VOICES,
     GatherOptions,
     OptionError,
@@ -541,3 +543,14 @@ def test_the_first_bad_field_is_named_in_the_seeds_order_with_the_prompt_last():
     with pytest.raises(OptionError) as info:
         GatherOptions.from_wire({"prompt": {"voice": "nobody"}, "interDigitTimeout": "45"})
     assert info.value.prop == "interDigitTimeout"
+
+
+@pytest.mark.parametrize("option", OPTION_FIELDS, ids=lambda option: option.wire)
+def test_every_option_of_the_table_is_checked_and_named_by_its_wire_name(option):
+    # given a JSON object where the option wants a number, a text or a boolean
+    body = {"prompt": {option.key: {"a": 1}}} if "." in option.wire else {option.wire: {"a": 1}}
+    with pytest.raises(OptionError) as caught:
+        GatherOptions.from_wire(body)
+    assert caught.value.prop == option.wire
+    # and the store's gathers table has a typed column for it
+    assert GATHER_OPTION_COLUMNS[option.wire] == option.dtype

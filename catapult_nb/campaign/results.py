@@ -6,7 +6,6 @@ import html
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,7 +15,7 @@ from catapult_nb import analysis
 from catapult_nb.campaign.callers import CallerMix
 from catapult_nb.engine import Reason
 from catapult_nb.events import events_frame
-from catapult_nb.options import GatherOptions
+from catapult_nb.options import GatherOptions, flat_wire
 
 __all__ = ["CAMPAIGN_EPOCH", "CampaignResult", "Comparison", "campaign_ids", "engine_result"]
 
@@ -196,14 +195,7 @@ def _gathers_frame(options: GatherOptions, label: str, call_ids: list[str], gath
     wire = options.to_wire(as_strings=False)
     frame = pd.DataFrame({"gatherId": gather_ids, "callId": call_ids, "createdTime": created})
     frame["options"] = [wire] * n  # one shared dict: the same options for every caller
-    for name, value in _flatten(wire).items():
+    for name, value in flat_wire(wire).items():
         frame[name] = [value] * n
     frame["optionSet"] = pd.Categorical([label] * n)
     return frame
-
-
-def _flatten(wire: dict[str, Any]) -> dict[str, Any]:
-    """Wire options as the gathers table's columns: ``prompt`` becomes ``prompt.sentence`` etc."""
-    flat = {k: v for k, v in wire.items() if k != "prompt"}
-    flat.update({f"prompt.{k}": v for k, v in wire.get("prompt", {}).items()})
-    return flat
