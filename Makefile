@@ -46,6 +46,7 @@ demo: $(NOTEBOOKS_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check catapult_nb tests benchmarks
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done

@@ -414,10 +414,10 @@ def plot_durations(data: pd.DataFrame, *, column: str = "duration", by: str | No
     edges = np.histogram_bin_edges(values.to_numpy(dtype=float), bins=bins)
     fig, ax = _figure(ax)
     if by is None:
-        ax.hist(values.to_numpy(dtype=float), bins=edges, color="#4c72b0")
+        ax.hist(values.to_numpy(dtype=float), bins=edges.tolist(), color="#4c72b0")
     else:
         for key, part in table.dropna(subset=[column]).groupby(by, observed=True, sort=True):
-            ax.hist(part[column].to_numpy(dtype=float), bins=edges, histtype="step", linewidth=1.5,
+            ax.hist(part[column].to_numpy(dtype=float), bins=edges.tolist(), histtype="step", linewidth=1.5,
                     label=_short(key))
         ax.legend(title=by, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_xlabel(f"{'time to first key' if column == 'timeToFirstKey' else 'gather duration'} (API seconds)")

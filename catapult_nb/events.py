@@ -1200,7 +1200,7 @@ def _text_column(codes: np.ndarray, values: np.ndarray, categorical: bool) -> An
 
         taken = pa.array(uniques, type=pa.large_string()).take(pa.array(dense, mask=dense < 0))
         return pd.array(taken, dtype="string")
-    strings = pd.array(np.append(uniques, None).astype(object), dtype="string")
+    strings = pd.array(np.append(uniques.astype(object), np.array([None], dtype=object)), dtype="string")
     return strings.take(np.where(dense < 0, len(uniques), dense))
 
 

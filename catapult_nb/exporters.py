@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -134,10 +134,10 @@ def write_har(store: EventStore, path: str | os.PathLike[str] | None = None, *,
         for record in _gather_records(store, filters):
             url = f"{_API}/{record.get('callId', '{callId}')}/gather"
             location = [{"name": "Location", "value": f"{url}/{record['gatherId']}"}]
-            write(_har_entry(record.get("createdTime") or "1970-01-01T00:00:00Z", "POST", url,
+            write(_har_entry(str(record.get("createdTime") or "1970-01-01T00:00:00Z"), "POST", url,
                              json.dumps(record["options"], ensure_ascii=False), 201, location))
         for text, when in zip(frame["payload"], iso(frame["received"]), strict=True):
-            write(_har_entry(when, "POST", callback_url, text, 200, []))
+            write(_har_entry(cast(str, when), "POST", callback_url, text, 200, []))  # every event has one
         out.write(b"\n]" + closing.encode())
     except BaseException:
         out.close()

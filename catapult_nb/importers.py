@@ -46,7 +46,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
@@ -460,7 +460,7 @@ def _open(source: Any) -> _Opened:
         owned.append(raw)
     stream = _decompressed(raw, owned)
     head = _read_head(stream)
-    buffered = io.BufferedReader(_Prefixed(head, stream), buffer_size=1 << 16)
+    buffered = cast(io.BufferedReader, io.BufferedReader(_Prefixed(head, stream), buffer_size=1 << 16))
     return _Opened(buffered, head, size, name, raw, owned)
 
 
@@ -702,7 +702,8 @@ def _read_har(stream: io.BufferedReader, callback_path: str | None) -> Iterator[
         url = str(request.get("url", ""))
         headers = {str(h.get("name", "")).lower(): str(h.get("value", ""))
                    for h in request.get("headers", []) if isinstance(h, dict)}
-        post = request.get("postData") if isinstance(request.get("postData"), dict) else {}
+        post_data = request.get("postData")
+        post: dict[str, Any] = post_data if isinstance(post_data, dict) else {}
         text = post.get("text")
         body: bytes | None = None
         if isinstance(text, str):
@@ -783,7 +784,8 @@ def _ngrok_entries(entries: Any, callback_path: str | None) -> Iterator[_Record]
             continue
         method = str(request.get("method", "")).upper()
         uri = str(request.get("uri", ""))
-        headers = request.get("headers") if isinstance(request.get("headers"), dict) else {}
+        given_headers = request.get("headers")
+        headers: dict[str, Any] = given_headers if isinstance(given_headers, dict) else {}
         content_type = ";".join(str(v) for k, vs in headers.items() if k.lower() == "content-type"
                                 for v in (vs if isinstance(vs, list) else [vs]))
         body = None

@@ -78,8 +78,8 @@ def scrub(text: str, secrets: Iterable[str | Secret | None]) -> str:
         also hidden as the base64 of ``first:second`` (a Basic auth header).
     :returns: ``text`` with each of them replaced by :data:`MASK`.
     """
-    values = [s.reveal() if isinstance(s, Secret) else s for s in secrets]
-    values = [s for s in values if s]
+    given = [s.reveal() if isinstance(s, Secret) else s for s in secrets]
+    values = [s for s in given if s]
     pair = f"{values[0]}:{values[1]}".encode("utf-8", "replace") if len(values) >= 2 else None
     for secret in sorted(values, key=len, reverse=True):
         text = text.replace(secret, MASK)

@@ -95,8 +95,9 @@ def replay(
         start, first = time.monotonic(), moments[0] if moments else None
         show = len(payloads) > 200 if progress is None else progress
         for index, payload in enumerate(tqdm(payloads, desc="replaying", unit="event", disable=not show)):
-            if pace == "recorded" and first is not None and moments[index] is not None:
-                _sleep_until(start + (moments[index] - first) / speed)
+            moment = moments[index]
+            if pace == "recorded" and first is not None and moment is not None:
+                _sleep_until(start + (moment - first) / speed)
             rows.append(_send(http, url, method, payload, edit, timeout))
     frame = pd.DataFrame(rows, columns=list(REPLAY_COLUMNS))
     frame["status"] = frame["status"].astype("Int64")
@@ -134,6 +135,7 @@ def _payloads(events: Any) -> tuple[list[dict[str, Any]], list[float | None]]:
     """The payloads to send, and when each was first received (epoch seconds) for ``pace="recorded"``."""
     if isinstance(events, pd.Series):
         events = events.to_frame().T
+    moments: list[float | None]
     if isinstance(events, pd.DataFrame):
         if "payload" not in events.columns:
             raise ValueError(

@@ -40,7 +40,7 @@ from catapult_nb.prompts.timing import describe_timing, duration
 from catapult_nb.receiver import CallbackReceiver
 from catapult_nb.recording import Recorder, RecordingDiff
 from catapult_nb.redact import redact
-from catapult_nb.tunnel import LoopbackTunnel, open_tunnel
+from catapult_nb.tunnel import LoopbackTunnel, Tunnel, open_tunnel
 
 __all__ = ["Call", "Gather", "GatherResult", "Session", "SessionError"]
 
@@ -120,7 +120,9 @@ class _Parts:
         steps = [self.tunnel.close, self.receiver.stop]
         if self.dispatcher is not None:  # after the receiver: what it stored is handled first
             listener, dispatcher = self.listener, self.dispatcher
-            steps += [lambda: store.remove_listener(listener), dispatcher.close]
+            if listener is not None:
+                steps.append(lambda: store.remove_listener(listener))
+            steps.append(dispatcher.close)
         steps += self.hooks
         if self.simulator is not None:
             steps.append(self.simulator.stop)
@@ -212,8 +214,9 @@ class Gather:
         """
         if self._result is not None:
             return self._result
-        if self.session._closed and self.result is not None:  # stored before the session closed
-            return self._result
+        stored = self.result if self.session._closed else None
+        if stored is not None:  # stored before the session closed
+            return stored
         event = self.session._wait(
             f"the gather event of {self.id}",
             gather_id=self.id,
@@ -514,7 +517,7 @@ class Session:
             opened.callback(receiver.stop)
             receiver.start()
             if tunnel:
-                public = open_tunnel(
+                public: Tunnel | LoopbackTunnel = open_tunnel(
                     receiver.port,
                     auth_token=ngrok_auth_token,
                     basic_auth=basic_auth,

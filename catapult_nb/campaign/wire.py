@@ -254,7 +254,12 @@ async def _until(when: float) -> None:
     if when <= loop.time():
         return
     moment = loop.create_future()
-    handle = loop.call_at(when, lambda: moment.done() or moment.set_result(None))
+
+    def arrive() -> None:
+        if not moment.done():
+            moment.set_result(None)
+
+    handle = loop.call_at(when, arrive)
     try:
         await moment
     finally:

@@ -86,7 +86,7 @@ def _mp3(data: bytes) -> AudioInfo:
         info = MP3(io.BytesIO(data)).info
     except MutagenError as exc:
         raise AudioError(f"not a readable MP3: {exc}") from None
-    if not info.length:
+    if info is None or not info.length:
         raise AudioError("not a readable MP3: it has no audio frames")
     return AudioInfo("mp3", float(info.length), int(info.sample_rate), int(info.channels), len(data))
 

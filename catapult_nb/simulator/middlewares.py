@@ -53,8 +53,8 @@ async def errors_middleware(
         return error_response(ApiError(exc.status, category, code, message), request)
     except Exception:  # a bug, not a client mistake: log it, answer 500 with the usual body
         log.exception("simulator failed on %s %s", request.method, request.path)
-        error = ApiError(500, "unavailable", "internal-error", "The simulator failed; see its log")
-        return error_response(error, request)
+        failure = ApiError(500, "unavailable", "internal-error", "The simulator failed; see its log")
+        return error_response(failure, request)
 
 
 @web.middleware

@@ -131,7 +131,7 @@ class SimulatorState:
             timeout_ms=fields.get("callbackTimeout", 10_000),
             fallback_url=fields.get("fallbackUrl"),
         )
-        extra = {k: fields[k] for k in (
+        extra: dict[str, Any] = {k: fields[k] for k in (
             "bridgeId", "conferenceId", "recordingEnabled", "recordingMaxDuration", "recordingFileFormat",
             "transcriptionEnabled", "sipHeaders",
         ) if k in fields}

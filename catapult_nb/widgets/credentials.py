@@ -42,15 +42,12 @@ class CredentialsForm(w.VBox):
     def connect(self) -> Session:
         from catapult_nb.session import Session
 
-        values = {
-            "user_id": self.user_id.value or None,
-            "api_token": self.api_token.value or None,
-            "api_secret": self.api_secret.value or None,
-            "from_number": self.from_number.value or None,
-        }
+        user_id, from_number = self.user_id.value or None, self.from_number.value or None
+        api_token, api_secret = self.api_token.value or None, self.api_secret.value or None
         self.api_token.value = ""
         self.api_secret.value = ""
-        self.session = Session.live(**values, **self._kwargs)
+        self.session = Session.live(user_id=user_id, api_token=api_token, api_secret=api_secret,
+                                    from_number=from_number, **self._kwargs)
         if self._on_session is not None:
             self._on_session(self.session)
         return self.session

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import threading
 import time
@@ -302,7 +303,7 @@ class GatherCountdown(w.VBox):
                     self._ticking = False
                     return
             result = gather.result
-            call_in_kernel(lambda g=gather, r=result, n=generation: self._draw(g, r, n))
+            call_in_kernel(functools.partial(self._draw, gather, result, generation))
             if result is not None:
                 with self._lock:
                     if self._gather is gather:  # else start() brought a newer one: keep ticking
