@@ -166,21 +166,19 @@ def _rebuild_error(message: str, state: dict[str, Any]) -> CatapultError:
 class CatapultClient:
     """The Catapult v1 voice API for one user: calls, audio, DTMF and gathers.
 
-    Args:
-        user_id: the ``u-…`` id that every path starts with (not the portal login name).
-        api_token: the API token, sent as the Basic auth user name.
-        api_secret: the API secret, sent as the Basic auth password; never shown anywhere.
-        base_url: where the API lives, with or without a trailing ``/v1`` — the live API by default, or a
-            simulator's ``http://127.0.0.1:PORT``.
-        timeout: seconds to wait for each answer (a ``(connect, read)`` pair works too).
-        max_retries: extra tries after a 429 or 503, for requests that are safe to repeat.
-        max_retry_wait: the longest pause before a retry, in seconds, whatever the server asks for.
-        backoff: the first pause when the server does not say how long to wait; it doubles each try.
-        session: a ``requests.Session`` to use (one is made otherwise); its ``auth`` is replaced.
+    :param user_id: the ``u-…`` id that every path starts with (not the portal login name).
+    :param api_token: the API token, sent as the Basic auth user name.
+    :param api_secret: the API secret, sent as the Basic auth password; never shown anywhere.
+    :param base_url: where the API lives, with or without a trailing ``/v1`` — the live API by default, or a
+        simulator's ``http://127.0.0.1:PORT``.
+    :param timeout: seconds to wait for each answer (a ``(connect, read)`` pair works too).
+    :param max_retries: extra tries after a 429 or 503, for requests that are safe to repeat.
+    :param max_retry_wait: the longest pause before a retry, in seconds, whatever the server asks for.
+    :param backoff: the first pause when the server does not say how long to wait; it doubles each try.
+    :param session: a ``requests.Session`` to use (one is made otherwise); its ``auth`` is replaced.
 
-    Raises:
-        ValueError: an empty id, a token or secret that cannot be sent, or a base URL that is not
-            ``http(s)://host`` (credentials in the URL are refused: pass them as arguments).
+    :raises ValueError: an empty id, a token or secret that cannot be sent, or a base URL that is not
+        ``http(s)://host`` (credentials in the URL are refused: pass them as arguments).
     """
 
     def __init__(
@@ -225,9 +223,8 @@ class CatapultClient:
         The ``.env`` file is read without changing ``os.environ``. ``kwargs`` go to the constructor
         (``timeout=``, ``base_url=`` to override the variable, …).
 
-        Raises:
-            CredentialsError: (a ``ValueError``) a variable is missing; the message names it and says
-                how to set it.
+        :raises CredentialsError: (a ``ValueError``) a variable is missing; the message names it and says
+            how to set it.
         """
         creds = load_credentials(env_file)
         if creds.base_url and "base_url" not in kwargs:
@@ -291,9 +288,8 @@ class CatapultClient:
         and pass Python-named keywords (``max_digits=5, sentence="…"``). The result arrives later as a
         ``gather`` event at the call's callback URL.
 
-        Raises:
-            OptionError: (a ``ValueError``) an option the API would refuse; nothing is sent.
-            CatapultError: e.g. 409 ``call-duplicate-gather-error`` when a gather is already running.
+        :raises OptionError: (a ``ValueError``) an option the API would refuse; nothing is sent.
+        :raises CatapultError: e.g. 409 ``call-duplicate-gather-error`` when a gather is already running.
         """
         if isinstance(options, Mapping) and not isinstance(options, dict):
             options = dict(options)
@@ -379,8 +375,7 @@ class CatapultClient:
     def send_dtmf(self, call_id: str, dtmf_out: str) -> None:
         """Send DTMF tones to the far end: ``0-9 * # A-D``, with ``,``/``w`` (0.5 s) or ``W`` (1 s) pauses.
 
-        Raises:
-            ValueError: ``dtmf_out`` is empty, longer than 92 characters or has other characters.
+        :raises ValueError: ``dtmf_out`` is empty, longer than 92 characters or has other characters.
         """
         if not isinstance(dtmf_out, str) or not _DTMF_OUT.fullmatch(dtmf_out):
             raise ValueError(

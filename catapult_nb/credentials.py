@@ -51,8 +51,7 @@ def check_secret_text(name: str, value: object) -> str:
     """Check a token or secret without ever echoing it; surrounding whitespace (a pasted newline) is
     dropped.
 
-    Raises:
-        CredentialsError: not a string, empty, or holding characters HTTP Basic auth cannot carry.
+    :raises CredentialsError: not a string, empty, or holding characters HTTP Basic auth cannot carry.
     """
     if not isinstance(value, str):
         raise CredentialsError(f"{name} must be a string, got {type(value).__name__}")
@@ -107,14 +106,12 @@ def load_credentials(
     The environment wins over the file (as with ``dotenv``'s ``load_dotenv``), and the file is read
     without copying anything into ``os.environ``, so the secret does not leak into child processes.
 
-    Args:
-        env_file: a ``.env`` file (``NAME=value`` lines); a file that does not exist is fine, ``None``
-            skips it.
-        environ: the environment to read; ``os.environ`` when not given.
+    :param env_file: a ``.env`` file (``NAME=value`` lines); a file that does not exist is fine, ``None``
+        skips it.
+    :param environ: the environment to read; ``os.environ`` when not given.
 
-    Raises:
-        CredentialsError: a variable is missing or empty (every missing one is named, with how to set
-            it), or the token or secret cannot be sent.
+    :raises CredentialsError: a variable is missing or empty (every missing one is named, with how to set
+        it), or the token or secret cannot be sent.
     """
     env = os.environ if environ is None else environ
     from_file: dict[str, str | None] = {}

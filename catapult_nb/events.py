@@ -449,16 +449,14 @@ class EventStore:
     two real events. Senders must therefore give each event its own time: the simulator does (two
     keys pressed with no gap are a millisecond apart).
 
-    Args:
-        path: the SQLite file; default ``.catapult/events.sqlite3`` in the current directory (a hidden
-            folder beside the notebook, made when needed). ``":memory:"`` keeps everything in memory
-            (for tests; gone with the object).
-        synchronous: SQLite's ``synchronous`` setting. ``"FULL"`` (default) flushes every commit to
-            disk, so an answered callback survives a power cut; ``"NORMAL"`` survives a crash of the
-            kernel only and writes faster.
+    :param path: the SQLite file; default ``.catapult/events.sqlite3`` in the current directory (a hidden
+        folder beside the notebook, made when needed). ``":memory:"`` keeps everything in memory
+        (for tests; gone with the object).
+    :param synchronous: SQLite's ``synchronous`` setting. ``"FULL"`` (default) flushes every commit to
+        disk, so an answered callback survives a power cut; ``"NORMAL"`` survives a crash of the
+        kernel only and writes faster.
 
-    Raises:
-        sqlite3.DatabaseError: the file exists but is not a SQLite database.
+    :raises sqlite3.DatabaseError: the file exists but is not a SQLite database.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, synchronous: str = "FULL") -> None:
@@ -570,15 +568,13 @@ class EventStore:
     ) -> bool:
         """Store one event; returns False when an identical delivery was already stored.
 
-        Args:
-            payload: the callback's JSON object, wire names as sent.
-            source: where it came from (``"receiver"``, ``"campaign"`` …).
-            session: a label for the session that received it.
-            received_at: when it arrived (datetime, Timestamp or epoch seconds); default now.
+        :param payload: the callback's JSON object, wire names as sent.
+        :param source: where it came from (``"receiver"``, ``"campaign"`` …).
+        :param session: a label for the session that received it.
+        :param received_at: when it arrived (datetime, Timestamp or epoch seconds); default now.
 
-        Raises:
-            TypeError: ``payload`` is not a mapping.
-            StoreClosedError: the store was closed.
+        :raises TypeError: ``payload`` is not a mapping.
+        :raises StoreClosedError: the store was closed.
         """
         return self.add_many([(payload, source, session, received_at)])[0]
 
@@ -764,11 +760,10 @@ class EventStore:
     ) -> None:
         """Record a delivery that was refused.
 
-        Args:
-            reason: a short code (``not-json``, ``too-large``, ``wrong-method`` …).
-            detail: a sentence for people.
-            body: what was sent; kept up to 2 KiB, decoded as UTF-8 with bad bytes replaced.
-            method, path: the request line; the secret in ``/callbacks/<token>`` is masked.
+        :param reason: a short code (``not-json``, ``too-large``, ``wrong-method`` …).
+        :param detail: a sentence for people.
+        :param body: what was sent; kept up to 2 KiB, decoded as UTF-8 with bad bytes replaced.
+        :param method, path: the request line; the secret in ``/callbacks/<token>`` is masked.
         """
         raw = body.encode("utf-8", "replace") if isinstance(body, str) else bytes(body)
         text = raw[:REJECTED_BODY_LIMIT].decode("utf-8", "replace")
@@ -925,9 +920,8 @@ class EventStore:
         are categorical; the other text columns use pandas' ``string`` dtype, so ``"007"`` stays
         ``"007"`` and a missing value is ``<NA>``.
 
-        Args:
-            call_id, gather_id, event_type, session: keep only events with this value.
-            since: keep only events with a store id greater than this (see :attr:`last_id`).
+        :param call_id, gather_id, event_type, session: keep only events with this value.
+        :param since: keep only events with a store id greater than this (see :attr:`last_id`).
         """
         records, values = self._select(call_id, gather_id, event_type, session, since)
         return _frame(records, values, self)

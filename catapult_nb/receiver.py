@@ -249,26 +249,24 @@ def _set_results(results: list[tuple[asyncio.Future[Any], Any]]) -> None:
 class CallbackReceiver(BackgroundServer):
     """An HTTP server on a background thread that stores each callback event in an :class:`EventStore`.
 
-    Args:
-        store: where events go; default a new ``EventStore()`` (``.catapult/events.sqlite3`` beside the
-            notebook).
-        host: the address to listen on; 127.0.0.1 keeps it private to this machine (a tunnel reaches it).
-        port: the port; 0 picks a free one. A port held by an earlier receiver of this process is taken
-            over (that receiver is stopped).
-        token: the secret path segment (``/callbacks/<token>``); default a fresh ``secrets.token_urlsafe``.
-            Pass the same token to a new receiver to keep a callback URL valid across restarts.
-        basic_auth: ``(user, password)`` that callbacks must send as HTTP Basic auth, or None.
-        session: a label stored with every event.
-        idle_timeout: seconds a connection may sit idle or take to send a request's headers before it
-            is closed (default :data:`IDLE_TIMEOUT`).
-        body_timeout: seconds a request's body may take to arrive (default :data:`BODY_TIMEOUT`);
-            a slower one is answered 408 and recorded.
-        keep_unknown: how many requests to unknown paths :meth:`unknown_requests` keeps (default
-            :data:`KEEP_UNKNOWN`); they are never written to the store.
+    :param store: where events go; default a new ``EventStore()`` (``.catapult/events.sqlite3`` beside the
+        notebook).
+    :param host: the address to listen on; 127.0.0.1 keeps it private to this machine (a tunnel reaches it).
+    :param port: the port; 0 picks a free one. A port held by an earlier receiver of this process is taken
+        over (that receiver is stopped).
+    :param token: the secret path segment (``/callbacks/<token>``); default a fresh ``secrets.token_urlsafe``.
+        Pass the same token to a new receiver to keep a callback URL valid across restarts.
+    :param basic_auth: ``(user, password)`` that callbacks must send as HTTP Basic auth, or None.
+    :param session: a label stored with every event.
+    :param idle_timeout: seconds a connection may sit idle or take to send a request's headers before it
+        is closed (default :data:`IDLE_TIMEOUT`).
+    :param body_timeout: seconds a request's body may take to arrive (default :data:`BODY_TIMEOUT`);
+        a slower one is answered 408 and recorded.
+    :param keep_unknown: how many requests to unknown paths :meth:`unknown_requests` keeps (default
+        :data:`KEEP_UNKNOWN`); they are never written to the store.
 
-    Raises:
-        ValueError: a token shorter than 16 characters or with characters other than ``A-Z a-z 0-9 _ -``;
-            a ``basic_auth`` that is not two non-empty strings; a port outside 0…65535.
+    :raises ValueError: a token shorter than 16 characters or with characters other than ``A-Z a-z 0-9 _ -``;
+        a ``basic_auth`` that is not two non-empty strings; a port outside 0…65535.
     """
 
     def __init__(
@@ -343,9 +341,8 @@ class CallbackReceiver(BackgroundServer):
     def start(self, timeout: float = 10.0) -> CallbackReceiver:
         """Start listening; returns self. A no-op when already running.
 
-        Raises:
-            OSError: the port is held by another program (not a receiver of this process).
-            RuntimeError: the server did not come up within ``timeout`` seconds.
+        :raises OSError: the port is held by another program (not a receiver of this process).
+        :raises RuntimeError: the server did not come up within ``timeout`` seconds.
         """
         with self._lock:
             if self.running:
@@ -638,9 +635,8 @@ class CallbackReceiver(BackgroundServer):
 
         ``cancel``: an event that ends the wait early when set (see :meth:`EventStore.wait_for`).
 
-        Raises:
-            TimeoutError: nothing matched in time; the message says what to check.
-            WaitCancelled: ``cancel`` was set first.
+        :raises TimeoutError: nothing matched in time; the message says what to check.
+        :raises WaitCancelled: ``cancel`` was set first.
         """
         event = self.store.wait_for(
             gather_id=gather_id,
