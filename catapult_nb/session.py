@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -41,6 +41,9 @@ from catapult_nb.receiver import CallbackReceiver
 from catapult_nb.recording import Recorder, RecordingDiff
 from catapult_nb.redact import redact
 from catapult_nb.tunnel import LoopbackTunnel, Tunnel, open_tunnel
+
+if TYPE_CHECKING:
+    from catapult_nb.simulator import Simulator
 
 __all__ = ["Call", "Gather", "GatherResult", "Session", "SessionError"]
 
@@ -102,9 +105,9 @@ class _Parts:
     """What a session stops when it closes, kept apart from the :class:`Session` so that garbage
     collection can close an unreferenced session (``weakref.finalize`` must not hold the session)."""
 
-    tunnel: Any
+    tunnel: Tunnel | LoopbackTunnel
     receiver: CallbackReceiver
-    simulator: Any
+    simulator: Simulator | None
     client: CatapultClient
     owns_store: bool
     closing: threading.Event = field(default_factory=threading.Event)
@@ -330,7 +333,6 @@ class Call:
     def events(self) -> pd.DataFrame:
         """This call's events, one row each (readable after the session is closed too)."""
         return self.session._events(call_id=self.id)
-
     def __repr__(self) -> str:
         return f"Call({self.id!r}, to={self.to!r})"
 
@@ -390,9 +392,9 @@ class Session:
         backend: str,
         client: CatapultClient,
         receiver: CallbackReceiver,
-        tunnel: Any,
+        tunnel: Tunnel | LoopbackTunnel,
         from_number: str,
-        simulator: Any = None,
+        simulator: Simulator | None = None,
         speed: float = 1.0,
         label: str,
         owns_store: bool = False,
@@ -569,7 +571,7 @@ class Session:
         With basic auth on the tunnel the URL carries the credentials (the v1 API sends them): it is
         handed to the API, never shown; displays use ``tunnel.callback_url``, which has none.
         """
-        if getattr(self.tunnel, "basic_auth_user", None):
+        if self.tunnel.basic_auth_user:
             return str(self.tunnel.callback_url_with_credentials())
         return str(self.tunnel.callback_url)
 
@@ -857,13 +859,22 @@ class Session:
             f"receiver={self.receiver!r}, closed={self._closed})"
         )
 
-    def _repr_html_(self) -> str:
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has run."""
+        return self._closed
+
+    def summary(self) -> list[tuple[str, str]]:
+        """What a display of the session shows, as ``(label, value)`` rows, secrets masked.
+
+        :returns: backend, API, user, receiver and callback URLs, calls and state, then the handlers.
+        """
         rows = [
             ("backend", self.backend + (f" (speed ×{self.speed:g})" if self.backend == "simulated" else "")),
             ("API", self.client.base_url),
             ("user", self.client.user_id),
-            ("receiver", repr(self.receiver)),
-            ("tunnel", repr(self.tunnel)),
+            ("receiver", self.receiver.masked_url),
+            ("callback URL", redact(str(self.tunnel.callback_url))),
             ("prompt timing", describe_timing(self.prompt_timing)),
             ("calls", str(len(self.calls))),
             ("state", "closed" if self._closed else "open"),
@@ -875,5 +886,8 @@ class Session:
             rows.append(("handlers", handlers or "—"))
             errors = self._dispatcher.error_count
             rows.append(("handler errors", f"{errors} (see session.handler_errors)" if errors else "none"))
-        cells = "".join(f"<tr><td>{k}</td><td>{html.escape(v)}</td></tr>" for k, v in rows)
+        return rows
+
+    def _repr_html_(self) -> str:
+        cells = "".join(f"<tr><td>{k}</td><td>{html.escape(v)}</td></tr>" for k, v in self.summary())
         return f"<div class='cnb-session'><b>catapult_nb session</b><table>{cells}</table></div>"

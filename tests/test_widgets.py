@@ -303,3 +303,18 @@ def test_listen_with_nothing_to_hear_says_why():
     form.listen_button.click()
     assert "Nothing to hear" in form.spoken.value and "http or https" in form.spoken.value
     assert not form.player_box.children
+
+
+def test_the_session_panel_shows_the_sessions_own_summary(session):
+    import html
+
+    from catapult_nb.widgets import SessionPanel
+
+    rows = dict(session.summary())
+    assert rows["backend"].startswith("simulated") and rows["state"] == "open" and not session.closed
+    assert rows["callback URL"].endswith("/callbacks/***")
+    assert session.receiver.path not in json.dumps(rows)  # the secret path is masked
+    panel = SessionPanel(session)
+    for label, value in rows.items():
+        assert label in panel.info.value and html.escape(value) in panel.info.value
+    panel.close()

@@ -13,7 +13,6 @@ import ipywidgets as w
 import pandas as pd
 
 from catapult_nb.engine import GatherMachine, GatherSpec
-from catapult_nb.redact import redact
 from catapult_nb.widgets._html import error_html, key_class
 from catapult_nb.widgets._kernel import Coalescer, call_in_kernel
 
@@ -384,28 +383,14 @@ class SessionPanel(w.VBox):
         self._on_call.append(fn)
 
     def refresh(self) -> None:
-        s = self.session
-        rows = [
-            ("backend", s.backend + (f" (speed ×{s.speed:g})" if s.backend == "simulated" else "")),
-            ("API", s.client.base_url),
-            ("receiver", redact(s.receiver.url)),
-            ("callback URL", redact(str(s.tunnel.callback_url))),
-            ("state", "closed" if getattr(s, "_closed", False) else "open"),
-        ]
         cells = "".join(
             f"<tr><td style='padding-right:8px'>{k}</td><td><code>{html.escape(v)}</code></td></tr>"
-            for k, v in rows
+            for k, v in self.session.summary()
         )
         self.info.value = f"<b>Session</b><table>{cells}</table>"
         if self.call is not None:
             self.status.value = (f"call <code>{html.escape(self.call.id)}</code> to "
-                                 f"{html.escape(self.call.to)}: <b>{self._call_state(self.call)}</b>")
-
-    def _call_state(self, call: Call) -> str:
-        kinds = set(map(str, self.session.store.to_dataframe(call_id=call.id)["eventType"].dropna()))
-        if kinds & {"hangup", "timeout"}:
-            return "completed"
-        return "active" if "answer" in kinds else "started"
+                                 f"{html.escape(self.call.to)}: <b>{_call_state(self.call)}</b>")
 
     def _call_clicked(self) -> None:
         self.status.value = "<i>calling…</i>"
@@ -413,3 +398,11 @@ class SessionPanel(w.VBox):
             self.place_call()
         except Exception as exc:  # shown in the panel; a click handler has nowhere else to report
             self.status.value = error_html(str(exc))
+
+
+def _call_state(call: Call) -> str:
+    """The call's state as its stored events tell it: no request to the API on every redraw."""
+    kinds = set(map(str, call.events["eventType"].dropna()))
+    if kinds & {"hangup", "timeout"}:
+        return "completed"
+    return "active" if "answer" in kinds else "started"
