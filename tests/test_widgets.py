@@ -130,7 +130,6 @@ def test_send_creates_the_gather_and_the_keypad_completes_it_into_the_table(sess
     assert gather is not None and gather.id in explorer.form.result.value
     assert session.client.get_gather(call.id, gather.id)["state"] == "started"
     # and the keypad is pressed
-    seen = explorer.events.refreshes
     for key in "123#":
         explorer.keypad.press(key)
     result = gather.wait()
@@ -138,9 +137,8 @@ def test_send_creates_the_gather_and_the_keypad_completes_it_into_the_table(sess
     assert (result.reason, result.digits) == ("terminating-digit", "123")
     rows = explorer.events.data.query("eventType == 'gather'")
     assert rows["gatherId"].tolist()[-1] == gather.id
-    assert explorer.events.wait_refreshed(seen, timeout=10)
-    assert "data-event-type='gather'" in explorer.events.table.value
-    assert "terminating-digit" in explorer.events.table.value
+    shown = wait_for_label(explorer.events.table, "terminating-digit")  # observed, once redrawn
+    assert "data-event-type='gather'" in shown and "terminating-digit" in explorer.events.table.value
     explorer.close()
 
 

@@ -52,8 +52,6 @@ class EventTable(w.VBox):
         self.replay_button.on_click(lambda _: self._replay_clicked())
         self.replay_result = w.HTML()
         self.replay_result.add_class("cnb-replay-result")
-        self.refreshes = 0  # how many times the table was redrawn (tests wait on it)
-        self._refreshed = threading.Condition()
         self._schedule = Coalescer(self.refresh)
         session.store.add_listener(self._on_event)
         super().__init__([
@@ -94,14 +92,6 @@ class EventTable(w.VBox):
         frame = self._filtered(everything)
         self.summary.value = f"<small>{len(frame)} event(s) shown of {len(everything)}</small>"
         self.table.value = self._render(frame.tail(self.max_rows))
-        with self._refreshed:
-            self.refreshes += 1
-            self._refreshed.notify_all()
-
-    def wait_refreshed(self, after: int, timeout: float = 10.0) -> bool:
-        """Wait until the table has been redrawn more than ``after`` times."""
-        with self._refreshed:
-            return self._refreshed.wait_for(lambda: self.refreshes > after, timeout)
 
     def close(self) -> None:
         self.session.store.remove_listener(self._on_event)
