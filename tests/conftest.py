@@ -43,14 +43,14 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import fake_ngrok
 import pytest
 import requests
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from catapult_nb.simulator import Simulator
 from catapult_nb.tunnel import kill_agents
@@ -144,14 +144,14 @@ class Collector:
         self._status: dict[str, int] = {}
         self._held: dict[str, threading.Event] = {}
         self._hold_first_only: set[str] = set()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
+        # threaded: a held request must not keep the others waiting
+        self._server = HTTPServer("127.0.0.1", 0, threaded=True)
+        self._server.expect_request(re.compile(".*")).respond_with_handler(self._handle)
+        self._server.start()
+        self.port = self._server.port
 
     def url(self, path: str = "/cb") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return self._server.url_for(path)
 
     def respond(self, path: str, status: int) -> None:
         """Answer requests to ``path`` with ``status`` (default 200)."""
@@ -170,8 +170,9 @@ class Collector:
     def close(self) -> None:
         for event in self._held.values():
             event.set()
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.clear()
+        if self._server.is_running():
+            self._server.stop()
 
     def wait_for(self, predicate: Callable[[Collected], bool], timeout: float = 5.0) -> Collected:
         """The first request matching ``predicate``; AssertionError after ``timeout`` seconds."""
@@ -216,48 +217,27 @@ class Collector:
                 if (path is None or r.path == path) and (call_id is None or r.event.get("callId") == call_id)
             ]
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        collector = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _handle(self) -> None:
-                parts = urlsplit(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                try:
-                    parsed = json.loads(body) if body else None
-                except ValueError:
-                    parsed = None
-                record = Collected(
-                    self.command, parts.path, dict(parse_qsl(parts.query)), dict(self.headers.items()),
-                    body, parsed,
-                )
-                with collector._cond:
-                    first = all(r.path != parts.path for r in collector.arrivals)
-                    collector.arrivals.append(record)
-                    collector._cond.notify_all()
-                held = collector._held.get(parts.path)
-                if held is not None and (first or parts.path not in collector._hold_first_only):
-                    held.wait(10)
-                status = collector._status.get(parts.path, 200)
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                except OSError:  # the simulator gave up waiting and closed the connection
-                    pass
-                with collector._cond:
-                    collector.requests.append(record)
-                    collector._cond.notify_all()
-
-            do_GET = do_POST = _handle
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        return Handler
+    def _handle(self, request: Request) -> Response:
+        body = request.get_data()
+        try:
+            parsed = json.loads(body) if body else None
+        except ValueError:
+            parsed = None
+        record = Collected(
+            request.method, request.path, dict(request.args.items()), dict(request.headers.items()),
+            body, parsed,
+        )
+        with self._cond:
+            first = all(r.path != request.path for r in self.arrivals)
+            self.arrivals.append(record)
+            self._cond.notify_all()
+        held = self._held.get(request.path)
+        if held is not None and (first or request.path not in self._hold_first_only):
+            held.wait(10)
+        with self._cond:
+            self.requests.append(record)
+            self._cond.notify_all()
+        return Response(status=self._status.get(request.path, 200))
 
 
 @pytest.fixture
