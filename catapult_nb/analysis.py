@@ -34,7 +34,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -495,7 +495,7 @@ class PromptComparison:
             fig = PlotFigure(figsize=(8, 1.6 + 0.55 * len(table)), layout="constrained")
             ax = fig.add_subplot()
         else:
-            fig = ax.get_figure(root=True)
+            fig = cast(Figure, ax.get_figure(root=True))  # an Axes drawn on belongs to a figure
         y = np.arange(len(table))[::-1]
         ax.barh(y, table["seconds"], color="#4c72b0", label="prompt playing (keys barge in)")
         ax.barh(y, table["timesOutAt"] - table["seconds"], left=table["seconds"], color="#dd8452",
