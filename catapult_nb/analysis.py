@@ -491,6 +491,7 @@ class PromptComparison:
     def plot(self, ax: Axes | None = None) -> Figure:
         """One bar per prompt: the prompt's play, then the inter-digit wait of a caller who stays silent."""
         table = self.table
+        fig: Figure
         if ax is None:
             fig = PlotFigure(figsize=(8, 1.6 + 0.55 * len(table)), layout="constrained")
             ax = fig.add_subplot()
