@@ -234,10 +234,14 @@ class Collector:
         held = self._held.get(request.path)
         if held is not None and (first or request.path not in self._hold_first_only):
             held.wait(10)
+        response = Response(status=self._status.get(request.path, 200))
+        response.call_on_close(lambda: self._answered(record))  # counted once the answer is sent
+        return response
+
+    def _answered(self, record: Collected) -> None:
         with self._cond:
             self.requests.append(record)
             self._cond.notify_all()
-        return Response(status=self._status.get(request.path, 200))
 
 
 @pytest.fixture
