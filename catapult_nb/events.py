@@ -1207,19 +1207,22 @@ def events_frame(columns: Mapping[str, Any], index: pd.Index) -> pd.DataFrame:
     :returns: a frame with exactly the columns of :data:`EVENT_COLUMNS`, in order.
     """
     n = len(index)
+    missing: dict[str, Any] = {}  # one all-missing column per dtype, shared by every absent column
     data: dict[str, Any] = {}
     for name, dtype in EVENT_DTYPES.items():
         value = columns.get(name)
-        if dtype == "category":
-            data[name] = value if isinstance(value, pd.Categorical) else pd.Categorical(
-                value if value is not None else [None] * n)
+        if value is None:
+            if dtype not in missing:
+                missing[dtype] = pd.Series([None] * n, dtype=dtype).array if dtype != "object" else [None] * n
+            data[name] = missing[dtype]
+        elif dtype == "category":
+            data[name] = value if isinstance(value, pd.Categorical) else pd.Categorical(value)
         elif dtype == _UTC:
-            data[name] = (pd.DatetimeIndex(value).tz_convert("UTC").as_unit("ns") if value is not None
-                          else pd.DatetimeIndex([pd.NaT] * n, tz="UTC").as_unit("ns"))
+            data[name] = pd.DatetimeIndex(value).tz_convert("UTC").as_unit("ns")
         elif dtype == "string":
-            data[name] = pd.array(value if value is not None else [pd.NA] * n, dtype="string")
+            data[name] = pd.array(value, dtype="string")
         else:
-            data[name] = value if value is not None else [None] * n
+            data[name] = value
     return pd.DataFrame(data, index=index)
 
 
