@@ -32,10 +32,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pandas as pd
 
-from catapult_nb.events import mask_secret_path
+from catapult_nb.redact import redact
 
 if TYPE_CHECKING:
     from catapult_nb.session import Session
+    from catapult_nb.simulator import Simulator
 
 __all__ = ["FORMAT", "VERSION", "Recorder", "RecordingDiff", "RecordingError", "load", "play"]
 
@@ -172,7 +173,7 @@ def _without_password(url: str) -> str:
         password = urlsplit(url).password
     except ValueError:
         return url
-    return mask_secret_path(url.replace(f":{password}@", ":***@") if password else url)
+    return redact(url, [password])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -255,17 +256,23 @@ def play(path: str | os.PathLike[str], *, speed: float | None = None, timeout: f
             previous = float(request.get("t", 0.0))
             _send(session, request, ids)
         recorder.wait_callbacks(len(data["callbacks"]), timeout)
-        session.simulator.wait_idle(timeout)
+        _simulator(session).wait_idle(timeout)
         replayed = [c["payload"] for c in recorder.to_dict()["callbacks"]]
     recorded = [c.get("payload", {}) for c in data["callbacks"]]
     return RecordingDiff.compare(os.fspath(path), recorded, replayed, ids)
+
+
+def _simulator(session: Session) -> Simulator:
+    if session.simulator is None:  # Session.simulated() always has one
+        raise RecordingError("a recording plays on the simulated backend only")
+    return session.simulator
 
 
 def _send(session: Session, request: dict[str, Any], ids: dict[str, str]) -> None:
     path = _ID.sub(lambda m: ids.get(m.group(0), m.group(0)), str(request.get("path", "")))
     body = _substituted(request.get("body"), ids, session.callback_url)
     if path.startswith("/_sim/"):
-        url = session.simulator.base_url + path
+        url = _simulator(session).base_url + path
     else:
         url = f"{session.client.api_url}/users/{session.client.user_id}{path}"
     http = session.client._session
