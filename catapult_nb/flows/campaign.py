@@ -44,9 +44,9 @@ _EdgeKey = tuple[str, str | None, str]
 
 
 def _mix(callers: Any) -> CallerMix:
-    from catapult_nb.campaign import _coerce_callers
+    from catapult_nb.campaign.callers import coerce_callers
 
-    return _coerce_callers(callers)
+    return coerce_callers(callers)
 
 
 def _check_answers(flow: Flow) -> None:

@@ -108,7 +108,7 @@ def example_digits(pattern: str, max_length: int = 30, avoid: str = "") -> str |
     """A short key sequence that ``pattern`` fully matches, without the keys in ``avoid`` (a gather's
     terminating digits); None if none is found."""
     try:
-        from re import _parser as sre_parse  # Python ≥ 3.11
+        from re import _parser as sre_parse  # type: ignore[attr-defined]  # Python ≥ 3.11, no stubs
     except ImportError:  # pragma: no cover - Python 3.10
         import sre_parse  # type: ignore[no-redef]
     alphabet = "".join(ch for ch in _ALPHABET if ch not in avoid)
@@ -493,7 +493,8 @@ def step_source(step: Step) -> str:
     """Python that builds ``step`` again (an ``answers`` callable is left out)."""
     if isinstance(step, Ask):
         parts = [repr(step.sentence)] if step.sentence is not None else []
-        defaults = {"routes": {}, "invalid": None, "no_input": None, "retries": 2, "exhausted": None}
+        defaults: dict[str, Any] = {"routes": {}, "invalid": None, "no_input": None, "retries": 2,
+                                    "exhausted": None}
         for name, default in defaults.items():
             value = getattr(step, name)
             if value != default:
