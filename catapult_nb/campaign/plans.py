@@ -6,16 +6,17 @@ the same seed face the same people.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
+from catapult_nb import analysis
+from catapult_nb import engine_vectorised as vectorised
 from catapult_nb.campaign.callers import CallerMix
-from catapult_nb.engine import GatherSpec, run_gather
+from catapult_nb.engine import GatherSpec
 
-__all__ = ["Draws", "Plan", "build_plan", "draw", "play"]
+__all__ = ["Draws", "Plan", "Timelines", "build_plan", "build_timelines", "draw", "play"]
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,22 @@ class Plan:
             yield list(zip(row, keys)), hang_up  # noqa: B905 — rows are padded; the keys decide
 
 
-def build_plan(draws: Draws, spec: GatherSpec, margin: float) -> Plan:
+@dataclass
+class Timelines:
+    """The callers' timelines as arrays, one row per caller: what :func:`play` reads."""
+
+    times: np.ndarray  # (n, width) planned key times; only the first ``count`` of a row are pressed
+    keys: np.ndarray  # (n, width) uint8 ASCII codes of the keys
+    count: np.ndarray  # (n,) keys pressed
+    hang_ups: np.ndarray  # (n,) hang-up times, NaN for none
+    code_length: np.ndarray  # (n,) the intended code is the first code_length keys
+
+    def intended(self) -> np.ndarray:
+        """Per caller, the code they meant to enter (a NumPy ``str`` array)."""
+        return vectorised.digit_strings(self.keys, self.code_length)
+
+
+def build_timelines(draws: Draws, spec: GatherSpec, margin: float) -> Timelines:
     prompt = spec.prompt_seconds
     timeout = spec.inter_digit_timeout
     first = np.where(draws.barge & (prompt > 0), draws.barge_at * prompt, prompt + draws.first_wait)
@@ -90,26 +106,24 @@ def build_plan(draws: Draws, spec: GatherSpec, margin: float) -> Plan:
     count = draws.n_digits + draws.terminates
     last_key = times[np.arange(len(count)), count - 1]
     hang = np.where(draws.hangs_up, draws.hang_up_at * last_key, np.nan)
-
-    default_end = spec.terminating_digits[0]
-    ends = [t.upper() if t else default_end for t in draws.terminator]
-    width = draws.digits.shape[1]
-    raw = draws.digits.tobytes().decode("ascii")  # one string, sliced per caller: far cheaper than rows
-    keys: list[str] = []
-    intended: list[str] = []
-    for i, (k, kind, terminates, length) in enumerate(zip(
-            draws.n_digits.tolist(), draws.kind.tolist(), draws.terminates.tolist(),
-            draws.code_length.tolist(), strict=True)):
-        row = raw[i * width: i * width + k]
-        keys.append(row + ends[kind] if terminates else row)
-        intended.append(row[:length])
-    time_rows = times.tolist()
-    hang_ups: list[float | None] = [None if h != h else h for h in hang.tolist()]  # NaN: no hang-up
     if margin > 0:
-        for i, h in enumerate(hang_ups):
-            if h is not None:
-                hang_ups[i] = _safe_hang_up(h, time_rows[i][: len(keys[i])], prompt, timeout, margin)
-    return Plan(time_rows, keys, hang_ups, intended)
+        for i in np.flatnonzero(draws.hangs_up).tolist():
+            hang[i] = _safe_hang_up(float(hang[i]), times[i, : count[i]].tolist(), prompt, timeout, margin)
+    default_end = spec.terminating_digits[0]
+    ends = "".join(t.upper() if t else default_end for t in draws.terminator).encode("ascii")
+    keys = draws.digits.copy()  # the code (and extra keys), then the terminating key where one is pressed
+    enders = np.flatnonzero(draws.terminates)
+    keys[enders, draws.n_digits[enders]] = np.frombuffer(ends, dtype=np.uint8)[draws.kind[enders]]
+    return Timelines(times, keys, count, hang, draws.code_length)
+
+
+def build_plan(draws: Draws, spec: GatherSpec, margin: float) -> Plan:
+    lines = build_timelines(draws, spec, margin)
+    width = lines.keys.shape[1]
+    raw = lines.keys.tobytes().decode("ascii")  # one string, sliced per caller: far cheaper than rows
+    keys = [raw[i * width: i * width + k] for i, k in enumerate(lines.count.tolist())]
+    hang_ups: list[float | None] = [None if h != h else h for h in lines.hang_ups.tolist()]  # NaN: none
+    return Plan(lines.times.tolist(), keys, hang_ups, lines.intended().tolist())
 
 
 def _away(values: np.ndarray, point: float, margin: float) -> np.ndarray:
@@ -128,17 +142,28 @@ def _safe_hang_up(at: float, presses: list[float], prompt: float, timeout: float
     return hazards[-1] + margin  # unreachable: past the last hazard is always safe
 
 
-def play(spec: GatherSpec, plan: Plan) -> tuple[list[str], list[str], list[float], list[float]]:
-    """The lean loop: one engine run per caller."""
-    reasons: list[str] = []
-    digits: list[str] = []
-    first_keys: list[float] = []
-    ends: list[float] = []
-    nan = math.nan
-    for presses, hang_up in plan.timelines():
-        outcome = run_gather(spec, presses, hang_up)
-        reasons.append(outcome.reason.value)
-        digits.append(outcome.digits)
-        first_keys.append(nan if outcome.first_key_at is None else outcome.first_key_at)
-        ends.append(outcome.completed_at)
-    return reasons, digits, first_keys, ends
+#: Callers played at once: bounds the memory of the (callers × keys) arrays of :func:`vectorised.play`.
+CHUNK = 1 << 17
+
+
+def play(spec: GatherSpec, lines: Timelines) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every caller through the gather engine's rules at once (:func:`vectorised.play`), in chunks.
+
+    :returns: per caller the reason as an index into :data:`analysis.REASONS`, the digits (``str``
+        array), the first key's time (NaN for none) and the end's time, API seconds from the start.
+    """
+    to_table = np.array([list(analysis.REASONS).index(r.value) for r in vectorised.REASONS], dtype=np.int8)
+    n = len(lines.count)
+    reasons = np.empty(n, dtype=np.int8)
+    first_keys = np.empty(n)
+    ends = np.empty(n)
+    digits: list[np.ndarray] = []
+    for low in range(0, n, CHUNK):
+        part = slice(low, low + CHUNK)
+        keys = lines.keys[part]
+        outcome = vectorised.play(spec, lines.times[part], keys, lines.count[part], lines.hang_ups[part])
+        reasons[part] = to_table[outcome.reason]
+        first_keys[part] = outcome.first_key_at
+        ends[part] = outcome.completed_at
+        digits.append(vectorised.digit_strings(keys, outcome.n_digits))
+    return reasons, np.concatenate(digits) if digits else np.empty(0, dtype="U1"), first_keys, ends

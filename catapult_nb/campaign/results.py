@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import html
+import json
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,10 +16,10 @@ from matplotlib.figure import Figure
 from catapult_nb import analysis
 from catapult_nb.campaign.callers import CallerMix
 from catapult_nb.engine import Reason
-from catapult_nb.events import events_frame
+from catapult_nb.events import Payload, events_frame
 from catapult_nb.options import GatherOptions, flat_wire
 
-__all__ = ["CAMPAIGN_EPOCH", "CampaignResult", "Comparison", "campaign_ids", "engine_result"]
+__all__ = ["CAMPAIGN_EPOCH", "CampaignResult", "Comparison", "campaign_id_arrays", "engine_result"]
 
 #: When the first synthetic gather is created; the k-th one is created k API seconds later.
 CAMPAIGN_EPOCH = pd.Timestamp("2026-01-01T00:00:00Z")
@@ -140,15 +142,18 @@ def _styled(table: pd.DataFrame) -> str:
     return table.to_html(formatters=formatters)  # type: ignore[arg-type]
 
 
-def campaign_ids(label: str, n: int) -> tuple[list[str], list[str]]:
+def campaign_id_arrays(label: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The call and gather ids of ``n`` callers (``c-syn<tag>0000000`` …) as NumPy ``str`` arrays."""
     tag = f"{zlib.crc32(label.encode()):08x}"[:6]  # keeps ids of different option sets apart
-    return ([f"c-syn{tag}{i:07d}" for i in range(n)], [f"gtr-syn{tag}{i:07d}" for i in range(n)])
+    numbers = np.char.zfill(np.arange(n).astype("U8"), 7)
+    return np.char.add(f"c-syn{tag}", numbers), np.char.add(f"gtr-syn{tag}", numbers)
 
 
 def engine_result(options: GatherOptions, callers: CallerMix, label: str, seed: int,
-            ids: tuple[list[str], list[str]], reasons: list[str], digits: list[str],
-            first_keys: list[float], ends: list[float], intended: list[str], kind: np.ndarray,
-            *, mode: str) -> CampaignResult:
+                  ids: tuple[np.ndarray, np.ndarray], reasons: np.ndarray, digits: np.ndarray,
+                  first_keys: np.ndarray, ends: np.ndarray, intended: np.ndarray, kind: np.ndarray,
+                  *, mode: str) -> CampaignResult:
+    """The frames of an engine run; ``reasons`` index :data:`analysis.REASONS`, times are API seconds."""
     call_ids, gather_ids = ids
     n = len(call_ids)
     created = CAMPAIGN_EPOCH + pd.to_timedelta(np.arange(n, dtype=float), unit="s")
@@ -164,38 +169,60 @@ def engine_result(options: GatherOptions, callers: CallerMix, label: str, seed: 
     return CampaignResult(events, gathers, options, label, seed, mode)
 
 
-def _events_frame(options: GatherOptions, call_ids: list[str], gather_ids: list[str], reasons: list[str],
-                  digits: list[str], ended: pd.DatetimeIndex, first: pd.DatetimeIndex) -> pd.DataFrame:
+def _constant(value: str, n: int) -> pd.Categorical:
+    return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[value])
+
+
+class _GatherPayloads:
+    """The payloads of a campaign's gather events, spelled out from the frame's columns when looked at."""
+
+    def __init__(self, reasons: pd.Categorical, digits: np.ndarray, call_ids: np.ndarray,
+                 gather_ids: np.ndarray, tag: str | None) -> None:
+        self._columns = (reasons, digits, call_ids, gather_ids)
+        self._tag = tag
+
+    def text(self, event_id: int) -> str:
+        reasons, digits, call_ids, gather_ids = self._columns
+        payload = {"eventType": "gather", "reason": reasons[event_id], "state": "completed",
+                   "digits": str(digits[event_id]), "callId": str(call_ids[event_id]),
+                   "gatherId": str(gather_ids[event_id])}
+        if self._tag is not None:
+            payload["tag"] = self._tag
+        return json.dumps(payload)
+
+
+def _events_frame(options: GatherOptions, call_ids: np.ndarray, gather_ids: np.ndarray, reasons: np.ndarray,
+                  digits: np.ndarray, ended: pd.DatetimeIndex, first: pd.DatetimeIndex) -> pd.DataFrame:
     n = len(call_ids)
-    payloads = [
-        {"eventType": "gather", "reason": r, "state": "completed", "digits": d, "callId": c, "gatherId": g,
-         **({"tag": options.tag} if options.tag is not None else {})}
-        for r, d, c, g in zip(reasons, digits, call_ids, gather_ids, strict=True)
-    ]
+    reason = pd.Categorical.from_codes(reasons, categories=list(analysis.REASONS))
+    # read-only mappings made when looked at, like the store's frames: no million dicts up front
+    texts = _GatherPayloads(reason, digits, call_ids, gather_ids, options.tag)
+    make = np.frompyfunc(functools.partial(Payload, texts), 1, 1)
     events = events_frame({
-        "eventType": ["gather"] * n,
+        "eventType": _constant("gather", n),
         "time": ended,
         "callId": call_ids,
         "gatherId": gather_ids,
-        "reason": pd.Categorical(reasons, categories=list(analysis.REASONS)),
-        "state": ["completed"] * n,
+        "reason": reason,
+        "state": _constant("completed", n),
         "digits": digits,
-        "tag": [options.tag] * n,
+        "tag": np.full(n, options.tag, dtype=object),
         "received": ended,
-        "source": ["campaign"] * n,
-        "payload": payloads,
+        "source": _constant("campaign", n),
+        "payload": make(np.arange(n).astype(object)) if n else np.empty(0, dtype=object),
     }, index=pd.RangeIndex(1, n + 1, name="id"))
     events["firstKeyTime"] = first
     return events
 
 
-def _gathers_frame(options: GatherOptions, label: str, call_ids: list[str], gather_ids: list[str],
+def _gathers_frame(options: GatherOptions, label: str, call_ids: np.ndarray, gather_ids: np.ndarray,
                    created: pd.DatetimeIndex) -> pd.DataFrame:
     n = len(call_ids)
     wire = options.to_wire(as_strings=False)
-    frame = pd.DataFrame({"gatherId": gather_ids, "callId": call_ids, "createdTime": created})
+    frame = pd.DataFrame({"gatherId": pd.array(gather_ids, dtype="string"),
+                          "callId": pd.array(call_ids, dtype="string"), "createdTime": created})
     frame["options"] = [wire] * n  # one shared dict: the same options for every caller
     for name, value in flat_wire(wire).items():
         frame[name] = [value] * n
-    frame["optionSet"] = pd.Categorical([label] * n)
+    frame["optionSet"] = _constant(label, n)
     return frame
