@@ -12,15 +12,15 @@ STAMP  := $(VENV)/.installed-test-$(CKSUM)
 
 $(VENV)/bin/python:
 	@$(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet --quiet --upgrade pip
 
 $(NOTEBOOKS_STAMP): pyproject.toml | $(VENV)/bin/python
-	@$(BIN)/python -m pip install --quiet -e '.[notebooks]'
+	@$(BIN)/python -m pip install --quiet --quiet -e '.[notebooks]'
 	@rm -f $(VENV)/.installed-notebooks-*
 	@touch $@
 
 $(STAMP): pyproject.toml | $(VENV)/bin/python
-	@$(BIN)/python -m pip install --quiet -e '.[test]'
+	@$(BIN)/python -m pip install --quiet --quiet -e '.[test]'
 	@rm -f $(VENV)/.installed-*
 	@touch $(NOTEBOOKS_STAMP) $@
 
