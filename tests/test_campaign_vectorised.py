@@ -7,13 +7,11 @@ import math
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_engine_vectorised import KEYS, agree, specs  # one oracle and one option strategy for both files
 
 from catapult_nb.campaign import Caller, mix
 from catapult_nb.campaign.plans import build_plan, draw
-from catapult_nb.engine import GatherSpec, run_gather
-from catapult_nb.engine_vectorised import REASONS, digit_strings, play
-
-KEYS = "0123456789*#ABCD"
+from catapult_nb.engine import GatherSpec
 
 
 def _matrix(rows: list[list[float]], keys: list[str], width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -26,30 +24,12 @@ def _matrix(rows: list[list[float]], keys: list[str], width: int) -> tuple[np.nd
 
 
 def _agree(spec: GatherSpec, rows: list[list[float]], keys: list[str], hang_ups: list[float | None]) -> None:
-    width = max(len(row) for row in rows)
-    times, codes = _matrix(rows, keys, width)
+    times, codes = _matrix(rows, keys, max(len(row) for row in rows))
     count = np.array([len(k) for k in keys])
     hang = np.array([math.nan if h is None else h for h in hang_ups])
-    got = play(spec, times, codes, count, hang)
-    digits = digit_strings(codes, got.n_digits)
-    for i, (row, key_row, hang_up) in enumerate(zip(rows, keys, hang_ups, strict=True)):
-        want = run_gather(spec, list(zip(row, key_row)), hang_up)  # noqa: B905 — the keys decide
-        where = (i, spec, list(zip(row, key_row)), hang_up)  # noqa: B905
-        assert REASONS[got.reason[i]] == want.reason, where
-        assert digits[i] == want.digits, where
-        assert got.completed_at[i] == want.completed_at, where
-        first = got.first_key_at[i]
-        assert (math.isnan(first) and want.first_key_at is None) or first == want.first_key_at, where
+    agree(spec, times, codes, count, hang)  # the keys decide: a row's times beyond its keys are unused
 
 
-specs = st.builds(
-    GatherSpec,
-    max_digits=st.integers(1, 12),
-    inter_digit_timeout=st.sampled_from([0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 7.0]),
-    terminating_digits=st.text(KEYS, min_size=1, max_size=3),
-    prompt_seconds=st.sampled_from([0.0, 0.5, 1.0, 2.4, 3.0]),
-    loop_prompt=st.booleans(),
-)
 callers = st.builds(
     Caller,
     code_length=st.integers(1, 10),
