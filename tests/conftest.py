@@ -211,9 +211,13 @@ class Collector:
         return self.wait_for(matches, timeout).event
 
     def events(self, call_id: str | None = None, path: str | None = None) -> list[dict[str, Any]]:
+        """The answered events in the order they arrived (answers can be counted out of order: each is
+        counted on its own server thread once it has been sent)."""
         with self._cond:
+            arrived = {id(r): i for i, r in enumerate(self.arrivals)}
+            answered = sorted(self.requests, key=lambda r: arrived[id(r)])
             return [
-                r.event for r in self.requests
+                r.event for r in answered
                 if (path is None or r.path == path) and (call_id is None or r.event.get("callId") == call_id)
             ]
 
