@@ -181,12 +181,27 @@ class Collector:
 
             def ready() -> bool:
                 found[:] = [r for r in self.requests if predicate(r)]
-                return bool(found)
+                return bool(found) and self._earlier_answered(found[0])
 
             if not self._cond.wait_for(ready, timeout):
                 seen = [(r.method, r.path, (r.event or {}).get("eventType")) for r in self.requests]
                 raise AssertionError(f"no matching request within {timeout} s; received {seen}")
             return found[0]
+
+    def _earlier_answered(self, record: Collected) -> bool:
+        """Every request that arrived before ``record`` has been counted, or is being held.
+
+        A sender that waits for each answer before the next request (the simulator, per call) has had
+        them all answered; each is counted on its own server thread, so one may still be on its way.
+        """
+        answered = {id(r) for r in self.requests}
+        for earlier in self.arrivals:
+            if earlier is record:
+                return True
+            held = self._held.get(earlier.path)
+            if id(earlier) not in answered and (held is None or held.is_set()):
+                return False
+        return True
 
     def wait_for_arrival(self, predicate: Callable[[Collected], bool], timeout: float = 5.0) -> Collected:
         """The first request matching ``predicate`` to have arrived, answered or not (e.g. held)."""
