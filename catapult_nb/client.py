@@ -22,7 +22,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -231,12 +231,6 @@ class CatapultClient:
             kwargs["base_url"] = creds.base_url
         return cls(creds.user_id, creds.api_token, creds.api_secret, **kwargs)
 
-    @property
-    def _secrets(self) -> tuple[str, str]:
-        # The clear (token, secret), for tests elsewhere that check nothing leaks them. A property, so
-        # ``vars(client)`` still shows only masks.
-        return self._auth.revealed()
-
     # -- display -------------------------------------------------------------------------------------
 
     @property
@@ -265,6 +259,12 @@ class CatapultClient:
             f"<tr><td>{html.escape(k)}</td><td><code>{html.escape(v)}</code></td></tr>" for k, v in rows
         )
         return f"<div><b>CatapultClient</b><table>{cells}</table></div>"
+
+    def add_response_hook(self, hook: Callable[..., Any]) -> None:
+        """Call ``hook(response)`` with each answer this client gets, before it is checked (a ``requests``
+        response hook); a session's recorder uses it. ``response.request`` is what was sent: its
+        ``Authorization`` header holds the credentials, so never keep or show it."""
+        self._session.hooks["response"].append(hook)
 
     def close(self) -> None:
         """Close the connection pool; a retry pause in another thread ends at once."""

@@ -526,10 +526,12 @@ class EventStore:
             )
         if self._closed:
             raise StoreClosedError(
-                f"this EventStore ({self._display_path()}) is closed; open a new EventStore on the same path"
+                f"this EventStore ({self.display_path}) is closed; open a new EventStore on the same path"
             )
 
-    def _display_path(self) -> str:
+    @property
+    def display_path(self) -> str:
+        """The file's name without its folders (or ``:memory:``), for reprs and messages."""
         return self.path if self._memory else os.path.basename(self.path)
 
     # -- listeners ---------------------------------------------------------------------------------
@@ -1143,20 +1145,20 @@ class EventStore:
 
     def __repr__(self) -> str:
         if self._closed:
-            return f"EventStore({self._display_path()!r}, closed)"
+            return f"EventStore({self.display_path!r}, closed)"
         info = self.summary()
         return (
-            f"EventStore({self._display_path()!r}, events={info['events']}, "
+            f"EventStore({self.display_path!r}, events={info['events']}, "
             f"rejected={info['rejected']}, gathers={info['gathers']})"
         )
 
     def _repr_html_(self) -> str:
         if self._closed:
-            return f"<div><b>EventStore</b> <code>{html.escape(self._display_path())}</code> (closed)</div>"
+            return f"<div><b>EventStore</b> <code>{html.escape(self.display_path)}</code> (closed)</div>"
         info = self.summary()
         types = ", ".join(f"{html.escape(k)}: {v}" for k, v in info["by_type"].items()) or "—"
         return (
-            f"<div><b>EventStore</b> <code>{html.escape(self._display_path())}</code>"
+            f"<div><b>EventStore</b> <code>{html.escape(self.display_path)}</code>"
             f"<table><tr><td>events</td><td>{info['events']}</td></tr>"
             f"<tr><td>by type</td><td>{types}</td></tr>"
             f"<tr><td>rejected deliveries</td><td>{info['rejected']}</td></tr>"

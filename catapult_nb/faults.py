@@ -90,14 +90,14 @@ class Faults:
         return None if self.count is None else max(0, self.count - len(self.log))
 
     def __enter__(self) -> Faults:
-        self.receiver._set_faults(self)
+        self.receiver.use_faults(self)
         self._active = True
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         """Stop faulting new requests, and return once those in progress are answered (late ones stored)."""
         self._active = False
-        self.receiver._set_faults(None)
+        self.receiver.use_faults(None)
         with self._settled:
             self._settled.wait_for(lambda: self._in_flight == 0, timeout=self.delay + 10.0)
 

@@ -488,7 +488,9 @@ class CallbackReceiver(BackgroundServer):
         """
         return Faults(self, status=status, delay=delay, drop=drop, count=count, seed=seed)
 
-    def _set_faults(self, faults: Faults | None) -> None:
+    def use_faults(self, faults: Faults | None) -> None:
+        """Fault the requests that arrive from now on as ``faults`` says (None: answer them normally).
+        A ``with receiver.faults(...)`` block calls it on entry and exit; use that."""
         self._faults = faults
 
     def _on_path(self, request: web.Request) -> bool:
@@ -698,7 +700,7 @@ class CallbackReceiver(BackgroundServer):
         state = "running" if self.running else "stopped"
         auth = f", basic_auth={MASK}" if self._basic_auth else ""
         return (
-            f"CallbackReceiver({state}, url={self.masked_url!r}{auth}, store={self.store._display_path()!r})"
+            f"CallbackReceiver({state}, url={self.masked_url!r}{auth}, store={self.store.display_path!r})"
         )
 
     def _repr_html_(self) -> str:
@@ -707,7 +709,7 @@ class CallbackReceiver(BackgroundServer):
             ("state", state),
             ("callback URL", self.masked_url + " (token hidden)"),
             ("basic auth", "on (credentials hidden)" if self._basic_auth else "off"),
-            ("store", self.store._display_path()),
+            ("store", self.store.display_path),
             ("session", self.session or "—"),
         ]
         if not self.store.closed:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pandas as pd
+import requests
 
 from catapult_nb.redact import redact
 
@@ -74,9 +75,9 @@ class Recorder:
         self._started = time.monotonic()
         self._lock = threading.Condition()
         self._callback_url = session.callback_url
-        session.client._session.hooks["response"].append(self._on_response)
-        if session._phone is not None:
-            session._phone._phone._session.hooks["response"].append(self._on_response)
+        session.client.add_response_hook(self._on_response)
+        if session.simulator is not None:  # the virtual phone's requests (key presses) are the caller's
+            session.phone.add_response_hook(self._on_response)
         self._store = session.store
         self._store.add_listener(self._on_event)
 
@@ -240,8 +241,12 @@ def play(path: str | os.PathLike[str], *, speed: float | None = None, timeout: f
 
     data = load(path)
     speed = float(speed or data["speed"])
-    with Session.simulated(speed=speed, store=":memory:") as session:
-        recorder = session._recorder
+    with Session.simulated(speed=speed, store=":memory:") as session, requests.Session() as http:
+        simulator = _simulator(session)
+        # the recorded requests go out as recorded, with the fresh simulator's credentials
+        http.auth = (simulator.api_token, simulator.api_secret)
+        http.trust_env = False  # the simulator is on this machine: no proxy from the environment
+        recorder = session.recorder
         ids: dict[str, str] = {}
         previous = 0.0
         for request in data["requests"]:
@@ -254,9 +259,9 @@ def play(path: str | os.PathLike[str], *, speed: float | None = None, timeout: f
             if gap > 0:
                 time.sleep(gap / speed)  # the recorded pace between the caller's and the app's actions
             previous = float(request.get("t", 0.0))
-            _send(session, request, ids)
+            _send(session, http, request, ids)
         recorder.wait_callbacks(len(data["callbacks"]), timeout)
-        _simulator(session).wait_idle(timeout)
+        simulator.wait_idle(timeout)
         replayed = [c["payload"] for c in recorder.to_dict()["callbacks"]]
     recorded = [c.get("payload", {}) for c in data["callbacks"]]
     return RecordingDiff.compare(os.fspath(path), recorded, replayed, ids)
@@ -268,14 +273,13 @@ def _simulator(session: Session) -> Simulator:
     return session.simulator
 
 
-def _send(session: Session, request: dict[str, Any], ids: dict[str, str]) -> None:
+def _send(session: Session, http: requests.Session, request: dict[str, Any], ids: dict[str, str]) -> None:
     path = _ID.sub(lambda m: ids.get(m.group(0), m.group(0)), str(request.get("path", "")))
     body = _substituted(request.get("body"), ids, session.callback_url)
     if path.startswith("/_sim/"):
         url = _simulator(session).base_url + path
     else:
         url = f"{session.client.api_url}/users/{session.client.user_id}{path}"
-    http = session.client._session
     response = http.request(
         str(request.get("method", "POST")), url, json=body, params=request.get("query") or None, timeout=10
     )

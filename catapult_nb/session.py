@@ -80,7 +80,7 @@ def _open_store(
 def _close_earlier(port: int) -> None:
     """Close the open session of this process whose receiver has ``port`` (a re-run cell), saying so."""
     earlier = _BY_PORT.get(port) if port else None
-    if earlier is not None and not earlier._closed:
+    if earlier is not None and not earlier.closed:
         print(
             f"catapult_nb: closed the earlier session {earlier.label} on port {port} to open this one",
             file=sys.stderr,
@@ -217,26 +217,45 @@ class Gather:
         """
         if self._result is not None:
             return self._result
-        stored = self.result if self.session._closed else None
+        stored = self.result if self.session.closed else None
         if stored is not None:  # stored before the session closed
             return stored
-        event = self.session._wait(
-            f"the gather event of {self.id}",
+        event = self.session.wait_for(
             gather_id=self.id,
             event_type="gather",
             timeout=timeout or self.default_timeout(),
+            about=f"the gather event of {self.id}",
         )
-        self._result = self.session._result_of(self, event)
+        self._result = self._result_of(event)
         return self._result
 
     @property
     def result(self) -> GatherResult | None:
         """The result if the gather event has arrived, else None (never waits)."""
         if self._result is None:
-            frame = self.session._events(gather_id=self.id, event_type="gather")
+            frame = self.session.to_dataframe(gather_id=self.id, event_type="gather")
             if len(frame):
-                self._result = self.session._result_of(self, {"payload": frame["payload"].iloc[-1]})
+                self._result = self._result_of({"payload": frame["payload"].iloc[-1]})
         return self._result
+
+    def _result_of(self, row: Mapping[str, Any]) -> GatherResult:
+        from catapult_nb.analysis import gather_table
+
+        event = dict(row["payload"]) if "payload" in row else dict(row)  # the callback as sent
+        # Duration and time to first key exactly as the analysis table defines them, so the two agree.
+        requested = pd.DataFrame(
+            {"gatherId": [self.id], "callId": [self.call.id], "createdTime": [self.created_time]}
+        )
+        timing = gather_table(self.session.to_dataframe(call_id=self.call.id), requested).loc[self.id]
+        return GatherResult(
+            reason=str(event.get("reason", "")),
+            digits=str(event.get("digits") or ""),
+            time_to_first_key=_seconds_or_none(timing["timeToFirstKey"]),
+            duration=_seconds_or_none(timing["duration"]),
+            gather_id=self.id,
+            call_id=self.call.id,
+            event=event,
+        )
 
     def stop(self) -> None:
         """Stop collecting digits (``POST …/gather/{id}`` with ``{"state": "completed"}``)."""
@@ -279,11 +298,11 @@ class Call:
         """Wait until the far end answers; raise :class:`SessionError` if it is busy, rejects or
         never answers, ``TimeoutError`` if nothing is heard."""
         ending = {"answer", "hangup", "timeout"}
-        event = self.session._wait(
-            f"call {self.id} to be answered",
+        event = self.session.wait_for(
             call_id=self.id,
             predicate=lambda e: e.get("eventType") in ending,
-            timeout=timeout or self.session._answer_timeout(),
+            timeout=timeout or self.session.answer_timeout,
+            about=f"call {self.id} to be answered",
         )
         if event.get("eventType") != "answer":
             cause = event.get("cause") or event.get("eventType")
@@ -294,8 +313,12 @@ class Call:
         """Start a gather on this call. Takes a :class:`GatherOptions`, the wire dict (the seed's
         body works verbatim), or ``GatherOptions``' keyword arguments."""
         opts = GatherOptions.coerce(options, **kwargs)
-        gather = self.session._create_gather(self, opts)
+        client = self.session.client
+        gather_id = client.create_gather(self.id, opts)
+        created = client.get_gather(self.id, gather_id).get("createdTime")
+        gather = Gather(self, gather_id, opts, created)
         self.gathers.append(gather)
+        self.session.record_gather(gather)
         return gather
 
     def hang_up(self) -> None:
@@ -323,7 +346,7 @@ class Call:
         ``fields`` go to the request: ``transfer_caller_id``, ``whisper_audio``, ``callback_url``.
         """
         leg_id = self.session.client.transfer_call(self.id, to, **fields)
-        return self.session._known_call(leg_id, to=to, from_=self.to)
+        return self.session.call_by_id(leg_id, to=to, from_=self.to)
 
     def press(self, digits: str, gap: float = 0.25) -> None:
         """Press keys on the far end (simulated backend only)."""
@@ -332,7 +355,8 @@ class Call:
     @property
     def events(self) -> pd.DataFrame:
         """This call's events, one row each (readable after the session is closed too)."""
-        return self.session._events(call_id=self.id)
+        return self.session.to_dataframe(call_id=self.id)
+
     def __repr__(self) -> str:
         return f"Call({self.id!r}, to={self.to!r})"
 
@@ -368,6 +392,11 @@ class Phone:
         columns = ["time", "for", "kind", "sentence", "file", "seconds", "timing", "played", "reason"]
         rows = self._phone.call_info(_call_id(call))["prompts"]
         return pd.DataFrame(rows, columns=columns)
+
+    def add_response_hook(self, hook: Callable[..., Any]) -> None:
+        """Call ``hook(response)`` with each answer the simulator gives this phone (see
+        :meth:`~catapult_nb.simulator.phone.VirtualPhone.add_response_hook`)."""
+        self._phone.add_response_hook(hook)
 
     def ring(self, callback_url: str, from_: str = "+15557654321", to: str = SIMULATED_FROM) -> str:
         """Ring the application at ``callback_url`` (an inbound call); returns the new call's id."""
@@ -422,8 +451,8 @@ class Session:
         self._finalizer = weakref.finalize(self, _collected, self._parts, label)
         if receiver.port:
             _BY_PORT[receiver.port] = self
-        self._recorder = Recorder(self)  # what save_recording() writes
-        self._parts.hooks.append(self._recorder.detach)
+        self.recorder = Recorder(self)  # what save_recording() writes
+        self._parts.hooks.append(self.recorder.detach)
 
     # -- opening -------------------------------------------------------------------------------------
 
@@ -620,7 +649,7 @@ class Session:
         call_id = self.client.create_call(
             from_=self.from_number, to=to, callback_url=self.callback_url, **fields
         )
-        call = self._known_call(call_id, to=to, from_=self.from_number)
+        call = self.call_by_id(call_id, to=to, from_=self.from_number)
         self._notify()
         if flow is not None:
             return flow.run(call, wait_answered=True)
@@ -675,7 +704,7 @@ class Session:
 
         Still readable after :meth:`close` when the events are in a file.
         """
-        return self._events(session=self.label)
+        return self.to_dataframe(session=self.label)
 
     def deliveries(self, call: Call | str | None = None) -> pd.DataFrame:
         """Every callback attempt the simulator made (its traffic inspector), oldest first."""
@@ -718,7 +747,7 @@ class Session:
 
         :returns: the path written. The receiver's secret URL and any URL password are left out.
         """
-        return self._recorder.save(path)
+        return self.recorder.save(path)
 
     @classmethod
     def replay_recording(
@@ -735,6 +764,88 @@ class Session:
         from catapult_nb.recording import play
 
         return play(path, speed=speed, timeout=timeout)
+
+    # -- what calls and gathers use (public, so they need nothing private) ----------------------------
+
+    def call_by_id(self, call_id: str, *, to: str = "", from_: str = "") -> Call:
+        """The session's :class:`Call` for ``call_id``; the first time, it is made and added to :attr:`calls`.
+
+        :param to: the number called, for a call this session has not seen yet.
+        :param from_: the number it came from, for a call this session has not seen yet.
+        :returns: the one :class:`Call` of this session with that id.
+        """
+        with self._lock:
+            call = self._calls_by_id.get(call_id)
+            if call is None:
+                call = self._calls_by_id[call_id] = Call(self, call_id, to=to, from_=from_)
+                self.calls.append(call)
+        return call
+
+    def record_gather(self, gather: Gather) -> None:
+        """Keep a gather started on one of this session's calls: its options go to the store (so
+        :func:`~catapult_nb.analysis.gather_table` knows what was asked) and the listeners
+        (:meth:`add_listener`) hear of it. :meth:`Call.gather` calls it."""
+        self.store.record_gather(
+            gather.id, gather.call.id, gather.options.to_wire(), gather.created_time, session=self.label
+        )
+        self._notify()
+
+    def to_dataframe(self, **filters: Any) -> pd.DataFrame:
+        """``store.to_dataframe(**filters)`` (by ``call_id``, ``gather_id``, ``event_type``, ``session``);
+        still readable after :meth:`close` when the events are in a file the session opened."""
+        store = self.store
+        if store.closed and self._owns_store and store.path != ":memory:":
+            with EventStore(store.path) as reopened:
+                return reopened.to_dataframe(**filters)
+        return store.to_dataframe(**filters)
+
+    def wait_for(
+        self,
+        *,
+        gather_id: str | None = None,
+        call_id: str | None = None,
+        event_type: str | None = None,
+        predicate: Callable[[dict[str, Any]], bool] | None = None,
+        timeout: float = 10.0,
+        about: str | None = None,
+    ) -> dict[str, Any]:
+        """The first stored event that matches (see :meth:`CallbackReceiver.wait_for`), waiting up to
+        ``timeout`` wall seconds; :meth:`close` ends the wait at once.
+
+        :param about: what is awaited, in words, for the error when the session closes first.
+        :returns: the event as a dict of the store's columns (``payload`` is the callback as sent).
+        :raises TimeoutError: nothing matched in time; the message says what to check.
+        :raises SessionError: the session was closed while waiting.
+        """
+        try:
+            return self.receiver.wait_for(
+                gather_id=gather_id,
+                call_id=call_id,
+                event_type=event_type,
+                predicate=predicate,
+                timeout=timeout,
+                cancel=self._parts.closing,
+            )
+        except (WaitCancelled, StoreClosedError):
+            if not self._parts.closing.is_set():
+                raise
+            subject = about or "an event"
+            raise SessionError(
+                f"session {self.label} was closed while waiting for {subject}; open a new session to go on "
+                "(what was stored stays readable: session.events)"
+            ) from None
+
+    @property
+    def answer_timeout(self) -> float:
+        """Wall seconds :meth:`Call.wait_answered` waits by default: 90 on the live backend; on the
+        simulator the 1 s answer delay at its speed, plus slack."""
+        if self.backend == "live":
+            return 90.0
+        return 5.0 / self.speed + 10.0
+
+    def on_close(self, fn: Callable[[], None]) -> None:
+        """Call ``fn()`` when the session closes, once its handlers are done (flow runs use it)."""
+        self._parts.hooks.append(fn)
 
     def add_listener(self, fn: Callable[[Session], None]) -> None:
         """Call ``fn(session)`` when a call is placed (used by the widgets)."""
@@ -767,10 +878,6 @@ class Session:
         for fn in list(self._listeners):
             fn(self)
 
-    def _on_close(self, fn: Callable[[], None]) -> None:
-        """Call ``fn()`` when the session closes, once its handlers are done (flow runs use it)."""
-        self._parts.hooks.append(fn)
-
     def _handlers(self) -> Dispatcher:
         with self._lock:
             if self._dispatcher is None:
@@ -786,69 +893,8 @@ class Session:
         if row.get("session") == self.label and self._dispatcher is not None:
             self._dispatcher.submit(dict(row["payload"]))
 
-    def _known_call(self, call_id: str, *, to: str, from_: str) -> Call:
-        """The session's :class:`Call` for ``call_id``, made and listed if it is new."""
-        with self._lock:
-            call = self._calls_by_id.get(call_id)
-            if call is None:
-                call = self._calls_by_id[call_id] = Call(self, call_id, to=to, from_=from_)
-                self.calls.append(call)
-        return call
-
     def _call_for(self, call_id: str, event: dict[str, Any]) -> Call:
-        return self._known_call(call_id, to=str(event.get("to") or ""), from_=str(event.get("from") or ""))
-
-    def _events(self, **filters: Any) -> pd.DataFrame:
-        """``store.to_dataframe(**filters)``; once the session closed its store, read from the file."""
-        store = self.store
-        if store.closed and self._owns_store and store.path != ":memory:":
-            with EventStore(store.path) as reopened:
-                return reopened.to_dataframe(**filters)
-        return store.to_dataframe(**filters)
-
-    def _wait(self, about: str, **query: Any) -> dict[str, Any]:
-        """``receiver.wait_for(**query)``, ended at once by :meth:`close` with an error naming ``about``."""
-        try:
-            return self.receiver.wait_for(cancel=self._parts.closing, **query)
-        except (WaitCancelled, StoreClosedError):
-            if not self._parts.closing.is_set():
-                raise
-            raise SessionError(
-                f"session {self.label} was closed while waiting for {about}; open a new session to go on "
-                "(what was stored stays readable: session.events)"
-            ) from None
-
-    def _answer_timeout(self) -> float:
-        if self.backend == "live":
-            return 90.0
-        return 5.0 / self.speed + 10.0
-
-    def _create_gather(self, call: Call, options: GatherOptions) -> Gather:
-        gather_id = self.client.create_gather(call.id, options)
-        created = self.client.get_gather(call.id, gather_id).get("createdTime")
-        self.store.record_gather(gather_id, call.id, options.to_wire(), created, session=self.label)
-        gather = Gather(call, gather_id, options, created)
-        self._notify()
-        return gather
-
-    def _result_of(self, gather: Gather, row: Mapping[str, Any]) -> GatherResult:
-        from catapult_nb.analysis import gather_table
-
-        event = dict(row["payload"]) if "payload" in row else dict(row)  # the callback as sent
-        # Duration and time to first key exactly as the analysis table defines them, so the two agree.
-        requested = pd.DataFrame(
-            {"gatherId": [gather.id], "callId": [gather.call.id], "createdTime": [gather.created_time]}
-        )
-        timing = gather_table(self._events(call_id=gather.call.id), requested).loc[gather.id]
-        return GatherResult(
-            reason=str(event.get("reason", "")),
-            digits=str(event.get("digits") or ""),
-            time_to_first_key=_seconds_or_none(timing["timeToFirstKey"]),
-            duration=_seconds_or_none(timing["duration"]),
-            gather_id=gather.id,
-            call_id=gather.call.id,
-            event=event,
-        )
+        return self.call_by_id(call_id, to=str(event.get("to") or ""), from_=str(event.get("from") or ""))
 
     # -- display --------------------------------------------------------------------------------------
 

@@ -237,7 +237,7 @@ LEAKS = {
         "shown.value = session.receiver.url"
     ),
     "api-secret-in-hidden-html": (
-        "from IPython.display import HTML\nHTML(f'<span hidden>{session.client._secrets[1]}</span>')"
+        "from IPython.display import HTML\nHTML(f'<span hidden>{session.simulator.api_secret}</span>')"
     ),
 }
 

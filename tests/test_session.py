@@ -131,8 +131,22 @@ def test_events_and_deliveries_are_dataframes_of_this_session(session, call):
     assert deliveries["url"].str.endswith("/callbacks/***").all()
 
 
+def test_what_calls_and_gathers_use_is_the_sessions_public_surface(session, call):
+    # given a gather that has ended
+    gather = call.gather(max_digits=1)
+    session.phone.press(call, "4")
+    result = gather.wait()
+    # then the session reads and waits for the same events the gather did, by its public methods
+    assert session.call_by_id(call.id) is call and call in session.calls
+    frame = session.to_dataframe(gather_id=gather.id, event_type="gather")
+    assert list(frame["digits"]) == ["4"] and frame["payload"].iloc[0] == result.event
+    event = session.wait_for(gather_id=gather.id, event_type="gather", timeout=1)
+    assert event["payload"] == result.event
+    assert session.answer_timeout == pytest.approx(5.0 / SPEED + 10.0)
+
+
 def test_reprs_show_state_and_mask_secrets(session, call):
-    secret = session.client._secrets[1]
+    secret = session.simulator.api_secret
     token = session.receiver.path.rsplit("/", 1)[-1]
     gather = call.gather(max_digits=1)
     texts = [repr(session), session._repr_html_(), repr(call), call._repr_html_(), repr(gather),

@@ -190,7 +190,7 @@ def test_no_widget_state_holds_a_secret(session):
     explorer = Explorer(session)
     explorer.panel.place_call()
     explorer.form.send_button.click()
-    secrets = [session.client._secrets[1], session.receiver.path.rsplit("/", 1)[-1]]
+    secrets = [session.simulator.api_secret, session.receiver.path.rsplit("/", 1)[-1]]
     dump = json.dumps(all_widget_states(explorer), default=str)
     assert len(dump) > 1000  # the walk reached the widgets
     for secret in secrets:

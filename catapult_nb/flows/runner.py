@@ -62,7 +62,7 @@ class _Router:
         self.unknown = 0  # events of calls no flow runs on
         self.lock = threading.Lock()
         session.on("*", self.handle)
-        session._on_close(self.session_closed)
+        session.on_close(self.session_closed)
 
     @staticmethod
     def of(session: Session) -> _Router:

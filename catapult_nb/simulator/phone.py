@@ -7,6 +7,7 @@ started in another process (``catapult-nb simulator``).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -48,6 +49,11 @@ class VirtualPhone:
 
     def __repr__(self) -> str:
         return f"VirtualPhone({self.base_url!r})"
+
+    def add_response_hook(self, hook: Callable[..., Any]) -> None:
+        """Call ``hook(response)`` with each answer the simulator gives this phone (a ``requests``
+        response hook); a session's recorder uses it."""
+        self._session.hooks["response"].append(hook)
 
     def close(self) -> None:
         """Close the HTTP connections kept open to the simulator."""
