@@ -42,7 +42,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from catapult_nb.engine import Reason
-from catapult_nb.options import GatherOptions, OptionError
+from catapult_nb.options import SHOWN_FIELDS, GatherOptions, OptionError, flat_wire, nest_wire
 
 __all__ = [
     "COMPLETED_REASONS",
@@ -73,11 +73,13 @@ UNKNOWN_OPTIONS = "options unknown (no create request in the data)"
 #: Reasons that count as a completed entry (see the module docstring).
 COMPLETED_REASONS: frozenset[str] = frozenset(reason.value for reason in Reason if reason.completed)
 
-#: Flattened option columns of the gathers table that :func:`gather_table` carries over (plus ``prompt.*``).
-OPTION_COLUMNS: tuple[str, ...] = ("maxDigits", "interDigitTimeout", "terminatingDigits", "suppressDtmf")
+#: Flattened option columns of the gathers table that :func:`gather_table` carries over (and any other
+#: ``prompt.*``), as the option table shows them; ``tag`` has its own column.
+OPTION_COLUMNS: tuple[str, ...] = tuple(f.wire for f in SHOWN_FIELDS if f.grouped)
 
 _TIMEOUT = Reason.INTER_DIGIT_TIMEOUT.value
-_WIRE_ORDER = ("maxDigits", "interDigitTimeout", "terminatingDigits", "suppressDtmf", "prompt")
+#: What an option set's label names first: the gather's own options, in the order the option table shows them.
+_LABELLED = tuple(f.wire for f in SHOWN_FIELDS if f.grouped and not f.in_prompt)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -163,7 +165,7 @@ def _with_requests(done: pd.DataFrame, gathers: pd.DataFrame) -> pd.DataFrame:
         if "options" in requested.columns:
             labels = _labels(table["options"])
         else:
-            labels = [describe_options(_unflatten(row)) for row in _option_rows(table)]
+            labels = [describe_options(nest_wire(row)) for row in _option_rows(table)]
         table["optionSet"] = pd.Series(labels, index=table.index, dtype="string")
     # A gather whose create request is not in the data (imported callbacks): say so, never guess defaults.
     table["optionSet"] = table["optionSet"].astype("string").mask(~table.index.isin(requested.index),
@@ -194,16 +196,6 @@ def _option_rows(table: pd.DataFrame) -> Iterable[dict[str, Any]]:
     columns = [c for c in table.columns if c in OPTION_COLUMNS or c.startswith("prompt.")]
     for values in table[columns].itertuples(index=False, name=None):
         yield {c: v for c, v in zip(columns, values, strict=True) if not _missing(v)}
-
-
-def _unflatten(flat: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in flat.items():
-        if key.startswith("prompt."):
-            out.setdefault("prompt", {})[key.removeprefix("prompt.")] = value
-        else:
-            out[key] = value
-    return out
 
 
 def _first_key_times(events: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
@@ -250,14 +242,10 @@ def describe_options(wire: dict[str, Any] | GatherOptions | None) -> str:
         options = wire if isinstance(wire, GatherOptions) else GatherOptions.from_wire(wire)
     except OptionError:
         return json.dumps(wire, sort_keys=True, default=str)
-    body = options.to_wire(as_strings=False)
-    parts: list[str] = []
-    for name in _WIRE_ORDER:
-        value = body.get(name)
-        if isinstance(value, dict):
-            parts += [f"prompt.{k}={v!r}" for k, v in value.items()]
-        elif value is not None:
-            parts.append(f"{name}={str(value).lower() if isinstance(value, bool) else value}")
+    flat = flat_wire(options.to_wire(as_strings=False))
+    parts = [f"{name}={str(flat[name]).lower() if isinstance(flat[name], bool) else flat[name]}"
+             for name in _LABELLED if name in flat]
+    parts += [f"{name}={value!r}" for name, value in flat.items() if name.startswith("prompt.")]  # as sent
     return " ".join(parts) or "defaults"
 
 

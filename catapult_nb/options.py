@@ -24,12 +24,14 @@ __all__ = [
     "GENDERS",
     "LOCALES",
     "OPTION_FIELDS",
+    "SHOWN_FIELDS",
     "VOICES",
     "GatherOptions",
     "OptionError",
     "OptionField",
     "Prompt",
     "flat_wire",
+    "nest_wire",
 ]
 
 #: Keys a caller can press (and a gather can end on).
@@ -266,17 +268,47 @@ def voices_for(locale: str | None = None, gender: str | None = None) -> list[str
 
 @dataclass(frozen=True)
 class OptionField:
-    """One gather option: its Python and wire names, how it is checked, its column's dtype."""
+    """One gather option: its Python and wire names, how it is checked, its column, how it is shown.
+
+    Everything that lists options reads this: :meth:`GatherOptions.to_wire` and
+    :meth:`~GatherOptions.from_wire`, the event store's option columns, :mod:`catapult_nb.analysis`,
+    :mod:`catapult_nb.snippets` and the gather form (:class:`catapult_nb.widgets.GatherForm`).
+    """
 
     python: str  # the attribute of GatherOptions or Prompt (``max_digits``)
     wire: str  # the API's name, dotted for prompt fields (``maxDigits``, ``prompt.sentence``)
     check: Callable[[Any], Any]  # validates and normalises a value; raises OptionError naming ``wire``
     dtype: str  # the pandas dtype of its column in gather tables
+    widget: str  # how the gather form edits it: one of WIDGETS
+    row: int  # its place in the form (and in an option set's label) among the fields of its object
+    label: str = ""  # the form's label; the wire name when empty
+    help: str = ""  # the form's tooltip; the wire name when empty
+    hint: str = ""  # the form's placeholder text
+    example: Any = None  # the how-to page's example value: the form starts with it
+    bounds: tuple[float, float] | None = None  # the form's lowest and highest number
+    choices: tuple[str, ...] = ()  # the form's menu of values
+    grouped: bool = True  # part of an option set's label; ``tag`` is not, it differs per gather
+
+    def __post_init__(self) -> None:
+        if self.widget not in WIDGETS:
+            raise ValueError(f"{self.wire}: widget must be one of {', '.join(WIDGETS)}, got {self.widget!r}")
 
     @property
     def key(self) -> str:
         """The name inside its own object on the wire (``sentence`` for ``prompt.sentence``)."""
         return self.wire.rpartition(".")[2]
+
+    @property
+    def in_prompt(self) -> bool:
+        """Whether the option lives in the gather's ``prompt`` object."""
+        return self.wire.startswith("prompt.")
+
+
+#: How the gather form can edit an option: a whole number, a number (half steps), terminating keys (with a
+#: key picker), one line of text left out when blank, one line sent as typed (left out only when empty), a
+#: prompt sentence (with a Listen button), a menu of ``choices``, true/false/left out, or a switch that
+#: sends true when on.
+WIDGETS = ("whole", "number", "keys", "text", "verbatim", "sentence", "choice", "tristate", "switch")
 
 
 def _checked(prop: str, parse: Callable[[str, Any], Any]) -> Callable[[Any], Any]:
@@ -285,23 +317,39 @@ def _checked(prop: str, parse: Callable[[str, Any], Any]) -> Callable[[Any], Any
 
 #: Every gather option, in the order the API's how-to page lists them (the order checks run in, so the
 #: first bad field named is the first bad one on the page). Everything that lists options derives from
-#: this table: to_wire/from_wire, the event store's option columns, snippets.
+#: this table: to_wire/from_wire, the event store's option columns, analysis, snippets and the gather form.
 OPTION_FIELDS: tuple[OptionField, ...] = (
-    OptionField("max_digits", "maxDigits", check_max_digits, "Int64"),
-    OptionField("terminating_digits", "terminatingDigits", check_terminating_digits, "string"),
-    OptionField("inter_digit_timeout", "interDigitTimeout", check_inter_digit_timeout, "Float64"),
-    OptionField("tag", "tag", _checked("tag", parse_str), "string"),
-    OptionField("suppress_dtmf", "suppressDtmf", _checked("suppressDtmf", parse_bool), "boolean"),
-    OptionField("sentence", "prompt.sentence", check_sentence, "string"),
-    OptionField("gender", "prompt.gender", check_gender, "string"),
-    OptionField("locale", "prompt.locale", check_locale, "string"),
-    OptionField("voice", "prompt.voice", check_voice, "string"),
-    OptionField("file_url", "prompt.fileUrl", _checked("prompt.fileUrl", parse_str), "string"),
-    OptionField("loop_enabled", "prompt.loopEnabled", _checked("prompt.loopEnabled", parse_bool), "boolean"),
-    OptionField("bargeable", "prompt.bargeable", _checked("prompt.bargeable", parse_bool), "boolean"),
+    OptionField("max_digits", "maxDigits", check_max_digits, "Int64", "whole", row=0, example=5,
+                bounds=(1, MAX_DIGITS_LIMIT), help="keys to collect, 1–30 (terminating digit not counted)"),
+    OptionField("terminating_digits", "terminatingDigits", check_terminating_digits, "string", "keys",
+                row=2, example="*", help="keys that end the gather: 0-9 * # A-D"),
+    OptionField("inter_digit_timeout", "interDigitTimeout", check_inter_digit_timeout, "Float64", "number",
+                row=1, example=7, bounds=INTER_DIGIT_TIMEOUT_RANGE, label="interDigitTimeout (s)",
+                help="seconds to wait for each key, including the first; 1–30"),
+    OptionField("tag", "tag", _checked("tag", parse_str), "string", "verbatim", row=3,
+                hint="echoed in the gather event", grouped=False),
+    OptionField("suppress_dtmf", "suppressDtmf", _checked("suppressDtmf", parse_bool), "boolean", "tristate",
+                row=4, help="no per-key dtmf events while gathering (default on)"),
+    OptionField("sentence", "prompt.sentence", check_sentence, "string", "sentence", row=0,
+                example="Please enter your 5 digit code", hint="what the caller hears"),
+    OptionField("gender", "prompt.gender", check_gender, "string", "choice", row=2, choices=GENDERS),
+    OptionField("locale", "prompt.locale", check_locale, "string", "choice", row=1, choices=LOCALES),
+    OptionField("voice", "prompt.voice", check_voice, "string", "choice", row=3, choices=tuple(VOICES),
+                help="voices that speak the chosen locale"),
+    OptionField("file_url", "prompt.fileUrl", _checked("prompt.fileUrl", parse_str), "string", "text", row=4,
+                hint="https://…/prompt.wav (instead of a sentence)"),
+    OptionField("loop_enabled", "prompt.loopEnabled", _checked("prompt.loopEnabled", parse_bool), "boolean",
+                "switch", row=5, help="repeat the prompt until the first key"),
+    OptionField("bargeable", "prompt.bargeable", _checked("prompt.bargeable", parse_bool), "boolean",
+                "tristate", row=6, help="deprecated by the API: a key always stops the prompt"),
 )
-GATHER_FIELDS = tuple(f for f in OPTION_FIELDS if "." not in f.wire)
-PROMPT_FIELDS = tuple(f for f in OPTION_FIELDS if f.wire.startswith("prompt."))
+GATHER_FIELDS = tuple(f for f in OPTION_FIELDS if not f.in_prompt)
+PROMPT_FIELDS = tuple(f for f in OPTION_FIELDS if f.in_prompt)
+#: The options as people read them (the gather form, option-set labels, analysis columns): the gather's own
+#: fields by ``row`` (timing before keys), then the prompt's.
+SHOWN_FIELDS: tuple[OptionField, ...] = (
+    *sorted(GATHER_FIELDS, key=lambda f: f.row), *sorted(PROMPT_FIELDS, key=lambda f: f.row),
+)
 
 
 def _check_fields(model: Any, table: tuple[OptionField, ...]) -> None:
@@ -524,4 +572,21 @@ def flat_wire(body: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
             out.update(flat_wire(value, f"{prefix}{key}."))
         else:
             out[prefix + key] = value
+    return out
+
+
+def nest_wire(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """The inverse of :func:`flat_wire`: ``{"prompt.sentence": "Hi"}`` becomes
+    ``{"prompt": {"sentence": "Hi"}}``.
+
+    :param flat: dotted wire name -> value, as gather tables name their columns.
+    :returns: the wire body, in the order the names first appear.
+    """
+    out: dict[str, Any] = {}
+    for name, value in flat.items():
+        head, dot, rest = name.partition(".")
+        if dot:
+            out.setdefault(head, {})[rest] = value
+        else:
+            out[name] = value
     return out

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from typing import Any
 
 from catapult_nb.credentials import DEFAULT_BASE_URL, ENV_SECRET, ENV_TOKEN, ENV_USER_ID
-from catapult_nb.options import GATHER_FIELDS, GatherOptions
+from catapult_nb.options import GATHER_FIELDS, OPTION_FIELDS, PROMPT_FIELDS, GatherOptions
 from catapult_nb.translate import TRANSLATIONS, to_bxml_v2, to_twiml
 
 __all__ = ["DEFAULT_BASE_URL", "LANGUAGES", "TRANSLATIONS", "render", "render_all"]
@@ -53,9 +53,12 @@ LANGUAGES: tuple[tuple[str, str], ...] = (
     ("ruby", "Ruby (ruby-bandwidth)"),
 )
 
-# Property order of the how-to page's example (terminatingDigits before interDigitTimeout), then the rest.
-_GATHER_ORDER = (*(f.wire for f in GATHER_FIELDS), "prompt")  # the how-to page's order
-_PROMPT_ORDER = ("sentence", "gender", "locale", "voice", "fileUrl", "loopEnabled", "bargeable")
+# Property order of the how-to page's example (terminatingDigits before interDigitTimeout), then the rest:
+# the option table's order.
+_GATHER_ORDER = tuple(f.wire for f in GATHER_FIELDS)
+_PROMPT_ORDER = tuple(f.key for f in PROMPT_FIELDS)
+# Options whose values are numbers (sent as strings, as the page does; unquoted where an SDK wants numbers).
+_NUMBERS = frozenset(f.wire for f in OPTION_FIELDS if f.dtype in ("Int64", "Float64"))
 
 # Ids and the base URL are written into code unquoted in places (shell URLs, comments), so they are held to
 # characters that mean nothing in any of the six languages.
@@ -163,7 +166,7 @@ def _check_base_url(value: Any) -> str:
 def _ordered_body(gather: GatherOptions) -> dict[str, Any]:
     """The wire body in the page's property order: numbers as strings, booleans as booleans."""
     wire = gather.to_wire(as_strings=False)
-    body = {key: _seed_style(wire[key]) for key in _GATHER_ORDER if key in wire and key != "prompt"}
+    body = {key: _seed_style(wire[key]) for key in _GATHER_ORDER if key in wire}
     if "prompt" in wire:
         prompt = wire["prompt"]
         body["prompt"] = {key: _seed_style(prompt[key]) for key in _PROMPT_ORDER if key in prompt}
@@ -342,8 +345,8 @@ def _python(body: dict[str, Any], target: _Target) -> str:
 # bandwidth-sdk 3.x: create_call_gather(call_id, max_digits, inter_digit_timeout, terminating_digits, tag,
 # **kwargs) sends the named four under wire names and any other keyword argument as it is, so
 # suppressDtmf and prompt are passed with their wire names.
-_SDK_NAMED = {"maxDigits": "max_digits", "interDigitTimeout": "inter_digit_timeout",
-              "terminatingDigits": "terminating_digits", "tag": "tag"}
+_SDK_PARAMETERS = ("max_digits", "inter_digit_timeout", "terminating_digits", "tag")
+_SDK_NAMED = {f.wire: f.python for f in GATHER_FIELDS if f.python in _SDK_PARAMETERS}
 
 
 def _python_sdk(body: dict[str, Any], target: _Target) -> str:
@@ -359,8 +362,8 @@ def _python_sdk(body: dict[str, Any], target: _Target) -> str:
     call_args = [f"    {_c_like_string(target.call_id)},"]
     for key, value in body.items():
         name = _SDK_NAMED.get(key, key)
-        # The SDK documents max_digits and inter_digit_timeout as numbers: write them unquoted.
-        text = value if key in ("maxDigits", "interDigitTimeout") else _python_value(value, 4)
+        # The SDK documents max_digits and inter_digit_timeout as numbers: write numbers unquoted.
+        text = value if key in _NUMBERS else _python_value(value, 4)
         call_args.append(f"    {name}={text},")
     return "\n".join([
         "import os",

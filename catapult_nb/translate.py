@@ -38,9 +38,10 @@ GATHER_URL = "https://your.app/gather"
 #: XML translations as ``(name, tab label)`` pairs, in the order the gather form shows them.
 TRANSLATIONS: tuple[tuple[str, str], ...] = (("bxml-v2", "v2 BXML"), ("twiml", "TwiML"))
 
-_V1_MAX_DIGITS = 30  # v1's defaults when a field is left out
-_V1_TIMEOUT = 5
-_V1_TERMINATORS = "#"
+_V1 = GatherOptions()  # every field left out: its effective_* values are v1's defaults
+_V1_MAX_DIGITS = _V1.effective_max_digits
+_V1_TIMEOUT = _V1.effective_inter_digit_timeout
+_V1_TERMINATORS = _V1.effective_terminating_digits
 _V2_REPEAT_MAX = 25
 _TWILIO_KEYS = set("0123456789#*")
 _TWILIO_LANGUAGE = {"en_us": "en-US", "en_uk": "en-GB", "es": "es-ES", "es_mx": "es-MX", "fr": "fr-FR",

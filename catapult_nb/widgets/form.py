@@ -9,7 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from catapult_nb.options import DTMF_KEYS, GENDERS, LOCALES, GatherOptions, OptionError, voices_for
+from catapult_nb.options import (
+    DTMF_KEYS,
+    OPTION_FIELDS,
+    SHOWN_FIELDS,
+    GatherOptions,
+    OptionError,
+    OptionField,
+    nest_wire,
+    voices_for,
+)
 from catapult_nb.widgets._html import error_html, key_class
 
 if TYPE_CHECKING:
@@ -34,8 +43,48 @@ def _labelled(widget: w.Widget, label: str, prop: str, tip: str = "") -> w.Widge
     return widget
 
 
-def _choice(values: tuple[str, ...]) -> w.Dropdown:
-    return w.Dropdown(options=[(_DEFAULT, _UNSET), *((v, v) for v in values)], value=_UNSET)
+def _choice(values: tuple[str, ...] | list[str]) -> list[tuple[str, str]]:
+    return [(_DEFAULT, _UNSET), *((v, v) for v in values)]
+
+
+def _widget(field: OptionField) -> w.Widget:
+    """The widget that edits ``field``, as its ``widget`` kind in the option table says."""
+    kind = field.widget
+    hint = {"placeholder": field.hint} if field.hint else {}  # ipywidgets' own placeholder otherwise
+    if kind in ("whole", "number"):
+        bounds = {"min": field.bounds[0], "max": field.bounds[1]} if field.bounds else {}
+        start = field.example if field.example is not None else bounds.get("min", 0)
+        if kind == "whole":
+            widget = w.BoundedIntText(start, **bounds)
+        else:
+            widget = w.BoundedFloatText(float(start), step=0.5, **bounds)
+    elif kind == "sentence":
+        widget = w.Textarea(field.example or "", **hint)
+    elif kind in ("keys", "text", "verbatim"):
+        widget = w.Text(field.example or "", **hint)
+    elif kind == "choice":
+        widget = w.Dropdown(options=_choice(field.choices), value=_UNSET)
+    elif kind == "tristate":
+        widget = w.Dropdown(options=_TRISTATE, value=_UNSET)
+    else:  # "switch"
+        widget = w.Checkbox(False)
+    return _labelled(widget, field.label or field.wire, field.wire, field.help)
+
+
+def _read(field: OptionField, value: Any) -> Any:
+    """The wire value a widget's ``value`` stands for, or ``None`` to leave the option out."""
+    kind = field.widget
+    if kind == "number":
+        return int(value) if float(value).is_integer() else value
+    if kind in ("whole", "keys"):  # always sent, so a blank one is named by the check
+        return value
+    if kind in ("text", "sentence"):
+        return value if value.strip() else None
+    if kind == "verbatim":  # a tag of spaces is still a tag
+        return value or None
+    if kind == "switch":
+        return True if value else None
+    return None if value == _UNSET else value  # "choice", "tristate"
 
 
 class TerminatingDigitPicker(w.HBox):
@@ -82,32 +131,12 @@ class GatherForm(w.VBox):
         self.last_gather: Gather | None = None
         self._on_sent: list[Callable[[Gather], None]] = []
 
-        self.max_digits = _labelled(w.BoundedIntText(5, min=1, max=30), "maxDigits", "maxDigits",
-                                    "keys to collect, 1–30 (terminating digit not counted)")
-        self.inter_digit_timeout = _labelled(
-            w.BoundedFloatText(7.0, min=1.0, max=30.0, step=0.5), "interDigitTimeout (s)",
-            "interDigitTimeout", "seconds to wait for each key, including the first; 1–30",
-        )
-        self.terminating_digits = _labelled(w.Text("*"), "terminatingDigits", "terminatingDigits",
-                                            "keys that end the gather: 0-9 * # A-D")
+        #: Python option name -> the widget that edits it, one per field of the option table, as shown.
+        self.widgets: dict[str, w.Widget] = {}
+        for field in SHOWN_FIELDS:
+            self.widgets[field.python] = widget = _widget(field)
+            setattr(self, field.python, widget)  # form.max_digits, form.sentence, …
         self.picker = TerminatingDigitPicker(self._picked)
-        self.tag = _labelled(w.Text("", placeholder="echoed in the gather event"), "tag", "tag")
-        self.suppress_dtmf = _labelled(w.Dropdown(options=_TRISTATE, value=_UNSET), "suppressDtmf",
-                                       "suppressDtmf", "no per-key dtmf events while gathering (default on)")
-        self.sentence = _labelled(
-            w.Textarea("Please enter your 5 digit code", placeholder="what the caller hears"),
-            "prompt.sentence", "prompt.sentence",
-        )
-        self.locale = _labelled(_choice(LOCALES), "prompt.locale", "prompt.locale")
-        self.gender = _labelled(_choice(GENDERS), "prompt.gender", "prompt.gender")
-        self.voice = _labelled(w.Dropdown(options=self._voice_options(), value=_UNSET), "prompt.voice",
-                               "prompt.voice", "voices that speak the chosen locale")
-        self.file_url = _labelled(w.Text("", placeholder="https://…/prompt.wav (instead of a sentence)"),
-                                  "prompt.fileUrl", "prompt.fileUrl")
-        self.loop_enabled = _labelled(w.Checkbox(False), "prompt.loopEnabled", "prompt.loopEnabled",
-                                      "repeat the prompt until the first key")
-        self.bargeable = _labelled(w.Dropdown(options=_TRISTATE, value=_UNSET), "prompt.bargeable",
-                                   "prompt.bargeable", "deprecated by the API: a key always stops the prompt")
         self.as_strings = w.Checkbox(True, description="numbers as strings (like the docs)", indent=False)
         self.as_strings.add_class("cnb-as-strings")
 
@@ -142,26 +171,13 @@ class GatherForm(w.VBox):
         self.player_box = w.Box(layout=w.Layout(margin="2px 0 2px 154px"))
         self.player_box.add_class("cnb-player")
 
-        self.fields = [
-            self.max_digits, self.inter_digit_timeout, self.terminating_digits, self.tag, self.suppress_dtmf,
-            self.sentence, self.locale, self.gender, self.voice, self.file_url, self.loop_enabled,
-            self.bargeable, self.as_strings,
-        ]
+        self.fields = [*self.widgets.values(), self.as_strings]
         for field in self.fields:
             field.observe(self._changed, names="value")
         self.locale.observe(self._refresh_voices, names="value")
         self.gender.observe(self._refresh_voices, names="value")
 
-        options_box = w.VBox([
-            self.max_digits, self.inter_digit_timeout, self.terminating_digits,
-            w.HBox([w.Label("pick:", layout=w.Layout(width="150px")), self.picker]),
-            self.tag, self.suppress_dtmf,
-            w.HTML("<b>Prompt</b>"),
-            w.HBox([self.sentence, w.VBox([self.listen_button, self.spoken],
-                                          layout=w.Layout(margin="0 0 0 6px"))]),
-            self.player_box, self.locale, self.gender, self.voice, self.file_url, self.loop_enabled,
-            self.bargeable,
-        ])
+        options_box = w.VBox(self._rows())
         super().__init__([
             w.HTML("<h4 style='margin:4px 0'>Gather options</h4>"),
             options_box, self.validation, w.HBox([self.send_button, self.as_strings]), self.result,
@@ -176,30 +192,27 @@ class GatherForm(w.VBox):
 
     # -- the options the form describes -----------------------------------------------------------
 
+    def _rows(self) -> list[w.Widget]:
+        """The option rows: the gather's own fields, then a Prompt heading and the prompt's."""
+        rows: list[w.Widget] = []
+        for field in SHOWN_FIELDS:
+            widget = self.widgets[field.python]
+            if field.in_prompt and not any(isinstance(row, w.HTML) for row in rows):
+                rows.append(w.HTML("<b>Prompt</b>"))
+            if field.widget == "sentence":
+                rows.append(w.HBox([widget, w.VBox([self.listen_button, self.spoken],
+                                                   layout=w.Layout(margin="0 0 0 6px"))]))
+                rows.append(self.player_box)
+            else:
+                rows.append(widget)
+            if field.widget == "keys":
+                rows.append(w.HBox([w.Label("pick:", layout=w.Layout(width="150px")), self.picker]))
+        return rows
+
     def wire_body(self) -> dict[str, Any]:
         """The body as the form's fields give it, before validation (blank text fields left out)."""
-        body: dict[str, Any] = {
-            "maxDigits": self.max_digits.value,
-            "terminatingDigits": self.terminating_digits.value,
-            "interDigitTimeout": self._number(self.inter_digit_timeout.value),
-        }
-        if self.tag.value:
-            body["tag"] = self.tag.value
-        if self.suppress_dtmf.value != _UNSET:
-            body["suppressDtmf"] = self.suppress_dtmf.value
-        prompt: dict[str, Any] = {}
-        for key, widget in (("sentence", self.sentence), ("fileUrl", self.file_url)):
-            if widget.value.strip():
-                prompt[key] = widget.value
-        for key, widget in (("locale", self.locale), ("gender", self.gender), ("voice", self.voice),
-                            ("bargeable", self.bargeable)):
-            if widget.value != _UNSET:
-                prompt[key] = widget.value
-        if self.loop_enabled.value:
-            prompt["loopEnabled"] = True
-        if prompt:
-            body["prompt"] = prompt
-        return body
+        flat = {field.wire: _read(field, self.widgets[field.python].value) for field in OPTION_FIELDS}
+        return nest_wire({name: value for name, value in flat.items() if value is not None})
 
     @property
     def options(self) -> GatherOptions:
@@ -331,21 +344,15 @@ class GatherForm(w.VBox):
     def _picked(self, keys: str) -> None:
         self.terminating_digits.value = keys
 
-    def _voice_options(self) -> list[tuple[str, str | None]]:
-        locale = getattr(self, "locale", None)
-        gender = getattr(self, "gender", None)
-        names = voices_for(locale.value if locale else None, gender.value if gender else None)  # "" = any
-        return [(_DEFAULT, _UNSET), *((name, name) for name in names)]
+    def _voice_options(self) -> list[tuple[str, str]]:
+        locale, gender = self.widgets["locale"].value, self.widgets["gender"].value
+        return _choice(voices_for(locale, gender))  # "" = any
 
     def _refresh_voices(self, *_: Any) -> None:
         current = self.voice.value
         options = self._voice_options()
         self.voice.options = options
         self.voice.value = current if current in {value for _, value in options} else _UNSET
-
-    @staticmethod
-    def _number(value: float) -> int | float:
-        return int(value) if float(value).is_integer() else value
 
     @staticmethod
     def _pre(text: str, caption: str = "") -> str:
