@@ -4,10 +4,12 @@ The store is filled once (realistic gather/dtmf/speak/hangup events over many ca
 process opens it — as a restarted kernel would — and builds the frame. Peak memory is that process's
 peak resident set size from ``resource.getrusage`` (ru_maxrss), before and after the call.
 
-The floor, in the same run: the same events in a plain SQLite table with one column per frame column
+The floors, in the same run: the same events in a plain SQLite table with one column per frame column
 (text, and times as integer nanoseconds), read by ``pd.read_sql_query`` in a fresh process — what the
-obvious layout costs before any dtype is fixed. The two are measured alternately, ``--rounds`` times
-each, and the best of each is reported with their ratio (the machine's load moves both).
+obvious layout costs before any dtype is fixed; and the same columns in an uncompressed Arrow (Feather)
+file read by ``pd.read_feather`` — what reading a columnar copy costs at least, as the store keeps one
+beside its file. The three are measured alternately, ``--rounds`` times each, and the best of each is
+reported with the ratios (the machine's load moves all of them).
 
 What each figure covers:
 
@@ -18,6 +20,10 @@ What each figure covers:
   user who reads payloads waits for.
 * a cold-cache read: the same fresh-process ``to_dataframe()`` after the store's files are dropped from
   the page cache (``posix_fadvise(POSIX_FADV_DONTNEED)``), as after a reboot; the disk's speed shows.
+* the first read without the columnar copy (``events.sqlite3-columns``, deleted first): the one read
+  that scans SQLite and writes the copy, as after events were written and never read as a frame.
+* a full garbage collection right after the frame: the frame's million payload objects are made with
+  the collector paused, so its first pass over them comes later; this is what it costs.
 
 Usage: python benchmarks/bench_dataframe.py [--events 1000000] [--rounds 2] [--keep DIR] [--quick]
 Target: <= 1.5 s for 1,000,000 events.
@@ -35,6 +41,14 @@ import sys
 import tempfile
 import time
 
+ARROW_FLOOR_CHILD = r"""
+import json, sys, time
+import pandas as pd
+t0 = time.perf_counter()
+frame = pd.read_feather(sys.argv[1])
+print(json.dumps({"rows": len(frame), "cold_s": time.perf_counter() - t0}))
+"""
+
 FLOOR_CHILD = r"""
 import json, sqlite3, sys, time
 import pandas as pd
@@ -45,7 +59,7 @@ print(json.dumps({"rows": len(frame), "cold_s": time.perf_counter() - t0}))
 """
 
 CHILD = r"""
-import json, resource, sys, time
+import gc, json, resource, sys, time
 from catapult_nb.events import EventStore
 
 def rss_mib():
@@ -58,6 +72,9 @@ frame = store.to_dataframe()
 cold = time.perf_counter() - t0
 peak = rss_mib()
 t0 = time.perf_counter()
+gc.collect()
+collect = time.perf_counter() - t0
+t0 = time.perf_counter()
 again = store.to_dataframe()
 warm = time.perf_counter() - t0
 t0 = time.perf_counter()
@@ -67,6 +84,7 @@ t0 = time.perf_counter()
 gather = store.to_dataframe(gather_id=frame["gatherId"].dropna().iloc[-1])
 filtered = time.perf_counter() - t0
 print(json.dumps({"rows": len(frame), "cold_s": cold, "warm_s": warm, "rss_before_mib": before,
+                  "gc_after_s": collect,
                   "rss_peak_mib": peak, "payload_first_touch_s": payload_touch,
                   "filtered_by_gather_s": filtered, "filtered_rows": len(gather),
                   "frame_memory_mib": frame.memory_usage(deep=False).sum() / 2**20}))
@@ -165,6 +183,15 @@ def fill(path: str, plain_path: str, count: int) -> float:
     return time.perf_counter() - t0
 
 
+def write_arrow_floor(plain_path: str, arrow_path: str) -> None:
+    """The plain table's columns as an uncompressed Feather (Arrow IPC) file."""
+    import pandas as pd
+
+    with contextlib.closing(sqlite3.connect(plain_path)) as conn:
+        frame = pd.read_sql_query(f"SELECT {', '.join(plain_columns())} FROM plain ORDER BY id", conn)
+    frame.to_feather(arrow_path, compression="uncompressed")
+
+
 def run_child(code: str, *args: str) -> dict:
     out = subprocess.run(
         [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300, check=True
@@ -201,19 +228,27 @@ def main() -> None:
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, f"bench_events_{args.events}.sqlite3")
         plain_path = os.path.join(folder, f"bench_plain_{args.events}.sqlite3")
+        arrow_path = os.path.join(folder, f"bench_plain_{args.events}.feather")
         if not (os.path.exists(path) and os.path.exists(plain_path)):
             for stale in (path, plain_path):
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(stale)
             seconds = fill(path, plain_path, args.events)
             print(f"filled {args.events:,} events (store and plain table) in {seconds:.1f} s")
-        results, floors = [], []
+        if not os.path.exists(arrow_path):
+            write_arrow_floor(plain_path, arrow_path)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path + "-columns")
+        first = run_child(CHILD, path)  # scans SQLite and writes the columnar copy
+        results, floors, arrow_floors = [], [], []
         for _ in range(args.rounds):
             results.append(run_child(CHILD, path))
             floors.append(run_child(FLOOR_CHILD, plain_path, ", ".join(plain_columns())))
+            arrow_floors.append(run_child(ARROW_FLOOR_CHILD, arrow_path))
         cold = run_child(CHILD, path) if drop_from_page_cache(path) else None
     result = min(results, key=lambda r: r["cold_s"])
     floor = min(f["cold_s"] for f in floors)
+    arrow_floor = min(f["cold_s"] for f in arrow_floors)
     print(
         f"to_dataframe() of {result['rows']:,} events, fresh process: {result['cold_s']:.2f} s "
         f"(best of {args.rounds}; target <= {1.5 * args.events / 1_000_000:.2f} s); "
@@ -223,6 +258,8 @@ def main() -> None:
         f"  + first payload access (parses every row's JSON): {result['payload_first_touch_s']:.2f} s "
         f"= {result['cold_s'] + result['payload_first_touch_s']:.2f} s to a frame whose payloads are read"
     )
+    print(f"  a full garbage collection right after the frame: {result['gc_after_s']:.2f} s")
+    print(f"first read with no columnar copy yet (scans SQLite, writes the copy): {first['cold_s']:.2f} s")
     if cold is not None:
         print(f"cold-cache read (store's files dropped from the page cache first): {cold['cold_s']:.2f} s "
               f"({cold['cold_s'] / result['cold_s']:.2f}x the best cached read)")
@@ -231,6 +268,10 @@ def main() -> None:
     print(
         f"floor (same run): pd.read_sql_query of the same {len(plain_columns()) - 1} columns from a plain "
         f"table, fresh process: {floor:.2f} s; ratio {result['cold_s'] / floor:.2f}x"
+    )
+    print(
+        f"floor (same run): pd.read_feather of the same columns from an uncompressed Arrow file, fresh "
+        f"process: {arrow_floor:.2f} s; ratio {result['cold_s'] / arrow_floor:.2f}x"
     )
     print(
         f"peak RSS (resource.getrusage ru_maxrss): {result['rss_peak_mib']:.0f} MiB "

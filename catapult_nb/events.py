@@ -5,14 +5,18 @@ rejected, and the options each gather was created with. It lives in one SQLite f
 default ``.catapult/events.sqlite3``, in a hidden folder beside the notebook), so it survives a kernel
 restart and a reader (the notebook) never blocks the writer (the receiver's thread).
 
-Layout, chosen so a million events become a DataFrame in well under three seconds:
+Layout, chosen so a million events become a DataFrame in about a second:
 
 * every text value of a known field (``eventType``, ``callId``, ``digits`` …) is interned once in the
   ``strings`` table and referred to by a small integer id;
 * each event has a fixed-width binary record (``rec``: id, times in ns, string ids) that NumPy reads in
   one go — no per-cell Python objects while the frame is built;
 * the raw JSON payload sits in its own table and is read only when a row's ``payload`` is looked at
-  (:class:`Payload` loads and parses it lazily).
+  (:class:`Payload` loads and parses it lazily);
+* a big unfiltered read also keeps a columnar copy of the records and strings beside the file
+  (``events.sqlite3-columns``, see :mod:`catapult_nb.event_cache`), checked against SQLite on every
+  read, so a fresh process reads a million records from one file instead of a million rows. SQLite
+  stays the truth: a copy that does not match is rebuilt from it.
 
 A retried delivery is stored once, and two real events are never merged: see :class:`EventStore` for
 what identifies one delivery.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import hashlib
 import html
 import json
@@ -40,7 +45,10 @@ from typing import Any, Protocol
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from catapult_nb.event_cache import ColumnCache, empty_strings
 from catapult_nb.options import OPTION_FIELDS, GatherOptions, OptionError, flat_wire
 from catapult_nb.redact import redact
 
@@ -108,8 +116,13 @@ REJECTED_BODY_LIMIT = 2048
 
 _NAT = np.iinfo(np.int64).min  # "no time" in a record; pandas reads it as NaT
 _RECORD = struct.Struct("<qqq" + "i" * len(_SID_FIELDS))
-#: pandas keeps "string" columns in Arrow here, so text columns are built with one Arrow take each.
+#: pandas keeps "string" columns in Arrow here, so text columns are Arrow takes without a conversion.
 _ARROW_STRINGS = pd.StringDtype().storage == "pyarrow"
+#: An unfiltered read of at least this many events uses the columnar copy beside the file
+#: (:mod:`catapult_nb.event_cache`); smaller reads scan SQLite alone.
+COLUMNS_MIN_EVENTS = 20_000
+#: The copy is written again once this share of the events came after it (they are read from SQLite).
+COLUMNS_REWRITE_SHARE = 0.1
 _RECORD_DTYPE = np.dtype(
     [("id", "<i8"), ("time", "<i8"), ("received", "<i8")] + [(name, "<i4") for name in _SID_FIELDS]
 )
@@ -137,10 +150,12 @@ CREATE TABLE IF NOT EXISTS gathers (
     session TEXT, recorded_ns INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', '0');
+INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))));
 """
 # The highest id ever given out survives clear() as `id_floor`, so new events get new ids.
 _ID_FLOOR = "(SELECT coalesce(max(CAST(value AS INTEGER)), 0) FROM meta WHERE key = 'id_floor')"
 _NEXT_ID = f"SELECT max(coalesce(max(id), 0), {_ID_FLOOR}) + 1 FROM events"
+_READ_META = "SELECT key, value FROM meta WHERE key IN ('generation', 'store_id')"
 _KEEP_ID_FLOOR = (
     "INSERT OR REPLACE INTO meta (key, value) "
     f"SELECT 'id_floor', CAST(max(coalesce(max(id), 0), {_ID_FLOOR}) AS TEXT) FROM events"
@@ -481,7 +496,8 @@ class EventStore:
         self._write_generation = -1  # the writer's and the reader's caches are checked separately
         self._read_generation = -1
         self._sid_of: dict[str, int] = {}  # writer side: value -> id
-        self._values = np.array([None], dtype=object)  # reader side: id -> value, id 0 = absent
+        self._strings = empty_strings()  # reader side: id -> value, id 0 = absent
+        self._columns = None if self._memory else ColumnCache(self.path + "-columns", _RECORD_DTYPE)
         self._changed = threading.Condition()  # notified after each commit of new events
         self._last_id = 0
 
@@ -826,6 +842,8 @@ class EventStore:
                 conn.execute("ROLLBACK")
                 raise
             self._sync_generation(conn)
+        if self._columns is not None:
+            self._columns.remove()  # other processes see the new generation
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -848,40 +866,77 @@ class EventStore:
             row = self._rconn.execute("SELECT id FROM strings WHERE value = ?", (value,)).fetchone()
         return None if row is None else row[0]
 
-    def _records(self, where: str = "", args: tuple[Any, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
-        """The matching events' records, oldest first, and the id -> string table covering them."""
+    def _records(
+        self, where: str = "", args: tuple[Any, ...] = (), *, since: int | None = None
+    ) -> tuple[np.ndarray, pa.LargeStringArray]:
+        """The matching events' records, oldest first, and the id -> string table covering them.
+
+        :param where: SQL conditions on ``events`` (an index's column); without them every event is read,
+            from the columnar copy when there are many.
+        :param since: only events with a greater id.
+        """
+        save = None
         with self._read_lock:
             self._check_open()
             conn = self._rconn
-            conn.execute("BEGIN")  # one snapshot for records and strings
+            conn.execute("BEGIN")  # one snapshot for records, strings and the check of the copy
             try:
-                generation = int(conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+                meta = dict(conn.execute(_READ_META))
+                generation = int(meta["generation"])
                 if generation != self._read_generation:
-                    self._read_generation, self._values = generation, np.array([None], dtype=object)
-                blob = b"".join(
-                    [rec for (rec,) in conn.execute(f"SELECT rec FROM events {where} ORDER BY id", args)]
-                )
-                records = np.frombuffer(blob, dtype=_RECORD_DTYPE)
+                    self._read_generation, self._strings = generation, empty_strings()
+                clauses, params = ([where], list(args)) if where else ([], [])
+                if since is not None:
+                    clauses.append("id > ?")
+                    params.append(int(since))
+                if where or self._columns is None:
+                    records = self._scan(conn, " AND ".join(clauses), tuple(params))
+                else:
+                    store_id = bytes.fromhex(meta["store_id"])
+                    records, save = self._all_records(conn, store_id, generation, since)
                 if len(records):
                     top = max(int(records[name].max()) for name in _SID_FIELDS)
-                    if top >= len(self._values):
-                        self._values = self._extend_values(conn, self._values)
-                values = self._values
+                    if top >= len(self._strings):
+                        self._strings = _extend_strings(conn, self._strings)
+                strings = self._strings
             finally:
                 conn.execute("COMMIT")
-        return records, values
+            if save is not None and self._columns is not None:
+                self._columns.save(*save, strings)
+        return records, strings
 
     @staticmethod
-    def _extend_values(conn: sqlite3.Connection, values: np.ndarray) -> np.ndarray:
-        known = len(values) - 1
-        rows = conn.execute("SELECT id, value FROM strings WHERE id > ? ORDER BY id", (known,)).fetchall()
-        if not rows:
-            return values
-        ids, texts = zip(*rows, strict=True)
-        out = np.empty(max(ids) + 1, dtype=object)
-        out[: len(values)] = values
-        out[np.asarray(ids, dtype=np.int64)] = texts
-        return out
+    def _scan(conn: sqlite3.Connection, where: str, args: tuple[Any, ...]) -> np.ndarray:
+        sql = f"SELECT rec FROM events {'WHERE ' + where if where else ''} ORDER BY id"
+        return np.frombuffer(b"".join([rec for (rec,) in conn.execute(sql, args)]), dtype=_RECORD_DTYPE)
+
+    def _all_records(
+        self, conn: sqlite3.Connection, store_id: bytes, generation: int, since: int | None
+    ) -> tuple[np.ndarray, tuple[bytes, int, np.ndarray] | None]:
+        """Every record after ``since``: from the columnar copy plus SQLite's newer events when there are
+        many, else from SQLite; and what to write as a new copy (store id, generation, records), if any."""
+        assert self._columns is not None
+        low = since or 0
+        high = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+        if high - low < COLUMNS_MIN_EVENTS:
+            return self._scan(conn, "id > ?", (low,)), None
+        count = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        copy = self._columns.load(store_id, generation)
+        records, save = None, None
+        if copy is not None:
+            tail = self._scan(conn, "id > ?", (copy.last_id,))
+            if len(copy.records) + len(tail) == count:  # else events went missing behind the store's back
+                records = np.concatenate([copy.records, tail]) if len(tail) else copy.records
+                if len(tail) >= COLUMNS_REWRITE_SHARE * len(records):
+                    save = (store_id, generation, records)
+                if len(copy.strings) > len(self._strings):
+                    self._strings = copy.strings  # the same table (strings only get new ids), read already
+        if records is None:
+            records = self._scan(conn, "", ())
+            save = (store_id, generation, records) if len(records) >= COLUMNS_MIN_EVENTS else None
+        if low:
+            records = records[np.searchsorted(records["id"], low, side="right") :]
+        return records, save
 
     def _payload_texts(self, ids: np.ndarray) -> dict[int, str]:
         """The JSON texts of these events: one range scan when the ids are dense, else by id lists."""
@@ -925,8 +980,8 @@ class EventStore:
         :param call_id, gather_id, event_type, session: keep only events with this value.
         :param since: keep only events with a store id greater than this (see :attr:`last_id`).
         """
-        records, values = self._select(call_id, gather_id, event_type, session, since)
-        return _frame(records, values, self)
+        records, strings = self._select(call_id, gather_id, event_type, session, since)
+        return _frame(records, strings, self)
 
     def _select(
         self,
@@ -935,25 +990,22 @@ class EventStore:
         event_type: str | None = None,
         session: str | None = None,
         since: int | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, pa.LargeStringArray]:
         """The records of :meth:`to_dataframe` (same filters) and the id -> string table covering them."""
         clauses, args = [], []
         for column, value in (("call_sid", call_id), ("gather_sid", gather_id)):
             if value is not None:
                 sid = self._sid(value)
                 if sid is None:
-                    return np.empty(0, dtype=_RECORD_DTYPE), np.array([None], dtype=object)
+                    return np.empty(0, dtype=_RECORD_DTYPE), empty_strings()
                 clauses.append(f"{column} = ?")
                 args.append(sid)
-        if since is not None:
-            clauses.append("id > ?")
-            args.append(int(since))
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        records, values = self._records(where, tuple(args))
+        records, strings = self._records(" AND ".join(clauses), tuple(args), since=since)
         for name, value in (("eventType", event_type), ("session", session)):
             if value is not None and len(records):
-                records = records[values[records[name]] == value]
-        return records, values
+                sid = pc.index(strings, value).as_py()  # -1: no event has it
+                records = records[records[name] == sid]
+        return records, strings
 
     def event_rows(self, **filters: Any) -> list[dict[str, Any]]:
         """The events of :meth:`to_dataframe` (same filters) as dicts: column name -> value, plus ``id``.
@@ -961,8 +1013,8 @@ class EventStore:
         Missing values are None, times are ``pandas.Timestamp`` (UTC), ``payload`` a mapping.
         """
         # straight from the records: a wait for one event must not pay for building a DataFrame
-        records, values = self._select(**filters)
-        return _record_rows(records, values, self)
+        records, strings = self._select(**filters)
+        return _record_rows(records, strings, self)
 
     @property
     def events(self) -> pd.DataFrame:
@@ -1083,7 +1135,6 @@ class EventStore:
         :param partition_by: ``"date"`` writes a Hive-partitioned folder (``date=2026-01-01/…``) that
             DuckDB (``read_parquet('path/**/*.parquet', hive_partitioning=true)``), Spark and pyarrow read
             directly; the ``date`` (UTC, of the event's ``time``) comes back as a column.
-        :raises ImportError: pyarrow is not installed (``pip install pyarrow``).
         """
         from catapult_nb.exporters import write_parquet
 
@@ -1138,9 +1189,11 @@ class EventStore:
             conn = self._rconn
             rejected = conn.execute("SELECT count(*) FROM rejected").fetchone()[0]
             gathers = conn.execute("SELECT count(*) FROM gathers").fetchone()[0]
-        records, values = self._records()
+        records, strings = self._records()
         codes, counts = np.unique(records["eventType"], return_counts=True)
-        by_type = {str(values[code]): int(count) for code, count in zip(codes, counts, strict=True) if code}
+        by_type = {
+            strings[int(code)].as_py(): int(count) for code, count in zip(codes, counts, strict=True) if code
+        }
         return {"events": len(records), "by_type": by_type, "rejected": rejected, "gathers": gathers}
 
     def __repr__(self) -> str:
@@ -1166,38 +1219,53 @@ class EventStore:
         )
 
 
+def _extend_strings(conn: sqlite3.Connection, strings: pa.LargeStringArray) -> pa.LargeStringArray:
+    """The string table with the strings stored after its last id added (in the open transaction)."""
+    known = len(strings) - 1
+    rows = conn.execute("SELECT id, value FROM strings WHERE id > ? ORDER BY id", (known,)).fetchall()
+    if not rows:
+        return strings
+    ids, texts = zip(*rows, strict=True)
+    if ids[-1] - known != len(ids):  # a gap (not made by this store, but possible): nulls fill it
+        spread: list[str | None] = [None] * (ids[-1] - known)
+        for sid, text in zip(ids, texts, strict=True):
+            spread[sid - known - 1] = text
+        texts = tuple(spread)
+    return pa.concat_arrays([strings, pa.array(texts, type=pa.large_string())])
+
+
 # --------------------------------------------------------------------------------------------------
 # Building frames column-wise from records.
 
 
-def _dense(codes: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Re-number the string ids in ``codes`` 0..k-1 (-1 for absent): returns (codes, their values)."""
-    if len(codes) * 8 < len(values):  # a few rows of a big store: sort the rows, not the string table
+def _dense(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Re-number the string ids in ``codes`` (ids below ``size``) 0..k-1, -1 for absent (id 0): returns
+    (the new codes, the string ids they stand for, ascending)."""
+    if len(codes) * 8 < size:  # a few rows of a big store: sort the rows, not the string table
         used, dense = np.unique(codes, return_inverse=True)
         dense = dense.reshape(-1).astype(np.int32)
         if len(used) and used[0] == 0:  # id 0 is "absent"
-            return dense - 1, values[used[1:]]
-        return dense, values[used]
-    present = np.zeros(len(values), dtype=bool)
+            return dense - 1, used[1:]
+        return dense, used
+    present = np.zeros(size, dtype=bool)
     present[codes] = True
     present[0] = False
     used = np.flatnonzero(present)
-    remap = np.full(len(values), -1, dtype=np.int32)
+    remap = np.full(size, -1, dtype=np.int32)
     remap[used] = np.arange(len(used), dtype=np.int32)
-    return remap[codes], values[used]
+    return remap[codes], used
 
 
-def _text_column(codes: np.ndarray, values: np.ndarray, categorical: bool) -> Any:
-    dense, uniques = _dense(codes, values)
+def _text_column(codes: np.ndarray, strings: pa.LargeStringArray, categorical: bool) -> Any:
+    """One text column: categorical (categories in string id order) or pandas' ``string``."""
     if categorical:
-        return pd.Categorical.from_codes(dense, categories=pd.Index(uniques, dtype=object))
-    if _ARROW_STRINGS:  # one Arrow take: no per-cell Python objects, no pandas checks per value
-        import pyarrow as pa
-
-        taken = pa.array(uniques, type=pa.large_string()).take(pa.array(dense, mask=dense < 0))
+        dense, used = _dense(codes, len(strings))
+        categories = pd.Index(strings.take(used).to_pylist(), dtype=object)
+        return pd.Categorical.from_codes(dense, categories=categories)
+    taken = strings.take(codes)  # one Arrow take: no per-cell Python objects; id 0 takes a null
+    if _ARROW_STRINGS:
         return pd.array(taken, dtype="string")
-    strings = pd.array(np.append(uniques.astype(object), np.array([None], dtype=object)), dtype="string")
-    return strings.take(np.where(dense < 0, len(uniques), dense))
+    return pd.array(taken.to_numpy(zero_copy_only=False), dtype="string")
 
 
 def events_frame(columns: Mapping[str, Any], index: pd.Index) -> pd.DataFrame:
@@ -1228,12 +1296,29 @@ def events_frame(columns: Mapping[str, Any], index: pd.Index) -> pd.DataFrame:
     return pd.DataFrame(data, index=index)
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a million new objects are made.
+
+    Each object is tracked, and the collector would walk the whole (growing) heap again and again while
+    they are made — two thirds of the payload column's time. They hold no cycles; the next collection
+    after the pause sees them once.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _times(ns: np.ndarray) -> Any:
     """Nanosecond counts (``_NAT`` for none) as a UTC datetime array, without a copy per step."""
     return pd.DatetimeIndex(ns.astype(np.int64).view("M8[ns]"), copy=False).tz_localize("UTC").array
 
 
-def _frame(records: np.ndarray, values: np.ndarray, store: EventStore) -> pd.DataFrame:
+def _frame(records: np.ndarray, strings: pa.LargeStringArray, store: EventStore) -> pd.DataFrame:
     ids = records["id"].astype(np.int64)
     data: dict[str, Any] = {}
     for name in EVENT_COLUMNS:
@@ -1245,13 +1330,16 @@ def _frame(records: np.ndarray, values: np.ndarray, store: EventStore) -> pd.Dat
             # (which would load and parse every payload)
             make = np.frompyfunc(functools.partial(Payload, batch), 1, 1)
             # Python ints in, not NumPy scalars: each call is cheaper, and so is each lookup later
-            data[name] = make(ids.astype(object)) if len(ids) else np.empty(0, dtype=object)
+            with _collector_paused():
+                data[name] = make(ids.astype(object)) if len(ids) else np.empty(0, dtype=object)
         else:
-            data[name] = _text_column(records[name].astype(np.intp), values, name in CATEGORICAL)
+            data[name] = _text_column(records[name].astype(np.intp), strings, name in CATEGORICAL)
     return pd.DataFrame(data, index=pd.Index(ids, name="id"), copy=False)
 
 
-def _record_rows(records: np.ndarray, values: np.ndarray, store: EventStore) -> list[dict[str, Any]]:
+def _record_rows(
+    records: np.ndarray, strings: pa.LargeStringArray, store: EventStore
+) -> list[dict[str, Any]]:
     """The rows of ``_frame(records, …)`` as dicts (``id`` first, then the columns), built without pandas."""
     if not len(records):
         return []
@@ -1264,7 +1352,7 @@ def _record_rows(records: np.ndarray, values: np.ndarray, store: EventStore) -> 
         elif name == "payload":
             columns[name] = [Payload(batch, event_id) for event_id in ids.tolist()]
         else:
-            columns[name] = values[records[name]].tolist()
+            columns[name] = strings.take(records[name].astype(np.intp)).to_pylist()
     return [
         {"id": event_id, **{name: column[index] for name, column in columns.items()}}
         for index, event_id in enumerate(ids.tolist())

@@ -4,8 +4,7 @@ The dependency rule checked here: the runtime dependencies in pyproject.toml's `
 are exactly the conda dependencies of environment.yml, except
 
 - ``python`` and ``pip`` (the environment itself),
-- ``jupyterlab`` and ``pyarrow`` (extras a notebook user wants: pyproject has them as the ``notebooks``
-  and ``parquet`` extras),
+- ``jupyterlab`` (an extra a notebook user wants: pyproject has it as the ``notebooks`` extra),
 - the ``pip:`` section installs this package, and the runtime dependencies conda-forge does not carry
   (``espeakng-loader``): those count on the environment.yml side.
 
@@ -24,7 +23,7 @@ import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-CONDA_ONLY = {"python", "pip", "jupyterlab", "pyarrow"}
+CONDA_ONLY = {"python", "pip", "jupyterlab"}
 _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(.*?)\s*$")
 
 
