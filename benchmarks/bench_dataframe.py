@@ -25,7 +25,11 @@ What each figure covers:
 * a full garbage collection right after the frame: the frame's million payload objects are made with
   the collector paused, so its first pass over them comes later; this is what it costs.
 
+``--compare DIR`` also runs the fresh-process ``to_dataframe()`` with the ``catapult_nb`` package found in
+DIR (for example an earlier commit's tree from ``git archive``) on the same store, in the same rounds.
+
 Usage: python benchmarks/bench_dataframe.py [--events 1000000] [--rounds 2] [--keep DIR] [--quick]
+       [--compare DIR]
 Target: <= 1.5 s for 1,000,000 events.
 """
 
@@ -183,20 +187,33 @@ def fill(path: str, plain_path: str, count: int) -> float:
     return time.perf_counter() - t0
 
 
-def write_arrow_floor(plain_path: str, arrow_path: str) -> None:
-    """The plain table's columns as an uncompressed Feather (Arrow IPC) file."""
-    import pandas as pd
+WRITE_ARROW_CHILD = r"""
+import sqlite3, sys
+import pandas as pd
+with sqlite3.connect(sys.argv[1]) as conn:
+    frame = pd.read_sql_query(f"SELECT {sys.argv[3]} FROM plain ORDER BY id", conn)
+frame.to_feather(sys.argv[2], compression="uncompressed")
+print("{}")
+"""
 
-    with contextlib.closing(sqlite3.connect(plain_path)) as conn:
-        frame = pd.read_sql_query(f"SELECT {', '.join(plain_columns())} FROM plain ORDER BY id", conn)
-    frame.to_feather(arrow_path, compression="uncompressed")
 
-
-def run_child(code: str, *args: str) -> dict:
+def run_child(code: str, *args: str, root: str | None = None) -> dict:
+    """Run ``code`` in a fresh Python; with ``root``, with the catapult_nb package found there."""
+    env = None if root is None else {**os.environ, "PYTHONPATH": root}
     out = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300, check=True
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300, check=True,
+        env=env, cwd=root,  # cwd: `python -c` looks for packages there first
     )
     return json.loads(out.stdout)
+
+
+def read_through(path: str) -> None:
+    """Read the store's files once, so they are in the OS page cache."""
+    for name in (path, path + "-wal"):
+        if os.path.exists(name):
+            with open(name, "rb") as file:
+                while file.read(1 << 24):
+                    pass
 
 
 def drop_from_page_cache(path: str) -> bool:
@@ -220,6 +237,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="fresh processes for each of store and floor")
     parser.add_argument("--quick", action="store_true", help="100,000 events, one round (for CI)")
     parser.add_argument("--keep", help="keep the two filled files in this directory and reuse them")
+    parser.add_argument("--compare", help="a tree holding another catapult_nb to measure too")
     args = parser.parse_args()
     if args.quick:
         args.events, args.rounds = 100_000, 1
@@ -236,13 +254,17 @@ def main() -> None:
             seconds = fill(path, plain_path, args.events)
             print(f"filled {args.events:,} events (store and plain table) in {seconds:.1f} s")
         if not os.path.exists(arrow_path):
-            write_arrow_floor(plain_path, arrow_path)
+            # in a child: this process stays small, and its children (whose peak RSS is measured) too
+            run_child(WRITE_ARROW_CHILD, plain_path, arrow_path, ", ".join(plain_columns()))
         with contextlib.suppress(FileNotFoundError):
             os.remove(path + "-columns")
+        read_through(path)  # in the page cache, like the other figures (a cold read is measured last)
         first = run_child(CHILD, path)  # scans SQLite and writes the columnar copy
-        results, floors, arrow_floors = [], [], []
+        results, floors, arrow_floors, others = [], [], [], []
         for _ in range(args.rounds):
             results.append(run_child(CHILD, path))
+            if args.compare:
+                others.append(run_child(CHILD, path, root=os.path.abspath(args.compare)))
             floors.append(run_child(FLOOR_CHILD, plain_path, ", ".join(plain_columns())))
             arrow_floors.append(run_child(ARROW_FLOOR_CHILD, arrow_path))
         cold = run_child(CHILD, path) if drop_from_page_cache(path) else None
@@ -259,6 +281,10 @@ def main() -> None:
         f"= {result['cold_s'] + result['payload_first_touch_s']:.2f} s to a frame whose payloads are read"
     )
     print(f"  a full garbage collection right after the frame: {result['gc_after_s']:.2f} s")
+    if others:
+        other = min(o["cold_s"] for o in others)
+        print(f"  {args.compare}: {other:.2f} s (best of {args.rounds}, same rounds); "
+              f"this tree takes {result['cold_s'] / other:.2f}x that")
     print(f"first read with no columnar copy yet (scans SQLite, writes the copy): {first['cold_s']:.2f} s")
     if cold is not None:
         print(f"cold-cache read (store's files dropped from the page cache first): {cold['cold_s']:.2f} s "
