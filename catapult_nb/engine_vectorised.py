@@ -40,7 +40,8 @@ class VectorOutcome(NamedTuple):
 
 
 def play(
-    spec: GatherSpec, times: np.ndarray, keys: np.ndarray, count: np.ndarray, hang_up: np.ndarray
+    spec: GatherSpec, times: np.ndarray, keys: np.ndarray, count: np.ndarray, hang_up: np.ndarray,
+    prompt_seconds: np.ndarray | None = None,
 ) -> VectorOutcome:
     """Run one gather (started at 0) for every caller, as :func:`~catapult_nb.engine.run_gather` would.
 
@@ -50,6 +51,8 @@ def play(
     :param keys: ``(n, width)`` uint8 ASCII codes of the keys (upper case), aligned with ``times``.
     :param count: ``(n,)`` presses per caller (0 … width).
     :param hang_up: ``(n,)`` hang-up times, NaN for a caller who does not hang up.
+    :param prompt_seconds: ``(n,)`` each caller's prompt length, when the callers heard prompts of
+        different lengths (a sentence with their own digits read back); None: ``spec.prompt_seconds``.
     :returns: a :class:`VectorOutcome` of ``(n,)`` arrays.
     """
     times = np.asarray(times, dtype=np.float64)
@@ -59,7 +62,8 @@ def play(
     timeout = spec.inter_digit_timeout
     # the deadline before each press: the prompt's first play then one timeout, or one timeout after
     # the previous key (a key cancels the prompt's end)
-    start_idle = spec.prompt_seconds + timeout
+    prompt = spec.prompt_seconds if prompt_seconds is None else np.asarray(prompt_seconds, dtype=np.float64)
+    start_idle = prompt + timeout
     deadline = np.empty((n, width + 1), dtype=np.float64)
     deadline[:, 0] = start_idle
     deadline[:, 1:] = times + timeout

@@ -4,20 +4,24 @@ Each caller is one of a :class:`~catapult_nb.campaign.CallerMix`'s kinds. At eve
 try to enter what the step's ``answers`` say (a string, ``{string: weight}``, or a callable taking a
 numpy Generator; without ``answers``, what the first route wants), typed the way their kind types:
 hesitating before the first key, slow or fast between keys, sometimes pressing the terminating key,
-sometimes a few keys too many, sometimes hanging up. Each gather is played by the simulator's own
-engine (:func:`catapult_nb.engine.run_gather`); each decision is the runner's own
-(:meth:`~catapult_nb.flows.steps.Ask.decide`). Nothing sleeps and nothing goes over HTTP.
+sometimes a few keys too many, sometimes hanging up.
 
-Every random draw of caller *i* comes from a generator seeded with ``(seed, i)`` — and at each step
-from ``(seed, i, step, visit)`` — so two flows run with the same seed meet the same people, and a
-change to one step changes only what happens from that step on.
+:func:`run_campaign` plays every caller at once, step by step, with NumPy
+(:mod:`catapult_nb.flows.vectorised`: the gather engine's rules as arrays, each decision by
+:meth:`~catapult_nb.flows.steps.Ask.decide`'s rules); :func:`play_one_by_one` plays one caller at a time
+on the simulator's own engine (:func:`catapult_nb.engine.run_gather`) and the runner's own
+:meth:`~catapult_nb.flows.steps.Ask.decide`, and is the reference the first is tested against, caller by
+caller. Nothing sleeps and nothing goes over HTTP.
+
+Every random draw of caller *i* at the *v*-th visit of a step depends on ``(seed, i, step, v)`` alone
+(:mod:`catapult_nb.flows.draws`), so two flows run with the same seed meet the same people, and a change to
+one step changes only what happens from that step on.
 """
 
 from __future__ import annotations
 
 import collections
 import html
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,16 +31,18 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from catapult_nb.engine import GatherSpec, prompt_duration, run_gather
+from catapult_nb.flows import draws
 from catapult_nb.flows.cases import example_digits
 from catapult_nb.flows.steps import Ask, Hangup, Play, Say, Transfer, render
+from catapult_nb.flows.vectorised import play_flow
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from catapult_nb.campaign import Caller, CallerMix
+    from catapult_nb.campaign import CallerMix
     from catapult_nb.flows.flow import Flow
 
-__all__ = ["FlowCampaignResult", "compare_flows", "run_campaign"]
+__all__ = ["FlowCampaignResult", "compare_flows", "play_one_by_one", "run_campaign"]
 
 MAX_N = 1_000_000
 MAX_STEPS = 200  # visits per caller before the run is cut (a loop the caller keeps choosing)
@@ -57,6 +63,8 @@ def _check_answers(flow: Flow) -> None:
         if not isinstance(step, Ask) or step.answers is None or callable(step.answers):
             continue
         answers = {step.answers: 1.0} if isinstance(step.answers, str) else dict(step.answers)
+        for text in answers:
+            draws.check_keys(str(text), name)
         weights = list(answers.values())
         if not all(isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0 for w in weights) or (
             sum(weights) <= 0
@@ -110,52 +118,17 @@ class _Cache:
         return self.defaults[name]
 
 
-def _answer(name: str, step: Ask, rng: np.random.Generator, cache: _Cache) -> str:
-    answers = step.answers
-    if answers is None:
-        return cache.default(name, step)
-    if callable(answers):
-        return str(answers(rng))
-    if isinstance(answers, str):
-        return answers
-    texts = list(answers)
-    weights = np.array([float(answers[t]) for t in texts])
-    return texts[int(rng.choice(len(texts), p=weights / weights.sum()))]
+def _answers(flow: Flow, cache: _Cache) -> dict[str, draws.Answers]:
+    return {name: draws.Answers(step.answers, cache.default(name, step))
+            for name, step in flow.steps.items() if isinstance(step, Ask)}
 
 
-def _timeline(
-    caller: Caller, intended: str, spec: GatherSpec, rng: np.random.Generator
-) -> tuple[list[tuple[float, str]], float | None]:
-    """What one caller of ``caller``'s kind does at one gather: key times from its start, and a hang-up."""
-    prompt = spec.prompt_seconds
-    keys = intended
-    if keys and rng.random() < caller.extra_keys_rate:
-        keys += "".join(str(d) for d in rng.integers(0, 10, caller.extra_keys))
-    if keys and rng.random() < caller.terminator_rate:
-        keys += (caller.terminator or spec.terminating_digits[0]).upper()
-    if prompt > 0 and rng.random() < caller.barge_in:
-        first = rng.random() * prompt
-    else:
-        wait = caller.first_key_median * float(np.exp(caller.first_key_sigma * rng.standard_normal()))
-        first = prompt + wait
-    spread = rng.standard_normal(max(len(keys) - 1, 0))
-    gaps = caller.key_gap_median * np.exp(caller.key_gap_sigma * spread)
-    times = [first, *(first + np.cumsum(gaps)).tolist()]
-    presses = list(zip(times, keys, strict=False))
-    hang_up = None
-    if rng.random() < caller.hang_up_rate:
-        last = presses[-1][0] if presses else prompt + spec.inter_digit_timeout
-        hang_up = float(rng.random() * last)
-    return presses, hang_up
-
-
-def _stream(seed: int, caller: int, *parts: Any) -> np.random.Generator:
-    keys = [seed, caller, *(zlib.crc32(str(p).encode()) for p in parts)]
-    return np.random.default_rng(keys)
-
-
-def _play(flow: Flow, caller_kind: Caller, seed: int, index: int, cache: _Cache) -> dict[str, Any]:
-    """One caller from answer to the end of the call."""
+def _play(
+    flow: Flow, kinds: draws.KindTable, kind: int, seed: int, index: int, cache: _Cache,
+    answers: dict[str, draws.Answers],
+) -> dict[str, Any]:
+    """One caller from answer to the end of the call, on the event-driven engine (``run_gather``)."""
+    caller_kind = kinds.kinds[kind]
     now = 0.0
     name: str | None = flow.start
     path: list[str] = []
@@ -184,12 +157,18 @@ def _play(flow: Flow, caller_kind: Caller, seed: int, index: int, cache: _Cache)
             name = step.next
             continue
         assert isinstance(step, Ask)
-        rng = _stream(seed, index, name, visits[name])
+        key = draws.step_key(seed, name, visits[name])
         spec = cache.spec(name, step, render(step.sentence, variables) if step.sentence else None)
-        presses, hang_up = _timeline(caller_kind, _answer(name, step, rng, cache), spec, rng)
-        result = run_gather(spec, [(now + t, k) for t, k in presses],
-                            None if hang_up is None else now + hang_up, start_time=now)
-        now = result.completed_at
+        choice = answers[name]
+        if choice.call is not None:
+            intended = choice.called(seed, index, name, visits[name])
+            draws.check_keys(intended, name)
+        else:
+            u = draws.uniforms(key, np.array([index]), [draws.ANSWER])[:, 0]
+            intended = choice.texts[int(choice.choose(u)[0])]
+        presses, hang_up = draws.caller_timeline(caller_kind, intended, spec.prompt_seconds, spec, key, index)
+        result = run_gather(spec, presses, hang_up)  # from the gather's start: 0
+        now += result.completed_at
         if result.reason == "hung-up":
             edges.append((name, None, "hangup"))
             outcome = "hung-up"
@@ -202,7 +181,7 @@ def _play(flow: Flow, caller_kind: Caller, seed: int, index: int, cache: _Cache)
         name = decision.target
     return {
         "caller": index, "callerType": caller_kind.name, "path": " → ".join(path), "steps": len(path),
-        "outcome": outcome, "time": round(now, 3),
+        "outcome": outcome, "time": float(np.round(now, 3)),
         "retries": sum(kind in ("invalid", "no_input") for *_, kind in edges),
         "edges": edges,
     }
@@ -291,21 +270,39 @@ def run_campaign(
     :param callers: a :class:`~catapult_nb.campaign.Caller`, a :class:`~catapult_nb.campaign.CallerMix`,
         or None (the default mix of campaigns).
     :raises ValueError: ``n`` out of 1…1,000,000; :class:`FlowError` for ``answers`` that can never take
-        a route or weights that do not sum to a positive number.
+        a route or weights that do not sum to a positive number, or keys no caller can press.
     """
+    return _run(flow, callers, n, seed, progress=progress, one_by_one=False)
+
+
+def play_one_by_one(flow: Flow, callers: Any = None, n: int = 1000, seed: int = 0) -> FlowCampaignResult:
+    """:func:`run_campaign` one caller at a time on the event-driven engine
+    (:func:`~catapult_nb.engine.run_gather`, :meth:`Ask.decide`): slower, and the reference the
+    vectorised player is tested against caller by caller. Same arguments, same result."""
+    return _run(flow, callers, n, seed, progress=False, one_by_one=True)
+
+
+def _run(
+    flow: Flow, callers: Any, n: int, seed: int, *, progress: bool, one_by_one: bool
+) -> FlowCampaignResult:
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_N:
         raise ValueError(f"n must be a whole number from 1 to {MAX_N:,}, got {n!r}")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a whole number ≥ 0, got {seed!r}")
     _check_answers(flow)
     mix = _mix(callers)
-    kinds = [c for c, _ in mix.parts]
+    kinds = draws.KindTable.of(mix)
     weights = np.array([w for _, w in mix.parts], dtype=float)
-    chosen = np.random.default_rng([seed, 0x6B696E64]).choice(len(kinds), size=n, p=weights / weights.sum())
-    bar = tqdm(chosen.tolist(), desc=f"callers through {flow.name}", disable=not progress or n < 5000)
+    chosen = np.random.default_rng([seed, 0x6B696E64]).choice(
+        len(kinds.kinds), size=n, p=weights / weights.sum())
     cache = _Cache()
-    rows = [_play(flow, kinds[k], seed, i, cache) for i, k in enumerate(bar)]
-    return FlowCampaignResult(flow, pd.DataFrame(rows), seed)
+    answers = _answers(flow, cache)
+    if one_by_one:
+        rows = [_play(flow, kinds, k, seed, i, cache, answers) for i, k in enumerate(chosen.tolist())]
+        return FlowCampaignResult(flow, pd.DataFrame(rows), seed)
+    with tqdm(total=n, desc=f"callers through {flow.name}", disable=not progress or n < 5000) as bar:
+        table = play_flow(flow, kinds, chosen, seed, cache.spec, answers, MAX_STEPS, progress=bar.update)
+    return FlowCampaignResult(flow, table, seed)
 
 
 def compare_flows(

@@ -1,0 +1,146 @@
+"""The vectorised flow campaign against the event-driven one (run_gather and Ask.decide), caller by caller."""
+
+from __future__ import annotations
+
+from typing import Any
+from unittest import mock
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from test_engine_vectorised import KEYS
+
+from catapult_nb.campaign import Caller, mix
+from catapult_nb.flows import Ask, Flow, FlowError, Hangup, Play, Say, Transfer, campaign, run_campaign
+from catapult_nb.flows.campaign import play_one_by_one
+from catapult_nb.flows.examples import account_code
+
+PATTERNS = ["1", "2", r"\d{3}", r"\d+", "[12]", "12345", r"\d{5}", r"9\*?", "A"]
+TEXTS = ["", "1", "2", "123", "12345", "9", "4567", "12*", "a"]
+TIMEOUTS = [0.5, 1.0, 2.0, 5.0]
+# medians equal to timeouts with no spread: with no prompt, a first key or a gap lands exactly on a timeout
+TIMES = [0.3, 0.5, 1.0, 2.0, 4.0]
+SPREADS = [0.0, 0.0, 0.5, 1.5]
+
+callers = st.builds(
+    Caller,
+    first_key_median=st.sampled_from(TIMES), first_key_sigma=st.sampled_from(SPREADS),
+    barge_in=st.sampled_from([0.0, 0.3, 1.0]),
+    key_gap_median=st.sampled_from(TIMES), key_gap_sigma=st.sampled_from(SPREADS),
+    terminator_rate=st.sampled_from([0.0, 0.5, 1.0]),
+    terminator=st.one_of(st.none(), st.sampled_from(list(KEYS))),
+    extra_keys_rate=st.sampled_from([0.0, 0.5, 1.0]), extra_keys=st.integers(0, 4),
+    hang_up_rate=st.sampled_from([0.0, 0.3, 1.0]),
+)
+
+
+def _agree(flow: Flow, people: Any, n: int, seed: int) -> None:
+    want = play_one_by_one(flow, people, n, seed).callers
+    got = run_campaign(flow, people, n, seed, progress=False).callers
+    assert list(got.columns) == list(want.columns)
+    for column in want.columns:
+        same = [a == b for a, b in zip(got[column].tolist(), want[column].tolist(), strict=True)]
+        if not all(same):
+            i = same.index(False)
+            raise AssertionError(
+                f"caller {i}, {column}: got {got.iloc[i].to_dict()}, want {want.iloc[i].to_dict()}")
+
+
+def _picker(pool: list[str]) -> Any:
+    """Answers as a callable: one of ``pool``, drawn with the caller's own Generator."""
+    return lambda rng: pool[rng.integers(len(pool))]
+
+
+@st.composite
+def flows(draw: st.DrawFn) -> Flow:
+    n_asks = draw(st.integers(1, 3))
+    asks = [f"a{i}" for i in range(n_asks)]
+    others = draw(st.lists(st.sampled_from(["say", "play", "transfer", "hangup"]), max_size=3))
+    names = asks + [f"{kind}{i}" for i, kind in enumerate(others)]
+    target = st.sampled_from(names)
+    maybe = st.one_of(st.none(), target)
+    steps: dict[str, Any] = {}
+    for name in asks:
+        earlier = [a for a in asks if a < name]
+        sentence = draw(st.sampled_from(
+            [None, None, "Enter your code.", "Press one or two, then pound, please, when you are ready."]
+            + [f"You entered {{{a}}}. Press 1." for a in earlier]))
+        texts = st.sampled_from(TEXTS)
+        answers = draw(st.one_of(
+            st.none(), texts, st.dictionaries(texts, st.sampled_from([0, 1, 2.5]), min_size=1),
+            st.lists(texts, min_size=1, max_size=3).map(_picker),
+        ))
+        steps[name] = Ask(
+            sentence, routes=draw(st.dictionaries(st.sampled_from(PATTERNS), target, max_size=3)),
+            invalid=draw(maybe), no_input=draw(maybe), retries=draw(st.integers(0, 3)),
+            exhausted=draw(maybe), answers=answers, max_digits=draw(st.integers(1, 6)),
+            terminating_digits=draw(st.sampled_from(["#", "*", "#*", "A"])),
+            inter_digit_timeout=draw(st.sampled_from(TIMEOUTS)),
+        )
+    for name in names[n_asks:]:
+        if name.startswith("say"):
+            words = draw(st.sampled_from(["Thank you.", "You said {a0}, goodbye."]))
+            steps[name] = Say(words, next=draw(maybe))
+        elif name.startswith("play"):
+            steps[name] = Play("https://example.com/hold.wav", next=draw(maybe))
+        elif name.startswith("transfer"):
+            steps[name] = Transfer("+15550100999")
+        else:
+            steps[name] = Hangup()
+    # every step reachable: a step nothing leads to gets a route of its own from the start
+    while True:
+        try:
+            return Flow(steps, start="a0")
+        except FlowError as exc:
+            assume(exc.field == "unreachable")
+            first = steps["a0"]
+            steps["a0"] = first.but(routes={**first.routes, f"7{names.index(exc.step)}": exc.step})
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    flow=flows(),
+    kinds=st.lists(callers, min_size=1, max_size=3),
+    weights=st.lists(st.sampled_from([0.0, 1.0, 3.0]), min_size=3, max_size=3),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_the_vectorised_flow_campaign_agrees_with_the_event_driven_one(
+    flow: Flow, kinds: list[Caller], weights: list[float], seed: int
+) -> None:
+    people = [(kind.but(name=f"kind{i}"), weights[i]) for i, kind in enumerate(kinds)]
+    assume(sum(w for _, w in people) > 0)
+    try:
+        campaign._check_answers(flow)
+    except FlowError:
+        assume(False)
+    with mock.patch.object(campaign, "MAX_STEPS", 12):  # loops reach the cut (outcome error) quickly
+        _agree(flow, mix(*people), 150, seed)
+
+
+def test_the_account_code_flow_agrees_caller_by_caller() -> None:
+    flow = account_code()
+    _agree(flow, None, 3000, 5)
+    # and the callers' choices there reach every way out of the code step
+    ways = run_campaign(flow, n=3000, seed=5, progress=False).funnel().loc["code"]
+    assert (ways[["route", "invalid", "no_input", "hangup"]] > 0).all()
+
+
+def test_a_caller_is_the_same_person_whoever_else_calls() -> None:
+    # counter-based draws: caller i's row depends on the seed and i only, not on how many call
+    few = run_campaign(account_code(), n=50, seed=9, progress=False).callers
+    many = run_campaign(account_code(), n=5000, seed=9, progress=False).callers
+    assert few.drop(columns="edges").equals(many.iloc[:50].drop(columns="edges"))
+    assert few["edges"].tolist() == many["edges"].iloc[:50].tolist()
+    assert few["path"].nunique() > 1
+
+
+@pytest.mark.parametrize("answer", ["12x", "1" * 101])
+def test_answers_a_caller_cannot_press_are_refused_before_anything_runs(answer: str) -> None:
+    flow = Flow({"menu": Ask("Press 1.", max_digits=1, routes={"1": "bye"}, answers={answer: 1, "1": 1}),
+                 "bye": Say("Bye.")})
+    with pytest.raises(FlowError, match="callers can only press keys"):
+        run_campaign(flow, n=10, seed=1)
+    called = Flow({"menu": Ask("Press 1.", max_digits=1, routes={"1": "bye"}, answers=lambda rng: answer),
+                   "bye": Say("Bye.")})
+    with pytest.raises(FlowError, match="step 'menu', field 'answers'"):
+        run_campaign(called, n=10, seed=1)
