@@ -24,8 +24,8 @@ import numpy as np
 
 from catapult_nb.campaign import DEFAULT_CALLERS
 from catapult_nb.campaign import run_campaign as run_gather_campaign
-from catapult_nb.flows import run_campaign
-from catapult_nb.flows.campaign import _answers, _Cache, play_one_by_one
+from catapult_nb.flows import Ask, run_campaign
+from catapult_nb.flows.campaign import _Cache, play_one_by_one
 from catapult_nb.flows.draws import columns
 from catapult_nb.flows.examples import account_code
 
@@ -54,8 +54,11 @@ def main() -> None:
     flow_s, result = best(args.repeat, lambda: run_campaign(flow, n=args.n, seed=1, progress=False))
     single_s, single = best(args.repeat, lambda: run_gather_campaign(options, n=args.n, seed=1))
     extra = max(c.extra_keys for c, _ in DEFAULT_CALLERS.parts)
-    drawn = {name: len(columns(max(len(t) for t in a.texts) + extra + 1))  # per caller at each visit
-             for name, a in _answers(flow, _Cache()).items()}
+    cache = _Cache()
+    drawn = {  # numbers drawn per caller at each visit of an Ask
+        name: len(columns(max(len(t) for t in cache.answers(name, step).texts) + extra + 1))
+        for name, step in flow.steps.items() if isinstance(step, Ask)
+    }
     visits = result.callers["edges"].map(lambda edges: [s for s, _, k in edges if k != "next"]).explode()
     asks = int(visits.notna().sum())
     numbers = int(visits.dropna().map(drawn).sum())

@@ -22,13 +22,13 @@ Modules: :mod:`~catapult_nb.flows.steps` (the steps and the checks), :mod:`~cata
 :mod:`~catapult_nb.flows.diagram` (Mermaid).
 """
 
-from catapult_nb.flows.campaign import FlowCampaignResult, compare_flows, run_campaign
+from catapult_nb.flows.campaign import FlowCampaignResult, FlowComparison, compare_flows, run_campaign
 from catapult_nb.flows.flow import Flow
 from catapult_nb.flows.runner import OUTCOMES, FlowRun
 from catapult_nb.flows.steps import Ask, FlowError, Hangup, Play, Say, Step, Transfer
 from catapult_nb.flows.transcript import Transcript
 
 __all__ = [
-    "OUTCOMES", "Ask", "Flow", "FlowCampaignResult", "FlowError", "FlowRun", "Hangup", "Play", "Say", "Step",
-    "Transcript", "Transfer", "compare_flows", "run_campaign",
+    "OUTCOMES", "Ask", "Flow", "FlowCampaignResult", "FlowComparison", "FlowError", "FlowRun", "Hangup",
+    "Play", "Say", "Step", "Transcript", "Transfer", "compare_flows", "run_campaign",
 ]

@@ -33,16 +33,20 @@ from tqdm.auto import tqdm
 from catapult_nb.engine import GatherSpec, prompt_duration, run_gather
 from catapult_nb.flows import draws
 from catapult_nb.flows.cases import example_digits
+from catapult_nb.flows.diagram import to_mermaid
 from catapult_nb.flows.steps import Ask, Hangup, Play, Say, Transfer, render
 from catapult_nb.flows.vectorised import play_flow
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from catapult_nb.campaign import CallerMix
+    from catapult_nb.campaign import Caller, CallerMix
     from catapult_nb.flows.flow import Flow
 
-__all__ = ["FlowCampaignResult", "compare_flows", "play_one_by_one", "run_campaign"]
+__all__ = [
+    "FlowCampaignResult", "FlowComparison", "caller_kinds", "compare_flows", "max_margin", "play_one_by_one",
+    "run_campaign", "step_plan",
+]
 
 MAX_N = 1_000_000
 MAX_STEPS = 200  # visits per caller before the run is cut (a loop the caller keeps choosing)
@@ -97,11 +101,12 @@ def _first_route_answer(step: Ask) -> str:
 
 
 class _Cache:
-    """What is the same for every caller of one run: gather specs by step and sentence, default answers."""
+    """What is the same for every caller of one run: gather specs by step and sentence, what callers try
+    to enter at each step."""
 
     def __init__(self) -> None:
         self.specs: dict[tuple[str, str | None], GatherSpec] = {}
-        self.defaults: dict[str, str] = {}
+        self.choices: dict[str, draws.Answers] = {}
 
     def spec(self, name: str, step: Ask, sentence: str | None) -> GatherSpec:
         key = (name, sentence)
@@ -112,23 +117,55 @@ class _Cache:
             spec = self.specs[key] = GatherSpec.from_options(step.gather_options(sentence))
         return spec
 
-    def default(self, name: str, step: Ask) -> str:
-        if name not in self.defaults:
-            self.defaults[name] = _first_route_answer(step)
-        return self.defaults[name]
+    def answers(self, name: str, step: Ask) -> draws.Answers:
+        if name not in self.choices:
+            self.choices[name] = draws.Answers(step.answers, _first_route_answer(step))
+        return self.choices[name]
 
 
-def _answers(flow: Flow, cache: _Cache) -> dict[str, draws.Answers]:
-    return {name: draws.Answers(step.answers, cache.default(name, step))
-            for name, step in flow.steps.items() if isinstance(step, Ask)}
+def caller_kinds(mix: CallerMix, n: int, seed: int) -> tuple[list[Caller], list[int]]:
+    """The mix's kinds, and which kind each of the ``n`` callers is (the same for every flow)."""
+    kinds = [c for c, _ in mix.parts]
+    weights = np.array([w for _, w in mix.parts], dtype=float)
+    chosen = np.random.default_rng([seed, 0x6B696E64]).choice(len(kinds), size=n, p=weights / weights.sum())
+    return kinds, chosen.tolist()
+
+
+def step_plan(
+    flow: Flow, name: str, visit: int, variables: Mapping[str, str], caller_kind: Caller, seed: int,
+    index: int, cache: _Cache, margin: float = 0.0,
+) -> tuple[GatherSpec, list[tuple[float, str]], float | None]:
+    """What caller ``index`` does at the ``visit``-th visit of the Ask step ``name``: the gather's spec,
+    the keys with their times from the gather's start, and when they hang up (None: they do not).
+
+    The engine plays it with :func:`~catapult_nb.engine.run_gather` (:func:`play_one_by_one`), or for
+    many callers at once with arrays built by the same rules (:func:`run_campaign`).
+    """
+    step = flow.steps[name]
+    assert isinstance(step, Ask)
+    spec = cache.spec(name, step, render(step.sentence, dict(variables)) if step.sentence else None)
+    key = draws.step_key(seed, name, visit)
+    choice = cache.answers(name, step)
+    if choice.call is not None:
+        intended = choice.called(seed, index, name, visit)
+        draws.check_keys(intended, name)
+    else:
+        u = draws.uniforms(key, np.array([index]), [draws.ANSWER])[:, 0]
+        intended = choice.texts[int(choice.choose(u)[0])]
+    presses, hang_up = draws.caller_timeline(caller_kind, intended, spec.prompt_seconds, spec, key, index,
+                                             margin)
+    return spec, presses, hang_up
 
 
 def _play(
-    flow: Flow, kinds: draws.KindTable, kind: int, seed: int, index: int, cache: _Cache,
-    answers: dict[str, draws.Answers],
+    flow: Flow, caller_kind: Caller, seed: int, index: int, cache: _Cache, margin: float = 0.0,
+    trace: list[Any] | None = None,
 ) -> dict[str, Any]:
-    """One caller from answer to the end of the call, on the event-driven engine (``run_gather``)."""
-    caller_kind = kinds.kinds[kind]
+    """One caller from answer to the end of the call, on the event-driven engine (``run_gather``).
+
+    With a ``trace`` list, each gather's ``(step, presses, hang_up, reason, seconds it lasted)`` is added
+    to it: what the caller does, step by step.
+    """
     now = 0.0
     name: str | None = flow.start
     path: list[str] = []
@@ -157,17 +194,11 @@ def _play(
             name = step.next
             continue
         assert isinstance(step, Ask)
-        key = draws.step_key(seed, name, visits[name])
-        spec = cache.spec(name, step, render(step.sentence, variables) if step.sentence else None)
-        choice = answers[name]
-        if choice.call is not None:
-            intended = choice.called(seed, index, name, visits[name])
-            draws.check_keys(intended, name)
-        else:
-            u = draws.uniforms(key, np.array([index]), [draws.ANSWER])[:, 0]
-            intended = choice.texts[int(choice.choose(u)[0])]
-        presses, hang_up = draws.caller_timeline(caller_kind, intended, spec.prompt_seconds, spec, key, index)
+        spec, presses, hang_up = step_plan(flow, name, visits[name], variables, caller_kind, seed, index,
+                                           cache, margin)
         result = run_gather(spec, presses, hang_up)  # from the gather's start: 0
+        if trace is not None:
+            trace.append((name, presses, hang_up, result.reason, result.completed_at))
         now += result.completed_at
         if result.reason == "hung-up":
             edges.append((name, None, "hangup"))
@@ -263,54 +294,148 @@ class FlowCampaignResult:
 
 
 def run_campaign(
-    flow: Flow, callers: Any = None, n: int = 1000, seed: int = 0, *, progress: bool = True
+    flow: Flow, callers: Any = None, n: int = 1000, seed: int = 0, *, progress: bool = True,
+    margin: float = 0.0,
 ) -> FlowCampaignResult:
-    """Play ``n`` synthetic callers through ``flow`` on the engine's clock.
+    """Play ``n`` synthetic callers through ``flow`` on the engine's clock, all at once, step by step.
 
     :param callers: a :class:`~catapult_nb.campaign.Caller`, a :class:`~catapult_nb.campaign.CallerMix`,
         or None (the default mix of campaigns).
-    :raises ValueError: ``n`` out of 1…1,000,000; :class:`FlowError` for ``answers`` that can never take
-        a route or weights that do not sum to a positive number, or keys no caller can press.
+    :param margin: keep every wait that decides a timeout this many API seconds from it (see
+        :func:`draws.caller_timeline`); 0 leaves the timelines as drawn.
+    :raises ValueError: ``n`` out of 1…1,000,000, a bad ``seed`` or ``margin``; :class:`FlowError` for
+        ``answers`` that can never take a route, weights that do not sum to a positive number, or keys no
+        caller can press.
     """
-    return _run(flow, callers, n, seed, progress=progress, one_by_one=False)
+    return _run(flow, callers, n, seed, progress=progress, margin=margin, one_by_one=False)
 
 
-def play_one_by_one(flow: Flow, callers: Any = None, n: int = 1000, seed: int = 0) -> FlowCampaignResult:
+def play_one_by_one(
+    flow: Flow, callers: Any = None, n: int = 1000, seed: int = 0, *, margin: float = 0.0
+) -> FlowCampaignResult:
     """:func:`run_campaign` one caller at a time on the event-driven engine
     (:func:`~catapult_nb.engine.run_gather`, :meth:`Ask.decide`): slower, and the reference the
     vectorised player is tested against caller by caller. Same arguments, same result."""
-    return _run(flow, callers, n, seed, progress=False, one_by_one=True)
+    return _run(flow, callers, n, seed, progress=False, margin=margin, one_by_one=True)
+
+
+def max_margin(flow: Flow) -> float:
+    """The largest margin the flow allows: half its shortest inter-digit timeout."""
+    timeouts = [s.gather_options(None).effective_inter_digit_timeout for s in flow.steps.values()
+                if isinstance(s, Ask)]
+    return min(timeouts, default=0.0) / 2
+
+
+def _check_margin(flow: Flow, margin: Any) -> None:
+    from catapult_nb.campaign.callers import check_float
+
+    check_float("margin", margin, low=0.0)
+    if margin > max_margin(flow):
+        raise ValueError(
+            f"margin must be at most {max_margin(flow):g} API seconds (half the shortest inter-digit "
+            f"timeout of {flow.name!r}), got {margin:g}"
+        )
 
 
 def _run(
-    flow: Flow, callers: Any, n: int, seed: int, *, progress: bool, one_by_one: bool
+    flow: Flow, callers: Any, n: int, seed: int, *, progress: bool, margin: float, one_by_one: bool
 ) -> FlowCampaignResult:
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_N:
         raise ValueError(f"n must be a whole number from 1 to {MAX_N:,}, got {n!r}")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a whole number ≥ 0, got {seed!r}")
+    _check_margin(flow, margin)
     _check_answers(flow)
-    mix = _mix(callers)
-    kinds = draws.KindTable.of(mix)
-    weights = np.array([w for _, w in mix.parts], dtype=float)
-    chosen = np.random.default_rng([seed, 0x6B696E64]).choice(
-        len(kinds.kinds), size=n, p=weights / weights.sum())
+    kinds, chosen = caller_kinds(_mix(callers), n, seed)
     cache = _Cache()
-    answers = _answers(flow, cache)
     if one_by_one:
-        rows = [_play(flow, kinds, k, seed, i, cache, answers) for i, k in enumerate(chosen.tolist())]
+        rows = [_play(flow, kinds[k], seed, i, cache, margin) for i, k in enumerate(chosen)]
         return FlowCampaignResult(flow, pd.DataFrame(rows), seed)
+    answers = {name: cache.answers(name, step) for name, step in flow.steps.items() if isinstance(step, Ask)}
     with tqdm(total=n, desc=f"callers through {flow.name}", disable=not progress or n < 5000) as bar:
-        table = play_flow(flow, kinds, chosen, seed, cache.spec, answers, MAX_STEPS, progress=bar.update)
+        table = play_flow(flow, draws.KindTable.of(kinds), np.array(chosen, dtype=np.int64), seed, cache.spec,
+                          answers, MAX_STEPS, margin=margin, progress=bar.update)
     return FlowCampaignResult(flow, table, seed)
 
 
+class FlowComparison:
+    """Several flows' campaigns, the same people through each: shown side by side, one column per flow,
+    each with its outcomes, its funnel and its diagram with the callers counted on the edges.
+
+    Build it with :meth:`run` (``FlowComparison.run({"2 retries": flow, "1 retry": variant}, n=10_000)``)
+    or from results already run (``FlowComparison({"a": result_a, "b": result_b})``). Displayed, it is
+    Markdown with raw HTML columns and Mermaid blocks, which JupyterLab ≥ 4.1 draws and ``nbconvert``'s
+    HTML export draws too (no ``_repr_html_``: a front end would rank HTML first and show the diagrams'
+    text instead of drawing them).
+
+    :param results: ``{label: FlowCampaignResult}``, in the order to show them.
+    :raises ValueError: for no results.
+    """
+
+    def __init__(self, results: Mapping[str, FlowCampaignResult]) -> None:
+        if not results:
+            raise ValueError("a comparison needs at least one campaign result: {label: run_campaign(...)}")
+        self.results = dict(results)
+
+    @classmethod
+    def run(
+        cls, flows: Mapping[str, Flow], callers: Any = None, n: int = 1000, seed: int = 0, **kwargs: Any
+    ) -> FlowComparison:
+        """Run the same callers (same ``seed``) through each flow; arguments as for :func:`run_campaign`
+        (``kwargs``: ``progress``, ``margin``, …)."""
+        if not flows:
+            raise ValueError("compare at least one flow: {label: flow}")
+        return cls({label: run_campaign(flow, callers, n, seed, **kwargs) for label, flow in flows.items()})
+
+    def shares(self) -> pd.DataFrame:
+        """Outcome shares, one row per flow (what :func:`compare_flows` returns)."""
+        table = {label: result.outcomes() / len(result.callers) for label, result in self.results.items()}
+        return pd.DataFrame(table).fillna(0.0).T
+
+    def funnels(self) -> dict[str, pd.DataFrame]:
+        """Each flow's :meth:`FlowCampaignResult.funnel`, by label."""
+        return {label: result.funnel() for label, result in self.results.items()}
+
+    def diagrams(self) -> dict[str, str]:
+        """Each flow's Mermaid text with the callers counted on the edges, by label."""
+        return {label: to_mermaid(result.flow, counts=result.edge_counts())
+                for label, result in self.results.items()}
+
+    def __repr__(self) -> str:
+        return "FlowComparison(" + "; ".join(
+            f"{label}: {result!r}" for label, result in self.results.items()) + ")"
+
+    def _repr_markdown_(self) -> str:
+        shares = self.shares().map(lambda v: f"{v:.1%}").to_html(classes="cnb-flow-shares")
+        width = f"{100 / len(self.results):.0f}%"
+        heads, cells = [], []
+        for (label, result), diagram in zip(self.results.items(), self.diagrams().values(), strict=True):
+            funnel = result.funnel().drop(columns=["visits", "next", "end"])  # a Say's next = reached
+            shown = funnel.loc[:, (funnel != 0).any()].rename(columns=_FUNNEL_HEADS).reset_index()
+            heads.append(f'<th style="width: {width}">{html.escape(label)}</th>')
+            cells.append(
+                f'<td style="width: {width}; vertical-align: top">\n\n'
+                f'{shown.to_html(classes="cnb-flow-funnel", index=False)}\n\n'
+                f"```mermaid\n{diagram}```\n\n</td>"
+            )
+        n = len(next(iter(self.results.values())).callers)
+        return (
+            f'<div class="cnb-flow-comparison">\n\n**{n:,} callers through each flow, the same people**'
+            f'\n\n{shares}\n\n<table style="width: 100%; table-layout: fixed">\n<tr>{"".join(heads)}</tr>'
+            f"\n<tr>{''.join(cells)}</tr>\n</table>\n\n</div>\n"
+        )
+
+
+_FUNNEL_HEADS = {"no_input": "no input", "hangup": "hung up"}
+
+
 def compare_flows(
-    flows: Mapping[str, Flow], callers: Any = None, n: int = 1000, seed: int = 0
+    flows: Mapping[str, Flow], callers: Any = None, n: int = 1000, seed: int = 0, **kwargs: Any
 ) -> pd.DataFrame:
-    """Outcome shares per flow, the same people (same ``seed``) through each."""
-    table = {
-        label: run_campaign(flow, callers, n, seed, progress=False).outcomes() / n
-        for label, flow in flows.items()
-    }
-    return pd.DataFrame(table).fillna(0.0).T
+    """Outcome shares per flow, the same people (same ``seed``) through each (:class:`FlowComparison`
+    shows their funnels and diagrams side by side too).
+
+    :param kwargs: passed on to :func:`run_campaign` (``margin``, …).
+    """
+    kwargs.setdefault("progress", False)
+    return FlowComparison.run(flows, callers, n, seed, **kwargs).shares()

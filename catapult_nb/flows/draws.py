@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from catapult_nb.campaign.callers import Caller, CallerMix
+from catapult_nb.campaign.callers import Caller
+from catapult_nb.campaign.plans import _away, _safe_hang_up
 from catapult_nb.engine import GatherSpec
 from catapult_nb.options import DTMF_KEYS
 
@@ -132,9 +133,7 @@ class KindTable:
     hang_up_rate: np.ndarray
 
     @classmethod
-    def of(cls, mix: CallerMix) -> KindTable:
-        kinds = [c for c, _ in mix.parts]
-
+    def of(cls, kinds: list[Caller]) -> KindTable:
         def column(name: str) -> np.ndarray:
             return np.array([float(getattr(c, name)) for c in kinds])
 
@@ -164,7 +163,7 @@ def _ender(caller: Caller, spec: GatherSpec) -> str:
 
 
 def caller_timeline(
-    caller: Caller, intended: str, prompt: float, spec: GatherSpec, key: int, index: int
+    caller: Caller, intended: str, prompt: float, spec: GatherSpec, key: int, index: int, margin: float = 0.0
 ) -> tuple[list[tuple[float, str]], float | None]:
     """What one caller does at one gather: key presses (time from the gather's start, key) and a hang-up.
 
@@ -173,6 +172,9 @@ def caller_timeline(
     :param prompt: how long the prompt plays (API seconds; 0 for none).
     :param spec: the gather (its inter-digit timeout and terminating digits).
     :param key: :func:`step_key` of this step and visit; ``index``: the caller's number.
+    :param margin: keep every wait that could decide an inter-digit timeout this far (API seconds) from
+        it, and a hang-up this far from every key and timeout, as single-gather campaigns do
+        (docs/campaigns.md, "Over the wire"); the draws are the same whatever the margin.
     """
     width = len(intended) + caller.extra_keys + 1
     u = uniforms(key, np.array([index]), columns(width))[0]
@@ -191,18 +193,25 @@ def caller_timeline(
     n_gaps = max(len(keys) - 1, 0)
     pairs = u[GAPS: GAPS + 2 * n_gaps]
     gaps = caller.key_gap_median * np.exp(caller.key_gap_sigma * normals(pairs[0::2], pairs[1::2]))
+    timeout = spec.inter_digit_timeout
+    if margin > 0:
+        if first >= prompt:
+            first = prompt + float(_away(np.array([first - prompt]), timeout, margin)[0])
+        gaps = _away(gaps, timeout, margin)
     times = [first, *(first + np.cumsum(gaps)).tolist()]
     presses = list(zip(times, keys, strict=False))
     hang_up = None
     if u[HANGS_UP] < caller.hang_up_rate:
-        last = presses[-1][0] if presses else prompt + spec.inter_digit_timeout
+        last = presses[-1][0] if presses else prompt + timeout
         hang_up = float(u[HANG_UP_AT] * last)
+        if margin > 0:
+            hang_up = _safe_hang_up(hang_up, [t for t, _ in presses], prompt, timeout, margin)
     return presses, hang_up
 
 
 def group_timelines(
     table: KindTable, kind: np.ndarray, callers: np.ndarray, intended: np.ndarray, length: np.ndarray,
-    prompt: np.ndarray, spec: GatherSpec, key: int,
+    prompt: np.ndarray, spec: GatherSpec, key: int, margin: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`caller_timeline` for many callers at once, as the arrays :func:`engine_vectorised.play`
     reads.
@@ -210,6 +219,7 @@ def group_timelines(
     :param kind: each caller's kind (index into ``table``); ``callers``: their numbers.
     :param intended: ``(m, L)`` uint8 ASCII codes of what each tries to enter; ``length``: how many.
     :param prompt: ``(m,)`` prompt lengths.
+    :param margin: as for :func:`caller_timeline`.
     :returns: ``times`` ``(m, width)``, ``keys`` ``(m, width)`` uint8, ``count`` ``(m,)`` and ``hang_up``
         ``(m,)`` (NaN for none).
     """
@@ -239,9 +249,17 @@ def group_timelines(
     pairs = u[:, GAPS:]
     gaps = table.key_gap_median[kind][:, None] * np.exp(
         table.key_gap_sigma[kind][:, None] * normals(pairs[:, 0::2], pairs[:, 1::2]))
+    timeout = spec.inter_digit_timeout
+    if margin > 0:
+        first = np.where(first >= prompt, prompt + _away(first - prompt, timeout, margin), first)
+        gaps = _away(gaps, timeout, margin)
     times = np.empty((m, width))
     times[:, 0] = first
     times[:, 1:] = first[:, None] + np.cumsum(gaps, axis=1)
-    last = np.where(count > 0, times[rows, np.maximum(count - 1, 0)], prompt + spec.inter_digit_timeout)
+    last = np.where(count > 0, times[rows, np.maximum(count - 1, 0)], prompt + timeout)
     hang_up = np.where(u[:, HANGS_UP] < table.hang_up_rate[kind], u[:, HANG_UP_AT] * last, np.nan)
+    if margin > 0:
+        for i in np.flatnonzero(~np.isnan(hang_up)).tolist():
+            hang_up[i] = _safe_hang_up(float(hang_up[i]), times[i, : count[i]].tolist(), float(prompt[i]),
+                                       timeout, margin)
     return times, keys, count, hang_up

@@ -113,7 +113,8 @@ class _Sentences:
 def play_flow(
     flow: Flow, kinds: draws.KindTable, kind: np.ndarray, seed: int, specs: Callable[[str, Ask, str | None],
                                                                                   GatherSpec],
-    answers: dict[str, draws.Answers], max_steps: int, progress: Callable[[int], None] | None = None,
+    answers: dict[str, draws.Answers], max_steps: int, *, margin: float = 0.0,
+    progress: Callable[[int], None] | None = None,
 ) -> pd.DataFrame:
     """Play every caller (``kind[i]`` is caller *i*'s kind) through ``flow``; one row per caller.
 
@@ -121,6 +122,7 @@ def play_flow(
         player, so both time prompts alike).
     :param answers: each Ask's :class:`draws.Answers`.
     :param max_steps: steps per caller before the call is cut (outcome ``error``).
+    :param margin: as for :func:`draws.caller_timeline`.
     :param progress: called with how many callers finished in each round.
     :returns: the rows of :class:`~catapult_nb.flows.campaign.FlowCampaignResult` (columns ``caller``,
         ``callerType``, ``path``, ``steps``, ``outcome``, ``time``, ``retries``, ``edges``).
@@ -185,7 +187,7 @@ def play_flow(
                     group = callers[at_visit]
                     _ask(name, step, group, int(visit), seed, kinds, kind, answers[name], sentences,
                          specs, now, failures[:, s], variables, edge_id, index, trails, trail, step_of,
-                         finish)
+                         finish, margin)
         still = step_of[active] >= 0
         if progress is not None:
             progress(int((~still).sum()) + int(cut.sum()))
@@ -236,7 +238,7 @@ def _ask(
     kind: np.ndarray, answers: draws.Answers, sentences: _Sentences,
     specs: Callable[[str, Ask, str | None], GatherSpec], now: np.ndarray, failures: np.ndarray,
     variables: dict[str, np.ndarray], edge_id: dict[_EdgeKey, int], index: dict[str, int], trails: _Trails,
-    trail: np.ndarray, step_of: np.ndarray, finish: Callable[[np.ndarray, int], None],
+    trail: np.ndarray, step_of: np.ndarray, finish: Callable[[np.ndarray, int], None], margin: float,
 ) -> None:
     """One visit of one Ask for a group of callers: timelines, the gather for all, then each routed."""
     group_specs = sentences.per_caller(step.sentence, group, lambda text: specs(name, step, text))
@@ -246,7 +248,7 @@ def _ask(
     u_answer = draws.uniforms(key, group, [draws.ANSWER])[:, 0]
     intended, length = _answers_of(answers, group, u_answer, seed, name, visit)
     times, keys, count, hang_up = draws.group_timelines(kinds, kind[group], group, intended, length, prompt,
-                                                        spec, key)
+                                                        spec, key, margin)
     result = engine_vectorised.play(spec, times, keys, count, hang_up, prompt_seconds=prompt)
     now[group] += result.completed_at
     hung = result.reason == _HUNG
