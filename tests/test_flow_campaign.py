@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from catapult_nb.campaign import Caller, mix
-from catapult_nb.flows import Ask, Flow, FlowError, Say, compare_flows, run_campaign
+from catapult_nb.flows import Ask, Flow, FlowComparison, FlowError, Say, compare_flows, run_campaign
 from catapult_nb.flows.examples import account_code
 
 
@@ -87,3 +87,23 @@ def test_a_caller_mix_applies_at_every_step():
 def test_bad_campaigns_fail_before_anything_runs(steps, n, error, words):
     with pytest.raises(error, match=words):
         run_campaign(Flow(steps), n=n, seed=1)
+
+
+def test_a_comparison_lays_out_each_variant_in_its_own_column():
+    flows = {"2 retries": _with_retries(2), "1 retry": _with_retries(1), "0 retries": _with_retries(0)}
+    comparison = FlowComparison.run(flows, n=600, seed=4, progress=False)
+    assert comparison.shares().equals(compare_flows(flows, n=600, seed=4))
+    assert list(comparison.funnels()) == list(flows)
+    markdown = comparison._repr_markdown_()
+    assert not hasattr(comparison, "_repr_html_")  # HTML would outrank the Markdown and its drawings
+    assert markdown.count('<td style="width: 33%; vertical-align: top">') == 3
+    assert markdown.count("```mermaid\nflowchart TD") == 3
+    # in order, each column its own counts: the exhausted edge after 3, 2, then 1 failures
+    at = [markdown.index(f"{k} failures ×") for k in (3, 2, 1)]
+    assert at == sorted(at)
+    for label, result in comparison.results.items():
+        assert f"×{result.edge_counts()[('code', 'confirm', 'route')]}" in comparison.diagrams()[label]
+    assert repr(comparison).startswith(
+        "FlowComparison(2 retries: FlowCampaignResult('2 retries', 600 callers")
+    with pytest.raises(ValueError, match="at least one"):
+        FlowComparison({})

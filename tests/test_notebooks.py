@@ -164,12 +164,29 @@ def test_call_flows_notebook_plays_the_account_code_flow(tmp_path, fake_credenti
     # ten thousand synthetic callers, their funnel, the counted diagram, two variants compared
     assert "FlowCampaignResult('account code', 10,000 callers" in text
     assert "×" in text and "1 retry" in text and "image/png" in text
-    # every path checked on the simulator, and written as a pytest file
-    assert "100% of the edges covered; all passed: True" in text
-    assert (tmp_path / "test_account_code_flow.py").read_text().startswith('"""Tests for the call flow')
-    # ten thousand synthetic callers, their funnel, the counted diagram, two variants compared
-    assert "FlowCampaignResult('account code', 10,000 callers" in text
-    assert "×" in text and "1 retry" in text and "image/png" in text
+    assert_variants_side_by_side(nb)
+    assert "all failed at code twice: True" in plain_text(nb, "# the same people")
+
+
+def assert_variants_side_by_side(nb: nbformat.NotebookNode) -> None:
+    """The two variants' funnels and counted Mermaid diagrams are laid out in one row of two columns, as
+    Markdown (which JupyterLab draws, Mermaid included) and in the HTML export."""
+    outputs = json.loads(cell_text(nb, "from catapult_nb.flows import FlowComparison"))
+    [shown] = [o["data"] for o in outputs if "text/markdown" in o.get("data", {})]  # beside progress bars
+    assert "text/html" not in shown  # JupyterLab would rank it first and not draw the diagrams
+    markdown = shown["text/markdown"]
+    assert "10,000 callers through each flow, the same people" in markdown
+    heads, row = re.search(r"<tr>(<th.*?)</tr>\n<tr>(<td.*)</tr>\n</table>", markdown, re.S).groups()
+    assert re.findall(r"<th[^>]*>([^<]*)</th>", heads) == ["2 retries", "1 retry"]
+    columns = re.split(r'<td style="width: 50%[^"]*">', row)[1:]  # the two columns, not the funnels' cells
+    assert len(columns) == 2
+    for column, failures in zip(columns, ("3 failures ×", "2 failures ×"), strict=True):
+        assert 'class="dataframe cnb-flow-funnel"' in column and column.count("```mermaid\nflowchart TD") == 1
+        assert failures in column  # each diagram counts its own variant's edges
+    exported = html_text(nb)
+    part = exported[exported.index('class="cnb-flow-comparison"'):]
+    part = part[: part.index("</table>\n</div>")]
+    assert part.count('<div class="jp-Mermaid"><pre class="mermaid">') == 2
 
 
 #: The Explorer's parts, by the CSS class each one carries in the saved widget state.
