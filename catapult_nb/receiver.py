@@ -10,8 +10,10 @@ Basic auth, and answers 200 only once the event is committed to the :class:`~cat
         ...  # give the API receiver.url (or a tunnel's URL) as the call's callbackUrl
         event = receiver.wait_for(gather_id="gtr-…", event_type="gather", timeout=10)
 
-Writes go through one writer thread that commits whatever deliveries are waiting in one transaction
-(group commit): concurrent senders never block the event loop and share the cost of each commit.
+This module is the receiver's HTTP handling. Writes go through one writer thread
+(:mod:`catapult_nb.store_writer`) that commits whatever deliveries are waiting in one transaction (group
+commit): concurrent senders never block the event loop and share the cost of each commit. What a request
+must be to be stored is checked in :mod:`catapult_nb.callback_checks`.
 
 Limits for a public URL (behind a tunnel the receiver meets the whole internet):
 
@@ -33,18 +35,13 @@ re-run cell never fails with "address already in use". A port held by another pr
 
 from __future__ import annotations
 
-import asyncio
 import atexit
-import base64
 import collections
 import contextlib
 import hmac
 import html
-import json
 import logging
-import math
 import os
-import queue
 import re
 import secrets
 import threading
@@ -55,85 +52,36 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from aiohttp import web
-from aiohttp.web_protocol import RequestPayloadError
 
 from catapult_nb.background import BackgroundServer
-from catapult_nb.events import EventStore, canonical_json
+from catapult_nb.callback_checks import (
+    BODY_TIMEOUT,
+    MAX_BODY,
+    MAX_DEPTH,
+    Rejected,
+    check_basic_auth,
+    read_payload,
+)
+from catapult_nb.events import EventStore
 from catapult_nb.faults import Faults
 from catapult_nb.redact import MASK, Secret, redact
 from catapult_nb.serving import IDLE_TIMEOUT
+from catapult_nb.store_writer import StoreWriter
 
 __all__ = ["BODY_TIMEOUT", "IDLE_TIMEOUT", "KEEP_UNKNOWN", "MAX_BODY", "MAX_DEPTH", "CallbackReceiver"]
 
 log = logging.getLogger(__name__)
 
-#: The largest callback body accepted; a v1 event is a few hundred bytes.
-MAX_BODY = 64 * 1024
-#: How deeply a callback's JSON may nest (the object itself is level 1); v1 events are flat.
-MAX_DEPTH = 64
-#: Seconds a request's body may take to arrive before it is answered 408 (v1 waits at most 10 s).
-BODY_TIMEOUT = 10.0
 #: How many requests to unknown paths are kept in memory (all of them are counted).
 KEEP_UNKNOWN = 200
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,}$")
-_BATCH = 512  # the most deliveries committed in one transaction
 _STORED = b'{"stored": true, "duplicate": false}'
 _DUPLICATE = b'{"stored": false, "duplicate": true}'
 
 # Receivers of this process by port, so a re-run cell can take over its own port.
 _RUNNING: dict[int, CallbackReceiver] = {}
 _RUNNING_LOCK = threading.Lock()
-
-
-def _no_constant(name: str) -> Any:
-    """Refuse NaN and Infinity, which Python's JSON reader would take but JSON does not have."""
-    raise ValueError(f"{name} is not a JSON value")
-
-
-def _finite_float(text: str) -> float:
-    """A JSON number as a float, refusing one too large for a float (``1e999`` would be infinity)."""
-    number = float(text)
-    if not math.isfinite(number):
-        raise ValueError(f"the number {text[:40]} is too large: numbers must be finite")
-    return number
-
-
-def _too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """True when lists and objects nest more than ``limit`` levels (checked without recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return False
-
-
-def _check_unicode(payload: dict[str, Any], body: bytes) -> None:
-    """Refuse JSON whose escapes spell a lone surrogate (``"\\ud800"``): valid JSON text, but no Unicode
-    string, so it could never be stored. Without this check the store's refusal would look like a
-    server fault (503) and the sender would retry it for ever."""
-    try:
-        canonical_json(payload).encode("utf-8")
-    except UnicodeEncodeError:
-        raise _Rejected(
-            400,
-            "not-json",
-            "the body escapes a lone UTF-16 surrogate (such as \\ud800), which is not valid Unicode; "
-            "send the character itself or a complete surrogate pair",
-            body,
-        ) from None
-
-
-class _Rejected(Exception):
-    """A delivery refused with an HTTP status; recorded in the store's rejected table."""
-
-    def __init__(self, status: int, reason: str, detail: str, body: bytes = b"", headers: Any = None) -> None:
-        super().__init__(detail)
-        self.status, self.reason, self.detail, self.body = status, reason, detail, body
-        self.headers = headers or {}
 
 
 class _UnknownPaths:
@@ -152,98 +100,6 @@ class _UnknownPaths:
     def snapshot(self) -> list[tuple[float, str, str]]:
         with self._lock:
             return list(self.recent)
-
-
-class _Writer:
-    """The one thread that writes to the store: events in batches, rejected deliveries one by one."""
-
-    _STOP = object()
-
-    def __init__(self, store: EventStore, session: str | None) -> None:
-        self._store = store
-        self._session = session
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="catapult-receiver-writer", daemon=True)
-        self._thread.start()
-
-    def submit(self, loop: asyncio.AbstractEventLoop, job: tuple[Any, ...]) -> asyncio.Future[Any]:
-        future = loop.create_future()
-        self._queue.put((loop, future, *job))
-        return future
-
-    def stop(self) -> None:
-        self._queue.put(self._STOP)
-        self._thread.join()
-
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is self._STOP:
-                return
-            jobs, stop = [first], False
-            while len(jobs) < _BATCH:
-                try:
-                    job = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if job is self._STOP:
-                    stop = True
-                    break
-                jobs.append(job)
-            self._write(jobs)
-            if stop:
-                return
-
-    def _write(self, jobs: list[tuple[Any, ...]]) -> None:
-        events = [job for job in jobs if job[2] == "event"]
-        if events:
-            items = [(job[3], "receiver", self._session, job[4]) for job in events]
-            try:
-                outcome: Any = self._store.add_many(items)
-            except TypeError:  # one payload the store refuses must not fail its neighbours
-                outcome = [self._add_alone(item) for item in items]
-            except Exception as exc:  # handed to each waiting request, which answers 503
-                log.exception("could not store %d callback event(s)", len(events))
-                outcome = exc
-            self._resolve(events, outcome)
-        for job in jobs:
-            if job[2] == "rejected":
-                try:
-                    self._store.add_rejected(**job[3])
-                    outcome = None
-                except Exception as exc:
-                    log.exception("could not record a rejected delivery")
-                    outcome = exc
-                self._resolve([job], [outcome] if outcome is None else outcome)
-
-    def _add_alone(self, item: tuple[Any, ...]) -> bool | Exception:
-        try:
-            return self._store.add_many([item])[0]
-        except Exception as exc:
-            log.exception("could not store a callback event")
-            return exc
-
-    @staticmethod
-    def _resolve(jobs: list[tuple[Any, ...]], outcome: list[Any] | Exception) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
-        for index, job in enumerate(jobs):
-            loop, future = job[0], job[1]
-            by_loop.setdefault(loop, []).append(
-                (future, outcome if isinstance(outcome, Exception) else outcome[index])
-            )
-        for loop, results in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-                loop.call_soon_threadsafe(_set_results, results)
-
-
-def _set_results(results: list[tuple[asyncio.Future[Any], Any]]) -> None:
-    for future, value in results:
-        if future.done():
-            continue
-        if isinstance(value, Exception):
-            future.set_exception(value)
-        else:
-            future.set_result(value)
 
 
 class CallbackReceiver(BackgroundServer):
@@ -312,7 +168,7 @@ class CallbackReceiver(BackgroundServer):
         self._basic_auth = (basic_auth[0], Secret(basic_auth[1])) if basic_auth is not None else None
         self.session = session
         self._lock = threading.RLock()
-        self._writer: _Writer | None = None
+        self._writer: StoreWriter | None = None
         self._files: dict[str, Path] = {}  # audio files served under <path>/audio/<name>
         super().__init__(host, port, "catapult-receiver")
 
@@ -349,7 +205,7 @@ class CallbackReceiver(BackgroundServer):
                 return self
             if self.requested_port:
                 self._take_over_port(self.requested_port)
-            self._writer = _Writer(self.store, self.session)
+            self._writer = StoreWriter(self.store, self.session)
             try:
                 self.start_serving(timeout)
             except BaseException as error:
@@ -436,8 +292,8 @@ class CallbackReceiver(BackgroundServer):
         if file is None or not file.is_file():
             return web.Response(status=404, text="Not Found")
         try:
-            self._check_auth(request)
-        except _Rejected as rejected:
+            check_basic_auth(request, self._basic_auth)
+        except Rejected as rejected:
             return web.Response(status=rejected.status, text=rejected.detail, headers=rejected.headers)
         return web.FileResponse(file)
 
@@ -455,13 +311,13 @@ class CallbackReceiver(BackgroundServer):
 
     async def _accept(self, request: web.Request) -> web.StreamResponse:
         try:
-            self._check_auth(request)
-            payload = await self._read_payload(request)
-        except _Rejected as rejected:
+            check_basic_auth(request, self._basic_auth)
+            payload = await read_payload(request, self.body_timeout)
+        except Rejected as rejected:
             return await self._reject(request, rejected)
         assert self._writer is not None
         try:
-            stored = await self._writer.submit(asyncio.get_running_loop(), ("event", payload, time.time()))
+            stored = await self._writer.store_event(payload, time.time())
         except Exception:
             # the store failed (disk full, closed): 503 so the sender tries again
             return web.json_response({"error": "the event could not be stored; try again"}, status=503)
@@ -496,101 +352,7 @@ class CallbackReceiver(BackgroundServer):
     def _on_path(self, request: web.Request) -> bool:
         return hmac.compare_digest(request.path.rstrip("/").encode("utf-8", "replace"), self.path.encode())
 
-    def _check_auth(self, request: web.Request) -> None:
-        if self._basic_auth is None:
-            return
-        challenge = {"WWW-Authenticate": 'Basic realm="catapult_nb callbacks", charset="UTF-8"'}
-        header = request.headers.get("Authorization", "")
-        scheme, _, encoded = header.partition(" ")
-        if scheme.lower() != "basic" or not encoded:
-            raise _Rejected(401, "no-credentials", "Basic auth is required", headers=challenge)
-        try:
-            user, _, password = (
-                base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
-            )
-        except (ValueError, UnicodeDecodeError):  # not base64 (or not ASCII at all), not UTF-8
-            raise _Rejected(
-                401, "bad-credentials", "the Authorization header is not valid Basic auth", headers=challenge
-            ) from None
-        good_user = hmac.compare_digest(user.encode(), self._basic_auth[0].encode())
-        good_password = hmac.compare_digest(password.encode(), self._basic_auth[1].reveal().encode())
-        if not (good_user and good_password):
-            raise _Rejected(401, "bad-credentials", "wrong user name or password", headers=challenge)
-
-    async def _read_payload(self, request: web.Request) -> dict[str, Any]:
-        if request.method == "GET":
-            payload: dict[str, Any] = {}
-            for key, value in request.query.items():
-                payload.setdefault(key, value)  # a repeated parameter: the first one counts
-            if not payload:
-                raise _Rejected(400, "empty-query", "a GET callback must carry the event as query parameters")
-            return payload
-        if request.method != "POST":
-            raise _Rejected(
-                405,
-                "wrong-method",
-                f"{request.method} is not accepted; callbacks are POST or GET",
-                headers={"Allow": "GET, POST"},
-            )
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            raise _Rejected(
-                413, "too-large", f"the body is {request.content_length} bytes; the limit is {MAX_BODY}"
-            )
-        try:
-            body = await asyncio.wait_for(self._read_body(request), self.body_timeout)
-        except asyncio.TimeoutError:
-            raise _Rejected(
-                408, "body-timeout", f"the body did not arrive within {self.body_timeout:g} s"
-            ) from None
-        return self._parse(body)
-
-    @staticmethod
-    def _parse(body: bytes) -> dict[str, Any]:
-        try:
-            # strict decoding: bytes that are not UTF-8 (a lone surrogate, say) could never be stored
-            text = body.decode(json.detect_encoding(body))
-        except UnicodeDecodeError as exc:
-            raise _Rejected(
-                400, "not-json", f"the body is not valid UTF-8 text (byte {exc.start} of {len(body)})", body
-            ) from None
-        try:
-            payload = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
-        except RecursionError:
-            raise _Rejected(400, "too-deep", f"the body nests deeper than {MAX_DEPTH} levels", body) from None
-        except ValueError as exc:
-            raise _Rejected(400, "not-json", f"the body is not JSON: {str(exc)[:200]}", body) from None
-        if not isinstance(payload, dict):
-            raise _Rejected(
-                400, "not-an-object", f"the body is JSON but not an object ({type(payload).__name__})", body
-            )
-        if _too_deep(payload):
-            raise _Rejected(400, "too-deep", f"the body nests deeper than {MAX_DEPTH} levels", body)
-        if "\\u" in text:
-            _check_unicode(payload, body)
-        return payload
-
-    @staticmethod
-    async def _read_body(request: web.Request) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            try:
-                chunk = await request.content.readany()
-            except RequestPayloadError as exc:  # e.g. a Content-Encoding the body does not match
-                cause = getattr(exc.__cause__, "message", None) or "the body could not be decoded"
-                raise _Rejected(
-                    400, "unreadable-body", f"the body could not be read: {cause[:200]}", b"".join(chunks)
-                ) from None
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_BODY:  # a chunked body without Content-Length
-                raise _Rejected(
-                    413, "too-large", f"the body is over the limit of {MAX_BODY} bytes", b"".join(chunks)
-                )
-
-    async def _reject(self, request: web.Request, rejected: _Rejected) -> web.StreamResponse:
+    async def _reject(self, request: web.Request, rejected: Rejected) -> web.StreamResponse:
         record = {
             "reason": rejected.reason,
             "detail": rejected.detail,
@@ -600,7 +362,7 @@ class CallbackReceiver(BackgroundServer):
         }
         if self._writer is not None:
             with contextlib.suppress(Exception):  # logged by the writer; the answer stays the 4xx
-                await self._writer.submit(asyncio.get_running_loop(), ("rejected", record))
+                await self._writer.store_rejected(record)
         response = web.json_response(
             {"error": rejected.reason, "message": rejected.detail},
             status=rejected.status,

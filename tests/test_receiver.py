@@ -617,3 +617,16 @@ def test_an_expect_header_is_never_a_5xx(receiver: CallbackReceiver, expect: byt
         assert answer.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 " + status), answer[:200]
     else:
         assert answer.startswith(b"HTTP/1.1 417 "), answer[:200]
+
+
+def test_the_body_checks_say_what_is_wrong_without_a_server():
+    # the checks the receiver runs on every callback body, one by one
+    from catapult_nb.callback_checks import Rejected, parse_body
+
+    assert parse_body(b'{"eventType": "gather", "digits": "25"}') == {"eventType": "gather", "digits": "25"}
+    deep = b'{"a": ' + b"[" * 70 + b"]" * 70 + b"}"
+    for body, reason in [(b"[1, 2]", "not-an-object"), (b"{", "not-json"), (b'{"a": NaN}', "not-json"),
+                         (deep, "too-deep"), (b'{"a": "\\ud800"}', "not-json")]:
+        with pytest.raises(Rejected) as refused:
+            parse_body(body)
+        assert (refused.value.status, refused.value.reason) == (400, reason), body
