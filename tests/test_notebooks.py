@@ -134,6 +134,13 @@ def test_simulated_notebooks_run(name, tmp_path, fake_credentials, kernel_secret
         assert "inter-digit-timeout" in text and "'25'" in text
         for reason in ("max-digits", "terminating-digit", "hung-up"):
             assert reason in text
+        # the call resource as the API shows it, its callback URL's secret path masked
+        resource = cell_text(nb, "resource = session.client.get_call")
+        assert "cnb-call-resource" in resource and "completed" in resource
+        assert "/callbacks/***" in resource and "callbackUrl" in resource
+        # a request to another path than the secret one: answered 404, listed, not stored
+        knocked = plain_text(nb, "import requests")
+        assert "GET" in knocked and "/wp-login.php" in knocked
     if name == "02_gather_explorer":
         assert_explorer_shown(nb)
     if name == "04_analysing_outcomes":
