@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 
 import ipywidgets as w
@@ -316,3 +317,31 @@ def test_the_session_panel_shows_the_sessions_own_summary(session):
     for label, value in rows.items():
         assert label in panel.info.value and html.escape(value) in panel.info.value
     panel.close()
+
+
+def test_a_ticker_steps_until_its_step_says_stop_and_starts_again():
+    from catapult_nb.widgets._kernel import Ticker
+
+    steps: list[int] = []
+    finished = threading.Event()
+    left = [3]
+
+    def step() -> bool:
+        steps.append(left[0])
+        left[0] -= 1
+        if left[0] == 0:
+            finished.set()
+        return left[0] > 0
+
+    ticker = Ticker(step, 0.01, "test-ticker")
+    # when started, it steps until the step returns False
+    ticker.start()
+    assert finished.wait(5)
+    assert steps == [3, 2, 1]
+    # then started again, it ticks again; stopped, it ends
+    finished.clear()
+    left[0] = 2
+    ticker.start()
+    assert finished.wait(5)
+    assert steps == [3, 2, 1, 2, 1]
+    ticker.stop()

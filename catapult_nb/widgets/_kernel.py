@@ -1,10 +1,11 @@
-"""Run widget updates where ipywidgets expects them.
+"""Run widget updates where ipywidgets expects them, and the one thread a widget may tick on.
 
 Events arrive on the receiver's thread. Widget state is sent to the front end from the kernel's main
 thread: ipykernel 7 moved shell handling to its own thread and routes output by the thread's parent
 message, so updates made straight from a background thread can be dropped or land in the wrong cell.
 ``call_in_kernel`` hands the update to the kernel's IO loop (``add_callback`` is thread-safe); outside a
-kernel (plain Python, tests) it runs the update at once under a lock.
+kernel (plain Python, tests) it runs the update at once under a lock. A widget that redraws on a clock
+(the gather countdown) ticks on a :class:`Ticker`.
 """
 
 from __future__ import annotations
@@ -64,3 +65,51 @@ class Coalescer:
         with self._lock:
             self._pending = False
         self._fn()
+
+
+class Ticker:
+    """Calls ``step()`` every ``interval`` wall seconds, on a daemon thread of its own, while it returns True.
+
+    :meth:`start` starts the thread, or, when one is running, makes it take at least one more step: a
+    ``start()`` that races a step returning False is never lost. :meth:`stop` ends it.
+
+    :param step: called on the ticker's thread; returns False when there is nothing left to follow.
+    :param interval: wall seconds between steps (the first comes one interval after :meth:`start`).
+    :param name: the thread's name.
+    """
+
+    def __init__(self, step: Callable[[], bool], interval: float, name: str) -> None:
+        self.interval = interval
+        self.name = name
+        self._step = step
+        self._lock = threading.Lock()
+        self._running = False  # a thread is ticking (set and cleared under the lock)
+        self._again = False  # start() came during a step: take another even if the step said stop
+        self._stopped = threading.Event()
+
+    def start(self) -> None:
+        """Tick from now on (a no-op but for one more step when already ticking)."""
+        with self._lock:
+            self._again = True
+            if self._running:
+                return
+            self._running = True
+        self._stopped.clear()
+        threading.Thread(target=self._run, name=self.name, daemon=True).start()
+
+    def stop(self) -> None:
+        """Stop ticking; the thread ends at its next interval."""
+        self._stopped.set()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self.interval):
+            with self._lock:
+                self._again = False
+            if self._step():
+                continue
+            with self._lock:
+                if not self._again:
+                    self._running = False
+                    return
+        with self._lock:  # stopped
+            self._running = False

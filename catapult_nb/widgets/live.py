@@ -14,7 +14,7 @@ import pandas as pd
 
 from catapult_nb.engine import GatherMachine, GatherSpec
 from catapult_nb.widgets._html import error_html, key_class
-from catapult_nb.widgets._kernel import Coalescer, call_in_kernel
+from catapult_nb.widgets._kernel import Coalescer, Ticker, call_in_kernel
 
 if TYPE_CHECKING:
     from catapult_nb.session import Call, Gather, Session
@@ -234,10 +234,8 @@ class GatherCountdown(w.VBox):
         self._machine: GatherMachine | None = None  # the estimate, in API seconds since _started
         self._started = 0.0  # wall clock (monotonic) at which the gather was sent
         self._generation = 0  # bumped by start()/reset(): a redraw queued for an older gather is dropped
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._ticking = False  # set and cleared under the lock, so a start() never misses a ticker
         self._lock = threading.Lock()
+        self._ticker = Ticker(self._step, self.TICK, "cnb-countdown")
         super().__init__([w.HTML("<b>Gather clock</b>"), self.bar, self.label])
         self.add_class("cnb-countdown")
 
@@ -246,19 +244,14 @@ class GatherCountdown(w.VBox):
         from catapult_nb.prompts import duration
 
         # the prompt timed as the simulator times it (rendered audio, or the file's real length)
-        seconds = duration(gather.options, getattr(self.session, "prompt_timing", "audio"))
+        seconds = duration(gather.options, self.session.prompt_timing)
         machine = GatherMachine(GatherSpec.from_options(gather.options, seconds))
         with self._lock:
             self._generation += 1
             self._gather = gather
             self._machine = machine
             self._started = time.monotonic()
-            if self._ticking:
-                return
-            self._ticking = True
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._tick, name="cnb-countdown", daemon=True)
-        self._thread.start()
+        self._ticker.start()
 
     def reset(self) -> None:
         """Forget the gather being followed (a new call was placed): back to "no gather running"."""
@@ -284,23 +277,21 @@ class GatherCountdown(w.VBox):
     def _api_now(self) -> float:
         return (time.monotonic() - self._started) * self.session.speed
 
-    def _tick(self) -> None:
-        while not self._stop.wait(self.TICK):
-            with self._lock:
-                gather, generation = self._gather, self._generation
-                if gather is None:
-                    self._ticking = False
-                    return
-            result = gather.result
-            call_in_kernel(functools.partial(self._draw, gather, result, generation))
-            if result is not None:
-                with self._lock:
-                    if self._gather is gather:  # else start() brought a newer one: keep ticking
-                        self._gather = None
-                        self._ticking = False
-                        return
-        with self._lock:  # closed
-            self._ticking = False
+    def _step(self) -> bool:
+        """One tick (on the ticker's thread): queue a redraw; False once there is no gather to follow."""
+        with self._lock:
+            gather, generation = self._gather, self._generation
+        if gather is None:
+            return False
+        result = gather.result
+        call_in_kernel(functools.partial(self._draw, gather, result, generation))
+        if result is None:
+            return True
+        with self._lock:
+            if self._gather is not gather:  # start() brought a newer one: keep ticking
+                return True
+            self._gather = None
+            return False
 
     def _draw_idle(self) -> None:
         self.bar.value = 0.0
@@ -337,7 +328,7 @@ class GatherCountdown(w.VBox):
         self.label.value = f"inter-digit timeout: {left:.1f} API s left{looping}"
 
     def close(self) -> None:
-        self._stop.set()
+        self._ticker.stop()
         super().close()
 
 
