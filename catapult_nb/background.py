@@ -5,22 +5,26 @@ HTTP asynchronously runs on a loop of its own, in a thread of its own. :class:`B
 thread and loop (start, hand work to it, stop); :class:`BackgroundServer` adds a socket, an aiohttp runner
 and a site, as aiohttp's ``BaseTestServer`` does: a subclass only says how to make its runner
 (:meth:`BackgroundServer._make_runner`). The callback receiver and the simulator are servers; a campaign's
-over-the-wire driver runs its callers on a :class:`BackgroundLoop`.
+over-the-wire driver runs its callers on a :class:`BackgroundLoop`. A WSGI application (your own Flask or
+Django app, in a test) is served by :class:`WSGIServer`, on a thread of its own too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import socketserver
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+from wsgiref.simple_server import WSGIServer as _SimpleWSGIServer
 
 from aiohttp import web
 
 from catapult_nb.serving import forget_app, refuse_odd_expectations
 
-__all__ = ["BackgroundLoop", "BackgroundServer", "bind_socket"]
+__all__ = ["BackgroundLoop", "BackgroundServer", "WSGIServer", "bind_socket"]
 
 T = TypeVar("T")
 
@@ -237,3 +241,63 @@ class BackgroundServer:
         app = runner.app
         await runner.cleanup()
         forget_app(app)  # aiohttp's middleware cache would keep the stopped app and its state alive
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # a test's output is not an access log
+        pass
+
+
+class _ThreadingWSGIServer(socketserver.ThreadingMixIn, _SimpleWSGIServer):
+    daemon_threads = True
+    block_on_close = False
+
+
+class WSGIServer:
+    """A WSGI application (Flask, Django, …) served on 127.0.0.1 from a daemon thread, a thread per request.
+
+    :param app: the WSGI application.
+    :param port: the port, or 0 for a free one.
+    :param name: the serving thread's name.
+    """
+
+    def __init__(self, app: Any, port: int = 0, name: str = "catapult-app") -> None:
+        self.app = app
+        self.requested_port = port
+        self.name = name
+        self._server: _ThreadingWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``; raises RuntimeError when not serving."""
+        if self._server is None:
+            raise RuntimeError(f"{self.name} is not running: call start() first")
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def start(self) -> str:
+        """Bind and serve from a thread of its own.
+
+        :returns: :attr:`base_url`.
+        :raises OSError: when the port cannot be bound.
+        """
+        server = make_server(
+            "127.0.0.1", self.requested_port, self.app, server_class=_ThreadingWSGIServer,
+            handler_class=_QuietHandler,
+        )
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=self.name, daemon=True
+        )
+        thread.start()
+        self._server, self._thread = server, thread
+        return self.base_url
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving, close the socket and wait for the thread; a no-op when not serving."""
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout)
+        self._server = self._thread = None

@@ -30,16 +30,15 @@ import contextlib
 import html
 import json
 import re
-import socketserver
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 
 if TYPE_CHECKING:
+    from catapult_nb.background import WSGIServer
     from catapult_nb.simulator import Simulator
     from catapult_nb.simulator.phone import VirtualPhone
 
@@ -64,16 +63,6 @@ class _Delivered:
     returned: bool = False  # handed to a test by wait_for already
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # a test's output is not an access log
-        pass
-
-
-class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    block_on_close = False
-
-
 class CatapultSimulator:
     """A simulator on a free 127.0.0.1 port, seen from the test of an application that it calls.
 
@@ -89,7 +78,7 @@ class CatapultSimulator:
         self._cond = threading.Condition()
         self._delivered: list[_Delivered] = []
         self._by_event: dict[int, _Delivered] = {}
-        self._servers: list[tuple[WSGIServer, threading.Thread]] = []
+        self._servers: list[WSGIServer] = []  # the apps serve() started
         self._api_requests: list[tuple[str, str, int, bytes]] = []  # your app's requests, as answered
 
     # -- life ----------------------------------------------------------------------------------------
@@ -106,10 +95,8 @@ class CatapultSimulator:
 
     def close(self) -> None:
         """Stop the apps :meth:`serve` started, then the simulator; nothing stays behind. Idempotent."""
-        for server, thread in self._servers:
-            server.shutdown()
-            server.server_close()
-            thread.join(10)
+        for server in self._servers:
+            server.stop()
         self._servers.clear()
         if self._phone is not None:
             self._phone.close()
@@ -203,15 +190,12 @@ class CatapultSimulator:
 
         :returns: its base URL, ``http://127.0.0.1:PORT``.
         """
-        server = make_server(
-            "127.0.0.1", 0, wsgi_app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
-        )
-        thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="catapult-app", daemon=True
-        )
-        thread.start()
-        self._servers.append((server, thread))
-        return f"http://127.0.0.1:{server.server_port}"
+        from catapult_nb.background import WSGIServer
+
+        server = WSGIServer(wsgi_app)
+        url = server.start()
+        self._servers.append(server)
+        return url
 
     # -- what reached the app ------------------------------------------------------------------------
 
