@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from conftest import Api
@@ -258,3 +258,42 @@ def test_the_simulator_reports_how_late_its_gather_timers_fired(api, collector, 
     simulator.stop()
     with pytest.raises(RuntimeError, match="not running"):
         simulator.timer_lateness  # noqa: B018
+
+
+def test_keys_and_a_hang_up_at_their_moments_on_the_simulators_clock(api, collector, simulator):
+    """The virtual phone can hand the simulator a timeline: each key at its own timestamp, applied at
+    that moment of the API clock even if the loop runs late, and a hang-up at a later one."""
+    call_id = api.answered_call(collector)
+    created = api.gather(call_id, {"maxDigits": "5", "interDigitTimeout": "7"})
+    gather = api.get(created.headers["Location"].split("/v1/users/" + simulator.user_id)[1]).json()
+    start = datetime.fromisoformat(gather["createdTime"].replace("Z", "+00:00"))
+
+    def moment(offset: float) -> str:
+        return (start + timedelta(seconds=offset)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+    simulator.phone.press(call_id, "123", at=[moment(1.0), moment(2.5), moment(10.0)])
+    simulator.phone.hang_up(call_id, at=moment(12.0))
+    event = collector.wait_for_event("gather", call_id)
+    # 7 s after the key at 2.5 the gather timed out: the key planned for 10.0 came too late for it.
+    assert (event["reason"], event["digits"]) == ("inter-digit-timeout", "12")
+    assert event["time"] == moment(9.5)
+    hangup = collector.wait_for_event("hangup", call_id)
+    assert hangup["time"] == moment(12.0)
+    # (keys in a gather are suppressed by default; the one after it is a plain dtmf event, on time)
+    dtmf = [e["time"] for e in collector.events(call_id) if e["eventType"] == "dtmf"]
+    assert dtmf == [moment(10.0)]
+
+
+def test_timed_presses_and_hang_ups_refuse_bad_timelines(api, collector, simulator):
+    call_id = api.answered_call(collector)
+    now = "2026-01-01T00:00:00.000Z"
+    for body, words in [
+        ({"digits": "12", "at": [now]}, "one timestamp per key"),
+        ({"digits": "1", "at": [now], "gap": 0.5}, "no gap"),
+        ({"digits": "1", "at": ["soon"]}, "ISO-8601"),
+        ({"digits": "1", "at": now}, "list of 1 to"),
+    ]:
+        response = api.http.post(f"{simulator.base_url}/_sim/calls/{call_id}/press", json=body)
+        assert response.status_code == 400 and words in response.text, (body, response.text)
+    response = api.http.post(f"{simulator.base_url}/_sim/calls/{call_id}/hangup", json={"at": "tomorrow"})
+    assert response.status_code == 400 and "ISO-8601" in response.text

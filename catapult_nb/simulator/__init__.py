@@ -171,6 +171,30 @@ class Simulator:
             raise RuntimeError("the simulator is not running: call start() first")
         return list(self._server.state.timer_lateness)
 
+    def monotonic_at(self, timestamp: str) -> float:
+        """The ``time.monotonic()`` reading at which the simulator's clock shows ``timestamp`` (an event's
+        ``time`` or a gather's ``createdTime``): to act on the simulator's timeline from the same process,
+        e.g. press a key exactly 2 API seconds after a gather was created.
+
+        :raises RuntimeError: before :meth:`start`; ValueError for a timestamp that is not ISO-8601.
+        """
+        if self._server is None:
+            raise RuntimeError("the simulator is not running: call start() first")
+        try:
+            return self._server.state.clock.loop_time(timestamp)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"timestamp must be an ISO-8601 time as the simulator writes it, got {timestamp!r}"
+            ) from None
+
+    def timestamp_at(self, monotonic: float) -> str:
+        """The timestamp the simulator's clock shows when ``time.monotonic()`` reads ``monotonic``
+        (:meth:`monotonic_at`'s inverse): e.g. to tell the virtual phone to press a key 2 API seconds
+        after something seen now. Raises RuntimeError before :meth:`start`."""
+        if self._server is None:
+            raise RuntimeError("the simulator is not running: call start() first")
+        return self._server.state.clock.stamp_at(monotonic)
+
     def add_delivery_listener(self, listener: DeliveryListener) -> None:
         """Call ``listener(record, event, answer, done)`` after every callback attempt, on the simulator's
         thread.

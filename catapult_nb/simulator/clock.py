@@ -40,6 +40,22 @@ class SimClock:
         at = self.now() if api_time is None else api_time
         return iso_time(self._wall_zero + timedelta(seconds=at))
 
+    def api_time(self, timestamp: str) -> float:
+        """The reading of :meth:`now` that :meth:`iso` writes as ``timestamp`` (to the millisecond)."""
+        moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return (moment - self._wall_zero).total_seconds()
+
+    def stamp_at(self, loop_time: float) -> str:
+        """The timestamp this clock shows when the loop's clock reads ``loop_time`` (:meth:`loop_time`'s
+        inverse, to the millisecond)."""
+        return self.iso((loop_time - self._loop_zero) * self.speed)
+
+    def loop_time(self, timestamp: str) -> float:
+        """The loop's clock (``time.monotonic()``) when this clock shows ``timestamp``."""
+        return self._loop_zero + self.api_time(timestamp) / self.speed
+
     def to_wall(self, api_seconds: float) -> float:
         """A span of API seconds in wall seconds."""
         return api_seconds / self.speed

@@ -7,7 +7,7 @@ started in another process (``catapult-nb simulator``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -76,17 +76,20 @@ class VirtualPhone:
             raise _refusal(response.status_code, response.reason, response.text)
         return response.json() if response.content else None
 
-    def press(self, call_id: str, digits: str, gap: float = 0.25) -> None:
-        """The caller presses ``digits`` (``0-9 * # A-D``), the first at once, the rest ``gap`` API s apart.
+    def press(self, call_id: str, digits: str, gap: float = 0.25, at: Sequence[str] | None = None) -> None:
+        """The caller presses ``digits`` (``0-9 * # A-D``), the first at once, the rest ``gap`` API s apart
+        — or each at its moment in ``at`` (timestamps on the simulator's clock, as its events' ``time``;
+        one already past is pressed at once).
 
         Returns as soon as the simulator has accepted the keys. Raises PhoneError for bad digits (400),
         an unknown call (404) or one that is not answered or has ended (403).
         """
-        self._request("POST", f"/_sim/calls/{call_id}/press", json={"digits": digits, "gap": gap})
+        self._request("POST", f"/_sim/calls/{call_id}/press", json=_press_body(digits, gap, at))
 
-    def hang_up(self, call_id: str) -> None:
-        """The caller hangs up (cause ``NORMAL_CLEARING``). Raises PhoneError if the call has ended."""
-        self._request("POST", f"/_sim/calls/{call_id}/hangup")
+    def hang_up(self, call_id: str, at: str | None = None) -> None:
+        """The caller hangs up (cause ``NORMAL_CLEARING``), now or at the moment ``at`` (a timestamp on the
+        simulator's clock) unless the call ends before. Raises PhoneError if the call has ended."""
+        self._request("POST", f"/_sim/calls/{call_id}/hangup", json={"at": at} if at else None)
 
     def incoming(self, from_: str, to: str, callback_url: str, **options: Any) -> str:
         """Ring the application from ``from_`` to ``to``; returns the new call's id.
@@ -166,13 +169,14 @@ class AsyncVirtualPhone:
                 0, None, f"cannot reach the simulator at {self.base_url}: is it running? ({exc})"
             ) from None
 
-    async def press(self, call_id: str, digits: str, gap: float = 0.25) -> None:
+    async def press(self, call_id: str, digits: str, gap: float = 0.25,
+                    at: Sequence[str] | None = None) -> None:
         """The caller presses ``digits``; as :meth:`VirtualPhone.press`."""
-        await self.request("POST", f"/_sim/calls/{call_id}/press", json_body={"digits": digits, "gap": gap})
+        await self.request("POST", f"/_sim/calls/{call_id}/press", json_body=_press_body(digits, gap, at))
 
-    async def hang_up(self, call_id: str) -> None:
+    async def hang_up(self, call_id: str, at: str | None = None) -> None:
         """The caller hangs up; as :meth:`VirtualPhone.hang_up`."""
-        await self.request("POST", f"/_sim/calls/{call_id}/hangup")
+        await self.request("POST", f"/_sim/calls/{call_id}/hangup", json_body={"at": at} if at else None)
 
     async def incoming(self, from_: str, to: str, callback_url: str, **options: Any) -> str:
         """Ring the application; returns the new call's id. As :meth:`VirtualPhone.incoming`."""
@@ -185,3 +189,7 @@ class AsyncVirtualPhone:
         params = {"callId": call_id} if call_id else None
         data, _ = await self.request("GET", "/_sim/deliveries", params=params)
         return list(data)
+
+
+def _press_body(digits: str, gap: float, at: Sequence[str] | None) -> dict[str, Any]:
+    return {"digits": digits, "gap": gap} if at is None else {"digits": digits, "at": list(at)}

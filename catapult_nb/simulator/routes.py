@@ -20,6 +20,7 @@ from catapult_nb.simulator.validation import (
     CALL_FIELDS,
     DEFAULT_GAP,
     DTMF_OUT,
+    HANGUP_FIELDS,
     INCOMING_FIELDS,
     PRESS_FIELDS,
     UPDATE_FIELDS,
@@ -274,15 +275,27 @@ async def sim_press(request: web.Request) -> web.Response:
     fields = parse_fields("press", await read_body(request, "press"), PRESS_FIELDS, required=("digits",))
     if call.machine.state != "active":
         raise invalid_state(CallStateError(call.id, call.machine.state, "press keys on"))
-    request.app[STATE_KEY].press_keys(call, fields["digits"], fields.get("gap", DEFAULT_GAP))
+    state = request.app[STATE_KEY]
+    if "at" in fields:  # each key at its moment on the simulator's clock
+        if "gap" in fields or len(fields["at"]) != len(fields["digits"]):
+            raise validation_error("press", "at", "give one timestamp per key in digits, and no gap")
+        state.press_at(call, fields["digits"], [state.clock.api_time(at) for at in fields["at"]])
+    else:
+        state.press_keys(call, fields["digits"], fields.get("gap", DEFAULT_GAP))
     return web.json_response({"callId": call.id, "digits": fields["digits"]}, status=202)
 
 
 @routes.post("/_sim/calls/{callId}/hangup")
 async def sim_hangup(request: web.Request) -> web.Response:
     call = _live_call(request, "hang up")
+    fields = parse_fields("hangup", await read_body(request, "hangup"), HANGUP_FIELDS) if (
+        request.can_read_body) else {}
     cause = "NORMAL_CLEARING" if call.machine.state == "active" else "ORIGINATOR_CANCEL"
-    request.app[STATE_KEY].end_call(call, "completed", cause)
+    state = request.app[STATE_KEY]
+    if "at" in fields:  # later, at that moment on the simulator's clock (unless the call ends first)
+        state.hang_up_at(call, state.clock.api_time(fields["at"]))
+    else:
+        state.end_call(call, "completed", cause)
     return web.json_response({"callId": call.id, "cause": cause}, status=202)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,13 +113,17 @@ class SimulatorState:
         self.emit(call, event_type, at, **{"from": call.from_, "to": call.to}, **fields, tag=call.tag)
 
     def timer(self, call: SimCall, delay: float, action: Callable[[], None]) -> None:
+        self.timer_at(call, self.clock.now() + delay, action)
+
+    def timer_at(self, call: SimCall, at: float, action: Callable[[], None]) -> None:
+        """Run ``action`` when the API clock reaches ``at``, unless the call's timers are cancelled first."""
         handle: asyncio.TimerHandle
 
         def fire() -> None:
             call.timers.discard(handle)
             action()
 
-        handle = self.clock.call_later(delay, fire)
+        handle = self.clock.call_at(at, fire)
         call.timers.add(handle)
 
     # -- call life -----------------------------------------------------------------------------------
@@ -204,9 +209,22 @@ class SimulatorState:
             handle.cancel()
         call.timers.clear()
 
+    def hang_up_at(self, call: SimCall, at: float) -> None:
+        """The caller hangs up at API time ``at`` (at once if it is past), unless the call ended first."""
+
+        def hang_up(when: float | None) -> None:
+            if not call.machine.ended:
+                cause = "NORMAL_CLEARING" if call.machine.state == "active" else "ORIGINATOR_CANCEL"
+                self.end_call(call, "completed", cause, at=when)
+
+        if at <= self.clock.now():
+            hang_up(None)
+        else:
+            self.timer_at(call, at, lambda: hang_up(at))
+
     def end_call(
         self, call: SimCall, state: str, cause: str, event_type: str = "hangup",
-        transition: Callable[[], None] | None = None,
+        transition: Callable[[], None] | None = None, at: float | None = None,
     ) -> None:
         """End the call; a running gather completes first with ``hung-up``.
 
@@ -219,7 +237,7 @@ class SimulatorState:
             return
         else:
             call.machine.end(state)
-        now = self.clock.now()
+        now = self.clock.now() if at is None else at
         gather = call.running_gather
         if gather is not None:
             self.apply(call, gather, gather.machine.hang_up(now))
@@ -267,8 +285,20 @@ class SimulatorState:
         if len(keys) > 1:
             self.timer(call, gap, lambda: self.press_keys(call, keys[1:], gap))
 
-    def key(self, call: SimCall, key: str) -> None:
+    def press_at(self, call: SimCall, keys: str, times: list[float]) -> None:
+        """Press each key at its API time (a time already past: at once). Each is applied at its own time,
+        so a loop that runs late still orders keys and timeouts as the clock says."""
         now = self.clock.now()
+        for key, at in zip(keys, times, strict=True):
+            if at <= now:
+                self.key(call, key)
+            else:
+                self.timer_at(call, at, functools.partial(self.key, call, key, at))
+
+    def key(self, call: SimCall, key: str, at: float | None = None) -> None:
+        if call.machine.ended:
+            return
+        now = self.clock.now() if at is None else at
         gather = call.running_gather
         if gather is None:
             self.emit(call, "dtmf", now, dtmfDigit=key, tag=call.tag)

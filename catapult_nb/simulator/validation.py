@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,7 +31,8 @@ from catapult_nb.options import (
 from catapult_nb.simulator.errors import ApiError, validation_error
 
 __all__ = [
-    "AUDIO_FIELDS", "CALL_FIELDS", "DEFAULT_GAP", "DTMF_OUT", "INCOMING_FIELDS", "PRESS_FIELDS",
+    "AUDIO_FIELDS", "CALL_FIELDS", "DEFAULT_GAP", "DTMF_OUT", "HANGUP_FIELDS", "INCOMING_FIELDS",
+    "PRESS_FIELDS",
     "UPDATE_FIELDS", "choice", "parse_fields", "ranged_int", "read_body",
 ]
 
@@ -199,7 +201,28 @@ INCOMING_FIELDS: dict[str, Callable[[str, Any], Any]] = {
 PRESS_FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "digits": lambda p, v: _keys(p, v),
     "gap": lambda p, v: _gap(p, v),
+    "at": lambda p, v: _moments(p, v),
 }
+#: ``POST /_sim/calls/{callId}/hangup`` takes no body, or ``{"at": timestamp}``.
+HANGUP_FIELDS: dict[str, Callable[[str, Any], Any]] = {"at": lambda p, v: _moment(p, v)}
+
+
+def _moment(prop: str, value: Any) -> str:
+    """An ISO-8601 timestamp on the simulator's clock (as its events' ``time``)."""
+    text = parse_str(prop, value)
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise OptionError(
+            prop, f"{prop} must be an ISO-8601 time such as an event's time field, got {text!r}"
+        ) from None
+    return text
+
+
+def _moments(prop: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_PRESS_KEYS:
+        raise OptionError(prop, f"{prop} must be a list of 1 to {MAX_PRESS_KEYS} timestamps, one per key")
+    return [_moment(prop, item) for item in value]
 
 
 def _keys(prop: str, value: Any) -> str:
