@@ -295,18 +295,34 @@ class FlowCampaignResult:
 
 def run_campaign(
     flow: Flow, callers: Any = None, n: int = 1000, seed: int = 0, *, progress: bool = True,
-    margin: float = 0.0,
+    margin: float = 0.0, over_the_wire: bool = False, **wire: Any,
 ) -> FlowCampaignResult:
     """Play ``n`` synthetic callers through ``flow`` on the engine's clock, all at once, step by step.
 
     :param callers: a :class:`~catapult_nb.campaign.Caller`, a :class:`~catapult_nb.campaign.CallerMix`,
         or None (the default mix of campaigns).
     :param margin: keep every wait that decides a timeout this many API seconds from it (see
-        :func:`draws.caller_timeline`); 0 leaves the timelines as drawn.
+        :func:`draws.caller_timeline`); 0 leaves the timelines as drawn. Over the wire it defaults to a
+        safe value.
+    :param over_the_wire: play the callers through the HTTP simulator, the flow running on real callbacks
+        (:func:`catapult_nb.flows.wire.run_over_the_wire`); ``wire`` then takes its ``speed``,
+        ``concurrency`` and ``timeout``.
     :raises ValueError: ``n`` out of 1…1,000,000, a bad ``seed`` or ``margin``; :class:`FlowError` for
         ``answers`` that can never take a route, weights that do not sum to a positive number, or keys no
-        caller can press.
+        caller can press; TypeError for wire options without ``over_the_wire=True``.
     """
+    if over_the_wire:
+        from catapult_nb.flows.wire import WIRE_OPTIONS, run_over_the_wire
+
+        unknown = [name for name in wire if name not in WIRE_OPTIONS]
+        if unknown:
+            raise TypeError(
+                f"run_campaign has no option {', '.join(unknown)}; over the wire it also takes "
+                f"{', '.join(WIRE_OPTIONS)}"
+            )
+        return run_over_the_wire(flow, callers, n, seed, margin=margin or None, progress=progress, **wire)
+    if wire:
+        raise TypeError(f"{', '.join(wire)} only apply with over_the_wire=True")
     return _run(flow, callers, n, seed, progress=progress, margin=margin, one_by_one=False)
 
 
@@ -435,7 +451,7 @@ def compare_flows(
     """Outcome shares per flow, the same people (same ``seed``) through each (:class:`FlowComparison`
     shows their funnels and diagrams side by side too).
 
-    :param kwargs: passed on to :func:`run_campaign` (``margin``, …).
+    :param kwargs: passed on to :func:`run_campaign` (``margin``, ``over_the_wire``, …).
     """
     kwargs.setdefault("progress", False)
     return FlowComparison.run(flows, callers, n, seed, **kwargs).shares()
