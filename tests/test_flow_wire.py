@@ -65,23 +65,26 @@ def test_the_funnel_paths_plot_and_diagram_work_on_a_wire_result(wired):
 
 
 def test_a_driver_that_drops_a_key_breaks_the_agreement(monkeypatch):
-    """The agreement can fail: the phone leaves out caller 0's first key at its first question."""
+    """The agreement can fail: the phone leaves out the first key of caller 0's first code."""
     plan = flow_wire._play
+    broken: list[int] = []
 
     def drop_a_key(flow, kind, seed, index, cache, margin=0.0, trace=None):
         row = plan(flow, kind, seed, index, cache, margin, trace=trace)
         if index == 0 and trace:
-            name, presses, *rest = trace[0]
-            trace[0] = (name, presses[1:], *rest)
+            at = next(k for k, (_, presses, *_rest) in enumerate(trace) if presses)
+            name, presses, *rest = trace[at]
+            trace[at] = (name, presses[1:], *rest)
+            broken.append(index)
         return row
 
     monkeypatch.setattr(flow_wire, "_play", drop_a_key)
-    typist = Caller.typical(hang_up_rate=0.0, extra_keys_rate=0.0, barge_in=0.0)
+    typist = Caller.typical(hang_up_rate=0.0, extra_keys_rate=0.0, barge_in=0.0, terminator_rate=0.0)
     result = run_campaign(FLOW, typist, n=3, seed=2, over_the_wire=True, speed=20, progress=False)
     table = result.agreement()
-    assert not table.loc[0, "agrees"]
-    assert table.loc[0, "path_engine"] == "code → confirm → thanks"
-    assert table.loc[0, "path_wire"].startswith("code → code")  # four digits: invalid, asked again
+    assert broken == [0]
+    assert not table.loc[0, "agrees"], table.loc[0].to_dict()
+    assert table.loc[0, "path_wire"] != table.loc[0, "path_engine"]
     assert table.loc[[1, 2], "agrees"].all()
     assert result.agreed == 2 and "2 of 3 callers agree" in repr(result)
 
