@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 from datetime import datetime
 
 import pytest
@@ -268,9 +269,7 @@ def test_delivering_a_calls_events_side_by_side_is_caught(api, collector, monkey
     def side_by_side(self, call_id, target, event):  # every event its own worker: no per-call order
         self._pending += 1
         self._idle.clear()
-        queue = asyncio.Queue()
-        queue.put_nowait((target, event))
-        queue.put_nowait(None)
+        queue = collections.deque([(target, event)])
         task = asyncio.get_running_loop().create_task(self._work(call_id, queue))
         self._workers.add(task)
         task.add_done_callback(self._workers.discard)

@@ -62,7 +62,9 @@ class Deliverer:
         self._records: collections.deque[tuple[float, dict[str, Any]]] = collections.deque(
             maxlen=MAX_RECORDS
         )
-        self._queues: dict[str, asyncio.Queue[_Item | None]] = {}
+        # The events waiting for each call that has any (the first is being sent). A call has a worker
+        # only while it has events to send, so an idle call costs nothing here.
+        self._queues: dict[str, collections.deque[_Item]] = {}
         self._workers: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
         self._idle = asyncio.Event()
@@ -87,21 +89,16 @@ class Deliverer:
 
     def send(self, call_id: str, target: CallbackTarget, event: dict[str, Any]) -> None:
         """Queue ``event`` for ``call_id``; it goes out after the call's earlier events."""
-        queue = self._queues.get(call_id)
-        if queue is None:
-            queue = self._queues[call_id] = asyncio.Queue()
-            task = asyncio.get_running_loop().create_task(self._work(call_id, queue))
-            self._workers.add(task)
-            task.add_done_callback(self._workers.discard)
         self._pending += 1
         self._idle.clear()
-        queue.put_nowait((target, event))
-
-    def finish(self, call_id: str) -> None:
-        """The call has ended: its worker stops once its queue is drained."""
-        queue = self._queues.pop(call_id, None)
-        if queue is not None:
-            queue.put_nowait(None)
+        queue = self._queues.get(call_id)
+        if queue is not None:  # the call's worker is running and takes it in turn
+            queue.append((target, event))
+            return
+        queue = self._queues[call_id] = collections.deque([(target, event)])
+        task = asyncio.get_running_loop().create_task(self._work(call_id, queue))
+        self._workers.add(task)
+        task.add_done_callback(self._workers.discard)
 
     async def wait_idle(self) -> None:
         """Return once every queued event has been delivered or given up on."""
@@ -113,19 +110,22 @@ class Deliverer:
 
     # -- internals ----------------------------------------------------------------------------------
 
-    async def _work(self, call_id: str, queue: asyncio.Queue[_Item | None]) -> None:
-        while True:
-            item = await queue.get()
-            if item is None:
-                return
-            try:
-                await self._deliver(*item)
-            except Exception:  # a bug here must not silently stop the call's later events
-                log.exception("callback delivery for call %s failed unexpectedly", call_id)
-            finally:
-                self._pending -= 1
-                if self._pending == 0:
-                    self._idle.set()
+    async def _work(self, call_id: str, queue: collections.deque[_Item]) -> None:
+        """Send ``queue``'s events one after the other, until it is empty (then the worker ends)."""
+        try:
+            while queue:
+                try:
+                    await self._deliver(*queue[0])
+                except Exception:  # a bug here must not silently stop the call's later events
+                    log.exception("callback delivery for call %s failed unexpectedly", call_id)
+                finally:
+                    queue.popleft()
+                    self._pending -= 1
+                    if self._pending == 0:
+                        self._idle.set()
+        finally:
+            if self._queues.get(call_id) is queue:
+                del self._queues[call_id]
 
     async def _deliver(self, target: CallbackTarget, event: dict[str, Any]) -> None:
         attempt = 0
