@@ -9,8 +9,9 @@ virtual phone that the notebook drives.
 
 Modules, top down: :mod:`~catapult_nb.simulator.app` (the app factory), ``routes`` and ``middlewares``
 (HTTP), ``validation`` (request checks), ``state`` (calls, timers, events), ``resources`` (JSON views),
-``delivery`` (callbacks), ``clock`` (scaled time), ``errors``; :mod:`~catapult_nb.simulator.phone` is the
-virtual phone's client. The gather rules are :mod:`catapult_nb.engine`'s.
+``delivery`` (callbacks), ``clock`` (scaled time), ``garbage`` (when the collector runs), ``errors``;
+:mod:`~catapult_nb.simulator.phone` is the virtual phone's client. The gather rules are
+:mod:`catapult_nb.engine`'s.
 
 The decisions taken where the v1 documentation leaves the behaviour open ("unconfirmed" in the
 reference) are listed in ``docs/simulator.md``.

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 __all__ = ["SimClock", "iso_time"]
 
@@ -30,6 +32,7 @@ class SimClock:
         self.speed = float(speed)
         self._loop_zero = loop.time()
         self._wall_zero = datetime.now(timezone.utc)
+        self._context = contextvars.copy_context()
 
     def now(self) -> float:
         """API seconds since the simulator started."""
@@ -60,10 +63,18 @@ class SimClock:
         """A span of API seconds in wall seconds."""
         return api_seconds / self.speed
 
-    def call_at(self, api_time: float, callback: Callable[[], object]) -> asyncio.TimerHandle:
-        """Run ``callback`` on the loop when the API clock reaches ``api_time``."""
-        return self.loop.call_at(self._loop_zero + api_time / self.speed, callback)
+    def call_at(self, api_time: float, callback: Callable[..., object], *args: Any) -> asyncio.TimerHandle:
+        """Run ``callback(*args)`` on the loop when the API clock reaches ``api_time``.
 
-    def call_later(self, api_seconds: float, callback: Callable[[], object]) -> asyncio.TimerHandle:
-        """Run ``callback`` after ``api_seconds`` of API time."""
-        return self.call_at(self.now() + api_seconds, callback)
+        Every timer runs in the one context copied when the clock was made, rather than a copy of its
+        own: a simulator holds a timer per waiting gather, and fewer live objects keep the garbage
+        collector's passes (which stop every timer) short.
+        """
+        when = self._loop_zero + api_time / self.speed
+        return self.loop.call_at(when, callback, *args, context=self._context)
+
+    def call_later(
+        self, api_seconds: float, callback: Callable[..., object], *args: Any
+    ) -> asyncio.TimerHandle:
+        """Run ``callback(*args)`` after ``api_seconds`` of API time."""
+        return self.call_at(self.now() + api_seconds, callback, *args)

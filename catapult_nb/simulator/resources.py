@@ -22,7 +22,7 @@ def new_id(prefix: str) -> str:
     return prefix + "-" + "".join(secrets.choice(ID_ALPHABET) for _ in range(23))
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class SimGather:
     """A gather on a simulated call: the engine's machine, and how the API shows it."""
 
@@ -50,7 +50,7 @@ class SimGather:
         return body
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class SimAudio:
     """A sentence or file playing on a call through ``/audio``."""
 
@@ -59,7 +59,7 @@ class SimAudio:
     timer: asyncio.TimerHandle | None = None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class SimCall:
     """A simulated call: the engine's machine, where its callbacks go, and how the API shows it."""
 

@@ -32,6 +32,7 @@ from catapult_nb.redact import Secret
 from catapult_nb.simulator.clock import SimClock
 from catapult_nb.simulator.delivery import CallbackTarget, Deliverer
 from catapult_nb.simulator.errors import ApiError, validation_error
+from catapult_nb.simulator.garbage import Tidier
 from catapult_nb.simulator.resources import SimAudio, SimCall, SimGather, new_id
 
 __all__ = ["STATE_KEY", "SimConfig", "SimulatorState", "audio_prompt"]
@@ -72,6 +73,7 @@ class SimulatorState:
         # Wall seconds by which each gather timer ran after its deadline (for the timer benchmark).
         self.timer_lateness: collections.deque[float] = collections.deque(maxlen=100_000)
         self._fetcher: aiohttp.ClientSession | None = None  # fetches fileUrl prompts and /audio files
+        self.tidier = Tidier(clock.loop)  # when the garbage collector runs (see its module)
 
     async def close(self) -> None:
         """Cancel every timer and stop sending callbacks; the calls are let go.
@@ -80,6 +82,7 @@ class SimulatorState:
         """
         for call in self.calls.values():
             self.cancel_timers(call)
+        self.tidier.close()
         await self.deliverer.close()
         if self._fetcher is not None:
             await self._fetcher.close()
@@ -98,6 +101,7 @@ class SimulatorState:
             at += 0.0005
             stamp = self.clock.iso(at)
         call.last_stamp = stamp
+        self.tidier.worked()
         event: dict[str, Any] = {"eventType": event_type, "callId": call.id}
         if event_type != "gather":
             event["callUri"] = call.uri
@@ -147,6 +151,7 @@ class SimulatorState:
             call_timeout=fields.get("callTimeout", 60), tag=fields.get("tag"), extra=extra,
         )
         self.calls[call_id] = call
+        self.tidier.worked(made=1)
         return call
 
     def dial(self, call: SimCall) -> None:
@@ -249,7 +254,6 @@ class SimulatorState:
             self.call_event(call, "timeout", now)
         else:
             self.call_event(call, "hangup", now, cause=cause, callState="completed")
-        self.deliverer.finish(call.id)
         self._end_partner(call)
         self._forget_old_calls(call)
 
@@ -354,6 +358,7 @@ class SimulatorState:
         machine = call.machine.start_gather(GatherSpec.from_options(options, seconds), now)
         gather = SimGather(new_id("gtr"), machine, now, options.tag)
         call.gathers[gather.id] = gather
+        self.tidier.worked(made=1)
         if length is not None:
             self.record_prompt(call, f"gather {gather.id}", options.prompt, length)
         self.apply(call, gather, machine.initial_effects())
@@ -383,7 +388,7 @@ class SimulatorState:
             gather.timer = None
         deadline = gather.machine.deadline()
         if deadline is not None:
-            handle = self.clock.call_at(deadline, lambda: self._gather_due(call, gather, deadline))
+            handle = self.clock.call_at(deadline, self._gather_due, call, gather, deadline)
             gather.timer = handle
             call.timers.add(handle)
 
