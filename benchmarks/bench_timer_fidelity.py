@@ -7,6 +7,11 @@ every gather to be created before the first one ends (5 s, or 3 ms per gather wh
 all of them wait at once. (A receiver in the simulator's own process, as in a notebook kernel, shares its
 interpreter lock and roughly doubles the CPU per callback; at 500 callbacks in about a second that
 saturates one core and the tail grows to ~100 ms.)
+
+The floor, measured in the same process right after each round: as many bare asyncio ``call_at`` timers,
+due at the same offsets as the gathers' deadlines, on a fresh loop in a thread of its own, doing nothing
+but noting how late they ran. It is what the machine's scheduler (and a loaded core) costs any timer;
+the ratio is the simulator's p99 over the floor's.
 Exits 1 when a callback is lost or the run does not finish within its time bound.
 
     .venv/bin/python benchmarks/bench_timer_fidelity.py [--gathers 1000 5000] [--timeout SECONDS]
@@ -15,6 +20,7 @@ Exits 1 when a callback is lost or the run does not finish within its time bound
 from __future__ import annotations
 
 import argparse
+import asyncio
 import subprocess
 import sys
 import threading
@@ -72,6 +78,31 @@ class Receiver:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(10)
+
+
+def bare_timer_lateness(offsets: list[float], lead: float = 0.5) -> list[float]:
+    """The floor: wall ms by which bare ``call_at`` timers due at ``offsets`` (seconds from the first,
+    which is due ``lead`` seconds from now) ran late, on a fresh loop in a thread of its own."""
+    late: list[float] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        start = loop.time() + lead
+
+        def fire(when: float) -> None:
+            late.append((loop.time() - when) * 1000)
+            if len(late) == len(offsets):
+                done.set_result(None)
+
+        for offset in offsets:
+            loop.call_at(start + offset, fire, start + offset)
+        await done
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), name="bare-timers")
+    thread.start()
+    thread.join()
+    return late
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -136,6 +167,8 @@ def run(gathers: int, timeout: float, target_ms: float) -> int:
         lateness = [s * 1000 for s in sim.timer_lateness]
         arrivals = [(arrived[c] - created[c] - timeout) * 1000 for c in calls if c in arrived]
     receiver.stop()
+    first = min(created.values())
+    floor = bare_timer_lateness(sorted(at - first for at in created.values()))
 
     lost = gathers - len(arrived)
     print(f"timer fidelity: {gathers} concurrent gathers, interDigitTimeout {timeout:g} s, speed 1")
@@ -146,6 +179,10 @@ def run(gathers: int, timeout: float, target_ms: float) -> int:
             f"  {'timer lateness (in simulator)':<34}{percentile(lateness, 0.5):>9.2f}"
             f"{percentile(lateness, 0.99):>9.2f}{max(lateness):>9.2f}"
         )
+    print(
+        f"  {'floor: bare asyncio timers':<34}{percentile(floor, 0.5):>9.2f}"
+        f"{percentile(floor, 0.99):>9.2f}{max(floor):>9.2f}"
+    )
     if arrivals:
         print(
             f"  {'callback arrival after deadline*':<34}{percentile(arrivals, 0.5):>9.2f}"
@@ -154,6 +191,10 @@ def run(gathers: int, timeout: float, target_ms: float) -> int:
         print("  * measured from the client's 201, so it can read slightly low; includes delivery")
     print(f"  callbacks lost: {lost}")
     target = lateness and percentile(lateness, 0.99) <= target_ms
+    if lateness:
+        p99, floor_p99 = percentile(lateness, 0.99), percentile(floor, 0.99)
+        ratio = p99 / max(floor_p99, 0.01)
+        print(f"  p99 beside the floor's p99: {p99:.2f} / {floor_p99:.2f} ms = {ratio:.1f}x")
     print(f"  target p99 timer lateness <= {target_ms:g} ms: {'met' if target else 'NOT met'}")
     return lost
 
