@@ -8,7 +8,7 @@ CKSUM  := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 NOTEBOOKS_STAMP := $(VENV)/.installed-notebooks-$(CKSUM)
 STAMP  := $(VENV)/.installed-test-$(CKSUM)
 
-.PHONY: lab test demo lint bench clean
+.PHONY: lab test demo lint bench bench-full clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) -m venv $(VENV)
@@ -48,8 +48,23 @@ lint: $(STAMP)
 	$(BIN)/ruff check catapult_nb tests benchmarks
 	$(BIN)/mypy
 
+# `make bench` runs every figure-producing script in benchmarks/, the heavy ones with `--quick` (smaller
+# sizes; see each script's --help), printing each one's wall time; `make bench-full` runs them all at
+# their full sizes, as the README's figures were measured. A failing script does not stop the others;
+# the target fails at the end, naming it.
+BENCH_QUICK := bench_campaign_engine.py bench_dataframe.py
 bench: $(STAMP)
-	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
+	@start=$$(date +%s); failed=; for script in benchmarks/bench_*.py; do \
+		name=$$(basename $$script); flags=; \
+		case " $(if $(FULL),,$(BENCH_QUICK)) " in *" $$name "*) flags=--quick;; esac; \
+		echo "== $$name $$flags"; began=$$(date +%s); \
+		$(BIN)/python $$script $$flags || failed="$$failed $$name"; \
+		echo "== $$name: $$(( $$(date +%s) - began )) s"; \
+	done; echo "== make bench: $$(( $$(date +%s) - start )) s in all"; \
+	if [ -n "$$failed" ]; then echo "== failed:$$failed"; exit 1; fi
+
+bench-full: $(STAMP)
+	@$(MAKE) --no-print-directory bench FULL=1
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
