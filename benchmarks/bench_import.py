@@ -15,7 +15,9 @@ alternately ``--rounds`` times and the best of each is kept.
 ``--compare DIR`` also runs both imports with the ``catapult_nb`` package found in DIR (for example an
 earlier commit's tree from ``git archive``), so a change is measured before and after in the same run.
 
-Usage: python benchmarks/bench_import.py [--events 1000000] [--rounds 2] [--compare DIR]
+``--quick`` (as ``make bench`` runs it): 200,000 events and one round of each.
+
+Usage: python benchmarks/bench_import.py [--events 1000000] [--rounds 2] [--compare DIR] [--quick]
 Targets: >= 100,000 events/s and <= 500 MiB peak memory growth; the week's log: import + table <= 3 s.
 """
 
@@ -141,7 +143,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--compare", type=Path, help="a tree holding another catapult_nb to measure too")
+    parser.add_argument("--quick", action="store_true", help="200,000 events, one round (for make bench)")
     args = parser.parse_args()
+    if args.quick:
+        args.events, args.rounds = 200_000, 1
     print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores shared)")
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "events.jsonl"
