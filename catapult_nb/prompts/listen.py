@@ -25,7 +25,7 @@ class Listen(Audio):
 
     def __init__(self, source: Rendered | tuple[bytes, AudioInfo]) -> None:
         if isinstance(source, Rendered):
-            data, self.duration, self.caption = source.wav, source.duration, source._caption()
+            data, self.duration, self.caption = source.wav, source.duration, source.caption
             mimetype = "audio/wav"
         else:
             data, info = source

@@ -51,7 +51,9 @@ class Rendered:
     def _repr_html_(self) -> str:
         return self.listen()._repr_html_()
 
-    def _caption(self) -> str:
+    @property
+    def caption(self) -> str:
+        """The player's label, as HTML: the length, the words, the v1 voice and the espeak-ng voice."""
         return (
             f"<b>{self.duration:.1f} s spoken</b> · {self.words} words · {html.escape(self.voice.voice)} "
             f"({html.escape(self.voice.locale)}, {self.voice.gender}) approximated by espeak-ng "
