@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from unittest import mock
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -14,6 +15,7 @@ from catapult_nb.campaign import Caller, mix
 from catapult_nb.flows import Ask, Flow, FlowError, Hangup, Play, Say, Transfer, campaign, run_campaign
 from catapult_nb.flows.campaign import play_one_by_one
 from catapult_nb.flows.examples import account_code
+from catapult_nb.flows.vectorised import _Sentences
 
 PATTERNS = ["1", "2", r"\d{3}", r"\d+", "[12]", "12345", r"\d{5}", r"9\*?", "A"]
 TEXTS = ["", "1", "2", "123", "12345", "9", "4567", "12*", "a"]
@@ -64,7 +66,8 @@ def flows(draw: st.DrawFn) -> Flow:
         earlier = [a for a in asks if a < name]
         sentence = draw(st.sampled_from(
             [None, None, "Enter your code.", "Press one or two, then pound, please, when you are ready."]
-            + [f"You entered {{{a}}}. Press 1." for a in earlier]))
+            + [f"You entered {{{a}}}. Press 1." for a in earlier]
+            + [f"First {{{earlier[0]}}}, then {{{earlier[-1]}}}." for _ in earlier[1:2]]))
         texts = st.sampled_from(TEXTS)
         answers = draw(st.one_of(
             st.none(), texts, st.dictionaries(texts, st.sampled_from([0, 1, 2.5]), min_size=1),
@@ -145,3 +148,11 @@ def test_answers_a_caller_cannot_press_are_refused_before_anything_runs(answer: 
                    "bye": Say("Bye.")})
     with pytest.raises(FlowError, match="step 'menu', field 'answers'"):
         run_campaign(called, n=10, seed=1)
+
+
+def test_each_caller_hears_a_sentence_with_their_own_digits() -> None:
+    # callers are grouped by what they will hear; each group's sentence is rendered once
+    variables = {"a": np.array(["1", "22", "1", "22"]), "b": np.array(["333", "4", "4", "4"])}
+    heard = _Sentences(variables).per_caller("{b}, not {a}.", np.array([0, 1, 2, 3]), lambda text: text)
+    assert heard == ["3 3 3, not 1.", "4, not 2 2.", "4, not 1.", "4, not 2 2."]
+    assert _Sentences(variables).per_caller(None, np.array([2]), lambda text: text) == [None]
