@@ -313,3 +313,18 @@ def test_unknown_route_and_wrong_method(api, simulator):
 def test_oversized_body_is_413(api, call_id):
     response = api.post(f"/calls/{call_id}/gather", data=b"{" + b" " * (2 * 1024 * 1024) + b"}")
     api.assert_error(response, 413, "bad-request", "request-too-large")
+
+
+def test_a_request_that_asks_to_close_is_answered_then_closed(simulator):
+    # aiohttp reads only the first Connection header: "keep-alive" then "close" on HTTP/1.0 stayed open
+    import socket
+    from urllib.parse import urlsplit
+
+    raw = (b"DELETE /v1/users/u-nobody/calls HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n"
+           b"Connection: close\r\nContent-Length: 2\r\n\r\n{}")
+    with socket.create_connection(("127.0.0.1", urlsplit(simulator.base_url).port), timeout=10) as sock:
+        sock.sendall(raw)
+        answer = b""
+        while chunk := sock.recv(65536):  # ends when the simulator closes; a socket timeout fails the test
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.0 401 Unauthorized")
