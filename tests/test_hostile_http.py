@@ -32,6 +32,20 @@ from catapult_nb.simulator import Simulator
 REQUESTS_PER_TARGET = 10_000
 BATCH = 100
 EXAMPLES = REQUESTS_PER_TARGET // BATCH
+
+#: How each storm runs: EXAMPLES batches, no per-example deadline (a batch waits on real sockets), no example
+#: database, and the servers made once per module rather than per example.
+storm = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
+
 ANSWER_WITHIN = 10.0  # seconds; a request left unanswered this long is a hang
 _STATUS = re.compile(rb"HTTP/1\.[01] (\d{3})")
 
@@ -255,16 +269,7 @@ def receiver_paths(receiver: CallbackReceiver) -> st.SearchStrategy[str]:
     ) | st.text(max_size=30).map(lambda text: "/" + text.replace(" ", "%20"))
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    database=None,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-    ],
-)
+@storm
 @given(data=st.data())
 def test_the_receiver_never_answers_5xx_nor_hangs(receiver, pool, data) -> None:
     batch = data.draw(batches(receiver_paths(receiver)))
@@ -309,16 +314,7 @@ def simulator_paths(sim: Simulator, call_id: str, gather_id: str) -> st.SearchSt
     return st.sampled_from(known) | st.text(max_size=30).map(lambda text: "/" + text.replace(" ", "%20"))
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    database=None,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-    ],
-)
+@storm
 @given(data=st.data())
 def test_the_simulator_never_answers_5xx_nor_hangs(simulator, pool, data) -> None:
     sim, call_id, gather_id = simulator

@@ -487,9 +487,7 @@ def test_any_json_is_either_accepted_or_refused_with_an_option_error(fields, pro
 
 @settings(max_examples=300, deadline=None)
 @given(
-    name=st.sampled_from(
-        ["max_digits", "inter_digit_timeout", "terminating_digits", "tag", "suppress_dtmf", "prompt"]
-    ),
+    name=st.sampled_from(list(GatherOptions.WIRE_NAMES.values())),  # every keyword, from the option table
     value=json_values,
 )
 def test_any_keyword_value_is_accepted_or_refused_with_an_option_error(name, value):
