@@ -42,7 +42,7 @@ import json
 import lzma
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -692,30 +692,61 @@ def _json_items(stream: io.BufferedReader, prefix: str, what: str) -> Iterator[A
         raise ImportFormatError(f"the {what} file is not UTF-8 ({exc}); nothing was imported") from None
 
 
-def _read_har(stream: io.BufferedReader, callback_path: str | None) -> Iterator[_Record]:
-    for number, entry in enumerate(_json_items(stream, "log.entries.item", "HAR"), start=1):
+@dataclass
+class _Captured:
+    """One captured HTTP request, as a HAR file or ngrok's inspector records it."""
+
+    method: str  # upper case
+    url: str  # absolute
+    content_type: str
+    body: bytes | None
+    received: Any  # when it was captured, as recorded
+    gather: dict[str, Any] | None = None  # a gather record, when the request created a gather
+
+
+def _captured(entries: Iterable[Any], what: str, read: Callable[[dict[str, Any], dict[str, Any]], _Captured],
+              callback_path: str | None) -> Iterator[_Record]:
+    """Records from captured exchanges: a gather it created, else a callback (or a skip).
+
+    :param entries: the exchanges, each a JSON object with a ``request`` object.
+    :param what: the entry, named in a rejection (``"a HAR entry"``).
+    :param read: the format's reader of ``(entry, request)``.
+    """
+    for number, entry in enumerate(entries, start=1):
         request = entry.get("request") if isinstance(entry, dict) else None
         if not isinstance(request, dict):
-            yield _Reject(number, "bad-entry", "a HAR entry without a request", entry)
+            yield _Reject(number, "bad-entry", f"{what} without a request", entry)
             continue
-        method = str(request.get("method", "")).upper()
-        url = str(request.get("url", ""))
-        headers = {str(h.get("name", "")).lower(): str(h.get("value", ""))
-                   for h in request.get("headers", []) if isinstance(h, dict)}
-        post_data = request.get("postData")
-        post: dict[str, Any] = post_data if isinstance(post_data, dict) else {}
-        text = post.get("text")
-        body: bytes | None = None
-        if isinstance(text, str):
-            body = _b64(text) if post.get("encoding") == "base64" else text.encode("utf-8", "surrogatepass")
-        elif isinstance(post.get("params"), list):
-            body = "&".join(f"{p.get('name', '')}={p.get('value', '')}" for p in post["params"]).encode()
-        content_type = str(post.get("mimeType") or headers.get("content-type", ""))
-        gather = _gather_create(method, url, body, entry.get("response"), entry.get("startedDateTime"))
-        if gather is not None:
-            yield _Gather(number, gather)
-            continue
-        yield _callback(number, method, url, content_type, body, entry.get("startedDateTime"), callback_path)
+        captured = read(entry, request)
+        if captured.gather is not None:
+            yield _Gather(number, captured.gather)
+        else:
+            yield _callback(number, captured.method, captured.url, captured.content_type, captured.body,
+                            captured.received, callback_path)
+
+
+def _read_har(stream: io.BufferedReader, callback_path: str | None) -> Iterator[_Record]:
+    entries = _json_items(stream, "log.entries.item", "HAR")
+    yield from _captured(entries, "a HAR entry", _har_request, callback_path)
+
+
+def _har_request(entry: dict[str, Any], request: dict[str, Any]) -> _Captured:
+    method = str(request.get("method", "")).upper()
+    url = str(request.get("url", ""))
+    headers = {str(h.get("name", "")).lower(): str(h.get("value", ""))
+               for h in request.get("headers", []) if isinstance(h, dict)}
+    post_data = request.get("postData")
+    post: dict[str, Any] = post_data if isinstance(post_data, dict) else {}
+    text = post.get("text")
+    body: bytes | None = None
+    if isinstance(text, str):
+        body = _b64(text) if post.get("encoding") == "base64" else text.encode("utf-8", "surrogatepass")
+    elif isinstance(post.get("params"), list):
+        body = "&".join(f"{p.get('name', '')}={p.get('value', '')}" for p in post["params"]).encode()
+    content_type = str(post.get("mimeType") or headers.get("content-type", ""))
+    started = entry.get("startedDateTime")
+    gather = _gather_create(method, url, body, entry.get("response"), started)
+    return _Captured(method, url, content_type, body, started, gather)
 
 
 def _b64(text: str) -> bytes | None:
@@ -776,26 +807,24 @@ def _read_ngrok(stream: io.BufferedReader, callback_path: str | None) -> Iterato
     yield from _ngrok_entries(_json_items(stream, "requests.item", "ngrok"), callback_path)
 
 
-def _ngrok_entries(entries: Any, callback_path: str | None) -> Iterator[_Record]:
-    for number, entry in enumerate(entries, start=1):
-        request = entry.get("request") if isinstance(entry, dict) else None
-        if not isinstance(request, dict):
-            yield _Reject(number, "bad-entry", "an ngrok entry without a request", entry)
-            continue
-        method = str(request.get("method", "")).upper()
-        uri = str(request.get("uri", ""))
-        given_headers = request.get("headers")
-        headers: dict[str, Any] = given_headers if isinstance(given_headers, dict) else {}
-        content_type = ";".join(str(v) for k, vs in headers.items() if k.lower() == "content-type"
-                                for v in (vs if isinstance(vs, list) else [vs]))
-        body = None
-        raw = request.get("raw")
-        if isinstance(raw, str):
-            decoded = _b64(raw)
-            if decoded is not None:
-                body = decoded.partition(b"\r\n\r\n")[2]
-        url = uri if "://" in uri else "http://agent" + uri
-        yield _callback(number, method, url, content_type, body, entry.get("start"), callback_path)
+def _ngrok_entries(entries: Iterable[Any], callback_path: str | None) -> Iterator[_Record]:
+    return _captured(entries, "an ngrok entry", _ngrok_request, callback_path)
+
+
+def _ngrok_request(entry: dict[str, Any], request: dict[str, Any]) -> _Captured:
+    uri = str(request.get("uri", ""))
+    given_headers = request.get("headers")
+    headers: dict[str, Any] = given_headers if isinstance(given_headers, dict) else {}
+    content_type = ";".join(str(v) for k, vs in headers.items() if k.lower() == "content-type"
+                            for v in (vs if isinstance(vs, list) else [vs]))
+    body = None
+    raw = request.get("raw")
+    if isinstance(raw, str):
+        decoded = _b64(raw)
+        if decoded is not None:
+            body = decoded.partition(b"\r\n\r\n")[2]
+    url = uri if "://" in uri else "http://agent" + uri
+    return _Captured(str(request.get("method", "")).upper(), url, content_type, body, entry.get("start"))
 
 
 def _import_agent(store: EventStore, url: str, fmt: str | None, source_name: str | None,

@@ -217,6 +217,25 @@ def test_ngrok_captured_requests_from_a_running_agent(store, httpserver):
     assert report.source.startswith(("ngrok agent 127.0.0.1:", "ngrok agent localhost:"))
 
 
+@pytest.mark.parametrize("fmt", ["har", "ngrok"])
+def test_a_captured_entry_without_a_request_is_rejected_and_the_rest_imported(store, fmt):
+    # given a HAR file or an ngrok capture whose second entry has no request object
+    if fmt == "har":
+        good = entry("https://my.app/callbacks/x", text=json.dumps(gather_event(1)))
+        data = har([good, {"startedDateTime": "2026-01-02T03:04:05Z", "request": "GET /"}])
+    else:
+        data = json.dumps({"uri": "/api/requests/http",
+                           "requests": [ngrok_request(gather_event(1)), {"id": "r2"}]}).encode()
+    # when
+    report = store.import_events(data)
+    # then the callback is stored and the broken entry is named
+    assert report.format == fmt and report.imported == 1 and report.rejected_count == 1
+    rejected = report.rejected.iloc[0]
+    what = "a HAR entry" if fmt == "har" else "an ngrok entry"
+    assert (rejected["entry"], rejected["reason"], rejected["detail"]) == (2, "bad-entry",
+                                                                           f"{what} without a request")
+
+
 # --------------------------------------------------------------------------------------------------
 # Bad input
 
