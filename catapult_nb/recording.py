@@ -24,6 +24,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,7 +34,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pandas as pd
 import requests
 
-from catapult_nb.redact import redact
+from catapult_nb.redact import redact, url_password
 
 if TYPE_CHECKING:
     from catapult_nb.session import Session
@@ -136,15 +137,13 @@ class Recorder:
 
     def _scrubbed(self, value: Any) -> Any:
         """The session's callback URL as a placeholder, other URLs without their password."""
-        if isinstance(value, dict):
-            return {k: self._scrubbed(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._scrubbed(v) for v in value]
-        if isinstance(value, str) and value.startswith(("http://", "https://")):
-            if value == self._callback_url:
-                return CALLBACK_URL
-            return _without_password(value)
-        return value
+
+        def scrub(text: str) -> str:
+            if not text.startswith(("http://", "https://")):
+                return text
+            return CALLBACK_URL if text == self._callback_url else redact(text, [url_password(text)])
+
+        return _each_string(value, scrub)
 
     def to_dict(self) -> dict[str, Any]:
         with self._lock:
@@ -167,14 +166,6 @@ class Recorder:
         partial.write_text(text, encoding="utf-8")
         os.replace(partial, target)
         return target
-
-
-def _without_password(url: str) -> str:
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        return url
-    return redact(url, [password])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -292,15 +283,24 @@ def _send(session: Session, http: requests.Session, request: dict[str, Any], ids
 
 
 def _substituted(value: Any, ids: dict[str, str], callback_url: str) -> Any:
+    """The recorded body for this playback: the placeholder as this session's callback URL, and the
+    recording's ids as the ones this playback was given."""
+
+    def substitute(text: str) -> str:
+        if text == CALLBACK_URL:
+            return callback_url
+        return _ID.sub(lambda m: ids.get(m.group(0), m.group(0)), text)
+
+    return _each_string(value, substitute)
+
+
+def _each_string(value: Any, change: Callable[[str], str]) -> Any:
+    """A JSON value with ``change`` applied to every string in it (keys left as they are)."""
     if isinstance(value, dict):
-        return {k: _substituted(v, ids, callback_url) for k, v in value.items()}
+        return {k: _each_string(v, change) for k, v in value.items()}
     if isinstance(value, list):
-        return [_substituted(v, ids, callback_url) for v in value]
-    if value == CALLBACK_URL:
-        return callback_url
-    if isinstance(value, str):
-        return _ID.sub(lambda m: ids.get(m.group(0), m.group(0)), value)
-    return value
+        return [_each_string(v, change) for v in value]
+    return change(value) if isinstance(value, str) else value
 
 
 # --------------------------------------------------------------------------------------------------

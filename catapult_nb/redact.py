@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["MASK", "Secret", "mask", "redact", "redact_path", "redact_url", "scrub"]
+__all__ = ["MASK", "Secret", "mask", "redact", "redact_path", "redact_url", "scrub", "url_password"]
 
 #: Shown in place of a secret. Fixed, so not even the length leaks.
 MASK = "***"
@@ -119,6 +119,18 @@ def redact_url(url: str | None) -> str | None:
         return url
     netloc = f"{parts.username}:{MASK}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def url_password(url: str | None) -> str | None:
+    """The password of ``url``'s ``user:password@`` part: a secret to pass to :func:`redact` or
+    :func:`scrub`, so it is hidden wherever it shows (an error message may quote it on its own).
+
+    :returns: ``None`` when there is none, or when ``url`` is no URL urllib can read.
+    """
+    try:
+        return urlsplit(url).password if url else None
+    except ValueError:
+        return None
 
 
 def redact_path(path: str) -> str:

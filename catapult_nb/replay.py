@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 import requests
 
-from catapult_nb.redact import redact
+from catapult_nb.redact import redact, url_password
 
 __all__ = ["REPLAY_COLUMNS", "USER_AGENT", "replay"]
 
@@ -241,15 +241,8 @@ def _root(exc: BaseException) -> str:
 
 def _scrub(text: str, url: str) -> str:
     """``text`` without the URL's password or the receiver's secret path."""
-    return redact(text, [_password(url)])
+    return redact(text, [url_password(url)])
 
 
 def _shown(url: str) -> str:
-    return redact(url, [_password(url)])
-
-
-def _password(url: str) -> str | None:
-    try:
-        return urlsplit(url).password
-    except ValueError:
-        return None
+    return _scrub(url, url)

@@ -8,7 +8,7 @@ import pytest
 
 from catapult_nb.events import EventStore
 from catapult_nb.receiver import CallbackReceiver
-from catapult_nb.redact import MASK, Secret, mask, redact, redact_path, redact_url, scrub
+from catapult_nb.redact import MASK, Secret, mask, redact, redact_path, redact_url, scrub, url_password
 from catapult_nb.simulator import Simulator
 from catapult_nb.tunnel import LoopbackTunnel
 
@@ -31,6 +31,15 @@ def test_url_and_path_helpers():
     assert redact_url("http://a:b@h:1/p?q") == f"http://a:{MASK}@h:1/p?q"
     assert redact_url("http://h/p") == "http://h/p" and redact_url(None) is None
     assert redact_path("/callbacks/x/y") == f"/callbacks/{MASK}/{MASK}" and redact_path("/x") == f"/{MASK}"
+
+
+def test_a_url_password_is_hidden_wherever_a_message_repeats_it():
+    url = "http://app:s3cret@127.0.0.1:9/hook"
+    assert url_password(url) == "s3cret"
+    assert url_password("http://127.0.0.1:9/hook") is None and url_password(None) is None
+    assert url_password("http://[::1/") is None  # not a URL urllib reads: nothing to hide, no crash
+    shown = redact("could not log in as app with s3cret", [url_password(url)])
+    assert shown == f"could not log in as app with {MASK}"
 
 
 def test_a_secret_never_shows_and_is_never_pickled():
