@@ -41,7 +41,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from catapult_nb.engine import Reason
+from catapult_nb.engine import GatherSpec, Reason
 from catapult_nb.options import SHOWN_FIELDS, GatherOptions, OptionError, flat_wire, nest_wire
 
 __all__ = [
@@ -539,7 +539,7 @@ def compare_prompts(prompts: Sequence[Any] | dict[str, Any], *, timing: str = "a
         sentence, file_url = fields.get("sentence"), fields.get("file_url")
         length = tts.measure(item, timing)
         words = len(sentence.split()) if sentence and sentence.strip() else np.nan
-        timeout = (options or GatherOptions()).effective_inter_digit_timeout
+        spec = GatherSpec.from_options(options or GatherOptions(), length.seconds)
         voice = ""
         if length.kind == "speak" and length.timing == "audio":
             voice = tts.resolve_voice(fields.get("voice"), fields.get("locale"), fields.get("gender")).engine
@@ -549,7 +549,7 @@ def compare_prompts(prompts: Sequence[Any] | dict[str, Any], *, timing: str = "a
             "seconds": length.seconds,
             "wpm": words / length.seconds * 60 if length.seconds and not _missing(words) else np.nan,
             "firstUsefulKeyAt": length.seconds,
-            "timesOutAt": length.seconds + timeout,
+            "timesOutAt": spec.no_key_timeout_at,
             "estimate": tts.estimate(sentence) if sentence else np.nan,
             "timing": f"file not played: {length.reason}" if length.timing == "file" and length.reason
             else length.timing,

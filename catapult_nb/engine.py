@@ -12,7 +12,7 @@ timeout), and a key pressed exactly when the prompt's first play ends stops the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple
@@ -143,6 +143,22 @@ class GatherSpec:
             suppress_dtmf=options.effective_suppress_dtmf,
             prompt_kind=kind,
         )
+
+
+    @property
+    def no_key_timeout_at(self) -> float:
+        """When a gather in which no key is pressed times out, in API seconds from its start: the
+        inter-digit clock starts once the prompt's first play is over."""
+        return self.prompt_seconds + self.inter_digit_timeout
+
+    def timeout_moments(self, presses: Iterable[float] = ()) -> list[float]:
+        """Every moment the inter-digit timeout could fire for keys pressed at ``presses`` (API seconds
+        from the start): after the prompt's first play, and after each key.
+
+        :param presses: the times of the keys.
+        :returns: :attr:`no_key_timeout_at`, then one moment per key.
+        """
+        return [self.no_key_timeout_at, *(t + self.inter_digit_timeout for t in presses)]
 
 
 class GatherClock(NamedTuple):

@@ -121,6 +121,19 @@ def test_inter_digit_clock_starts_when_the_prompt_ends():
     assert run_gather(spec, []).completed_at == 6
 
 
+@pytest.mark.parametrize("prompt_seconds", [0.0, 4.0])
+def test_the_timeout_moments_are_where_the_machine_times_out(prompt_seconds):
+    spec = GatherSpec(max_digits=9, inter_digit_timeout=2, prompt_seconds=prompt_seconds,
+                      prompt_kind="speak" if prompt_seconds else "")
+    # with no key, the gather ends at the first moment
+    assert run_gather(spec, []).completed_at == spec.no_key_timeout_at == spec.timeout_moments()[0]
+    # with keys, at the moment after the last key
+    presses = [(prompt_seconds + 1.5, "1"), (prompt_seconds + 3.0, "2")]
+    moments = spec.timeout_moments([t for t, _ in presses])
+    assert moments == [prompt_seconds + 2, prompt_seconds + 3.5, prompt_seconds + 5.0]
+    assert run_gather(spec, presses).completed_at == moments[-1]
+
+
 def test_looping_prompt_plays_until_the_first_key_and_arms_the_clock_after_one_play():
     spec = GatherSpec(inter_digit_timeout=2, prompt_seconds=4, loop_prompt=True, prompt_kind="speak")
     silent = run_gather(spec, [])
