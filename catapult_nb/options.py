@@ -15,7 +15,7 @@ import html
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -217,29 +217,24 @@ def check_terminating_digits(value: Any) -> str:
     return text
 
 
-def check_voice(value: Any) -> str:
-    text = parse_str("prompt.voice", value)
-    if text.lower() not in VOICES:
-        raise OptionError(
-            "prompt.voice", f"prompt.voice must be one of {', '.join(VOICES)}, got {value!r}"
-        )
+def _one_of(prop: str, value: Any, known: Iterable[str], expected: str) -> str:
+    """``value`` as given, when its lower case is one of ``known``; else an error saying ``expected``."""
+    text = parse_str(prop, value)
+    if text.lower() not in known:
+        raise OptionError(prop, f"{prop} must be {expected}, got {value!r}")
     return text
+
+
+def check_voice(value: Any) -> str:
+    return _one_of("prompt.voice", value, VOICES, f"one of {', '.join(VOICES)}")
 
 
 def check_locale(value: Any) -> str:
-    text = parse_str("prompt.locale", value)
-    if text.lower() not in LANGUAGE_OF_LOCALE:
-        raise OptionError(
-            "prompt.locale", f"prompt.locale must be one of {', '.join(LOCALES)}, got {value!r}"
-        )
-    return text
+    return _one_of("prompt.locale", value, LANGUAGE_OF_LOCALE, f"one of {', '.join(LOCALES)}")
 
 
 def check_gender(value: Any) -> str:
-    text = parse_str("prompt.gender", value)
-    if text.lower() not in GENDERS:
-        raise OptionError("prompt.gender", f"prompt.gender must be female or male, got {value!r}")
-    return text
+    return _one_of("prompt.gender", value, GENDERS, "female or male")
 
 
 def check_sentence(value: Any) -> str:
