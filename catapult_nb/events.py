@@ -25,8 +25,6 @@ what identifies one delivery.
 from __future__ import annotations
 
 import contextlib
-import functools
-import gc
 import hashlib
 import html
 import json
@@ -40,7 +38,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import orjson
@@ -49,6 +47,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from catapult_nb.event_cache import ColumnCache, empty_strings
+from catapult_nb.event_frames import (
+    EVENT_COLUMNS,
+    EVENT_DTYPES,
+    META_TEXT_FIELDS,
+    NAT,
+    TEXT_FIELDS,
+    Payload,
+    events_frame,
+    ns_to_timestamp,
+    record_rows,
+    records_frame,
+)
 from catapult_nb.options import OPTION_FIELDS, GatherOptions, OptionError, flat_wire
 from catapult_nb.redact import redact
 
@@ -61,47 +71,16 @@ __all__ = [
     "Payload",
     "StoreClosedError",
     "WaitCancelled",
+    "events_frame",
 ]
 
 log = logging.getLogger(__name__)
 
+_SID_FIELDS = TEXT_FIELDS + META_TEXT_FIELDS
+
 #: Where a store lives when no path is given: beside the notebook (the kernel's working directory).
 #: The default store: a hidden folder beside the notebook, so the file browser shows no SQLite files.
 DEFAULT_PATH = os.path.join(".catapult", "events.sqlite3")
-
-#: Known text fields of an event, by wire name; each gets its own typed column.
-TEXT_FIELDS: tuple[str, ...] = (
-    "eventType",
-    "callId",
-    "gatherId",
-    "reason",
-    "state",
-    "digits",
-    "tag",
-    "dtmfDigit",
-    "status",
-    "cause",
-    "callState",
-    "from",
-    "to",
-)
-_META_TEXT = ("source", "session")
-_SID_FIELDS = TEXT_FIELDS + _META_TEXT
-_UTC = "datetime64[ns, UTC]"
-
-#: Every events frame's columns and their pandas dtypes, in order (the index is the store id, named
-#: ``id``). The store's frames and a campaign's are built from this one table.
-EVENT_DTYPES: dict[str, str] = {
-    "eventType": "category",
-    "time": _UTC,
-    **{name: "category" if name in ("reason", "state") else "string" for name in TEXT_FIELDS[1:]},
-    "received": _UTC,
-    **{name: "string" for name in _META_TEXT},
-    "payload": "object",
-}
-#: The DataFrame's columns, in order.
-EVENT_COLUMNS: tuple[str, ...] = tuple(EVENT_DTYPES)
-CATEGORICAL = tuple(name for name, dtype in EVENT_DTYPES.items() if dtype == "category")
 
 REJECTED_COLUMNS: tuple[str, ...] = ("received", "reason", "detail", "method", "path", "body", "source")
 
@@ -114,10 +93,7 @@ _BULK_CACHE_KIB = 128 * 1024
 #: A rejected body is kept up to this many bytes: enough to see what went wrong, not a disk filler.
 REJECTED_BODY_LIMIT = 2048
 
-_NAT = np.iinfo(np.int64).min  # "no time" in a record; pandas reads it as NaT
 _RECORD = struct.Struct("<qqq" + "i" * len(_SID_FIELDS))
-#: pandas keeps "string" columns in Arrow here, so text columns are Arrow takes without a conversion.
-_ARROW_STRINGS = pd.StringDtype().storage == "pyarrow"
 #: An unfiltered read of at least this many events uses the columnar copy beside the file
 #: (:mod:`catapult_nb.event_cache`); smaller reads scan SQLite alone.
 COLUMNS_MIN_EVENTS = 20_000
@@ -242,10 +218,6 @@ def parse_time_ns(value: Any) -> int | None:
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-def _ns_to_timestamp(ns: int | None) -> pd.Timestamp | None:
-    return None if ns is None or ns == _NAT else pd.Timestamp(ns, unit="ns", tz="UTC")
-
-
 def _to_ns(moment: Any) -> int:
     """A receive time given as datetime / Timestamp / epoch seconds as UTC nanoseconds."""
     if isinstance(moment, (int, float)) and not isinstance(moment, bool):
@@ -254,91 +226,6 @@ def _to_ns(moment: Any) -> int:
     if stamp.tzinfo is None:
         stamp = stamp.tz_localize("UTC")
     return int(stamp.value)
-
-
-# --------------------------------------------------------------------------------------------------
-
-
-class _PayloadTexts(Protocol):
-    """Where a :class:`Payload` gets its JSON text: a frame's batch of store rows, or a campaign's columns."""
-
-    def text(self, event_id: int) -> str: ...
-
-
-class Payload(Mapping[str, Any]):
-    """The raw JSON payload of one stored event, read from the store the first time it is looked at.
-
-    It behaves as a read-only dict (``p["digits"]``, ``p.get("tag")``, ``dict(p)``, ``p == {...}``).
-    Loading is per frame: touching one payload reads the JSON text of every row of that frame in one
-    query, and each payload is parsed on its own first use. Use :meth:`to_dict` for a plain ``dict``
-    (for ``json.dumps``).
-    """
-
-    __slots__ = ("_batch", "_data", "_event_id")
-
-    _data: dict[str, Any]  # set on first use: a million rows make a million of these, so __init__ is lean
-
-    def __init__(self, batch: _PayloadTexts, event_id: int) -> None:
-        self._batch = batch
-        self._event_id = event_id
-
-    def _load(self) -> dict[str, Any]:
-        try:
-            return self._data
-        except AttributeError:
-            self._data = json.loads(self._batch.text(self._event_id))
-            return self._data
-
-    def __getitem__(self, key: str) -> Any:
-        return self._load()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._load())
-
-    def __len__(self) -> int:
-        return len(self._load())
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Payload):
-            return self._load() == other._load()
-        if isinstance(other, Mapping):
-            return self._load() == dict(other)
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]  # mutable-looking mapping, like dict
-
-    def to_dict(self) -> dict[str, Any]:
-        """A plain copy of the payload."""
-        return dict(self._load())
-
-    def __repr__(self) -> str:
-        return repr(self._load())
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # pickled (df.to_pickle, deepcopy) as the plain dict: the store link does not travel
-        return (dict, (self.to_dict(),))
-
-
-class _PayloadBatch:
-    """The payload texts of one frame, read in one query on first use."""
-
-    def __init__(self, store: EventStore, ids: np.ndarray) -> None:
-        self._store = store
-        self._ids = ids
-        self._texts: dict[int, str] | None = None
-        self._lock = threading.Lock()
-
-    def text(self, event_id: int) -> str:
-        with self._lock:
-            if self._texts is None:
-                self._texts = self._store._payload_texts(self._ids)
-        try:
-            return self._texts[event_id]
-        except KeyError:
-            raise LookupError(
-                f"the payload of event {event_id} is no longer in the store (was it cleared?); "
-                "call to_dataframe() again"
-            ) from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -401,8 +288,8 @@ def _new_row(
     row: dict[str, Any] = {"id": event_id}
     for name in EVENT_COLUMNS:
         row[name] = texts.get(name)
-    row["time"] = _ns_to_timestamp(time_ns)
-    row["received"] = _ns_to_timestamp(item.received_ns)
+    row["time"] = ns_to_timestamp(time_ns)
+    row["received"] = ns_to_timestamp(item.received_ns)
     row["payload"] = item.payload
     return row
 
@@ -689,7 +576,7 @@ class EventStore:
         for event_id, item, row_texts in zip(range(next_id, next_id + len(fresh)), fresh, texts, strict=True):
             sids = [sid_of[value] for value in row_texts]  # type: ignore[index]
             time_ns = item.time_ns if item.time_ns is not None else parse_time_ns(item.payload.get("time"))
-            rec = _RECORD.pack(event_id, _NAT if time_ns is None else time_ns, item.received_ns, *sids)
+            rec = _RECORD.pack(event_id, NAT if time_ns is None else time_ns, item.received_ns, *sids)
             events.append((event_id, item.digest, sids[1], sids[2], rec))
             payloads.append((event_id, item.text))
             if with_rows:
@@ -938,7 +825,7 @@ class EventStore:
             records = records[np.searchsorted(records["id"], low, side="right") :]
         return records, save
 
-    def _payload_texts(self, ids: np.ndarray) -> dict[int, str]:
+    def payload_texts(self, ids: np.ndarray) -> dict[int, str]:
         """The JSON texts of these events: one range scan when the ids are dense, else by id lists."""
         if len(ids) == 0:
             return {}
@@ -981,7 +868,7 @@ class EventStore:
         :param since: keep only events with a store id greater than this (see :attr:`last_id`).
         """
         records, strings = self._select(call_id, gather_id, event_type, session, since)
-        return _frame(records, strings, self)
+        return records_frame(records, strings, self)
 
     def _select(
         self,
@@ -1003,8 +890,7 @@ class EventStore:
         records, strings = self._records(" AND ".join(clauses), tuple(args), since=since)
         for name, value in (("eventType", event_type), ("session", session)):
             if value is not None and len(records):
-                sid = pc.index(strings, value).as_py()  # -1: no event has it
-                records = records[records[name] == sid]
+                records = records[_has_text(records[name], strings, value)]
         return records, strings
 
     def event_rows(self, **filters: Any) -> list[dict[str, Any]]:
@@ -1014,7 +900,7 @@ class EventStore:
         """
         # straight from the records: a wait for one event must not pay for building a DataFrame
         records, strings = self._select(**filters)
-        return _record_rows(records, strings, self)
+        return record_rows(records, strings, self)
 
     @property
     def events(self) -> pd.DataFrame:
@@ -1100,7 +986,7 @@ class EventStore:
                 parsed[row[4]] = (item, _flat_options(item))
         options = [parsed[row[4]][0] for row in rows]
         flat = [parsed[row[4]][1] for row in rows]
-        created = [_NAT if row[2] is None else row[2] for row in rows]
+        created = [NAT if row[2] is None else row[2] for row in rows]
         data: dict[str, Any] = {
             "gatherId": pd.array([row[0] for row in rows], dtype="string"),
             "callId": pd.array([row[1] for row in rows], dtype="string"),
@@ -1117,7 +1003,7 @@ class EventStore:
     def export_frame(self, **filters: Any) -> pd.DataFrame:
         """:meth:`to_dataframe` with ``payload`` as JSON text: ready for CSV and Parquet files."""
         frame = self.to_dataframe(**filters)
-        texts = self._payload_texts(frame.index.to_numpy())
+        texts = self.payload_texts(frame.index.to_numpy())
         frame["payload"] = pd.array([texts.get(int(i)) for i in frame.index], dtype="string")
         return frame
 
@@ -1219,6 +1105,14 @@ class EventStore:
         )
 
 
+def _has_text(codes: np.ndarray, strings: pa.LargeStringArray, value: str) -> np.ndarray:
+    """Which of these string ids stand for ``value`` (a mask)."""
+    if len(codes) * 8 < len(strings):  # a few rows (a wait's): look at their strings, not the whole table
+        found = pc.equal(strings.take(codes.astype(np.intp)), value).fill_null(False)
+        return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
+    return codes == pc.index(strings, value).as_py()  # -1 (no such string) matches nothing
+
+
 def _extend_strings(conn: sqlite3.Connection, strings: pa.LargeStringArray) -> pa.LargeStringArray:
     """The string table with the strings stored after its last id added (in the open transaction)."""
     known = len(strings) - 1
@@ -1232,131 +1126,6 @@ def _extend_strings(conn: sqlite3.Connection, strings: pa.LargeStringArray) -> p
             spread[sid - known - 1] = text
         texts = tuple(spread)
     return pa.concat_arrays([strings, pa.array(texts, type=pa.large_string())])
-
-
-# --------------------------------------------------------------------------------------------------
-# Building frames column-wise from records.
-
-
-def _dense(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Re-number the string ids in ``codes`` (ids below ``size``) 0..k-1, -1 for absent (id 0): returns
-    (the new codes, the string ids they stand for, ascending)."""
-    if len(codes) * 8 < size:  # a few rows of a big store: sort the rows, not the string table
-        used, dense = np.unique(codes, return_inverse=True)
-        dense = dense.reshape(-1).astype(np.int32)
-        if len(used) and used[0] == 0:  # id 0 is "absent"
-            return dense - 1, used[1:]
-        return dense, used
-    present = np.zeros(size, dtype=bool)
-    present[codes] = True
-    present[0] = False
-    used = np.flatnonzero(present)
-    remap = np.full(size, -1, dtype=np.int32)
-    remap[used] = np.arange(len(used), dtype=np.int32)
-    return remap[codes], used
-
-
-def _text_column(codes: np.ndarray, strings: pa.LargeStringArray, categorical: bool) -> Any:
-    """One text column: categorical (categories in string id order) or pandas' ``string``."""
-    if categorical:
-        dense, used = _dense(codes, len(strings))
-        categories = pd.Index(strings.take(used).to_pylist(), dtype=object)
-        return pd.Categorical.from_codes(dense, categories=categories)
-    taken = strings.take(codes)  # one Arrow take: no per-cell Python objects; id 0 takes a null
-    if _ARROW_STRINGS:
-        return pd.array(taken, dtype="string")
-    return pd.array(taken.to_numpy(zero_copy_only=False), dtype="string")
-
-
-def events_frame(columns: Mapping[str, Any], index: pd.Index) -> pd.DataFrame:
-    """An events frame built from plain columns, typed by :data:`EVENT_DTYPES`.
-
-    :param columns: values by column name; a column left out is all missing. A ``pd.Categorical`` is
-        kept as given (with its categories).
-    :param index: the frame's index (named ``id`` like the store's).
-    :returns: a frame with exactly the columns of :data:`EVENT_COLUMNS`, in order.
-    """
-    n = len(index)
-    missing: dict[str, Any] = {}  # one all-missing column per dtype, shared by every absent column
-    data: dict[str, Any] = {}
-    for name, dtype in EVENT_DTYPES.items():
-        value = columns.get(name)
-        if value is None:
-            if dtype not in missing:
-                missing[dtype] = pd.Series([None] * n, dtype=dtype).array if dtype != "object" else [None] * n
-            data[name] = missing[dtype]
-        elif dtype == "category":
-            data[name] = value if isinstance(value, pd.Categorical) else pd.Categorical(value)
-        elif dtype == _UTC:
-            data[name] = pd.DatetimeIndex(value).tz_convert("UTC").as_unit("ns")
-        elif dtype == "string":
-            data[name] = pd.array(value, dtype="string")
-        else:
-            data[name] = value
-    return pd.DataFrame(data, index=index)
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a million new objects are made.
-
-    Each object is tracked, and the collector would walk the whole (growing) heap again and again while
-    they are made — two thirds of the payload column's time. They hold no cycles; the next collection
-    after the pause sees them once.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _times(ns: np.ndarray) -> Any:
-    """Nanosecond counts (``_NAT`` for none) as a UTC datetime array, without a copy per step."""
-    return pd.DatetimeIndex(ns.astype(np.int64).view("M8[ns]"), copy=False).tz_localize("UTC").array
-
-
-def _frame(records: np.ndarray, strings: pa.LargeStringArray, store: EventStore) -> pd.DataFrame:
-    ids = records["id"].astype(np.int64)
-    data: dict[str, Any] = {}
-    for name in EVENT_COLUMNS:
-        if name in ("time", "received"):
-            data[name] = _times(records[name])
-        elif name == "payload":
-            batch = _PayloadBatch(store, ids)
-            # frompyfunc fills the object array without numpy asking each Payload for its len()
-            # (which would load and parse every payload)
-            make = np.frompyfunc(functools.partial(Payload, batch), 1, 1)
-            # Python ints in, not NumPy scalars: each call is cheaper, and so is each lookup later
-            with _collector_paused():
-                data[name] = make(ids.astype(object)) if len(ids) else np.empty(0, dtype=object)
-        else:
-            data[name] = _text_column(records[name].astype(np.intp), strings, name in CATEGORICAL)
-    return pd.DataFrame(data, index=pd.Index(ids, name="id"), copy=False)
-
-
-def _record_rows(
-    records: np.ndarray, strings: pa.LargeStringArray, store: EventStore
-) -> list[dict[str, Any]]:
-    """The rows of ``_frame(records, …)`` as dicts (``id`` first, then the columns), built without pandas."""
-    if not len(records):
-        return []
-    ids = records["id"].astype(np.int64)
-    batch = _PayloadBatch(store, ids)
-    columns: dict[str, list[Any]] = {}
-    for name in EVENT_COLUMNS:
-        if name in ("time", "received"):
-            columns[name] = [_ns_to_timestamp(ns) for ns in records[name].tolist()]
-        elif name == "payload":
-            columns[name] = [Payload(batch, event_id) for event_id in ids.tolist()]
-        else:
-            columns[name] = strings.take(records[name].astype(np.intp)).to_pylist()
-    return [
-        {"id": event_id, **{name: column[index] for name, column in columns.items()}}
-        for index, event_id in enumerate(ids.tolist())
-    ]
 
 
 def _flat_options(options: Mapping[str, Any]) -> dict[str, Any]:
