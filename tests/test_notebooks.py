@@ -173,6 +173,10 @@ def test_call_flows_notebook_plays_the_account_code_flow(tmp_path, fake_credenti
     assert "×" in text and "1 retry" in text and "image/png" in text
     assert_variants_side_by_side(nb)
     assert "all failed at code twice: True" in plain_text(nb, "# the same people")
+    # thirty of them over the wire, the flow on real callbacks: caller by caller as on the engine
+    agreed = re.search(r"(\d+) of 30 callers agree with the engine \(path, outcome and retries; seed 1", text)
+    assert agreed is not None and int(agreed.group(1)) >= 27, agreed
+    assert re.search(r"[\d,]+ callbacks sent, [\d,]+ stored, 0 lost", text)
 
 
 def assert_variants_side_by_side(nb: nbformat.NotebookNode) -> None:
