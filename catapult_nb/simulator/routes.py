@@ -6,9 +6,11 @@ through ``request.app[STATE_KEY]``.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from catapult_nb.engine import CallStateError, DuplicateGatherError
 from catapult_nb.options import GatherOptions, OptionError, parse_str
@@ -285,11 +287,21 @@ async def sim_press(request: web.Request) -> web.Response:
     return web.json_response({"callId": call.id, "digits": fields["digits"]}, status=202)
 
 
+async def _hangup_moment(request: web.Request) -> dict[str, Any]:
+    """``{"at": timestamp}`` when the body asks for a later hang-up; any other body is ignored, as ever."""
+    try:
+        body = json.loads(await request.read() or b"null")
+    except (ValueError, UnicodeDecodeError, RecursionError, RequestPayloadError):
+        return {}
+    if not isinstance(body, dict) or "at" not in body:
+        return {}
+    return parse_fields("hangup", {"at": body["at"]}, HANGUP_FIELDS)
+
+
 @routes.post("/_sim/calls/{callId}/hangup")
 async def sim_hangup(request: web.Request) -> web.Response:
     call = _live_call(request, "hang up")
-    fields = parse_fields("hangup", await read_body(request, "hangup"), HANGUP_FIELDS) if (
-        request.can_read_body) else {}
+    fields = await _hangup_moment(request)
     cause = "NORMAL_CLEARING" if call.machine.state == "active" else "ORIGINATOR_CANCEL"
     state = request.app[STATE_KEY]
     if "at" in fields:  # later, at that moment on the simulator's clock (unless the call ends first)
