@@ -17,11 +17,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 
-from catapult_nb.redact import redact_url, scrub
+from catapult_nb.redact import redact_url, scrub, url_password
 from catapult_nb.simulator.clock import SimClock
 
 __all__ = ["USER_AGENT", "CallbackTarget", "Deliverer"]
@@ -186,7 +185,7 @@ class Deliverer:
         answer: bytes = b"", last: bool = True,
     ) -> None:
         if error:
-            error = scrub(error, [_password(url)])
+            error = scrub(error, [url_password(url)])
         if error:
             log.info("callback %s for call %s: %s", event.get("eventType"), event.get("callId"), error)
         record = {
@@ -214,13 +213,6 @@ class Deliverer:
                 listener(record, event, answer, last or error is None)
             except Exception:  # an observer's bug must not stop the deliveries
                 log.exception("a delivery listener failed")
-
-
-def _password(url: str | None) -> str | None:
-    try:
-        return urlsplit(url).password if url else None
-    except ValueError:
-        return None
 
 
 def _query_value(value: Any) -> str:
