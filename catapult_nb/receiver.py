@@ -65,7 +65,7 @@ from catapult_nb.callback_checks import (
 from catapult_nb.events import EventStore
 from catapult_nb.faults import Faults
 from catapult_nb.redact import MASK, Secret, redact
-from catapult_nb.serving import IDLE_TIMEOUT
+from catapult_nb.serving import IDLE_TIMEOUT, close_when_asked
 from catapult_nb.store_writer import StoreWriter
 
 __all__ = ["BODY_TIMEOUT", "IDLE_TIMEOUT", "KEEP_UNKNOWN", "MAX_BODY", "MAX_DEPTH", "CallbackReceiver"]
@@ -236,6 +236,7 @@ class CallbackReceiver(BackgroundServer):
     async def _make_runner(self) -> web.AppRunner:
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_route("*", "/{tail:.*}", self._handle)
+        app.on_response_prepare.append(close_when_asked)
         # a short shutdown grace: in-flight deliveries finish, a sender whose request is cut retries
         # keepalive_timeout also closes a connection that has not sent a whole request line and headers
         runner = web.AppRunner(

@@ -9,11 +9,22 @@ from __future__ import annotations
 
 from aiohttp import web, web_app
 
-__all__ = ["IDLE_TIMEOUT", "forget_app", "refuse_odd_expectations"]
+__all__ = ["IDLE_TIMEOUT", "close_when_asked", "forget_app", "refuse_odd_expectations"]
 
 #: Seconds a connection may sit idle, or take to send a whole request line and headers, before it is
 #: closed (aiohttp's keep-alive timer also runs from the moment a connection opens).
 IDLE_TIMEOUT = 15.0
+
+
+async def close_when_asked(request: web.Request, response: web.StreamResponse) -> None:
+    """Close the connection after the answer when any ``Connection`` header asks for it; add to an app's
+    ``on_response_prepare``.
+
+    aiohttp reads only the first ``Connection`` header, so ``Connection: keep-alive`` then
+    ``Connection: close`` on HTTP/1.0 kept the connection open.
+    """
+    if any("close" in value.lower() for value in request.headers.getall("Connection", [])):
+        response.force_close()
 
 
 def refuse_odd_expectations(runner: web.AppRunner) -> None:

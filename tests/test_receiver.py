@@ -630,3 +630,15 @@ def test_the_body_checks_say_what_is_wrong_without_a_server():
         with pytest.raises(Rejected) as refused:
             parse_body(body)
         assert (refused.value.status, refused.value.reason) == (400, reason), body
+
+
+def test_a_request_that_asks_to_close_is_answered_then_closed(receiver: CallbackReceiver) -> None:
+    # aiohttp reads only the first Connection header: "keep-alive" then "close" on HTTP/1.0 stayed open
+    raw = (b"POST /nowhere HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n"
+           b"Connection: close\r\nContent-Length: 2\r\n\r\n{}")
+    with socket.create_connection(("127.0.0.1", receiver.port), timeout=10) as sock:
+        sock.sendall(raw)
+        answer = b""
+        while chunk := sock.recv(65536):  # ends when the receiver closes; a socket timeout fails the test
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.0 404")

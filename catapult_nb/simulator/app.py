@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from catapult_nb.serving import close_when_asked
 from catapult_nb.simulator.clock import SimClock
 from catapult_nb.simulator.middlewares import auth_middleware, errors_middleware, listeners_middleware
 from catapult_nb.simulator.routes import routes
@@ -39,13 +40,6 @@ def create_app(config: SimConfig) -> web.Application:
         await state.close()
 
     app.cleanup_ctx.append(simulator_state)
-    app.on_response_prepare.append(_close_when_asked)
+    app.on_response_prepare.append(close_when_asked)
     app.add_routes(routes)
     return app
-
-
-async def _close_when_asked(request: web.Request, response: web.StreamResponse) -> None:
-    """Close the connection after the answer when any ``Connection`` header asks for it: aiohttp reads
-    only the first, so ``Connection: keep-alive`` then ``Connection: close`` on HTTP/1.0 stayed open."""
-    if any("close" in value.lower() for value in request.headers.getall("Connection", [])):
-        response.force_close()
