@@ -28,10 +28,10 @@ def main() -> int:
     args = parser.parse_args()
 
     from catapult_nb.campaign import run_campaign
-    from catapult_nb.events import EventStore
     from catapult_nb.options import GatherOptions
-    from catapult_nb.receiver import CallbackReceiver
+    from catapult_nb.receiver.receiver import CallbackReceiver
     from catapult_nb.simulator import Simulator
+    from catapult_nb.store.store import EventStore
 
     options = GatherOptions(max_digits=5, terminating_digits="*", inter_digit_timeout=7,
                             sentence="Please enter your 5 digit code")

@@ -64,7 +64,7 @@ print(json.dumps({"rows": len(frame), "cold_s": time.perf_counter() - t0}))
 
 CHILD = r"""
 import gc, json, resource, sys, time
-from catapult_nb.events import EventStore
+from catapult_nb.store.store import EventStore
 
 def rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -97,13 +97,13 @@ print(json.dumps({"rows": len(frame), "cold_s": cold, "warm_s": warm, "rss_befor
 
 def plain_columns() -> list[str]:
     """The floor table's columns: the frame's, with times as integer nanoseconds and no payload."""
-    from catapult_nb.events import EVENT_COLUMNS
+    from catapult_nb.store.store import EVENT_COLUMNS
 
     return ["id"] + [f'"{name}"' for name in EVENT_COLUMNS if name != "payload"]
 
 
 def fill(path: str, plain_path: str, count: int) -> float:
-    from catapult_nb.events import EVENT_COLUMNS, EventStore, parse_time_ns
+    from catapult_nb.store.store import EVENT_COLUMNS, EventStore, parse_time_ns
 
     store = EventStore(path, synchronous="OFF")  # filling is set-up, not what is measured
     plain = sqlite3.connect(plain_path, isolation_level=None)

@@ -5,7 +5,7 @@ The flow campaign (:func:`catapult_nb.flows.run_campaign`) plays every caller at
 with NumPy; the single-gather campaign (:func:`catapult_nb.campaign.run_campaign`) plays one gather per
 caller with the code step's options. The floor: NumPy's generator drawing as many random numbers as the
 flow campaign drew (one per column of each caller's draws at each Ask visit), and nothing else. The
-event-driven player (:func:`catapult_nb.flows.campaign.play_one_by_one`, one caller at a time on
+event-driven player (:func:`catapult_nb.campaign.flow_run.play_one_by_one`, one caller at a time on
 ``run_gather``) is timed on ``--one-by-one`` callers, to show what the vectorised player saves.
 Figures are the best of ``--repeat`` runs, all in this process, so the ratios hold on a shared machine.
 
@@ -24,9 +24,9 @@ import numpy as np
 
 from catapult_nb.campaign import DEFAULT_CALLERS
 from catapult_nb.campaign import run_campaign as run_gather_campaign
+from catapult_nb.campaign.flow_draws import columns
+from catapult_nb.campaign.flow_run import _Cache, play_one_by_one
 from catapult_nb.flows import Ask, run_campaign
-from catapult_nb.flows.campaign import _Cache, play_one_by_one
-from catapult_nb.flows.draws import columns
 from catapult_nb.flows.examples import account_code
 
 

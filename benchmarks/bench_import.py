@@ -37,7 +37,7 @@ LOG = ROOT / "notebooks" / "data" / "gather_week.jsonl.xz"
 
 IMPORT_CHILD = r"""
 import json, resource, sys, time
-from catapult_nb.events import EventStore
+from catapult_nb.store.store import EventStore
 
 def rss_mib():
     with open("/proc/self/statm") as f:
@@ -78,7 +78,7 @@ print(json.dumps({"imported": rows, "seconds": time.perf_counter() - t0}))
 WEEK_CHILD = r"""
 import json, sys, time
 from catapult_nb import analysis
-from catapult_nb.events import EventStore
+from catapult_nb.store.store import EventStore
 t0 = time.perf_counter()
 store = EventStore(":memory:")
 report = store.import_events(sys.argv[1], progress=False)

@@ -22,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from catapult_nb.events import EventStore
-from catapult_nb.receiver import CallbackReceiver
+from catapult_nb.receiver.receiver import CallbackReceiver
+from catapult_nb.store.store import EventStore
 
 FLOOD = r"""
 import asyncio, json, sys, time

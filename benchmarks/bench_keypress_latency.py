@@ -31,9 +31,9 @@ from pathlib import Path
 import requests
 from aiohttp import web
 
-from catapult_nb.events import EventStore
-from catapult_nb.receiver import CallbackReceiver
+from catapult_nb.receiver.receiver import CallbackReceiver
 from catapult_nb.simulator import Simulator
+from catapult_nb.store.store import EventStore
 
 
 @contextlib.contextmanager

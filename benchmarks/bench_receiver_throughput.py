@@ -29,8 +29,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from catapult_nb.events import EventStore
-from catapult_nb.receiver import CallbackReceiver
+from catapult_nb.receiver.receiver import CallbackReceiver
+from catapult_nb.store.store import EventStore
 
 LOAD = r"""
 import asyncio, json, sys, time

@@ -21,7 +21,7 @@ import requests
 from aiohttp import web
 
 from catapult_nb import Session
-from catapult_nb.replay import replay
+from catapult_nb.session.replay import replay
 
 
 def stored_events(count: int):

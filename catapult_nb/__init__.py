@@ -9,28 +9,31 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from catapult_nb import _moved
 from catapult_nb.options import GatherOptions, OptionError, Prompt
 
 if TYPE_CHECKING:
     from catapult_nb.client import CatapultClient, CatapultError
-    from catapult_nb.events import EventStore
-    from catapult_nb.receiver import CallbackReceiver
-    from catapult_nb.session import Call, Gather, GatherResult, Session, SessionError
+    from catapult_nb.receiver.receiver import CallbackReceiver
+    from catapult_nb.session.session import Call, Gather, GatherResult, Session, SessionError
     from catapult_nb.simulator import Simulator
+    from catapult_nb.store.store import EventStore
     from catapult_nb.tunnel import LoopbackTunnel, Tunnel, TunnelError, open_tunnel
 
 __version__ = "0.1.0"
 
+_moved.install()
+
 _LAZY = {
     "CatapultClient": "catapult_nb.client",
     "CatapultError": "catapult_nb.client",
-    "EventStore": "catapult_nb.events",
-    "CallbackReceiver": "catapult_nb.receiver",
-    "Session": "catapult_nb.session",
-    "SessionError": "catapult_nb.session",
-    "Call": "catapult_nb.session",
-    "Gather": "catapult_nb.session",
-    "GatherResult": "catapult_nb.session",
+    "EventStore": "catapult_nb.store.store",
+    "CallbackReceiver": "catapult_nb.receiver.receiver",
+    "Session": "catapult_nb.session.session",
+    "SessionError": "catapult_nb.session.session",
+    "Call": "catapult_nb.session.session",
+    "Gather": "catapult_nb.session.session",
+    "GatherResult": "catapult_nb.session.session",
     "Simulator": "catapult_nb.simulator",
     "Tunnel": "catapult_nb.tunnel",
     "LoopbackTunnel": "catapult_nb.tunnel",

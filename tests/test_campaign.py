@@ -257,7 +257,7 @@ def test_callers_as_dict_and_list() -> None:
 
 
 def test_a_campaigns_events_have_the_stores_columns_and_dtypes():
-    from catapult_nb.events import EVENT_COLUMNS, EVENT_DTYPES
+    from catapult_nb.store.store import EVENT_COLUMNS, EVENT_DTYPES
 
     events = run_campaign(SEED_OPTIONS, n=20, seed=1).events
     assert list(events.columns[: len(EVENT_COLUMNS)]) == list(EVENT_COLUMNS)

@@ -12,10 +12,10 @@ import pytest
 from catapult_nb import analysis, prompts
 from catapult_nb.campaign import Caller, CampaignResult, mix, run_campaign
 from catapult_nb.engine import GatherSpec, run_gather
-from catapult_nb.events import EventStore
 from catapult_nb.options import GatherOptions
-from catapult_nb.receiver import CallbackReceiver
+from catapult_nb.receiver.receiver import CallbackReceiver
 from catapult_nb.simulator import Simulator
+from catapult_nb.store.store import EventStore
 
 SPEED = 10
 # Key timelines stay this many API seconds (0.3 s of wall time at SPEED) from every deadline, so a busy CI

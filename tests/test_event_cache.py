@@ -17,8 +17,9 @@ from unittest import mock
 import pandas as pd
 import pytest
 
-from catapult_nb import event_cache, events
-from catapult_nb.events import EventStore
+from catapult_nb.store import columnar as event_cache
+from catapult_nb.store import store as events
+from catapult_nb.store.store import EventStore
 
 #: reads of at least this many events use the copy in these tests
 SMALL = 10
@@ -146,7 +147,7 @@ def test_filters_on_a_cached_read(store: EventStore, path: Path) -> None:
 
 def run(path: Path, code: str, returncode: int = 0) -> None:
     """Run ``code`` in another Python process, with ``store`` open on ``path``."""
-    script = f"from catapult_nb.events import EventStore\nstore = EventStore({str(path)!r})\n"
+    script = f"from catapult_nb.store.store import EventStore\nstore = EventStore({str(path)!r})\n"
     done = subprocess.run([sys.executable, "-c", script + textwrap.dedent(code)], timeout=120)
     assert done.returncode == returncode
 
@@ -287,7 +288,7 @@ def test_a_crash_while_the_copy_is_written_leaves_the_store_correct(store: Event
     # the process dies after writing the new copy's temporary file, before renaming it over the old one
     run(path, """
         import os
-        from catapult_nb import event_cache, events
+        from catapult_nb.store import columnar as event_cache, store as events
         events.COLUMNS_MIN_EVENTS = 10
         event_cache.os.replace = lambda *args: os._exit(3)
         store.to_dataframe()
@@ -302,7 +303,7 @@ def test_a_copy_that_cannot_be_written_leaves_the_store_working(
 ) -> None:
     columns_file(path).mkdir()  # something else in its place: the rename fails
     add(store, 0, 60)
-    with caplog.at_level("INFO", logger="catapult_nb.event_cache"):
+    with caplog.at_level("INFO", logger="catapult_nb.store.columnar"):
         assert_same(store.to_dataframe(), from_sqlite(path))
     assert "was not written" in caplog.text
     assert [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")] == []

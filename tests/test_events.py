@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from catapult_nb.events import EVENT_COLUMNS, EventStore, Payload, StoreClosedError
+from catapult_nb.store.store import EVENT_COLUMNS, EventStore, Payload, StoreClosedError
 
 GATHER = {
     "eventType": "gather",
@@ -272,7 +272,7 @@ def test_listeners_get_new_events_and_their_failures_are_logged(
 
     store.add_listener(broken)
     store.add_listener(seen.append)
-    with caplog.at_level(logging.ERROR, logger="catapult_nb.events"):
+    with caplog.at_level(logging.ERROR, logger="catapult_nb.store.store"):
         assert store.add(GATHER) is True
         assert store.add(GATHER) is False  # a duplicate is not new: no call
     assert [row["digits"] for row in seen] == ["007"]
@@ -457,7 +457,7 @@ def test_a_fresh_process_sees_every_event(tmp_path: Path) -> None:
     # when a new process opens the same file
     script = (
         "import json, sys\n"
-        "from catapult_nb.events import EventStore\n"
+        "from catapult_nb.store.store import EventStore\n"
         "store = EventStore(sys.argv[1])\n"
         "frame = store.to_dataframe()\n"
         "print(json.dumps({'digits': frame['digits'].tolist(), 'gathers': frame['gatherId'].tolist(),\n"

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from catapult_nb import Session
-from catapult_nb.events import EventStore
-from catapult_nb.receiver import CallbackReceiver
+from catapult_nb.receiver.receiver import CallbackReceiver
+from catapult_nb.store.store import EventStore
 
 TO = "+15551239999"
 

@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 from test_engine_vectorised import KEYS
 
 from catapult_nb.campaign import Caller, mix
-from catapult_nb.flows import Ask, Flow, FlowError, Hangup, Play, Say, Transfer, campaign, run_campaign
-from catapult_nb.flows.campaign import play_one_by_one
+from catapult_nb.campaign import flow_run as campaign
+from catapult_nb.campaign.flow_run import play_one_by_one
+from catapult_nb.campaign.flow_vectorised import _Sentences
+from catapult_nb.flows import Ask, Flow, FlowError, Hangup, Play, Say, Transfer, run_campaign
 from catapult_nb.flows.examples import account_code
-from catapult_nb.flows.vectorised import _Sentences
 
 PATTERNS = ["1", "2", r"\d{3}", r"\d+", "[12]", "12345", r"\d{5}", r"9\*?", "A"]
 TEXTS = ["", "1", "2", "123", "12345", "9", "4567", "12*", "a"]

@@ -9,9 +9,8 @@ import requests
 from matplotlib.figure import Figure
 
 from catapult_nb import Session
-from catapult_nb.campaign import Caller
+from catapult_nb.campaign import Caller, flow_wire
 from catapult_nb.flows import compare_flows, run_campaign
-from catapult_nb.flows import wire as flow_wire
 from catapult_nb.flows.examples import account_code
 from catapult_nb.simulator import Simulator
 

@@ -217,7 +217,7 @@ def test_stray_duplicate_and_foreign_events_do_not_disturb_a_run(session):
 
 
 def test_a_request_the_api_refuses_ends_the_run_with_error_and_why(session):
-    from catapult_nb.session import Call
+    from catapult_nb.session.session import Call
 
     ghost = Call(session, "c-" + "a" * 23, to="+15551234567", from_=session.from_number)
     run = account_code().run(ghost)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from catapult_nb import Session
-from catapult_nb.handlers import Dispatcher
+from catapult_nb.session.handlers import Dispatcher
 from catapult_nb.simulator.phone import VirtualPhone
 
 SPEED = 20

@@ -25,9 +25,9 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from catapult_nb.events import EventStore
-from catapult_nb.receiver import CallbackReceiver
+from catapult_nb.receiver.receiver import CallbackReceiver
 from catapult_nb.simulator import Simulator
+from catapult_nb.store.store import EventStore
 
 REQUESTS_PER_TARGET = 10_000
 BATCH = 100

@@ -13,8 +13,8 @@ import pyarrow.dataset as ds
 import pytest
 
 from catapult_nb import analysis
-from catapult_nb.events import EventStore, canonical_json
-from catapult_nb.importers import MAX_RECORD, ImportFormatError
+from catapult_nb.store.importers import MAX_RECORD, ImportFormatError
+from catapult_nb.store.store import EventStore, canonical_json
 
 SEED = {"maxDigits": "5", "terminatingDigits": "*", "interDigitTimeout": "7",
         "prompt": {"sentence": "Please enter your 5 digit code"}}

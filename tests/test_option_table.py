@@ -14,8 +14,8 @@ import pytest
 
 import catapult_nb
 from catapult_nb import analysis, snippets
-from catapult_nb.events import GATHER_OPTION_COLUMNS
 from catapult_nb.options import OPTION_FIELDS, SHOWN_FIELDS, OptionField, flat_wire, nest_wire
+from catapult_nb.store.store import GATHER_OPTION_COLUMNS
 from catapult_nb.widgets import GatherForm
 
 # A new option, added the way a developer would: an attribute of GatherOptions and a row of the table.
@@ -30,7 +30,7 @@ _PROBE = """
 import json, sys
 import catapult_nb
 from catapult_nb import analysis, snippets
-from catapult_nb.events import EventStore
+from catapult_nb.store.store import EventStore
 from catapult_nb.options import GatherOptions
 from catapult_nb.widgets import GatherForm
 

@@ -10,7 +10,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from catapult_nb.events import GATHER_OPTION_COLUMNS
 from catapult_nb.options import (
     DTMF_KEYS,
     LOCALES,
@@ -21,6 +20,7 @@ from catapult_nb.options import (
     Prompt,
     voices_for,
 )
+from catapult_nb.store.store import GATHER_OPTION_COLUMNS
 
 IDT_RANGE = "interDigitTimeout must be between 1 and 30 seconds,"
 SEED = {

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from catapult_nb.events import EventStore
-from catapult_nb.receiver import MAX_BODY, CallbackReceiver
+from catapult_nb.receiver.receiver import MAX_BODY, CallbackReceiver
+from catapult_nb.store.store import EventStore
 
 GATHER = {
     "eventType": "gather",
@@ -621,7 +621,7 @@ def test_an_expect_header_is_never_a_5xx(receiver: CallbackReceiver, expect: byt
 
 def test_the_body_checks_say_what_is_wrong_without_a_server():
     # the checks the receiver runs on every callback body, one by one
-    from catapult_nb.callback_checks import Rejected, parse_body
+    from catapult_nb.receiver.checks import Rejected, parse_body
 
     assert parse_body(b'{"eventType": "gather", "digits": "25"}') == {"eventType": "gather", "digits": "25"}
     deep = b'{"a": ' + b"[" * 70 + b"]" * 70 + b"}"

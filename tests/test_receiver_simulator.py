@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from catapult_nb import events
-from catapult_nb.events import EventStore
-from catapult_nb.receiver import CallbackReceiver
+from catapult_nb.receiver.receiver import CallbackReceiver
 from catapult_nb.simulator import Simulator
+from catapult_nb.store import store as events
+from catapult_nb.store.store import EventStore
 
 FROM, TO = "+15551230000", "+15551239999"
 

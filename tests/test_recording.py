@@ -8,7 +8,7 @@ import json
 import pytest
 
 from catapult_nb import Session
-from catapult_nb.recording import FORMAT, RecordingError
+from catapult_nb.session.recording import FORMAT, RecordingError
 
 SPEED = 40
 

@@ -6,10 +6,10 @@ import pickle
 
 import pytest
 
-from catapult_nb.events import EventStore
-from catapult_nb.receiver import CallbackReceiver
+from catapult_nb.receiver.receiver import CallbackReceiver
 from catapult_nb.redact import MASK, Secret, mask, redact, redact_path, redact_url, scrub, url_password
 from catapult_nb.simulator import Simulator
+from catapult_nb.store.store import EventStore
 from catapult_nb.tunnel import LoopbackTunnel
 
 TOKEN = "Tok3n-abcdefghijklmnopqrst"

@@ -8,9 +8,9 @@ import threading
 import pandas as pd
 import pytest
 
-from catapult_nb import replay as replay_module
-from catapult_nb.events import EventStore
-from catapult_nb.replay import USER_AGENT, replay
+from catapult_nb.session import replay as replay_module
+from catapult_nb.session.replay import USER_AGENT, replay
+from catapult_nb.store.store import EventStore
 
 EVENTS = [
     {"eventType": "answer", "callId": "c-1", "time": "2026-01-01T00:00:00.000Z"},

@@ -12,7 +12,7 @@ import pytest
 
 from catapult_nb import GatherOptions, Session
 from catapult_nb.redact import redact_url
-from catapult_nb.session import SessionError
+from catapult_nb.session.session import SessionError
 from catapult_nb.simulator import Simulator
 from catapult_nb.simulator.phone import VirtualPhone
 
@@ -235,7 +235,7 @@ def test_events_can_still_be_read_after_the_session_closed(tmp_path):
 
 
 def test_a_store_passed_in_is_left_open_by_close(tmp_path):
-    from catapult_nb.events import EventStore
+    from catapult_nb.store.store import EventStore
 
     with EventStore(tmp_path / "mine.sqlite3") as store:
         with Session.simulated(speed=50, store=store) as session:
@@ -291,7 +291,7 @@ def test_wait_after_close_returns_the_stored_result(tmp_path):
 
 
 def test_closing_a_session_wakes_a_running_wait_with_a_clear_error(tmp_path):
-    from catapult_nb.events import EventStore
+    from catapult_nb.store.store import EventStore
 
     with EventStore(tmp_path / "mine.sqlite3") as store:
         s = Session.simulated(speed=1, store=store)

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from catapult_nb.events import _CANONICAL, _STORED, _encode, _options_text
-from catapult_nb.importers import _decode_json
+from catapult_nb.store.importers import _decode_json
+from catapult_nb.store.store import _CANONICAL, _STORED, _encode, _options_text
 
 TEXT = st.text(st.characters(codec="utf-8"), max_size=8)
 LEAVES = (

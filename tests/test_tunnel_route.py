@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from catapult_nb.events import EventStore
-from catapult_nb.receiver import CallbackReceiver
+from catapult_nb.receiver.receiver import CallbackReceiver
 from catapult_nb.simulator import Simulator
+from catapult_nb.store.store import EventStore
 from catapult_nb.tunnel import open_tunnel
 
 TOKEN = "2abcDEFtoken_route_0123456789abcdef"

@@ -16,8 +16,8 @@ from matplotlib.figure import Figure
 from catapult_nb import analysis
 from catapult_nb.campaign.callers import CallerMix
 from catapult_nb.engine import Reason
-from catapult_nb.events import Payload, events_frame
 from catapult_nb.options import GatherOptions, flat_wire
+from catapult_nb.store.store import Payload, events_frame
 
 __all__ = ["CAMPAIGN_EPOCH", "CampaignResult", "Comparison", "campaign_id_arrays", "engine_result"]
 

@@ -118,8 +118,8 @@ def _private_simulator(speed: float, prompt_timing: str) -> Iterator[Any]:
 
 @contextlib.contextmanager
 def _private_receiver() -> Iterator[Any]:
-    from catapult_nb.events import EventStore
-    from catapult_nb.receiver import CallbackReceiver
+    from catapult_nb.receiver.receiver import CallbackReceiver
+    from catapult_nb.store.store import EventStore
 
     with tempfile.TemporaryDirectory(prefix="catapult-campaign-") as folder:
         store = EventStore(os.path.join(folder, "events.sqlite3"), synchronous="NORMAL")

@@ -22,13 +22,29 @@ Modules: :mod:`~catapult_nb.flows.steps` (the steps and the checks), :mod:`~cata
 :mod:`~catapult_nb.flows.diagram` (Mermaid).
 """
 
-from catapult_nb.flows.campaign import FlowCampaignResult, FlowComparison, compare_flows, run_campaign
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from catapult_nb.flows.flow import Flow
 from catapult_nb.flows.runner import OUTCOMES, FlowRun
 from catapult_nb.flows.steps import Ask, FlowError, Hangup, Play, Say, Step, Transfer
 from catapult_nb.flows.transcript import Transcript
 
+if TYPE_CHECKING:
+    from catapult_nb.campaign.flow_run import FlowCampaignResult, FlowComparison, compare_flows, run_campaign
+
+# campaigns stand on flows, not the other way round: their names are here for convenience, loaded on use
+_CAMPAIGN = ("FlowCampaignResult", "FlowComparison", "compare_flows", "run_campaign")
+
 __all__ = [
     "OUTCOMES", "Ask", "Flow", "FlowCampaignResult", "FlowComparison", "FlowError", "FlowRun", "Hangup",
     "Play", "Say", "Step", "Transcript", "Transfer", "compare_flows", "run_campaign",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CAMPAIGN:
+        value = getattr(import_module("catapult_nb.campaign.flow_run"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'catapult_nb.flows' has no attribute {name!r}")

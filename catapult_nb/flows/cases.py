@@ -26,7 +26,7 @@ from catapult_nb.flows.steps import Ask, FlowError, Hangup, Play, Say, Step, Tra
 if TYPE_CHECKING:
     from catapult_nb.flows.flow import Flow
     from catapult_nb.flows.runner import FlowRun
-    from catapult_nb.session import Session
+    from catapult_nb.session.session import Session
 
 __all__ = ["HANG_UP", "Case", "CheckResult", "Move", "check", "example_digits", "test_cases"]
 

@@ -14,7 +14,7 @@ from catapult_nb.flows.steps import Edge, Step, check_steps
 
 if TYPE_CHECKING:
     from catapult_nb.flows.cases import Case
-    from catapult_nb.session import Call, Session
+    from catapult_nb.session.session import Call, Session
 
 __all__ = ["Flow"]
 
@@ -100,7 +100,7 @@ class Flow:
 
     def diagram(self, result: Any = None) -> Any:
         """The Mermaid flowchart, with each edge labelled by how many callers of ``result`` (a
-        :func:`~catapult_nb.flows.campaign.run_campaign` result) took it; displays as a drawing."""
+        :func:`~catapult_nb.campaign.flow_run.run_campaign` result) took it; displays as a drawing."""
         from IPython.display import DisplayObject
 
         text = to_mermaid(self, counts=result.edge_counts() if result is not None else None)

@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from catapult_nb.events import canonical_json
 from catapult_nb.flows.steps import Ask, Hangup, Play, Say, Step, Transfer, render
 from catapult_nb.flows.transcript import TRANSCRIPT_COLUMNS, Transcript
+from catapult_nb.store.store import canonical_json
 
 if TYPE_CHECKING:
     from catapult_nb.flows.flow import Flow
-    from catapult_nb.session import Call, Session
+    from catapult_nb.session.session import Call, Session
 
 __all__ = ["OUTCOMES", "FlowRun"]
 

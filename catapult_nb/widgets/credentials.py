@@ -11,7 +11,7 @@ import ipywidgets as w
 from catapult_nb.widgets._html import error_html
 
 if TYPE_CHECKING:
-    from catapult_nb.session import Session
+    from catapult_nb.session.session import Session
 
 __all__ = ["CredentialsForm"]
 
@@ -40,7 +40,7 @@ class CredentialsForm(w.VBox):
         self.add_class("cnb-credentials")
 
     def connect(self) -> Session:
-        from catapult_nb.session import Session
+        from catapult_nb.session.session import Session
 
         user_id, from_number = self.user_id.value or None, self.from_number.value or None
         api_token, api_secret = self.api_token.value or None, self.api_secret.value or None

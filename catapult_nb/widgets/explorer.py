@@ -11,7 +11,7 @@ from catapult_nb.widgets.form import GatherForm
 from catapult_nb.widgets.live import EventTable, GatherCountdown, Keypad, SessionPanel
 
 if TYPE_CHECKING:
-    from catapult_nb.session import Call, Gather, Session
+    from catapult_nb.session.session import Call, Gather, Session
 
 __all__ = ["Explorer"]
 

@@ -16,7 +16,7 @@ from catapult_nb.widgets.live import Keypad
 
 if TYPE_CHECKING:
     from catapult_nb.flows import Flow, FlowRun
-    from catapult_nb.session import Session
+    from catapult_nb.session.session import Session
 
 __all__ = ["FlowPlayer"]
 

@@ -22,7 +22,7 @@ from catapult_nb.options import (
 from catapult_nb.widgets._html import error_html, key_class
 
 if TYPE_CHECKING:
-    from catapult_nb.session import Call, Gather, Session
+    from catapult_nb.session.session import Call, Gather, Session
 
 __all__ = ["GatherForm"]
 

@@ -17,7 +17,7 @@ from catapult_nb.widgets._html import error_html, key_class
 from catapult_nb.widgets._kernel import Coalescer, Ticker, call_in_kernel
 
 if TYPE_CHECKING:
-    from catapult_nb.session import Call, Gather, Session
+    from catapult_nb.session.session import Call, Gather, Session
 
 __all__ = ["EventTable", "GatherCountdown", "Keypad", "SessionPanel"]
 

@@ -12,7 +12,7 @@ import sys
 
 
 def _cnb_sessions(namespace):
-    session_type = getattr(sys.modules.get("catapult_nb.session"), "Session", None)
+    session_type = getattr(sys.modules.get("catapult_nb.session.session"), "Session", None)
     if session_type is None:
         return []
     found = []

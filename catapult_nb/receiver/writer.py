@@ -1,4 +1,4 @@
-"""The one thread that writes a callback receiver's deliveries to its :class:`~catapult_nb.events.EventStore`.
+"""The one thread that writes a callback receiver's deliveries to its :class:`~catapult_nb.store.EventStore`.
 
 The receiver's event loop never waits on SQLite: each delivery is handed to this thread, which commits
 whatever deliveries are waiting in one transaction (group commit), so concurrent senders share the cost of
@@ -15,7 +15,7 @@ import queue
 import threading
 from typing import Any
 
-from catapult_nb.events import EventStore
+from catapult_nb.store.store import EventStore
 
 __all__ = ["BATCH", "StoreWriter"]
 

@@ -2,7 +2,7 @@
 
 It runs aiohttp on its own thread and event loop, so callbacks keep arriving while a notebook cell
 runs. It listens on ``/callbacks/<token>`` (an unguessable token) on 127.0.0.1, optionally behind HTTP
-Basic auth, and answers 200 only once the event is committed to the :class:`~catapult_nb.events.EventStore`.
+Basic auth, and answers 200 only once the event is committed to the :class:`~catapult_nb.store.EventStore`.
 
 ::
 
@@ -11,9 +11,9 @@ Basic auth, and answers 200 only once the event is committed to the :class:`~cat
         event = receiver.wait_for(gather_id="gtr-…", event_type="gather", timeout=10)
 
 This module is the receiver's HTTP handling. Writes go through one writer thread
-(:mod:`catapult_nb.store_writer`) that commits whatever deliveries are waiting in one transaction (group
+(:mod:`catapult_nb.receiver.writer`) that commits whatever deliveries are waiting in one transaction (group
 commit): concurrent senders never block the event loop and share the cost of each commit. What a request
-must be to be stored is checked in :mod:`catapult_nb.callback_checks`.
+must be to be stored is checked in :mod:`catapult_nb.receiver.checks`.
 
 Limits for a public URL (behind a tunnel the receiver meets the whole internet):
 
@@ -54,7 +54,7 @@ from urllib.parse import quote, unquote
 from aiohttp import web
 
 from catapult_nb.background import BackgroundServer
-from catapult_nb.callback_checks import (
+from catapult_nb.receiver.checks import (
     BODY_TIMEOUT,
     MAX_BODY,
     MAX_DEPTH,
@@ -62,11 +62,11 @@ from catapult_nb.callback_checks import (
     check_basic_auth,
     read_payload,
 )
-from catapult_nb.events import EventStore
-from catapult_nb.faults import Faults
+from catapult_nb.receiver.faults import Faults
+from catapult_nb.receiver.writer import StoreWriter
 from catapult_nb.redact import MASK, Secret, redact
 from catapult_nb.serving import IDLE_TIMEOUT, close_when_asked
-from catapult_nb.store_writer import StoreWriter
+from catapult_nb.store.store import EventStore
 
 __all__ = ["BODY_TIMEOUT", "IDLE_TIMEOUT", "KEEP_UNKNOWN", "MAX_BODY", "MAX_DEPTH", "CallbackReceiver"]
 
@@ -340,7 +340,7 @@ class CallbackReceiver(BackgroundServer):
         :param delay: seconds to wait before answering.
         :param drop: the probability that a callback's connection is closed with no answer at all.
         :param count: how many callbacks to fault (None: every one until the block ends).
-        :returns: a :class:`~catapult_nb.faults.Faults`, whose ``log`` lists what was done.
+        :returns: a :class:`~catapult_nb.receiver.faults.Faults`, whose ``log`` lists what was done.
         :raises ValueError: a value out of range; the message says which.
         """
         return Faults(self, status=status, delay=delay, drop=drop, count=count, seed=seed)

@@ -20,8 +20,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
-from catapult_nb.events import canonical_json
 from catapult_nb.redact import Secret
+from catapult_nb.store.store import canonical_json
 
 __all__ = [
     "BODY_TIMEOUT", "MAX_BODY", "MAX_DEPTH", "Rejected", "check_basic_auth", "parse_body", "read_payload",

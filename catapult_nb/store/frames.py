@@ -1,6 +1,6 @@
 """Events as pandas: the one column/dtype table every events frame is built from, and the builders.
 
-The store (:mod:`catapult_nb.events`) hands over fixed-width records (times in ns, string ids) and its
+The store (:mod:`catapult_nb.store.store`) hands over fixed-width records (times in ns, string ids) and its
 string table as one Arrow array; a frame is built column by column from them, without a Python object
 per cell except the lazily loaded :class:`Payload` of each row. A campaign builds its frames from plain
 columns through :func:`events_frame`, typed by the same :data:`EVENT_DTYPES`.

@@ -7,15 +7,15 @@ hesitating before the first key, slow or fast between keys, sometimes pressing t
 sometimes a few keys too many, sometimes hanging up.
 
 :func:`run_campaign` plays every caller at once, step by step, with NumPy
-(:mod:`catapult_nb.flows.vectorised`: the gather engine's rules as arrays, each decision by
+(:mod:`catapult_nb.campaign.flow_vectorised`: the gather engine's rules as arrays, each decision by
 :meth:`~catapult_nb.flows.steps.Ask.decide`'s rules); :func:`play_one_by_one` plays one caller at a time
 on the simulator's own engine (:func:`catapult_nb.engine.run_gather`) and the runner's own
 :meth:`~catapult_nb.flows.steps.Ask.decide`, and is the reference the first is tested against, caller by
 caller. Nothing sleeps and nothing goes over HTTP.
 
 Every random draw of caller *i* at the *v*-th visit of a step depends on ``(seed, i, step, v)`` alone
-(:mod:`catapult_nb.flows.draws`), so two flows run with the same seed meet the same people, and a change to
-one step changes only what happens from that step on.
+(:mod:`catapult_nb.campaign.flow_draws`), so two flows run with the same seed meet the same people, and a
+change to one step changes only what happens from that step on.
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from catapult_nb.campaign import flow_draws as draws
+from catapult_nb.campaign.flow_vectorised import play_flow
 from catapult_nb.engine import GatherSpec, prompt_duration, run_gather
-from catapult_nb.flows import draws
 from catapult_nb.flows.cases import example_digits
 from catapult_nb.flows.diagram import to_mermaid
 from catapult_nb.flows.steps import Ask, Hangup, Play, Say, Transfer, render
-from catapult_nb.flows.vectorised import play_flow
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -305,14 +305,14 @@ def run_campaign(
         :func:`draws.caller_timeline`); 0 leaves the timelines as drawn. Over the wire it defaults to a
         safe value.
     :param over_the_wire: play the callers through the HTTP simulator, the flow running on real callbacks
-        (:func:`catapult_nb.flows.wire.run_over_the_wire`); ``wire`` then takes its ``speed``,
+        (:func:`catapult_nb.campaign.flow_wire.run_over_the_wire`); ``wire`` then takes its ``speed``,
         ``concurrency`` and ``timeout``.
     :raises ValueError: ``n`` out of 1…1,000,000, a bad ``seed`` or ``margin``; :class:`FlowError` for
         ``answers`` that can never take a route, weights that do not sum to a positive number, or keys no
         caller can press; TypeError for wire options without ``over_the_wire=True``.
     """
     if over_the_wire:
-        from catapult_nb.flows.wire import WIRE_OPTIONS, run_over_the_wire
+        from catapult_nb.campaign.flow_wire import WIRE_OPTIONS, run_over_the_wire
 
         unknown = [name for name in wire if name not in WIRE_OPTIONS]
         if unknown:

@@ -7,7 +7,7 @@ distinct digit string is decided once, by :meth:`Ask.decide`'s rules). A ``Say``
 prompt's length; a ``Transfer`` or ``Hangup`` ends the call. What each caller did is kept as a trail of
 steps and edges, shared by every caller who did the same (a few hundred trails for 100,000 callers).
 
-The event-driven player in :mod:`catapult_nb.flows.campaign` plays one caller at a time on
+The event-driven player in :mod:`catapult_nb.campaign.flow_run` plays one caller at a time on
 :func:`catapult_nb.engine.run_gather`; a property test checks that the two agree caller by caller.
 """
 
@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from catapult_nb import engine_vectorised
+from catapult_nb.campaign import flow_draws as draws
 from catapult_nb.engine import GatherSpec, prompt_duration
-from catapult_nb.flows import draws
 from catapult_nb.flows.steps import VARIABLE, Ask, Hangup, Play, Say, Transfer, render
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ def play_flow(
     :param max_steps: steps per caller before the call is cut (outcome ``error``).
     :param margin: as for :func:`draws.caller_timeline`.
     :param progress: called with how many callers finished in each round.
-    :returns: the rows of :class:`~catapult_nb.flows.campaign.FlowCampaignResult` (columns ``caller``,
+    :returns: the rows of :class:`~catapult_nb.campaign.flow_run.FlowCampaignResult` (columns ``caller``,
         ``callerType``, ``path``, ``steps``, ``outcome``, ``time``, ``retries``, ``edges``).
     """
     names = list(flow.steps)

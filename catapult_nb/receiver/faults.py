@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from catapult_nb.receiver import CallbackReceiver
+    from catapult_nb.receiver.receiver import CallbackReceiver
 
 __all__ = ["Faults"]
 

@@ -5,7 +5,7 @@ through its public surface: ``client``, ``backend``, ``speed``, ``prompt_timing`
 and the methods made for them, :meth:`~catapult_nb.session.Session.call_by_id`,
 :meth:`~catapult_nb.session.Session.record_gather`, :meth:`~catapult_nb.session.Session.to_dataframe`,
 :meth:`~catapult_nb.session.Session.wait_for` and :attr:`~catapult_nb.session.Session.answer_timeout`.
-Import them from :mod:`catapult_nb` or :mod:`catapult_nb.session`.
+Import them from :mod:`catapult_nb` or :mod:`catapult_nb.session.session`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from catapult_nb.options import GatherOptions
 from catapult_nb.prompts.timing import duration
 
 if TYPE_CHECKING:
-    from catapult_nb.session import Session
+    from catapult_nb.session.session import Session
 
 __all__ = ["SIMULATED_FROM", "Call", "Gather", "GatherResult", "Phone", "SessionError"]
 

@@ -14,7 +14,7 @@ Layout, chosen so a million events become a DataFrame in about a second:
 * the raw JSON payload sits in its own table and is read only when a row's ``payload`` is looked at
   (:class:`Payload` loads and parses it lazily);
 * a big unfiltered read also keeps a columnar copy of the records and strings beside the file
-  (``events.sqlite3-columns``, see :mod:`catapult_nb.event_cache`), checked against SQLite on every
+  (``events.sqlite3-columns``, see :mod:`catapult_nb.store.columnar`), checked against SQLite on every
   read, so a fresh process reads a million records from one file instead of a million rows. SQLite
   stays the truth: a copy that does not match is rebuilt from it.
 
@@ -46,8 +46,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from catapult_nb.event_cache import ColumnCache, empty_strings
-from catapult_nb.event_frames import (
+from catapult_nb.options import OPTION_FIELDS, GatherOptions, OptionError, flat_wire
+from catapult_nb.redact import redact
+from catapult_nb.store.columnar import ColumnCache, empty_strings
+from catapult_nb.store.frames import (
     EVENT_COLUMNS,
     EVENT_DTYPES,
     META_TEXT_FIELDS,
@@ -59,8 +61,6 @@ from catapult_nb.event_frames import (
     record_rows,
     records_frame,
 )
-from catapult_nb.options import OPTION_FIELDS, GatherOptions, OptionError, flat_wire
-from catapult_nb.redact import redact
 
 __all__ = [
     "DEFAULT_PATH",
@@ -95,7 +95,7 @@ REJECTED_BODY_LIMIT = 2048
 
 _RECORD = struct.Struct("<qqq" + "i" * len(_SID_FIELDS))
 #: An unfiltered read of at least this many events uses the columnar copy beside the file
-#: (:mod:`catapult_nb.event_cache`); smaller reads scan SQLite alone.
+#: (:mod:`catapult_nb.store.columnar`); smaller reads scan SQLite alone.
 COLUMNS_MIN_EVENTS = 20_000
 #: The copy is written again once this share of the events came after it (they are read from SQLite).
 COLUMNS_REWRITE_SHARE = 0.1
@@ -1022,7 +1022,7 @@ class EventStore:
             DuckDB (``read_parquet('path/**/*.parquet', hive_partitioning=true)``), Spark and pyarrow read
             directly; the ``date`` (UTC, of the event's ``time``) comes back as a column.
         """
-        from catapult_nb.exporters import write_parquet
+        from catapult_nb.store.exporters import write_parquet
 
         write_parquet(self.export_frame(**filters), path, partition_by=partition_by)
 
@@ -1036,7 +1036,7 @@ class EventStore:
         :param filters: as for :meth:`to_dataframe` (they also select the gathers by call or gather id).
         :returns: ``path`` as a :class:`pathlib.Path`, or the bytes.
         """
-        from catapult_nb.exporters import write_jsonl
+        from catapult_nb.store.exporters import write_jsonl
 
         return write_jsonl(self, path, **filters)
 
@@ -1047,7 +1047,7 @@ class EventStore:
         :param filters: as for :meth:`to_dataframe`.
         :returns: ``path`` as a :class:`pathlib.Path`, or the bytes.
         """
-        from catapult_nb.exporters import write_har
+        from catapult_nb.store.exporters import write_har
 
         return write_har(self, path, **filters)
 
@@ -1058,11 +1058,11 @@ class EventStore:
         ngrok's captured requests (a file, or a running agent's URL such as ``http://127.0.0.1:4040``).
 
         Deduplicated like live deliveries (importing a file twice adds nothing); all or nothing per call.
-        See :func:`catapult_nb.importers.import_events` for the details and ``options``.
+        See :func:`catapult_nb.store.importers.import_events` for the details and ``options``.
 
-        :returns: an :class:`~catapult_nb.importers.ImportReport`.
+        :returns: an :class:`~catapult_nb.store.importers.ImportReport`.
         """
-        from catapult_nb.importers import import_events
+        from catapult_nb.store.importers import import_events
 
         return import_events(self, source, format=format, **options)
 

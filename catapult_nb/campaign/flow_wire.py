@@ -3,10 +3,11 @@
 Each caller is an outbound call of a private simulated session (``session.call(to, flow=flow)``): the
 flow runs as any application does, its :class:`~catapult_nb.flows.FlowRun` reacting to the callbacks the
 receiver stores (``session.on``). At each :class:`~catapult_nb.flows.Ask` the caller's keys and hang-up
-are the ones the engine plans for that caller, step and visit (:func:`~catapult_nb.flows.campaign.step_plan`),
-pressed by the virtual phone at their moments, timed from the moment the step's gather was created. Keys the
-engine would ignore because the gather had already ended (a key past ``max_digits``) are not pressed: a
-real caller's extra keys would reach the next step's gather, which the engine does not model.
+are the ones the engine plans for that caller, step and visit
+(:func:`~catapult_nb.campaign.flow_run.step_plan`), pressed by the virtual phone at their moments, timed
+from the moment the step's gather was created. Keys the engine would ignore because the gather had
+already ended (a key past ``max_digits``) are not pressed: a real caller's extra keys would reach the
+next step's gather, which the engine does not model.
 
 The same seed run on the engine with the same ``margin`` plays the same timelines, so the two results
 can be compared caller by caller (:meth:`FlowWireResult.agreement`): path, outcome and retries.
@@ -32,8 +33,7 @@ from tqdm.auto import tqdm
 
 from catapult_nb.background import BackgroundLoop
 from catapult_nb.campaign.callers import check_float, check_int
-from catapult_nb.engine import Reason
-from catapult_nb.flows.campaign import (
+from catapult_nb.campaign.flow_run import (
     FlowCampaignResult,
     _Cache,
     _check_answers,
@@ -44,6 +44,7 @@ from catapult_nb.flows.campaign import (
     max_margin,
     run_campaign,
 )
+from catapult_nb.engine import Reason
 from catapult_nb.flows.steps import Ask, Play, Say
 from catapult_nb.simulator.clock import iso_time
 
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
     from catapult_nb.campaign import Caller
     from catapult_nb.flows.flow import Flow
     from catapult_nb.flows.runner import FlowRun
-    from catapult_nb.session import Session
+    from catapult_nb.session.session import Session
 
 __all__ = ["MAX_WIRE_N", "FlowWireResult", "run_over_the_wire"]
 
@@ -198,7 +199,7 @@ def run_over_the_wire(
     engine = run_campaign(flow, mix, n, seed, margin=margin, progress=False)
     kinds, chosen = caller_kinds(mix, n, seed)
     with tempfile.TemporaryDirectory(prefix="catapult-flow-wire-") as folder:
-        from catapult_nb.session import Session
+        from catapult_nb.session.session import Session
 
         with Session.simulated(speed=speed, store=Path(folder) / "events.sqlite3",
                                prompt_timing="estimate") as session:

@@ -1,6 +1,6 @@
-"""Events out of an :class:`~catapult_nb.events.EventStore`: JSON lines, HAR 1.2 and partitioned Parquet.
+"""Events out of an :class:`~catapult_nb.store.EventStore`: JSON lines, HAR 1.2 and partitioned Parquet.
 
-What these write, :mod:`catapult_nb.importers` reads back: ``import_events(store.to_jsonl())`` into an
+What these write, :mod:`catapult_nb.store.importers` reads back: ``import_events(store.to_jsonl())`` into an
 empty store gives the same frame, and each payload's stored JSON text is written as it is, so
 JSONL → store → JSONL and HAR → store → HAR keep every payload byte for byte.
 """
@@ -17,8 +17,8 @@ from typing import IO, Any, cast
 import numpy as np
 import pandas as pd
 
-from catapult_nb.events import EventStore
 from catapult_nb.redact import MASK
+from catapult_nb.store.store import EventStore
 
 __all__ = ["HAR_CALLBACK_URL", "PARTITIONS", "write_har", "write_jsonl", "write_parquet"]
 

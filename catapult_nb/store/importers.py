@@ -1,4 +1,4 @@
-"""Callback events recorded elsewhere, into an :class:`~catapult_nb.events.EventStore`.
+"""Callback events recorded elsewhere, into an :class:`~catapult_nb.store.EventStore`.
 
 :func:`import_events` (also ``EventStore.import_events``) reads four formats, streamed so that memory
 stays bounded whatever the file's size:
@@ -52,7 +52,7 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 import pandas as pd
 
-from catapult_nb.events import EventStore, canonical_json, parse_time_ns
+from catapult_nb.store.store import EventStore, canonical_json, parse_time_ns
 
 __all__ = ["FORMATS", "MAX_RECORD", "ImportFormatError", "ImportReport", "import_events"]
 

@@ -37,7 +37,7 @@ import requests
 from catapult_nb.redact import redact, url_password
 
 if TYPE_CHECKING:
-    from catapult_nb.session import Session
+    from catapult_nb.session.session import Session
     from catapult_nb.simulator import Simulator
 
 __all__ = ["FORMAT", "VERSION", "Recorder", "RecordingDiff", "RecordingError", "load", "play"]
@@ -228,7 +228,7 @@ def play(path: str | os.PathLike[str], *, speed: float | None = None, timeout: f
     :returns: a :class:`RecordingDiff`.
     :raises RecordingError: the file cannot be played (see :func:`load`).
     """
-    from catapult_nb.session import Session
+    from catapult_nb.session.session import Session
 
     data = load(path)
     speed = float(speed or data["speed"])

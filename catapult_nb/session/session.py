@@ -30,16 +30,17 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-# The calls, gathers and far end a session hands out live in their own module; they are this one's too.
-from catapult_nb.calls import SIMULATED_FROM, Call, Gather, GatherResult, Phone, SessionError
 from catapult_nb.client import DEFAULT_BASE_URL, CatapultClient
 from catapult_nb.credentials import ENV_FROM_NUMBER, load_credentials
-from catapult_nb.events import EventStore, StoreClosedError, WaitCancelled
-from catapult_nb.handlers import Dispatcher
 from catapult_nb.prompts.timing import describe_timing
-from catapult_nb.receiver import CallbackReceiver
-from catapult_nb.recording import Recorder, RecordingDiff
+from catapult_nb.receiver.receiver import CallbackReceiver
 from catapult_nb.redact import redact
+
+# The calls, gathers and far end a session hands out live in their own module; they are this one's too.
+from catapult_nb.session.calls import SIMULATED_FROM, Call, Gather, GatherResult, Phone, SessionError
+from catapult_nb.session.handlers import Dispatcher
+from catapult_nb.session.recording import Recorder, RecordingDiff
+from catapult_nb.store.store import EventStore, StoreClosedError, WaitCancelled
 from catapult_nb.tunnel import LoopbackTunnel, Tunnel, open_tunnel
 
 if TYPE_CHECKING:
@@ -473,9 +474,9 @@ class Session:
         :param edit: a dict of fields to set in each payload, or a function of the payload.
         :param pace: ``"fast"``, or ``"recorded"`` to keep the original gaps divided by ``speed``.
         :returns: one row per request: ``eventType``, ``callId``, ``status``, ``elapsedMs``, ``error``,
-            ``payload``. See :func:`catapult_nb.replay.replay` for the other options.
+            ``payload``. See :func:`catapult_nb.session.replay.replay` for the other options.
         """
-        from catapult_nb.replay import replay
+        from catapult_nb.session.replay import replay
 
         return replay(events, url, edit=edit, pace=pace, speed=speed, **options)
 
@@ -496,10 +497,10 @@ class Session:
         ``diff = Session.replay_recording("session.json"); assert diff.same, diff``.
         :param speed: the simulator's speed for the replay (default: the recording's).
         :param timeout: wall seconds to wait, at most, for the callbacks of each step.
-        :returns: a :class:`~catapult_nb.recording.RecordingDiff`, recorded and replayed side by side.
+        :returns: a :class:`~catapult_nb.session.recording.RecordingDiff`, recorded and replayed side by side.
         :raises RecordingError: the file is missing, truncated, not a recording or from a newer version.
         """
-        from catapult_nb.recording import play
+        from catapult_nb.session.recording import play
 
         return play(path, speed=speed, timeout=timeout)
 
