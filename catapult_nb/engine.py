@@ -18,7 +18,6 @@ from enum import Enum
 from typing import NamedTuple
 
 from catapult_nb.options import DTMF_KEYS, GatherOptions
-from catapult_nb.prompts.timing import ESTIMATE_WORDS_PER_MINUTE, MIN_PROMPT_SECONDS, estimate
 
 __all__ = [
     "FILE_PROMPT_SECONDS",
@@ -33,14 +32,26 @@ __all__ = [
     "GatherOutcome",
     "GatherSpec",
     "Reason",
+    "estimate",
     "prompt_duration",
     "run_gather",
 ]
 
-#: Speaking rate of the estimate (the rule lives in :mod:`catapult_nb.prompts.timing`).
-WORDS_PER_MINUTE = ESTIMATE_WORDS_PER_MINUTE
+#: Speaking rate of the estimate: a sentence of n words lasts n × 60 / 150 seconds.
+WORDS_PER_MINUTE = 150
+#: No sentence is estimated shorter than this, however short.
+MIN_PROMPT_SECONDS = 0.5
 #: Length of a ``fileUrl`` prompt nobody measured (the simulator and campaigns fetch and measure files).
 FILE_PROMPT_SECONDS = 3.0
+
+
+def estimate(sentence: str | None) -> float:
+    """The estimate of how long a sentence is spoken: 150 words per minute, at least 0.5 s; a blank
+    sentence lasts 0. The simulator's and the campaigns' ``"estimate"`` prompt timing is this rule.
+    """
+    if not sentence or not sentence.strip():
+        return 0.0
+    return max(MIN_PROMPT_SECONDS, len(sentence.split()) * 60.0 / WORDS_PER_MINUTE)
 
 
 class Reason(str, Enum):

@@ -1,70 +1,23 @@
-"""Hear a prompt in the notebook: an IPython ``Audio`` player with the measured length in its label.
+"""Hear a prompt in the notebook: an IPython ``Audio`` player with the measured length in its label
+(:mod:`catapult_nb.prompts.player`).
 
-Nothing autoplays (browsers block it, and a notebook that talks when opened is no fun). A file prompt is
-embedded as its bytes, never as its URL, so a receiver's secret path cannot end up in a saved notebook.
+A file prompt is embedded as its bytes, never as its URL, so a receiver's secret path cannot end up in a
+saved notebook.
 """
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
-from IPython.display import Audio
-
+from catapult_nb.engine import estimate
 from catapult_nb.prompts import espeak
-from catapult_nb.prompts.audio import AudioError, AudioInfo
+from catapult_nb.prompts.audio import AudioError
 from catapult_nb.prompts.fetch import FETCH_TIMEOUT, download_audio_sync
-from catapult_nb.prompts.timing import estimate, prompt_fields
-from catapult_nb.prompts.tts import Rendered, render
+from catapult_nb.prompts.player import Listen, Unheard
+from catapult_nb.prompts.timing import prompt_fields
+from catapult_nb.prompts.tts import render
 
 __all__ = ["Listen", "Unheard", "listen"]
-
-
-class Listen(Audio):
-    """An ``Audio`` player for a rendered sentence or a fetched file; ``duration`` is its length (s)."""
-
-    def __init__(self, source: Rendered | tuple[bytes, AudioInfo]) -> None:
-        if isinstance(source, Rendered):
-            data, self.duration, self.caption = source.wav, source.duration, source.caption
-            mimetype = "audio/wav"
-        else:
-            data, info = source
-            self.duration = info.duration
-            self.caption = (
-                f"<b>{info.duration:.1f} s played</b> · {info.format.upper()} file, {info.sample_rate} Hz"
-            )
-            mimetype = "audio/mpeg" if info.format == "mp3" else "audio/wav"
-        super().__init__(data=data, autoplay=False)
-        self.mimetype = mimetype
-
-    @property
-    def label(self) -> str:
-        """The caption as plain text, e.g. ``"2.4 s spoken"``."""
-        return f"{self.duration:.1f} s " + ("spoken" if "spoken" in self.caption else "played")
-
-    def _repr_html_(self) -> str:
-        return (
-            f'<div class="catapult-listen" data-duration="{self.duration:.3f}">'
-            f"<div>▶ {self.caption}</div>{super()._repr_html_()}</div>"
-        )
-
-    def __repr__(self) -> str:
-        return f"<Listen {self.label}>"
-
-
-class Unheard:
-    """What :func:`listen` shows when a prompt cannot be played: the reason, and how to fix it."""
-
-    def __init__(self, reason: str, seconds: float = 0.0) -> None:
-        self.reason = reason  # why there is nothing to hear
-        self.duration = seconds  # the estimate used instead (0 for a file that cannot be played)
-
-    def _repr_html_(self) -> str:
-        timing = f" It is timed at {self.duration:.1f} s (150 words per minute)." if self.duration else ""
-        return f'<div class="catapult-listen-missing">⚠ {html.escape(self.reason)}.{timing}</div>'
-
-    def __repr__(self) -> str:
-        return f"<Unheard: {self.reason}>"
 
 
 def listen(prompt: Any) -> Listen | Unheard:

@@ -12,6 +12,8 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+from catapult_nb.engine import MIN_PROMPT_SECONDS, estimate
+from catapult_nb.engine import WORDS_PER_MINUTE as ESTIMATE_WORDS_PER_MINUTE
 from catapult_nb.prompts import espeak
 from catapult_nb.prompts.audio import AudioError
 from catapult_nb.prompts.fetch import FETCH_TIMEOUT, fetch_audio_sync
@@ -32,10 +34,6 @@ __all__ = [
 
 #: The two ways to time a sentence.
 PROMPT_TIMINGS = ("audio", "estimate")
-#: Speaking rate of the estimate.
-ESTIMATE_WORDS_PER_MINUTE = 150
-#: No sentence is estimated shorter than this, however short.
-MIN_PROMPT_SECONDS = 0.5
 
 _warned = False
 
@@ -66,13 +64,6 @@ def describe_timing(timing: str) -> str:
     if engine_available():
         return "audio (rendered by espeak-ng)"
     return "estimate (150 words per minute): espeak-ng is missing, pip install espeakng-loader"
-
-
-def estimate(sentence: str | None) -> float:
-    """The old rule: 150 words per minute, at least 0.5 s; a blank sentence lasts 0."""
-    if not sentence or not sentence.strip():
-        return 0.0
-    return max(MIN_PROMPT_SECONDS, len(sentence.split()) * 60.0 / ESTIMATE_WORDS_PER_MINUTE)
 
 
 def prompt_fields(prompt: Any) -> dict[str, Any]:

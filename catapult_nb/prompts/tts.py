@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from catapult_nb.options import check_sentence
 from catapult_nb.prompts import espeak
+from catapult_nb.prompts.player import Listen
 from catapult_nb.prompts.voices import EngineVoice, resolve_voice
 
 __all__ = ["CACHE_SIZE", "WORDS_PER_MINUTE", "Rendered", "cache_clear", "engine_available", "render"]
@@ -35,10 +36,8 @@ class Rendered:
     def words(self) -> int:
         return len(self.text.split())
 
-    def listen(self):
+    def listen(self) -> Listen:
         """An IPython ``Audio`` player for this sentence, labelled with its length; it never autoplays."""
-        from catapult_nb.prompts.listen import Listen
-
         return Listen(self)
 
     def __repr__(self) -> str:
