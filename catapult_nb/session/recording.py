@@ -220,19 +220,26 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
 # Playing
 
 
-def play(path: str | os.PathLike[str], *, speed: float | None = None, timeout: float = 30.0) -> RecordingDiff:
+def play(
+    path: str | os.PathLike[str],
+    *,
+    open_session: Callable[..., Session],
+    speed: float | None = None,
+    timeout: float = 30.0,
+) -> RecordingDiff:
     """Play a recording against a fresh simulator and compare the callbacks with the recorded ones.
 
+    :meth:`Session.replay_recording <catapult_nb.session.Session.replay_recording>` is the way in; the
+    session stands on this module, so it hands over how to open the fresh simulated session.
+    :param open_session: ``Session.simulated`` or a function like it (``speed=``, ``store=``).
     :param speed: the new simulator's speed (default: the recording's).
     :param timeout: wall seconds to wait, at most, for each step's callbacks and for the last ones.
     :returns: a :class:`RecordingDiff`.
     :raises RecordingError: the file cannot be played (see :func:`load`).
     """
-    from catapult_nb.session.session import Session
-
     data = load(path)
     speed = float(speed or data["speed"])
-    with Session.simulated(speed=speed, store=":memory:") as session, requests.Session() as http:
+    with open_session(speed=speed, store=":memory:") as session, requests.Session() as http:
         simulator = _simulator(session)
         # the recorded requests go out as recorded, with the fresh simulator's credentials
         http.auth = (simulator.api_token, simulator.api_secret)

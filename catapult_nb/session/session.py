@@ -39,7 +39,7 @@ from catapult_nb.redact import redact
 # The calls, gathers and far end a session hands out live in their own module; they are this one's too.
 from catapult_nb.session.calls import SIMULATED_FROM, Call, Gather, GatherResult, Phone, SessionError
 from catapult_nb.session.handlers import Dispatcher
-from catapult_nb.session.recording import Recorder, RecordingDiff
+from catapult_nb.session.recording import Recorder, RecordingDiff, play
 from catapult_nb.store.store import EventStore, StoreClosedError, WaitCancelled
 from catapult_nb.tunnel import LoopbackTunnel, Tunnel, open_tunnel
 
@@ -500,9 +500,7 @@ class Session:
         :returns: a :class:`~catapult_nb.session.recording.RecordingDiff`, recorded and replayed side by side.
         :raises RecordingError: the file is missing, truncated, not a recording or from a newer version.
         """
-        from catapult_nb.session.recording import play
-
-        return play(path, speed=speed, timeout=timeout)
+        return play(path, open_session=cls.simulated, speed=speed, timeout=timeout)
 
     # -- what calls and gathers use (public, so they need nothing private) ----------------------------
 
