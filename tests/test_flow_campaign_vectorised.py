@@ -11,9 +11,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from test_engine_vectorised import KEYS
 
-from catapult_nb.campaign import Caller, mix
-from catapult_nb.campaign import flow_run as campaign
-from catapult_nb.campaign.flow_run import play_one_by_one
+from catapult_nb.campaign import Caller, flow_engine, mix
+from catapult_nb.campaign.flow_engine import play_one_by_one
 from catapult_nb.campaign.flow_vectorised import _Sentences
 from catapult_nb.flows import Ask, Flow, FlowError, Hangup, Play, Say, Transfer, run_campaign
 from catapult_nb.flows.examples import account_code
@@ -115,11 +114,11 @@ def test_the_vectorised_flow_campaign_agrees_with_the_event_driven_one(
     people = [(kind.but(name=f"kind{i}"), weights[i]) for i, kind in enumerate(kinds)]
     assume(sum(w for _, w in people) > 0)
     try:
-        campaign._check_answers(flow)
+        flow_engine.check_answers(flow)
     except FlowError:
         assume(False)
-    with mock.patch.object(campaign, "MAX_STEPS", 12):  # loops reach the cut (outcome error) quickly
-        _agree(flow, mix(*people), 150, seed, min(margin, campaign.max_margin(flow)))
+    with mock.patch.object(flow_engine, "MAX_STEPS", 12):  # loops reach the cut (outcome error) quickly
+        _agree(flow, mix(*people), 150, seed, min(margin, flow_engine.max_margin(flow)))
 
 
 def test_the_account_code_flow_agrees_caller_by_caller() -> None:

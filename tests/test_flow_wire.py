@@ -65,7 +65,7 @@ def test_the_funnel_paths_plot_and_diagram_work_on_a_wire_result(wired):
 
 def test_a_driver_that_drops_a_key_breaks_the_agreement(monkeypatch):
     """The agreement can fail: the phone leaves out the first key of caller 0's first code."""
-    plan = flow_wire._play
+    plan = flow_wire.play_caller
     broken: list[int] = []
 
     def drop_a_key(flow, kind, seed, index, cache, margin=0.0, trace=None):
@@ -77,7 +77,7 @@ def test_a_driver_that_drops_a_key_breaks_the_agreement(monkeypatch):
             broken.append(index)
         return row
 
-    monkeypatch.setattr(flow_wire, "_play", drop_a_key)
+    monkeypatch.setattr(flow_wire, "play_caller", drop_a_key)
     typist = Caller.typical(hang_up_rate=0.0, extra_keys_rate=0.0, barge_in=0.0, terminator_rate=0.0)
     result = run_campaign(FLOW, typist, n=3, seed=2, over_the_wire=True, speed=20, progress=False)
     table = result.agreement()

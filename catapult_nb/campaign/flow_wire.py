@@ -33,16 +33,16 @@ from tqdm.auto import tqdm
 
 from catapult_nb.background import BackgroundLoop
 from catapult_nb.campaign.callers import check_float, check_int
-from catapult_nb.campaign.flow_run import (
+from catapult_nb.campaign.flow_engine import (
     FlowCampaignResult,
-    _Cache,
-    _check_answers,
-    _check_margin,
-    _mix,
-    _play,
+    StepCache,
     caller_kinds,
+    caller_mix,
+    check_answers,
+    check_margin,
     max_margin,
-    run_campaign,
+    play_caller,
+    run_on_engine,
 )
 from catapult_nb.engine import Reason
 from catapult_nb.flows.steps import Ask, Play, Say
@@ -193,10 +193,10 @@ def run_over_the_wire(
     check_float("timeout", timeout, low=0.0, low_open=True)
     if margin is None:
         margin = min(max(0.5, 0.15 * speed), max_margin(flow))
-    _check_margin(flow, margin)
-    _check_answers(flow)
-    mix = _mix(callers)
-    engine = run_campaign(flow, mix, n, seed, margin=margin, progress=False)
+    check_margin(flow, margin)
+    check_answers(flow)
+    mix = caller_mix(callers)
+    engine = run_on_engine(flow, mix, n, seed, progress=False, margin=margin, one_by_one=False)
     kinds, chosen = caller_kinds(mix, n, seed)
     with tempfile.TemporaryDirectory(prefix="catapult-flow-wire-") as folder:
         from catapult_nb.session.session import Session
@@ -223,7 +223,7 @@ class _Driver:
         self.session, self.flow, self.kinds, self.seed, self.margin = session, flow, kinds, seed, margin
         self.concurrency, self.timeout = concurrency, timeout
         self.speed = float(session.speed)
-        self.cache = _Cache()
+        self.cache = StepCache()
         n = len(kinds)
         self.runs: list[FlowRun | None] = [None] * n
         self.cut: list[str] = [""] * n  # why a caller was given up or cut off, if it was
@@ -236,7 +236,7 @@ class _Driver:
         self.plans: list[list[tuple[Any, ...]]] = []
         for index, kind in enumerate(kinds):
             trace: list[tuple[Any, ...]] = []
-            _play(flow, kind, seed, index, self.cache, margin, trace=trace)
+            play_caller(flow, kind, seed, index, self.cache, margin, trace=trace)
             self.plans.append(trace)
         self._asked = [0] * n  # gathers each caller has heard
         self._caller_of: dict[str, int] = {}
