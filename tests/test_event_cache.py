@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from catapult_nb.store import columnar as event_cache
-from catapult_nb.store import store as events
+from catapult_nb.store import reading as events
 from catapult_nb.store.store import EventStore
 
 #: reads of at least this many events use the copy in these tests
@@ -95,7 +95,7 @@ def loads(monkeypatch: pytest.MonkeyPatch) -> list[event_cache.Columns | None]:
 def copy_is_valid(store: EventStore, path: Path) -> bool:
     meta = dict(store._rconn.execute("SELECT key, value FROM meta"))
     generation, store_id = meta["generation"], meta["store_id"]
-    found = event_cache.ColumnCache(str(columns_file(path)), events._RECORD_DTYPE).load(
+    found = event_cache.ColumnCache(str(columns_file(path)), events.RECORD_DTYPE).load(
         bytes.fromhex(store_id), int(generation)
     )
     return found is not None and found.last_id == store.last_id
@@ -188,7 +188,7 @@ def test_the_copy_names_its_store_and_generation(store: EventStore, path: Path) 
     store.to_dataframe()
     meta = dict(store._rconn.execute("SELECT key, value FROM meta"))
     generation, store_id = int(meta["generation"]), bytes.fromhex(meta["store_id"])
-    cache = event_cache.ColumnCache(str(columns_file(path)), events._RECORD_DTYPE)
+    cache = event_cache.ColumnCache(str(columns_file(path)), events.RECORD_DTYPE)
     found = cache.load(store_id, generation)
     assert found is not None and found.last_id == 60 and list(found.records["id"]) == list(range(1, 61))
     assert found.strings.to_pylist()[:3] == [None, "gather", "c-0"]
@@ -288,7 +288,7 @@ def test_a_crash_while_the_copy_is_written_leaves_the_store_correct(store: Event
     # the process dies after writing the new copy's temporary file, before renaming it over the old one
     run(path, """
         import os
-        from catapult_nb.store import columnar as event_cache, store as events
+        from catapult_nb.store import columnar as event_cache, reading as events
         events.COLUMNS_MIN_EVENTS = 10
         event_cache.os.replace = lambda *args: os._exit(3)
         store.to_dataframe()

@@ -15,7 +15,7 @@ import pytest
 import catapult_nb
 from catapult_nb import analysis, snippets
 from catapult_nb.options import OPTION_FIELDS, SHOWN_FIELDS, OptionField, flat_wire, nest_wire
-from catapult_nb.store.store import GATHER_OPTION_COLUMNS
+from catapult_nb.store.reading import GATHER_OPTION_COLUMNS
 from catapult_nb.widgets import GatherForm
 
 # A new option, added the way a developer would: an attribute of GatherOptions and a row of the table.

@@ -20,7 +20,7 @@ from catapult_nb.options import (
     Prompt,
     voices_for,
 )
-from catapult_nb.store.store import GATHER_OPTION_COLUMNS
+from catapult_nb.store.reading import GATHER_OPTION_COLUMNS
 
 IDT_RANGE = "interDigitTimeout must be between 1 and 30 seconds,"
 SEED = {

@@ -172,7 +172,7 @@ def test_a_stored_event_whose_answer_was_lost_is_stored_once_when_retried(
     it again. Break this catches every time (the ``fault-dedupe-off`` case runs it): storing a retried
     delivery again — every delivery then gets a fresh dedupe key, and the answer is stored twice."""
     if not dedupe:
-        monkeypatch.setattr(events, "_digest_of", lambda payload, canonical: os.urandom(16))
+        monkeypatch.setattr(events, "digest_of", lambda payload, canonical: os.urandom(16))
     with Simulator(speed=10, callback_retries=3) as sim, CallbackReceiver(store) as receiver:
         proxy = AnswerLosingProxy(receiver.url, lose="answer")
         try:

@@ -12,8 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from catapult_nb.store.importers import _decode_json
-from catapult_nb.store.store import _CANONICAL, _STORED, _encode, _options_text
+from catapult_nb.store.bulk import _options_text
+from catapult_nb.store.formats import _decode_json
+from catapult_nb.store.keys import _CANONICAL, _STORED
+from catapult_nb.store.keys import encode_payload as _encode
 
 TEXT = st.text(st.characters(codec="utf-8"), max_size=8)
 LEAVES = (

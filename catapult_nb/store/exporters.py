@@ -12,13 +12,15 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
 
 from catapult_nb.redact import MASK
-from catapult_nb.store.store import EventStore
+
+if TYPE_CHECKING:
+    from catapult_nb.store.store import EventStore
 
 __all__ = ["HAR_CALLBACK_URL", "PARTITIONS", "write_har", "write_jsonl", "write_parquet"]
 

@@ -31,10 +31,7 @@ Rules, the same for every format:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import bz2
-import csv
 import gzip
 import html
 import io
@@ -42,17 +39,30 @@ import json
 import lzma
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, cast
-from urllib.parse import parse_qsl, urlsplit
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
 
-import orjson
 import pandas as pd
 
-from catapult_nb.store.store import EventStore, canonical_json, parse_time_ns
+from catapult_nb.store.formats import (
+    MAX_RECORD,
+    READERS,
+    EventRecord,
+    GatherRecord,
+    ImportFormatError,
+    Record,
+    Rejected,
+    Skipped,
+    ngrok_entries,
+)
+from catapult_nb.store.keys import parse_time_ns
+
+if TYPE_CHECKING:
+    from catapult_nb.store.store import EventStore
 
 __all__ = ["FORMATS", "MAX_RECORD", "ImportFormatError", "ImportReport", "import_events"]
 
@@ -60,23 +70,15 @@ __all__ = ["FORMATS", "MAX_RECORD", "ImportFormatError", "ImportReport", "import
 FORMATS: tuple[str, ...] = ("jsonl", "csv", "har", "ngrok")
 _ALIASES = {"json-lines": "jsonl", "ndjson": "jsonl", "jsonlines": "jsonl", "ngrok-agent": "ngrok"}
 
-#: A record (a line, a CSV row, a request body) larger than this is rejected: the receiver's limit.
-MAX_RECORD = 64 * 1024
-
 #: The report lists this many rejected records in full (it counts all of them).
 REJECTED_LISTED = 1000
 
 _BATCH = 2000  # events handed to the store at once
 _HEAD = 64 * 1024  # bytes looked at to recognise the format
 _PROGRESS_FROM = 8 * 1024 * 1024  # files at least this large show a progress bar
-_GATHER_PATH = re.compile(r"/users/[^/]+/calls/([^/]+)/gather/?$")
 _ISO = re.compile(
     r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2})(?:[.,](\d{1,9}))?\s*(Z|z|[+-]\d{2}:?\d{2})?$"
 )
-
-
-class ImportFormatError(ValueError):
-    """The file is not in a format :func:`import_events` reads; the message says what it looks like."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -151,42 +153,6 @@ def _excerpt(raw: Any, limit: int = 120) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# Records: what the readers hand to the importer
-
-
-@dataclass
-class _Event:
-    number: int
-    payload: Any
-    received: Any = None  # as found in the record (text or number); None: the event's time
-    source: str | None = None
-    session: str | None = None
-    raw: Any = ""
-
-
-@dataclass
-class _Gather:
-    number: int
-    record: dict[str, Any]
-
-
-@dataclass
-class _Reject:
-    number: int
-    reason: str
-    detail: str
-    raw: Any = ""
-
-
-@dataclass
-class _Skip:
-    number: int
-
-
-_Record = _Event | _Gather | _Reject | _Skip
-
-
-# --------------------------------------------------------------------------------------------------
 # The entry point
 
 
@@ -226,7 +192,7 @@ def import_events(
             return report
         fmt = fmt or _detect(opened.head)
         report = ImportReport(label, fmt)
-        records = _READERS[fmt](opened.stream, callback_path)
+        records = READERS[fmt](opened.stream, callback_path)
         show = progress if progress is not None else opened.size >= _PROGRESS_FROM
         _store_all(store, records, report, label, opened, show)
     finally:
@@ -249,22 +215,22 @@ def _format_name(format: str | None) -> str | None:
     return name
 
 
-def _store_all(store: EventStore, records: Iterator[_Record], report: ImportReport, label: str,
+def _store_all(store: EventStore, records: Iterator[Record], report: ImportReport, label: str,
                opened: _Opened, show: bool) -> None:
     from tqdm.auto import tqdm
 
     bar = tqdm(total=opened.size, unit="B", unit_scale=True, desc=f"importing {label}", disable=not show)
     try:
         with store.bulk() as writer:
-            batch: list[tuple[_Event, dict[str, Any], int, int]] = []
+            batch: list[tuple[EventRecord, dict[str, Any], int, int]] = []
             for record in records:
-                if isinstance(record, _Skip):
+                if isinstance(record, Skipped):
                     report.skipped += 1
                     continue
                 report.read += 1
-                if isinstance(record, _Reject):
+                if isinstance(record, Rejected):
                     report.reject(record.number, record.reason, record.detail, record.raw)
-                elif isinstance(record, _Gather):
+                elif isinstance(record, GatherRecord):
                     problem = _record_gather(writer, record.record)
                     if problem:
                         report.reject(record.number, "bad-gather", problem, record.record)
@@ -283,7 +249,9 @@ def _store_all(store: EventStore, records: Iterator[_Record], report: ImportRepo
         bar.close()
 
 
-def _check_event(record: _Event, report: ImportReport) -> tuple[_Event, dict[str, Any], int, int] | None:
+def _check_event(
+    record: EventRecord, report: ImportReport
+) -> tuple[EventRecord, dict[str, Any], int, int] | None:
     """The event and its receive time, or None when it is rejected (the report says why)."""
     payload = record.payload
     problem, time_ns = _event_problem(payload)
@@ -316,7 +284,7 @@ def _event_problem(payload: Any) -> tuple[tuple[str, str] | None, int | None]:
     return None, time_ns
 
 
-def _flush(writer: Any, batch: list[tuple[_Event, dict[str, Any], int, int]], report: ImportReport,
+def _flush(writer: Any, batch: list[tuple[EventRecord, dict[str, Any], int, int]], report: ImportReport,
            label: str) -> None:
     if not batch:
         return
@@ -552,281 +520,6 @@ def _looks_binary(sample: bytes) -> bool:
     return controls > len(probe) // 20
 
 
-# --------------------------------------------------------------------------------------------------
-# Readers, one per format: each yields records
-
-
-def _lines(stream: io.BufferedReader) -> Iterator[tuple[int, bytes | None]]:
-    """(line number, line without its end) — or (number, None) for a line over MAX_RECORD, skipped
-    without reading it whole."""
-    number = 0
-    while True:
-        line = stream.readline(MAX_RECORD + 2)
-        if not line:
-            return
-        number += 1
-        if not line.endswith(b"\n") and len(line) > MAX_RECORD:
-            while True:  # the rest of the long line, in bounded pieces
-                rest = stream.readline(1 << 16)
-                if not rest or rest.endswith(b"\n"):
-                    break
-            yield number, None
-            continue
-        if number == 1:
-            line = line.removeprefix(b"\xef\xbb\xbf")
-        yield number, line.rstrip(b"\r\n")
-
-
-def _decode_json(line: bytes) -> tuple[Any, tuple[str, str] | None]:
-    try:  # orjson is strict: what it reads, json reads the same, but for an int past 64 bits (a float)
-        value = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        pass  # json says what is wrong, as it always has (or reads what orjson refuses, like NaN)
-    else:
-        if (isinstance(value, dict) and _PLAIN.issuperset(map(type, value.values()))) or (
-            _LONG_NUMBER.search(line) is None
-        ):
-            return value, None
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return None, ("not-utf-8", f"byte 0x{line[exc.start]:02x} at column {exc.start + 1} is not UTF-8")
-    try:
-        value = _DECODER.decode(text)
-    except (ValueError, RecursionError) as exc:
-        return None, ("not-json", str(exc)[:200])
-    if "\\u" in text:
-        try:
-            canonical_json(value).encode("utf-8")
-        except UnicodeEncodeError:
-            return None, ("not-json", "holds an escaped lone surrogate (\\ud800-\\udfff), which is not text")
-        except (ValueError, TypeError, RecursionError) as exc:
-            return None, ("not-json", str(exc)[:200])
-    return value, None
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-_DECODER = json.JSONDecoder(parse_constant=_no_constant)  # built once: one per line costs
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
-_PLAIN = frozenset({str, int, bool, type(None)})  # no float: no int was read as one
-
-
-def _read_jsonl(stream: io.BufferedReader, _callback_path: str | None) -> Iterator[_Record]:
-    for number, line in _lines(stream):
-        if line is None:
-            yield _Reject(number, "too-large", f"the line is over {MAX_RECORD:,} bytes")
-            continue
-        if not line.strip():
-            yield _Skip(number)
-            continue
-        value, problem = _decode_json(line)
-        if problem:
-            yield _Reject(number, *problem, line)
-        elif isinstance(value, dict) and "eventType" not in value and isinstance(value.get("gather"), dict):
-            yield _Gather(number, value["gather"])
-        elif isinstance(value, dict) and "eventType" not in value and "payload" in value:
-            yield _Event(number, value["payload"], value.get("received"), _opt_str(value.get("source")),
-                         _opt_str(value.get("session")), line)
-        else:
-            yield _Event(number, value, raw=line)
-
-
-def _opt_str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _read_csv(stream: io.BufferedReader, _callback_path: str | None) -> Iterator[_Record]:
-    text = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="")
-    csv.field_size_limit(max(csv.field_size_limit(), MAX_RECORD * 4))
-    reader = csv.reader(text)
-    try:
-        header = next(reader)
-    except (StopIteration, csv.Error):
-        return
-    if "payload" not in header:
-        raise ImportFormatError(
-            "this CSV has no payload column: only the CSV that EventStore.to_csv writes can be imported"
-        )
-    names = ("payload", "received", "source", "session")
-    where = {name: header.index(name) for name in names if name in header}
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield _Reject(reader.line_num, "bad-csv", str(exc))
-            continue
-        number = reader.line_num
-        if not any(row):
-            yield _Skip(number)
-            continue
-        if len(row) != len(header):
-            detail = f"{len(row)} fields, the header has {len(header)}"
-            yield _Reject(number, "bad-csv", detail, ",".join(row))
-            continue
-        body = row[where["payload"]]
-        raw = body.encode("utf-8", "surrogateescape")
-        if len(raw) > MAX_RECORD:
-            yield _Reject(number, "too-large", f"the payload is over {MAX_RECORD:,} bytes", raw)
-            continue
-        value, problem = _decode_json(raw)
-        if problem:
-            yield _Reject(number, *problem, raw)
-            continue
-        cells = {name: row[index] or None for name, index in where.items()}
-        yield _Event(number, value, cells.get("received"), cells.get("source"), cells.get("session"), raw)
-
-
-def _json_items(stream: io.BufferedReader, prefix: str, what: str) -> Iterator[Any]:
-    import ijson
-
-    try:
-        yield from ijson.items(stream, prefix, use_float=True)
-    except ijson.JSONError as exc:
-        raise ImportFormatError(f"the {what} file is not valid JSON ({exc}); nothing was imported") from None
-    except UnicodeDecodeError as exc:
-        raise ImportFormatError(f"the {what} file is not UTF-8 ({exc}); nothing was imported") from None
-
-
-@dataclass
-class _Captured:
-    """One captured HTTP request, as a HAR file or ngrok's inspector records it."""
-
-    method: str  # upper case
-    url: str  # absolute
-    content_type: str
-    body: bytes | None
-    received: Any  # when it was captured, as recorded
-    gather: dict[str, Any] | None = None  # a gather record, when the request created a gather
-
-
-def _captured(entries: Iterable[Any], what: str, read: Callable[[dict[str, Any], dict[str, Any]], _Captured],
-              callback_path: str | None) -> Iterator[_Record]:
-    """Records from captured exchanges: a gather it created, else a callback (or a skip).
-
-    :param entries: the exchanges, each a JSON object with a ``request`` object.
-    :param what: the entry, named in a rejection (``"a HAR entry"``).
-    :param read: the format's reader of ``(entry, request)``.
-    """
-    for number, entry in enumerate(entries, start=1):
-        request = entry.get("request") if isinstance(entry, dict) else None
-        if not isinstance(request, dict):
-            yield _Reject(number, "bad-entry", f"{what} without a request", entry)
-            continue
-        captured = read(entry, request)
-        if captured.gather is not None:
-            yield _Gather(number, captured.gather)
-        else:
-            yield _callback(number, captured.method, captured.url, captured.content_type, captured.body,
-                            captured.received, callback_path)
-
-
-def _read_har(stream: io.BufferedReader, callback_path: str | None) -> Iterator[_Record]:
-    entries = _json_items(stream, "log.entries.item", "HAR")
-    yield from _captured(entries, "a HAR entry", _har_request, callback_path)
-
-
-def _har_request(entry: dict[str, Any], request: dict[str, Any]) -> _Captured:
-    method = str(request.get("method", "")).upper()
-    url = str(request.get("url", ""))
-    headers = {str(h.get("name", "")).lower(): str(h.get("value", ""))
-               for h in request.get("headers", []) if isinstance(h, dict)}
-    post_data = request.get("postData")
-    post: dict[str, Any] = post_data if isinstance(post_data, dict) else {}
-    text = post.get("text")
-    body: bytes | None = None
-    if isinstance(text, str):
-        body = _b64(text) if post.get("encoding") == "base64" else text.encode("utf-8", "surrogatepass")
-    elif isinstance(post.get("params"), list):
-        body = "&".join(f"{p.get('name', '')}={p.get('value', '')}" for p in post["params"]).encode()
-    content_type = str(post.get("mimeType") or headers.get("content-type", ""))
-    started = entry.get("startedDateTime")
-    gather = _gather_create(method, url, body, entry.get("response"), started)
-    return _Captured(method, url, content_type, body, started, gather)
-
-
-def _b64(text: str) -> bytes | None:
-    try:
-        return base64.b64decode(text, validate=False)
-    except (binascii.Error, ValueError):
-        return None
-
-
-def _gather_create(method: str, url: str, body: bytes | None, response: Any, started: Any) -> dict | None:
-    """A gather create request answered 201: its options, as a gather record."""
-    match = _GATHER_PATH.search(urlsplit(url).path)
-    if method != "POST" or not match or not isinstance(response, dict) or response.get("status") != 201:
-        return None
-    location = next((str(h.get("value", "")) for h in response.get("headers", [])
-                     if isinstance(h, dict) and str(h.get("name", "")).lower() == "location"), "")
-    options, problem = _decode_json(body or b"{}")
-    if problem or not location.rstrip("/").rsplit("/", 1)[-1]:
-        return None
-    return {"gatherId": location.rstrip("/").rsplit("/", 1)[-1], "callId": match.group(1),
-            "createdTime": started, "options": options}
-
-
-def _callback(number: int, method: str, url: str, content_type: str, body: bytes | None, received: Any,
-              callback_path: str | None) -> _Record:
-    """A request as a callback event, a rejection (a callback path with a bad body) or a skip."""
-    parts = urlsplit(url)
-    on_path = callback_path is not None and parts.path.startswith(callback_path)
-    if callback_path is not None and not on_path:
-        return _Skip(number)
-    if method == "GET":
-        payload: Any = dict(parse_qsl(parts.query, keep_blank_values=True))
-        if "eventType" not in payload:
-            return _Reject(number, "not-a-callback", "a GET without eventType") if on_path else _Skip(number)
-        return _Event(number, payload, received, raw=url)
-    if method != "POST" or body is None:
-        return _Reject(number, "not-a-callback", f"{method} without a body") if on_path else _Skip(number)
-    if len(body) > MAX_RECORD:
-        return _Reject(number, "too-large", f"the body is over {MAX_RECORD:,} bytes", body)
-    if "form-urlencoded" in content_type:
-        try:
-            payload = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
-        except UnicodeDecodeError:
-            return _Reject(number, "not-utf-8", "the form body is not UTF-8", body)
-        problem = None
-    else:
-        payload, problem = _decode_json(body)
-    if problem:
-        return _Reject(number, *problem, body) if on_path else _Skip(number)
-    if not isinstance(payload, dict) or "eventType" not in payload:
-        if not on_path:
-            return _Skip(number)
-        return _Reject(number, "not-a-callback", "the body has no eventType", body)
-    return _Event(number, payload, received, raw=body)
-
-
-def _read_ngrok(stream: io.BufferedReader, callback_path: str | None) -> Iterator[_Record]:
-    yield from _ngrok_entries(_json_items(stream, "requests.item", "ngrok"), callback_path)
-
-
-def _ngrok_entries(entries: Iterable[Any], callback_path: str | None) -> Iterator[_Record]:
-    return _captured(entries, "an ngrok entry", _ngrok_request, callback_path)
-
-
-def _ngrok_request(entry: dict[str, Any], request: dict[str, Any]) -> _Captured:
-    uri = str(request.get("uri", ""))
-    given_headers = request.get("headers")
-    headers: dict[str, Any] = given_headers if isinstance(given_headers, dict) else {}
-    content_type = ";".join(str(v) for k, vs in headers.items() if k.lower() == "content-type"
-                            for v in (vs if isinstance(vs, list) else [vs]))
-    body = None
-    raw = request.get("raw")
-    if isinstance(raw, str):
-        decoded = _b64(raw)
-        if decoded is not None:
-            body = decoded.partition(b"\r\n\r\n")[2]
-    url = uri if "://" in uri else "http://agent" + uri
-    return _Captured(str(request.get("method", "")).upper(), url, content_type, body, entry.get("start"))
-
-
 def _import_agent(store: EventStore, url: str, fmt: str | None, source_name: str | None,
                   callback_path: str | None) -> ImportReport:
     """The captured requests of a running ngrok agent, through pyngrok's API client."""
@@ -849,10 +542,9 @@ def _import_agent(store: EventStore, url: str, fmt: str | None, source_name: str
     if not isinstance(entries, list):
         raise ImportFormatError(f"{endpoint} did not answer with ngrok's {{'requests': [...]}} JSON")
     opened = _Opened(io.BufferedReader(io.BytesIO(b"")), b"{}", 0, label, None, [])
-    _store_all(store, _ngrok_entries(entries, callback_path), report, label, opened, False)
+    _store_all(store, ngrok_entries(entries, callback_path), report, label, opened, False)
     if report.read == 0:
         report.notes.append(f"no callback requests found among {report.skipped:,} captured requests")
     return report
 
 
-_READERS = {"jsonl": _read_jsonl, "csv": _read_csv, "har": _read_har, "ngrok": _read_ngrok}

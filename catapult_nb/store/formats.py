@@ -1,0 +1,354 @@
+"""The formats :func:`~catapult_nb.store.importers.import_events` reads, one reader each: JSON lines, the
+CSV :meth:`EventStore.to_csv <catapult_nb.store.EventStore.to_csv>` writes, HAR 1.2 and ngrok's captured
+requests. A reader turns a stream into records (an event, a recorded gather, a rejected line, a skipped
+one); the importer checks and stores them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import io
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import ijson
+import orjson
+
+from catapult_nb.store.keys import canonical_json
+
+__all__ = [
+    "MAX_RECORD", "READERS", "EventRecord", "GatherRecord", "ImportFormatError", "Record", "Rejected",
+    "Skipped", "ngrok_entries",
+]
+
+#: A record (a line, a CSV row, a request body) larger than this is rejected: the receiver's limit.
+MAX_RECORD = 64 * 1024
+
+GATHER_PATH = re.compile(r"/users/[^/]+/calls/([^/]+)/gather/?$")
+
+
+class ImportFormatError(ValueError):
+    """The file is not in a format :func:`import_events` reads; the message says what it looks like."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Records: what the readers hand to the importer
+
+
+@dataclass
+class EventRecord:
+    number: int
+    payload: Any
+    received: Any = None  # as found in the record (text or number); None: the event's time
+    source: str | None = None
+    session: str | None = None
+    raw: Any = ""
+
+
+@dataclass
+class GatherRecord:
+    number: int
+    record: dict[str, Any]
+
+
+@dataclass
+class Rejected:
+    number: int
+    reason: str
+    detail: str
+    raw: Any = ""
+
+
+@dataclass
+class Skipped:
+    number: int
+
+
+Record = EventRecord | GatherRecord | Rejected | Skipped
+
+
+# --------------------------------------------------------------------------------------------------
+# Readers, one per format: each yields records
+
+
+def _lines(stream: io.BufferedReader) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, line without its end) — or (number, None) for a line over MAX_RECORD, skipped
+    without reading it whole."""
+    number = 0
+    while True:
+        line = stream.readline(MAX_RECORD + 2)
+        if not line:
+            return
+        number += 1
+        if not line.endswith(b"\n") and len(line) > MAX_RECORD:
+            while True:  # the rest of the long line, in bounded pieces
+                rest = stream.readline(1 << 16)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield number, None
+            continue
+        if number == 1:
+            line = line.removeprefix(b"\xef\xbb\xbf")
+        yield number, line.rstrip(b"\r\n")
+
+
+def _decode_json(line: bytes) -> tuple[Any, tuple[str, str] | None]:
+    try:  # orjson is strict: what it reads, json reads the same, but for an int past 64 bits (a float)
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        pass  # json says what is wrong, as it always has (or reads what orjson refuses, like NaN)
+    else:
+        if (isinstance(value, dict) and _PLAIN.issuperset(map(type, value.values()))) or (
+            _LONG_NUMBER.search(line) is None
+        ):
+            return value, None
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, ("not-utf-8", f"byte 0x{line[exc.start]:02x} at column {exc.start + 1} is not UTF-8")
+    try:
+        value = _DECODER.decode(text)
+    except (ValueError, RecursionError) as exc:
+        return None, ("not-json", str(exc)[:200])
+    if "\\u" in text:
+        try:
+            canonical_json(value).encode("utf-8")
+        except UnicodeEncodeError:
+            return None, ("not-json", "holds an escaped lone surrogate (\\ud800-\\udfff), which is not text")
+        except (ValueError, TypeError, RecursionError) as exc:
+            return None, ("not-json", str(exc)[:200])
+    return value, None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)  # built once: one per line costs
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+_PLAIN = frozenset({str, int, bool, type(None)})  # no float: no int was read as one
+
+
+def read_jsonl(stream: io.BufferedReader, _callback_path: str | None) -> Iterator[Record]:
+    for number, line in _lines(stream):
+        if line is None:
+            yield Rejected(number, "too-large", f"the line is over {MAX_RECORD:,} bytes")
+            continue
+        if not line.strip():
+            yield Skipped(number)
+            continue
+        value, problem = _decode_json(line)
+        if problem:
+            yield Rejected(number, *problem, line)
+        elif isinstance(value, dict) and "eventType" not in value and isinstance(value.get("gather"), dict):
+            yield GatherRecord(number, value["gather"])
+        elif isinstance(value, dict) and "eventType" not in value and "payload" in value:
+            yield EventRecord(number, value["payload"], value.get("received"), _opt_str(value.get("source")),
+                         _opt_str(value.get("session")), line)
+        else:
+            yield EventRecord(number, value, raw=line)
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def read_csv(stream: io.BufferedReader, _callback_path: str | None) -> Iterator[Record]:
+    text = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="")
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_RECORD * 4))
+    reader = csv.reader(text)
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error):
+        return
+    if "payload" not in header:
+        raise ImportFormatError(
+            "this CSV has no payload column: only the CSV that EventStore.to_csv writes can be imported"
+        )
+    names = ("payload", "received", "source", "session")
+    where = {name: header.index(name) for name in names if name in header}
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield Rejected(reader.line_num, "bad-csv", str(exc))
+            continue
+        number = reader.line_num
+        if not any(row):
+            yield Skipped(number)
+            continue
+        if len(row) != len(header):
+            detail = f"{len(row)} fields, the header has {len(header)}"
+            yield Rejected(number, "bad-csv", detail, ",".join(row))
+            continue
+        body = row[where["payload"]]
+        raw = body.encode("utf-8", "surrogateescape")
+        if len(raw) > MAX_RECORD:
+            yield Rejected(number, "too-large", f"the payload is over {MAX_RECORD:,} bytes", raw)
+            continue
+        value, problem = _decode_json(raw)
+        if problem:
+            yield Rejected(number, *problem, raw)
+            continue
+        cells = {name: row[index] or None for name, index in where.items()}
+        yield EventRecord(
+            number, value, cells.get("received"), cells.get("source"), cells.get("session"), raw
+        )
+
+
+def _json_items(stream: io.BufferedReader, prefix: str, what: str) -> Iterator[Any]:
+
+    try:
+        yield from ijson.items(stream, prefix, use_float=True)
+    except ijson.JSONError as exc:
+        raise ImportFormatError(f"the {what} file is not valid JSON ({exc}); nothing was imported") from None
+    except UnicodeDecodeError as exc:
+        raise ImportFormatError(f"the {what} file is not UTF-8 ({exc}); nothing was imported") from None
+
+
+@dataclass
+class _Captured:
+    """One captured HTTP request, as a HAR file or ngrok's inspector records it."""
+
+    method: str  # upper case
+    url: str  # absolute
+    content_type: str
+    body: bytes | None
+    received: Any  # when it was captured, as recorded
+    gather: dict[str, Any] | None = None  # a gather record, when the request created a gather
+
+
+def _captured(entries: Iterable[Any], what: str, read: Callable[[dict[str, Any], dict[str, Any]], _Captured],
+              callback_path: str | None) -> Iterator[Record]:
+    """Records from captured exchanges: a gather it created, else a callback (or a skip).
+
+    :param entries: the exchanges, each a JSON object with a ``request`` object.
+    :param what: the entry, named in a rejection (``"a HAR entry"``).
+    :param read: the format's reader of ``(entry, request)``.
+    """
+    for number, entry in enumerate(entries, start=1):
+        request = entry.get("request") if isinstance(entry, dict) else None
+        if not isinstance(request, dict):
+            yield Rejected(number, "bad-entry", f"{what} without a request", entry)
+            continue
+        captured = read(entry, request)
+        if captured.gather is not None:
+            yield GatherRecord(number, captured.gather)
+        else:
+            yield _callback(number, captured.method, captured.url, captured.content_type, captured.body,
+                            captured.received, callback_path)
+
+
+def read_har(stream: io.BufferedReader, callback_path: str | None) -> Iterator[Record]:
+    entries = _json_items(stream, "log.entries.item", "HAR")
+    yield from _captured(entries, "a HAR entry", _har_request, callback_path)
+
+
+def _har_request(entry: dict[str, Any], request: dict[str, Any]) -> _Captured:
+    method = str(request.get("method", "")).upper()
+    url = str(request.get("url", ""))
+    headers = {str(h.get("name", "")).lower(): str(h.get("value", ""))
+               for h in request.get("headers", []) if isinstance(h, dict)}
+    post_data = request.get("postData")
+    post: dict[str, Any] = post_data if isinstance(post_data, dict) else {}
+    text = post.get("text")
+    body: bytes | None = None
+    if isinstance(text, str):
+        body = _b64(text) if post.get("encoding") == "base64" else text.encode("utf-8", "surrogatepass")
+    elif isinstance(post.get("params"), list):
+        body = "&".join(f"{p.get('name', '')}={p.get('value', '')}" for p in post["params"]).encode()
+    content_type = str(post.get("mimeType") or headers.get("content-type", ""))
+    started = entry.get("startedDateTime")
+    gather = _gather_create(method, url, body, entry.get("response"), started)
+    return _Captured(method, url, content_type, body, started, gather)
+
+
+def _b64(text: str) -> bytes | None:
+    try:
+        return base64.b64decode(text, validate=False)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _gather_create(method: str, url: str, body: bytes | None, response: Any, started: Any) -> dict | None:
+    """A gather create request answered 201: its options, as a gather record."""
+    match = GATHER_PATH.search(urlsplit(url).path)
+    if method != "POST" or not match or not isinstance(response, dict) or response.get("status") != 201:
+        return None
+    location = next((str(h.get("value", "")) for h in response.get("headers", [])
+                     if isinstance(h, dict) and str(h.get("name", "")).lower() == "location"), "")
+    options, problem = _decode_json(body or b"{}")
+    if problem or not location.rstrip("/").rsplit("/", 1)[-1]:
+        return None
+    return {"gatherId": location.rstrip("/").rsplit("/", 1)[-1], "callId": match.group(1),
+            "createdTime": started, "options": options}
+
+
+def _callback(number: int, method: str, url: str, content_type: str, body: bytes | None, received: Any,
+              callback_path: str | None) -> Record:
+    """A request as a callback event, a rejection (a callback path with a bad body) or a skip."""
+    parts = urlsplit(url)
+    on_path = callback_path is not None and parts.path.startswith(callback_path)
+    if callback_path is not None and not on_path:
+        return Skipped(number)
+    if method == "GET":
+        payload: Any = dict(parse_qsl(parts.query, keep_blank_values=True))
+        if "eventType" not in payload:
+            if not on_path:
+                return Skipped(number)
+            return Rejected(number, "not-a-callback", "a GET without eventType")
+        return EventRecord(number, payload, received, raw=url)
+    if method != "POST" or body is None:
+        return Rejected(number, "not-a-callback", f"{method} without a body") if on_path else Skipped(number)
+    if len(body) > MAX_RECORD:
+        return Rejected(number, "too-large", f"the body is over {MAX_RECORD:,} bytes", body)
+    if "form-urlencoded" in content_type:
+        try:
+            payload = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        except UnicodeDecodeError:
+            return Rejected(number, "not-utf-8", "the form body is not UTF-8", body)
+        problem = None
+    else:
+        payload, problem = _decode_json(body)
+    if problem:
+        return Rejected(number, *problem, body) if on_path else Skipped(number)
+    if not isinstance(payload, dict) or "eventType" not in payload:
+        if not on_path:
+            return Skipped(number)
+        return Rejected(number, "not-a-callback", "the body has no eventType", body)
+    return EventRecord(number, payload, received, raw=body)
+
+
+def read_ngrok(stream: io.BufferedReader, callback_path: str | None) -> Iterator[Record]:
+    yield from ngrok_entries(_json_items(stream, "requests.item", "ngrok"), callback_path)
+
+
+def ngrok_entries(entries: Iterable[Any], callback_path: str | None) -> Iterator[Record]:
+    return _captured(entries, "an ngrok entry", _ngrok_request, callback_path)
+
+
+def _ngrok_request(entry: dict[str, Any], request: dict[str, Any]) -> _Captured:
+    uri = str(request.get("uri", ""))
+    given_headers = request.get("headers")
+    headers: dict[str, Any] = given_headers if isinstance(given_headers, dict) else {}
+    content_type = ";".join(str(v) for k, vs in headers.items() if k.lower() == "content-type"
+                            for v in (vs if isinstance(vs, list) else [vs]))
+    body = None
+    raw = request.get("raw")
+    if isinstance(raw, str):
+        decoded = _b64(raw)
+        if decoded is not None:
+            body = decoded.partition(b"\r\n\r\n")[2]
+    url = uri if "://" in uri else "http://agent" + uri
+    return _Captured(str(request.get("method", "")).upper(), url, content_type, body, entry.get("start"))
+
+
+READERS = {"jsonl": read_jsonl, "csv": read_csv, "har": read_har, "ngrok": read_ngrok}

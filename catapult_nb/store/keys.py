@@ -1,0 +1,97 @@
+"""What identifies an event and how it is written: canonical JSON, the dedupe digest, the stored text,
+and event times as UTC nanoseconds. See :class:`~catapult_nb.store.EventStore` for what identifies one
+delivery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+import pandas as pd
+
+__all__ = [
+    "canonical_json", "digest_of", "encode_payload", "field_text", "parse_time_ns", "payload_digest", "to_ns",
+]
+
+# Built once: json.dumps with options builds a new encoder per call, which a bulk import feels.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_STORED = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
+def canonical_json(payload: Mapping[str, Any]) -> str:
+    """The payload as JSON with sorted keys and no spaces: equal payloads give equal text."""
+    return _CANONICAL(payload)
+
+
+def payload_digest(payload: Mapping[str, Any]) -> bytes:
+    """The dedupe key of a delivery: 16 bytes of BLAKE2b over its canonical JSON when the event carries
+    its ``time``; random (never a duplicate) when it does not, as nothing then tells a retry from a
+    second event. See :class:`EventStore`."""
+    return digest_of(payload, canonical_json(payload).encode("utf-8"))  # also checks it is JSON
+
+
+def digest_of(payload: Mapping[str, Any], canonical: bytes) -> bytes:
+    if payload.get("time") in (None, ""):
+        return secrets.token_bytes(16)
+    return hashlib.blake2b(canonical, digest_size=16).digest()
+
+
+# Values orjson writes exactly as the json encoders above do (checked against them in the tests): floats
+# (whose spelling differs, e.g. 1e+16), containers (which may hold floats) and subclasses are left to json.
+_ORJSON_SAFE = frozenset({str, int, bool, type(None)})
+_SORTED = orjson.OPT_SORT_KEYS
+
+
+def encode_payload(payload: dict[str, Any]) -> tuple[str, bytes]:
+    """The stored text and the canonical UTF-8 bytes of a payload, each encoded once.
+
+    :raises TypeError: or ValueError: it is not storable JSON.
+    """
+    if _ORJSON_SAFE.issuperset(map(type, payload.values())):
+        try:
+            return orjson.dumps(payload).decode("utf-8"), orjson.dumps(payload, option=_SORTED)
+        except orjson.JSONEncodeError:  # an int beyond 64 bits, a lone surrogate, a non-str key
+            pass
+    return _STORED(payload), _CANONICAL(payload).encode("utf-8")
+
+
+def field_text(value: Any) -> str | None:
+    """A known field's value as text; non-strings (``"digits": 7``) are kept as their JSON spelling."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def parse_time_ns(value: Any) -> int | None:
+    """An ISO-8601 event time (``2014-07-31T01:01:27Z``) as UTC nanoseconds; None if absent or unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:  # the API always sends UTC; a bare time is read as UTC too
+        moment = moment.replace(tzinfo=timezone.utc)
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def to_ns(moment: Any) -> int:
+    """A receive time given as datetime / Timestamp / epoch seconds as UTC nanoseconds."""
+    if isinstance(moment, (int, float)) and not isinstance(moment, bool):
+        return int(moment * 1_000_000_000)
+    stamp = pd.Timestamp(moment)
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize("UTC")
+    return int(stamp.value)
