@@ -10,6 +10,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from catapult_nb import _moved
+from catapult_nb.errors import Error
 from catapult_nb.options import GatherOptions, OptionError, Prompt
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ __all__ = [
     "CallbackReceiver",
     "CatapultClient",
     "CatapultError",
+    "Error",
     "EventStore",
     "Gather",
     "GatherOptions",

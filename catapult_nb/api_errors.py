@@ -15,6 +15,7 @@ from typing import Any
 import requests
 
 from catapult_nb.credentials import ENV_SECRET, ENV_TOKEN, ENV_USER_ID
+from catapult_nb.errors import Error
 from catapult_nb.redact import redact
 
 __all__ = ["CatapultError", "error_from_response", "retry_delay", "snippet"]
@@ -22,7 +23,7 @@ __all__ = ["CatapultError", "error_from_response", "retry_delay", "snippet"]
 _PROPERTY_IN_MESSAGE = re.compile(r"property '([^']+)'")
 
 
-class CatapultError(Exception):
+class CatapultError(Error):
     """The API refused a request, or it could not be sent.
 
     Attributes mirror the API's error body (reference §6) plus what was asked:

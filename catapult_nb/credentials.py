@@ -20,6 +20,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from catapult_nb.errors import Error
 from catapult_nb.redact import mask
 
 __all__ = [
@@ -43,7 +44,7 @@ ENV_SECRET = "CATAPULT_API_SECRET"
 ENV_BASE_URL = "CATAPULT_BASE_URL"
 ENV_FROM_NUMBER = "CATAPULT_FROM_NUMBER"  # the number live calls come from
 
-class CredentialsError(ValueError):
+class CredentialsError(Error, ValueError):
     """Credentials are missing or unusable; the message says which variable and how to set it."""
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple
 
+from catapult_nb.errors import Error
 from catapult_nb.options import DTMF_KEYS, GatherOptions
 
 __all__ = [
@@ -398,7 +399,7 @@ def run_gather(
 # Calls
 
 
-class CallStateError(Exception):
+class CallStateError(Error):
     """The call is in a state that does not allow the operation (``call-invalid-state``)."""
 
     def __init__(self, call_id: str, state: str, action: str) -> None:
@@ -407,7 +408,7 @@ class CallStateError(Exception):
         self.state = state
 
 
-class DuplicateGatherError(Exception):
+class DuplicateGatherError(Error):
     """A gather is already running on the call (``call-duplicate-gather-error``)."""
 
     def __init__(self, call_id: str) -> None:

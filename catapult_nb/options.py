@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+from catapult_nb.errors import Error
+
 __all__ = [
     "DTMF_KEYS",
     "GENDERS",
@@ -72,7 +74,7 @@ INTER_DIGIT_TIMEOUT_RANGE = (1.0, 30.0)
 SENTENCE_LIMIT = 1000
 
 
-class OptionError(ValueError):
+class OptionError(Error, ValueError):
     """An option has a value the API does not accept.
 
     ``prop`` is the wire name of the property (``maxDigits``, ``prompt.voice``), so a server can name it

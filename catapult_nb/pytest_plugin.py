@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from catapult_nb.errors import Error
+
 if TYPE_CHECKING:
     from catapult_nb.background import WSGIServer
     from catapult_nb.simulator import Simulator
@@ -49,7 +51,7 @@ DEFAULT_SPEED = 20.0
 _MARKER_OPTIONS = {"speed", "callback_retries"}
 
 
-class CatapultWaitError(AssertionError):
+class CatapultWaitError(Error, AssertionError):
     """A callback the test waited for was not delivered in time; the message shows what was."""
 
 

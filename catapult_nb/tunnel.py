@@ -47,6 +47,7 @@ from pyngrok.exception import (
     PyngrokNgrokInstallError,
 )
 
+from catapult_nb.errors import Error
 from catapult_nb.redact import MASK, Secret, redact_path, scrub
 
 __all__ = ["AUTHTOKEN_URL", "LoopbackTunnel", "Tunnel", "TunnelError", "kill_agents", "open_tunnel"]
@@ -62,7 +63,7 @@ _AUTHTOKEN_CODES = {"ERR_NGROK_4018", "ERR_NGROK_105", "ERR_NGROK_107"}
 _SESSION_LIMIT_CODE = "ERR_NGROK_108"
 
 
-class TunnelError(RuntimeError):
+class TunnelError(Error, RuntimeError):
     """The tunnel could not be opened or closed; the message says what to do.
 
     :ivar code: the agent's error code (``"ERR_NGROK_4018"`` …) when it gave one, else ``None``.

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from catapult_nb.errors import Error
 from catapult_nb.options import GatherOptions, OptionError, Prompt, check_sentence
 
 __all__ = ["Ask", "Edge", "FlowError", "Hangup", "Play", "Say", "Step", "Transfer", "render"]
@@ -24,7 +25,7 @@ E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 VOICE_FIELDS = ("voice", "locale", "gender")
 
 
-class FlowError(ValueError):
+class FlowError(Error, ValueError):
     """A flow that could not run: the message names the step and the field, and says what to change.
 
     :ivar step: the step's name (None for the flow as a whole).

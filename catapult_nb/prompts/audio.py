@@ -12,10 +12,12 @@ import struct
 import wave
 from dataclasses import dataclass
 
+from catapult_nb.errors import Error
+
 __all__ = ["AudioError", "AudioInfo", "decode"]
 
 
-class AudioError(ValueError):
+class AudioError(Error, ValueError):
     """An audio file that cannot be fetched or decoded; ``str()`` says why, in one line."""
 
 

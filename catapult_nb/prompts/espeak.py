@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from catapult_nb.errors import Error
+
 __all__ = ["INSTALL_HINT", "Engine", "EngineMissing", "engine", "reset"]
 
 INSTALL_HINT = (
@@ -33,7 +35,7 @@ _SYNTH_CALLBACK = ctypes.CFUNCTYPE(
 )
 
 
-class EngineMissing(RuntimeError):
+class EngineMissing(Error, RuntimeError):
     """libespeak-ng could not be found or started; the message says how to install it."""
 
 

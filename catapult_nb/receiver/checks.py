@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
+from catapult_nb.errors import Error
 from catapult_nb.redact import Secret
 from catapult_nb.store.store import canonical_json
 
@@ -35,7 +36,7 @@ MAX_DEPTH = 64
 BODY_TIMEOUT = 10.0
 
 
-class Rejected(Exception):
+class Rejected(Error):
     """A delivery refused with an HTTP status; the receiver records it in the store's rejected table.
 
     :param status: the HTTP status to answer.

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from catapult_nb.engine import GatherSpec
+from catapult_nb.errors import Error
 from catapult_nb.options import GatherOptions
 from catapult_nb.prompts.timing import duration
 
@@ -30,7 +31,7 @@ __all__ = ["SIMULATED_FROM", "Call", "Gather", "GatherResult", "Phone", "Session
 SIMULATED_FROM = "+19195550100"
 
 
-class SessionError(RuntimeError):
+class SessionError(Error, RuntimeError):
     """Something about the session's set-up or a call's state stops the request; the message says what."""
 
 

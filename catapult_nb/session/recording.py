@@ -34,6 +34,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pandas as pd
 import requests
 
+from catapult_nb.errors import Error
 from catapult_nb.redact import redact, url_password
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ _ID = re.compile(r"\b(?:c|gtr)-[a-z2-7]{23}\b")
 _USER_PATH = re.compile(r"^/v1/users/[^/]+")
 
 
-class RecordingError(ValueError):
+class RecordingError(Error, ValueError):
     """A recording file that cannot be played: the message names the file and what is wrong with it."""
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from catapult_nb.engine import CallStateError
+from catapult_nb.errors import Error
 
 __all__ = ["ApiError", "invalid_state", "validation_error"]
 
 
-class ApiError(Exception):
+class ApiError(Error):
     """A client mistake or refused action, answered with the v1 error body."""
 
     def __init__(self, status: int, category: str, code: str, message: str, **details: Any) -> None:

@@ -13,10 +13,12 @@ from typing import Any
 import aiohttp
 import requests
 
+from catapult_nb.errors import Error
+
 __all__ = ["AsyncVirtualPhone", "PhoneError", "VirtualPhone"]
 
 
-class PhoneError(RuntimeError):
+class PhoneError(Error, RuntimeError):
     """The simulator refused a virtual-phone request; the message is the simulator's own."""
 
     def __init__(self, status: int, code: str | None, message: str) -> None:

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 import ijson
 import orjson
 
+from catapult_nb.errors import Error
 from catapult_nb.store.keys import canonical_json
 
 __all__ = [
@@ -33,7 +34,7 @@ MAX_RECORD = 64 * 1024
 GATHER_PATH = re.compile(r"/users/[^/]+/calls/([^/]+)/gather/?$")
 
 
-class ImportFormatError(ValueError):
+class ImportFormatError(Error, ValueError):
     """The file is not in a format :func:`import_events` reads; the message says what it looks like."""
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from catapult_nb.errors import Error
 from catapult_nb.options import OPTION_FIELDS, GatherOptions, OptionError, flat_wire
 from catapult_nb.store.columnar import ColumnCache, empty_strings
 from catapult_nb.store.frames import (
@@ -57,11 +58,11 @@ GATHER_OPTION_COLUMNS: dict[str, str] = {f.wire: f.dtype for f in OPTION_FIELDS}
 _READ_META = "SELECT key, value FROM meta WHERE key IN ('generation', 'store_id')"
 
 
-class StoreClosedError(RuntimeError):
+class StoreClosedError(Error, RuntimeError):
     """The store was closed; open a new ``EventStore`` on the same path to go on."""
 
 
-class WaitCancelled(RuntimeError):
+class WaitCancelled(Error, RuntimeError):
     """A :meth:`EventStore.wait_for` was ended early through its ``cancel`` event."""
 
 
