@@ -47,6 +47,7 @@ demo: $(NOTEBOOKS_STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check catapult_nb tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # `make bench` runs every figure-producing script in benchmarks/, the heavy ones with `--quick` (smaller
 # sizes; see each script's --help), printing each one's wall time; `make bench-full` runs them all at

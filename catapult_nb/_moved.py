@@ -61,13 +61,31 @@ class MovedFinder(importlib.abc.MetaPathFinder):
         new = MOVED.get(fullname)
         if new is None:
             return None
-        # stacklevel 2 is the import statement: the import system's own frames are skipped
         warnings.warn(
             f"{fullname} has moved to {new}; import it from there (the old path will be removed)",
             DeprecationWarning,
-            stacklevel=2,
+            stacklevel=_importer_level(),
         )
         return importlib.machinery.ModuleSpec(fullname, _MovedLoader(new))
+
+
+def _importer_level() -> int:
+    """The ``stacklevel`` that points a warning at the import statement (or ``import_module`` call).
+
+    :mod:`warnings` skips the import system's frozen frames by itself; ``importlib.import_module`` is an
+    ordinary frame and is counted here.
+    """
+    level, frame = 2, sys._getframe(2)  # 1 is find_spec, the caller of this function
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if "importlib" in name and "_bootstrap" in name:
+            pass  # skipped by warnings, not counted
+        elif name == importlib.__file__:
+            level += 1
+        else:
+            break
+        frame = frame.f_back
+    return level
 
 
 def install() -> None:
