@@ -12,7 +12,7 @@ import importlib.abc
 import importlib.machinery
 import sys
 import warnings
-from types import ModuleType
+from types import FrameType, ModuleType
 
 #: old module path → the module it became
 MOVED = {
@@ -75,7 +75,8 @@ def _importer_level() -> int:
     :mod:`warnings` skips the import system's frozen frames by itself; ``importlib.import_module`` is an
     ordinary frame and is counted here.
     """
-    level, frame = 2, sys._getframe(2)  # 1 is find_spec, the caller of this function
+    level = 2
+    frame: FrameType | None = sys._getframe(2)  # 1 is find_spec, the caller of this function
     while frame is not None:
         name = frame.f_code.co_filename
         if "importlib" in name and "_bootstrap" in name:
