@@ -8,7 +8,7 @@ CKSUM  := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 NOTEBOOKS_STAMP := $(VENV)/.installed-notebooks-$(CKSUM)
 STAMP  := $(VENV)/.installed-test-$(CKSUM)
 
-.PHONY: lab test demo lint bench bench-full clean
+.PHONY: lab test test-quick demo lint bench bench-full clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) -m venv $(VENV)
@@ -38,8 +38,14 @@ $(CHROMIUM):
 		echo "The browser tests need Debian's chromium: run 'sudo apt-get install chromium'"; exit 1; \
 	fi
 
+# `make test` is the whole suite, the slowest tests listed at the end; `make test-quick` leaves out the
+# tests marked slow (notebooks, browsers, hostile-HTTP storms): the unit and real-socket tests, in about
+# two minutes, and no browser needed.
 test: $(STAMP) $(CHROMIUM)
-	$(BIN)/python -m pytest -p no:cacheprovider
+	$(BIN)/python -m pytest -p no:cacheprovider --durations=25
+
+test-quick: $(STAMP)
+	$(BIN)/python -m pytest -p no:cacheprovider -m "not slow" --durations=10
 
 demo: $(NOTEBOOKS_STAMP)
 	@$(BIN)/catapult-nb demo

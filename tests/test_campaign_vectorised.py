@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_engine_vectorised import KEYS, agree, specs  # one oracle and one option strategy for both files
@@ -46,6 +47,7 @@ callers = st.builds(
 )
 
 
+@pytest.mark.slow  # generated option sets, each checked caller by caller
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     spec=specs,

@@ -64,6 +64,7 @@ def assert_agree(wire: CampaignResult, engine: CampaignResult) -> None:
     )
 
 
+@pytest.mark.slow  # 200 callers over the wire
 def test_seed_example_agrees_call_by_call(sim: Simulator, receiver: CallbackReceiver) -> None:
     wire, engine = run_both(SEED_OPTIONS, None, 200, 5, sim, receiver)
     assert_agree(wire, engine)
@@ -79,6 +80,7 @@ def test_seed_example_agrees_call_by_call(sim: Simulator, receiver: CallbackRece
     assert len(receiver.store.gathers()) == 200
 
 
+@pytest.mark.slow  # a campaign over the wire
 def test_rough_callers_agree_including_hang_ups(sim: Simulator, receiver: CallbackReceiver) -> None:
     wire, engine = run_both(ROUGH_OPTIONS, ROUGH_CALLERS, 120, 6, sim, receiver)
     assert set(wire.table["reason"]) == set(analysis.REASONS)

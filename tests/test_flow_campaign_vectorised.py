@@ -100,6 +100,7 @@ def flows(draw: st.DrawFn) -> Flow:
             steps["a0"] = first.but(routes={**first.routes, f"7{names.index(exc.step)}": exc.step})
 
 
+@pytest.mark.slow  # 200 generated flows, each checked caller by caller
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     flow=flows(),

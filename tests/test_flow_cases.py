@@ -78,6 +78,7 @@ def test_check_says_where_a_changed_flow_differs(session):
         cases[0].verify(run)
 
 
+@pytest.mark.slow  # runs pytest twice in a subprocess
 def test_a_generated_pytest_file_passes_and_fails_naming_the_step(tmp_path):
     flow = Flow({
         "menu": Ask("Press 1 for yes.", max_digits=1, routes={"1": "yes"}, retries=1),

@@ -29,6 +29,9 @@ from catapult_nb.receiver.receiver import CallbackReceiver
 from catapult_nb.simulator import Simulator
 from catapult_nb.store.store import EventStore
 
+# tens of thousands of raw requests: the whole suite runs them, `make test-quick` leaves them out
+pytestmark = pytest.mark.slow
+
 REQUESTS_PER_TARGET = 10_000
 BATCH = 100
 EXAMPLES = REQUESTS_PER_TARGET // BATCH

@@ -24,7 +24,7 @@ from catapult_nb.simulator.phone import VirtualPhone
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-pytestmark = pytest.mark.notebook
+pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 
 
 def with_parameters(nb: nbformat.NotebookNode, **values: object) -> nbformat.NotebookNode:

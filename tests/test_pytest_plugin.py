@@ -176,6 +176,7 @@ def test_the_readme_shows_a_thirty_line_app_and_its_test_file():
     assert "catapult_simulator" in files["test_menu.py"]
 
 
+@pytest.mark.slow  # a fresh virtual environment and a pip install
 def test_pip_install_then_the_readme_test_file_passes_with_no_conftest(tmp_path):
     # given a new virtual environment that borrows this one's dependencies but not its catapult_nb,
     venv = tmp_path / "venv"

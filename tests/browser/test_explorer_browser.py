@@ -16,7 +16,7 @@ import pytest
 
 from .lab import NOTEBOOKS_DIR, LabPage, LabServer
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 NOTEBOOK = "02_gather_explorer.ipynb"
 #: Per-step deadline in seconds: generous for a loaded CI machine, short enough to fail fast.

@@ -13,7 +13,7 @@ import pytest
 
 from .lab import LabPage, LabServer
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 STEP = 30
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"

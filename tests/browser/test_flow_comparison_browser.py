@@ -13,7 +13,7 @@ import pytest
 from .lab import LabPage, LabServer
 from .test_flow_browser import PANEL, STEP
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CELLS = [
     "from catapult_nb.flows import FlowComparison\n"

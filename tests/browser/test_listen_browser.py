@@ -9,7 +9,7 @@ from catapult_nb import prompts
 
 from .lab import LabPage
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 NOTEBOOK = "listen.ipynb"
 STEP = 30

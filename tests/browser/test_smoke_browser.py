@@ -10,7 +10,7 @@ import pytest
 
 from .lab import PROJECT_ROOT
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_jupyter_lab_is_isolated_and_offline(jupyter_lab):
