@@ -25,7 +25,7 @@ import numpy as np
 from catapult_nb.campaign import DEFAULT_CALLERS
 from catapult_nb.campaign import run_campaign as run_gather_campaign
 from catapult_nb.campaign.flow_draws import columns
-from catapult_nb.campaign.flow_run import _Cache, play_one_by_one
+from catapult_nb.campaign.flow_engine import StepCache, play_one_by_one
 from catapult_nb.flows import Ask, run_campaign
 from catapult_nb.flows.examples import account_code
 
@@ -54,7 +54,7 @@ def main() -> None:
     flow_s, result = best(args.repeat, lambda: run_campaign(flow, n=args.n, seed=1, progress=False))
     single_s, single = best(args.repeat, lambda: run_gather_campaign(options, n=args.n, seed=1))
     extra = max(c.extra_keys for c, _ in DEFAULT_CALLERS.parts)
-    cache = _Cache()
+    cache = StepCache()
     drawn = {  # numbers drawn per caller at each visit of an Ask
         name: len(columns(max(len(t) for t in cache.answers(name, step).texts) + extra + 1))
         for name, step in flow.steps.items() if isinstance(step, Ask)
