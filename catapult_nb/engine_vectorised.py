@@ -7,6 +7,11 @@ engine's rules exactly (keys first, then a hang-up, then timers; the inter-digit
 prompt's first play ends or at a key; every prompt bargeable), so for a single gather a caller's whole
 timeline reduces to one question: which press (or the hang-up, or the last timer) ends the gather first.
 A property test checks it against the event-driven engine caller by caller.
+
+Both dialects' rules (:data:`catapult_nb.engine.DIALECTS`) play here as in the scalar engine: on v2 the first
+key may come until the last replay's ``firstDigitTimeout`` has run out (the prompt's replays in between
+change what the caller hears, not when the gather ends), and a hang-up's code still says ``hung-up`` (v2
+sends no gather result for it: see :func:`has_result`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import numpy as np
 
 from catapult_nb.engine import GatherSpec, Reason
 
-__all__ = ["REASONS", "VectorOutcome", "digit_strings", "play"]
+__all__ = ["REASONS", "VectorOutcome", "digit_strings", "has_result", "play", "terminating_keys"]
 
 #: The reasons in the order of :attr:`VectorOutcome.reason` codes.
 REASONS: tuple[Reason, ...] = (
@@ -60,10 +65,12 @@ def play(
     count = np.asarray(count, dtype=np.int64)
     hang_up = np.asarray(hang_up, dtype=np.float64)
     timeout = spec.inter_digit_timeout
-    # the deadline before each press: the prompt's first play then one timeout, or one timeout after
-    # the previous key (a key cancels the prompt's end)
+    # the deadline before each press: the prompt's plays and first-key waits, or one timeout after the
+    # previous key (a key cancels the prompt's end)
     prompt = spec.prompt_seconds if prompt_seconds is None else np.asarray(prompt_seconds, dtype=np.float64)
-    start_idle = prompt + timeout
+    start_idle = prompt + spec.first_key_timeout
+    for _ in range(spec.repeat_count - 1):  # added up play by play, as the scalar engine does
+        start_idle = start_idle + prompt + spec.first_key_timeout
     deadline = np.empty((n, width + 1), dtype=np.float64)
     deadline[:, 0] = start_idle
     deadline[:, 1:] = times + timeout
@@ -99,6 +106,28 @@ def play(
     n_digits = np.where(reason == _TERM, step, taken)
     first_key_at = np.where(taken > 0, times[:, 0] if width else np.nan, np.nan)
     return VectorOutcome(reason, n_digits.astype(np.int64), first_key_at, completed_at)
+
+
+def terminating_keys(keys: np.ndarray, outcome: VectorOutcome) -> np.ndarray:
+    """The key that ended each gather (v2's ``terminatingDigit``): a ``str`` array, ``""`` where none did.
+
+    :param keys: the ``(n, width)`` key matrix given to :func:`play`.
+    :param outcome: what :func:`play` returned for it.
+    """
+    n = len(outcome.reason)
+    ended = outcome.reason == REASONS.index(Reason.TERMINATING_DIGIT)
+    out = np.full(n, "", dtype="U1")
+    if ended.any():
+        rows = np.flatnonzero(ended)
+        out[rows] = keys[rows, outcome.n_digits[rows]].astype(np.uint8).view("S1").astype("U1")
+    return out
+
+
+def has_result(spec: GatherSpec, outcome: VectorOutcome) -> np.ndarray:
+    """Per caller, whether the gather sent a result: always on v1, not after a hang-up on v2."""
+    if spec.rules.hang_up_result:
+        return np.ones(len(outcome.reason), dtype=bool)
+    return outcome.reason != _HUNG
 
 
 def digit_strings(keys: np.ndarray, n_digits: np.ndarray) -> np.ndarray:
