@@ -32,7 +32,8 @@ def test_seed_as_v2_bxml_carries_the_seed_values_and_says_what_differs():
     (speak,) = list(gather)
     assert (speak.tag, speak.text) == ("SpeakSentence", "Please enter your 5 digit code")
     text = " ".join(comments)
-    assert "firstDigitTimeout" in text and "interDigitTimeout" in text and "Voices" in text
+    assert "firstDigitTimeout" in text and "interDigitTimeout" in text and "voice:" in text
+    assert "reason" in text and "disconnect" in text  # what v2 cannot keep, and what to do instead
 
 
 def test_seed_as_twiml_carries_the_seed_values_and_says_what_differs():
@@ -53,10 +54,13 @@ def test_several_terminating_keys_become_one_for_twilio_and_the_rest_is_named():
     assert v2.get("terminatingDigits") == "#*A"
 
 
-def test_loop_enabled_becomes_repeat_count_and_twilio_loop():
+def test_loop_enabled_keeps_its_deadline_on_v2_and_becomes_twilio_loop():
+    # a replay would move the first key's deadline (repeatCount × nested verbs ≤ 20 plays): the port plays
+    # the prompt once and says so
     options = {"prompt": {"sentence": "Menu", "loopEnabled": True, "voice": "kate"}}
     v2, comments = parse(render(options, language="bxml-v2"))
-    assert v2.get("repeatCount") == "25" and any("repeatCount" in c for c in comments)
+    assert v2.get("repeatCount") is None and v2.get("firstDigitTimeout") == "5"
+    assert any("looping prompt" in c and "repeatCount" in c for c in comments)
     assert v2.find("SpeakSentence").get("voice") == "kate"
     twiml, comments = parse(render(options, language="twiml"))
     assert twiml.find("Say").get("loop") == "0" and any("no kate" in c for c in comments)
@@ -76,9 +80,10 @@ def test_text_and_tag_are_escaped_and_the_tag_rides_in_twilios_action_url():
     assert parse_qs(urlsplit(twiml.get("action")).query) == {"tag": ["a&b <c>"]}
 
 
-def test_fractional_timeouts_round_up_with_a_comment():
+def test_fractional_timeouts_stay_on_v2_and_round_up_for_twilio():
     v2, comments = parse(render({"interDigitTimeout": 2.5}, language="bxml-v2"))
-    assert v2.get("firstDigitTimeout") == "3" and any("rounded up" in c for c in comments)
+    assert (v2.get("firstDigitTimeout"), v2.get("interDigitTimeout")) == ("2.5", "2.5")  # v2 takes decimals
+    assert not any("rounded up" in c for c in comments)
     twiml, comments = parse(render({"interDigitTimeout": 2.5}, language="twiml"))
     assert twiml.get("timeout") == "3" and any("rounded up" in c for c in comments)
 

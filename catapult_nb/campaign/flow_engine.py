@@ -19,7 +19,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from catapult_nb.campaign import flow_draws as draws
-from catapult_nb.campaign.flow_vectorised import play_flow
+from catapult_nb.campaign.flow_vectorised import Observer, Specs, play_flow
 from catapult_nb.engine import GatherSpec, prompt_duration, run_gather
 from catapult_nb.flows.cases import example_digits
 from catapult_nb.flows.steps import Ask, Hangup, Play, Say, Transfer, render
@@ -308,8 +308,15 @@ def check_margin(flow: Flow, margin: Any) -> None:
 
 
 def run_on_engine(
-    flow: Flow, callers: Any, n: int, seed: int, *, progress: bool, margin: float, one_by_one: bool
+    flow: Flow, callers: Any, n: int, seed: int, *, progress: bool, margin: float, one_by_one: bool,
+    rules: Specs | None = None, observe: Observer | None = None,
 ) -> FlowCampaignResult:
+    """The flow's campaign on the engine (``one_by_one``: the event-driven reference player).
+
+    ``rules`` and ``observe`` are the vectorised player's (:func:`~catapult_nb.campaign.flow_vectorised.
+    play_flow`): the same callers with their gathers under other rules (a v2 port's), and a look at every
+    group's gather; :mod:`catapult_nb.migrate` compares through them.
+    """
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_N:
         raise ValueError(f"n must be a whole number from 1 to {MAX_N:,}, got {n!r}")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
@@ -324,5 +331,6 @@ def run_on_engine(
     answers = {name: cache.answers(name, step) for name, step in flow.steps.items() if isinstance(step, Ask)}
     with tqdm(total=n, desc=f"callers through {flow.name}", disable=not progress or n < 5000) as bar:
         table = play_flow(flow, draws.KindTable.of(kinds), np.array(chosen, dtype=np.int64), seed, cache.spec,
-                          answers, MAX_STEPS, margin=margin, progress=bar.update)
+                          answers, MAX_STEPS, margin=margin, progress=bar.update, rules=rules,
+                          observe=observe)
     return FlowCampaignResult(flow, table, seed)

@@ -28,7 +28,13 @@ from catapult_nb.flows.steps import VARIABLE, Ask, Hangup, Play, Say, Transfer, 
 if TYPE_CHECKING:
     from catapult_nb.flows.flow import Flow
 
-__all__ = ["OUTCOMES", "play_flow"]
+__all__ = ["OUTCOMES", "Observer", "Specs", "play_flow"]
+
+#: ``(step name, step, rendered sentence) -> GatherSpec``.
+Specs = Callable[[str, Ask, str | None], GatherSpec]
+#: What :func:`play_flow` tells an observer after each group's gather (see its ``observe``).
+Observer = Callable[[str, np.ndarray, GatherSpec, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                     engine_vectorised.VectorOutcome], None]
 
 #: Outcome codes of :func:`play_flow`, in order.
 OUTCOMES = ("completed", "transferred", "hung-up", "exhausted", "error")
@@ -114,7 +120,8 @@ def play_flow(
     flow: Flow, kinds: draws.KindTable, kind: np.ndarray, seed: int, specs: Callable[[str, Ask, str | None],
                                                                                   GatherSpec],
     answers: dict[str, draws.Answers], max_steps: int, *, margin: float = 0.0,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None, rules: Specs | None = None,
+    observe: Observer | None = None,
 ) -> pd.DataFrame:
     """Play every caller (``kind[i]`` is caller *i*'s kind) through ``flow``; one row per caller.
 
@@ -124,6 +131,11 @@ def play_flow(
     :param max_steps: steps per caller before the call is cut (outcome ``error``).
     :param margin: as for :func:`draws.caller_timeline`.
     :param progress: called with how many callers finished in each round.
+    :param rules: the gathers the callers meet, when they are not ``specs`` (the same steps under other
+        rules, such as a v2 port): callers are drawn by ``specs`` (the people stay the same) and their
+        gathers played by ``rules``.
+    :param observe: called after every group's gather with ``(step name, callers, spec, prompt seconds,
+        times, keys, count, hang_up, outcome)``, the arrays the gather was played on.
     :returns: the rows of :class:`~catapult_nb.campaign.flow_run.FlowCampaignResult` (columns ``caller``,
         ``callerType``, ``path``, ``steps``, ``outcome``, ``time``, ``retries``, ``edges``).
     """
@@ -187,7 +199,7 @@ def play_flow(
                     group = callers[at_visit]
                     _ask(name, step, group, int(visit), seed, kinds, kind, answers[name], sentences,
                          specs, now, failures[:, s], variables, edge_id, index, trails, trail, step_of,
-                         finish, margin)
+                         finish, margin, rules, observe)
         still = step_of[active] >= 0
         if progress is not None:
             progress(int((~still).sum()) + int(cut.sum()))
@@ -239,6 +251,7 @@ def _ask(
     specs: Callable[[str, Ask, str | None], GatherSpec], now: np.ndarray, failures: np.ndarray,
     variables: dict[str, np.ndarray], edge_id: dict[_EdgeKey, int], index: dict[str, int], trails: _Trails,
     trail: np.ndarray, step_of: np.ndarray, finish: Callable[[np.ndarray, int], None], margin: float,
+    rules: Specs | None = None, observe: Observer | None = None,
 ) -> None:
     """One visit of one Ask for a group of callers: timelines, the gather for all, then each routed."""
     group_specs = sentences.per_caller(step.sentence, group, lambda text: specs(name, step, text))
@@ -249,7 +262,11 @@ def _ask(
     intended, length = _answers_of(answers, group, u_answer, seed, name, visit)
     times, keys, count, hang_up = draws.group_timelines(kinds, kind[group], group, intended, length, prompt,
                                                         spec, key, margin)
+    if rules is not None:  # the same people, other rules
+        spec = sentences.per_caller(step.sentence, group, lambda text: rules(name, step, text))[0]
     result = engine_vectorised.play(spec, times, keys, count, hang_up, prompt_seconds=prompt)
+    if observe is not None:
+        observe(name, group, spec, prompt, times, keys, count, hang_up, result)
     now[group] += result.completed_at
     hung = result.reason == _HUNG
     gone = group[hung]

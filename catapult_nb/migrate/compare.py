@@ -1,0 +1,293 @@
+"""The same synthetic callers through the v1 app and its v2 port: who would be affected, and why.
+
+:func:`compare` draws the callers once, by the v1 gather (what they were taught to press: the caller who
+ends with ``#`` keeps pressing ``#``), and plays each caller's timeline on both dialects' rules in the one
+engine (:mod:`catapult_nb.engine_vectorised`). A caller is *changed* when the two differ in the digits, in
+the end reason as :func:`~catapult_nb.migrate.v1_reason` reads v2's webhook, or, for a flow, in the path
+through the steps or the outcome. A hang-up compares by reason only: v1's event carried the digits so far,
+v2 sends none (a difference every port lists, not a change of what the caller did).
+
+Each changed caller's ``why`` names the rule that parted them at the first gather where the dialects
+disagreed: a terminating key only one dialect has, a first key later than one dialect's wait, more keys
+than one dialect's ``maxDigits``, a gap between keys longer than one dialect's ``interDigitTimeout``, or a
+hang-up while only one dialect was still gathering.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from catapult_nb import engine_vectorised as vectorised
+from catapult_nb.engine import GatherSpec, Reason
+from catapult_nb.migrate.flows import FlowMigration
+from catapult_nb.migrate.port import Migration, from_bxml, naive
+from catapult_nb.options import GatherOptions
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from catapult_nb.flows.flow import Flow
+
+__all__ = ["CHANGED_COLUMNS", "MigrationComparison", "compare", "why"]
+
+#: Columns of :attr:`MigrationComparison.changed` for a gather (a flow's: ``caller``, ``callerType``,
+#: ``v1_path``, ``v2_path``, ``v1_outcome``, ``v2_outcome``, ``step``, ``why``).
+CHANGED_COLUMNS = ("caller", "callerType", "v1_digits", "v1_reason", "v2_digits", "v2_reason", "why")
+_TERM, _TIMEOUT, _HUNG = (vectorised.REASONS.index(r) for r in
+                          (Reason.TERMINATING_DIGIT, Reason.INTER_DIGIT_TIMEOUT, Reason.HUNG_UP))
+_MAX = vectorised.REASONS.index(Reason.MAX_DIGITS)
+_CHUNK = 1 << 17
+
+
+def read_reasons(spec: GatherSpec, keys: np.ndarray, outcome: vectorised.VectorOutcome) -> np.ndarray:
+    """Each caller's end reason as :func:`~catapult_nb.migrate.v1_reason` reads the webhook the dialect
+    sends (v1: its own reason; v2: ``terminatingDigit``, then ``len(digits) == maxDigits``, a
+    ``disconnect`` for a hang-up), as codes into :data:`~catapult_nb.engine_vectorised.REASONS`."""
+    if spec.rules.reports_reason:
+        return outcome.reason.astype(np.int8)
+    ended_by = vectorised.terminating_keys(keys, outcome)
+    read = np.where(ended_by != "", _TERM, np.where(outcome.n_digits >= spec.max_digits, _MAX, _TIMEOUT))
+    return np.where(vectorised.has_result(spec, outcome), read, _HUNG).astype(np.int8)
+
+
+def why(v1: GatherSpec, v2: GatherSpec, times: np.ndarray, keys: np.ndarray, a: vectorised.VectorOutcome,
+        b: vectorised.VectorOutcome) -> np.ndarray:
+    """Why each caller's gather went differently under ``v1`` and ``v2`` (both played on the same
+    ``times``/``keys``; ``a`` and ``b`` their outcomes): the first rule, in words, that parts them."""
+    n = len(a.reason)
+    rows = np.arange(n)
+    out = np.full(n, "another rule of the two dialects", dtype=object)
+    decided = np.zeros(n, dtype=bool)
+
+    def mark(where: np.ndarray, text: Any) -> None:
+        nonlocal decided
+        new = where & ~decided
+        out[new] = text[new] if isinstance(text, np.ndarray) else text
+        decided |= new
+
+    width = keys.shape[1]
+    ender_a = keys[rows, np.minimum(a.n_digits, width - 1)] if width else np.zeros(n, dtype=np.uint8)
+    ender_b = keys[rows, np.minimum(b.n_digits, width - 1)] if width else np.zeros(n, dtype=np.uint8)
+    only_v1 = np.array([chr(k) not in v2.terminating_digits for k in ender_a.tolist()], dtype=bool)
+    only_v2 = np.array([chr(k) not in v1.terminating_digits for k in ender_b.tolist()], dtype=bool)
+    key_a = np.array([chr(k) for k in ender_a.tolist()], dtype=object)
+    key_b = np.array([chr(k) for k in ender_b.tolist()], dtype=object)
+    tail2 = f"v2's terminatingDigits is {v2.terminating_digits!r}" if v2.terminating_digits else \
+        "v2 has no terminating key"
+    mark((a.reason == _TERM) & only_v1,
+         "'" + key_a + f"' ends the gather on v1; on v2 it is a digit ({tail2})")
+    mark((b.reason == _TERM) & only_v2, "'" + key_b + "' ends the gather on v2 only")
+    first = times[:, 0] if width else np.full(n, np.nan)
+    wait1, wait2 = _first_wait(v1), _first_wait(v2)
+    mark((b.n_digits == 0) & (b.reason == _TIMEOUT) & ~np.isnan(a.first_key_at) & (first > b.completed_at),
+         f"first key later than v2's wait ({wait2}), within v1's ({wait1})")
+    mark((a.n_digits == 0) & (a.reason == _TIMEOUT) & ~np.isnan(b.first_key_at) & (first > a.completed_at),
+         f"first key later than v1's wait ({wait1}), within v2's ({wait2})")
+    mark((a.reason == _MAX) & (b.n_digits > a.n_digits),
+         f"more than {v1.max_digits} keys: v1 stops at maxDigits {v1.max_digits}, v2 at {v2.max_digits}")
+    mark((b.reason == _MAX) & (a.n_digits > b.n_digits),
+         f"more than {v2.max_digits} keys: v2 stops at maxDigits {v2.max_digits}, v1 at {v1.max_digits}")
+    mark((a.reason == _TIMEOUT) & (b.n_digits > a.n_digits),
+         f"a gap between keys longer than v1's interDigitTimeout ({v1.inter_digit_timeout:g} s), within "
+         f"v2's ({v2.inter_digit_timeout:g} s)")
+    mark((b.reason == _TIMEOUT) & (a.n_digits > b.n_digits),
+         f"a gap between keys longer than v2's interDigitTimeout ({v2.inter_digit_timeout:g} s), within "
+         f"v1's ({v1.inter_digit_timeout:g} s)")
+    mark((a.reason == _HUNG) != (b.reason == _HUNG), "hung up while only one dialect was still gathering")
+    return out
+
+
+def _first_wait(spec: GatherSpec) -> str:
+    plays = f" × {spec.repeat_count} plays" if spec.repeat_count > 1 else ""
+    name = "firstDigitTimeout" if spec.first_digit_timeout is not None else "interDigitTimeout"
+    return f"{name} {spec.first_key_timeout:g} s after the prompt{plays}"
+
+
+class MigrationComparison:
+    """The callers through v1 and v2 (see :func:`compare`).
+
+    :ivar changed: one row per caller whose outcome differs, with ``why``.
+    :ivar n: callers compared; ``seed``: their seed.
+    :ivar port: the v2 side (a :class:`~catapult_nb.migrate.Migration` or
+        :class:`~catapult_nb.migrate.FlowMigration`).
+    """
+
+    def __init__(self, subject: str, port: Migration | FlowMigration, changed: pd.DataFrame, n: int,
+                 seed: int) -> None:
+        self.subject = subject
+        self.port = port
+        self.changed = changed
+        self.n = n
+        self.seed = seed
+
+    def summary(self) -> pd.DataFrame:
+        """Changed callers counted by ``why``, most first, with their share of all callers."""
+        counts = self.changed["why"].value_counts()
+        return pd.DataFrame({"callers": counts.astype("int64"), "share": counts / self.n}).rename_axis("why")
+
+    def plot(self) -> Figure:
+        """Changed callers by why, as horizontal bars (an empty chart says nobody changed)."""
+        import matplotlib.pyplot as plt
+
+        summary = self.summary()
+        fig, ax = plt.subplots(figsize=(8, 0.8 + 0.5 * max(len(summary), 1)))
+        labels = [_wrap(str(w)) for w in summary.index]
+        ax.barh(labels, summary["callers"], color="#ef5350")
+        ax.invert_yaxis()
+        ax.set_xlabel(f"callers of {self.n:,} (seed {self.seed})")
+        ax.set_title(f"{self.subject}: {len(self.changed):,} callers changed by the port")
+        if summary.empty:
+            ax.text(0.5, 0.5, "no caller changed", ha="center", va="center", transform=ax.transAxes)
+        fig.tight_layout()
+        plt.close(fig)
+        return fig
+
+    def __repr__(self) -> str:
+        kind = "the port that keeps behaviour" if self.port.kept else "a naive port"
+        head = (f"MigrationComparison({self.subject}, {kind}: {len(self.changed):,} of {self.n:,} callers "
+                f"changed ({len(self.changed) / self.n:.2%}))")
+        lines = [head] + [f"  {int(row.callers):>7,}  {w}" for w, row in self.summary().iterrows()]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return (f"<div><b>{html.escape(repr(self).splitlines()[0])}</b>{self.summary().to_html()}"
+                f"{self.changed.head(10).to_html(index=False)}</div>")
+
+
+def _wrap(text: str, width: int = 60) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
+
+
+def compare(v1: Any, v2: Any = None, n: int = 10_000, seed: int = 0, *, callers: Any = None
+            ) -> MigrationComparison:
+    """Play the same synthetic callers through the v1 app and its v2 port, and list who changed.
+
+    :param v1: the v1 gather (``GatherOptions`` or a wire dict) or a :class:`~catapult_nb.flows.Flow`.
+    :param v2: the v2 side. For a gather: a :class:`~catapult_nb.migrate.Migration`, the v2 BXML text, or
+        None for the naive port (:func:`~catapult_nb.migrate.naive`). For a flow: a
+        :class:`~catapult_nb.migrate.FlowMigration` or None (``migrate.flow(flow, naive=True)``).
+    :param n: how many callers; ``seed``: the same seed gives the same people.
+    :param callers: who calls (as for :func:`catapult_nb.campaign.run_campaign`; default its mix).
+    :returns: a :class:`MigrationComparison`.
+    :raises TypeError: a ``v2`` that does not fit ``v1``; ValueError for ``n`` or ``seed`` out of range.
+    """
+    from catapult_nb.campaign.callers import MAX_N, check_int
+    from catapult_nb.flows.flow import Flow
+
+    check_int("n", n, 1, MAX_N)
+    check_int("seed", seed, 0, None)
+    if isinstance(v1, Flow):
+        if v2 is None:
+            v2 = FlowMigration(v1, kept=False)
+        if not isinstance(v2, FlowMigration):
+            raise TypeError(
+                f"a flow compares with a FlowMigration (migrate.flow(flow)), got {type(v2).__name__}")
+        return _compare_flow(v1, v2, n, seed, callers)
+    options = GatherOptions.coerce(dict(v1) if isinstance(v1, Mapping) else v1)
+    if v2 is None:
+        v2 = naive(options)
+    elif isinstance(v2, (str, bytes)):
+        v2 = from_bxml(v2 if isinstance(v2, str) else v2.decode("utf-8"), options)
+    elif not isinstance(v2, Migration):
+        raise TypeError(f"v2 must be a Migration (migrate.gather(options)), BXML text or None, got "
+                        f"{type(v2).__name__}")
+    return _compare_gather(options, v2, n, seed, callers)
+
+
+def _compare_gather(options: GatherOptions, port: Migration, n: int, seed: int, callers: Any
+                    ) -> MigrationComparison:
+    from catapult_nb.campaign.callers import coerce_callers
+    from catapult_nb.campaign.plans import build_timelines, draw
+
+    spec1 = GatherSpec.from_options(options)  # the prompt's estimate, the same length on both sides
+    spec2 = port.spec(spec1.prompt_seconds)
+    mix = coerce_callers(callers)
+    draws = draw(mix, n, seed)
+    lines = build_timelines(draws, spec1, 0.0)  # the people, as the v1 app taught them
+    names = np.array([c.name for c, _ in mix.parts], dtype=object)
+    parts = []
+    for low in range(0, n, _CHUNK):
+        part = slice(low, low + _CHUNK)
+        times, keys = lines.times[part], lines.keys[part]
+        a = vectorised.play(spec1, times, keys, lines.count[part], lines.hang_ups[part])
+        b = vectorised.play(spec2, times, keys, lines.count[part], lines.hang_ups[part])
+        digits1 = vectorised.digit_strings(keys, a.n_digits)
+        digits2 = vectorised.digit_strings(keys, b.n_digits)
+        reason1, reason2 = read_reasons(spec1, keys, a), read_reasons(spec2, keys, b)
+        both_hung = (reason1 == _HUNG) & (reason2 == _HUNG)
+        changed = (reason1 != reason2) | ((digits1 != digits2) & ~both_hung)
+        at = np.flatnonzero(changed)
+        if not len(at):
+            continue
+        sub = _take(a, at), _take(b, at)
+        reasons = np.array([r.value for r in vectorised.REASONS], dtype=object)
+        parts.append(pd.DataFrame({
+            "caller": at + low, "callerType": names[draws.kind[part][at]],
+            "v1_digits": digits1[at].astype(object), "v1_reason": reasons[reason1[at]],
+            "v2_digits": np.where(reason2[at] == _HUNG, "", digits2[at]).astype(object),
+            "v2_reason": reasons[reason2[at]],
+            "why": why(spec1, spec2, times[at], keys[at], *sub),
+        }))
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(CHANGED_COLUMNS))
+    return MigrationComparison("a gather", port, table, n, seed)
+
+
+def _take(outcome: vectorised.VectorOutcome, at: np.ndarray) -> vectorised.VectorOutcome:
+    return vectorised.VectorOutcome(*(field[at] for field in outcome))
+
+
+def _compare_flow(flow: Flow, port: FlowMigration, n: int, seed: int, callers: Any) -> MigrationComparison:
+    from catapult_nb.campaign.flow_engine import run_on_engine
+
+    def play_under(rules: Any, observe: Any = None) -> Any:
+        return run_on_engine(flow, callers, n, seed, progress=False, margin=0.0, one_by_one=False, rules=rules,
+                             observe=observe)
+
+    first_step = np.full(n, "", dtype=object)
+    first_why = np.full(n, "", dtype=object)
+
+    def v2_spec(name: str, step: Any, sentence: str | None) -> GatherSpec:
+        seconds = GatherSpec.from_options(step.gather_options(sentence)).prompt_seconds
+        return port.spec(name, step, sentence, seconds)
+
+    def observe(name: str, group: np.ndarray, spec: GatherSpec, prompt: np.ndarray, times: np.ndarray,
+                keys: np.ndarray, count: np.ndarray, hang_up: np.ndarray, a: vectorised.VectorOutcome
+                ) -> None:
+        # the same gather under v2's rules, on the same timelines: the first place they part, and why
+        spec2 = port.spec(name, _step(flow, name), None, float(prompt[0]) if len(prompt) else 0.0)
+        b = vectorised.play(spec2, times, keys, count, hang_up, prompt_seconds=prompt)
+        digits_a = vectorised.digit_strings(keys, a.n_digits)
+        digits_b = vectorised.digit_strings(keys, b.n_digits)
+        hung_a, hung_b = a.reason == _HUNG, b.reason == _HUNG
+        parted = (hung_a != hung_b) | ((digits_a != digits_b) & ~hung_a)
+        new = parted & (first_step[group] == "")
+        if new.any():
+            at = np.flatnonzero(new)
+            first_step[group[at]] = name
+            first_why[group[at]] = why(spec, spec2, times[at], keys[at], _take(a, at), _take(b, at))
+
+    one = play_under(None, observe=observe).callers
+    two = play_under(v2_spec).callers
+    changed = (one["path"].to_numpy() != two["path"].to_numpy()) | (
+        one["outcome"].to_numpy() != two["outcome"].to_numpy())
+    at = np.flatnonzero(changed)
+    whys = np.where(first_step[at] == "", "another rule of the two dialects",
+                    "at " + first_step[at].astype(str) + ": " + first_why[at].astype(str))
+    table = pd.DataFrame({
+        "caller": at, "callerType": one["callerType"].to_numpy()[at],
+        "v1_path": one["path"].to_numpy()[at], "v2_path": two["path"].to_numpy()[at],
+        "v1_outcome": one["outcome"].to_numpy()[at], "v2_outcome": two["outcome"].to_numpy()[at],
+        "step": first_step[at], "why": whys.astype(object),
+    })
+    return MigrationComparison(f"flow {flow.name!r}", port, table, n, seed)
+
+
+def _step(flow: Flow, name: str) -> Any:
+    return flow.steps[name]
