@@ -124,6 +124,19 @@ class Flow:
         """Every way from one step to another (or to the end of the call), in step order."""
         return [edge for name, step in self.steps.items() for edge in step.edges(name)]
 
+    def to_bxml(self, app_url: str | None = None) -> dict[str, str]:
+        """The flow as a Bandwidth v2 BXML app: one document per step, by step name, each Ask's gather
+        ported so that it behaves as on v1 (see :func:`catapult_nb.migrate.flow`, which also lists what
+        v2 cannot keep).
+
+        :param app_url: where the app answers; step ``code``'s gather result goes to ``{app_url}/code``
+            (default: a placeholder to replace).
+        """
+        from catapult_nb import migrate
+
+        port = migrate.flow(self) if app_url is None else migrate.flow(self, app_url=app_url)
+        return port.bxml
+
     def to_mermaid(self, *, current: str | None = None) -> str:
         """The flow as Mermaid flowchart text (``current`` highlights a step)."""
         return to_mermaid(self, current=current)
