@@ -237,5 +237,7 @@ def test_the_shipped_flow_keeps_every_caller_and_the_naive_port_does_not():
     assert len(naive.changed) > 0
     assert (naive.changed["v1_path"] != naive.changed["v2_path"]).any()
     assert naive.changed["why"].str.startswith("at code: first key later than v2's wait").any()
+    # a caller's path changes only after one of their gathers went differently, and the why names it
+    assert not naive.changed["why"].str.startswith("another rule").any()
     assert set(naive.changed.columns) == {"caller", "callerType", "v1_path", "v2_path", "v1_outcome",
                                           "v2_outcome", "step", "why"}
