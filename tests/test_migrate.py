@@ -88,6 +88,7 @@ def test_a_given_v2_document_is_read_safely():
     port = migrate.from_bxml('<Response><Gather maxDigits="5" terminatingDigits="*"><SpeakSentence>Hi'
                              "</SpeakSentence></Gather></Response>", SEED)
     assert {d.behaviour for d in port.differences if d.by_port} == {"first key", "between keys"}
+    assert port.bxml.startswith("<Response><Gather maxDigits")  # the document as given
     with pytest.raises(ValueError, match="no <Gather>"):
         migrate.from_bxml("<Response><Hangup/></Response>")
     with pytest.raises(ValueError, match="could not be read"):

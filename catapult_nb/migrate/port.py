@@ -78,6 +78,7 @@ class Migration:
     kept: bool
     differences: list[Difference] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # why the attributes are what they are
+    source: str | None = None  # the v2 document it was read from (from_bxml), shown as given
 
     @property
     def prompt(self) -> Prompt | None:
@@ -97,7 +98,9 @@ class Migration:
     @property
     def bxml(self) -> str:
         """The v2 document: ``<Response><Gather …><SpeakSentence|PlayAudio/></Gather></Response>``, each
-        difference an XML comment above it."""
+        difference an XML comment above it (from :func:`from_bxml`: the document as given)."""
+        if self.source is not None:
+            return self.source
         comments = [*self.notes, *(str(d) for d in self.differences)]
         return document(comments, "Gather", list(self.attributes.items()), self._nested())
 
@@ -243,7 +246,9 @@ def from_bxml(text: str, options: GatherOptions | Mapping[str, Any] | None = Non
     pairs = dict(element.attrib)
     GatherSpec.from_bxml({k: v for k, v in pairs.items() if k in V2_GATHER_ATTRIBUTES},
                          nested_verbs=max(len(element), 1))
-    return _migration(v1, pairs, kept=False)
+    migration = _migration(v1, pairs, kept=False)
+    migration.source = text if isinstance(text, str) else text.decode("utf-8")
+    return migration
 
 
 def _migration(v1: GatherOptions, pairs: dict[str, str], kept: bool) -> Migration:
