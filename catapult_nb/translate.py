@@ -31,9 +31,9 @@ from typing import Any
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
-from catapult_nb.migrate.port import GATHER_URL, attributes
-from catapult_nb.migrate.port import document as _port_document
-from catapult_nb.migrate.port import gather as migrate_gather
+from catapult_nb.gather_port import GATHER_URL, attributes
+from catapult_nb.gather_port import document as _port_document
+from catapult_nb.gather_port import gather as migrate_gather
 from catapult_nb.options import GatherOptions
 
 __all__ = ["GATHER_URL", "TRANSLATIONS", "to_bxml_v2", "to_twiml"]

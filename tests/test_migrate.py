@@ -17,7 +17,7 @@ from test_flow_campaign_vectorised import flows
 from catapult_nb import migrate
 from catapult_nb.engine import GatherSpec, Reason, run_gather
 from catapult_nb.flows.examples import account_code
-from catapult_nb.migrate.compare import CHANGED_COLUMNS
+from catapult_nb.migrate import CHANGED_COLUMNS
 from catapult_nb.options import GatherOptions, OptionError, Prompt
 from catapult_nb.snippets import render
 

@@ -132,10 +132,9 @@ class Flow:
         :param app_url: where the app answers; step ``code``'s gather result goes to ``{app_url}/code``
             (default: a placeholder to replace).
         """
-        from catapult_nb import migrate
+        from catapult_nb.flows.port import flow
 
-        port = migrate.flow(self) if app_url is None else migrate.flow(self, app_url=app_url)
-        return port.bxml
+        return (flow(self) if app_url is None else flow(self, app_url=app_url)).bxml
 
     def to_mermaid(self, *, current: str | None = None) -> str:
         """The flow as Mermaid flowchart text (``current`` highlights a step)."""

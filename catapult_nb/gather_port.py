@@ -1,5 +1,8 @@
 """A v1 gather as a v2 ``<Gather>``: the port that keeps behaviour, the naive one, and what neither keeps.
 
+The gather half of :mod:`catapult_nb.migrate` (which re-exports it), kept low in the package so that the
+snippets' ``bxml-v2`` translation (:mod:`catapult_nb.translate`) is this same document.
+
 :func:`gather` writes the v2 gather that behaves like the v1 one on every caller: v1's defaults written
 out (``terminatingDigits="#"``, ``maxDigits="30"``), ``firstDigitTimeout`` equal to ``interDigitTimeout``
 (v1 timed the first key with it, from the end of the prompt, as v2 times it from the end of the nested
@@ -211,7 +214,7 @@ def naive(options: GatherOptions | Mapping[str, Any] | None = None, *, gather_ur
           ) -> Migration:
     """The v2 ``<Gather>`` a port by attribute names gives: what v1 set, v2's defaults for the rest (no
     terminating key, 50 digits, ``firstDigitTimeout`` 5 s, one play of the prompt). What it changes is in
-    its ``differences``; :func:`~catapult_nb.migrate.compare` shows who it changes."""
+    its ``differences``; :func:`catapult_nb.migrate.compare` shows who it changes."""
     v1 = GatherOptions.coerce(dict(options) if isinstance(options, Mapping) else options)
     pairs = {"gatherUrl": gather_url}
     if v1.max_digits is not None:

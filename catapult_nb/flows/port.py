@@ -1,8 +1,10 @@
-"""A whole flow moved to v2: each Ask's gather ported (:mod:`catapult_nb.migrate.port`), and its BXML app.
+"""A whole flow moved to v2: each Ask's gather ported (:mod:`catapult_nb.gather_port`), and its BXML app.
+
+:func:`catapult_nb.migrate.flow` and :meth:`Flow.to_bxml <catapult_nb.flows.Flow.to_bxml>` are this.
 
 :func:`flow` keeps the flow as it is (its steps, routes, retries and answers are the app's logic, the same on
 both dialects) and ports each :class:`~catapult_nb.flows.Ask`'s gather. The result gives the engine each
-step's v2 gather (:meth:`FlowMigration.spec`, what :func:`~catapult_nb.migrate.compare` plays) and the
+step's v2 gather (:meth:`FlowMigration.spec`, what :func:`catapult_nb.migrate.compare` plays) and the
 BXML app: one document per step (:attr:`FlowMigration.bxml`), each Ask's ``gatherUrl`` pointing at the
 app's handler for that step, which decides the route and answers with the next step's document.
 """
@@ -15,7 +17,7 @@ from xml.sax.saxutils import escape
 
 from catapult_nb.engine import GatherSpec
 from catapult_nb.flows.steps import Ask, Hangup, Play, Say, Transfer
-from catapult_nb.migrate.port import Difference, Migration, attributes, comment, gather, naive
+from catapult_nb.gather_port import Difference, Migration, attributes, comment, gather, naive
 
 if TYPE_CHECKING:
     from catapult_nb.flows.flow import Flow
@@ -30,7 +32,7 @@ class FlowMigration:
     """A :class:`~catapult_nb.flows.Flow` and its v2 port, step by step.
 
     :ivar flow: the flow (unchanged: its logic is the app's, on either dialect).
-    :ivar gathers: each Ask step's :class:`~catapult_nb.migrate.Migration` (its sentence as written,
+    :ivar gathers: each Ask step's :class:`~catapult_nb.gather_port.Migration` (its sentence as written,
         ``{name}`` variables unfilled).
     :ivar kept: True for the port that keeps behaviour.
     """
@@ -121,16 +123,15 @@ class FlowMigration:
 
 
 def flow(flow: Flow, *, naive: bool = False, app_url: str = APP_URL) -> FlowMigration:
-    """Port a whole flow to v2: each Ask's gather by :func:`~catapult_nb.migrate.gather` (the port that
-    keeps behaviour; ``naive=True``: by :func:`~catapult_nb.migrate.naive`), and its BXML app.
+    """Port a whole flow to v2: each Ask's gather by :func:`~catapult_nb.gather_port.gather` (the port that
+    keeps behaviour; ``naive=True``: by :func:`~catapult_nb.gather_port.naive`), and its BXML app.
 
     :param flow: a :class:`~catapult_nb.flows.Flow`.
     :param app_url: where the v2 app answers (each step's handler at ``{app_url}/{step}``).
     :raises TypeError: ``flow`` is not a Flow.
     """
-    from catapult_nb.flows.flow import Flow
-
-    if not isinstance(flow, Flow):
+    # a Flow by its shape: flow.py imports this module (Flow.to_bxml), so this one does not import it
+    if not isinstance(getattr(flow, "steps", None), dict) or not hasattr(flow, "start"):
         raise TypeError(f"migrate.flow takes a Flow, got {type(flow).__name__}; for one gather use "
                         "migrate.gather(options)")
     return FlowMigration(flow, kept=not naive, app_url=app_url)

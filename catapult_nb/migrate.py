@@ -1,11 +1,28 @@
-"""The same synthetic callers through the v1 app and its v2 port: who would be affected, and why.
+"""From Catapult v1 to Bandwidth's Voice API v2 without surprises: a port that keeps behaviour, and its proof.
 
-:func:`compare` draws the callers once, by the v1 gather (what they were taught to press: the caller who
-ends with ``#`` keeps pressing ``#``), and plays each caller's timeline on both dialects' rules in the one
-engine (:mod:`catapult_nb.engine_vectorised`). A caller is *changed* when the two differ in the digits, in
-the end reason as :func:`~catapult_nb.migrate.v1_reason` reads v2's webhook, or, for a flow, in the path
-through the steps or the outcome. A hang-up compares by reason only: v1's event carried the digits so far,
-v2 sends none (a difference every port lists, not a change of what the caller did).
+::
+
+    from catapult_nb import migrate
+
+    port = migrate.gather({"maxDigits": "5", "terminatingDigits": "*", "interDigitTimeout": "7"})
+    print(port.bxml)               # the v2 <Gather> that behaves like the v1 gather
+    port.differences               # what v2 cannot keep, and what the app must do instead
+    migrate.compare(options)       # the same callers through v1 and the naive port: who is affected
+    migrate.compare(options, port) # ... and through the port: nobody
+    migrate.v1_reason(webhook, options)   # v1's reason read back from a v2 gather webhook
+
+A gather's port lives in :mod:`catapult_nb.gather_port` (:func:`gather`, :func:`naive`, :func:`from_bxml`,
+:func:`v1_reason`: the snippets' v2 BXML is built there too), a flow's in :mod:`catapult_nb.flows.port`
+(:func:`flow`); this module brings them together with :func:`compare`, which plays the same callers
+through both dialects. The story is in ``docs/migration.md``.
+
+:func:`compare` plays the same synthetic callers through the v1 app and its v2 port. It draws the callers
+once, by the v1 gather (what they were taught to press: the caller who ends with ``#`` keeps pressing
+``#``), and plays each caller's timeline on both dialects' rules in the one engine
+(:mod:`catapult_nb.engine_vectorised`). A caller is *changed* when the two differ in the digits, in the end
+reason as :func:`v1_reason` reads v2's webhook, or, for a flow, in the path through the steps or the
+outcome. A hang-up compares by reason only: v1's event carried the digits so far, v2 sends none (a
+difference every port lists, not a change of what the caller did).
 
 Each changed caller's ``why`` names the rule that parted them at the first gather where the dialects
 disagreed: a terminating key only one dialect has, a first key later than one dialect's wait, more keys
@@ -24,8 +41,8 @@ import pandas as pd
 
 from catapult_nb import engine_vectorised as vectorised
 from catapult_nb.engine import GatherSpec, Reason
-from catapult_nb.migrate.flows import FlowMigration
-from catapult_nb.migrate.port import Migration, from_bxml, naive
+from catapult_nb.flows.port import FlowMigration, flow
+from catapult_nb.gather_port import GATHER_URL, Difference, Migration, from_bxml, gather, naive, v1_reason
 from catapult_nb.options import GatherOptions
 
 if TYPE_CHECKING:
@@ -33,7 +50,10 @@ if TYPE_CHECKING:
 
     from catapult_nb.flows.flow import Flow
 
-__all__ = ["CHANGED_COLUMNS", "MigrationComparison", "compare", "why"]
+__all__ = [
+    "CHANGED_COLUMNS", "GATHER_URL", "Difference", "FlowMigration", "Migration", "MigrationComparison",
+    "compare", "flow", "from_bxml", "gather", "naive", "v1_reason", "why",
+]
 
 #: Columns of :attr:`MigrationComparison.changed` for a gather (a flow's: ``caller``, ``callerType``,
 #: ``v1_path``, ``v2_path``, ``v1_outcome``, ``v2_outcome``, ``step``, ``why``).
