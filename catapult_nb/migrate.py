@@ -40,15 +40,17 @@ import numpy as np
 import pandas as pd
 
 from catapult_nb import engine_vectorised as vectorised
+from catapult_nb.campaign.callers import MAX_N, check_int, coerce_callers
+from catapult_nb.campaign.flow_engine import run_on_engine
+from catapult_nb.campaign.plans import build_timelines, draw
 from catapult_nb.engine import GatherSpec, Reason
+from catapult_nb.flows.flow import Flow
 from catapult_nb.flows.port import FlowMigration, flow
 from catapult_nb.gather_port import GATHER_URL, Difference, Migration, from_bxml, gather, naive, v1_reason
 from catapult_nb.options import GatherOptions
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-    from catapult_nb.flows.flow import Flow
 
 __all__ = [
     "CHANGED_COLUMNS", "GATHER_URL", "Difference", "FlowMigration", "Migration", "MigrationComparison",
@@ -198,9 +200,6 @@ def compare(v1: Any, v2: Any = None, n: int = 10_000, seed: int = 0, *, callers:
     :returns: a :class:`MigrationComparison`.
     :raises TypeError: a ``v2`` that does not fit ``v1``; ValueError for ``n`` or ``seed`` out of range.
     """
-    from catapult_nb.campaign.callers import MAX_N, check_int
-    from catapult_nb.flows.flow import Flow
-
     check_int("n", n, 1, MAX_N)
     check_int("seed", seed, 0, None)
     if isinstance(v1, Flow):
@@ -223,9 +222,6 @@ def compare(v1: Any, v2: Any = None, n: int = 10_000, seed: int = 0, *, callers:
 
 def _compare_gather(options: GatherOptions, port: Migration, n: int, seed: int, callers: Any
                     ) -> MigrationComparison:
-    from catapult_nb.campaign.callers import coerce_callers
-    from catapult_nb.campaign.plans import build_timelines, draw
-
     spec1 = GatherSpec.from_options(options)  # the prompt's estimate, the same length on both sides
     spec2 = port.spec(spec1.prompt_seconds)
     mix = coerce_callers(callers)
@@ -264,11 +260,9 @@ def _take(outcome: vectorised.VectorOutcome, at: np.ndarray) -> vectorised.Vecto
 
 
 def _compare_flow(flow: Flow, port: FlowMigration, n: int, seed: int, callers: Any) -> MigrationComparison:
-    from catapult_nb.campaign.flow_engine import run_on_engine
-
     def play_under(rules: Any, observe: Any = None) -> Any:
-        return run_on_engine(flow, callers, n, seed, progress=False, margin=0.0, one_by_one=False, rules=rules,
-                             observe=observe)
+        return run_on_engine(flow, callers, n, seed, progress=False, margin=0.0, one_by_one=False,
+                             rules=rules, observe=observe)
 
     first_step = np.full(n, "", dtype=object)
     first_why = np.full(n, "", dtype=object)
