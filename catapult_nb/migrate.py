@@ -234,20 +234,21 @@ def _compare_gather(options: GatherOptions, port: Migration, n: int, seed: int, 
         times, keys = lines.times[part], lines.keys[part]
         a = vectorised.play(spec1, times, keys, lines.count[part], lines.hang_ups[part])
         b = vectorised.play(spec2, times, keys, lines.count[part], lines.hang_ups[part])
-        digits1 = vectorised.digit_strings(keys, a.n_digits)
-        digits2 = vectorised.digit_strings(keys, b.n_digits)
         reason1, reason2 = read_reasons(spec1, keys, a), read_reasons(spec2, keys, b)
         both_hung = (reason1 == _HUNG) & (reason2 == _HUNG)
-        changed = (reason1 != reason2) | ((digits1 != digits2) & ~both_hung)
+        # both took a prefix of the same keys: their digits differ exactly when their counts do
+        changed = (reason1 != reason2) | ((a.n_digits != b.n_digits) & ~both_hung)
         at = np.flatnonzero(changed)
         if not len(at):
             continue
+        digits1 = vectorised.digit_strings(keys[at], a.n_digits[at])
+        digits2 = vectorised.digit_strings(keys[at], b.n_digits[at])
         sub = _take(a, at), _take(b, at)
         reasons = np.array([r.value for r in vectorised.REASONS], dtype=object)
         parts.append(pd.DataFrame({
             "caller": at + low, "callerType": names[draws.kind[part][at]],
-            "v1_digits": digits1[at].astype(object), "v1_reason": reasons[reason1[at]],
-            "v2_digits": np.where(reason2[at] == _HUNG, "", digits2[at]).astype(object),
+            "v1_digits": digits1.astype(object), "v1_reason": reasons[reason1[at]],
+            "v2_digits": np.where(reason2[at] == _HUNG, "", digits2).astype(object),
             "v2_reason": reasons[reason2[at]],
             "why": why(spec1, spec2, times[at], keys[at], *sub),
         }))
@@ -277,10 +278,9 @@ def _compare_flow(flow: Flow, port: FlowMigration, n: int, seed: int, callers: A
         # the same gather under v2's rules, on the same timelines: the first place they part, and why
         spec2 = port.spec(name, _step(flow, name), None, float(prompt[0]) if len(prompt) else 0.0)
         b = vectorised.play(spec2, times, keys, count, hang_up, prompt_seconds=prompt)
-        digits_a = vectorised.digit_strings(keys, a.n_digits)
-        digits_b = vectorised.digit_strings(keys, b.n_digits)
+        # both took a prefix of the same keys: their digits differ exactly when their counts do
         hung_a, hung_b = a.reason == _HUNG, b.reason == _HUNG
-        parted = (hung_a != hung_b) | ((digits_a != digits_b) & ~hung_a)
+        parted = (hung_a != hung_b) | ((a.n_digits != b.n_digits) & ~hung_a)
         new = parted & (first_step[group] == "")
         if new.any():
             at = np.flatnonzero(new)
