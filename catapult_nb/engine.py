@@ -182,11 +182,8 @@ DIALECTS: dict[str, Dialect] = {
 
 #: The v2 ``<Gather>`` attributes the machine reads: BXML name -> Python name.
 V2_GATHER_ATTRIBUTES: dict[str, str] = {
-    "maxDigits": "max_digits",
-    "interDigitTimeout": "inter_digit_timeout",
-    "firstDigitTimeout": "first_digit_timeout",
-    "terminatingDigits": "terminating_digits",
-    "repeatCount": "repeat_count",
+    "maxDigits": "max_digits", "interDigitTimeout": "inter_digit_timeout", "repeatCount": "repeat_count",
+    "firstDigitTimeout": "first_digit_timeout", "terminatingDigits": "terminating_digits",
 }
 
 
@@ -275,9 +272,7 @@ class GatherSpec:
         _in_range("interDigitTimeout", inter_digit_timeout, rules.inter_digit_timeout_range, " seconds")
         _in_range("firstDigitTimeout", first_digit_timeout, rules.first_digit_timeout_range, " seconds")
         if isinstance(repeat_count, bool) or int(repeat_count) != repeat_count or repeat_count < 1:
-            raise OptionError(
-                "repeatCount", f"repeatCount must be a whole number of at least 1, got {repeat_count!r}"
-            )
+            raise OptionError("repeatCount", f"repeatCount must be a whole number ≥ 1, got {repeat_count!r}")
         if repeat_count * max(nested_verbs, 1) > rules.max_plays:
             raise OptionError(
                 "repeatCount",
@@ -287,11 +282,8 @@ class GatherSpec:
         keys = terminating_digits.upper()
         bad = sorted({ch for ch in keys if ch not in DTMF_KEYS})
         if bad:
-            raise OptionError(
-                "terminatingDigits",
-                f"terminatingDigits may only contain 0-9 * # A-D, got {terminating_digits!r} "
-                f"(bad: {''.join(bad)!r})",
-            )
+            raise OptionError("terminatingDigits", f"terminatingDigits may only contain 0-9 * # A-D, got "
+                                                   f"{terminating_digits!r} (bad: {''.join(bad)!r})")
         if prompt_seconds < 0:
             raise ValueError(f"prompt_seconds must not be negative, got {prompt_seconds}")
         return cls(

@@ -109,7 +109,7 @@ def test_the_machine_replays_through_deadlines_as_the_simulator_drives_it():
         ({"inter_digit_timeout": 0.5}, "interDigitTimeout must be between 1 and 60 seconds, got 0.5"),
         ({"first_digit_timeout": 61}, "firstDigitTimeout must be between 0 and 60 seconds, got 61"),
         ({"terminating_digits": "#x"}, "terminatingDigits may only contain 0-9 * # A-D"),
-        ({"repeat_count": 0}, "repeatCount must be a whole number of at least 1"),
+        ({"repeat_count": 0}, "repeatCount must be a whole number ≥ 1"),
         ({"repeat_count": 11, "nested_verbs": 2},
          "repeatCount × nested verbs must be at most 20, got 11 × 2"),
     ],
