@@ -34,7 +34,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -49,6 +49,7 @@ __all__ = [
     "OPTION_COLUMNS",
     "REASONS",
     "UNKNOWN_OPTIONS",
+    "EventSource",
     "PlotFigure",
     "PromptComparison",
     "compare_prompts",
@@ -86,22 +87,39 @@ _LABELLED = tuple(f.wire for f in SHOWN_FIELDS if f.grouped and not f.in_prompt)
 # The per-gather table
 
 
-def gather_table(events: pd.DataFrame, gathers: pd.DataFrame | None = None) -> pd.DataFrame:
+class EventSource(Protocol):
+    """Where events and the gathers they belong to come from: an :class:`~catapult_nb.store.EventStore`,
+    a :class:`~catapult_nb.session.Session` (its own events and gathers) or a campaign's result."""
+
+    @property
+    def events(self) -> pd.DataFrame: ...
+
+    @property
+    def gathers(self) -> Any: ...  # the gathers frame, or a method that gives it (a store's, a session's)
+
+
+def gather_table(source: pd.DataFrame | EventSource, gathers: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per gather, indexed by ``gatherId``.
 
-    :param events: the events DataFrame (``EventStore.to_dataframe()`` or a campaign's events). Only its
-        ``gather`` rows and, for the time to the first key, its ``dtmf`` rows (or a ``firstKeyTime``
-        column) are used.
-    :param gathers: the gathers table (``EventStore.gathers()`` or a campaign's gathers). Without it the
-        table has no options, ``duration`` or ``timeToFirstKey`` (those need ``createdTime``), and only
-        gathers that finished are listed.
+    ``gather_table(store)``, ``gather_table(session)`` (or ``session.gather_table()``) and
+    ``gather_table(campaign_result)`` take the events and the gathers from the source;
+    ``gather_table(events, gathers)`` takes two frames.
+
+    :param source: an event source (a store, a session, a campaign's result), or the events DataFrame
+        (``EventStore.to_dataframe()`` or a campaign's events). Only the ``gather`` rows and, for the time
+        to the first key, the ``dtmf`` rows (or a ``firstKeyTime`` column) are used.
+    :param gathers: the gathers table (``EventStore.gathers()`` or a campaign's gathers), when ``source``
+        is a frame; a source's own gathers otherwise. Without it the table has no options, ``duration``
+        or ``timeToFirstKey`` (those need ``createdTime``), and only gathers that finished are listed.
     :returns: columns ``callId``, ``optionSet`` (a readable label of the options, when ``gathers`` is given),
         the option columns present in ``gathers`` (``maxDigits``, ``interDigitTimeout``,
         ``terminatingDigits``, ``suppressDtmf``, ``prompt.*``), ``tag``, ``reason``, ``digits``,
         ``digitCount``, ``finished``, ``completed``, ``createdTime``, ``completedTime``,
         ``timeToFirstKey`` and ``duration`` (API seconds). Sorted by creation (else completion) time.
     :raises ValueError: when a frame lacks the columns needed (the message names them).
+    :raises TypeError: for a source that is neither a frame nor has ``events`` and ``gathers``.
     """
+    events, gathers = _frames_of(source, gathers)
     _require(events, ("eventType", "time", "gatherId"), "events")
     done = _gather_events(events)
     if gathers is not None:
@@ -130,6 +148,25 @@ def gather_table(events: pd.DataFrame, gathers: pd.DataFrame | None = None) -> p
     table = table[columns]
     table.index.name = "gatherId"
     return table
+
+
+
+def _frames_of(
+    source: pd.DataFrame | EventSource, gathers: pd.DataFrame | None
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The events frame and the gathers frame a :func:`gather_table` source stands for."""
+    if isinstance(source, pd.DataFrame):
+        return source, gathers
+    if not (hasattr(source, "events") and hasattr(source, "gathers")):
+        raise TypeError(
+            "gather_table takes an EventStore, a Session, a campaign's result or the events DataFrame, "
+            f"got {type(source).__name__}"
+        )
+    events = source.events
+    if gathers is None:
+        own = source.gathers
+        gathers = own() if callable(own) else own
+    return events, gathers
 
 
 def _gather_events(events: pd.DataFrame) -> pd.DataFrame:

@@ -263,3 +263,10 @@ def test_a_campaigns_events_have_the_stores_columns_and_dtypes():
     assert list(events.columns[: len(EVENT_COLUMNS)]) == list(EVENT_COLUMNS)
     for name, dtype in EVENT_DTYPES.items():
         assert str(events[name].dtype) == dtype, (name, events[name].dtype)
+
+
+def test_a_campaign_result_is_a_source_for_the_gather_table() -> None:
+    result = run_campaign(GatherOptions(max_digits=3), n=50, seed=4)
+    table = analysis.gather_table(result)
+    assert table.equals(result.table)
+    assert len(table) == 50 and set(table["maxDigits"]) == {3}

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from catapult_nb import GatherOptions, Session
+from catapult_nb import GatherOptions, Session, analysis
 from catapult_nb.redact import redact_url
 from catapult_nb.session.session import SessionError
 from catapult_nb.simulator import Simulator
 from catapult_nb.simulator.phone import VirtualPhone
+from catapult_nb.store import EventStore
 
 SEED = {
     "maxDigits": "5",
@@ -361,3 +362,30 @@ def test_rerunning_a_fixed_port_session_stops_the_earlier_receiver_and_simulator
         assert len(notice) == 1 and "closed the earlier session" in notice[0] and str(port) in notice[0]
     finally:
         second.close()
+
+
+def test_the_gather_table_of_a_session_holds_its_own_gathers_only(tmp_path):
+    # given two sessions writing to one store, each with one finished gather
+    store_path = tmp_path / "shared.sqlite3"
+    tables = []
+    for digits in ("12345", "678"):
+        with Session.simulated(speed=SPEED, store=store_path) as session:
+            call = session.call("+15551234567")
+            call.wait_answered(timeout=10)
+            gather = call.gather(max_digits=len(digits), sentence="Enter your code")
+            session.phone.press(call, digits, gap=0.05)
+            gather.wait()
+            # when the table is asked of the session, three ways
+            table = session.gather_table()
+            assert table.equals(analysis.gather_table(session))
+            assert table.equals(analysis.gather_table(session.events, session.gathers()))
+            tables.append((gather.id, table))
+    # then each session sees its own gather, with its options and outcome
+    for gather_id, table in tables:
+        assert list(table.index) == [gather_id]
+        assert table.loc[gather_id, "reason"] == "max-digits"
+    # and the store's table holds both, as the two frames give it
+    with EventStore(store_path) as store:
+        whole = analysis.gather_table(store)
+        assert whole.equals(analysis.gather_table(store.to_dataframe(), store.gathers()))
+        assert whole["maxDigits"].to_dict() == {tables[0][0]: 5, tables[1][0]: 3}

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from catapult_nb.analysis import gather_table
 from catapult_nb.client import DEFAULT_BASE_URL, CatapultClient
 from catapult_nb.credentials import ENV_FROM_NUMBER, load_credentials
 from catapult_nb.prompts.timing import describe_timing
@@ -444,6 +445,25 @@ class Session:
         Still readable after :meth:`close` when the events are in a file.
         """
         return self.to_dataframe(session=self.label)
+
+    def gathers(self) -> pd.DataFrame:
+        """The gathers this session created, with the options each was created with (as
+        :meth:`EventStore.gathers <catapult_nb.store.EventStore.gathers>` gives them); still readable
+        after :meth:`close` when the events are in a file."""
+        store = self.store
+        if store.closed and self._owns_store and store.path != ":memory:":
+            with EventStore(store.path) as reopened:
+                everything = reopened.gathers()
+        else:
+            everything = store.gathers()
+        mine = everything["session"].eq(self.label).fillna(False).astype(bool)
+        return everything[mine].reset_index(drop=True)
+
+    def gather_table(self) -> pd.DataFrame:
+        """One row per gather of this session, with its options and what happened:
+        :func:`analysis.gather_table <catapult_nb.analysis.gather_table>` of :attr:`events` and
+        :meth:`gathers`."""
+        return gather_table(self.events, self.gathers())
 
     def deliveries(self, call: Call | str | None = None) -> pd.DataFrame:
         """Every callback attempt the simulator made (its traffic inspector), oldest first."""
