@@ -268,5 +268,6 @@ def test_a_campaigns_events_have_the_stores_columns_and_dtypes():
 def test_a_campaign_result_is_a_source_for_the_gather_table() -> None:
     result = run_campaign(GatherOptions(max_digits=3), n=50, seed=4)
     table = analysis.gather_table(result)
-    assert table.equals(result.table)
+    assert table.equals(analysis.gather_table(result.events, result.gathers))
+    assert table.equals(result.table[table.columns])  # the result's own table adds the callers' columns
     assert len(table) == 50 and set(table["maxDigits"]) == {3}
