@@ -21,6 +21,7 @@ import os
 import re
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import Any
@@ -277,9 +278,14 @@ class CatapultClient:
         """Reject an incoming call (``{"state": "rejected"}``)."""
         self._update_call(call_id, {"state": "rejected"})
 
-    def hangup_call(self, call_id: str) -> None:
+    def hang_up(self, call_id: str) -> None:
         """Hang up (``{"state": "completed"}``)."""
         self._update_call(call_id, {"state": "completed"})
+
+    def hangup_call(self, call_id: str) -> None:
+        """Deprecated: :meth:`hang_up`, the name the session, the phone and the simulator use."""
+        warnings.warn("CatapultClient.hangup_call() is now hang_up()", DeprecationWarning, stacklevel=2)
+        self.hang_up(call_id)
 
     def transfer_call(self, call_id: str, transfer_to: str, **fields: Any) -> str:
         """Transfer an active call to ``transfer_to``; returns the id of the new leg (``c-…``).

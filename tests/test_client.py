@@ -221,12 +221,19 @@ def test_list_get_and_events(api, client):
 
 @pytest.mark.parametrize(
     ("verb", "state"),
-    [("answer_call", "active"), ("reject_call", "rejected"), ("hangup_call", "completed")],
+    [("answer_call", "active"), ("reject_call", "rejected"), ("hang_up", "completed")],
 )
 def test_call_state_updates(api, client, verb, state):
     api.expect_request(CALL_PATH, method="POST").respond_with_data("", status=200)
     assert getattr(client, verb)(CALL) is None
     assert json.loads(only_request(api).get_data()) == {"state": state}
+
+
+def test_hangup_call_is_hang_up_under_its_old_name(api, client):
+    api.expect_request(CALL_PATH, method="POST").respond_with_data("", status=200)
+    with pytest.warns(DeprecationWarning, match=r"hangup_call\(\) is now hang_up\(\)"):
+        client.hangup_call(CALL)
+    assert json.loads(only_request(api).get_data()) == {"state": "completed"}
 
 
 def test_audio_and_dtmf_bodies(api, client):
@@ -743,7 +750,7 @@ RETRY_POLICY = [
     ("stop_gather", lambda c: c.stop_gather(CALL, GATHER), "POST", f"{CALL_PATH}/gather/{GATHER}", True),
     ("answer_call", lambda c: c.answer_call(CALL), "POST", CALL_PATH, True),
     ("reject_call", lambda c: c.reject_call(CALL), "POST", CALL_PATH, True),
-    ("hangup_call", lambda c: c.hangup_call(CALL), "POST", CALL_PATH, True),
+    ("hang_up", lambda c: c.hang_up(CALL), "POST", CALL_PATH, True),
     ("create_call", lambda c: c.create_call("+1", "+2"), "POST", f"/v1/users/{USER}/calls", False),
     ("create_gather", lambda c: c.create_gather(CALL), "POST", f"{CALL_PATH}/gather", False),
     ("speak_sentence", lambda c: c.speak_sentence(CALL, "Hi"), "POST", f"{CALL_PATH}/audio", False),
@@ -786,7 +793,7 @@ def test_the_simulators_errors_arrive_as_catapult_errors(simulator, collector):
 
         client.stop_gather(call_id, gather_id)
         assert client.get_gather(call_id, gather_id)["state"] == "completed"
-        client.hangup_call(call_id)
+        client.hang_up(call_id)
         collector.wait_for_event("hangup", call_id)
         with pytest.raises(CatapultError) as ended:
             client.create_gather(call_id)

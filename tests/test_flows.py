@@ -14,6 +14,7 @@ from catapult_nb.flows import Ask, Flow, FlowError, Hangup, Play, Say, Transfer
 from catapult_nb.flows.examples import account_code
 from catapult_nb.flows.steps import render
 from catapult_nb.redact import redact_url
+from catapult_nb.session import SIMULATED_FROM
 
 SPEED = 10  # keys are pressed once a step is ready: 10 ms of scheduling is 0.1 API s
 
@@ -182,7 +183,7 @@ def test_the_caller_hanging_up_ends_the_run_hung_up(session):
 def test_an_inbound_call_is_answered_by_the_flow(session):
     flow = Flow({"hello": Say("Hello, caller.")}, name="greeting")
     run = flow.answer(session)
-    call_id = session.phone.ring(session.callback_url, from_="+15557654321")
+    call_id = session.phone.incoming("+15557654321", SIMULATED_FROM, session.callback_url)
     run.wait()
     assert (run.outcome, run.path, run.call.id) == ("completed", ["hello"], call_id)
     assert run.call.from_ == "+15557654321"

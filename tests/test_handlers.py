@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from catapult_nb import Session
+from catapult_nb.session import SIMULATED_FROM
 from catapult_nb.session.handlers import Dispatcher
 from catapult_nb.simulator.phone import VirtualPhone
 
@@ -130,7 +131,7 @@ def test_unknown_calls_get_a_call_object_and_inbound_calls_can_be_answered(sessi
     session.on("incomingcall", lambda call, event: call.answer())
     session.on("answer", lambda call, event: answered.set())
     # when the virtual phone rings the application
-    call_id = session.phone.ring(session.callback_url, from_="+15557654321")
+    call_id = session.phone.incoming("+15557654321", SIMULATED_FROM, session.callback_url)
     # then the call is known to the session and was answered
     assert answered.wait(10)
     call = next(c for c in session.calls if c.id == call_id)

@@ -389,3 +389,10 @@ def test_the_gather_table_of_a_session_holds_its_own_gathers_only(tmp_path):
         whole = analysis.gather_table(store)
         assert whole.equals(analysis.gather_table(store.to_dataframe(), store.gathers()))
         assert whole["maxDigits"].to_dict() == {tables[0][0]: 5, tables[1][0]: 3}
+
+
+def test_ring_is_incoming_under_its_old_name_and_order(session):
+    with pytest.warns(DeprecationWarning, match=r"is now Phone.incoming\(from_, to, url\)"):
+        call_id = session.phone.ring(session.callback_url, from_="+15557654321")
+    event = session.wait_for(call_id=call_id, event_type="incomingcall", timeout=10)
+    assert event["from"] == "+15557654321"

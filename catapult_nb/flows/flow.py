@@ -67,7 +67,8 @@ class Flow:
     def answer(self, session: Session) -> FlowRun:
         """Answer the next inbound call of ``session`` with this flow; returns its (waiting) run.
 
-        On the simulator, ring the application with ``session.phone.ring(session.callback_url)``.
+        On the simulator, ring the application with
+        ``session.phone.incoming(from_, to, session.callback_url)``.
         """
         run = FlowRun(self, session)
         box = router(session)

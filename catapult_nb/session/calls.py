@@ -11,6 +11,7 @@ Import them from :mod:`catapult_nb` or :mod:`catapult_nb.session.session`.
 from __future__ import annotations
 
 import html
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -204,7 +205,7 @@ class Call:
 
     def hang_up(self) -> None:
         """Hang up from the application's side."""
-        self.session.client.hangup_call(self.id)
+        self.session.client.hang_up(self.id)
 
     def answer(self) -> Call:
         """Answer this ringing inbound call (``{"state": "active"}``); returns the call."""
@@ -279,9 +280,16 @@ class Phone:
         :meth:`~catapult_nb.simulator.phone.VirtualPhone.add_response_hook`)."""
         self._phone.add_response_hook(hook)
 
+    def incoming(self, from_: str, to: str, url: str) -> str:
+        """Ring the application at ``url`` (an inbound call from ``from_`` to ``to``); returns the new
+        call's id. ``session.phone.incoming("+15557654321", "+15550000000", session.callback_url)``."""
+        return self._phone.incoming(from_, to, url)
+
     def ring(self, callback_url: str, from_: str = "+15557654321", to: str = SIMULATED_FROM) -> str:
-        """Ring the application at ``callback_url`` (an inbound call); returns the new call's id."""
-        return self._phone.incoming(from_, to, callback_url)
+        """Deprecated: ``incoming(from_, to, url)``, the order every other inbound call takes."""
+        message = "Phone.ring(url, from_, to) is now Phone.incoming(from_, to, url)"
+        warnings.warn(message, DeprecationWarning, stacklevel=2)
+        return self.incoming(from_, to, callback_url)
 
     def __repr__(self) -> str:
         return "Phone(simulated)"
