@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from catapult_nb import campaign
 from catapult_nb.campaign import Caller, mix
 from catapult_nb.flows import Ask, Flow, FlowComparison, FlowError, Say, compare_flows, run_campaign
 from catapult_nb.flows.examples import account_code
@@ -107,3 +108,26 @@ def test_a_comparison_lays_out_each_variant_in_its_own_column():
         "FlowComparison(2 retries: FlowCampaignResult('2 retries', 600 callers")
     with pytest.raises(ValueError, match="at least one"):
         FlowComparison({})
+
+
+def test_one_run_campaign_takes_gather_options_or_a_flow() -> None:
+    flow = account_code()
+    # a flow through the one entry point: the same callers as through the flows' own
+    through_campaign = campaign.run_campaign(flow, n=300, seed=5, progress=False)
+    through_flows = run_campaign(flow, n=300, seed=5, progress=False)
+    assert isinstance(through_campaign, campaign.FlowCampaignResult)
+    assert through_campaign.table.equals(through_flows.callers)  # one row attribute: .table
+    # gather options as before
+    assert isinstance(campaign.run_campaign({"maxDigits": "3"}, n=20, seed=5), campaign.CampaignResult)
+    # what does not apply to a flow is said, not ignored
+    with pytest.raises(ValueError, match="estimate"):
+        campaign.run_campaign(flow, n=10, prompt_timing="audio")
+    with pytest.raises(ValueError, match="named by its flow"):
+        campaign.run_campaign(flow, n=10, label="x")
+
+
+def test_compare_takes_flows_and_gives_their_comparison() -> None:
+    flows = {"as shipped": account_code(), "again": account_code()}
+    comparison = campaign.compare(flows, n=200, seed=2)
+    assert isinstance(comparison, FlowComparison)
+    assert comparison.shares().equals(compare_flows(flows, n=200, seed=2))

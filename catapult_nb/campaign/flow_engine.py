@@ -213,6 +213,11 @@ class FlowCampaignResult:
     callers: pd.DataFrame
     seed: int
 
+    @property
+    def table(self) -> pd.DataFrame:
+        """The rows, one per caller: :attr:`callers`, under the name a gather campaign's rows have."""
+        return self.callers
+
     def funnel(self) -> pd.DataFrame:
         """For each step: callers who reached it, and how its visits ended — by each way out, or hung up.
 
