@@ -80,6 +80,12 @@ def test_every_module_imports_on_its_own_with_warnings_as_errors() -> None:
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
 
 
+def test_no_module_is_over_700_lines() -> None:
+    lengths = {str(path.relative_to(ROOT)): len(path.read_text(encoding="utf-8").splitlines())
+               for path in PACKAGE.rglob("*.py")}
+    assert {name: n for name, n in lengths.items() if n > 700} == {}
+
+
 def test_the_engine_loads_no_web_server_no_dataframes() -> None:
     # given a fresh interpreter, when only the engine is imported
     done = subprocess.run(
