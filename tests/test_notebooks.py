@@ -233,7 +233,7 @@ def assert_outcomes_shown(nb: nbformat.NotebookNode) -> None:
     Breaks this catches: an empty or reason-less gather table, a comparison missing an option set, a
     wire campaign that disagrees with the engine (``N of 100 callers agree`` with N < 100).
     """
-    table = cell_text(nb, "events = session.events")
+    table = cell_text(nb, "table = session.gather_table()")
     assert "interDigitTimeout=7" in table and "interDigitTimeout=3" in table  # both option sets
     # the scripted keys, per option set: 12345 and 98765 fill maxDigits, 42* ends on *, 25 and silence
     # time out, 7 then a hang-up is hung-up; twice over
