@@ -28,27 +28,28 @@ Definitions used throughout:
 Plots return :class:`matplotlib.figure.Figure` objects (a :class:`PlotFigure`) built without ``pyplot`` (no
 global state, nothing is shown twice); a notebook displays a returned figure by itself.
 
-Modules: ``tables`` (:func:`gather_table`, the summaries), ``plots``, ``prompt_lab``
+Modules: ``tables`` (:func:`gather_table`, the summaries), ``plots`` (the figures), ``prompt_lab``
 (:func:`compare_prompts`).
 """
 
+from catapult_nb.analysis.plots import (
+    PlotFigure,
+    plot_call_timeline,
+    plot_comparison,
+    plot_durations,
+    plot_reasons,
+)
+from catapult_nb.analysis.prompt_lab import PromptComparison, compare_prompts
 from catapult_nb.analysis.tables import (
     COMPLETED_REASONS,
     OPTION_COLUMNS,
     REASONS,
     UNKNOWN_OPTIONS,
     EventSource,
-    PlotFigure,
-    PromptComparison,
-    compare_prompts,
     completion_rate,
     describe_options,
     digit_count_distribution,
     gather_table,
-    plot_call_timeline,
-    plot_comparison,
-    plot_durations,
-    plot_reasons,
     reason_counts,
     timeout_rate_by_options,
 )
