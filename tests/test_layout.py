@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+import tomllib
 
 import catapult_nb
 from catapult_nb._moved import MOVED
@@ -78,6 +79,16 @@ def test_every_module_imports_on_its_own_with_warnings_as_errors() -> None:
         capture_output=True, text=True, cwd=ROOT, timeout=240, env={**os.environ, "MPLBACKEND": "Agg"},
     )
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+
+
+def test_every_top_level_module_has_a_layer() -> None:
+    """A module the layers contract does not name is not checked: a new one must be given its place."""
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    [layers] = [c["layers"] for c in contracts if c["type"] == "layers"]
+    named = {part.strip() for layer in layers for part in layer.replace(":", "|").split("|")}
+    top = {f"catapult_nb.{path.stem if path.is_file() else path.name}" for path in PACKAGE.iterdir()
+           if (path.suffix == ".py" and path.stem != "__init__") or (path / "__init__.py").exists()}
+    assert top - named == set(), "add these to [tool.importlinter] layers in pyproject.toml"
 
 
 def test_no_module_is_over_700_lines() -> None:
