@@ -58,12 +58,22 @@ def add_simulator(subparsers: argparse._SubParsersAction) -> None:  # type: igno
         help="time a sentence by its audio rendered with espeak-ng (audio, the default) or at 150 words "
         "per minute (estimate)",
     )
-    parser.add_argument("--user-id", default="u-simulator", help="the user id in API paths")
+    parser.add_argument("--user-id", default="u-simulator", help="the user id in v1 API paths")
+    parser.add_argument(
+        "--account-id", type=_account_id, default="9900000",
+        help="the account id in v2 API paths (/api/v2/accounts/ID/calls; default 9900000)",
+    )
     parser.add_argument("--api-token", default="t-simulator", help="the API token (Basic auth user name)")
     parser.add_argument(
         "--api-secret", default="simulator-secret", help="the API secret (Basic auth password)"
     )
     parser.set_defaults(handler=run_simulator)
+
+
+def _account_id(text: str) -> str:
+    if not text.isdigit() or len(text) > 20:
+        raise argparse.ArgumentTypeError(f"an account id is digits, like 9900000; got {text!r}")
+    return text
 
 
 def run_simulator(args: argparse.Namespace) -> int:
@@ -74,7 +84,7 @@ def run_simulator(args: argparse.Namespace) -> int:
 
     config = SimConfig(
         speed=args.speed, user_id=args.user_id, api_token=args.api_token, api_secret=Secret(args.api_secret),
-        prompt_timing=args.prompt_timing,
+        prompt_timing=args.prompt_timing, account_id=args.account_id,
     )
     stopping = {signal.SIGINT, signal.SIGTERM}
     # Blocked before the serving thread starts (it inherits the mask), so they wait for sigwait below.

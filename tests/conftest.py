@@ -15,6 +15,8 @@
         collector.hold("/slow")               # answer nothing until released (callbackTimeout)
         collector.hold("/slow", first_only=True)  # hold the first request there; answer later ones
         collector.wait_for_arrival(predicate)  # a request as it arrives (held or not), before answering
+        collector.answer("/app", "<Response>…</Response>")  # a v2 app: answer a path with BXML
+        collector.answer("/app", lambda record: bxml)          # … chosen by the request
 
     Each record is a :class:`Collected` (method, path, query, headers, body, json).
 
@@ -142,6 +144,7 @@ class Collector:
         self.arrivals: list[Collected] = []
         self._cond = threading.Condition()
         self._status: dict[str, int] = {}
+        self._bodies: dict[str, str | Callable[[Collected], str]] = {}
         self._held: dict[str, threading.Event] = {}
         self._hold_first_only: set[str] = set()
         # threaded: a held request must not keep the others waiting
@@ -156,6 +159,11 @@ class Collector:
     def respond(self, path: str, status: int) -> None:
         """Answer requests to ``path`` with ``status`` (default 200)."""
         self._status[path] = status
+
+    def answer(self, path: str, body: str | Callable[[Collected], str]) -> None:
+        """Answer requests to ``path`` with ``body`` as XML (a v2 app's BXML), or with what
+        ``body(record)`` returns for each request."""
+        self._bodies[path] = body
 
     def hold(self, path: str, *, first_only: bool = False) -> threading.Event:
         """Leave requests to ``path`` unanswered until the returned event is set (or 10 s pass).
@@ -253,7 +261,10 @@ class Collector:
         held = self._held.get(request.path)
         if held is not None and (first or request.path not in self._hold_first_only):
             held.wait(10)
-        response = Response(status=self._status.get(request.path, 200))
+        answer = self._bodies.get(request.path, "")
+        text = answer(record) if callable(answer) else answer
+        response = Response(text, status=self._status.get(request.path, 200),
+                            content_type="application/xml" if text else None)
         response.call_on_close(lambda: self._answered(record))  # counted once the answer is sent
         return response
 

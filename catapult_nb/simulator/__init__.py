@@ -1,5 +1,5 @@
-"""The embedded Catapult v1 simulator: a local, wire-compatible stand-in for the voice API, with a
-virtual phone that the notebook drives.
+"""The embedded simulator: a local, wire-compatible stand-in for Catapult's v1 voice API and Bandwidth's
+Voice API v2 (BXML apps, on the same port), with a virtual phone that the notebook drives.
 
 ::
 
@@ -8,7 +8,9 @@ virtual phone that the notebook drives.
         sim.phone.press(call_id, "25")
 
 Modules, top down: :mod:`~catapult_nb.simulator.app` (the app factory), ``routes`` and ``middlewares``
-(HTTP), ``validation`` (request checks), ``state`` (calls, timers, events), ``resources`` (JSON views),
+(HTTP), ``v2_routes``, ``v2_calls`` (a v2 call running its BXML), ``v2_webhooks`` (their fields),
+``bxml`` (the BXML parser for untrusted documents), ``validation`` (request checks), ``state`` (calls,
+timers, events), ``resources`` (JSON views),
 ``delivery`` (callbacks), ``clock`` (scaled time), ``garbage`` (when the collector runs), ``errors``;
 :mod:`~catapult_nb.simulator.phone` is the virtual phone's client. The gather rules are
 :mod:`catapult_nb.engine`'s.
@@ -57,6 +59,7 @@ class Simulator:
         callback_retries: int = 0,
         prompt_timing: str = "audio",
         keep_ended_calls: int = KEEP_ENDED_CALLS,
+        account_id: str = "9900000",
     ) -> None:
         if not _is_number(speed) or not math.isfinite(speed) or speed <= 0:
             raise ValueError(f"speed must be a positive number (1 = real time), got {speed!r}")
@@ -68,10 +71,12 @@ class Simulator:
             raise ValueError(
                 f"callback_retries must be a whole number from 0 to 10, got {callback_retries!r}"
             )
+        if not isinstance(account_id, str) or not account_id.isdigit() or len(account_id) > 20:
+            raise ValueError(f"account_id must be a string of digits, like '9900000', got {account_id!r}")
         self._config = SimConfig(
             speed=float(speed), user_id=user_id, api_token=api_token, api_secret=Secret(api_secret),
             callback_retries=callback_retries, prompt_timing=check_timing(prompt_timing),
-            keep_ended_calls=keep_ended_calls,
+            keep_ended_calls=keep_ended_calls, account_id=account_id,
         )
         self.host = host
         self._port = port
@@ -93,6 +98,11 @@ class Simulator:
     @property
     def user_id(self) -> str:
         return self._config.user_id
+
+    @property
+    def account_id(self) -> str:
+        """The v2 API's account id (``/api/v2/accounts/{account_id}/calls``)."""
+        return self._config.account_id
 
     @property
     def api_token(self) -> str:
@@ -123,6 +133,12 @@ class Simulator:
     def api_url(self) -> str:
         """The v1 API root, ``http://HOST:PORT/v1``."""
         return self.base_url + "/v1"
+
+    @property
+    def v2_api_url(self) -> str:
+        """The v2 API root, ``http://HOST:PORT/api/v2`` (the SDK's ``Configuration(host=…)``; the same
+        Basic auth pair as v1: :attr:`api_token` and :attr:`api_secret`)."""
+        return self.base_url + "/api/v2"
 
     @property
     def phone(self) -> VirtualPhone:
@@ -229,7 +245,7 @@ class Simulator:
         where = self.base_url if self._server else "not running"
         return (
             f"Simulator({where}, speed={self.speed:g}, prompt_timing={self.prompt_timing!r}, "
-            f"user_id={self.user_id!r}, "
+            f"user_id={self.user_id!r}, account_id={self.account_id!r}, "
             f"api_token={self.api_token!r}, api_secret={MASK!r})"
         )
 
@@ -237,6 +253,8 @@ class Simulator:
         rows = [
             ("status", "running" if self._server else "stopped"),
             ("API", self.api_url if self._server else "—"),
+            ("v2 API", self.v2_api_url if self._server else "—"),
+            ("account id (v2)", self.account_id),
             ("speed", f"{self.speed:g}× real time"),
             ("prompt timing", describe_timing(self.prompt_timing)),
             ("user id", self.user_id),

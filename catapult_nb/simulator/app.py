@@ -1,7 +1,9 @@
 """The simulator's app factory: the top of :mod:`catapult_nb.simulator`, importing everything below it.
 
 The gather and call rules live in :mod:`catapult_nb.engine`; the routes in
-:mod:`~catapult_nb.simulator.routes`, the request checks in :mod:`~catapult_nb.simulator.validation`,
+:mod:`~catapult_nb.simulator.routes` (v1 and the virtual phone) and
+:mod:`~catapult_nb.simulator.v2_routes` (v2, whose calls run BXML in
+:mod:`~catapult_nb.simulator.v2_calls`), the request checks in :mod:`~catapult_nb.simulator.validation`,
 the calls and their timers in :mod:`~catapult_nb.simulator.state`, their JSON views in
 :mod:`~catapult_nb.simulator.resources`.
 """
@@ -18,6 +20,9 @@ from catapult_nb.simulator.clock import SimClock
 from catapult_nb.simulator.middlewares import auth_middleware, errors_middleware, listeners_middleware
 from catapult_nb.simulator.routes import routes
 from catapult_nb.simulator.state import STATE_KEY, SimConfig, SimulatorState
+from catapult_nb.simulator.v2_calls import V2Runtime
+from catapult_nb.simulator.v2_routes import V2_KEY
+from catapult_nb.simulator.v2_routes import routes as v2_routes
 
 __all__ = ["create_app"]
 
@@ -36,10 +41,13 @@ def create_app(config: SimConfig) -> web.Application:
         state = SimulatorState(config, SimClock(asyncio.get_running_loop(), config.speed))
         await state.deliverer.start()
         app[STATE_KEY] = state
+        app[V2_KEY] = runtime = V2Runtime(state)
         yield
+        await runtime.close()
         await state.close()
 
     app.cleanup_ctx.append(simulator_state)
     app.on_response_prepare.append(close_when_asked)
     app.add_routes(routes)
+    app.add_routes(v2_routes)
     return app

@@ -4,7 +4,9 @@ An attempt fails on a connect error, on no answer within ``callbackTimeout`` (wa
 it is a network wait, so it is not scaled by ``speed``) or on a status outside 2xx (redirects are not
 followed). A failed attempt is
 retried ``retries`` more times against ``callbackUrl`` (one API second apart), then the event gets one try
-at ``fallbackUrl`` when the call has one. The response body is ignored.
+at ``fallbackUrl`` when the call has one. A v1 callback's answer body is ignored; a v2 webhook's answer
+(its BXML) is handed back to whoever queued it with a ``reply`` future (``None`` when every try failed),
+in the same per-call order as every other event.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -34,15 +36,23 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CallbackTarget:
-    """Where and how one call's events are sent."""
+    """Where and how one call's events are sent (the passwords stay out of the repr)."""
 
     url: str | None  # callbackUrl; None means the application gets no events
     method: str = "POST"  # POST (JSON body) or GET (query parameters)
     timeout_ms: int = 10_000  # callbackTimeout
     fallback_url: str | None = None
+    # v2 webhooks: Basic auth for each URL, the fallback's own method, and how much answer to keep
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    fallback_method: str | None = None  # None: the same method as url
+    fallback_username: str | None = None
+    fallback_password: str | None = field(default=None, repr=False)
+    answer_limit: int = 0  # 0: read the whole answer and keep a peek (v1); else at most this many bytes
+    user_agent: str = ""  # "" keeps the session's (v1) User-Agent
 
 
-_Item = tuple[CallbackTarget, dict[str, Any]]
+_Item = tuple[CallbackTarget, dict[str, Any], "asyncio.Future[bytes | None] | None"]
 #: ``listener(record, event, answer, done)``: one attempt's record, the event sent, the first bytes
 #: answered, and whether the simulator is done with the event (delivered, or no try left).
 DeliveryListener = Callable[[dict[str, Any], dict[str, Any], bytes, bool], None]
@@ -86,15 +96,22 @@ class Deliverer:
         if self._session is not None:
             await self._session.close()
 
-    def send(self, call_id: str, target: CallbackTarget, event: dict[str, Any]) -> None:
-        """Queue ``event`` for ``call_id``; it goes out after the call's earlier events."""
+    def send(
+        self, call_id: str, target: CallbackTarget, event: dict[str, Any],
+        reply: asyncio.Future[bytes | None] | None = None,
+    ) -> None:
+        """Queue ``event`` for ``call_id``; it goes out after the call's earlier events.
+
+        :param reply: set to the body the callback server answered (at most ``target.answer_limit``
+            bytes) once the event is delivered, or to ``None`` when every try failed.
+        """
         self._pending += 1
         self._idle.clear()
         queue = self._queues.get(call_id)
         if queue is not None:  # the call's worker is running and takes it in turn
-            queue.append((target, event))
+            queue.append((target, event, reply))
             return
-        queue = self._queues[call_id] = collections.deque([(target, event)])
+        queue = self._queues[call_id] = collections.deque([(target, event, reply)])
         task = asyncio.get_running_loop().create_task(self._work(call_id, queue))
         self._workers.add(task)
         task.add_done_callback(self._workers.discard)
@@ -113,11 +130,15 @@ class Deliverer:
         """Send ``queue``'s events one after the other, until it is empty (then the worker ends)."""
         try:
             while queue:
+                target, event, reply = queue[0]
+                answer: bytes | None = None
                 try:
-                    await self._deliver(*queue[0])
+                    answer = await self._deliver(target, event)
                 except Exception:  # a bug here must not silently stop the call's later events
                     log.exception("callback delivery for call %s failed unexpectedly", call_id)
                 finally:
+                    if reply is not None and not reply.done():
+                        reply.set_result(answer)
                     queue.popleft()
                     self._pending -= 1
                     if self._pending == 0:
@@ -126,47 +147,67 @@ class Deliverer:
             if self._queues.get(call_id) is queue:
                 del self._queues[call_id]
 
-    async def _deliver(self, target: CallbackTarget, event: dict[str, Any]) -> None:
+    async def _deliver(self, target: CallbackTarget, event: dict[str, Any]) -> bytes | None:
+        """Every try the event gets; the answer of the one that succeeded, or None."""
         attempt = 0
         if not target.url:
             self._record(None, target.method, event, 1, None, "the call has no callbackUrl", 0.0)
-            return
+            return None
+        main = (target.url, target.method, target.username, target.password)
         for index in range(1 + self.retries):
             if index:
                 await asyncio.sleep(self.clock.to_wall(1.0))  # back off one API second before a retry
             attempt += 1
             last = index == self.retries and not target.fallback_url
-            if await self._attempt(target.url, target, event, attempt, last):
-                return
+            answer = await self._attempt(main, target, event, attempt, last)
+            if answer is not None:
+                return answer
         if target.fallback_url:
             attempt += 1
-            await self._attempt(target.fallback_url, target, event, attempt, True)
+            fallback = (
+                target.fallback_url, target.fallback_method or target.method, target.fallback_username,
+                target.fallback_password,
+            )
+            return await self._attempt(fallback, target, event, attempt, True)
+        return None
 
     async def _attempt(
-        self, url: str, target: CallbackTarget, event: dict[str, Any], attempt: int, last: bool
-    ) -> bool:
+        self, where: tuple[str, str, str | None, str | None], target: CallbackTarget,
+        event: dict[str, Any], attempt: int, last: bool,
+    ) -> bytes | None:
         assert self._session is not None
+        url, method, username, password = where
         seconds = target.timeout_ms / 1000
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
+        if target.answer_limit:  # a v2 webhook: the whole exchange within callbackTimeout
+            timeout = aiohttp.ClientTimeout(total=seconds)
+        else:
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
         at = self.clock.iso()
         started = time.perf_counter()
         status: int | None = None
         error: str | None = None
         answer = b""
         try:
+            auth = aiohttp.BasicAuth(username, password or "") if username else None
+            headers = {"User-Agent": target.user_agent} if target.user_agent else {}
             # A redirect is a non-2xx answer, hence a failure: following it would turn the POST into
             # a GET without the event, or carry the event to a host the call never named.
-            if target.method == "GET":
+            if method == "GET":
                 params = {k: _query_value(v) for k, v in event.items() if v is not None}
-                request = self._session.get(url, params=params, timeout=timeout, allow_redirects=False)
+                request = self._session.get(
+                    url, params=params, timeout=timeout, allow_redirects=False, auth=auth, headers=headers,
+                )
             else:
+                headers["Content-Type"] = "application/json; charset=utf-8"
                 request = self._session.post(
-                    url, json=event, timeout=timeout, allow_redirects=False,
-                    headers={"Content-Type": "application/json; charset=utf-8"},
+                    url, json=event, timeout=timeout, allow_redirects=False, auth=auth, headers=headers,
                 )
             async with request as response:
                 status = response.status
-                answer = (await response.read())[:ANSWER_PEEK]
+                if target.answer_limit:
+                    answer = await _read_up_to(response, target.answer_limit)
+                else:
+                    answer = (await response.read())[:ANSWER_PEEK]
             if not 200 <= status < 300:
                 error = f"the callback answered HTTP {status}"
         except TimeoutError:
@@ -176,8 +217,11 @@ class Deliverer:
         except (aiohttp.ClientError, ValueError) as exc:
             error = f"{exc.__class__.__name__}: {exc}"
         elapsed = (time.perf_counter() - started) * 1000
-        self._record(url, target.method, event, attempt, status, error, elapsed, at, started, answer, last)
-        return error is None
+        if error:
+            error = scrub(error, [password])
+        peek = answer[:ANSWER_PEEK]
+        self._record(url, method, event, attempt, status, error, elapsed, at, started, peek, last)
+        return answer if error is None else None
 
     def _record(
         self, url: str | None, method: str, event: dict[str, Any], attempt: int, status: int | None,
@@ -213,6 +257,19 @@ class Deliverer:
                 listener(record, event, answer, last or error is None)
             except Exception:  # an observer's bug must not stop the deliveries
                 log.exception("a delivery listener failed")
+
+
+async def _read_up_to(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """At most ``limit`` bytes of the answer's body (a longer body is cut there; the caller can tell)."""
+    parts: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await response.content.read(limit - size)
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+    return b"".join(parts)
 
 
 def _query_value(value: Any) -> str:

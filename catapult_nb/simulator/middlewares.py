@@ -1,4 +1,5 @@
-"""The simulator's middlewares: every error as the v1 error body, and the API's credentials check."""
+"""The simulator's middlewares: every error as its dialect's error body (v1's ``{category, code, message,
+details}``, v2's ``{type, description, id}`` under ``/api/v2``), and the APIs' credentials check."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from catapult_nb.simulator.errors import ApiError
+from catapult_nb.simulator.resources import new_id
 from catapult_nb.simulator.state import STATE_KEY
 
 __all__ = ["auth_middleware", "errors_middleware", "listeners_middleware"]
@@ -18,13 +20,21 @@ __all__ = ["auth_middleware", "errors_middleware", "listeners_middleware"]
 log = logging.getLogger(__name__)
 
 
+V2_PREFIX = "/api/v2/"
+
+
 def error_response(error: ApiError, request: web.Request) -> web.Response:
+    if request.path.startswith(V2_PREFIX):
+        return web.json_response(
+            {"type": error.code, "description": error.message, "id": new_id("err")}, status=error.status
+        )
+    category = error.category if error.category != "v2" else "bad-request"  # a v2 check on a /_sim route
     details = [{"name": name, "value": str(value)} for name, value in error.details.items()]
     details += [
         {"name": "requestMethod", "value": request.method},
         {"name": "requestPath", "value": request.path.lstrip("/")},
     ]
-    body = {"category": error.category, "code": error.code, "message": error.message, "details": details}
+    body = {"category": category, "code": error.code, "message": error.message, "details": details}
     return web.json_response(body, status=error.status)
 
 
@@ -79,8 +89,10 @@ async def listeners_middleware(
 async def auth_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """HTTP Basic auth with the API token and secret on ``/v1``, and the user id in the path."""
-    if not request.path.startswith("/v1/"):
+    """HTTP Basic auth with the API token and secret on ``/v1`` and ``/api/v2``, and the user id (v1) or
+    account id (v2) in the path."""
+    v2 = request.path.startswith(V2_PREFIX)
+    if not v2 and not request.path.startswith("/v1/"):
         return await handler(request)
     config = request.app[STATE_KEY].config
     expected = f"{config.api_token}:{config.api_secret.reveal()}".encode()
@@ -91,6 +103,20 @@ async def auth_middleware(
             given = base64.b64decode(header[6:].strip(), validate=True)
         except (binascii.Error, ValueError):
             given = b""
+    if not hmac.compare_digest(given, expected) and v2:
+        raise ApiError(
+            401, "v2", "unauthorized",
+            "Invalid or missing credentials: use HTTP Basic auth with the simulator's user name (the API "
+            "token) and password (the API secret)",
+        )
+    if v2:
+        account = request.match_info.get("accountId")
+        if account is not None and account != config.account_id:
+            raise ApiError(
+                403, "v2", "forbidden",
+                f"Account {account} is not this simulator's account; use account id {config.account_id}",
+            )
+        return await handler(request)
     if not hmac.compare_digest(given, expected):
         raise ApiError(
             401, "authentication", "unauthorized",

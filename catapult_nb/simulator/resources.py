@@ -7,13 +7,13 @@ import base64
 import math
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from catapult_nb.engine import CallMachine, GatherMachine
 from catapult_nb.simulator.clock import SimClock
 from catapult_nb.simulator.delivery import CallbackTarget
 
-__all__ = ["SimAudio", "SimCall", "SimGather", "new_id"]
+__all__ = ["CallDriver", "SimAudio", "SimCall", "SimGather", "new_id"]
 
 ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
 
@@ -23,6 +23,19 @@ def new_id(prefix: str) -> str:
     # One read of the system's randomness per id (15 bytes are 24 base-32 letters), not one per letter:
     # every event gets an id, on the loop that also runs the timers (a fifth of its work, measured).
     return prefix + "-" + base64.b32encode(secrets.token_bytes(15)).decode("ascii").lower()[:23]
+
+
+class CallDriver(Protocol):
+    """What runs a call of another dialect than v1 (a v2 call runs BXML): the virtual phone's keys and
+    hang-ups go to it instead of the v1 rules, and ``GET /_sim/calls/{callId}`` adds what it describes."""
+
+    dialect: str
+
+    def press(self, key: str, at: float | None) -> None: ...
+
+    def hang_up(self, at: float | None) -> None: ...
+
+    def describe(self) -> dict[str, Any]: ...
 
 
 @dataclass(eq=False, slots=True)
@@ -86,6 +99,7 @@ class SimCall:
     partner: SimCall | None = field(default=None, repr=False)  # the other leg of a transfer
     prompts: list[dict[str, Any]] = field(default_factory=list)  # every prompt measured, and why not played
     last_stamp: str = ""  # the time of the call's latest event (ISO-8601, the events' own spelling)
+    driver: CallDriver | None = field(default=None, repr=False)  # None: a v1 call
 
     @property
     def id(self) -> str:

@@ -1,4 +1,5 @@
-"""The simulator's routes: the v1 API and the ``/_sim`` virtual phone, as one route table.
+"""The simulator's routes: the v1 API and the ``/_sim`` virtual phone, as one route table (the v2 API's
+are in :mod:`~catapult_nb.simulator.v2_routes`; the phone serves calls of both dialects).
 
 Handlers are plain functions registered once in :data:`routes`; each reaches the simulator's state
 through ``request.app[STATE_KEY]``.
@@ -17,6 +18,7 @@ from catapult_nb.options import GatherOptions, OptionError, parse_str
 from catapult_nb.simulator.errors import ApiError, invalid_state, validation_error
 from catapult_nb.simulator.resources import SimCall, SimGather, new_id
 from catapult_nb.simulator.state import ENDED_CALL_HORIZON, STATE_KEY, audio_prompt
+from catapult_nb.simulator.v2_routes import incoming as v2_incoming
 from catapult_nb.simulator.validation import (
     AUDIO_FIELDS,
     CALL_FIELDS,
@@ -49,6 +51,8 @@ def _call(request: web.Request) -> SimCall:
     call_id = request.match_info["callId"]
     state = request.app[STATE_KEY]
     call = state.calls.get(call_id)
+    if call is not None and call.driver is not None and request.path.startswith("/v1/"):
+        call = None  # a v2 call is not a v1 resource
     if call is None:
         raise ApiError(
             404, "not-found", "call-not-found",
@@ -91,7 +95,7 @@ async def list_calls(request: web.Request) -> web.Response:
         raise validation_error("call", exc.prop, str(exc)) from None
     calls = [
         c for c in state.calls.values()
-        if all(
+        if c.driver is None and all(
             query.get(k) in (None, v)
             for k, v in (
                 ("from", c.from_), ("to", c.to),
@@ -314,10 +318,10 @@ async def sim_hangup(request: web.Request) -> web.Response:
 @routes.post("/_sim/incoming")
 async def sim_incoming(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
-    fields = parse_fields(
-        "incoming", await read_body(request, "incoming"), INCOMING_FIELDS,
-        required=("from", "to", "callbackUrl"),
-    )
+    body = await read_body(request, "incoming")
+    if "applicationUrl" in body:  # a v2 application's number rings
+        return await v2_incoming(request, body)
+    fields = parse_fields("incoming", body, INCOMING_FIELDS, required=("from", "to", "callbackUrl"))
     call = state.new_call("in", _origin(request), fields)
     state.ring(call)
     return _created(call.uri, {"callId": call.id})
@@ -333,7 +337,10 @@ async def sim_call(request: web.Request) -> web.Response:
     """The simulator's own view of a call: its state and every prompt it measured (and why one was not
     played)."""
     call = _call(request)
-    return web.json_response({"id": call.id, "state": call.machine.state, "prompts": call.prompts})
+    body = {"id": call.id, "state": call.machine.state, "prompts": call.prompts}
+    if call.driver is not None:
+        body.update(call.driver.describe())
+    return web.json_response(body)
 
 
 @routes.get("/_sim/health")

@@ -57,6 +57,7 @@ class SimConfig:
     callback_retries: int = 0
     prompt_timing: str = "audio"  # "audio": sentences timed by their rendered length; "estimate": 150 wpm
     keep_ended_calls: int = KEEP_ENDED_CALLS
+    account_id: str = "9900000"  # the v2 API's account id (in its paths)
 
 
 class SimulatorState:
@@ -234,8 +235,11 @@ class SimulatorState:
         """End the call; a running gather completes first with ``hung-up``.
 
         ``transition`` replaces the plain end of the call machine (rejecting checks more); it raises
-        CallStateError before anything has changed.
+        CallStateError before anything has changed. A call of another dialect ends by its own rules.
         """
+        if call.driver is not None and transition is None:
+            call.driver.hang_up(at)
+            return
         if transition is not None:
             transition()
         elif call.machine.ended:
@@ -269,6 +273,10 @@ class SimulatorState:
         cause = "NORMAL_CLEARING" if partner.machine.state == "active" else "ORIGINATOR_CANCEL"
         self.end_call(partner, "completed", cause)
 
+    def retire(self, ended: SimCall) -> None:
+        """An ended call of another dialect joins the ended calls that are forgotten in time."""
+        self._forget_old_calls(ended)
+
     def _forget_old_calls(self, ended: SimCall) -> None:
         """Forget ended calls beyond :data:`KEEP_ENDED_CALLS` or older than :data:`ENDED_CALL_HORIZON`."""
         self._ended.append(ended)
@@ -301,6 +309,9 @@ class SimulatorState:
 
     def key(self, call: SimCall, key: str, at: float | None = None) -> None:
         if call.machine.ended:
+            return
+        if call.driver is not None:  # a v2 call: its BXML decides who hears the key
+            call.driver.press(key, at)
             return
         now = self.clock.now() if at is None else at
         gather = call.running_gather
