@@ -36,6 +36,23 @@ from catapult_nb.simulator.state import KEEP_ENDED_CALLS, SimConfig
 __all__ = ["SimConfig", "Simulator", "VirtualPhone"]
 
 
+def _check_reroute(reroute: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """``{"gather.url": "http://127.0.0.1:8000"}`` as the config keeps it; ValueError names a bad pair."""
+    from urllib.parse import urlsplit
+
+    pairs = []
+    for host, origin in dict(reroute).items():
+        parts = urlsplit(origin) if isinstance(origin, str) else None
+        if not isinstance(host, str) or not host or parts is None or parts.scheme not in ("http", "https") \
+                or not parts.hostname or parts.path not in ("", "/"):
+            raise ValueError(
+                "reroute maps a host name to an origin such as 'http://127.0.0.1:8000', got "
+                f"{host!r}: {origin!r}"
+            )
+        pairs.append((host, f"{parts.scheme}://{parts.netloc}"))
+    return tuple(pairs)
+
+
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -44,8 +61,12 @@ class Simulator:
     """A simulator serving from a background thread with its own event loop.
 
     ``speed`` makes API time run that many times faster than wall time (a 7 s timeout fires after
-    0.7 s at ``speed=10``). ``port=0`` picks a free port. Raises ValueError for a bad speed or retry
-    count; :meth:`start` raises OSError when the address cannot be bound.
+    0.7 s at ``speed=10``). ``port=0`` picks a free port. The v2 API (``/api/v2``) shares the port and
+    the credentials; ``account_id`` is its account, and ``reroute`` (``{"gather.url":
+    "http://127.0.0.1:8000"}``) sends a v2 call's webhooks and audio fetches for those hosts to the given
+    origin instead, so that examples naming made-up hosts run offline, unchanged. Raises ValueError for
+    a bad speed, retry count, account id or reroute; :meth:`start` raises OSError when the address cannot
+    be bound.
     """
 
     def __init__(
@@ -60,6 +81,7 @@ class Simulator:
         prompt_timing: str = "audio",
         keep_ended_calls: int = KEEP_ENDED_CALLS,
         account_id: str = "9900000",
+        reroute: dict[str, str] | None = None,
     ) -> None:
         if not _is_number(speed) or not math.isfinite(speed) or speed <= 0:
             raise ValueError(f"speed must be a positive number (1 = real time), got {speed!r}")
@@ -73,10 +95,11 @@ class Simulator:
             )
         if not isinstance(account_id, str) or not account_id.isdigit() or len(account_id) > 20:
             raise ValueError(f"account_id must be a string of digits, like '9900000', got {account_id!r}")
+        routes = _check_reroute(reroute or {})
         self._config = SimConfig(
             speed=float(speed), user_id=user_id, api_token=api_token, api_secret=Secret(api_secret),
             callback_retries=callback_retries, prompt_timing=check_timing(prompt_timing),
-            keep_ended_calls=keep_ended_calls, account_id=account_id,
+            keep_ended_calls=keep_ended_calls, account_id=account_id, reroute=routes,
         )
         self.host = host
         self._port = port

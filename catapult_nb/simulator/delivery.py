@@ -12,6 +12,7 @@ in the same per-call order as every other event.
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import contextlib
 import logging
@@ -188,19 +189,21 @@ class Deliverer:
         error: str | None = None
         answer = b""
         try:
-            auth = aiohttp.BasicAuth(username, password or "") if username else None
             headers = {"User-Agent": target.user_agent} if target.user_agent else {}
+            if username:
+                pair = f"{username}:{password or ''}".encode()
+                headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
             # A redirect is a non-2xx answer, hence a failure: following it would turn the POST into
             # a GET without the event, or carry the event to a host the call never named.
             if method == "GET":
                 params = {k: _query_value(v) for k, v in event.items() if v is not None}
                 request = self._session.get(
-                    url, params=params, timeout=timeout, allow_redirects=False, auth=auth, headers=headers,
+                    url, params=params, timeout=timeout, allow_redirects=False, headers=headers,
                 )
             else:
                 headers["Content-Type"] = "application/json; charset=utf-8"
                 request = self._session.post(
-                    url, json=event, timeout=timeout, allow_redirects=False, auth=auth, headers=headers,
+                    url, json=event, timeout=timeout, allow_redirects=False, headers=headers,
                 )
             async with request as response:
                 status = response.status

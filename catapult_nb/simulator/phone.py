@@ -32,7 +32,7 @@ def _refusal(status: int, reason: str, text: str) -> PhoneError:
     """The simulator's error body (``message``, ``code``) as a PhoneError; any other body as it is."""
     try:
         body = json.loads(text)
-        message, code = body.get("message") or reason, body.get("code")
+        message, code = body.get("message") or body.get("description") or reason, body.get("code")
     except (ValueError, AttributeError):
         message, code = text or reason, None
     return PhoneError(status, code, message)
@@ -101,6 +101,17 @@ class VirtualPhone:
         (``callbackHttpMethod``, ``fallbackUrl``, ``callbackTimeout``).
         """
         body = {"from": from_, "to": to, "callbackUrl": callback_url, **options}
+        return str(self._request("POST", "/_sim/incoming", json=body)["callId"])
+
+    def incoming_v2(self, from_: str, to: str, application_url: str, **options: Any) -> str:
+        """Ring a v2 application (Bandwidth's Voice API v2) from ``from_`` to ``to``; returns the call id.
+
+        The simulator sends an ``initiate`` webhook to ``application_url``; the BXML it answers with
+        answers the call and runs. ``options``: ``disconnectUrl`` (default: ``application_url``),
+        ``applicationId``, ``applicationMethod``, ``fallbackUrl``, ``username``/``password``,
+        ``callbackTimeout`` (seconds).
+        """
+        body = {"from": from_, "to": to, "applicationUrl": application_url, **options}
         return str(self._request("POST", "/_sim/incoming", json=body)["callId"])
 
     def deliveries(self, call_id: str | None = None) -> list[dict[str, Any]]:
@@ -183,6 +194,12 @@ class AsyncVirtualPhone:
     async def incoming(self, from_: str, to: str, callback_url: str, **options: Any) -> str:
         """Ring the application; returns the new call's id. As :meth:`VirtualPhone.incoming`."""
         body = {"from": from_, "to": to, "callbackUrl": callback_url, **options}
+        data, _ = await self.request("POST", "/_sim/incoming", json_body=body)
+        return str(data["callId"])
+
+    async def incoming_v2(self, from_: str, to: str, application_url: str, **options: Any) -> str:
+        """Ring a v2 application; returns the new call's id. As :meth:`VirtualPhone.incoming_v2`."""
+        body = {"from": from_, "to": to, "applicationUrl": application_url, **options}
         data, _ = await self.request("POST", "/_sim/incoming", json_body=body)
         return str(data["callId"])
 

@@ -58,6 +58,9 @@ class SimConfig:
     prompt_timing: str = "audio"  # "audio": sentences timed by their rendered length; "estimate": 150 wpm
     keep_ended_calls: int = KEEP_ENDED_CALLS
     account_id: str = "9900000"  # the v2 API's account id (in its paths)
+    # v2: requests to these hosts (webhooks, audio) go to the paired origin instead, e.g.
+    # (("gather.url", "http://127.0.0.1:8000"),), so examples naming made-up hosts run offline
+    reroute: tuple[tuple[str, str], ...] = ()
 
 
 class SimulatorState:

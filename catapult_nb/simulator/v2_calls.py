@@ -17,7 +17,7 @@ import collections
 import contextlib
 import logging
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from catapult_nb.engine import COMPLETED, DISCONNECTED, GatherMachine, GatherSpec
 from catapult_nb.options import Prompt
@@ -421,7 +421,7 @@ class V2Call:
                 prompt = Prompt(sentence=text, **voice)
                 length = await self.state.measure_prompt(self.call, prompt)
         else:
-            prompt = Prompt(file_url=urljoin(self.base, verb.text))
+            prompt = Prompt(file_url=self.runtime.route(urljoin(self.base, verb.text)))
             length = await self.state.measure_prompt(self.call, prompt)
         self._check_alive()
         self.state.record_prompt(self.call, purpose, prompt, length)
@@ -556,7 +556,8 @@ class V2Call:
         reply: asyncio.Future[bytes | None] | None = None,
     ) -> None:
         body = payload(event_type, self._values(event_type, extra, at))
-        self.state.deliverer.send(self.call.id, hook.target(self.callback_timeout), body, reply)
+        target = hook.target(self.callback_timeout, self.runtime.route)
+        self.state.deliverer.send(self.call.id, target, body, reply)
 
     async def _exchange(self, event_type: str, hook: Hook, extra: dict[str, Any]) -> bytes | None:
         """Send a webhook that expects BXML back, after the call's earlier webhooks; its answer or None."""
@@ -573,6 +574,17 @@ class V2Runtime:
         self.state = state
         self.account_id = state.config.account_id
         self.tasks: set[asyncio.Task[None]] = set()
+        self.reroute = {host.lower(): urlsplit(origin) for host, origin in state.config.reroute}
+
+    def route(self, url: str) -> str:
+        """Where a request for ``url`` really goes: its host's rerouted origin, if it has one."""
+        if not self.reroute:
+            return url
+        parts = urlsplit(url)
+        origin = self.reroute.get((parts.hostname or "").lower())
+        if origin is None:
+            return url
+        return urlunsplit((origin.scheme, origin.netloc, parts.path, parts.query, ""))
 
     async def close(self) -> None:
         """Stop every running document (the simulator is shutting down)."""

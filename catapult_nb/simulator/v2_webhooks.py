@@ -7,6 +7,7 @@ field outside its model can reach an app, and the core fields (:data:`CORE_FIELD
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
@@ -106,13 +107,14 @@ class Hook:
             fallback_password=attrs.get("fallbackPassword") if auth else None,
         )
 
-    def target(self, timeout_s: float) -> CallbackTarget:
-        """How the deliverer sends to this hook, waiting ``timeout_s`` (callbackTimeout) per try."""
+    def target(self, timeout_s: float, route: Callable[[str], str] = str) -> CallbackTarget:
+        """How the deliverer sends to this hook, waiting ``timeout_s`` (callbackTimeout) per try;
+        ``route`` gives the URL really contacted for each URL (the simulator's reroutes)."""
         return CallbackTarget(
-            url=self.url,
+            url=route(self.url),
             method=self.method,
             timeout_ms=max(1, round(timeout_s * 1000)),
-            fallback_url=self.fallback_url,
+            fallback_url=route(self.fallback_url) if self.fallback_url else None,
             fallback_method=self.fallback_method,
             username=self.username,
             password=self.password,
