@@ -421,8 +421,9 @@ class V2Call:
                 prompt = Prompt(sentence=text, **voice)
                 length = await self.state.measure_prompt(self.call, prompt)
         else:
-            prompt = Prompt(file_url=self.runtime.route(urljoin(self.base, verb.text)))
-            length = await self.state.measure_prompt(self.call, prompt)
+            prompt = Prompt(file_url=urljoin(self.base, verb.text))  # as the document names it
+            fetched = Prompt(file_url=self.runtime.route(prompt.file_url or ""))
+            length = await self.state.measure_prompt(self.call, fetched)
         self._check_alive()
         self.state.record_prompt(self.call, purpose, prompt, length)
         return length.seconds
