@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
-from catapult_nb.simulator.bxml import MAX_BXML_BYTES, BxmlError, parse_bxml
+from catapult_nb.simulator.bxml import BxmlError, parse_bxml
 from catapult_nb.simulator.errors import ApiError
 from catapult_nb.simulator.resources import SimCall
 from catapult_nb.simulator.state import ENDED_CALL_HORIZON, STATE_KEY
@@ -373,7 +373,7 @@ async def update_bxml(request: web.Request) -> web.Response:
     if request.headers.get("Content-Type") and kind not in ("application/xml", "text/xml"):
         raise v2_error(415, "unsupported-media-type", f"Send BXML as application/xml, got {kind}")
     try:
-        raw = await request.content.read(MAX_BXML_BYTES + 1)
+        raw = await request.read()  # at most the app's client_max_size (1 MiB); the parser caps at 64 KB
     except RequestPayloadError:
         raise v2_error(400, "validation", "The BXML body could not be read") from None
     try:
