@@ -266,10 +266,10 @@ def test_delivering_a_calls_events_side_by_side_is_caught(api, collector, monkey
     """The order check above fails when the simulator sends each event at once instead of queueing it."""
     from catapult_nb.simulator.delivery import Deliverer
 
-    def side_by_side(self, call_id, target, event):  # every event its own worker: no per-call order
+    def side_by_side(self, call_id, target, event, reply=None):  # every event its own worker: no order
         self._pending += 1
         self._idle.clear()
-        queue = collections.deque([(target, event)])
+        queue = collections.deque([(target, event, reply)])
         task = asyncio.get_running_loop().create_task(self._work(call_id, queue))
         self._workers.add(task)
         task.add_done_callback(self._workers.discard)
