@@ -20,9 +20,9 @@ from catapult_nb.simulator.clock import SimClock
 from catapult_nb.simulator.middlewares import auth_middleware, errors_middleware, listeners_middleware
 from catapult_nb.simulator.routes import routes
 from catapult_nb.simulator.state import STATE_KEY, SimConfig, SimulatorState
-from catapult_nb.simulator.v2_calls import V2Runtime
 from catapult_nb.simulator.v2_routes import V2_KEY
 from catapult_nb.simulator.v2_routes import routes as v2_routes
+from catapult_nb.simulator.v2_runtime import V2Runtime
 
 __all__ = ["create_app"]
 

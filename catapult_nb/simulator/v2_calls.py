@@ -14,22 +14,23 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
-from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
 
 from catapult_nb.engine import COMPLETED, DISCONNECTED, GatherMachine, GatherSpec
 from catapult_nb.options import Prompt
 from catapult_nb.prompts import PromptLength, estimate
 from catapult_nb.redact import redact_url
 from catapult_nb.simulator.bxml import MAX_BXML_BYTES, BxmlError, Verb, parse_bxml
-from catapult_nb.simulator.delivery import CallbackTarget
 from catapult_nb.simulator.resources import SimCall, new_id
-from catapult_nb.simulator.state import ANSWER_DELAY, INBOUND_RING_SECONDS, SimulatorState
+from catapult_nb.simulator.state import ANSWER_DELAY, INBOUND_RING_SECONDS
 from catapult_nb.simulator.v2_webhooks import ANSWERED_WITH_BXML, Hook, payload
 
-__all__ = ["V2Call", "V2Runtime", "driver_of"]
+if TYPE_CHECKING:
+    from catapult_nb.simulator.v2_runtime import V2Runtime
+
+__all__ = ["CallEnded", "V2Call", "driver_of"]
 
 log = logging.getLogger(__name__)
 
@@ -566,126 +567,6 @@ class V2Call:
         reply: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
         self._send(event_type, hook, extra, reply=reply)
         return await reply
-
-
-class V2Runtime:
-    """The v2 side of one simulator: its account, its calls' tasks, and the transfers between calls."""
-
-    def __init__(self, state: SimulatorState) -> None:
-        self.state = state
-        self.account_id = state.config.account_id
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.reroute = {host.lower(): urlsplit(origin) for host, origin in state.config.reroute}
-
-    def route(self, url: str) -> str:
-        """Where a request for ``url`` really goes: its host's rerouted origin, if it has one."""
-        if not self.reroute:
-            return url
-        parts = urlsplit(url)
-        origin = self.reroute.get((parts.hostname or "").lower())
-        if origin is None:
-            return url
-        return urlunsplit((origin.scheme, origin.netloc, parts.path, parts.query, ""))
-
-    async def close(self) -> None:
-        """Stop every running document (the simulator is shutting down)."""
-        for task in list(self.tasks):
-            task.cancel()
-        for task in list(self.tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self.tasks.clear()
-
-    def call_url(self, origin: str, call_id: str) -> str:
-        return f"{origin}/api/v2/accounts/{self.account_id}/calls/{call_id}"
-
-    def new_call(
-        self,
-        direction: str,
-        origin: str,
-        fields: dict[str, Any],
-        first: Hook,
-        disconnect: Hook | None,
-        callback_timeout: float,
-        application_id: str,
-        parent: V2Call | None = None,
-    ) -> V2Call:
-        """A v2 call in the shared call table (``fields``: ``from``, ``to``, ``tag``)."""
-        call = self.state.new_call(
-            direction, origin, {"from": fields["from"], "to": fields["to"], "tag": fields.get("tag") or None}
-        )
-        # v2 webhooks name their own targets; the call's timeout still bounds fetching its audio files
-        call.target = CallbackTarget(url=None, timeout_ms=max(1, round(callback_timeout * 1000)))
-        call.uri = self.call_url(origin, call.id)
-        return V2Call(self, call, application_id, call.uri, first, disconnect, callback_timeout, parent)
-
-    async def transfer(self, call: V2Call, verb: Verb) -> list[Verb] | None:
-        """``<Transfer>``: dial the first ``<PhoneNumber>``; once it answers (and its transferAnswer BXML,
-        if any, is done) the legs are bridged until either hangs up. Then ``transferComplete`` (when the
-        A-leg still lives) brings the next document, or the verbs after ``<Transfer>`` run."""
-        number = verb.children[0]
-        call._set_tag(verb)
-        origin = call.call_url.split("/api/v2/", 1)[0]
-        caller_id = verb.get("transferCallerId") or call.call.from_
-        answer_hook = Hook.from_attrs(
-            number.attrs,
-            call.base,
-            "transferAnswerUrl",
-            "transferAnswerMethod",
-            "transferAnswerFallbackUrl",
-            "transferAnswerFallbackMethod",
-        )
-        disconnect_hook = Hook.from_attrs(
-            number.attrs, call.base, "transferDisconnectUrl", "transferDisconnectMethod"
-        )
-        leg = self.new_call(
-            "out",
-            origin,
-            {"from": caller_id, "to": number.text, "tag": call.call.tag},
-            answer_hook or Hook(call.base),
-            None,
-            call.callback_timeout,
-            call.application_id,
-            parent=call,
-        )
-        leg.transfer_hooks = {"answer": answer_hook, "disconnect": disconnect_hook}
-        leg.base = call.base
-        outcome = leg._wait_outcome()
-        leg.dial(float(verb.get("callTimeout", 30.0)))
-        try:
-            result = await outcome
-            if result == "answered" and answer_hook is not None:
-                bridged = leg._wait_outcome()
-                leg._start(leg._fetch_and_run("transferAnswer", answer_hook))
-                result = await bridged
-            elif result == "answered":
-                result = "bridge"
-            if result == "bridge":
-                call.partner, leg.partner = leg, call
-                result = await leg._wait_outcome()
-        except asyncio.CancelledError:
-            leg.end("hangup")  # the A-leg's document was interrupted or the A-leg hung up
-            raise
-        call._check_alive()
-        call.partner = None
-        complete = Hook.from_attrs(
-            verb.attrs,
-            call.base,
-            "transferCompleteUrl",
-            "transferCompleteMethod",
-            "transferCompleteFallbackUrl",
-            "transferCompleteFallbackMethod",
-        )
-        if complete is None:
-            return None
-        extra = {
-            "transferCallerId": caller_id,
-            "transferTo": number.text,
-            "cause": result,
-            "errorMessage": leg.error_message,
-            "errorId": leg.error_id,
-        }
-        return await call._follow("transferComplete", complete, extra)
 
 
 def driver_of(call: SimCall) -> V2Call | None:

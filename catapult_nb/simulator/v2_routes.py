@@ -20,7 +20,8 @@ from catapult_nb.simulator.bxml import BxmlError, parse_bxml
 from catapult_nb.simulator.errors import ApiError
 from catapult_nb.simulator.resources import SimCall
 from catapult_nb.simulator.state import ENDED_CALL_HORIZON, STATE_KEY
-from catapult_nb.simulator.v2_calls import V2Call, V2Runtime, driver_of
+from catapult_nb.simulator.v2_calls import V2Call, driver_of
+from catapult_nb.simulator.v2_runtime import V2Runtime
 from catapult_nb.simulator.v2_webhooks import Hook
 from catapult_nb.simulator.validation import read_body
 
