@@ -75,11 +75,36 @@ def test_cli_port_in_use_exits_1_with_a_hint(simulator):
 
 
 @pytest.mark.parametrize(
-    "argv", [["simulator", "--speed", "0"], ["simulator", "--port", "70000"], ["nope"], []]
+    "argv",
+    [
+        ["simulator", "--speed", "0"],
+        ["simulator", "--port", "70000"],
+        ["simulator", "--account-id", "acct-1"],
+        ["nope"],
+        [],
+    ],
 )
 def test_cli_usage_errors_exit_2(argv, capsys):
     assert main(argv) == 2
     assert capsys.readouterr().err
+
+
+def test_cli_serves_v2_on_the_same_port_with_its_account_id():
+    process = start("--account-id", "5551234")
+    try:
+        match = LINE.match(process.stdout.readline().rstrip("\n"))
+        assert match
+        calls = f"http://127.0.0.1:{match.group(1)}/api/v2/accounts/5551234/calls"
+        body = {"to": "+15551239999", "from": "+15551230000", "applicationId": "a",
+                "answerUrl": "http://127.0.0.1:9/answer"}
+        created = requests.post(calls, json=body, auth=("t-simulator", "simulator-secret"), timeout=10)
+        assert created.status_code == 201 and created.json()["accountId"] == "5551234"
+        other = calls.replace("5551234", "9900000")
+        refused = requests.get(other, auth=("t-simulator", "simulator-secret"), timeout=10)
+        assert refused.status_code == 403 and "5551234" in refused.json()["description"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
 
 
 def test_cli_prompt_timing_estimate_is_reported_by_health():
