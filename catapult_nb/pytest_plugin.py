@@ -1,4 +1,5 @@
-"""pytest fixtures for testing your own Catapult v1 application against the embedded simulator.
+"""pytest fixtures for testing your own Catapult v1 or Bandwidth Voice API v2 application against the
+embedded simulator.
 
 Installed with the package (the ``pytest11`` entry point): ``pip install catapult_nb`` and the fixtures
 are there, no conftest needed. The simulator calls *your* app, presses keys and hangs up like a caller::
@@ -21,7 +22,16 @@ Fixtures:
     option, default 20): cheaper when many tests each place a few calls. Call ids never repeat, so tests
     sharing it do not see each other's events.
 
-Both are :class:`CatapultSimulator` objects.
+Both are :class:`CatapultSimulator` objects. Their ``.v2`` (a :class:`V2Simulator`) is the same simulator
+seen by a v2 app, one that answers webhooks with BXML::
+
+    def test_my_v2_ivr(catapult_simulator):
+        v2 = catapult_simulator.v2          # .url (the SDK's host), .account_id, .username, .password
+        app_url = v2.serve(create_app(...))
+        call_id = v2.incoming("+15551230000", "+15557654321", app_url + "/initiate")
+        v2.press(call_id, "12345")
+        assert v2.wait_for(call_id, "gather")["digits"] == "12345"
+        assert v2.wait_for(call_id, "disconnect")["cause"] == "hangup"
 """
 
 from __future__ import annotations
@@ -44,7 +54,7 @@ if TYPE_CHECKING:
     from catapult_nb.simulator import Simulator
     from catapult_nb.simulator.phone import VirtualPhone
 
-__all__ = ["DEFAULT_SPEED", "CatapultSimulator", "CatapultWaitError"]
+__all__ = ["DEFAULT_SPEED", "CatapultSimulator", "CatapultWaitError", "V2Simulator"]
 
 #: The simulator's speed unless a test asks for another: API seconds per wall second.
 DEFAULT_SPEED = 20.0
@@ -143,6 +153,11 @@ class CatapultSimulator:
     def simulator(self) -> Simulator:
         """The :class:`~catapult_nb.simulator.Simulator` underneath."""
         return self._simulator
+
+    @property
+    def v2(self) -> V2Simulator:
+        """The same simulator for a Bandwidth Voice API v2 app (BXML): :class:`V2Simulator`."""
+        return V2Simulator(self)
 
     # -- the caller ----------------------------------------------------------------------------------
 
@@ -280,7 +295,7 @@ class CatapultSimulator:
                 lines.append("       " + _describe_attempt(record, answer))
         lines.extend(self._explain_requests(call_id))
         last = mine[-1].event
-        if last.get("eventType") == "hangup":
+        if last.get("eventType") in ("hangup", "disconnect"):
             lines.append("The call has ended: nothing more will be delivered.")
         else:
             lines.append(
@@ -311,16 +326,19 @@ class CatapultSimulator:
         return f"<div><b>Catapult simulator for tests</b> {html.escape(repr(self))}</div>"
 
 
-_DETAIL_FIELDS = ("reason", "digits", "state", "status", "cause", "tag")
-_API_PATH = re.compile(r"^/v1/users/[^/]+")
+_DETAIL_FIELDS = ("reason", "digits", "terminatingDigit", "state", "status", "cause", "errorMessage", "tag")
+_API_PATH = re.compile(r"^/v1/users/[^/]+|^/api/v2/accounts/[^/]+")
 #: How much of an answer's body a failed wait shows.
 ANSWER_PEEK = 600
 
 
 def _error_text(body: bytes) -> str:
-    """``validation-error: The 'gather' resource property 'maxDigits' is invalid: …`` from a v1 error body."""
+    """``validation-error: The 'gather' resource property 'maxDigits' is invalid: …`` from a v1 error body
+    (``validation: Invalid callTimeout: …`` from a v2 one)."""
     try:
         error = json.loads(body)
+        if "description" in error:
+            return f"{error['type']}: {error['description']}"
         return f"{error['code']}: {error['message']}"
     except (ValueError, KeyError, TypeError):
         return body.decode("utf-8", "replace")[:300]
@@ -343,6 +361,67 @@ def _describe_attempt(record: dict[str, Any], answer: bytes) -> str:
         if text:
             head += f"\n         your app answered: {' '.join(text.split())[:300]}"
     return head
+
+
+class V2Simulator:
+    """A :class:`CatapultSimulator` as a Bandwidth Voice API v2 app sees it: the v2 API's root and
+    credentials, a v2 ring, and the same phone, waits and inspector (``wait_for(call_id, "gather")``
+    returns the v2 webhook's payload). Get it from ``catapult_simulator.v2``.
+
+    :param simulator: the fixture's simulator.
+    """
+
+    def __init__(self, simulator: CatapultSimulator) -> None:
+        self._sim = simulator
+        # the caller, the waits and the inspector are the fixture's own, for both dialects
+        self.press = simulator.press
+        self.hang_up = simulator.hang_up
+        self.wait_for = simulator.wait_for
+        self.deliveries = simulator.deliveries
+        self.events = simulator.events
+        self.serve = simulator.serve
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT/api/v2``: the SDK's ``Configuration(host=…)`` (with
+        ``ignore_operation_servers=True``)."""
+        return self._sim.simulator.v2_api_url
+
+    @property
+    def account_id(self) -> str:
+        return self._sim.simulator.account_id
+
+    @property
+    def username(self) -> str:
+        """The Basic auth user name (the same pair as v1's token and secret)."""
+        return self._sim.api_token
+
+    @property
+    def password(self) -> str:
+        return self._sim.api_secret
+
+    @property
+    def calls_url(self) -> str:
+        """``url + "/accounts/{account_id}/calls"``, for a plain HTTP client."""
+        return f"{self.url}/accounts/{self.account_id}/calls"
+
+    def incoming(self, from_: str, to: str, application_url: str, **options: Any) -> str:
+        """Ring your v2 app: an ``initiate`` webhook goes to ``application_url`` and the BXML it answers
+        with runs; returns the call id. ``options``: ``disconnectUrl`` (default: ``application_url``),
+        ``fallbackUrl``, ``applicationId``, ``username``/``password``, ``callbackTimeout`` (seconds).
+
+        :raises PhoneError: the simulator refused the call (a bad number or URL); the message says why.
+        """
+        return self._sim.phone.incoming_v2(from_, to, application_url, **options)
+
+    def call_info(self, call_id: str) -> dict[str, Any]:
+        """The simulator's view of the call: state, ``cause``, ``errorMessage`` (why BXML was invalid),
+        the prompts it measured and the last BXML documents it ran."""
+        return self._sim.phone.call_info(call_id)
+
+    def __repr__(self) -> str:
+        where = self.url if self._sim.simulator.running else "not running"
+        return f"V2Simulator({where}, account_id={self.account_id!r})"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -249,3 +249,36 @@ def test_a_failing_wait_shows_the_apps_api_requests_the_simulator_refused(catapu
     assert f"  POST /calls/{call_id} → 200" in message or f"  POST /calls/{call_id} → 201" in message
     assert f"  POST /calls/{call_id}/gather → 400 validation-error: " in message
     assert "maxDigits" in message
+
+
+def test_the_v2_view_has_the_v2_root_account_and_credentials(catapult_simulator):
+    v2 = catapult_simulator.v2
+    assert v2.url == catapult_simulator.url + "/api/v2"
+    assert (v2.account_id, v2.username, v2.password) == ("9900000", "t-simulator", "simulator-secret")
+    assert v2.calls_url == v2.url + "/accounts/9900000/calls"
+    assert "simulator-secret" not in repr(v2)
+
+
+def test_a_failing_v2_wait_shows_the_invalid_bxml_and_the_apps_refused_requests(catapult_simulator):
+    import requests
+
+    v2 = catapult_simulator.v2
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "application/xml")])
+        return [b"<Response><Gather maxDigits='99'/></Response>"]
+
+    url = v2.serve(app)
+    call_id = v2.incoming(CALLER, APP_NUMBER, url + "/initiate")
+    refused = requests.post(f"{v2.calls_url}/{call_id}", json={"state": "active"},
+                            auth=(v2.username, v2.password), timeout=5)
+    assert refused.status_code == 400
+
+    with pytest.raises(CatapultWaitError) as failure:
+        v2.wait_for(call_id, "gather", timeout=0.5)
+
+    message = str(failure.value)
+    assert "1. initiate" in message
+    assert "cause='invalid-bxml'" in message and "maxDigits must be between 1 and 50, got 99" in message
+    assert f"  POST /calls/{call_id} → 400 validation: Invalid redirectUrl: is required" in message
+    assert "The call has ended: nothing more will be delivered." in message

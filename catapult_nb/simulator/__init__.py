@@ -249,9 +249,9 @@ class Simulator:
         self._server.state.deliverer.listeners.append(listener)
 
     def add_request_listener(self, listener: Callable[[str, str, int, bytes], None]) -> None:
-        """Call ``listener(method, path, status, body)`` after each ``/v1`` request is answered, on the
-        simulator's thread (``body``: the answer's, e.g. the v1 error body). Raises RuntimeError before
-        :meth:`start`."""
+        """Call ``listener(method, path, status, body)`` after each ``/v1`` or ``/api/v2`` request is
+        answered, on the simulator's thread (``body``: the answer's, e.g. the v1 error body). Raises
+        RuntimeError before :meth:`start`."""
         if self._server is None:
             raise RuntimeError("the simulator is not running: call start() first")
         self._server.state.request_listeners.append(listener)

@@ -71,10 +71,11 @@ async def errors_middleware(
 async def listeners_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Tell the state's request listeners about each answered ``/v1`` request (errors included)."""
+    """Tell the state's request listeners about each answered ``/v1`` or ``/api/v2`` request (errors
+    included)."""
     response = await handler(request)
     listeners = request.app[STATE_KEY].request_listeners
-    if listeners and request.path.startswith("/v1/"):
+    if listeners and request.path.startswith(("/v1/", V2_PREFIX)):
         body = getattr(response, "body", None)
         body = body if isinstance(body, bytes) else b""
         for listener in listeners:

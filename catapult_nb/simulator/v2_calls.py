@@ -96,6 +96,9 @@ class V2Call:
         self.gather: GatherMachine | None = None
         self._gather_timer: asyncio.TimerHandle | None = None
         self._gather_done: asyncio.Future[None] | None = None
+        # keys pressed while a Gather's audio is being measured (rendered, fetched): the Gather runs from
+        # the moment it is reached, so they count, at their own times
+        self._early_keys: list[tuple[str, float]] | None = None
         self.dtmf_hook: Hook | None = None  # set by <StartGather>
         self.cause: str | None = None
         self.error_message: str | None = None
@@ -116,6 +119,8 @@ class V2Call:
         now = self.state.clock.now() if at is None else at
         if self.gather is not None and not self.gather.done:
             self._apply(self.gather.press(key, now))
+        elif self._early_keys is not None:
+            self._early_keys.append((key, now))
         elif self.dtmf_hook is not None:
             self._send("dtmf", self.dtmf_hook, {"digit": key}, at=now)
         # else: no Gather listens, so the key is lost, as on a real line
@@ -459,9 +464,14 @@ class V2Call:
         hook = Hook.from_attrs(
             verb.attrs, self.base, "gatherUrl", "gatherMethod", "gatherFallbackUrl", "gatherFallbackMethod"
         )
+        started = self.state.clock.now()
         seconds = 0.0
-        for nested in verb.children:
-            seconds += await self._measure(nested, f"<Gather> <{nested.name}>")
+        self._early_keys = []
+        try:
+            for nested in verb.children:
+                seconds += await self._measure(nested, f"<Gather> <{nested.name}>")
+        finally:
+            early, self._early_keys = self._early_keys, None
         timing = {
             k: v
             for k, v in verb.attrs.items()
@@ -469,9 +479,12 @@ class V2Call:
             in ("maxDigits", "interDigitTimeout", "firstDigitTimeout", "terminatingDigits", "repeatCount")
         }
         spec = GatherSpec.from_bxml(timing, seconds, max(1, len(verb.children)))
-        machine = self.gather = GatherMachine(spec, self.state.clock.now())
+        machine = self.gather = GatherMachine(spec, started)
         done = self._gather_done = asyncio.get_running_loop().create_future()
         self._apply(machine.initial_effects())
+        for key, at in early or ():
+            if not machine.done:
+                self._apply(machine.press(key, max(at, started)))
         try:
             await done
         finally:
