@@ -28,6 +28,7 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from catapult_nb.engine import V2_GATHER_ATTRIBUTES, GatherSpec
+from catapult_nb.errors import Error
 from catapult_nb.options import DTMF_KEYS, GENDERS, LOCALES, VOICES, OptionError
 
 __all__ = [
@@ -71,7 +72,7 @@ _NUMBER = re.compile(r"\s*\d+(\.\d+)?\s*")
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
 
 
-class BxmlError(ValueError):
+class BxmlError(Error, ValueError):
     """A BXML document the simulator will not run; the message names the verb, attribute and rule.
 
     :param verb: the verb (element) at fault, e.g. ``"Gather"``; ``""`` for the document as a whole.

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from catapult_nb.engine import COMPLETED, DISCONNECTED, GatherMachine, GatherSpec
+from catapult_nb.errors import Error
 from catapult_nb.options import Prompt
 from catapult_nb.prompts import PromptLength, estimate
 from catapult_nb.redact import redact_url
@@ -51,8 +52,8 @@ SPEECH_NOT_SIMULATED = (
 )
 
 
-class CallEnded(Exception):
-    """The call ended while a document ran: the document stops."""
+class CallEnded(Error):
+    """The call ended while a document ran: the document stops (never leaves the simulator)."""
 
 
 class V2Call:
