@@ -405,6 +405,14 @@ def test_invalid_bxml_ends_the_call_and_says_why_everywhere(v2, collector, sim):
     assert info["documents"][0]["bxml"] == "<Response><Gather maxDigits='60'/></Response>"
 
 
+def test_passwords_in_a_kept_document_are_masked(v2, collector, sim):
+    bxml = "<Response><Gather gatherUrl='/g' username='app' password='s3cret-pw'/></Response>"
+    call_id = v2.call(collector, bxml)
+    kept = wait_until(lambda: sim.phone.call_info(call_id)["documents"])[0]["bxml"]
+    assert "s3cret-pw" not in kept and "password=\"***\"" in kept
+    v2.phone.hang_up(call_id)
+
+
 def test_speech_input_is_not_simulated(v2, collector):
     call_id = v2.call(collector, "<Response><Gather input='speech'/></Response>")
     disconnect = collector.wait_for_event("disconnect", call_id)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
@@ -22,7 +23,7 @@ from catapult_nb.engine import COMPLETED, DISCONNECTED, GatherMachine, GatherSpe
 from catapult_nb.errors import Error
 from catapult_nb.options import Prompt
 from catapult_nb.prompts import PromptLength, estimate
-from catapult_nb.redact import redact_url
+from catapult_nb.redact import MASK, redact_url
 from catapult_nb.simulator.bxml import MAX_BXML_BYTES, BxmlError, Verb, parse_bxml
 from catapult_nb.simulator.resources import SimCall, new_id
 from catapult_nb.simulator.state import ANSWER_DELAY, INBOUND_RING_SECONDS
@@ -44,8 +45,12 @@ V2_STATES = {
     "rejected": "disconnected",
 }
 #: Documents kept per call for ``GET /_sim/calls/{callId}`` (each cut to :data:`KEPT_TEXT` characters).
-KEPT_DOCUMENTS = 20
+KEPT_DOCUMENTS = 10
 KEPT_TEXT = 4000
+#: A password attribute's value in a kept document (a webhook's Basic auth): masked before it is kept.
+PASSWORD_ATTRIBUTE = re.compile(
+    r"""(\b(?:password|fallbackPassword)\s*=\s*)("[^"]*"|'[^']*')""", re.IGNORECASE
+)
 SPEECH_NOT_SIMULATED = (
     "<Gather> attribute input: input={value!r} asks for speech recognition, which the simulator does not "
     'simulate; use input="dtmf" (the default) to gather keys'
@@ -344,7 +349,9 @@ class V2Call:
             return None
 
     def _keep_document(self, text: str, source: str) -> None:
-        self.documents.append({"time": self.state.clock.iso(), "from": source, "bxml": text[:KEPT_TEXT]})
+        """Keep the document for ``GET /_sim/calls/{callId}``, its passwords masked."""
+        shown = PASSWORD_ATTRIBUTE.sub(lambda m: f'{m.group(1)}"{MASK}"', text[:KEPT_TEXT])
+        self.documents.append({"time": self.state.clock.iso(), "from": source, "bxml": shown})
 
     def _last_error(self, hook: Hook) -> str:
         attempts = self.state.deliverer.deliveries(self.call.id)
