@@ -501,7 +501,7 @@ def test_a_transfer_bridges_the_called_party_and_completes_when_it_hangs_up(v2, 
     collector.answer("/complete", "<Response><SpeakSentence>Goodbye</SpeakSentence><Hangup/></Response>")
     bxml = (
         "<Response><Transfer transferCompleteUrl='/complete' transferCallerId='+15551110000'>"
-        "<PhoneNumber transferAnswerUrl='/announce' transferDisconnectUrl='/leg-gone'>"
+        "<PhoneNumber transferAnswerUrl='/announce' transferDisconnectUrl='/leg-gone' tag='leg'>"
         "+15550100999</PhoneNumber>"
         "</Transfer></Response>"
     )
@@ -514,7 +514,7 @@ def test_a_transfer_bridges_the_called_party_and_completes_when_it_hangs_up(v2, 
         "+15550100999",
     )
     leg = v2.state(leg_id)
-    assert leg["parentCallId"] == call_id and leg["state"] == "answered"
+    assert leg["parentCallId"] == call_id and leg["state"] == "answered" and answered["tag"] == "leg"
     # the leg hangs up: transferDisconnect for it, transferComplete for the caller, whose BXML goes on
     v2.phone.hang_up(leg_id)
     gone = collector.wait_for_event("transferDisconnect", leg_id)

@@ -99,6 +99,7 @@ class V2Runtime:
             parent=call,
         )
         leg.transfer_hooks = {"answer": answer_hook, "disconnect": disconnect_hook}
+        leg._set_tag(number)  # the PhoneNumber's tag, for the called party's webhooks
         leg.base = call.base
         outcome = leg._wait_outcome()
         leg.dial(float(verb.get("callTimeout", 30.0)))
