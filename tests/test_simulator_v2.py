@@ -553,3 +553,23 @@ def test_the_caller_hanging_up_ends_the_bridged_leg(v2, collector):
     gone = collector.wait_for_event("transferDisconnect", leg["callId"])
     assert gone["parentCallId"] == call_id and gone["cause"] == "hangup"
     assert v2.state(leg["callId"])["state"] == "disconnected"
+
+
+def test_the_async_phone_rings_a_v2_app_and_presses_on_it(sim, collector):
+    import asyncio
+
+    from catapult_nb.simulator.phone import AsyncVirtualPhone
+
+    collector.answer("/app", "<Response><Gather gatherUrl='/gather' maxDigits='2'/></Response>")
+    collector.answer("/gather", "<Response><Hangup/></Response>")
+
+    async def ring() -> str:
+        async with AsyncVirtualPhone(sim.base_url) as phone:
+            call_id = await phone.incoming_v2(FROM, TO, collector.url("/app"))
+            await asyncio.to_thread(collector.wait_for_event, "initiate", call_id)
+            await phone.press(call_id, "42")
+            return call_id
+
+    call_id = asyncio.run(ring())
+    assert collector.wait_for_event("gather", call_id)["digits"] == "42"
+    assert collector.wait_for_event("disconnect", call_id)["cause"] == "hangup"
