@@ -52,8 +52,8 @@ PASSWORD_ATTRIBUTE = re.compile(
     r"""(\b(?:password|fallbackPassword)\s*=\s*)("[^"]*"|'[^']*')""", re.IGNORECASE
 )
 SPEECH_NOT_SIMULATED = (
-    "<Gather> attribute input: input={value!r} asks for speech recognition, which the simulator does not "
-    'simulate; use input="dtmf" (the default) to gather keys'
+    "input={value!r} asks for speech recognition, which the simulator does not simulate; use "
+    'input="dtmf" (the default) to gather keys'
 )
 
 
