@@ -115,7 +115,7 @@ class V2Runtime:
                 call.partner, leg.partner = leg, call
                 result = await leg._wait_outcome()
         except asyncio.CancelledError:
-            leg.end("hangup")  # the A-leg's document was interrupted or the A-leg hung up
+            leg.hang_up(None)  # the A-leg's document stopped or it hung up: hang up (or cancel) the leg
             raise
         call._check_alive()
         call.partner = None
