@@ -105,6 +105,7 @@ class V2Call:
         # keys pressed while a Gather's audio is being measured (rendered, fetched): the Gather runs from
         # the moment it is reached, so they count, at their own times
         self._early_keys: list[tuple[str, float]] | None = None
+        self._cursor: float | None = None  # where the last wait ended, on the API clock (see _moment)
         self.dtmf_hook: Hook | None = None  # set by <StartGather>
         self.cause: str | None = None
         self.error_message: str | None = None
@@ -190,21 +191,23 @@ class V2Call:
 
     def dial(self, call_timeout: float) -> None:
         """An outbound call rings; the ``to`` number's last digits choose what the far end does."""
-        to = self.call.to
+        to, now = self.call.to, self.state.clock.now()
+        # each at its own moment, however late the loop runs the timer
         if to.endswith("0001"):
-            self.state.timer(self.call, call_timeout, lambda: self.end("timeout"))
-        elif to.endswith("0002"):
-            self.state.timer(self.call, ANSWER_DELAY, lambda: self.end("busy"))
-        elif to.endswith("0003"):
-            self.state.timer(self.call, ANSWER_DELAY, lambda: self.end("rejected"))
+            at = now + call_timeout
+            self.state.timer_at(self.call, at, lambda: self.end("timeout", at=at))
+        elif to.endswith("0002") or to.endswith("0003"):
+            at, cause = now + ANSWER_DELAY, "busy" if to.endswith("0002") else "rejected"
+            self.state.timer_at(self.call, at, lambda: self.end(cause, at=at))
         else:
-            self.state.timer(self.call, ANSWER_DELAY, self.answered)
+            at = now + ANSWER_DELAY
+            self.state.timer_at(self.call, at, lambda: self.answered(at))
 
-    def answered(self) -> None:
-        """The far end picked up: the ``answer`` webhook fetches the first document (for a B-leg, the
-        ``transferAnswer`` webhook, if its PhoneNumber named one)."""
+    def answered(self, at: float | None = None) -> None:
+        """The far end picked up (at API time ``at``, default now): the ``answer`` webhook fetches the
+        first document (for a B-leg, the ``transferAnswer`` webhook, if its PhoneNumber named one)."""
         self.call.machine.answer()
-        self.call.active_at = self.state.clock.now()
+        self.call.active_at = self.state.clock.now() if at is None else at
         if self.parent is not None:
             self._notify("answered")
             return
@@ -316,6 +319,7 @@ class V2Call:
     async def fetch(self, event_type: str, hook: Hook, extra: dict[str, Any]) -> list[Verb] | None:
         """Send a webhook that answers with BXML and read the answer; None when the call ended because
         the webhook could not be delivered (``callback-error``) or its BXML was invalid."""
+        self._cursor = None  # a webhook takes real time: the next verb starts when its answer is read
         answer = await self._exchange(event_type, hook, extra)
         if self.ended:
             return None
@@ -380,10 +384,11 @@ class V2Call:
         """Run one verb; returns the document to continue with when the verb brought one."""
         name = verb.name
         if name in ("SpeakSentence", "PlayAudio"):
+            start = self._moment()
             seconds = await self._measure(verb, f"<{name}>")
-            await self._sleep(seconds)
+            await self._sleep_until(start + seconds)
         elif name == "Pause":
-            await self._sleep(verb.get("duration", 1.0))
+            await self._sleep_until(self._moment() + verb.get("duration", 1.0))
         elif name == "Gather":
             return await self._gather(verb)
         elif name == "Redirect":
@@ -442,18 +447,26 @@ class V2Call:
         self.state.record_prompt(self.call, purpose, prompt, length)
         return length.seconds
 
-    async def _sleep(self, seconds: float) -> None:
-        if seconds <= 0:
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    def _moment(self) -> float:
+        """Now, on the call's own timeline: the end of the wait that just ended (a loop that wakes late
+        does not shift the verbs after it), else the clock."""
+        cursor, self._cursor = self._cursor, None
+        now = self.state.clock.now()
+        return cursor if cursor is not None and cursor <= now else now
 
-        def wake() -> None:
-            if not waiter.done():
-                waiter.set_result(None)
+    async def _sleep_until(self, end: float) -> None:
+        """Wait until API time ``end``; the next verb starts exactly then."""
+        if end > self.state.clock.now():
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-        self.state.timer(self.call, seconds, wake)
-        await waiter
+            def wake() -> None:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+            self.state.timer_at(self.call, end, wake)
+            await waiter
         self._check_alive()
+        self._cursor = end
 
     def _check_alive(self) -> None:
         if self.ended:
@@ -472,7 +485,7 @@ class V2Call:
         hook = Hook.from_attrs(
             verb.attrs, self.base, "gatherUrl", "gatherMethod", "gatherFallbackUrl", "gatherFallbackMethod"
         )
-        started = self.state.clock.now()
+        started = self._moment()
         seconds = 0.0
         self._early_keys = []
         try:
