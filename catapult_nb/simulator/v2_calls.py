@@ -316,11 +316,14 @@ class V2Call:
             self.state.cancel_timers(self.call)
         await self._run(verbs)
 
-    async def fetch(self, event_type: str, hook: Hook, extra: dict[str, Any]) -> list[Verb] | None:
-        """Send a webhook that answers with BXML and read the answer; None when the call ended because
-        the webhook could not be delivered (``callback-error``) or its BXML was invalid."""
+    async def fetch(
+        self, event_type: str, hook: Hook, extra: dict[str, Any], at: float | None = None
+    ) -> list[Verb] | None:
+        """Send a webhook that answers with BXML (its ``eventTime``: ``at``, default now) and read the
+        answer; None when the call ended because the webhook could not be delivered
+        (``callback-error``) or its BXML was invalid."""
         self._cursor = None  # a webhook takes real time: the next verb starts when its answer is read
-        answer = await self._exchange(event_type, hook, extra)
+        answer = await self._exchange(event_type, hook, extra, at)
         if self.ended:
             return None
         if answer is None:
@@ -416,8 +419,10 @@ class V2Call:
             self.dtmf_hook = None
         return None
 
-    async def _follow(self, event_type: str, hook: Hook, extra: dict[str, Any] | None = None) -> list[Verb]:
-        verbs = await self.fetch(event_type, hook, extra or {})
+    async def _follow(
+        self, event_type: str, hook: Hook, extra: dict[str, Any] | None = None, at: float | None = None
+    ) -> list[Verb]:
+        verbs = await self.fetch(event_type, hook, extra or {}, at)
         if verbs is None:
             raise CallEnded
         return verbs
@@ -514,7 +519,7 @@ class V2Call:
         if hook is None:  # no gatherUrl: the digits are dropped and the next verb runs
             return None
         result = {"digits": machine.digits, "terminatingDigit": machine.terminating_digit}
-        return await self._follow("gather", hook, result)
+        return await self._follow("gather", hook, result, at=machine.completed_at)
 
     def _apply(self, effects: list[Any]) -> None:
         """React to the gather machine's effects, then re-arm its one timer."""
@@ -595,11 +600,13 @@ class V2Call:
         target = hook.target(self.callback_timeout, self.runtime.route)
         self.state.deliverer.send(self.call.id, target, body, reply)
 
-    async def _exchange(self, event_type: str, hook: Hook, extra: dict[str, Any]) -> bytes | None:
+    async def _exchange(
+        self, event_type: str, hook: Hook, extra: dict[str, Any], at: float | None = None
+    ) -> bytes | None:
         """Send a webhook that expects BXML back, after the call's earlier webhooks; its answer or None."""
         assert event_type in ANSWERED_WITH_BXML
         reply: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
-        self._send(event_type, hook, extra, reply=reply)
+        self._send(event_type, hook, extra, at=at, reply=reply)
         return await reply
 
 
