@@ -381,7 +381,7 @@ class V2Call:
             if self.parent is not None:  # a B-leg's transferAnswer BXML is done: the legs are bridged
                 self._notify("bridge")
             else:
-                self.end("hangup")
+                self.end("hangup", at=self._moment())  # no verbs left
 
     async def _execute(self, verb: Verb) -> list[Verb] | None:
         """Run one verb; returns the document to continue with when the verb brought one."""
@@ -408,7 +408,7 @@ class V2Call:
         elif name == "Transfer":
             return await self.runtime.transfer(self, verb)
         elif name == "Hangup":
-            self.end("hangup")
+            self.end("hangup", at=self._moment())
             raise CallEnded
         elif name == "Tag":
             self.call.tag = verb.text or None
