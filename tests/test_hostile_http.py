@@ -488,7 +488,7 @@ def documents(draw, depth: int = 0) -> str:
     return f"<{name} {shown}>{text}{inside}</{name}>"
 
 
-@settings(max_examples=3000, deadline=None, database=None)
+@settings(max_examples=1500, deadline=None, database=None)
 @given(
     document=documents()
     | st.sampled_from([b.decode("utf-8", "replace") for b in XML_BODIES])
