@@ -138,6 +138,24 @@ class CallerMix:
     def __repr__(self) -> str:
         return "CallerMix(" + ", ".join(f"{name} {share:.0%}" for name, share in self.shares.items()) + ")"
 
+    @classmethod
+    def fit(cls, source: Any, by: str | None = None, **options: Any) -> Any:
+        """Fit a mix to a log of finished gathers: how these callers behave, with intervals.
+
+        ``CallerMix.fit(store)`` gives a :class:`~catapult_nb.campaign.fit.FittedMix` (use it as
+        ``callers=`` of a campaign to forecast other options; ``.report()`` shows the estimates);
+        ``by="tag"`` gives one per group. See :func:`~catapult_nb.campaign.fit.fit_callers` for the
+        options and ``docs/fitting.md`` for the method.
+
+        :param source: an ``EventStore``, a ``Session``, a campaign result or a gather table / events frame.
+        :param by: a column to fit one mix per value of (e.g. ``"tag"``).
+        :raises ValueError: for a log the fit cannot use (the message says what is missing).
+        """
+        # the fit sits above this module (it plays callers through the plans): imported when used
+        from catapult_nb.campaign.fit import fit_callers
+
+        return fit_callers(source, by, **options)
+
     @property
     def shares(self) -> dict[str, float]:
         """Each kind's share of the callers."""

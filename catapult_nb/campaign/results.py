@@ -39,6 +39,9 @@ class CampaignResult:
     seed: int
     mode: str = "engine"  # "engine" or "wire"
     margin: float = 0.0  # the safety margin the timelines were built with (API seconds)
+    #: with fitted callers: completed / timed-out / hung-up shares with intervals (``share``, ``low``,
+    #: ``high``)
+    forecast: pd.DataFrame | None = None
     _table: pd.DataFrame | None = field(default=None, repr=False)
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
@@ -87,16 +90,24 @@ class CampaignResult:
 
     def __repr__(self) -> str:
         s = self.summary()
-        return (f"CampaignResult({self.label!r}, callers={int(s['callers'])}, mode={self.mode!r}, "
+        text = (f"CampaignResult({self.label!r}, callers={int(s['callers'])}, mode={self.mode!r}, "
                 f"completed={s['completionRate']:.1%}, timeouts={s['timeoutRate']:.1%}, seed={self.seed})")
+        if self.forecast is not None:
+            text += "\nforecast: " + ", ".join(
+                f"{name} {row.share:.1%} [{row.low:.1%}–{row.high:.1%}]"
+                for name, row in self.forecast.iterrows())
+        return text
 
     def _repr_html_(self) -> str:
         s = self.summary()
         rows = "".join(
             f"<tr><td>{html.escape(k)}</td><td>{_fmt(k, v)}</td></tr>" for k, v in s.items()
         )
+        forecast = "" if self.forecast is None else (
+            "<b>Forecast</b> (intervals from the fit's bootstrap refits)" + self.forecast.to_html(
+                formatters={c: (lambda v: f"{v:.1%}") for c in self.forecast.columns}))  # type: ignore[misc]
         return (f"<div><b>Campaign</b> {html.escape(self.label)} ({self.mode}, seed {self.seed})"
-                f"<table>{rows}</table></div>")
+                f"<table>{rows}</table>{forecast}</div>")
 
 
 def _fmt(key: str, value: float) -> str:

@@ -7,6 +7,7 @@ from typing import Any, cast, overload
 
 from catapult_nb import analysis, prompts
 from catapult_nb.campaign.callers import MAX_N, Caller, CallerMix, check_float, check_int, coerce_callers
+from catapult_nb.campaign.fit import FittedMix, forecast_shares
 from catapult_nb.campaign.flow_engine import FlowCampaignResult
 from catapult_nb.campaign.flow_run import FlowComparison
 from catapult_nb.campaign.flow_run import run_campaign as run_flow_campaign
@@ -72,6 +73,9 @@ def run_campaign(
     :class:`~catapult_nb.campaign.flow_engine.FlowCampaignResult`; its prompts are timed by the estimate,
     at most 1,000,000 callers, and ``label`` does not apply.
 
+    With callers fitted to a log (:meth:`CallerMix.fit`), the result's ``forecast`` gives the completed,
+    timed-out and hung-up shares with intervals (each bootstrap refit of the fit plays the same callers).
+
     :param options: the gather options (``GatherOptions``, or a wire dict as the API takes it), or a flow.
     :param callers: who calls: a :class:`Caller`, a :class:`CallerMix`, a ``{Caller: weight}`` dict or a
         list of callers / ``(caller, weight)`` pairs. Default :data:`DEFAULT_CALLERS`.
@@ -122,6 +126,8 @@ def run_campaign(
     result = engine_result(options, mix_, label, seed, campaign_id_arrays(label, n), reasons, digits,
                            first_keys, ends, intended, kind, mode="engine")
     result.margin = margin
+    if isinstance(mix_, FittedMix):
+        result.forecast = forecast_shares(spec, mix_, n, seed, point=reasons)
     return result
 
 
