@@ -363,7 +363,13 @@ def test_real_outcomes_notebook_imports_the_shipped_log_and_lists_its_bad_lines(
     # importing it again adds nothing; the questions are answered from both option sets
     assert "'imported': 0" in text
     assert "code-a completes" in text and "code-b" in text
-    assert text.count("image/png") == 4  # reasons, hours, typing times, a call's timeline
+    # reasons, hours, typing times, a call's timeline, the fit's observed against fitted
+    assert text.count("image/png") == 5
+    # the callers fitted on code-a forecast code-b beside what it did, and options nobody tried
+    forecast = cell_text(nb, "forecast = run_campaign(")
+    assert "code-b really" in forecast and "timed out" in forecast
+    assert "terminator_rate" in cell_text(nb, "fitted.report()")
+    assert "maxDigits=6" in cell_text(nb, "untried = ")
 
 
 def test_prompt_lab_hears_compares_and_costs_prompts(tmp_path, fake_credentials):

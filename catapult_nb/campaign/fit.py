@@ -148,8 +148,8 @@ class FittedMix(CallerMix):
             lines.append(f"  {unsure} quantities the data cannot pin down: see .report()")
         return "\n".join(lines)
 
-    def _repr_html_(self) -> str:
-        return str(self.report()._repr_html_())
+    def _repr_html_(self) -> str:  # the estimates and notes; the plots are the report's
+        return str(self.report()._repr_html_(plots=False))
 
 
 def _share_text(est: pd.DataFrame, name: str, share: float) -> str:

@@ -40,9 +40,9 @@ PRIOR_SD_SPREAD = 0.75
 #: The fewest simulated callers of a yes/no group, however rare it is.
 MIN_GROUP = 64
 REALLOCATE = (2, 4)  # scoring iterations that share the simulated callers anew (then fixed: CRN)
-# The timing parameters' derivatives are central differences over ±_STEP (log units): a wide step, because
-# the simulated shares move by whole callers and the noise of a difference falls with its width.
-_STEP = 0.2
+# The timing parameters' derivatives are differences over _STEP (log units): a wide step, because the
+# simulated shares move by whole callers and the noise of a difference falls with its width.
+_STEP = 0.1
 _SIGMA = (0.02, 3.0)  # a lognormal spread the Caller accepts
 _RATE = 1e-4  # rates stay this far from 0 and 1 (logit finite)
 COMBOS = np.array(list(itertools.product((0, 1), repeat=len(RATES))), dtype=float)  # (16, 4)
@@ -230,12 +230,11 @@ class Model:
         for k in range(self.kinds):
             combo = self._combo_weights(rates[k])
             for i in range(len(CONTINUOUS)):
-                up, down = timing[k].copy(), timing[k].copy()
+                up = timing[k].copy()
                 up[i] += _STEP
-                down[i] -= _STEP
-                above, below = self.kind_cells(up, k), self.kind_cells(down, k)
+                above = self.kind_cells(up, k)
                 for s in range(len(self.sets)):
-                    columns[s].append(weights[k] * combo @ (above[s] - below[s]) / (2 * _STEP))
+                    columns[s].append(weights[k] * combo @ (above[s] - cells[k][s]) / _STEP)
             for i in range(len(RATES)):
                 d_combo = combo * (COMBOS[:, i] - rates[k, i])  # d pi / d logit(rate)
                 for s in range(len(self.sets)):
@@ -302,7 +301,7 @@ class Model:
             theta, cells, probs = trial, trial_cells, trial_probs
             gain, value = trial_value - value, trial_value
             spread = np.sqrt(np.maximum(np.diag(np.linalg.inv(curvature)), 1e-12))
-            if np.max(np.abs(step) / spread) < 0.1 or gain < 0.5:
+            if np.max(np.abs(step) / spread) < 0.05 or gain < 0.05:
                 break
         return theta, curvature, value
 

@@ -112,7 +112,7 @@ class FitReport:
             parts.extend(f"  - {note}" for note in m.notes)
         return "\n\n".join(parts)
 
-    def _repr_html_(self) -> str:
+    def _repr_html_(self, plots: bool = True) -> str:
         quality = self.fit_quality
         out = ["<div><b>Callers fitted to a log</b>"]
         for g, m in self.groups.items():
@@ -129,6 +129,8 @@ class FitReport:
             out.append(_estimates_html(m.estimates))
             if m.notes:
                 out.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in m.notes) + "</ul>")
+        if not plots:
+            return "".join(out) + "<p>Observed against fitted: <code>.report()</code></p></div>"
         buffer = io.BytesIO()
         self.plot().savefig(buffer, format="png", dpi=80)
         image = base64.b64encode(buffer.getvalue()).decode("ascii")
