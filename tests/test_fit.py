@@ -57,6 +57,7 @@ def shares(table: pd.DataFrame) -> pd.Series:
                       "hung up": reasons.get("hung-up", 0)})
 
 
+@pytest.mark.slow  # two fits of 8,000 gathers
 @pytest.mark.parametrize(("fitted_on", "forecast_for"), [(ARM_3S, ARM_8S), (ARM_8S, ARM_3S)],
                          ids=["3s-to-8s", "8s-to-3s"])
 def test_a_fit_on_one_arm_forecasts_the_other_within_four_points(fitted_on, forecast_for):
@@ -71,6 +72,7 @@ def test_a_fit_on_one_arm_forecasts_the_other_within_four_points(fitted_on, fore
     assert ((forecast["low"] <= forecast["share"]) & (forecast["share"] <= forecast["high"])).all()
 
 
+@pytest.mark.slow  # three fits of 8,000 gathers
 def test_intervals_cover_known_parameters_at_about_their_level():
     """Logs made by the caller model itself with known parameters: the 90 % intervals of the identified
     parameters cover the truth in at least 14 of 18 cases (3 logs × 6 parameters; 16.2 expected; fewer
@@ -147,6 +149,7 @@ def test_by_tag_fits_one_mix_per_arm_from_a_store(tmp_path):
     store.close()
 
 
+@pytest.mark.slow  # one kind, then two
 def test_a_mix_of_two_kinds_is_found_when_one_kind_does_not_fit():
     callers = mix((Caller.typical(), 0.7), (Caller.hesitant(first_key_median=8.0), 0.3))
     log = run_campaign(ARM_8S, callers, n=6000, seed=6, prompt_timing="estimate").table

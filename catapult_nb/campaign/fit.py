@@ -26,11 +26,19 @@ import pandas as pd
 from catapult_nb import analysis
 from catapult_nb.campaign.callers import CallerMix, check_float, check_int
 from catapult_nb.campaign.fit_data import OptionSetData, read_groups
-from catapult_nb.campaign.fit_model import CONTINUOUS, PARAMETERS, PER_KIND, Model, RandomDraws
+from catapult_nb.campaign.fit_model import (
+    CONTINUOUS,
+    PARAMETERS,
+    PER_KIND,
+    Model,
+    RandomDraws,
+    model_deviance,
+)
+from catapult_nb.campaign.fit_report import FitReport
 from catapult_nb.campaign.plans import build_timelines, draw, play
 from catapult_nb.engine import GatherSpec, Reason
 
-__all__ = ["FitDetails", "FittedGroups", "FittedMix", "fit_callers", "forecast_shares"]
+__all__ = ["FitDetails", "FitReport", "FittedGroups", "FittedMix", "fit_callers", "forecast_shares"]
 
 _TERM = analysis.REASONS.index(Reason.TERMINATING_DIGIT.value)
 _MAX = analysis.REASONS.index(Reason.MAX_DIGITS.value)
@@ -123,10 +131,8 @@ class FittedMix(CallerMix):
         """The mixes refitted on bootstrap samples of the log (what forecast intervals are made of)."""
         return self.details.mixes()
 
-    def report(self) -> Any:
+    def report(self) -> FitReport:
         """Estimates with intervals, notes, and observed-vs-fitted plots (:class:`FitReport`)."""
-        from catapult_nb.campaign.fit_report import FitReport
-
         return FitReport({self.details.group: self})
 
     def __repr__(self) -> str:
@@ -162,10 +168,8 @@ def _share_text(est: pd.DataFrame, name: str, share: float) -> str:
 class FittedGroups(dict):  # type: ignore[type-arg]
     """One :class:`FittedMix` per group (``CallerMix.fit(source, by=…)``), by the group's value."""
 
-    def report(self) -> Any:
+    def report(self) -> FitReport:
         """Every group's estimates and plots (:class:`FitReport`)."""
-        from catapult_nb.campaign.fit_report import FitReport
-
         return FitReport(dict(self))
 
     def __repr__(self) -> str:
@@ -314,17 +318,6 @@ def _start(model: Model, counts: list[np.ndarray]) -> np.ndarray:
             if value > best_value:
                 best, best_value = theta, value
     return best
-
-
-def model_deviance(model: Model, theta: np.ndarray, counts: list[np.ndarray]) -> float:
-    """The G statistic of the observed cell counts against the model's: 2 Σ O log(O / E)."""
-    probs = model.probabilities(theta, model.all_cells(theta))
-    out = 0.0
-    for o, p in zip(counts, probs, strict=True):
-        seen = o > 0
-        expected = np.maximum(p[seen], model.floor()) * o.sum()
-        out += 2 * float(o[seen] @ np.log(o[seen] / expected))
-    return out
 
 
 def _start_two(model: Model, one: np.ndarray, counts: list[np.ndarray]) -> np.ndarray:

@@ -24,7 +24,7 @@ from catapult_nb import engine_vectorised as vectorised
 from catapult_nb.campaign.callers import Caller, CallerMix
 from catapult_nb.campaign.fit_data import OptionSetData
 
-__all__ = ["CONTINUOUS", "PARAMETERS", "RATES", "Model", "RandomDraws"]
+__all__ = ["CONTINUOUS", "PARAMETERS", "RATES", "Model", "RandomDraws", "model_deviance"]
 
 #: Timing parameters (fitted on the log scale) and yes/no rates (on the logit scale) of each kind.
 CONTINUOUS = ("first_key_median", "first_key_sigma", "key_gap_median", "key_gap_sigma")
@@ -326,3 +326,14 @@ class Model:
         score = self.score(theta, probs, jac, counts)
         score[~self.free] = 0.0  # a fixed parameter follows the moved prior alone: a draw from the prior
         return theta + np.linalg.solve(curvature, score + prior_shift / self.prior_sd**2)
+
+
+def model_deviance(model: Model, theta: np.ndarray, counts: list[np.ndarray]) -> float:
+    """The G statistic of the observed cell counts against the model's: 2 Σ O log(O / E)."""
+    probs = model.probabilities(theta, model.all_cells(theta))
+    out = 0.0
+    for o, p in zip(counts, probs, strict=True):
+        seen = o > 0
+        expected = np.maximum(p[seen], model.floor()) * o.sum()
+        out += 2 * float(o[seen] @ np.log(o[seen] / expected))
+    return out

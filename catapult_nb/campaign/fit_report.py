@@ -6,14 +6,18 @@ import base64
 import html
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from catapult_nb import analysis
-from catapult_nb.campaign.fit import FittedMix, model_deviance
 from catapult_nb.campaign.fit_data import OptionSetData
+from catapult_nb.campaign.fit_model import model_deviance
 from catapult_nb.campaign.plans import build_timelines, draw, play
+
+if TYPE_CHECKING:
+    from catapult_nb.campaign.fit import FittedMix
 
 __all__ = ["FitReport"]
 
