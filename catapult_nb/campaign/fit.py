@@ -268,7 +268,7 @@ def _fit_group(name: str, sets: list[OptionSetData], common: list[str], timing: 
     total = sum(s.n for s in sets)
     fixed = unseen(sets, length)
     one = Model(sets, 1, length, extra, draws, fixed)
-    theta, curvature, value = one.maximise(_start(one, counts), counts)
+    theta, curvature, value = _climb(one, counts)
     model, tried = one, {1: value}
     deviance = model_deviance(one, theta, counts)
     cells = sum(len(o) - 1 for o in counts)
@@ -304,20 +304,29 @@ def _fit_group(name: str, sets: list[OptionSetData], common: list[str], timing: 
 #: these on the log is climbed.
 START_FIRST_KEY = (0.5, 1.5, 4.0)
 START_KEY_GAP = (0.3, 0.7, 1.6)
+HILLS = 3  # starts climbed a little way
+SHORT_CLIMB = 3  # scoring steps up each of them before the highest is climbed to the top
 
 
-def _start(model: Model, counts: list[np.ndarray]) -> np.ndarray:
+def _climb(model: Model, counts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, float]:
+    """The highest hill: a short climb from each of the :data:`HILLS` best starting timings, then the
+    rest of the way from the highest of them."""
     model.allocate(model.prior)
-    best, best_value = model.prior.copy(), -np.inf
+    starts = []
     for first in START_FIRST_KEY:
         for gap in START_KEY_GAP:
             theta = model.prior.copy()
             theta[CONTINUOUS.index("first_key_median")] = math.log(first)
             theta[CONTINUOUS.index("key_gap_median")] = math.log(gap)
             value = model.log_likelihood(model.probabilities(theta, model.all_cells(theta)), counts)
-            if value > best_value:
-                best, best_value = theta, value
-    return best
+            starts.append((value, theta))
+    starts.sort(key=lambda item: -item[0])
+    climbed = []
+    for _, theta in starts[:HILLS]:
+        model.allocate(model.prior)
+        climbed.append(model.maximise(theta, counts, iterations=SHORT_CLIMB))
+    best = max(climbed, key=lambda item: item[2])
+    return model.maximise(best[0], counts)
 
 
 def _start_two(model: Model, one: np.ndarray, counts: list[np.ndarray]) -> np.ndarray:

@@ -40,8 +40,10 @@ PRIOR_SD_SPREAD = 0.75
 #: The fewest simulated callers of a yes/no group, however rare it is.
 MIN_GROUP = 64
 REALLOCATE = (2, 4)  # scoring iterations that share the simulated callers anew (then fixed: CRN)
-# The timing parameters' derivatives are differences over _STEP (log units): a wide step, because the
-# simulated shares move by whole callers and the noise of a difference falls with its width.
+# The timing parameters' derivatives are central differences over ±_STEP (log units): wide, because the
+# simulated shares move by whole callers and a difference's noise falls with its width; central, because
+# along a ridge (a slow first key and quick typing against the reverse) the derivatives nearly cancel and
+# a one-sided difference's error does not.
 _STEP = 0.1
 _SIGMA = (0.02, 3.0)  # a lognormal spread the Caller accepts
 _RATE = 1e-4  # rates stay this far from 0 and 1 (logit finite)
@@ -159,6 +161,8 @@ class Model:
         width = length + extra + 1
         combo = np.repeat(np.arange(len(COMBOS)), alloc)
         row = np.concatenate([np.arange(a) for a in alloc])  # each group reuses the first draws
+        half = row % 2
+        per_half = np.stack([(alloc + 1) // 2, alloc // 2])  # (2, 16) callers of each group in each half
         barge, term, more, quits = (COMBOS[combo, i].astype(bool) for i in range(len(RATES)))
         gaps = gap_med * np.exp(gap_sig * draws.z_gaps[row, : width - 1])
         offsets = np.concatenate([np.zeros((len(row), 1)), np.cumsum(gaps, axis=1)], axis=1)
@@ -184,8 +188,11 @@ class Model:
                 _TO_TABLE[outcome.reason], outcome.n_digits,
                 outcome.completed_at if data.durations is not None else None)
             size = len(data.counts)
-            counts = np.bincount(combo[rows] * size + cells, weights, minlength=len(COMBOS) * size)
-            out.append(counts.reshape(len(COMBOS), size) / alloc[:, None])
+            # two halves of the simulated callers (alternate rows of each group), counted apart: two
+            # independent estimates of every derivative, whose product has no noise term (information)
+            group = half[rows] * len(COMBOS) + combo[rows]
+            counts = np.bincount(group * size + cells, weights, minlength=2 * len(COMBOS) * size)
+            out.append(counts.reshape(2, len(COMBOS), size) / per_half[:, :, None])
         if use_cache:
             if len(self._cache) > 64:
                 self._cache.clear()
@@ -200,14 +207,18 @@ class Model:
     def _combo_weights(rates: np.ndarray) -> np.ndarray:
         return np.prod(np.where(COMBOS == 1, rates, 1 - rates), axis=1)  # (16,)
 
-    def probabilities(self, theta: np.ndarray, cells: list[list[np.ndarray]]) -> list[np.ndarray]:
-        """Per option set, each cell's probability under the mix."""
+    def halves(self, theta: np.ndarray, cells: list[list[np.ndarray]]) -> list[np.ndarray]:
+        """Per option set, each cell's probability under the mix from each half of the callers: (2, cells)."""
         _, rates, weights = self.unpack(theta)
         out = []
         for s in range(len(self.sets)):
             p = sum(weights[k] * (self._combo_weights(rates[k]) @ cells[k][s]) for k in range(self.kinds))
             out.append(np.asarray(p))
         return out
+
+    def probabilities(self, theta: np.ndarray, cells: list[list[np.ndarray]]) -> list[np.ndarray]:
+        """Per option set, each cell's probability under the mix."""
+        return [both.mean(axis=0) for both in self.halves(theta, cells)]
 
     # -- likelihood -------------------------------------------------------------------------------
 
@@ -223,18 +234,19 @@ class Model:
         return float(-0.5 * np.sum(((theta - self.prior) / self.prior_sd) ** 2))
 
     def jacobian(self, theta: np.ndarray, cells: list[list[np.ndarray]]) -> list[np.ndarray]:
-        """Per option set, d p / d theta: (cells, dim)."""
+        """Per option set, d p / d theta from each half of the simulated callers: (2, cells, dim)."""
         timing, rates, weights = self.unpack(theta)
-        probs = self.probabilities(theta, cells)
+        probs = self.halves(theta, cells)
         columns: list[list[np.ndarray]] = [[] for _ in self.sets]
         for k in range(self.kinds):
             combo = self._combo_weights(rates[k])
             for i in range(len(CONTINUOUS)):
-                up = timing[k].copy()
+                up, down = timing[k].copy(), timing[k].copy()
                 up[i] += _STEP
-                above = self.kind_cells(up, k)
+                down[i] -= _STEP
+                above, below = self.kind_cells(up, k), self.kind_cells(down, k)
                 for s in range(len(self.sets)):
-                    columns[s].append(weights[k] * combo @ (above[s] - cells[k][s]) / _STEP)
+                    columns[s].append(weights[k] * combo @ (above[s] - below[s]) / (2 * _STEP))
             for i in range(len(RATES)):
                 d_combo = combo * (COMBOS[:, i] - rates[k, i])  # d pi / d logit(rate)
                 for s in range(len(self.sets)):
@@ -243,21 +255,27 @@ class Model:
             for s in range(len(self.sets)):
                 own = self._combo_weights(rates[k]) @ cells[k][s]
                 columns[s].append(weights[k] * (own - probs[s]))
-        return [np.stack(cols, axis=1) for cols in columns]
+        return [np.stack(cols, axis=-1) for cols in columns]
 
     def information(self, probs: list[np.ndarray], jac: list[np.ndarray], totals: list[float]) -> np.ndarray:
-        # A cell that few simulated callers reach has a noisy derivative: divided by its tiny share it
-        # would claim information the log does not hold (the true J**2 / p vanishes with p).
+        """The Fisher information of the cells, sum of n J' diag(1/p) J, with J from one half of the
+        simulated callers on one side and the other half on the other: a derivative's simulation noise
+        would otherwise add information the log does not hold (J' J is biased up by the noise's variance,
+        most along the directions the log hardly sees)."""
+        # a cell that few simulated callers reach has a noisy derivative: its tiny share must not scale it
         floor = 10 * self.floor()
         info = np.zeros((self.dim, self.dim))
         for p, j, n in zip(probs, jac, totals, strict=True):
-            info += n * (j.T / np.maximum(p, floor)) @ j
-        return info
+            cross = n * (j[0].T / np.maximum(p, floor)) @ j[1]
+            info += (cross + cross.T) / 2
+        values, vectors = np.linalg.eigh(info)
+        return (vectors * np.maximum(values, 0.0)) @ vectors.T  # no negative information
 
     def score(self, theta: np.ndarray, probs: list[np.ndarray], jac: list[np.ndarray],
               counts: list[np.ndarray]) -> np.ndarray:
         floor = self.floor()
-        grad = sum((o / np.maximum(p, floor)) @ j for p, j, o in zip(probs, jac, counts, strict=True))
+        grad = sum((o / np.maximum(p, floor)) @ j.mean(axis=0)
+                   for p, j, o in zip(probs, jac, counts, strict=True))
         return np.asarray(grad) - (theta - self.prior) / self.prior_sd**2
 
     def maximise(self, theta: np.ndarray, counts: list[np.ndarray], iterations: int = 15,
