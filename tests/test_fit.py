@@ -201,3 +201,25 @@ def test_bad_parameters_and_sources_are_refused(campaign_log):
         CallerMix.fit(42)
     with pytest.raises(ValueError, match="prompt_seconds='log'"):
         CallerMix.fit(campaign_log.loc[campaign_log["reason"] != "inter-digit-timeout"], prompt_seconds="log")
+
+
+def test_pooled_fits_one_mix_to_both_arms_of_an_ab_test():
+    callers = Caller.typical(hang_up_rate=0.05)
+    both = pd.concat([run_campaign(options, callers, n=1500, seed=k, prompt_timing="estimate").table
+                      for k, options in enumerate([ARM_3S, ARM_8S])])
+    fitted = CallerMix.fit(both, pooled=True, kinds=1, **QUICK)
+    assert [s.spec.inter_digit_timeout for s in fitted.details.sets] == [3.0, 8.0]
+    assert fitted.details.n == 3000
+    assert "; " in repr(fitted).splitlines()[0]  # both option sets named
+
+
+def test_a_log_whose_prompt_played_longer_says_so_and_can_be_read_from_the_log():
+    """Gathers made with the prompt timed at 150 words a minute, fitted as if it were 1.5 s longer."""
+    log = run_campaign(ARM_8S, Caller.hesitant(), n=1500, seed=9, prompt_timing="estimate").table
+    longer = prompts.duration(ARM_8S, "estimate") + 1.5
+    told = CallerMix.fit(log, kinds=1, prompt_seconds=longer, **QUICK)
+    assert any("time-outs without a key end" in note for note in told.notes)
+    read = CallerMix.fit(log, kinds=1, prompt_seconds="log", **QUICK)
+    assert read.details.sets[0].spec.prompt_seconds == pytest.approx(prompts.duration(ARM_8S, "estimate"),
+                                                                     abs=0.01)
+    assert not any("time-outs without a key end" in note for note in read.notes)

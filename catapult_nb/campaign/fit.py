@@ -195,7 +195,7 @@ def fit_callers(
     prompt_seconds: float | str | Mapping[str, float] | None = None,
     bootstrap: int = 20,
     level: float = 0.9,
-    simulated: int = 24_000,
+    simulated: int = 16_000,
     seed: int = 0,
 ) -> FittedMix | FittedGroups:
     """Fit a :class:`CallerMix` to finished gathers (what :meth:`CallerMix.fit` runs).
@@ -324,7 +324,7 @@ def _climb(model: Model, counts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarr
     climbed = []
     for _, theta in starts[:HILLS]:
         model.allocate(model.prior)
-        climbed.append(model.maximise(theta, counts, iterations=SHORT_CLIMB))
+        climbed.append(model.maximise(theta, counts, iterations=SHORT_CLIMB, central_from=SHORT_CLIMB))
     best = max(climbed, key=lambda item: item[2])
     return model.maximise(best[0], counts)
 

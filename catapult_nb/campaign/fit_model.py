@@ -233,8 +233,12 @@ class Model:
     def log_prior(self, theta: np.ndarray) -> float:
         return float(-0.5 * np.sum(((theta - self.prior) / self.prior_sd) ** 2))
 
-    def jacobian(self, theta: np.ndarray, cells: list[list[np.ndarray]]) -> list[np.ndarray]:
-        """Per option set, d p / d theta from each half of the simulated callers: (2, cells, dim)."""
+    def jacobian(self, theta: np.ndarray, cells: list[list[np.ndarray]], central: bool = True,
+                 ) -> list[np.ndarray]:
+        """Per option set, d p / d theta from each half of the simulated callers: (2, cells, dim).
+
+        :param central: central differences for the timings (else one-sided: half the simulations, for
+            the first steps of a climb, where only the direction matters)."""
         timing, rates, weights = self.unpack(theta)
         probs = self.halves(theta, cells)
         columns: list[list[np.ndarray]] = [[] for _ in self.sets]
@@ -243,10 +247,11 @@ class Model:
             for i in range(len(CONTINUOUS)):
                 up, down = timing[k].copy(), timing[k].copy()
                 up[i] += _STEP
-                down[i] -= _STEP
+                down[i] -= _STEP if central else 0.0
                 above, below = self.kind_cells(up, k), self.kind_cells(down, k)
+                width = up[i] - down[i]
                 for s in range(len(self.sets)):
-                    columns[s].append(weights[k] * combo @ (above[s] - below[s]) / (2 * _STEP))
+                    columns[s].append(weights[k] * combo @ (above[s] - below[s]) / width)
             for i in range(len(RATES)):
                 d_combo = combo * (COMBOS[:, i] - rates[k, i])  # d pi / d logit(rate)
                 for s in range(len(self.sets)):
@@ -279,8 +284,11 @@ class Model:
         return np.asarray(grad) - (theta - self.prior) / self.prior_sd**2
 
     def maximise(self, theta: np.ndarray, counts: list[np.ndarray], iterations: int = 15,
-                 ) -> tuple[np.ndarray, np.ndarray, float]:
-        """Fisher scoring from ``theta`` with step halving.
+                 central_from: int = 2) -> tuple[np.ndarray, np.ndarray, float]:
+        """Fisher scoring from ``theta`` with Levenberg–Marquardt damping.
+
+        :param central_from: the first iteration with central differences (one-sided before: the first
+            steps only need a direction, the last ones the curvature).
 
         :returns: the estimate, the curvature there (information plus prior), its log posterior.
         """
@@ -296,7 +304,7 @@ class Model:
                 cells = self.all_cells(theta)
                 probs = self.probabilities(theta, cells)
                 value = self.log_likelihood(probs, counts) + self.log_prior(theta)
-            jac = self.jacobian(theta, cells)
+            jac = self.jacobian(theta, cells, central=iteration >= central_from)
             curvature = self._curvature(self.information(probs, jac, totals))
             score = self.score(theta, probs, jac, counts)
             free = np.ix_(self.free, self.free)
@@ -314,13 +322,18 @@ class Model:
                     break
                 damping *= 8
             else:
-                break  # nothing climbs: at the maximum as far as the simulation can tell
+                if iteration >= central_from:
+                    break  # nothing climbs: at the maximum as far as the simulation can tell
+                damping = 0.1
+                continue  # one-sided differences may point nowhere: look again with central ones
             damping = max(damping / 4, 1e-4)
             theta, cells, probs = trial, trial_cells, trial_probs
             gain, value = trial_value - value, trial_value
             spread = np.sqrt(np.maximum(np.diag(np.linalg.inv(curvature)), 1e-12))
-            if np.max(np.abs(step) / spread) < 0.05 or gain < 0.05:
+            if iteration >= central_from and (np.max(np.abs(step) / spread) < 0.05 or gain < 0.05):
                 break
+        if iterations > central_from:  # the curvature at the top, from central differences
+            curvature = self._curvature(self.information(probs, self.jacobian(theta, cells), totals))
         return theta, curvature, value
 
     def _curvature(self, information: np.ndarray) -> np.ndarray:
