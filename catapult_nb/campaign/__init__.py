@@ -13,9 +13,14 @@ Modules, top down: ``run`` (:func:`run_campaign`, :func:`compare`, for gather op
 and timelines on the gather engine), ``callers`` (kinds of caller); for flows ``flow_run``
 (``compare_flows``), ``flow_wire``, ``flow_engine``, ``flow_vectorised``, ``flow_draws``. The model —
 callers, timelines, frames, the safety margin over the wire — is described in ``docs/campaigns.md``.
+
+Callers fitted to a log: ``CallerMix.fit(store, by="tag")`` (``fit``, with ``fit_model`` the likelihood,
+``fit_data`` the log's cells and ``fit_report`` the report) gives a :class:`FittedMix` to forecast other
+options with (``run_campaign(options, callers=fitted).forecast``); see ``docs/fitting.md``.
 """
 
 from catapult_nb.campaign.callers import DEFAULT_CALLERS, Caller, CallerMix, mix
+from catapult_nb.campaign.fit import FitReport, FittedGroups, FittedMix
 from catapult_nb.campaign.flow_engine import FlowCampaignResult
 from catapult_nb.campaign.flow_run import FlowComparison, compare_flows
 from catapult_nb.campaign.results import CAMPAIGN_EPOCH, CampaignResult, Comparison
@@ -29,6 +34,9 @@ __all__ = [
     "CallerMix",
     "CampaignResult",
     "Comparison",
+    "FitReport",
+    "FittedGroups",
+    "FittedMix",
     "FlowCampaignResult",
     "FlowComparison",
     "compare",

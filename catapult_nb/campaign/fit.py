@@ -287,11 +287,11 @@ def _fit_group(name: str, sets: list[OptionSetData], common: list[str], timing: 
     jac = model.jacobian(theta, model.all_cells(theta))
     rng = np.random.default_rng(seed + 1)
     replicates = []
-    for b in range(bootstrap):
-        resampled = [rng.multinomial(int(o.sum()), o / o.sum()).astype(float) for o in counts]
-        fresh = RandomDraws.make(simulated, length + extra + 1, seed + 1000 + b)
+    noise = 1 + max(s.n for s in sets) / simulated  # the simulation's share of the estimate's variance
+    for _ in range(bootstrap):
+        resampled = [rng.multinomial(round(o.sum()), o / o.sum()).astype(float) for o in counts]
         shift = rng.standard_normal(model.dim) * model.prior_sd
-        replicates.append(model.one_step(theta, curvature, jac, resampled, fresh, shift))
+        replicates.append(model.one_step(theta, curvature, jac, counts, resampled, shift, noise))
     details = FitDetails(name, sets, model, theta, np.array(replicates), names, level, timing,
                          [*common, *notes], tried)
     details.notes.extend(_identification_notes(details))

@@ -39,6 +39,9 @@ PRIOR_SD = 2.0
 PRIOR_SD_SPREAD = 0.75
 #: The fewest simulated callers of a yes/no group, however rare it is.
 MIN_GROUP = 64
+#: A bootstrap step that lowers its own counts' log-likelihood by more than this (well beyond the
+#: simulation's noise) overshot where the likelihood is no parabola: it is shortened.
+OVERSHOOT = 3.0
 REALLOCATE = (2, 4)  # scoring iterations that share the simulated callers anew (then fixed: CRN)
 # The timing parameters' derivatives are central differences over ±_STEP (log units): wide, because the
 # simulated shares move by whole callers and a difference's noise falls with its width; central, because
@@ -344,19 +347,44 @@ class Model:
         return out + np.diag(1 / self.prior_sd**2)
 
     def one_step(self, theta: np.ndarray, curvature: np.ndarray, jac: list[np.ndarray],
-                 counts: list[np.ndarray], draws: RandomDraws, prior_shift: np.ndarray) -> np.ndarray:
-        """One scoring step from ``theta`` on other counts, other random draws and a prior moved by
-        ``prior_shift``: a bootstrap refit (one step from a consistent estimate is as good as iterating
-        to the maximum, to first order). Moving the prior's centre by a draw from the prior makes what
-        the data cannot see vary across refits as much as the prior lets it, instead of not at all.
+                 counts: list[np.ndarray], resampled: list[np.ndarray], prior_shift: np.ndarray,
+                 inflation: float) -> np.ndarray:
+        """A bootstrap refit: one scoring step from the estimate ``theta`` (fitted to ``counts``) on
+        ``resampled`` counts and a prior moved by ``prior_shift`` (one step from a consistent estimate is
+        as good as iterating to the maximum, to first order).
 
-        :param jac: :meth:`jacobian` at ``theta`` (it barely changes with the draws).
+        The counts' change moves the estimate as the log's sampling would; scaled by the square root of
+        ``inflation`` (1 + gathers / simulated callers) it also moves it as the simulation's noise would.
+        Moving the prior's centre by a draw from the prior makes what the data cannot see vary across
+        refits as much as the prior lets it, instead of not at all. Where the log-likelihood is far from
+        a parabola a full step can overshoot into what the resampled counts reject (their log-likelihood
+        falls by more than :data:`OVERSHOOT`): the step is then shortened to a half or a quarter.
+
+        :param jac: :meth:`jacobian` at ``theta``.
         """
-        fresh = self.all_cells(theta, draws)
-        probs = self.probabilities(theta, fresh)
-        score = self.score(theta, probs, jac, counts)
-        score[~self.free] = 0.0  # a fixed parameter follows the moved prior alone: a draw from the prior
-        return theta + np.linalg.solve(curvature, score + prior_shift / self.prior_sd**2)
+        floor = self.floor()
+        probs = self.probabilities(theta, self.all_cells(theta))
+        change = sum(((r - o) / np.maximum(p, floor)) @ j.mean(axis=0)
+                     for p, j, o, r in zip(probs, jac, counts, resampled, strict=True))
+        change = np.where(self.free, np.sqrt(inflation) * np.asarray(change), 0.0)
+        step = np.linalg.solve(curvature, change + prior_shift / self.prior_sd**2)
+        fixed, free = np.where(self.free, 0.0, step), np.where(self.free, step, 0.0)
+        centre = self.prior + prior_shift
+
+        def climbed(x: np.ndarray, values: list[np.ndarray]) -> float:
+            penalty = 0.5 * np.sum((((x - centre) / self.prior_sd) ** 2)[self.free])
+            return self.log_likelihood(values, resampled) - penalty
+
+        start = climbed(theta, probs)
+        best_t, best = 1.0, -np.inf
+        for t in (1.0, 0.5, 0.25):
+            x = theta + fixed + t * free
+            value = climbed(x, self.probabilities(x, self.all_cells(x)))
+            if value > best:
+                best_t, best = t, value
+            if best >= start - OVERSHOOT:
+                break
+        return theta + fixed + best_t * free
 
 
 def model_deviance(model: Model, theta: np.ndarray, counts: list[np.ndarray]) -> float:
