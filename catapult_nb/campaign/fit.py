@@ -331,16 +331,21 @@ def _climb(model: Model, counts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarr
 
 def _start_two(model: Model, one: np.ndarray, counts: list[np.ndarray]) -> np.ndarray:
     """The best start for two kinds: the one-kind fit split in two, or any two of the starting timings
-    (with the one-kind fit's rates) in one of a few proportions."""
+    in one of a few proportions, with the one-kind fit's other parameters or the typical caller's (a
+    single kind may have bent them to stand in for two: many barging in, say)."""
     first, gap = CONTINUOUS.index("first_key_median"), CONTINUOUS.index("key_gap_median")
+    typical = model.prior[:PER_KIND].copy()
+    hang = PARAMETERS.index("hang_up_rate")
+    typical[hang] = one[hang]  # the hang-up rate is plain in any log
     candidates = [np.concatenate([one + _shift(-0.35), one + _shift(0.7), [math.log(0.3 / 0.7)]])]
     timings = [(math.log(f), math.log(g)) for f in START_FIRST_KEY for g in START_KEY_GAP]
-    for a, b in itertools.combinations(timings, 2):
-        quick, slow = one.copy(), one.copy()
-        quick[first], quick[gap] = a
-        slow[first], slow[gap] = b
-        for weight in (0.2, 0.5):
-            candidates.append(np.concatenate([quick, slow, [math.log(weight / (1 - weight))]]))
+    for base in (one, typical):
+        for a, b in itertools.combinations(timings, 2):
+            quick, slow = base.copy(), base.copy()
+            quick[first], quick[gap] = a
+            slow[first], slow[gap] = b
+            for weight in (0.2, 0.5):
+                candidates.append(np.concatenate([quick, slow, [math.log(weight / (1 - weight))]]))
     model.allocate(candidates[0])
     values = [model.log_likelihood(model.probabilities(c, model.all_cells(c)), counts) for c in candidates]
     return candidates[int(np.argmax(values))]
