@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from catapult_nb import analysis, prompts
+from catapult_nb.campaign.results import CampaignResult
 from catapult_nb.engine import GatherSpec
 from catapult_nb.options import GatherOptions, OptionError, nest_wire
 
@@ -154,21 +155,15 @@ def gather_frame(source: Any) -> tuple[pd.DataFrame, str | None]:
 
     :raises TypeError: for a source that is none of the accepted kinds.
     """
-    from catapult_nb.campaign.results import CampaignResult  # results sits beside: no cycle
-
     timing = getattr(source, "prompt_timing", None)
     if isinstance(source, CampaignResult):
         return source.table, None
-    store = getattr(source, "store", None)  # a Session
-    if store is not None and hasattr(store, "gathers"):
-        source = store
     if isinstance(source, pd.DataFrame):
         if "eventType" in source.columns:  # an events frame: no create requests, hence no options
             return analysis.gather_table(source), timing
         return source, timing
-    gather_table = getattr(source, "gather_table", None)
-    if callable(gather_table):
-        return gather_table(), timing
+    if hasattr(source, "events") and hasattr(source, "gathers"):  # a store, a session
+        return analysis.gather_table(source), timing
     if hasattr(source, "to_dataframe") and hasattr(source, "gathers"):
         return analysis.gather_table(source.to_dataframe(), source.gathers()), timing
     raise TypeError(
@@ -182,7 +177,11 @@ def _options_of(rows: pd.DataFrame) -> dict[str, Any]:
         return dict(rows["options"].iloc[0])
     columns = [c for c in rows.columns if c in analysis.OPTION_COLUMNS or c.startswith("prompt.")]
     first = rows[columns].iloc[0].to_dict()
-    return nest_wire({k: v for k, v in first.items() if not analysis._missing(v)})
+    return nest_wire({k: v for k, v in first.items() if not _missing(v)})
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (not isinstance(value, (str, dict, list)) and bool(pd.isna(value)))
 
 
 def _check_table(table: pd.DataFrame) -> pd.DataFrame:
