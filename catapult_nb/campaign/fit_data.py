@@ -166,10 +166,13 @@ def gather_frame(source: Any) -> tuple[pd.DataFrame, str | None]:
         return analysis.gather_table(source), timing
     if hasattr(source, "to_dataframe") and hasattr(source, "gathers"):
         return analysis.gather_table(source.to_dataframe(), source.gathers()), timing
-    raise TypeError(
-        "fit needs gathers with their options: an EventStore, a Session, a campaign result, a gather "
-        f"table (analysis.gather_table) or an events DataFrame, got {type(source).__name__}"
-    )
+    try:  # whatever else gather_table learns to read (a Parquet folder of events, say)
+        return analysis.gather_table(source), timing
+    except TypeError:
+        raise TypeError(
+            "fit needs gathers with their options: an EventStore, a Session, a campaign result, a gather "
+            f"table (analysis.gather_table) or an events DataFrame, got {type(source).__name__}"
+        ) from None
 
 
 def _options_of(rows: pd.DataFrame) -> dict[str, Any]:
