@@ -12,9 +12,12 @@ reader's caches and the columnar copy are rebuilt.
 
 from __future__ import annotations
 
-import json
+import logging
 import sqlite3
 import struct
+import time
+
+import orjson
 
 from catapult_nb.errors import Error
 from catapult_nb.store.frames import NAT
@@ -22,6 +25,8 @@ from catapult_nb.store.keys import dialect_of, event_time, field_text, parse_tim
 from catapult_nb.store.reading import RECORD, SID_FIELDS
 
 __all__ = ["FIRST_FIELDS", "NewerStoreError", "upgrade"]
+
+log = logging.getLogger(__name__)
 
 #: The record fields of files written before ``record_fields`` was kept (v1 events only had columns).
 FIRST_FIELDS: tuple[str, ...] = (
@@ -50,7 +55,11 @@ def upgrade(conn: sqlite3.Connection) -> int:
     try:
         row = conn.execute("SELECT value FROM meta WHERE key = ?", (_KEY,)).fetchone()  # another process?
         stored = FIRST_FIELDS if row is None else tuple(row[0].split(","))
+        started = time.perf_counter()
         rewritten = 0 if row is not None and row[0] == current else _rewrite(conn, stored)
+        if rewritten:
+            log.info("upgraded the records of %d events to this version's columns in %.1f s", rewritten,
+                     time.perf_counter() - started)
         conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_KEY, current))
         conn.execute("COMMIT")
     except BaseException:
@@ -67,6 +76,8 @@ def _rewrite(conn: sqlite3.Connection, stored: tuple[str, ...]) -> int:
             f"({', '.join(unknown)}): a newer version wrote it; upgrade catapult_nb to open it"
         )
     old = struct.Struct("<qqq" + "i" * len(stored))
+    new_fields = [(index, name) for index, name in enumerate(SID_FIELDS) if name not in stored]
+    kept_at = [(index, stored.index(name)) for index, name in enumerate(SID_FIELDS) if name in stored]
     interned: dict[str, int] = {}
     rewritten, last = 0, 0
     while True:
@@ -79,23 +90,33 @@ def _rewrite(conn: sqlite3.Connection, stored: tuple[str, ...]) -> int:
             break
         updates = []
         for event_id, rec, text in rows:
-            event_id_, time_ns, received_ns, *sids = old.unpack(rec)
-            kept = dict(zip(stored, sids, strict=True))
-            payload = json.loads(text)
-            if not isinstance(payload, dict):
-                payload = {}
+            _, time_ns, received_ns, *sids = old.unpack(rec)
+            payload = _payload(text)
             if time_ns == NAT:
                 parsed = parse_time_ns(event_time(payload))
                 time_ns = NAT if parsed is None else parsed
-            new = [kept[name] if name in kept else _sid(conn, interned, _text(payload, name))
-                   for name in SID_FIELDS]
-            updates.append((RECORD.pack(event_id_, time_ns, received_ns, *new), event_id))
+            new = [0] * len(SID_FIELDS)
+            for index, at in kept_at:
+                new[index] = sids[at]
+            for index, name in new_fields:
+                new[index] = _sid(conn, interned, _text(payload, name))
+            updates.append((RECORD.pack(event_id, time_ns, received_ns, *new), event_id))
         conn.executemany("UPDATE events SET rec = ? WHERE id = ?", updates)
         rewritten += len(updates)
         last = rows[-1][0]
     if rewritten:
         conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
     return rewritten
+
+
+def _payload(text: str) -> dict:
+    try:
+        payload = orjson.loads(text)
+    except orjson.JSONDecodeError:  # what the json module wrote and orjson refuses (an int past 64 bits)
+        import json
+
+        payload = json.loads(text)
+    return payload if isinstance(payload, dict) else {}
 
 
 def _text(payload: dict, name: str) -> str | None:
