@@ -280,3 +280,21 @@ def test_record_bxml_says_what_is_wrong(store: EventStore) -> None:
         store.record_bxml("c-1", BXML, "later")
     assert store.record_bxml("c-1", "<Response><Hangup/></Response>", "2026-01-01T10:00:00Z") == []
     assert len(store.gathers()) == 0
+
+
+def test_v2_gathers_travel_through_har_as_their_documents(store: EventStore, tmp_path: Path) -> None:
+    store.add(GATHER_V2)
+    store.record_bxml("c-v2", BXML.replace("</Gather>", "</Gather><Gather maxDigits='1'/>"),
+                      "2026-01-01T10:00:00.500Z")
+    har = json.loads(store.to_har())
+    put = [e for e in har["log"]["entries"] if e["request"]["method"] == "PUT"]
+    assert [e["request"]["url"] for e in put] == [
+        "https://voice.bandwidth.com/api/v2/accounts/{accountId}/calls/c-v2/bxml"]
+    assert put[0]["startedDateTime"] == "2026-01-01T10:00:00.500Z"
+
+    with EventStore(tmp_path / "copy.sqlite3") as copy:
+        report = copy.import_events(store.to_har(), format="har")
+        assert (report.imported, report.gathers, report.rejected_count) == (1, 2, 0)
+        assert copy.gathers()["gatherId"].tolist() == store.gathers()["gatherId"].tolist() == [
+            "c-v2@2026-01-01T10:00:00.500Z", "c-v2@2026-01-01T10:00:00.500Z#2"]
+        assert copy.gathers()["options"].tolist() == store.gathers()["options"].tolist()

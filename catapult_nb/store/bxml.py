@@ -12,10 +12,11 @@ Documents are read as untrusted XML (:mod:`defusedxml`: no DTD, no entities).
 from __future__ import annotations
 
 from typing import Any
+from xml.sax.saxutils import escape, quoteattr
 
 from catapult_nb.errors import Error
 
-__all__ = ["MAX_DOCUMENT", "BxmlError", "gather_key", "gathers_in", "is_v2_gather"]
+__all__ = ["MAX_DOCUMENT", "BxmlError", "bxml_document", "gather_key", "gathers_in", "is_v2_gather"]
 
 #: A BXML document is at most this many bytes (Bandwidth's limit).
 MAX_DOCUMENT = 64 * 1024
@@ -72,6 +73,32 @@ def gathers_in(document: str | bytes) -> list[dict[str, Any]]:
             options["nestedVerbs"] = len(nested)
         out.append(options)
     return out
+
+
+def bxml_document(gathers: list[dict[str, Any]]) -> str:
+    """A ``<Response>`` holding these recorded gathers (what :func:`gathers_in` reads back as them, but
+    for ``nestedVerbs``: only the first nested verb was recorded)."""
+    verbs = []
+    for options in gathers:
+        attributes = "".join(f" {name}={quoteattr(_text(value))}" for name, value in options.items()
+                             if name not in ("dialect", "prompt", "nestedVerbs"))
+        given = options.get("prompt")
+        prompt: dict[str, Any] = given if isinstance(given, dict) else {}
+        inner = ""
+        if prompt.get("sentence") is not None:
+            voice = "".join(f" {name}={quoteattr(str(prompt[wire]))}" for name, wire in _SPEECH.items()
+                            if wire in prompt)
+            inner = f"<SpeakSentence{voice}>{escape(str(prompt['sentence']))}</SpeakSentence>"
+        elif prompt.get("fileUrl") is not None:
+            inner = f"<PlayAudio>{escape(str(prompt['fileUrl']))}</PlayAudio>"
+        verbs.append(f"<Gather{attributes}>{inner}</Gather>")
+    return '<?xml version="1.0" encoding="UTF-8"?><Response>' + "".join(verbs) + "</Response>"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _number(text: str, kind: type) -> Any:
