@@ -49,6 +49,8 @@ def store(tmp_path: Path) -> Iterator[EventStore]:
 
 
 def test_v2_webhooks_and_v1_events_share_the_frame(store: EventStore) -> None:
+    heard: list[dict] = []
+    store.add_listener(heard.append)
     for payload in (GATHER_V1, GATHER_V2, DISCONNECT_V2):
         assert store.add(payload)
 
@@ -64,6 +66,10 @@ def test_v2_webhooks_and_v1_events_share_the_frame(store: EventStore) -> None:
     assert frame["direction"].tolist() == [pd.NA, "inbound", "inbound"]
     assert frame["payload"].iloc[1] == GATHER_V2
     assert store.to_dataframe(event_type="disconnect")["dialect"].tolist() == ["v2"]
+    # listeners get the same row as event_rows gives
+    assert [(row["dialect"], row["time"], row["terminatingDigit"]) for row in heard] == [
+        (row["dialect"], row["time"], row["terminatingDigit"]) for row in store.event_rows()]
+    assert heard[1]["time"] == pd.Timestamp(GATHER_V2["eventTime"])
 
 
 def test_a_retried_v2_webhook_is_stored_once_and_another_time_is_another_event(store: EventStore) -> None:

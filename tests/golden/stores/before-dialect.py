@@ -1,3 +1,7 @@
+"""How before-dialect.sqlite3 was made: run with the package as it was before the dialect column
+(commit cbb6772) first on the path, ``python before-dialect.py before-dialect.sqlite3``, then the file's
+WAL checkpointed and vacuumed. tests/test_store_v2.py opens a copy with the current code."""
+
 import sys
 
 from catapult_nb.store import EventStore
