@@ -35,6 +35,8 @@ FIRST_FIELDS: tuple[str, ...] = (
 )
 _KEY = "record_fields"
 _CHUNK = 10_000
+#: A file with at least this many events shows a progress bar while its records are upgraded.
+PROGRESS_FROM = 100_000
 
 
 class NewerStoreError(Error, RuntimeError):
@@ -80,30 +82,36 @@ def _rewrite(conn: sqlite3.Connection, stored: tuple[str, ...]) -> int:
     kept_at = [(index, stored.index(name)) for index, name in enumerate(SID_FIELDS) if name in stored]
     interned: dict[str, int] = {}
     rewritten, last = 0, 0
-    while True:
-        rows = conn.execute(
-            "SELECT events.id, events.rec, payloads.json FROM events "
-            "JOIN payloads ON payloads.id = events.id WHERE events.id > ? ORDER BY events.id LIMIT ?",
-            (last, _CHUNK),
-        ).fetchall()
-        if not rows:
-            break
-        updates = []
-        for event_id, rec, text in rows:
-            _, time_ns, received_ns, *sids = old.unpack(rec)
-            payload = _payload(text)
-            if time_ns == NAT:
-                parsed = parse_time_ns(event_time(payload))
-                time_ns = NAT if parsed is None else parsed
-            new = [0] * len(SID_FIELDS)
-            for index, at in kept_at:
-                new[index] = sids[at]
-            for index, name in new_fields:
-                new[index] = _sid(conn, interned, _text(payload, name))
-            updates.append((RECORD.pack(event_id, time_ns, received_ns, *new), event_id))
-        conn.executemany("UPDATE events SET rec = ? WHERE id = ?", updates)
-        rewritten += len(updates)
-        last = rows[-1][0]
+    from tqdm.auto import tqdm
+
+    total = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    with tqdm(total=total, unit=" events", desc="upgrading the event store's records",
+              disable=total < PROGRESS_FROM) as bar:
+        while True:
+            rows = conn.execute(
+                "SELECT events.id, events.rec, payloads.json FROM events "
+                "JOIN payloads ON payloads.id = events.id WHERE events.id > ? ORDER BY events.id LIMIT ?",
+                (last, _CHUNK),
+            ).fetchall()
+            if not rows:
+                break
+            updates = []
+            for event_id, rec, text in rows:
+                _, time_ns, received_ns, *sids = old.unpack(rec)
+                payload = _payload(text)
+                if time_ns == NAT:
+                    parsed = parse_time_ns(event_time(payload))
+                    time_ns = NAT if parsed is None else parsed
+                new = [0] * len(SID_FIELDS)
+                for index, at in kept_at:
+                    new[index] = sids[at]
+                for index, name in new_fields:
+                    new[index] = _sid(conn, interned, _text(payload, name))
+                updates.append((RECORD.pack(event_id, time_ns, received_ns, *new), event_id))
+            conn.executemany("UPDATE events SET rec = ? WHERE id = ?", updates)
+            rewritten += len(updates)
+            last = rows[-1][0]
+            bar.update(len(updates))
     if rewritten:
         conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
     return rewritten
