@@ -1,4 +1,4 @@
-"""Voice API v2 gathers as rows of :func:`catapult_nb.analysis.gather_table`, beside v1's (docs/data.md).
+"""Voice API v2 gathers as rows of :func:`catapult_nb.analysis.gather_table`, beside v1's (docs/v2.md).
 
 A v2 ``gather`` webhook has no ``gatherId``, no ``reason`` and no create request, so its row is built
 from what there is:
