@@ -54,6 +54,7 @@ KEYS = st.sampled_from(["digits", "eventType", "tag", "callId"]) | st.text(max_s
 EXPECTED_DTYPES = {
     "eventType": "category",
     "time": "datetime64[ns, UTC]",
+    "dialect": "category",
     "reason": "category",
     "state": "category",
     "received": "datetime64[ns, UTC]",

@@ -28,8 +28,8 @@ Definitions used throughout:
 Plots return :class:`matplotlib.figure.Figure` objects (a :class:`PlotFigure`) built without ``pyplot`` (no
 global state, nothing is shown twice); a notebook displays a returned figure by itself.
 
-Modules: ``tables`` (:func:`gather_table`, the summaries), ``plots`` (the figures), ``prompt_lab``
-(:func:`compare_prompts`).
+Modules: ``tables`` (:func:`gather_table`, the summaries), ``v2`` (Voice API v2 gathers as rows of the
+table), ``plots`` (the figures), ``prompt_lab`` (:func:`compare_prompts`).
 """
 
 from catapult_nb.analysis.plots import (

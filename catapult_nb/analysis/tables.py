@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from catapult_nb.analysis.v2 import split_requests, with_v2
 from catapult_nb.engine import Reason
 from catapult_nb.options import SHOWN_FIELDS, GatherOptions, OptionError, flat_wire, nest_wire
 
@@ -61,7 +62,8 @@ class EventSource(Protocol):
 
 
 def gather_table(source: pd.DataFrame | EventSource, gathers: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per gather, indexed by ``gatherId``.
+    """One row per gather, indexed by ``gatherId``; Voice API v2 gathers too, keyed, labelled and with the
+    reason derived as :mod:`catapult_nb.analysis.v2` says (``dialect`` tells them apart).
 
     ``gather_table(store)``, ``gather_table(session)`` (or ``session.gather_table()``) and
     ``gather_table(campaign_result)`` take the events and the gathers from the source;
@@ -73,9 +75,10 @@ def gather_table(source: pd.DataFrame | EventSource, gathers: pd.DataFrame | Non
     :param gathers: the gathers table (``EventStore.gathers()`` or a campaign's gathers), when ``source``
         is a frame; a source's own gathers otherwise. Without it the table has no options, ``duration``
         or ``timeToFirstKey`` (those need ``createdTime``), and only gathers that finished are listed.
-    :returns: columns ``callId``, ``optionSet`` (a readable label of the options, when ``gathers`` is given),
-        the option columns present in ``gathers`` (``maxDigits``, ``interDigitTimeout``,
-        ``terminatingDigits``, ``suppressDtmf``, ``prompt.*``), ``tag``, ``reason``, ``digits``,
+    :returns: columns ``callId``, ``dialect``, ``optionSet`` (a readable label of the options, when
+        ``gathers`` is given), the option columns present in ``gathers`` (``maxDigits``,
+        ``interDigitTimeout``, ``terminatingDigits``, ``suppressDtmf``, ``prompt.*``), ``tag``, ``reason``,
+        ``reasonDerived`` (true where read from a v2 webhook by ``migrate.v1_reason``), ``digits``,
         ``digitCount``, ``finished``, ``completed``, ``createdTime``, ``completedTime``,
         ``timeToFirstKey`` and ``duration`` (API seconds). Sorted by creation (else completion) time.
     :raises ValueError: when a frame lacks the columns needed (the message names them).
@@ -86,10 +89,14 @@ def gather_table(source: pd.DataFrame | EventSource, gathers: pd.DataFrame | Non
     done = _gather_events(events)
     if gathers is not None:
         require_columns(gathers, ("gatherId",), "gathers")
-        table = _with_requests(done, gathers)
+    requested, served = split_requests(gathers)  # v1's create requests, v2's served <Gather> verbs
+    if requested is not None:
+        table = _with_requests(done, requested)
     else:
         table = done
         table["createdTime"] = pd.Series(pd.NaT, index=table.index, dtype="datetime64[us, UTC]")
+    unknown = UNKNOWN_OPTIONS if gathers is not None else None
+    table = with_v2(table, events, served, list(OPTION_COLUMNS), unknown)
 
     table["digits"] = table["digits"].astype("string")
     table["digitCount"] = table["digits"].str.len().astype("Int64")
@@ -102,11 +109,11 @@ def gather_table(source: pd.DataFrame | EventSource, gathers: pd.DataFrame | Non
     order = table["createdTime"].fillna(table["completedTime"])
     table = table.assign(_order=order).sort_values("_order", kind="stable").drop(columns="_order")
     option_columns = [c for c in table.columns if c in OPTION_COLUMNS or c.startswith("prompt.")]
-    columns = ["callId"]
+    columns = ["callId", "dialect"]
     columns += ["optionSet"] if "optionSet" in table.columns else []
     columns += option_columns
-    columns += ["tag", "reason", "digits", "digitCount", "finished", "completed", "createdTime",
-                "completedTime", "timeToFirstKey", "duration"]
+    columns += ["tag", "reason", "reasonDerived", "digits", "digitCount", "finished", "completed",
+                "createdTime", "completedTime", "timeToFirstKey", "duration"]
     table = table[columns]
     table.index.name = "gatherId"
     return table

@@ -1,4 +1,11 @@
-"""What a callback request must be before the receiver stores it: credentials, method, size, time, JSON.
+"""What a callback request must be before the receiver stores it: credentials, method, size, time, JSON,
+and a readable event time.
+
+Both dialects pass the same checks: a Catapult v1 event (its time in ``time``) and a Voice API v2
+webhook (``eventType``, ``eventTime``, ``accountId``, ``callId``, ``callUrl`` …; see
+:func:`catapult_nb.store.keys.dialect_of`). An event time that is there but not ISO 8601 text is refused
+(400, ``bad-time``, recorded) rather than stored with no time; an event without one is stored (see
+:class:`~catapult_nb.store.EventStore`).
 
 Each check raises :class:`Rejected` with the HTTP status to answer, a short ``reason`` (recorded in the
 store's rejected table) and a message that tells the sender what to change. Behind a tunnel the receiver
@@ -22,10 +29,12 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from catapult_nb.errors import Error
 from catapult_nb.redact import Secret
+from catapult_nb.store.keys import time_problem
 from catapult_nb.store.store import canonical_json
 
 __all__ = [
-    "BODY_TIMEOUT", "MAX_BODY", "MAX_DEPTH", "Rejected", "check_basic_auth", "parse_body", "read_payload",
+    "BODY_TIMEOUT", "MAX_BODY", "MAX_DEPTH", "Rejected", "check_basic_auth", "check_event", "parse_body",
+    "read_payload",
 ]
 
 #: The largest callback body accepted; a v1 event is a few hundred bytes.
@@ -139,6 +148,19 @@ def parse_body(body: bytes) -> dict[str, Any]:
     if "\\u" in text:
         _check_unicode(payload, body)
     return payload
+
+
+def check_event(payload: dict[str, Any], body: bytes = b"") -> None:
+    """Refuse an event whose time (v1's ``time``, v2's ``eventTime``) is not ISO 8601 text.
+
+    :param body: the request's body, kept with the rejection (default: the payload as JSON).
+
+    :raises Rejected: 400 ``bad-time``, saying which field and what it should look like.
+    """
+    problem = time_problem(payload)
+    if problem is not None:
+        kept = body or json.dumps(payload, ensure_ascii=False).encode("utf-8", "replace")
+        raise Rejected(400, "bad-time", f"{problem}; send the time the event happened, in UTC", kept)
 
 
 async def _read_body(request: web.Request) -> bytes:

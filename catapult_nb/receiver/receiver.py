@@ -60,6 +60,7 @@ from catapult_nb.receiver.checks import (
     MAX_DEPTH,
     Rejected,
     check_basic_auth,
+    check_event,
     read_payload,
 )
 from catapult_nb.receiver.faults import Faults
@@ -314,6 +315,7 @@ class CallbackReceiver(BackgroundServer):
         try:
             check_basic_auth(request, self._basic_auth)
             payload = await read_payload(request, self.body_timeout)
+            check_event(payload)
         except Rejected as rejected:
             return await self._reject(request, rejected)
         assert self._writer is not None

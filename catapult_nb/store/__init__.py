@@ -2,8 +2,9 @@
 importers and exporters that bring events in and take them out.
 
 Modules, top down: ``store`` (:class:`EventStore`), ``importers`` and ``exporters`` (formats in and
-out), ``frames`` (the event column table and the DataFrame builders), ``columnar`` (the columnar copy
-beside the SQLite file).
+out), ``schema`` (the records' layout and the upgrade of older files), ``frames`` (the event column
+table and the DataFrame builders), ``columnar`` (the columnar copy beside the SQLite file), ``bxml``
+(the ``<Gather>`` verbs of a v2 BXML document), ``keys`` (identity, time and dialect of an event).
 """
 
 from catapult_nb.store.frames import EVENT_COLUMNS, EVENT_DTYPES, Payload, events_frame

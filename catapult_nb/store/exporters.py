@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from catapult_nb.redact import MASK
+from catapult_nb.store.bxml import bxml_document, is_v2_gather
 
 if TYPE_CHECKING:
     from catapult_nb.store.store import EventStore
@@ -27,6 +28,7 @@ __all__ = ["HAR_CALLBACK_URL", "PARTITIONS", "write_har", "write_jsonl", "write_
 #: Where the HAR says the callbacks were posted: the real callback URL held a secret, so it is not kept.
 HAR_CALLBACK_URL = f"http://127.0.0.1/callbacks/{MASK}"
 _API = "https://api.catapult.inetwork.com/v1/users/{userId}/calls"
+_API_V2 = "https://voice.bandwidth.com/api/v2/accounts/{accountId}/calls"
 
 #: How :func:`write_parquet` can split a dataset into folders.
 PARTITIONS: tuple[str, ...] = ("date",)
@@ -96,9 +98,9 @@ def write_jsonl(store: EventStore, path: str | os.PathLike[str] | None = None, *
 
 
 def _har_entry(started: str, method: str, url: str, text: str, status: int,
-               response_headers: list[dict[str, str]]) -> dict[str, Any]:
+               response_headers: list[dict[str, str]], mime: str = "application/json; charset=utf-8"
+               ) -> dict[str, Any]:
     body = text.encode("utf-8")
-    mime = "application/json; charset=utf-8"
     return {
         "startedDateTime": started,
         "time": 0,
@@ -117,7 +119,8 @@ def _har_entry(started: str, method: str, url: str, text: str, status: int,
 def write_har(store: EventStore, path: str | os.PathLike[str] | None = None, *,
               callback_url: str = HAR_CALLBACK_URL, **filters: Any) -> Any:
     """See :meth:`EventStore.to_har`. Recorded gathers become their create requests (answered 201, with
-    the gather's ``Location``), so the options travel too."""
+    the gather's ``Location``), v2 gathers the ``PUT …/calls/{callId}/bxml`` of their documents, so the
+    options travel too."""
     from catapult_nb import __version__
 
     frame = store.export_frame(**filters)
@@ -133,7 +136,18 @@ def write_har(store: EventStore, path: str | os.PathLike[str] | None = None, *,
             out.write((b"" if first else b",\n") + json.dumps(entry, ensure_ascii=False).encode("utf-8"))
             first = False
 
+        v1: list[dict[str, Any]] = []
+        v2: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for record in _gather_records(store, filters):
+            if is_v2_gather(record["options"]):  # a document per call and time served, its Gathers in order
+                served = record["gatherId"].partition("@")[2].partition("#")[0]
+                v2.setdefault((record.get("callId", "{callId}"), served), []).append(record["options"])
+            else:
+                v1.append(record)
+        for (call_id, served), gathers in v2.items():
+            write(_har_entry(served, "PUT", f"{_API_V2}/{call_id}/bxml", bxml_document(gathers), 204, [],
+                             "application/xml; charset=utf-8"))
+        for record in v1:
             url = f"{_API}/{record.get('callId', '{callId}')}/gather"
             location = [{"name": "Location", "value": f"{url}/{record['gatherId']}"}]
             write(_har_entry(str(record.get("createdTime") or "1970-01-01T00:00:00Z"), "POST", url,

@@ -21,7 +21,8 @@ import ijson
 import orjson
 
 from catapult_nb.errors import Error
-from catapult_nb.store.keys import canonical_json
+from catapult_nb.store.bxml import BxmlError, gather_key, gathers_in
+from catapult_nb.store.keys import canonical_json, dialect_of
 
 __all__ = [
     "MAX_RECORD", "READERS", "EventRecord", "GatherRecord", "ImportFormatError", "Record", "Rejected",
@@ -32,6 +33,8 @@ __all__ = [
 MAX_RECORD = 64 * 1024
 
 GATHER_PATH = re.compile(r"/users/[^/]+/calls/([^/]+)/gather/?$")
+#: v2: a call's BXML replaced (``PUT /api/v2/accounts/{accountId}/calls/{callId}/bxml``).
+V2_BXML_PATH = re.compile(r"/accounts/[^/]+/calls/([^/]+)/bxml/?$")
 
 
 class ImportFormatError(Error, ValueError):
@@ -225,6 +228,8 @@ class _Captured:
     body: bytes | None
     received: Any  # when it was captured, as recorded
     gather: dict[str, Any] | None = None  # a gather record, when the request created a gather
+    answer: str | None = None  # the response's text when it may be BXML (a v2 webhook's answer)
+    bxml_call: str | None = None  # the call of a ``PUT …/calls/{callId}/bxml`` (its body is the document)
 
 
 def _captured(entries: Iterable[Any], what: str, read: Callable[[dict[str, Any], dict[str, Any]], _Captured],
@@ -243,9 +248,29 @@ def _captured(entries: Iterable[Any], what: str, read: Callable[[dict[str, Any],
         captured = read(entry, request)
         if captured.gather is not None:
             yield GatherRecord(number, captured.gather)
+        elif captured.bxml_call is not None:  # v2: the call's document replaced; not an event
+            yield from _bxml_gathers(number, captured.body or b"", captured.bxml_call, captured.received)
         else:
-            yield _callback(number, captured.method, captured.url, captured.content_type, captured.body,
-                            captured.received, callback_path)
+            record = _callback(number, captured.method, captured.url, captured.content_type, captured.body,
+                               captured.received, callback_path)
+            yield record
+            if isinstance(record, EventRecord) and captured.answer and dialect_of(record.payload) == "v2":
+                # the app answered the webhook with BXML: its <Gather>s start when the webhook was sent
+                call_id, served = record.payload.get("callId"), record.payload.get("eventTime")
+                if isinstance(call_id, str) and isinstance(served, str):
+                    yield from _bxml_gathers(number, captured.answer, call_id, served)
+
+
+def _bxml_gathers(number: int, document: str | bytes, call_id: str, served: Any) -> Iterator[Record]:
+    """The gather records of a v2 BXML document served for ``call_id`` at ``served``, or its rejection."""
+    try:
+        found = gathers_in(document)
+    except BxmlError as exc:
+        yield Rejected(number, "bad-bxml", f"{exc}; the options of its gathers stay unknown", document)
+        return
+    for index, options in enumerate(found):
+        yield GatherRecord(number, {"gatherId": gather_key(call_id, str(served), index), "callId": call_id,
+                                    "createdTime": served, "options": options})
 
 
 def read_har(stream: io.BufferedReader, callback_path: str | None) -> Iterator[Record]:
@@ -268,8 +293,23 @@ def _har_request(entry: dict[str, Any], request: dict[str, Any]) -> _Captured:
         body = "&".join(f"{p.get('name', '')}={p.get('value', '')}" for p in post["params"]).encode()
     content_type = str(post.get("mimeType") or headers.get("content-type", ""))
     started = entry.get("startedDateTime")
-    gather = _gather_create(method, url, body, entry.get("response"), started)
-    return _Captured(method, url, content_type, body, started, gather)
+    response = entry.get("response")
+    gather = _gather_create(method, url, body, response, started)
+    put = V2_BXML_PATH.search(urlsplit(url).path) if method == "PUT" else None
+    return _Captured(method, url, content_type, body, started, gather, _answer_text(response),
+                     put.group(1) if put else None)
+
+
+def _answer_text(response: Any) -> str | None:
+    """A HAR response's text when it may be a BXML document (it starts with ``<``)."""
+    content = response.get("content") if isinstance(response, dict) else None
+    if not isinstance(content, dict) or not isinstance(content.get("text"), str):
+        return None
+    text: str = content["text"]
+    if content.get("encoding") == "base64":
+        decoded = _b64(text)
+        text = decoded.decode("utf-8", "replace") if decoded is not None else ""
+    return text if text.lstrip().startswith("<") else None
 
 
 def _b64(text: str) -> bytes | None:

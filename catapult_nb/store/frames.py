@@ -22,6 +22,7 @@ import pyarrow as pa
 
 __all__ = [
     "CATEGORICAL",
+    "DERIVED_TEXT_FIELDS",
     "EVENT_COLUMNS",
     "EVENT_DTYPES",
     "META_TEXT_FIELDS",
@@ -49,21 +50,36 @@ TEXT_FIELDS: tuple[str, ...] = (
     "callState",
     "from",
     "to",
+    # Voice API v2 webhooks' own fields (v2's digits, tag, cause, from and to share v1's columns)
+    "terminatingDigit",
+    "digit",
+    "errorMessage",
+    "direction",
 )
+#: Text columns read from the payload rather than copied: ``dialect`` (``"v1"``/``"v2"``, see
+#: :func:`catapult_nb.store.keys.dialect_of`).
+DERIVED_TEXT_FIELDS = ("dialect",)
 #: Text columns the store adds: where an event came from and the session that received it.
 META_TEXT_FIELDS = ("source", "session")
 _UTC = "datetime64[ns, UTC]"
+_CATEGORIES = ("eventType", "dialect", "reason", "state")
+#: Where each column stands in a frame (the records keep their own order).
+_ORDER = (
+    "eventType", "time", "dialect", "callId", "gatherId", "reason", "state", "digits", "terminatingDigit",
+    "tag", "dtmfDigit", "digit", "status", "cause", "errorMessage", "callState", "direction", "from", "to",
+)
 
 #: Every events frame's columns and their pandas dtypes, in order (the index is the store id, named
-#: ``id``). The store's frames and a campaign's are built from this one table.
+#: ``id``). The store's frames, a campaign's, the columnar copy and the exports are built from this one
+#: table. ``time`` is the event's time: v1's ``time``, v2's ``eventTime``.
 EVENT_DTYPES: dict[str, str] = {
-    "eventType": "category",
-    "time": _UTC,
-    **{name: "category" if name in ("reason", "state") else "string" for name in TEXT_FIELDS[1:]},
+    **{name: _UTC if name == "time" else "category" if name in _CATEGORIES else "string" for name in _ORDER},
     "received": _UTC,
     **{name: "string" for name in META_TEXT_FIELDS},
     "payload": "object",
 }
+assert set(EVENT_DTYPES) == {*TEXT_FIELDS, *DERIVED_TEXT_FIELDS, *META_TEXT_FIELDS, "time", "received",
+                            "payload"}
 #: The DataFrame's columns, in order.
 EVENT_COLUMNS: tuple[str, ...] = tuple(EVENT_DTYPES)
 CATEGORICAL = tuple(name for name, dtype in EVENT_DTYPES.items() if dtype == "category")

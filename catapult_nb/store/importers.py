@@ -21,9 +21,13 @@ Rules, the same for every format:
 * An event keeps its own ``time``; ``received`` is the record's (JSONL records, CSV rows, HAR's
   ``startedDateTime``, ngrok's ``start``), else the event's ``time``. ``source`` is the record's own
   (as :meth:`EventStore.to_jsonl` and ``to_csv`` write it) or the file's name.
-* An event without a readable ``callId`` or ``time``, a line that is not JSON, a record over 64 KiB (the
-  receiver's limit) or one that is not UTF-8 is rejected: the report names its line (or HAR/ngrok entry)
-  number and the reason. Nothing else stops an import.
+* Voice API v2 webhooks are read beside v1 events; their time is ``eventTime``. In a HAR, the
+  ``<Gather>`` verbs of the BXML an app answered a v2 webhook with (or of a ``PUT …/calls/{callId}/bxml``)
+  are recorded as that call's gathers (:mod:`catapult_nb.store.bxml`); an answer that is not XML is a
+  rejected entry (``bad-bxml``). v2's create-call requests are not events.
+* An event without a readable ``callId`` or time (v1 ``time``, v2 ``eventTime``), a line that is not JSON, a
+  record over 64 KiB (the receiver's limit) or one that is not UTF-8 is rejected: the report names its line
+  (or HAR/ngrok entry) number and the reason. Nothing else stops an import.
 * Events go through the store's own insert path, so duplicates are recognised exactly as for live
   deliveries: importing a file twice adds nothing.
 * One import is one transaction: if it fails half way, the store is as it was.
@@ -59,7 +63,7 @@ from catapult_nb.store.formats import (
     Skipped,
     ngrok_entries,
 )
-from catapult_nb.store.keys import parse_time_ns
+from catapult_nb.store.keys import event_time, parse_time_ns, time_field
 
 if TYPE_CHECKING:
     from catapult_nb.store.store import EventStore
@@ -256,7 +260,7 @@ def _check_event(
     payload = record.payload
     problem, time_ns = _event_problem(payload)
     if problem is None:
-        received = time_ns if record.received is None else _received_ns(record.received, payload["time"])
+        received = time_ns if record.received is None else _received_ns(record.received, event_time(payload))
         if received is None:
             detail = f"received {record.received!r} is not a time (ISO 8601 or epoch seconds)"
             problem = ("bad-received", detail)
@@ -275,12 +279,13 @@ def _event_problem(payload: Any) -> tuple[tuple[str, str] | None, int | None]:
         return ("no-callId", "the event has no callId"), None
     if not isinstance(call_id, str) or not call_id.strip():
         return ("bad-callId", f"callId {call_id!r} is not a non-empty string"), None
-    moment = payload.get("time")
+    name = time_field(payload)  # v1's time, v2's eventTime
+    moment = payload.get(name)
     if moment is None:
-        return ("no-time", "the event has no time"), None
+        return ("no-time", f"the event has no {name}"), None
     time_ns = parse_time_ns(moment)
     if time_ns is None:
-        return ("bad-time", f"time {moment!r} is not an ISO 8601 time"), None
+        return ("bad-time", f"{name} {moment!r} is not an ISO 8601 time"), None
     return None, time_ns
 
 

@@ -16,8 +16,30 @@ import orjson
 import pandas as pd
 
 __all__ = [
-    "canonical_json", "digest_of", "encode_payload", "field_text", "parse_time_ns", "payload_digest", "to_ns",
+    "V2_MARKERS", "canonical_json", "dialect_of", "digest_of", "encode_payload", "event_time", "field_text",
+    "parse_time_ns", "payload_digest", "time_field", "time_problem", "to_ns",
 ]
+
+#: Fields only a v2 webhook carries (every v2 webhook has all three; no v1 event has any).
+V2_MARKERS = ("eventTime", "accountId", "callUrl")
+
+
+def dialect_of(payload: Mapping[str, Any]) -> str | None:
+    """``"v2"`` for a Voice API v2 webhook (it has ``eventTime``, ``accountId`` or ``callUrl``), ``"v1"``
+    for a Catapult v1 event (it has ``time``), None for neither."""
+    if any(name in payload for name in V2_MARKERS):
+        return "v2"
+    return "v1" if "time" in payload else None
+
+
+def time_field(payload: Mapping[str, Any]) -> str:
+    """The name of the field that holds the event's time: ``eventTime`` on v2, ``time`` on v1."""
+    return "eventTime" if dialect_of(payload) == "v2" else "time"
+
+
+def event_time(payload: Mapping[str, Any]) -> Any:
+    """The event's time as sent (v2's ``eventTime``, v1's ``time``); None when absent."""
+    return payload.get(time_field(payload))
 
 # Built once: json.dumps with options builds a new encoder per call, which a bulk import feels.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
@@ -31,13 +53,14 @@ def canonical_json(payload: Mapping[str, Any]) -> str:
 
 def payload_digest(payload: Mapping[str, Any]) -> bytes:
     """The dedupe key of a delivery: 16 bytes of BLAKE2b over its canonical JSON when the event carries
-    its ``time``; random (never a duplicate) when it does not, as nothing then tells a retry from a
+    its time (v1's ``time``, v2's ``eventTime``); random (never a duplicate) when it does not, as nothing then
+    tells a retry from a
     second event. See :class:`EventStore`."""
     return digest_of(payload, canonical_json(payload).encode("utf-8"))  # also checks it is JSON
 
 
 def digest_of(payload: Mapping[str, Any], canonical: bytes) -> bytes:
-    if payload.get("time") in (None, ""):
+    if event_time(payload) in (None, ""):
         return secrets.token_bytes(16)
     return hashlib.blake2b(canonical, digest_size=16).digest()
 
@@ -85,6 +108,22 @@ def parse_time_ns(value: Any) -> int | None:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def time_problem(payload: Mapping[str, Any]) -> str | None:
+    """What is wrong with the event's time, in words, or None: an absent time is not wrong (the event is
+    stored, see :func:`payload_digest`), one that is not ISO 8601 text is."""
+    name = time_field(payload)
+    value = payload.get(name)
+    if value is None:
+        return None
+    if isinstance(value, str) and value:
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+            return None
+        except ValueError:
+            pass
+    return f"{name} {repr(value)[:60]} is not an ISO 8601 time (such as 2026-01-01T10:00:00.000Z)"
 
 
 def to_ns(moment: Any) -> int:

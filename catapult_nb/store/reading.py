@@ -24,6 +24,7 @@ from catapult_nb.errors import Error
 from catapult_nb.options import OPTION_FIELDS, GatherOptions, OptionError, flat_wire
 from catapult_nb.store.columnar import ColumnCache, empty_strings
 from catapult_nb.store.frames import (
+    DERIVED_TEXT_FIELDS,
     META_TEXT_FIELDS,
     NAT,
     TEXT_FIELDS,
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 #: The text fields each event record keeps as string ids, in record order.
-SID_FIELDS = TEXT_FIELDS + META_TEXT_FIELDS
+SID_FIELDS = TEXT_FIELDS + DERIVED_TEXT_FIELDS + META_TEXT_FIELDS
 
 RECORD = struct.Struct("<qqq" + "i" * len(SID_FIELDS))
 #: An unfiltered read of at least this many events uses the columnar copy beside the file
@@ -222,12 +223,13 @@ class StoreReader:
     ) -> pd.DataFrame:
         """One row per stored event, oldest first, filtered by any of the arguments.
 
-        The index is the store id (``id``). Columns: ``eventType``, ``time`` (UTC), ``callId``,
-        ``gatherId``, ``reason``, ``state``, ``digits``, ``tag``, ``dtmfDigit``, ``status``, ``cause``,
-        ``callState``, ``from``, ``to``, ``received`` (UTC), ``source``, ``session`` and ``payload``
-        (the raw event as a read-only mapping, every field kept). ``eventType``/``reason``/``state``
-        are categorical; the other text columns use pandas' ``string`` dtype, so ``"007"`` stays
-        ``"007"`` and a missing value is ``<NA>``.
+        The index is the store id (``id``). Columns: ``eventType``, ``time`` (UTC; v1's ``time``, v2's
+        ``eventTime``), ``dialect`` (``v1``/``v2``), ``callId``, ``gatherId``, ``reason``, ``state``,
+        ``digits``, ``terminatingDigit``, ``tag``, ``dtmfDigit``, ``digit``, ``status``, ``cause``,
+        ``errorMessage``, ``callState``, ``direction``, ``from``, ``to``, ``received`` (UTC), ``source``,
+        ``session`` and ``payload`` (the raw event as a read-only mapping, every field kept).
+        ``eventType``/``dialect``/``reason``/``state`` are categorical; the other text columns use pandas'
+        ``string`` dtype, so ``"007"`` stays ``"007"`` and a missing value is ``<NA>``.
 
         :param call_id, gather_id, event_type, session: keep only events with this value.
         :param since: keep only events with a store id greater than this (see :attr:`last_id`).

@@ -35,10 +35,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from catapult_nb.options import GatherOptions
 from catapult_nb.redact import redact
 from catapult_nb.store.bulk import WRITE_GATHER, BulkWriter, Pending, gather_row, new_row
+from catapult_nb.store.bxml import gather_key, gathers_in
 from catapult_nb.store.columnar import ColumnCache, empty_strings
 from catapult_nb.store.frames import (
     EVENT_COLUMNS,
@@ -50,8 +52,10 @@ from catapult_nb.store.frames import (
 )
 from catapult_nb.store.keys import (
     canonical_json,
+    dialect_of,
     digest_of,
     encode_payload,
+    event_time,
     field_text,
     parse_time_ns,
     payload_digest,
@@ -65,6 +69,7 @@ from catapult_nb.store.reading import (
     StoreReader,
     WaitCancelled,
 )
+from catapult_nb.store.schema import upgrade
 
 __all__ = [
     "DEFAULT_PATH",
@@ -126,21 +131,27 @@ _KEEP_ID_FLOOR = (
 )
 
 
+def _iso(moment: Any) -> str:
+    stamp = pd.Timestamp(moment)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+
+
 class EventStore(StoreReader):
     """Callback events, rejected deliveries and gather options in one SQLite file.
 
     Thread-safe: the receiver writes from its own thread while the notebook reads. Every write is
     committed before the call returns.
 
-    What identifies one delivery: v1 events have no id, and a sender that retries (no answer in time, a
-    5xx, a fallback URL) repeats the event exactly. Every v1 event carries the API's ``time`` of what
-    happened, to the millisecond, beside its call, type and details (``dtmfDigit``, ``gatherId`` …), so
-    an event is identified by all of these: the whole payload *including its time*. A second delivery
-    of the same payload is a retry and is stored once; a payload that differs in any field, the time
-    included, is another event and is always stored. A payload without a ``time`` (not something the
-    API sends) cannot be told from its retry, so each delivery of it is stored rather than risk merging
-    two real events. Senders must therefore give each event its own time: the simulator does (two
-    keys pressed with no gap are a millisecond apart).
+    What identifies one delivery: v1 events have no id, and a sender that retries (no answer in time, a 5xx, a
+    fallback URL) repeats the event exactly. Every v1 event carries the API's ``time`` of what happened, to
+    the millisecond, beside its call, type and details (``dtmfDigit``, ``gatherId`` …), so an event is
+    identified by all of these: the whole payload *including its time*. A second delivery of the same payload
+    is a retry and is stored once; a payload that differs in any field, the time included, is another event
+    and is always stored. Voice API v2 webhooks follow the same rule with their ``eventTime``. A payload
+    without a time (not something the API sends) cannot be told from its retry, so each delivery of it is
+    stored rather than risk merging two real events. Senders must therefore give each event its own time: the
+    simulator does (two keys pressed with no gap are a millisecond apart).
 
     :param path: the SQLite file; default ``.catapult/events.sqlite3`` in the current directory (a hidden
         folder beside the notebook, made when needed). ``":memory:"`` keeps everything in memory
@@ -164,6 +175,7 @@ class EventStore(StoreReader):
         self._wconn.execute("PRAGMA journal_mode=WAL")
         self._wconn.execute(f"PRAGMA synchronous={synchronous.upper()}")
         self._wconn.executescript(_SCHEMA)
+        upgrade(self._wconn)  # a file an earlier version wrote: its records get this version's columns
         if self._memory:  # one in-memory database per connection: share the writer's
             self._rconn, self._read_lock = self._wconn, self._write_lock
         else:
@@ -341,7 +353,7 @@ class EventStore(StoreReader):
                 fresh.append(item)
         texts = [
             [v if v.__class__ is str else field_text(v) for v in map(item.payload.get, TEXT_FIELDS)]
-            + [item.source, item.session]
+            + [dialect_of(item.payload), item.source, item.session]
             for item in fresh
         ]
         # in order of appearance, so string ids (and category order) are the same as one event at a time
@@ -351,7 +363,7 @@ class EventStore(StoreReader):
         events, payloads, rows = [], [], []
         for event_id, item, row_texts in zip(range(next_id, next_id + len(fresh)), fresh, texts, strict=True):
             sids = [sid_of[value] for value in row_texts]  # type: ignore[index]
-            time_ns = item.time_ns if item.time_ns is not None else parse_time_ns(item.payload.get("time"))
+            time_ns = item.time_ns if item.time_ns is not None else parse_time_ns(event_time(item.payload))
             rec = RECORD.pack(event_id, NAT if time_ns is None else time_ns, item.received_ns, *sids)
             events.append((event_id, item.digest, sids[1], sids[2], rec))
             payloads.append((event_id, item.text))
@@ -482,6 +494,30 @@ class EventStore(StoreReader):
             self._check_open()
             row = gather_row(gather_id, call_id, options, created_time, session)
             self._wconn.execute(WRITE_GATHER, row)
+
+    def record_bxml(
+        self, call_id: str, document: str | bytes, served_time: Any, session: str | None = None
+    ) -> list[str]:
+        """Remember the options of each v2 ``<Gather>`` in a BXML document the app answered with, so the
+        analysis tables give v2 gathers their options (a v2 gather has no create request).
+
+        :param call_id: the call the document was served for.
+        :param document: the BXML (a ``<Response>``, or a lone ``<Gather>``).
+        :param served_time: when it was served (the ``eventTime`` of the webhook it answered): ISO 8601
+            text, a datetime or a ``pandas.Timestamp``.
+        :returns: the names the gathers are recorded under (:func:`~catapult_nb.store.bxml.gather_key`);
+            empty when the document has no ``<Gather>``.
+        :raises BxmlError: the document cannot be read (the message says why).
+        :raises ValueError: ``served_time`` is not a time.
+        """
+        served = served_time if isinstance(served_time, str) else _iso(served_time)
+        if parse_time_ns(served) is None:
+            raise ValueError(f"served_time {served_time!r} is not an ISO 8601 time")
+        keys = []
+        for index, options in enumerate(gathers_in(document)):
+            keys.append(gather_key(call_id, served, index))
+            self.record_gather(keys[-1], call_id, options, served, session)
+        return keys
 
     def clear(self) -> None:
         """Delete every event, rejected delivery and gather record (the file stays).
