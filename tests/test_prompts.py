@@ -6,11 +6,13 @@ import asyncio
 import io
 import struct
 import threading
+import time
 import wave
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hostile_servers import RawServer, dripping, dripping_head
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
@@ -326,3 +328,13 @@ def test_compare_prompts_tables_words_seconds_wpm_and_when_a_key_is_useful():
         analysis.compare_prompts([])
     with pytest.raises(ValueError, match="same label"):
         analysis.compare_prompts(["Hi there.", "Hi there."])
+
+
+@pytest.mark.parametrize("server", [dripping(0.2), dripping_head(0.2)], ids=["body", "head"])
+def test_a_dripping_file_server_is_cut_at_the_whole_fetchs_deadline(server):
+    with RawServer(server) as slow:
+        started = time.monotonic()
+        reasons = fetch_both(slow.url + "/drip.wav", timeout=1.0)
+        took = time.monotonic() - started
+    assert reasons == ["the file did not arrive within 1 s"] * 2
+    assert took < 2 * 1.0 + 1.5, f"two fetches of 1 s took {took:.1f} s"
