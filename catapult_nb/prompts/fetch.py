@@ -9,6 +9,9 @@ the URL, which may carry a receiver's secret path or credentials.
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -18,7 +21,7 @@ from catapult_nb.prompts.audio import AudioError, AudioInfo, decode
 
 __all__ = [
     "FETCH_TIMEOUT", "MAX_AUDIO_BYTES", "check_url", "download_audio", "download_audio_sync", "fetch_audio",
-    "fetch_audio_sync",
+    "fetch_audio_sync", "read_audio_file",
 ]
 
 #: Largest file fetched (10 MiB: ten minutes of 8 kHz 16-bit audio); a bigger one is not played.
@@ -36,6 +39,36 @@ def check_url(url: str) -> None:
 
 def _too_big(size: int) -> AudioError:
     return AudioError(f"the file is over {MAX_AUDIO_BYTES // (1024 * 1024)} MiB ({size:,} bytes or more)")
+
+
+def read_audio_file(path: str | os.PathLike[str]) -> tuple[bytes, AudioInfo]:
+    """Read and decode a local WAV or MP3 file, under the same size limit as a fetched one.
+
+    Only a regular file is read, and only after its size is checked: a device (``/dev/zero``) or a named
+    pipe is refused at once instead of filling memory or blocking.
+
+    :param path: the file.
+    :returns: its bytes and their :class:`AudioInfo`.
+    :raises FileNotFoundError: when there is no such file.
+    :raises AudioError: when it is not a regular file, is over :data:`MAX_AUDIO_BYTES`, or is not WAV/MP3.
+    """
+    file = Path(path).expanduser()
+    try:
+        status = file.stat()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no file at {path!s}: give the path of a WAV or MP3 file") from None
+    if not stat.S_ISREG(status.st_mode):
+        raise AudioError(f"{path!s} is not a regular file (a device, pipe or folder): give a WAV or MP3 file")
+    if status.st_size > MAX_AUDIO_BYTES:
+        raise AudioError(
+            f"{file.name} is over {MAX_AUDIO_BYTES // (1024 * 1024)} MiB ({status.st_size:,} bytes), "
+            "the most the simulator fetches: shorten it or lower its sample rate"
+        )
+    with file.open("rb") as opened:
+        data = opened.read(MAX_AUDIO_BYTES + 1)  # it may have grown since the stat
+    if len(data) > MAX_AUDIO_BYTES:
+        raise _too_big(len(data))
+    return data, decode(data)
 
 
 def _status(status: int, reason: str | None) -> AudioError:

@@ -355,11 +355,12 @@ class Session:
         :param path: a WAV or MP3 file on this machine.
         :returns: the file's URL.
         :raises FileNotFoundError: when there is no such file.
-        :raises catapult_nb.prompts.AudioError: when it is not a WAV or MP3 file the simulator could play.
+        :raises catapult_nb.prompts.AudioError: when it is not a regular WAV or MP3 file the simulator could
+            play (within its 10 MiB limit).
         """
-        from catapult_nb.prompts import decode
+        from catapult_nb.prompts.fetch import read_audio_file
 
-        decode(Path(path).expanduser().read_bytes())  # refuse now what the simulator would skip later
+        read_audio_file(path)  # refuse now what the simulator would skip later
         served = self.receiver.serve_file(path)
         return self.callback_url.removesuffix(self.receiver.path) + served
 
