@@ -80,7 +80,7 @@ def _close_earlier(port: int) -> None:
             f"catapult_nb: closed the earlier session {earlier.label} on port {port} to open this one",
             file=sys.stderr,
         )
-        earlier.close()
+        earlier._close(f"a newer session replaced it on port {port}")
 
 
 def _weakly(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -186,6 +186,7 @@ class Session:
         self._calls_by_id: dict[str, Call] = {}
         self._dispatcher: Dispatcher | None = None  # made by the first on()
         self._closed = False
+        self._why_closed: str | None = None  # said by what a later use of the session raises
         self._parts = _Parts(tunnel, receiver, simulator, client, owns_store)
         # an unreferenced session (a re-run cell that rebinds `session`) is closed by the collector
         self._finalizer = weakref.finalize(self, _collected, self._parts, label)
@@ -387,6 +388,8 @@ class Session:
         :class:`~catapult_nb.flows.Flow`) the flow runs from the moment the call is answered, and its
         :class:`~catapult_nb.flows.FlowRun` is returned at once instead of the call (``run.call``).
         """
+        if self._closed:
+            raise SessionError(self._closed_message(self._why_closed))
         call_id = self.client.create_call(
             from_=self.from_number, to=to, callback_url=self.callback_url, **fields
         )
@@ -618,11 +621,22 @@ class Session:
         fails; the first failure is raised afterwards (a ``TunnelError`` when ngrok would not close the
         tunnel, say). A session nobody refers to any more is closed by the garbage collector.
         """
+        self._close(None)
+
+    def _close(self, why: str | None) -> None:
+        """:meth:`close`, keeping ``why`` (if any) for what a later use of the session is told."""
         if self._closed:
             return
-        self._closed = True
+        self._closed, self._why_closed = True, why
+        if self._phone is not None:
+            self._phone.closed(self._closed_message(why))
         self._finalizer.detach()
         self._parts.close()
+
+    def _closed_message(self, why: str | None) -> str:
+        if why:
+            return f"session {self.label} was closed ({why}): use the newer one"
+        return f"session {self.label} was closed: open a new session to go on"
 
     def __enter__(self) -> Session:
         return self
