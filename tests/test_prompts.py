@@ -95,6 +95,24 @@ def test_render_is_cached_by_sentence_and_resolved_voice():
     assert other.wav != first.wav
 
 
+def test_the_render_cache_is_bounded_by_its_bytes_not_only_its_entries(monkeypatch):
+    from catapult_nb.prompts import tts
+
+    monkeypatch.setattr(tts, "CACHE_BYTES", 1_500_000, raising=False)
+    prompts.cache_clear()
+    try:
+        sentences = [f"Menu {n}: " + "press one for sales, two for support, " * 5 for n in range(8)]
+        renders = [prompts.render(sentence) for sentence in sentences]  # about 0.6 MB of WAV each
+        assert sum(len(r.wav) for r in renders) > 3 * tts.CACHE_BYTES
+        held = [r.wav for r in tts._CACHE.values()]
+        assert sum(map(len, held)) <= tts.CACHE_BYTES and 1 <= len(held) < len(sentences)
+        assert prompts.cache_info() == (len(held), sum(map(len, held)))
+        assert prompts.render(sentences[-1]) is renders[-1]  # the newest stays
+        assert prompts.render(sentences[0]) is not renders[0]  # the oldest went
+    finally:
+        prompts.cache_clear()
+
+
 def test_spanish_is_rendered_in_spanish():
     spanish = prompts.render("Por favor, marque su código de cinco dígitos.", locale="es_MX")
     assert spanish.voice == prompts.EngineVoice("esperanza", "es_MX", "female", "es-419+f3")
