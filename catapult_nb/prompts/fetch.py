@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+import threading
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from catapult_nb.background import BackgroundLoop
 from catapult_nb.prompts.audio import AudioError, AudioInfo, decode
 
 __all__ = [
@@ -136,4 +137,17 @@ def download_audio_sync(url: str, *, timeout: float = FETCH_TIMEOUT) -> tuple[by
     answer a byte at a time is cut at ``timeout``, which a per-read timeout never does.
     """
     check_url(url)
-    return BackgroundLoop.run(download_audio(url, timeout=timeout), "catapult-nb-fetch")
+    outcome: list[Any] = []
+
+    def fetch() -> None:  # a loop of its own, on a thread of its own: the caller's thread may run one
+        try:
+            outcome[:] = [asyncio.run(download_audio(url, timeout=timeout))]
+        except BaseException as exc:  # handed to the calling thread below
+            outcome[:] = [None, exc]
+
+    thread = threading.Thread(target=fetch, name="catapult-nb-fetch", daemon=True)
+    thread.start()
+    thread.join()
+    if len(outcome) == 2:
+        raise outcome[1]
+    return outcome[0]  # type: ignore[no-any-return]
