@@ -265,6 +265,21 @@ def test_bad_records_are_rejected_with_their_line_number_and_reason(store):
     assert "line" in report._repr_html_() and "no-callId" in report._repr_html_()
 
 
+def test_times_outside_what_pandas_holds_are_rejected_lines_not_an_aborted_import(store):
+    data = b"".join([
+        lines([gather_event(1)]),                                                        # 1
+        b'{"eventType":"hangup","callId":"c-1","time":"0001-01-01T00:00:00Z"}\n',        # 2
+        b'{"payload":{"eventType":"hangup","callId":"c-2","time":"2026-01-01T00:00:00Z"},'
+        b'"received":"9999-12-31T23:59:59Z"}\n',                                         # 3
+        lines([gather_event(2)]),                                                        # 4
+    ])
+    report = store.import_events(data, format="jsonl")
+    rejected = report.rejected.set_index("line")["reason"].astype(str).to_dict()
+    assert rejected == {2: "bad-time", 3: "bad-received"}
+    assert "from 1677-09-21 to 2262-04-11" in report.rejected["detail"].iloc[0]
+    assert report.imported == 2 and len(store) == 2
+
+
 def test_a_huge_line_is_skipped_without_stopping_the_import(store):
     data = b'{"x":"' + b"y" * (5 * 1024 * 1024) + b'"}\n' + lines([gather_event(1)])
     report = store.import_events(data)

@@ -106,6 +106,38 @@ def test_concurrent_senders_lose_nothing(receiver: CallbackReceiver) -> None:
     assert frame["callId"].value_counts().to_dict() == {f"c-{w}": 40 for w in range(16)}
 
 
+OUT_OF_RANGE = ["0001-01-01T00:00:00Z", "1677-09-21T00:12:43.145Z", "2262-04-11T23:47:17Z",
+                "9999-12-31T23:59:59.999Z"]
+
+
+def test_times_outside_what_pandas_holds_are_kept_as_text_and_good_neighbours_are_stored(
+    receiver: CallbackReceiver,
+) -> None:
+    # given senders mixing events with times pandas cannot hold among good ones, in the same write batches
+    def send(worker: int) -> list[int]:
+        with requests.Session() as session:
+            session.trust_env = False
+            return [
+                session.post(receiver.url, timeout=10, json={
+                    "eventType": "dtmf", "callId": f"c-{worker}", "n": n,
+                    "time": OUT_OF_RANGE[n % 4] if n % 5 == 0 else "2026-01-01T00:00:00Z",
+                }).status_code
+                for n in range(40)
+            ]
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = [status for result in pool.map(send, range(8)) for status in result]
+
+    # then every one is answered 200 and stored, the odd times kept in the payload and shown as NaT
+    assert statuses == [200] * 320
+    frame = receiver.to_dataframe()
+    assert len(frame) == 320 and len(receiver.rejected()) == 0
+    odd = frame[[p["n"] % 5 == 0 for p in frame["payload"]]]
+    assert len(odd) == 64 and odd["time"].isna().all()
+    assert {p["time"] for p in odd["payload"]} == set(OUT_OF_RANGE)
+    assert frame.drop(odd.index)["time"].notna().all()
+
+
 def test_listeners_hear_events_from_the_receiver_thread(
     receiver: CallbackReceiver, http: requests.Session
 ) -> None:

@@ -59,7 +59,7 @@ from catapult_nb.store.formats import (
     Skipped,
     ngrok_entries,
 )
-from catapult_nb.store.keys import parse_time_ns
+from catapult_nb.store.keys import TIME_RANGE, in_time_range, parse_time_ns
 
 if TYPE_CHECKING:
     from catapult_nb.store.store import EventStore
@@ -258,7 +258,7 @@ def _check_event(
     if problem is None:
         received = time_ns if record.received is None else _received_ns(record.received, payload["time"])
         if received is None:
-            detail = f"received {record.received!r} is not a time (ISO 8601 or epoch seconds)"
+            detail = f"received {record.received!r} is not an ISO 8601 time or epoch seconds in {TIME_RANGE}"
             problem = ("bad-received", detail)
         else:
             return record, payload, received, cast(int, time_ns)  # as the batch declares it; no change
@@ -280,7 +280,7 @@ def _event_problem(payload: Any) -> tuple[tuple[str, str] | None, int | None]:
         return ("no-time", "the event has no time"), None
     time_ns = parse_time_ns(moment)
     if time_ns is None:
-        return ("bad-time", f"time {moment!r} is not an ISO 8601 time"), None
+        return ("bad-time", f"time {moment!r} is not an ISO 8601 time from {TIME_RANGE}"), None
     return None, time_ns
 
 
@@ -341,7 +341,7 @@ def iso_ns(value: str) -> int | None:
         digits = zone[1:].replace(":", "")
         moment -= sign * (pd.Timedelta(hours=int(digits[:2]), minutes=int(digits[2:])).to_pytimedelta())
     seconds = int(moment.replace(tzinfo=timezone.utc).timestamp())
-    return seconds * 1_000_000_000 + int((fraction or "0").ljust(9, "0"))
+    return in_time_range(seconds * 1_000_000_000 + int((fraction or "0").ljust(9, "0")))
 
 
 def _received_ns(value: Any, event_time: str) -> int | None:

@@ -71,7 +71,9 @@ def field_text(value: Any) -> str | None:
 
 
 def parse_time_ns(value: Any) -> int | None:
-    """An ISO-8601 event time (``2014-07-31T01:01:27Z``) as UTC nanoseconds; None if absent or unreadable."""
+    """An ISO-8601 event time (``2014-07-31T01:01:27Z``) as UTC nanoseconds; None if absent, unreadable,
+    or outside what a pandas timestamp holds (1677-09-21 to 2262-04-11): such a time stays in the payload
+    as the text it was, and the frame's ``time`` shows NaT."""
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -81,10 +83,18 @@ def parse_time_ns(value: Any) -> int | None:
     if moment.tzinfo is None:  # the API always sends UTC; a bare time is read as UTC too
         moment = moment.replace(tzinfo=timezone.utc)
     delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+    return in_time_range((delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000)
+
+
+def in_time_range(nanoseconds: int) -> int | None:
+    """``nanoseconds`` (UTC, from 1970) if a pandas timestamp can hold it (:data:`TIME_RANGE`), else None."""
+    return nanoseconds if _FIRST_NS <= nanoseconds <= _LAST_NS else None
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_FIRST_NS, _LAST_NS = int(pd.Timestamp.min.value), int(pd.Timestamp.max.value)
+#: The times an event's ``time`` and ``received`` can hold, as pandas' nanosecond timestamps do.
+TIME_RANGE = "1677-09-21 to 2262-04-11"
 
 
 def to_ns(moment: Any) -> int:
