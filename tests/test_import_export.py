@@ -280,6 +280,39 @@ def test_times_outside_what_pandas_holds_are_rejected_lines_not_an_aborted_impor
     assert report.imported == 2 and len(store) == 2
 
 
+def reasons(report) -> dict:
+    """Each rejected record's number and reason."""
+    number = "line" if "line" in report.rejected.columns else report.rejected.columns[0]
+    return report.rejected.set_index(number)["reason"].astype(str).to_dict()
+
+
+def test_one_hostile_record_is_rejected_with_its_number_and_the_rest_imported(store):
+    head = b'{"eventType":"x","callId":"c","time":"2026-01-01T00:00:00Z","a":'
+    deep, at_limit = (head + b"[" * n + b"]" * n + b"}" for n in (990, 62))
+    report = store.import_events(lines([gather_event(1)]) + deep + b"\n" + at_limit + b"\n", format="jsonl")
+    assert reasons(report) == {2: "too-deep"}
+    assert "deeper than 64 levels" in report.rejected["detail"].iloc[0] and report.imported == 2
+
+    good = {"request": {"method": "POST", "url": "http://127.0.0.1/cb",
+                        "postData": {"mimeType": "application/json", "text": json.dumps(gather_event(2))}}}
+    hostile = [{"request": {"method": "POST", "url": "http://[::1/cb", "postData": {"text": "{}"}}},
+               {"request": {"method": "POST", "url": "http://127.0.0.1/cb", "headers": 5}},
+               {"request": {"method": "GET", "url": "http://127.0.0.1/cb", "postData": {"params": [1]}}}]
+    har = json.dumps({"log": {"entries": [*hostile, good]}}).encode()
+    report = store.import_events(har, format="har")
+    assert reasons(report) == dict.fromkeys([1, 2, 3], "bad-entry")
+    assert report.imported == 1
+
+    payload = json.dumps(gather_event(3)).replace('"', '""').encode()
+    table = (b"payload,received,source,session\n"
+             b'"' + payload + b'",,src\xff\xfe,s\n'
+             b'"' + json.dumps(gather_event(4)).replace('"', '""').encode() + b'",,src,s\xe9\n'
+             b'"' + json.dumps(gather_event(5)).replace('"', '""').encode() + b'",,src,s\n')
+    report = store.import_events(table, format="csv")
+    assert reasons(report) == {2: "not-utf-8", 3: "not-utf-8"}
+    assert "the source cell is not UTF-8" in report.rejected["detail"].iloc[0] and report.imported == 1
+
+
 def test_a_huge_line_is_skipped_without_stopping_the_import(store):
     data = b'{"x":"' + b"y" * (5 * 1024 * 1024) + b'"}\n' + lines([gather_event(1)])
     report = store.import_events(data)

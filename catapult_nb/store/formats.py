@@ -21,7 +21,7 @@ import ijson
 import orjson
 
 from catapult_nb.errors import Error
-from catapult_nb.store.keys import canonical_json
+from catapult_nb.store.keys import MAX_DEPTH, canonical_json, too_deep
 
 __all__ = [
     "MAX_RECORD", "READERS", "EventRecord", "GatherRecord", "ImportFormatError", "Record", "Rejected",
@@ -100,6 +100,13 @@ def _lines(stream: io.BufferedReader) -> Iterator[tuple[int, bytes | None]]:
 
 
 def _decode_json(line: bytes) -> tuple[Any, tuple[str, str] | None]:
+    value, problem = _read_json(line)
+    if problem is None and isinstance(value, (dict, list)) and too_deep(value):
+        return None, ("too-deep", f"the record nests deeper than {MAX_DEPTH} levels (the receiver's limit)")
+    return value, problem
+
+
+def _read_json(line: bytes) -> tuple[Any, tuple[str, str] | None]:
     try:  # orjson is strict: what it reads, json reads the same, but for an int past 64 bits (a float)
         value = orjson.loads(line)
     except orjson.JSONDecodeError:
@@ -200,9 +207,24 @@ def read_csv(stream: io.BufferedReader, _callback_path: str | None) -> Iterator[
             yield Rejected(number, *problem, raw)
             continue
         cells = {name: row[index] or None for name, index in where.items()}
+        bad = next((name for name in ("source", "session") if not _is_utf8(cells.get(name))), None)
+        if bad is not None:
+            yield Rejected(number, "not-utf-8", f"the {bad} cell is not UTF-8", raw)
+            continue
         yield EventRecord(
             number, value, cells.get("received"), cells.get("source"), cells.get("session"), raw
         )
+
+
+def _is_utf8(cell: str | None) -> bool:
+    """False for a cell read with bytes that are not UTF-8 (kept as lone surrogates by the reader)."""
+    if cell is None:
+        return True
+    try:
+        cell.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _json_items(stream: io.BufferedReader, prefix: str, what: str) -> Iterator[Any]:
@@ -240,12 +262,17 @@ def _captured(entries: Iterable[Any], what: str, read: Callable[[dict[str, Any],
         if not isinstance(request, dict):
             yield Rejected(number, "bad-entry", f"{what} without a request", entry)
             continue
-        captured = read(entry, request)
-        if captured.gather is not None:
-            yield GatherRecord(number, captured.gather)
-        else:
-            yield _callback(number, captured.method, captured.url, captured.content_type, captured.body,
-                            captured.received, callback_path)
+        try:  # a hostile entry (fields of the wrong type, a URL like http://[::1/cb) is that entry's fault
+            captured = read(entry, request)
+            if captured.gather is not None:
+                yield GatherRecord(number, captured.gather)
+                continue
+            record = _callback(number, captured.method, captured.url, captured.content_type, captured.body,
+                               captured.received, callback_path)
+        except (TypeError, ValueError, AttributeError) as exc:
+            yield Rejected(number, "bad-entry", f"{what} that cannot be read: {exc}"[:300], entry)
+            continue
+        yield record
 
 
 def read_har(stream: io.BufferedReader, callback_path: str | None) -> Iterator[Record]:

@@ -61,6 +61,23 @@ def encode_payload(payload: dict[str, Any]) -> tuple[str, bytes]:
     return _STORED(payload), _CANONICAL(payload).encode("utf-8")
 
 
+#: How deeply a callback's JSON may nest (the object itself is level 1); v1 events are flat. The receiver
+#: and the importer hold to it alike, so an imported event can be replayed to the receiver.
+MAX_DEPTH = 64
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """True when lists and objects nest more than ``limit`` levels (checked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
 def field_text(value: Any) -> str | None:
     """A known field's value as text; non-strings (``"digits": 7``) are kept as their JSON spelling."""
     if value is None:
