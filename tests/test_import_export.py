@@ -338,6 +338,24 @@ def test_an_empty_file_is_a_report(store, tmp_path):
     assert report.read == 0 and report.notes == ["the file is empty: nothing to import"]
 
 
+@pytest.mark.parametrize("content", [b"\n\n\n", b"\r\n  \r\n", b"\xef\xbb\xbf\n \t\n"])
+def test_a_file_of_blank_lines_is_a_report_that_says_so(store, content):
+    report = store.import_events(content)
+    assert report.read == 0 and report.notes == ["the file holds only blank lines: nothing to import"]
+
+
+def test_a_csv_import_leaves_the_process_wide_csv_field_limit_alone(store, filled, tmp_path):
+    import csv
+
+    before = csv.field_size_limit()
+    big = {**gather_event(1), "tag": "x" * (MAX_RECORD - 400)}
+    filled.add(big)
+    filled.to_csv(tmp_path / "events.csv")
+    report = store.import_events(tmp_path / "events.csv")
+    assert report.imported == len(filled) and report.rejected_count == 0
+    assert csv.field_size_limit() == before
+
+
 def test_unknown_format_name_lists_the_formats(store):
     with pytest.raises(ValueError, match="jsonl, csv, har, ngrok"):
         store.import_events(b"{}", format="xml")

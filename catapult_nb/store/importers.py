@@ -186,9 +186,10 @@ def import_events(
     opened = _open(source)
     try:
         label = source_name or opened.name
-        if opened.empty:
+        if opened.blank:
             report = ImportReport(label, fmt or "empty")
-            report.notes.append("the file is empty: nothing to import")
+            report.notes.append("the file is empty: nothing to import" if opened.empty else
+                                "the file holds only blank lines: nothing to import")
             return report
         fmt = fmt or _detect(opened.head)
         report = ImportReport(label, fmt)
@@ -364,6 +365,8 @@ class _Opened:
     def __init__(self, stream: io.BufferedReader, head: bytes, size: int, name: str,
                  raw: Any, owned: list[Any]) -> None:
         self.stream, self.head, self.size, self.name = stream, head, size, name
+        # nothing but blank lines (and a BOM) in the whole file, when the head is all of it
+        self.blank = not head.lstrip(b"\xef\xbb\xbf").strip() and len(head) < _HEAD
         self.empty = not head
         self._raw = raw  # the underlying file, for progress in compressed bytes
         self._owned = owned
