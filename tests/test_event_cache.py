@@ -311,7 +311,7 @@ def test_a_copy_that_cannot_be_written_leaves_the_store_working(
 
 def test_leftover_temporary_files_are_swept(store: EventStore, path: Path) -> None:
     stale = path.with_name(path.name + "-columns.123.abcd.tmp")
-    fresh = path.with_name(path.name + "-columns.456.abcd.tmp")
+    fresh = path.with_name(path.name + f"-columns.{os.getppid()}.abcd.tmp")  # its writer still runs
     stale.write_bytes(b"half a copy")
     fresh.write_bytes(b"another process is writing this one")
     hour_ago = time.time() - 2 * 3600
@@ -319,3 +319,20 @@ def test_leftover_temporary_files_are_swept(store: EventStore, path: Path) -> No
     add(store, 0, 60)
     store.to_dataframe()
     assert not stale.exists() and fresh.exists()
+
+
+def test_temporary_files_of_writers_that_died_are_swept_when_the_store_opens(path: Path) -> None:
+    # given rewrites of the copy killed half-way: their temporary files are minutes old
+    with EventStore(path) as store:
+        add(store, 0, 60)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    left = [path.with_name(f"{path.name}-columns.{dead}.{n:04x}.tmp") for n in range(3)]
+    for leftover in left:
+        leftover.write_bytes(b"half a copy")
+    running = path.with_name(f"{path.name}-columns.{os.getppid()}.beef.tmp")
+    running.write_bytes(b"a copy being written")
+    # when the store is opened again, then the dead writers' files are gone and the running one's kept
+    with EventStore(path):
+        assert [leftover.exists() for leftover in left] == [False] * 3
+        assert running.exists()
