@@ -426,3 +426,37 @@ def test_payloads_export_as_canonical_equal_json(filled):
                 if b'"payload"' in line]
     stored = [canonical_json(dict(p)) for p in filled.events["payload"]]
     assert [canonical_json(p) for p in exported] == stored
+
+
+def _longest_string(value) -> int:
+    if isinstance(value, str):
+        return len(value)
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return max((_longest_string(child) for child in children), default=0)
+
+
+@pytest.mark.parametrize("fmt", ["har", "ngrok"])
+def test_a_huge_captured_entry_is_never_held_whole(store, fmt):
+    from catapult_nb.store import formats
+
+    # given a capture whose first entry carries a 3 MB body (escaped JSON) and a 3 MB answer
+    huge = json.dumps({"eventType": "x", "callId": "c", "pad": "y" * 3_000_000})
+    good = json.dumps(gather_event(1))
+    if fmt == "har":
+        entry = lambda text: {"request": {"method": "POST", "url": "http://127.0.0.1/cb",  # noqa: E731
+                                          "postData": {"mimeType": "application/json", "text": text}},
+                              "response": {"status": 200, "content": {"text": "z" * 3_000_000}}}
+        data, prefix = {"log": {"entries": [entry(huge), entry(good)]}}, "log.entries.item"
+    else:
+        entry = lambda text: {"request": {"method": "POST", "uri": "/cb",  # noqa: E731
+                                          "raw": base64.b64encode(b"POST /cb HTTP/1.1\r\nContent-Type: "
+                                                                  b"application/json\r\n\r\n" + text.encode())
+                                          .decode()}}
+        data, prefix = {"requests": [entry(huge), entry(good)]}, "requests.item"
+    content = json.dumps(data).encode()
+    # when it is read, then no string of an entry is over the cap, and the huge one is rejected as such
+    entries = list(formats._json_items(io.BufferedReader(io.BytesIO(content)), prefix, fmt))
+    assert max(map(_longest_string, entries)) <= getattr(formats, "MAX_STRING", 4 * MAX_RECORD) + 4
+    report = store.import_events(content, format=fmt)
+    assert dict(zip(report.rejected.iloc[:, 0], report.rejected["reason"], strict=True)) == {1: "too-large"}
+    assert report.imported == 1

@@ -228,10 +228,85 @@ def _is_utf8(cell: str | None) -> bool:
     return True
 
 
-def _json_items(stream: io.BufferedReader, prefix: str, what: str) -> Iterator[Any]:
+#: A JSON string in a HAR or ngrok file longer than this (in bytes as written) reaches the readers as
+#: MAX_STRING + 4 "x" characters: a body or a base64 text that long is over MAX_RECORD either way, and
+#: an entry then costs memory in proportion to this, not to its largest string.
+MAX_STRING = 4 * MAX_RECORD
 
+
+class _CappedStrings(io.RawIOBase):
+    """``stream`` as it is, but each JSON string longer than :data:`MAX_STRING` bytes is replaced (as it
+    streams by, never held whole) by a string of ``MAX_STRING + 1`` x's."""
+
+    _SPECIAL = re.compile(rb'[\\"]')
+    _PLACEHOLDER = b"x" * (MAX_STRING + 4)
+
+    def __init__(self, stream: io.BufferedReader) -> None:
+        super().__init__()
+        self._stream = stream
+        self._in_string = self._escaped = self._dropping = False
+        self._held = bytearray()  # the current string's content so far, until it is known to be short
+        self._out = bytearray()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._out:
+            chunk = self._stream.read(1 << 20)
+            if not chunk:
+                self._out += self._held  # a string cut off by the end of the file: as it was
+                self._held.clear()
+                break
+            self._feed(chunk)
+        count = min(len(buffer), len(self._out))
+        buffer[:count] = self._out[:count]
+        del self._out[:count]
+        return count
+
+    def _feed(self, chunk: bytes) -> None:
+        at, end = 0, len(chunk)
+        while at < end:
+            if not self._in_string:
+                quote = chunk.find(b'"', at)
+                if quote < 0:
+                    self._out += chunk[at:]
+                    return
+                self._out += chunk[at : quote + 1]
+                self._in_string, at = True, quote + 1
+                continue
+            if self._escaped:  # the byte after a backslash is the string's, whatever it is
+                self._keep(chunk[at : at + 1])
+                self._escaped, at = False, at + 1
+                continue
+            found = self._SPECIAL.search(chunk, at)
+            stop = found.start() if found else end
+            self._keep(chunk[at:stop])
+            if found is None:
+                return
+            if chunk[stop] == 0x5C:  # a backslash
+                self._keep(b"\\")
+                self._escaped, at = True, stop + 1
+                continue
+            self._out += self._PLACEHOLDER if self._dropping else self._held
+            self._out += b'"'
+            self._held.clear()
+            self._in_string = self._dropping = False
+            at = stop + 1
+
+    def _keep(self, content: bytes) -> None:
+        if self._dropping:
+            return
+        self._held += content
+        if len(self._held) > MAX_STRING:
+            self._held.clear()
+            self._dropping = True
+
+
+def _json_items(stream: io.BufferedReader, prefix: str, what: str) -> Iterator[Any]:
+    capped = io.BufferedReader(_CappedStrings(stream), 1 << 16)
     try:
-        yield from ijson.items(stream, prefix, use_float=True)
+        yield from ijson.items(capped, prefix, use_float=True)
     except ijson.JSONError as exc:
         raise ImportFormatError(f"the {what} file is not valid JSON ({exc}); nothing was imported") from None
     except UnicodeDecodeError as exc:
@@ -372,7 +447,9 @@ def _ngrok_request(entry: dict[str, Any], request: dict[str, Any]) -> _Captured:
                             for v in (vs if isinstance(vs, list) else [vs]))
     body = None
     raw = request.get("raw")
-    if isinstance(raw, str):
+    if isinstance(raw, str) and len(raw) > MAX_STRING:  # cut short while read: a body over MAX_RECORD
+        body = bytes(MAX_RECORD + 1)
+    elif isinstance(raw, str):
         decoded = _b64(raw)
         if decoded is not None:
             body = decoded.partition(b"\r\n\r\n")[2]
