@@ -674,3 +674,35 @@ def test_a_request_that_asks_to_close_is_answered_then_closed(receiver: Callback
         while chunk := sock.recv(65536):  # ends when the receiver closes; a socket timeout fails the test
             answer += chunk
     assert answer.startswith(b"HTTP/1.0 404")
+
+
+def test_callbacks_during_a_long_import_are_answered_at_once_and_stored_after_it(
+    store: EventStore, receiver: CallbackReceiver, http: requests.Session
+) -> None:
+    # given an import that holds the store (its one transaction) until released
+    holding, release = threading.Event(), threading.Event()
+
+    def long_import() -> None:
+        with store.bulk() as writer:
+            writer.add_many([({"eventType": "x", "callId": "c-import", "time": GATHER["time"]}, "file", None,
+                              1_700_000_000 * 10**9)])
+            holding.set()
+            release.wait(30)
+
+    importer = threading.Thread(target=long_import, daemon=True)
+    importer.start()
+    assert holding.wait(10)
+    try:
+        # when callbacks arrive meanwhile, then each is answered within the API's wait, not after the import
+        answers = [http.post(receiver.url, json={**GATHER, "callId": f"c-live-{n}"}, timeout=5).status_code
+                   for n in range(3)]
+        assert answers == [200, 200, 200]
+    finally:
+        release.set()
+        importer.join(10)
+    # and once the import is committed they are stored, after it, none lost or twice
+    assert receiver.wait_for(call_id="c-live-2", timeout=10)
+    frame = store.to_dataframe()
+    assert list(frame["callId"]) == ["c-import", "c-live-0", "c-live-1", "c-live-2"]
+    again = http.post(receiver.url, json={**GATHER, "callId": "c-live-1"}, timeout=5)
+    assert again.json()["duplicate"] is True

@@ -8,7 +8,14 @@ beside the SQLite file).
 
 from catapult_nb.store.frames import EVENT_COLUMNS, EVENT_DTYPES, Payload, events_frame
 from catapult_nb.store.importers import FORMATS, ImportFormatError, ImportReport, import_events
-from catapult_nb.store.store import DEFAULT_PATH, BulkWriter, EventStore, StoreClosedError, WaitCancelled
+from catapult_nb.store.store import (
+    DEFAULT_PATH,
+    BulkWriter,
+    EventStore,
+    StoreBusyError,
+    StoreClosedError,
+    WaitCancelled,
+)
 
 __all__ = [
     "DEFAULT_PATH",
@@ -20,6 +27,7 @@ __all__ = [
     "ImportFormatError",
     "ImportReport",
     "Payload",
+    "StoreBusyError",
     "StoreClosedError",
     "WaitCancelled",
     "events_frame",

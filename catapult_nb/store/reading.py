@@ -33,7 +33,7 @@ from catapult_nb.store.frames import (
 
 __all__ = [
     "COLUMNS_MIN_EVENTS", "COLUMNS_REWRITE_SHARE", "GATHER_OPTION_COLUMNS", "RECORD", "RECORD_DTYPE",
-    "REJECTED_COLUMNS", "SID_FIELDS", "StoreClosedError", "StoreReader", "WaitCancelled",
+    "REJECTED_COLUMNS", "SID_FIELDS", "StoreBusyError", "StoreClosedError", "StoreReader", "WaitCancelled",
 ]
 
 #: The text fields each event record keeps as string ids, in record order.
@@ -56,6 +56,10 @@ REJECTED_COLUMNS: tuple[str, ...] = ("received", "reason", "detail", "method", "
 GATHER_OPTION_COLUMNS: dict[str, str] = {f.wire: f.dtype for f in OPTION_FIELDS}
 
 _READ_META = "SELECT key, value FROM meta WHERE key IN ('generation', 'store_id')"
+
+
+class StoreBusyError(Error, RuntimeError):
+    """A write that may not wait found the store held by a long one (an import's transaction)."""
 
 
 class StoreClosedError(Error, RuntimeError):
