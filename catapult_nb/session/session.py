@@ -80,7 +80,8 @@ def _close_earlier(port: int) -> None:
             f"catapult_nb: closed the earlier session {earlier.label} on port {port} to open this one",
             file=sys.stderr,
         )
-        earlier._close(f"a newer session replaced it on port {port}")
+        earlier._closed_note = f"session {earlier.label} was closed (a newer one replaced it on port {port})"
+        earlier.close()
 
 
 def _weakly(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -186,7 +187,7 @@ class Session:
         self._calls_by_id: dict[str, Call] = {}
         self._dispatcher: Dispatcher | None = None  # made by the first on()
         self._closed = False
-        self._why_closed: str | None = None  # said by what a later use of the session raises
+        self._closed_note = ""  # what its phone raises once closed (said by whoever closes it)
         self._parts = _Parts(tunnel, receiver, simulator, client, owns_store)
         # an unreferenced session (a re-run cell that rebinds `session`) is closed by the collector
         self._finalizer = weakref.finalize(self, _collected, self._parts, label)
@@ -356,8 +357,7 @@ class Session:
         :param path: a WAV or MP3 file on this machine.
         :returns: the file's URL.
         :raises FileNotFoundError: when there is no such file.
-        :raises catapult_nb.prompts.AudioError: when it is not a regular WAV or MP3 file the simulator could
-            play (within its 10 MiB limit).
+        :raises catapult_nb.prompts.AudioError: not a regular WAV or MP3 file within the simulator's 10 MiB.
         """
         from catapult_nb.prompts.fetch import read_audio_file
 
@@ -388,8 +388,6 @@ class Session:
         :class:`~catapult_nb.flows.Flow`) the flow runs from the moment the call is answered, and its
         :class:`~catapult_nb.flows.FlowRun` is returned at once instead of the call (``run.call``).
         """
-        if self._closed:
-            raise SessionError(self._closed_message(self._why_closed))
         call_id = self.client.create_call(
             from_=self.from_number, to=to, callback_url=self.callback_url, **fields
         )
@@ -621,22 +619,13 @@ class Session:
         fails; the first failure is raised afterwards (a ``TunnelError`` when ngrok would not close the
         tunnel, say). A session nobody refers to any more is closed by the garbage collector.
         """
-        self._close(None)
-
-    def _close(self, why: str | None) -> None:
-        """:meth:`close`, keeping ``why`` (if any) for what a later use of the session is told."""
         if self._closed:
             return
-        self._closed, self._why_closed = True, why
-        if self._phone is not None:
-            self._phone.closed(self._closed_message(why))
+        self._closed = True
+        if self._phone is not None:  # what its later uses raise
+            self._phone.closed(self._closed_note or f"session {self.label} was closed: open a new session")
         self._finalizer.detach()
         self._parts.close()
-
-    def _closed_message(self, why: str | None) -> str:
-        if why:
-            return f"session {self.label} was closed ({why}): use the newer one"
-        return f"session {self.label} was closed: open a new session to go on"
 
     def __enter__(self) -> Session:
         return self
