@@ -27,6 +27,15 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _speed(text: str) -> float:
+    from catapult_nb.simulator.clock import check_speed
+
+    try:
+        return check_speed(_positive_float(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -50,7 +59,7 @@ def add_simulator(subparsers: argparse._SubParsersAction) -> None:  # type: igno
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=_port, default=8900, help="port (default 8900; 0 picks a free one)")
     parser.add_argument(
-        "--speed", type=_positive_float, default=1.0,
+        "--speed", type=_speed, default=1.0,
         help="how many times faster than real time API time runs (default 1.0)",
     )
     parser.add_argument(

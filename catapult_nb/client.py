@@ -39,7 +39,7 @@ from catapult_nb.credentials import (
     check_secret_text,
     load_credentials,
 )
-from catapult_nb.options import GatherOptions
+from catapult_nb.options import GatherOptions, check_sentence
 from catapult_nb.redact import Secret, mask, redact
 
 __all__ = ["DEFAULT_BASE_URL", "CallResource", "CatapultClient", "CatapultError"]
@@ -301,7 +301,13 @@ class CatapultClient:
 
     def speak_sentence(self, call_id: str, sentence: str, **fields: Any) -> None:
         """Speak ``sentence`` on the call (``""`` stops speaking). ``fields``: ``gender``, ``locale``,
-        ``voice``, ``loop_enabled``, ``tag``, ``volume``."""
+        ``voice``, ``loop_enabled``, ``tag``, ``volume``.
+
+        :raises catapult_nb.options.OptionError: a sentence the API would refuse (over 1,000 characters,
+            a control character); nothing is sent then.
+        """
+        if sentence:
+            check_sentence(sentence)
         self._audio(call_id, {"sentence": sentence, **_wire_fields(fields)})
 
     def play_audio(self, call_id: str, file_url: str, **fields: Any) -> None:

@@ -164,9 +164,24 @@ def parse_bool(prop: str, value: Any) -> bool:
     raise OptionError(prop, f"{prop} must be true or false, got {_describe(value)}")
 
 
+# A lone surrogate ("\\ud800" in JSON) is not text: it cannot be stored, rendered or encoded as UTF-8.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Control characters other than tab and line breaks: espeak stops at a NUL and reads the rest as nothing.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _refuse(prop: str, text: str, pattern: re.Pattern[str], what: str, why: str) -> None:
+    found = pattern.search(text)
+    if found is not None:
+        raise OptionError(
+            prop, f"{prop} holds {what} (U+{ord(found.group()):04X} at position {found.start()}), {why}"
+        )
+
+
 def parse_str(prop: str, value: Any) -> str:
     if not isinstance(value, str):
         raise OptionError(prop, f"{prop} must be a string, got {_describe(value)}")
+    _refuse(prop, value, _SURROGATE, "a lone surrogate", "which is not text: send the character itself")
     return value
 
 
@@ -241,6 +256,8 @@ def check_gender(value: Any) -> str:
 
 def check_sentence(value: Any) -> str:
     text = parse_str("prompt.sentence", value)
+    _refuse("prompt.sentence", text, _CONTROL, "a control character",
+            "which cannot be spoken: remove it (tabs and line breaks are fine)")
     if len(text) > SENTENCE_LIMIT:
         raise OptionError(
             "prompt.sentence",

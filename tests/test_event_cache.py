@@ -7,6 +7,8 @@ stale or damaged copy shows as a difference.
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -311,7 +313,7 @@ def test_a_copy_that_cannot_be_written_leaves_the_store_working(
 
 def test_leftover_temporary_files_are_swept(store: EventStore, path: Path) -> None:
     stale = path.with_name(path.name + "-columns.123.abcd.tmp")
-    fresh = path.with_name(path.name + "-columns.456.abcd.tmp")
+    fresh = path.with_name(path.name + f"-columns.{os.getppid()}.abcd.tmp")  # its writer still runs
     stale.write_bytes(b"half a copy")
     fresh.write_bytes(b"another process is writing this one")
     hour_ago = time.time() - 2 * 3600
@@ -319,3 +321,52 @@ def test_leftover_temporary_files_are_swept(store: EventStore, path: Path) -> No
     add(store, 0, 60)
     store.to_dataframe()
     assert not stale.exists() and fresh.exists()
+
+
+def test_temporary_files_of_writers_that_died_are_swept_when_the_store_opens(path: Path) -> None:
+    # given rewrites of the copy killed half-way: their temporary files are minutes old
+    with EventStore(path) as store:
+        add(store, 0, 60)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    left = [path.with_name(f"{path.name}-columns.{dead}.{n:04x}.tmp") for n in range(3)]
+    for leftover in left:
+        leftover.write_bytes(b"half a copy")
+    running = path.with_name(f"{path.name}-columns.{os.getppid()}.beef.tmp")
+    running.write_bytes(b"a copy being written")
+    # when the store is opened again, then the dead writers' files are gone and the running one's kept
+    with EventStore(path):
+        assert [leftover.exists() for leftover in left] == [False] * 3
+        assert running.exists()
+
+
+def test_an_older_backup_restored_under_the_copy_is_not_served_from_it(path: Path) -> None:
+    # given a backup of the store at 40 events, then 30 more events and a read that writes the copy
+    backup = path.with_name("backup.sqlite3")
+    with EventStore(path) as store:
+        add(store, 0, 40)
+        with sqlite3.connect(backup) as target:
+            store._rconn.backup(target)
+        add(store, 40, 30)
+        store.to_dataframe()
+    assert columns_file(path).exists()
+    # when the backup is restored (the copy stays) and other events arrive: the same store id and count
+    backup.replace(path)
+    with EventStore(path) as store:
+        add(store, 1000, 30, call_prefix="later")
+        # then the frame is SQLite's, not the copy's rows 41 to 70 with the restored store's strings
+        assert_same(store.to_dataframe(), from_sqlite(path))
+        assert store.to_dataframe()["callId"].str.startswith("later").sum() == 30
+
+
+def test_a_store_copied_over_another_is_not_served_from_the_others_copy(tmp_path: Path) -> None:
+    one, two = tmp_path / "one.sqlite3", tmp_path / "two.sqlite3"
+    with EventStore(one) as first:
+        add(first, 0, 50)
+    shutil.copyfile(one, two)  # two is one's twin: the same store id
+    with EventStore(one) as first, EventStore(two) as second:
+        add(first, 50, 20)
+        add(second, 500, 20, call_prefix="twin")
+        first.to_dataframe()  # one's copy
+        columns_file(one).replace(columns_file(two))
+        assert_same(second.to_dataframe(), from_sqlite(two))

@@ -131,3 +131,16 @@ def test_compare_takes_flows_and_gives_their_comparison() -> None:
     comparison = campaign.compare(flows, n=200, seed=2)
     assert isinstance(comparison, FlowComparison)
     assert comparison.shares().equals(compare_flows(flows, n=200, seed=2))
+
+
+def test_a_caller_cut_off_has_the_reason_in_the_result():
+    names = [f"say{i}" for i in range(250)]
+    steps = {name: Say(f"Part {i}.", next=names[i + 1] if i + 1 < len(names) else None)
+             for i, name in enumerate(names)}
+    result = run_campaign(Flow(steps, name="long"), n=3, progress=False)
+    assert list(result.callers["outcome"]) == ["error"] * 3
+    cut = "cut off after 200 steps: a loop this caller kept choosing, or a flow longer than 200 steps"
+    assert list(result.callers["reason"]) == [cut] * 3
+    assert f"error: {cut}" in repr(result)
+    fine = run_campaign(account_code(), n=20, progress=False)
+    assert fine.callers["reason"].isna().all() and "error:" not in repr(fine)

@@ -48,13 +48,18 @@ def test_the_cases_of_the_account_code_flow_cover_every_edge():
     assert {c.outcome for c in cases} == {"completed", "hung-up", "transferred", "exhausted"}
 
 
-def test_a_loop_no_caller_can_leave_is_reported_not_followed():
-    flow = Flow({
-        "menu": Ask("Press 1.", max_digits=1, routes={"1": "again"}, retries=0, exhausted="again"),
-        "again": Say("Once more.", next="menu"),
-    })
-    with pytest.raises(FlowError, match="no caller can leave the loop"):
-        flow.test_cases()
+@pytest.mark.parametrize(
+    "steps",
+    [
+        {"menu": Ask("Press 1.", max_digits=1, routes={"1": "again"}, retries=0, exhausted="again"),
+         "again": Say("Once more.", next="menu")},
+        {"hello": Say("Hello.", next="again"), "again": Say("Hello again.", next="hello")},
+    ],
+    ids=["asks", "says"],
+)
+def test_a_loop_no_caller_can_leave_is_refused_when_the_flow_is_built(steps):
+    with pytest.raises(FlowError, match=r"no caller can leave the loop through again, .* without hanging up"):
+        Flow(steps)
 
 
 def test_check_runs_every_case_and_covers_every_edge(session):
@@ -111,3 +116,39 @@ def _pytest(folder, *files):
         cwd=folder, capture_output=True, text=True, timeout=300,
         env={**os.environ, "PYTHONPATH": str(folder)},
     )
+
+
+def chain(n: int) -> Flow:
+    """n Asks in a row, each taking 1 to the next, then a goodbye."""
+    nxt = [f"s{i}" for i in range(1, n)] + ["bye"]
+    steps = {f"s{i}": Ask(f"Step {i}: press 1.", routes={"1": nxt[i]}, max_digits=1) for i in range(n)}
+    return Flow({**steps, "bye": Say("Bye.")}, name=f"chain of {n}")
+
+
+def test_finding_the_cases_decides_each_state_a_bounded_number_of_times(monkeypatch):
+    decided: list[str] = []
+    decide = Ask.decide
+
+    def counted(self, name, *rest):
+        decided.append(name)
+        return decide(self, name, *rest)
+
+    monkeypatch.setattr(Ask, "decide", counted)
+    counts = {}
+    for n in (40, 160):
+        flow = chain(n)
+        decided.clear()
+        cases = flow.test_cases()
+        counts[n] = len(decided)
+        assert set().union(*(case.edges for case in cases)) == set(all_edges(flow))
+    # each of the about 3n states is decided once per way out: four times the steps, four times the work
+    # (it was a search from every state)
+    assert counts[160] <= 4.5 * counts[40], counts
+
+
+def test_cases_too_large_to_hold_are_refused_with_what_to_do(monkeypatch):
+    from catapult_nb.flows import cases
+
+    monkeypatch.setattr(cases, "MAX_CASE_MOVES", 2_000)
+    with pytest.raises(FlowError, match=r"the cases of this flow would hold over 2,000 moves .* split it"):
+        chain(100).test_cases()

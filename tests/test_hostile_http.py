@@ -4,7 +4,8 @@ routes, and its v2 routes with BXML bodies), and hostile BXML to the simulator's
 Each target gets at least 10,000 generated requests written byte by byte on raw sockets: odd methods,
 request lines and versions, paths near the secret one, broken and duplicated framing, content encodings
 that lie, non-ASCII and binary headers and credentials, bodies that are deep, huge, not UTF-8, lone
-surrogates, overflowing numbers or UTF-16. Every answer must be below 500 and come within the socket
+surrogates (raw and escaped, in a prompt's sentence too), control characters, times outside pandas'
+range, overflowing numbers or UTF-16. Every answer must be below 500 and come within the socket
 timeout (no hang). The requests go out in batches so that hypothesis' own cost stays small.
 """
 
@@ -110,6 +111,10 @@ scalars = (
     | st.floats(allow_nan=False)
     | st.text(max_size=12)
     | st.sampled_from(["gather", "dtmf", "+15551234567", "http://127.0.0.1:9/x", "5"])
+    # text no store or speech engine takes (lone surrogates, control characters), and times outside
+    # pandas' nanosecond range (before 1677-09-21, after 2262-04-11)
+    | st.sampled_from(["\ud800", "one \udfff two", "one\x00two", "\x1b[31m"])
+    | st.sampled_from(["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999Z", "1677-09-21T00:12:43.145Z"])
 )
 json_values = st.recursive(
     scalars,

@@ -265,6 +265,54 @@ def test_bad_records_are_rejected_with_their_line_number_and_reason(store):
     assert "line" in report._repr_html_() and "no-callId" in report._repr_html_()
 
 
+def test_times_outside_what_pandas_holds_are_rejected_lines_not_an_aborted_import(store):
+    data = b"".join([
+        lines([gather_event(1)]),                                                        # 1
+        b'{"eventType":"hangup","callId":"c-1","time":"0001-01-01T00:00:00Z"}\n',        # 2
+        b'{"payload":{"eventType":"hangup","callId":"c-2","time":"2026-01-01T00:00:00Z"},'
+        b'"received":"9999-12-31T23:59:59Z"}\n',                                         # 3
+        lines([gather_event(2)]),                                                        # 4
+    ])
+    report = store.import_events(data, format="jsonl")
+    rejected = report.rejected.set_index("line")["reason"].astype(str).to_dict()
+    assert rejected == {2: "bad-time", 3: "bad-received"}
+    assert "from 1677-09-21 to 2262-04-11" in report.rejected["detail"].iloc[0]
+    assert report.imported == 2 and len(store) == 2
+
+
+def reasons(report) -> dict:
+    """Each rejected record's number and reason."""
+    number = "line" if "line" in report.rejected.columns else report.rejected.columns[0]
+    return report.rejected.set_index(number)["reason"].astype(str).to_dict()
+
+
+def test_one_hostile_record_is_rejected_with_its_number_and_the_rest_imported(store):
+    head = b'{"eventType":"x","callId":"c","time":"2026-01-01T00:00:00Z","a":'
+    deep, at_limit = (head + b"[" * n + b"]" * n + b"}" for n in (990, 62))
+    report = store.import_events(lines([gather_event(1)]) + deep + b"\n" + at_limit + b"\n", format="jsonl")
+    assert reasons(report) == {2: "too-deep"}
+    assert "deeper than 64 levels" in report.rejected["detail"].iloc[0] and report.imported == 2
+
+    good = {"request": {"method": "POST", "url": "http://127.0.0.1/cb",
+                        "postData": {"mimeType": "application/json", "text": json.dumps(gather_event(2))}}}
+    hostile = [{"request": {"method": "POST", "url": "http://[::1/cb", "postData": {"text": "{}"}}},
+               {"request": {"method": "POST", "url": "http://127.0.0.1/cb", "headers": 5}},
+               {"request": {"method": "GET", "url": "http://127.0.0.1/cb", "postData": {"params": [1]}}}]
+    har = json.dumps({"log": {"entries": [*hostile, good]}}).encode()
+    report = store.import_events(har, format="har")
+    assert reasons(report) == dict.fromkeys([1, 2, 3], "bad-entry")
+    assert report.imported == 1
+
+    payload = json.dumps(gather_event(3)).replace('"', '""').encode()
+    table = (b"payload,received,source,session\n"
+             b'"' + payload + b'",,src\xff\xfe,s\n'
+             b'"' + json.dumps(gather_event(4)).replace('"', '""').encode() + b'",,src,s\xe9\n'
+             b'"' + json.dumps(gather_event(5)).replace('"', '""').encode() + b'",,src,s\n')
+    report = store.import_events(table, format="csv")
+    assert reasons(report) == {2: "not-utf-8", 3: "not-utf-8"}
+    assert "the source cell is not UTF-8" in report.rejected["detail"].iloc[0] and report.imported == 1
+
+
 def test_a_huge_line_is_skipped_without_stopping_the_import(store):
     data = b'{"x":"' + b"y" * (5 * 1024 * 1024) + b'"}\n' + lines([gather_event(1)])
     report = store.import_events(data)
@@ -288,6 +336,24 @@ def test_an_empty_file_is_a_report(store, tmp_path):
     (tmp_path / "empty.jsonl").write_bytes(b"")
     report = store.import_events(tmp_path / "empty.jsonl")
     assert report.read == 0 and report.notes == ["the file is empty: nothing to import"]
+
+
+@pytest.mark.parametrize("content", [b"\n\n\n", b"\r\n  \r\n", b"\xef\xbb\xbf\n \t\n"])
+def test_a_file_of_blank_lines_is_a_report_that_says_so(store, content):
+    report = store.import_events(content)
+    assert report.read == 0 and report.notes == ["the file holds only blank lines: nothing to import"]
+
+
+def test_a_csv_import_leaves_the_process_wide_csv_field_limit_alone(store, filled, tmp_path):
+    import csv
+
+    before = csv.field_size_limit()
+    big = {**gather_event(1), "tag": "x" * (MAX_RECORD - 400)}
+    filled.add(big)
+    filled.to_csv(tmp_path / "events.csv")
+    report = store.import_events(tmp_path / "events.csv")
+    assert report.imported == len(filled) and report.rejected_count == 0
+    assert csv.field_size_limit() == before
 
 
 def test_unknown_format_name_lists_the_formats(store):
@@ -360,3 +426,37 @@ def test_payloads_export_as_canonical_equal_json(filled):
                 if b'"payload"' in line]
     stored = [canonical_json(dict(p)) for p in filled.events["payload"]]
     assert [canonical_json(p) for p in exported] == stored
+
+
+def _longest_string(value) -> int:
+    if isinstance(value, str):
+        return len(value)
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return max((_longest_string(child) for child in children), default=0)
+
+
+@pytest.mark.parametrize("fmt", ["har", "ngrok"])
+def test_a_huge_captured_entry_is_never_held_whole(store, fmt):
+    from catapult_nb.store import formats
+
+    # given a capture whose first entry carries a 3 MB body (escaped JSON) and a 3 MB answer
+    huge = json.dumps({"eventType": "x", "callId": "c", "pad": "y" * 3_000_000})
+    good = json.dumps(gather_event(1))
+    if fmt == "har":
+        entry = lambda text: {"request": {"method": "POST", "url": "http://127.0.0.1/cb",  # noqa: E731
+                                          "postData": {"mimeType": "application/json", "text": text}},
+                              "response": {"status": 200, "content": {"text": "z" * 3_000_000}}}
+        data, prefix = {"log": {"entries": [entry(huge), entry(good)]}}, "log.entries.item"
+    else:
+        entry = lambda text: {"request": {"method": "POST", "uri": "/cb",  # noqa: E731
+                                          "raw": base64.b64encode(b"POST /cb HTTP/1.1\r\nContent-Type: "
+                                                                  b"application/json\r\n\r\n" + text.encode())
+                                          .decode()}}
+        data, prefix = {"requests": [entry(huge), entry(good)]}, "requests.item"
+    content = json.dumps(data).encode()
+    # when it is read, then no string of an entry is over the cap, and the huge one is rejected as such
+    entries = list(formats._json_items(io.BufferedReader(io.BytesIO(content)), prefix, fmt))
+    assert max(map(_longest_string, entries)) <= getattr(formats, "MAX_STRING", 4 * MAX_RECORD) + 4
+    report = store.import_events(content, format=fmt)
+    assert dict(zip(report.rejected.iloc[:, 0], report.rejected["reason"], strict=True)) == {1: "too-large"}
+    assert report.imported == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from catapult_nb.options import (
 )
 from catapult_nb.store.reading import GATHER_OPTION_COLUMNS
 
+CLOSED = "http://127.0.0.1:9"  # nothing is sent: a request would fail to connect
 IDT_RANGE = "interDigitTimeout must be between 1 and 30 seconds,"
 SEED = {
     "maxDigits": "5",
@@ -216,6 +218,26 @@ def test_terminating_digits_must_be_a_string():
 # -- tag, suppressDtmf ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("sentence", "what"),
+    [("one\x00two", "a control character (U+0000 at position 3)"),
+     ("one \x1b[31m", "a control character (U+001B at position 4)"),
+     ("\ud800 one", "a lone surrogate (U+D800 at position 0)")],
+)
+def test_a_sentence_the_engine_cannot_speak_is_refused_everywhere(sentence, what):
+    """The form, the client, the simulator's gather and the renderer share one check."""
+    from catapult_nb import prompts
+    from catapult_nb.client import CatapultClient
+
+    for make in (lambda: GatherOptions(sentence=sentence), lambda: Prompt(sentence=sentence),
+                 lambda: GatherOptions.from_wire({"prompt": {"sentence": sentence}}),
+                 lambda: prompts.render(sentence),
+                 lambda: CatapultClient("u", "t", "s", base_url=CLOSED).speak_sentence("c-1", sentence)):
+        with pytest.raises(OptionError, match="prompt.sentence holds " + re.escape(what)):
+            make()
+    assert GatherOptions(sentence="one\ttwo\nthree").prompt.sentence == "one\ttwo\nthree"
+
+
 def test_tag_and_suppress_dtmf():
     assert GatherOptions(tag="order-17").to_wire() == {"tag": "order-17"}
     assert str(rejects("tag", tag=17)) == "tag must be a string, got 17"
@@ -406,6 +428,8 @@ _genders = st.builds(lambda name, case: case(name), st.sampled_from(["female", "
 _timeouts = st.one_of(
     st.integers(1, 30), st.floats(1, 30, allow_nan=False, allow_infinity=False)
 )
+# any character but control characters (tabs and line breaks are fine), as check_sentence says
+_speakable = st.characters(exclude_categories=("Cs", "Cc"), include_characters="\t\n\r")
 _terminators = st.text(alphabet=DTMF_KEYS + "abcd", min_size=1, max_size=8)
 
 
@@ -415,7 +439,7 @@ def _maybe(strategy: st.SearchStrategy) -> st.SearchStrategy:
 
 prompts = st.builds(
     Prompt,
-    sentence=_maybe(st.text(max_size=60)),
+    sentence=_maybe(st.text(_speakable, max_size=60)),
     gender=_maybe(_genders),
     locale=_maybe(_locales),
     voice=_maybe(_voices),

@@ -6,11 +6,13 @@ import asyncio
 import io
 import struct
 import threading
+import time
 import wave
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hostile_servers import RawServer, dripping, dripping_head
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
@@ -91,6 +93,24 @@ def test_render_is_cached_by_sentence_and_resolved_voice():
     other = prompts.render("Press one for sales.", voice="paul")
     assert other is not first and other.voice.engine == "en-us+m3"
     assert other.wav != first.wav
+
+
+def test_the_render_cache_is_bounded_by_its_bytes_not_only_its_entries(monkeypatch):
+    from catapult_nb.prompts import tts
+
+    monkeypatch.setattr(tts, "CACHE_BYTES", 1_500_000, raising=False)
+    prompts.cache_clear()
+    try:
+        sentences = [f"Menu {n}: " + "press one for sales, two for support, " * 5 for n in range(8)]
+        renders = [prompts.render(sentence) for sentence in sentences]  # about 0.6 MB of WAV each
+        assert sum(len(r.wav) for r in renders) > 3 * tts.CACHE_BYTES
+        held = [r.wav for r in tts._CACHE.values()]
+        assert sum(map(len, held)) <= tts.CACHE_BYTES and 1 <= len(held) < len(sentences)
+        assert prompts.cache_info() == (len(held), sum(map(len, held)))
+        assert prompts.render(sentences[-1]) is renders[-1]  # the newest stays
+        assert prompts.render(sentences[0]) is not renders[0]  # the oldest went
+    finally:
+        prompts.cache_clear()
 
 
 def test_spanish_is_rendered_in_spanish():
@@ -326,3 +346,13 @@ def test_compare_prompts_tables_words_seconds_wpm_and_when_a_key_is_useful():
         analysis.compare_prompts([])
     with pytest.raises(ValueError, match="same label"):
         analysis.compare_prompts(["Hi there.", "Hi there."])
+
+
+@pytest.mark.parametrize("server", [dripping(0.2), dripping_head(0.2)], ids=["body", "head"])
+def test_a_dripping_file_server_is_cut_at_the_whole_fetchs_deadline(server):
+    with RawServer(server) as slow:
+        started = time.monotonic()
+        reasons = fetch_both(slow.url + "/drip.wav", timeout=1.0)
+        took = time.monotonic() - started
+    assert reasons == ["the file did not arrive within 1 s"] * 2
+    assert took < 2 * 1.0 + 1.5, f"two fetches of 1 s took {took:.1f} s"

@@ -106,6 +106,38 @@ def test_concurrent_senders_lose_nothing(receiver: CallbackReceiver) -> None:
     assert frame["callId"].value_counts().to_dict() == {f"c-{w}": 40 for w in range(16)}
 
 
+OUT_OF_RANGE = ["0001-01-01T00:00:00Z", "1677-09-21T00:12:43.145Z", "2262-04-11T23:47:17Z",
+                "9999-12-31T23:59:59.999Z"]
+
+
+def test_times_outside_what_pandas_holds_are_kept_as_text_and_good_neighbours_are_stored(
+    receiver: CallbackReceiver,
+) -> None:
+    # given senders mixing events with times pandas cannot hold among good ones, in the same write batches
+    def send(worker: int) -> list[int]:
+        with requests.Session() as session:
+            session.trust_env = False
+            return [
+                session.post(receiver.url, timeout=10, json={
+                    "eventType": "dtmf", "callId": f"c-{worker}", "n": n,
+                    "time": OUT_OF_RANGE[n % 4] if n % 5 == 0 else "2026-01-01T00:00:00Z",
+                }).status_code
+                for n in range(40)
+            ]
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = [status for result in pool.map(send, range(8)) for status in result]
+
+    # then every one is answered 200 and stored, the odd times kept in the payload and shown as NaT
+    assert statuses == [200] * 320
+    frame = receiver.to_dataframe()
+    assert len(frame) == 320 and len(receiver.rejected()) == 0
+    odd = frame[[p["n"] % 5 == 0 for p in frame["payload"]]]
+    assert len(odd) == 64 and odd["time"].isna().all()
+    assert {p["time"] for p in odd["payload"]} == set(OUT_OF_RANGE)
+    assert frame.drop(odd.index)["time"].notna().all()
+
+
 def test_listeners_hear_events_from_the_receiver_thread(
     receiver: CallbackReceiver, http: requests.Session
 ) -> None:
@@ -642,3 +674,35 @@ def test_a_request_that_asks_to_close_is_answered_then_closed(receiver: Callback
         while chunk := sock.recv(65536):  # ends when the receiver closes; a socket timeout fails the test
             answer += chunk
     assert answer.startswith(b"HTTP/1.0 404")
+
+
+def test_callbacks_during_a_long_import_are_answered_at_once_and_stored_after_it(
+    store: EventStore, receiver: CallbackReceiver, http: requests.Session
+) -> None:
+    # given an import that holds the store (its one transaction) until released
+    holding, release = threading.Event(), threading.Event()
+
+    def long_import() -> None:
+        with store.bulk() as writer:
+            writer.add_many([({"eventType": "x", "callId": "c-import", "time": GATHER["time"]}, "file", None,
+                              1_700_000_000 * 10**9)])
+            holding.set()
+            release.wait(30)
+
+    importer = threading.Thread(target=long_import, daemon=True)
+    importer.start()
+    assert holding.wait(10)
+    try:
+        # when callbacks arrive meanwhile, then each is answered within the API's wait, not after the import
+        answers = [http.post(receiver.url, json={**GATHER, "callId": f"c-live-{n}"}, timeout=5).status_code
+                   for n in range(3)]
+        assert answers == [200, 200, 200]
+    finally:
+        release.set()
+        importer.join(10)
+    # and once the import is committed they are stored, after it, none lost or twice
+    assert receiver.wait_for(call_id="c-live-2", timeout=10)
+    frame = store.to_dataframe()
+    assert list(frame["callId"]) == ["c-import", "c-live-0", "c-live-1", "c-live-2"]
+    again = http.post(receiver.url, json={**GATHER, "callId": "c-live-1"}, timeout=5)
+    assert again.json()["duplicate"] is True

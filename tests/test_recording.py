@@ -4,6 +4,8 @@ simulator and compared callback by callback."""
 from __future__ import annotations
 
 import json
+import re
+import threading
 
 import pytest
 
@@ -102,3 +104,55 @@ def test_other_bad_files_are_refused_with_the_file_named(tmp_path, content, mess
     with pytest.raises(RecordingError, match=message) as failure:
         Session.replay_recording(path)
     assert str(failure.value).startswith(str(path))
+
+
+def _spoiled(recording, tmp_path, change) -> str:
+    data = json.loads(recording[0].read_text())
+    change(data)
+    path = tmp_path / "spoiled.json"
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+def _put(part: str, index: int, field: str | None, value: object):
+    """A change to a saved recording: one field of one entry, or the whole entry when ``field`` is None."""
+    if field is None:
+        return lambda data: data[part].__setitem__(index, value)
+    return lambda data: data[part][index].update({field: value})
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_put("requests", 1, "t", 1e6), r"requests\[1\]: t is 1000000.0, .* from 0 to 14,400"),
+        (_put("requests", 1, "t", "soon"), r"requests\[1\]: t is 'soon', not a number"),
+        (_put("requests", 0, None, "GET /calls"), r"requests\[0\] is not a JSON object"),
+        (_put("requests", 0, "after", "x"), r"requests\[0\]: after is 'x', not a whole number from 0"),
+        (_put("requests", 0, "after", 10**6), r"requests\[0\]: after is 1000000, but .* has \d+ callbacks"),
+        (_put("requests", 0, "method", 5), r"requests\[0\]: method is 5, not one of"),
+        (_put("requests", 0, "path", None), r"requests\[0\]: path is None, not a path from /"),
+        (_put("requests", 0, "query", [1]), r"requests\[0\]: query is \[1\], not an object of texts"),
+        (_put("callbacks", 2, None, 7), r"callbacks\[2\] is not a JSON object"),
+        (_put("callbacks", 2, "payload", "x"), r"callbacks\[2\]: payload is 'x', not a JSON object"),
+        (_put("callbacks", 2, "t", float("inf")), r"callbacks\[2\]: t is inf, not a number"),
+        (lambda data: data.update(speed=float("inf")), r"speed is inf, not a number from 0.001"),
+    ],
+)
+def test_a_hostile_recording_is_refused_at_load_naming_file_and_entry(recording, tmp_path, change, message):
+    path = _spoiled(recording, tmp_path, change)
+    outcome: list[BaseException | None] = []
+
+    def play() -> None:
+        try:
+            Session.replay_recording(path)
+            outcome.append(None)
+        except BaseException as exc:  # any failure is looked at below
+            outcome.append(exc)
+
+    worker = threading.Thread(target=play, daemon=True)
+    worker.start()
+    worker.join(20)
+    assert not worker.is_alive(), "the playback still runs after 20 s"
+    assert isinstance(outcome[0], RecordingError), repr(outcome[0])
+    assert str(outcome[0]).startswith(f"{path}: "), outcome[0]
+    assert re.search(message, str(outcome[0])), outcome[0]

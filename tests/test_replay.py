@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 import pandas as pd
 import pytest
+from hostile_servers import HugeBody, RawServer, dripping, dripping_head
 
 from catapult_nb.session import replay as replay_module
 from catapult_nb.session.replay import USER_AGENT, replay
@@ -115,6 +117,32 @@ def test_an_answer_that_is_not_http_is_an_error_row():
     assert rows["error"].str.contains("BadStatusLine|not HTTP|aborted", regex=True).all(), rows["error"]
 
 
+def test_a_dripping_app_is_cut_at_the_whole_requests_deadline_and_said_so():
+    with RawServer(dripping_head(0.2)) as slow:
+        started = time.monotonic()
+        rows = replay(EVENTS[:2], slow.url + "/cb", timeout=1)
+        took = time.monotonic() - started
+    assert list(rows["error"]) == ["no answer within 1 s"] * 2, list(rows["error"])
+    assert took < 2 * 1 + 1.5, f"two requests of 1 s took {took:.1f} s"
+
+
+def test_an_answer_whose_body_drips_counts_once_its_status_has_come():
+    with RawServer(dripping(0.2)) as slow:
+        started = time.monotonic()
+        rows = replay(EVENTS[:2], slow.url + "/cb", timeout=1)
+        took = time.monotonic() - started
+    assert list(rows["status"]) == [200, 200] and rows["error"].isna().all(), rows
+    assert took < 1.5, f"two answers that came at once took {took:.1f} s"
+
+
+def test_a_huge_answer_is_not_read():
+    body = HugeBody(300 * 1024 * 1024)
+    with RawServer(body) as big:
+        rows = replay(EVENTS[:1], big.url + "/cb", timeout=5)
+    assert list(rows["status"]) == [200] and rows["error"].isna().all(), rows
+    assert body.sent < 64 * 1024 * 1024, f"the replay read {body.sent:,} bytes of a 300 MB answer"
+
+
 def test_get_sends_query_parameters_and_a_url_password_is_sent_but_never_shown(collector):
     url = collector.url("/cb").replace("http://", "http://me:s3cret-pass@")
     rows = replay(EVENTS[:1], url, method="GET")
@@ -136,6 +164,23 @@ def test_recorded_pace_keeps_the_gaps_divided_by_speed(stored, collector, monkey
     replay(stored, collector.url(), pace="recorded", speed=4)
 
     assert deadlines == [100.0, 100.5, 101.25]
+
+
+def test_recorded_pace_shortens_gaps_over_max_gap_and_says_so(collector, monkeypatch):
+    deadlines: list[float] = []
+    monkeypatch.setattr(replay_module, "_sleep_until", deadlines.append)
+    monkeypatch.setattr(replay_module.time, "monotonic", lambda: 100.0)
+    times = ["2020-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "2026-01-01T00:00:02Z"]
+    years_apart = [{**event, "time": moment} for event, moment in zip(EVENTS, times, strict=True)]
+
+    with pytest.warns(UserWarning, match=r"1 gap over 60 s was shortened to 60 s \(max_gap\)"):
+        rows = replay(years_apart, collector.url(), pace="recorded")
+
+    assert deadlines == [100.0, 160.0, 162.0]
+    assert rows.attrs["gaps_shortened"] == 1
+    with pytest.warns(UserWarning, match="shortened to 0.5 s"):
+        replay(years_apart, collector.url(), pace="recorded", max_gap=0.5)
+    assert deadlines[3:] == [100.0, 100.5, 101.0]
 
 
 def test_the_session_replays_to_its_own_receiver_which_keeps_duplicates_once():
@@ -160,6 +205,7 @@ def test_the_session_replays_to_its_own_receiver_which_keeps_duplicates_once():
         ({"speed": 0}, "speed must be a positive number"),
         ({"method": "PUT"}, "method must be 'POST' or 'GET'"),
         ({"timeout": -1}, "timeout must be a number of seconds"),
+        ({"max_gap": 0}, "max_gap must be a positive number of seconds"),
         ({"edit": 5}, "edit must be a dict of fields or a function"),
         ({"events": [1, 2]}, "event 0 is not a JSON object"),
         ({"events": pd.DataFrame({"x": [1]})}, "the store's 'payload' column"),

@@ -396,3 +396,20 @@ def test_ring_is_incoming_under_its_old_name_and_order(session):
         call_id = session.phone.ring(session.callback_url, from_="+15557654321")
     event = session.wait_for(call_id=call_id, event_type="incomingcall", timeout=10)
     assert event["from"] == "+15557654321"
+
+
+def test_the_replaced_sessions_phone_says_it_was_replaced(tmp_path):
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    first = Session.simulated(speed=50, store=tmp_path / "events.sqlite3", receiver_port=port)
+    call = first.call("+15551234567")
+    with Session.simulated(speed=50, store=tmp_path / "events.sqlite3", receiver_port=port) as second:
+        replaced = rf"session {first.label} was closed \(a newer one replaced it on port {port}\)"
+        for use in (lambda: first.phone.press(call, "1"), lambda: first.phone.hang_up(call.id)):
+            with pytest.raises(SessionError, match=replaced):
+                use()
+    first.close()
+    closed = rf"^session {second.label} was closed: open a new session$"
+    with pytest.raises(SessionError, match=closed):
+        second.phone.press(call, "1")

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from catapult_nb.cli import main
+from catapult_nb.simulator import Simulator
 
 LINE = re.compile(r"^Catapult simulator listening on http://127\.0\.0\.1:(\d+)$")
 
@@ -78,6 +79,7 @@ def test_cli_port_in_use_exits_1_with_a_hint(simulator):
     "argv",
     [
         ["simulator", "--speed", "0"],
+        ["simulator", "--speed", "1e15"],
         ["simulator", "--port", "70000"],
         ["simulator", "--account-id", "acct-1"],
         ["nope"],
@@ -105,6 +107,13 @@ def test_cli_serves_v2_on_the_same_port_with_its_account_id():
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
+
+
+@pytest.mark.parametrize("speed", [1e15, 1e9, 10_001, 0.0009, float("inf")])
+def test_a_speed_whose_clock_would_leave_what_times_can_hold_is_refused(speed):
+    with pytest.raises(ValueError, match=r"speed must be a positive number from 0\.001 to 10,000 \(1 = real"):
+        Simulator(speed=speed)
+    assert Simulator(speed=10_000).speed == 10_000 and Simulator(speed=0.001).speed == 0.001
 
 
 def test_cli_prompt_timing_estimate_is_reported_by_health():

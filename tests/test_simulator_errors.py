@@ -71,7 +71,10 @@ def test_unknown_gather_is_404(api, call_id):
         ({"prompt": {"locale": "xx_XX"}}, "prompt.locale"),
         ({"prompt": {"gender": "robot"}}, "prompt.gender"),
         ({"prompt": {"sentence": "a" * 1001}}, "prompt.sentence"),
+        ({"prompt": {"sentence": "press one \ud800"}}, "prompt.sentence"),
+        ({"prompt": {"sentence": "press one\x00 or two"}}, "prompt.sentence"),
         ({"tag": 5}, "tag"),
+        ({"tag": "\udfff"}, "tag"),
         ({"maxDigitz": 5}, "maxDigitz"),
     ],
 )
@@ -284,6 +287,8 @@ def test_audio_and_dtmf_errors(api, call_id, ringing_call):
     ("body", "prop"),
     [
         ({"sentence": "a" * 1001}, "sentence"),
+        ({"sentence": "hi \ud800"}, "sentence"),
+        ({"sentence": "hi\x00 there"}, "sentence"),
         ({"sentence": "hi", "voice": "hal"}, "voice"),
         ({"sentence": "hi", "locale": "xx_XX"}, "locale"),
         ({"sentence": "hi", "gender": "robot"}, "gender"),

@@ -3,6 +3,7 @@ cannot play (a reason kept in ``GET /_sim/calls/{callId}``, the gather going on 
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from datetime import datetime
@@ -193,3 +194,33 @@ def test_serve_audio_refuses_what_could_not_be_played(tmp_path):
             session.serve_audio(page)
         with pytest.raises(FileNotFoundError):
             session.serve_audio(tmp_path / "missing.wav")
+
+
+def test_serve_audio_takes_only_regular_files_the_simulator_would_fetch(tmp_path):
+    from catapult_nb import Session
+
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+    big = tmp_path / "long.wav"
+    big.write_bytes(wav_bytes(prompts.MAX_AUDIO_BYTES / 16000 + 1))  # a second over 10 MiB
+    with Session.simulated(speed=10, store=tmp_path / "events.sqlite3") as session:
+        with pytest.raises(prompts.AudioError, match=r"is over 10 MiB \(10,\d{3},\d{3} bytes\)"):
+            session.serve_audio(big)
+        outcome: list[BaseException | str] = []
+
+        def serve_the_pipe() -> None:
+            try:
+                outcome.append(session.serve_audio(fifo))
+            except Exception as exc:
+                outcome.append(exc)
+
+        worker = threading.Thread(target=serve_the_pipe, daemon=True)
+        worker.start()
+        worker.join(10)
+        if worker.is_alive():  # it blocked opening the pipe: let it go before failing
+            with open(fifo, "wb"):
+                pass
+        assert not worker.is_alive(), "serve_audio blocked on a named pipe"
+        assert isinstance(outcome[0], prompts.AudioError) and "not a regular file" in str(outcome[0])
+        with pytest.raises(prompts.AudioError, match="not a regular file"):
+            session.serve_audio("/dev/zero")

@@ -37,6 +37,11 @@ __all__ = [
 
 MAX_N = 1_000_000
 MAX_STEPS = 200  # visits per caller before the run is cut (a loop the caller keeps choosing)
+#: Why a caller's outcome is ``error`` on the engines: the only way they give it.
+CUT_REASON = (
+    f"cut off after {MAX_STEPS} steps: a loop this caller kept choosing, or a flow longer than "
+    f"{MAX_STEPS} steps"
+)
 _EdgeKey = tuple[str, str | None, str]
 
 
@@ -207,7 +212,8 @@ def play_caller(
 
 @dataclass
 class FlowCampaignResult:
-    """One row per caller (``path``, ``outcome``, ``time`` to the end in API seconds, ``retries``)."""
+    """One row per caller (``path``, ``outcome``, ``time`` to the end in API seconds, ``retries``, and
+    ``reason``: why the outcome is ``error``, else None)."""
 
     flow: Flow
     callers: pd.DataFrame
@@ -217,6 +223,12 @@ class FlowCampaignResult:
     def table(self) -> pd.DataFrame:
         """The rows, one per caller: :attr:`callers`, under the name a gather campaign's rows have."""
         return self.callers
+
+    def __post_init__(self) -> None:
+        if "reason" not in self.callers.columns and "outcome" in self.callers.columns:
+            cut = self.callers["outcome"] == "error"
+            self.callers["reason"] = pd.Series([CUT_REASON if c else None for c in cut],
+                                               index=self.callers.index, dtype=object)
 
     def funnel(self) -> pd.DataFrame:
         """For each step: callers who reached it, and how its visits ended — by each way out, or hung up.
@@ -276,7 +288,9 @@ class FlowCampaignResult:
 
     def __repr__(self) -> str:
         shares = ", ".join(f"{k} {v / len(self.callers):.1%}" for k, v in self.outcomes().items())
-        return f"FlowCampaignResult({self.flow.name!r}, {len(self.callers):,} callers: {shares})"
+        reasons = self.callers["reason"].dropna().value_counts() if "reason" in self.callers else []
+        why = "".join(f"; error: {reason}" for reason in getattr(reasons, "index", []))
+        return f"FlowCampaignResult({self.flow.name!r}, {len(self.callers):,} callers: {shares}{why})"
 
     def _repr_html_(self) -> str:
         return (

@@ -36,6 +36,12 @@ _ALPHABET = "1234567890*#ABCD"
 _END = "(end)"
 
 EdgeKey = tuple[str, str | None, str]  # (source, target, kind); kind "hangup" for a caller hanging up
+#: States (step, failures in a row) a flow may have; a flow past it is refused as too large to cover.
+MAX_STATES = 200_000
+#: Moves the cases of a flow may hold in all (a chain of n Asks has about 2n² of them).
+MAX_CASE_MOVES = 5_000_000
+#: Callers :func:`check` runs at once.
+CHECK_THREADS = 32
 
 
 @dataclass(frozen=True)
@@ -215,110 +221,189 @@ def _keys_for(step: Ask, digits: str) -> str:
 @dataclass(frozen=True)
 class _State:
     step: str  # or _END
-    failures: tuple[tuple[str, int], ...]
+    failures: tuple[tuple[str, int], ...]  # the steps failed in a row, and how often (none at 0)
     outcome: str = ""
 
 
-def _moves(flow: Flow, state: _State) -> Iterator[tuple[str | None, EdgeKey, _State, bool]]:
-    """(keys, edge, next state, caller acts) for each thing that can happen at ``state``."""
-    name, step = state.step, flow.steps[state.step]
-    failures = dict(state.failures)
-
-    def entered(target: str | None, counts: dict[str, int], outcome: str = "completed") -> _State:
-        frozen = tuple(sorted(counts.items()))
-        if target is None:
-            return _State(_END, frozen, outcome)
-        nxt = flow.steps[target]
-        if isinstance(nxt, Transfer):
-            return _State(_END, frozen, "transferred")
-        if isinstance(nxt, Hangup):
-            return _State(_END, frozen, "completed")
-        return _State(target, frozen)
-
-    if isinstance(step, (Say, Play)):
-        yield "", (name, step.next, "next"), entered(step.next, failures), False
-        return
-    assert isinstance(step, Ask)
-    avoid = step.gather_options(None).effective_terminating_digits
-    limit = step.gather_options(None).effective_max_digits
-    tries = [example_digits(pattern, limit, avoid) for pattern in step.routes]
-    for digits in [*tries, _invalid_digits(step), ""]:
-        if digits is None:
-            continue
-        counts = dict(failures)
-        decision = step.decide(name, digits, counts)  # the runner's own decision
-        # past retries every failure is "exhausted" alike: capping the count keeps the states finite
-        counts[name] = min(counts[name], step.retries + 1)
-        keys = _keys_for(step, digits) if digits else ""
-        nxt = entered(decision.target, counts, "exhausted")
-        yield keys, (name, decision.target, decision.kind), nxt, True
-    yield HANG_UP, (name, None, "hangup"), _State(_END, state.failures, "hung-up"), True
-
-
+_Move = tuple[str | None, EdgeKey, _State, bool]  # keys, edge, next state, whether the caller acts
 _Parent = tuple[_State, str | None, EdgeKey, bool]  # the state before, the keys, the edge, caller acts
 
 
-def _search(flow: Flow, start: _State, *, hang_ups: bool) -> dict[_State, _Parent | None]:
-    """Breadth-first parents of every state reachable from ``start``."""
-    parents: dict[_State, _Parent | None] = {start: None}
-    queue = collections.deque([start])
-    while queue:
-        state = queue.popleft()
-        if state.step == _END:
-            continue
-        for keys, edge, nxt, acts in _moves(flow, state):
-            if keys is HANG_UP and not hang_ups:
+class _Graph:
+    """The flow's states (step, and how often each Ask failed in a row) reachable from its start, and
+    the moves between them, each state's moves worked out once.
+
+    ``parents`` holds each state's breadth-first parent (shortest cases first); ``to_end`` each state's
+    next move on a shortest way to the end of the call without the caller hanging up (one backwards
+    search from every end), so that finishing a case is a walk, not a search.
+    """
+
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+        self._digits: dict[str, list[str]] = {}  # per Ask: digits for each route, invalid, nothing
+        self.moves: dict[_State, list[_Move]] = {}
+        start = _State(flow.start, ())
+        self.parents: dict[_State, _Parent | None] = {start: None}
+        queue = collections.deque([start])
+        while queue:
+            state = queue.popleft()
+            if state.step == _END:
                 continue
-            if nxt not in parents:
-                parents[nxt] = (state, keys, edge, acts)
-                queue.append(nxt)
-    return parents
+            moves = self.moves[state] = list(self._moves_of(state))
+            if len(self.moves) > MAX_STATES:
+                raise FlowError(
+                    f"the flow has over {MAX_STATES:,} states (step, failures in a row) to cover: split it "
+                    "into smaller flows, or lower its retries", field="steps",
+                )
+            for _keys, edge, nxt, acts in moves:
+                if nxt not in self.parents:
+                    self.parents[nxt] = (state, _keys, edge, acts)
+                    queue.append(nxt)
+        self.to_end = self._ways_to_end()
 
+    def _ways_to_end(self) -> dict[_State, _Move | None]:
+        callers_of: dict[_State, list[tuple[_State, _Move]]] = collections.defaultdict(list)
+        for state, moves in self.moves.items():
+            for move in moves:
+                if move[0] is not HANG_UP:
+                    callers_of[move[2]].append((state, move))
+        to_end: dict[_State, _Move | None] = {state: None for state in self.parents if state.step == _END}
+        queue = collections.deque(to_end)
+        while queue:
+            state = queue.popleft()
+            for before, move in callers_of.get(state, ()):
+                if before not in to_end:
+                    to_end[before] = move
+                    queue.append(before)
+        return to_end
 
-def _trail(parents: dict[_State, Any], state: _State) -> list[tuple[_State, str | None, EdgeKey, bool]]:
-    steps = []
-    while parents[state] is not None:
-        parent, keys, edge, acts = parents[state]
-        steps.append((parent, keys, edge, acts))
-        state = parent
-    return steps[::-1]
+    def _moves_of(self, state: _State) -> Iterator[_Move]:
+        """(keys, edge, next state, caller acts) for each thing that can happen at ``state``."""
+        flow = self.flow
+        name, step = state.step, flow.steps[state.step]
+        failures = dict(state.failures)
+
+        def entered(target: str | None, counts: dict[str, int], outcome: str = "completed") -> _State:
+            frozen = tuple(sorted((k, v) for k, v in counts.items() if v))
+            if target is None:
+                return _State(_END, frozen, outcome)
+            nxt = flow.steps[target]
+            if isinstance(nxt, Transfer):
+                return _State(_END, frozen, "transferred")
+            if isinstance(nxt, Hangup):
+                return _State(_END, frozen, "completed")
+            return _State(target, frozen)
+
+        if isinstance(step, (Say, Play)):
+            yield "", (name, step.next, "next"), entered(step.next, failures), False
+            return
+        assert isinstance(step, Ask)
+        if name not in self._digits:
+            avoid = step.gather_options(None).effective_terminating_digits
+            limit = step.gather_options(None).effective_max_digits
+            tries = [example_digits(pattern, limit, avoid) for pattern in step.routes]
+            self._digits[name] = [d for d in [*tries, _invalid_digits(step), ""] if d is not None]
+        for digits in self._digits[name]:
+            counts = dict(failures)
+            decision = step.decide(name, digits, counts)  # the runner's own decision
+            # past retries every failure is "exhausted" alike: capping the count keeps the states finite
+            counts[name] = min(counts[name], step.retries + 1)
+            keys = _keys_for(step, digits) if digits else ""
+            nxt = entered(decision.target, counts, "exhausted")
+            yield keys, (name, decision.target, decision.kind), nxt, True
+        yield HANG_UP, (name, None, "hangup"), _State(_END, state.failures, "hung-up"), True
+
+    def trail(self, state: _State) -> list[_Parent]:
+        """The shortest way from the start to ``state``."""
+        steps = []
+        parent = self.parents[state]
+        while parent is not None:
+            steps.append(parent)
+            state = parent[0]
+            parent = self.parents[state]
+        return steps[::-1]
+
+    def finish(self, state: _State) -> list[_Parent]:
+        """The shortest way from ``state`` to the end of the call without the caller hanging up."""
+        steps: list[_Parent] = []
+        while state.step != _END:
+            move = self.to_end[state]  # check_way_out made sure there is one
+            assert move is not None
+            steps.append((state, move[0], move[1], move[3]))
+            state = move[2]
+        return steps
+
+    def check_way_out(self) -> None:
+        """:raises FlowError: a state from which no caller can reach the end without hanging up."""
+        for state in self.moves:
+            if state not in self.to_end:
+                stuck = sorted({s.step for s in self._reach(state)})
+                raise FlowError(
+                    f"no caller can leave the loop through {', '.join(stuck)} without hanging up: give one "
+                    "of them a route out, or retries and exhausted", step=state.step, field="routes",
+                )
+
+    def _reach(self, state: _State) -> set[_State]:
+        seen, todo = {state}, [state]
+        while todo:
+            for keys, _edge, nxt, _acts in self.moves.get(todo.pop(), ()):
+                if keys is not HANG_UP and nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
 
 
 def all_edges(flow: Flow) -> list[EdgeKey]:
     """Every edge a caller can make the flow take: the flow's edges plus a hang-up at each Ask."""
-    edges: list[EdgeKey] = []
-    for edge in flow.edges():
-        key = (edge.source, edge.target, edge.kind)
-        if key not in edges:
-            edges.append(key)
+    # each once, in order
+    keys = dict.fromkeys((edge.source, edge.target, edge.kind) for edge in flow.edges())
+    edges = list(keys)
     edges += [(name, None, "hangup") for name, step in flow.steps.items() if isinstance(step, Ask)]
     return edges
 
 
-def test_cases(flow: Flow) -> list[Case]:
+def check_way_out(flow: Flow) -> None:
+    """:raises FlowError: a loop no caller can leave without hanging up (what :class:`Flow` checks)."""
+    first = flow.steps[flow.start]
+    if not isinstance(first, (Transfer, Hangup)):
+        _Graph(flow).check_way_out()
+
+
+def test_cases(flow: Flow, *, progress: bool | None = None) -> list[Case]:
     """Cases that together take every edge a caller can reach (see :func:`all_edges`).
 
+    The work grows with the states and with the cases' lengths (a chain of n Asks has about 4n cases of
+    up to n moves each); more than :data:`MAX_CASE_MOVES` moves in all is refused.
+
+    :param progress: show a progress bar; None shows one for flows of more than 200 steps.
     :raises FlowError: a step from which no caller can reach the end of the call without hanging up
-        (a loop with no way out).
+        (a loop with no way out), or cases too large to hold.
     """
-    start = _State(flow.start, ())
     first = flow.steps[flow.start]
     if isinstance(first, (Transfer, Hangup)):  # nothing to ask: one case, no moves
         outcome = "transferred" if isinstance(first, Transfer) else "completed"
         return [Case("case 1", (), (flow.start,), outcome, frozenset())]
-    parents = _search(flow, start, hang_ups=True)
-    _check_way_out(flow, parents)
+    graph = _Graph(flow)
+    graph.check_way_out()
     wanted = set(all_edges(flow))
     covered: set[EdgeKey] = set()
     cases: list[Case] = []
-    for state in parents:  # breadth-first order: shortest cases first
-        if state.step == _END:
-            continue
-        for keys, edge, nxt, acts in _moves(flow, state):
+    interned: dict[tuple[str, str | None, EdgeKey], Move] = {}
+    total = 0
+    show = len(flow.steps) > 200 if progress is None else progress
+    for state in tqdm(list(graph.moves), desc=f"cases of {flow.name}", unit="state", disable=not show):
+        for keys, edge, nxt, acts in graph.moves[state]:  # breadth-first order: shortest cases first
             if edge in covered or edge not in wanted:
                 continue
-            trail = [*_trail(parents, state), (state, keys, edge, acts), *_finish(flow, nxt)]
-            case = _case(flow, f"case {len(cases) + 1}", trail)
+            trail = [*graph.trail(state), (state, keys, edge, acts), *graph.finish(nxt)]
+            total += len(trail)
+            if total > MAX_CASE_MOVES:
+                raise FlowError(
+                    f"the cases of this flow would hold over {MAX_CASE_MOVES:,} moves ({len(cases):,} cases "
+                    f"so far, the last {len(trail):,} moves long): split it into smaller flows",
+                    field="steps",
+                )
+            case = _case(flow, f"case {len(cases) + 1}", trail, interned)
             covered |= case.edges
             cases.append(case)
     return cases
@@ -327,37 +412,21 @@ def test_cases(flow: Flow) -> list[Case]:
 def reachable_edges(flow: Flow) -> set[EdgeKey]:
     """The edges some caller can make the flow take (an ``invalid`` is not, when every key sequence
     the gather allows matches a route)."""
-    parents = _search(flow, _State(flow.start, ()), hang_ups=True)
-    return {edge for state in parents if state.step != _END for _, edge, _, _ in _moves(flow, state)}
+    graph = _Graph(flow)
+    return {edge for moves in graph.moves.values() for _, edge, _, _ in moves}
 
 
 test_cases.__test__ = False  # type: ignore[attr-defined]  # a test *maker*; pytest must not collect it
 
 
-def _finish(flow: Flow, state: _State) -> list[tuple[_State, str | None, EdgeKey, bool]]:
-    """The shortest way from ``state`` to the end of the call without the caller hanging up."""
-    if state.step == _END:
-        return []
-    parents = _search(flow, state, hang_ups=False)
-    end = next(s for s in parents if s.step == _END)  # _check_way_out made sure there is one
-    return _trail(parents, end)
-
-
-def _check_way_out(flow: Flow, parents: dict[_State, Any]) -> None:
-    for state in parents:
-        if state.step == _END:
-            continue
-        reach = _search(flow, state, hang_ups=False)
-        if not any(s.step == _END for s in reach):
-            stuck = sorted({s.step for s in reach})
-            raise FlowError(
-                f"no caller can leave the loop through {', '.join(stuck)} without hanging up: give one "
-                "of them a route out, or retries and exhausted", step=state.step, field="routes",
-            )
-
-
-def _case(flow: Flow, name: str, trail: list[tuple[_State, str | None, EdgeKey, bool]]) -> Case:
-    moves = tuple(Move(state.step, keys, edge) for state, keys, edge, acts in trail if acts)
+def _case(
+    flow: Flow, name: str, trail: list[_Parent], interned: dict[tuple[str, str | None, EdgeKey], Move]
+) -> Case:
+    """The case of ``trail``; its moves are shared with other cases (``interned``): long flows stay small."""
+    moves = tuple(
+        interned.setdefault((state.step, keys, edge), Move(state.step, keys, edge))
+        for state, keys, edge, acts in trail if acts
+    )
     path = [flow.start]
     outcome = "completed"
     for _state, _keys, edge, _acts in trail:
@@ -428,8 +497,9 @@ def check(flow: Flow, session: Session, *, timeout: float = 60.0) -> CheckResult
             return case.name, str(exc)
         return case.name, ""
 
-    # every caller at once (the simulator and the flow runner handle them side by side)
-    with ThreadPoolExecutor(max_workers=max(len(cases), 1), thread_name_prefix="flow-check") as pool:
+    # callers side by side (the simulator and the flow runner handle them at once), a bounded number
+    with ThreadPoolExecutor(max_workers=max(min(len(cases), CHECK_THREADS), 1),
+                            thread_name_prefix="flow-check") as pool:
         futures = [pool.submit(one, case) for case in cases]
         done = tqdm(as_completed(futures), total=len(futures), desc=f"checking {flow.name}", unit="case")
         for future in done:

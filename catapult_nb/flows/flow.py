@@ -26,8 +26,9 @@ class Flow:
     :param start: the first step (default: the first in ``steps``).
     :param name: shown in diagrams, transcripts and reprs.
     :raises FlowError: a step points at a step that does not exist, a step cannot be reached from the
-        start, a route is not a regular expression, the start is missing, or a field is invalid; the
-        message names the step and the field.
+        start, a route is not a regular expression, the start is missing, a field is invalid, or a loop
+        (of Says, or of Asks whose every way leads back) cannot be left without hanging up; the message
+        names the step and the field.
     """
 
     def __init__(self, steps: Mapping[str, Step], start: str | None = None, name: str = "flow") -> None:
@@ -36,6 +37,7 @@ class Flow:
         self.steps: dict[str, Step] = check_steps(steps, start)
         self.start: str = str(start)
         self.name = str(name)
+        cases.check_way_out(self)  # a loop no caller can leave would run until the caller hangs up
 
     def but(self, name: str | None = None, **steps: Step) -> Flow:
         """A copy with some steps replaced, checked again::
@@ -80,14 +82,15 @@ class Flow:
 
     # -- proving it ----------------------------------------------------------------------------------
 
-    def test_cases(self) -> list[Case]:
+    def test_cases(self, *, progress: bool | None = None) -> list[Case]:
         """Cases that together take every edge a caller can reach: each route, invalid input, no input,
         retries exhausted, and a hang-up at each Ask. Each lists the keys to press at each step, and the
         path and outcome the flow must produce.
 
-        :raises FlowError: a loop that no caller can leave without hanging up.
+        :param progress: show a progress bar (None: for flows of more than 200 steps).
+        :raises FlowError: cases too large to hold (see :data:`~catapult_nb.flows.cases.MAX_CASE_MOVES`).
         """
-        return cases.test_cases(self)
+        return cases.test_cases(self, progress=progress)
 
     def check(self, session: Session, *, timeout: float = 60.0) -> cases.CheckResult:
         """Run every case on ``session`` (the simulator): each case's pass or fail with the difference,

@@ -30,7 +30,7 @@ from catapult_nb.prompts.timing import (
     measure,
     prompt_fields,
 )
-from catapult_nb.prompts.tts import Rendered, cache_clear, engine_available, render
+from catapult_nb.prompts.tts import CacheInfo, Rendered, cache_clear, cache_info, engine_available, render
 from catapult_nb.prompts.voices import EngineVoice, resolve_voice, voice_table
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "PROMPT_TIMINGS",
     "AudioError",
     "AudioInfo",
+    "CacheInfo",
     "EngineMissing",
     "EngineVoice",
     "Listen",
@@ -46,6 +47,7 @@ __all__ = [
     "Rendered",
     "Unheard",
     "cache_clear",
+    "cache_info",
     "check_timing",
     "decode",
     "describe_timing",

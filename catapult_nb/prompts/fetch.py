@@ -1,24 +1,28 @@
 """Fetch an audio file over http(s) the way a phone platform would, with a size cap and a deadline.
 
-Two transports for one rule: :func:`fetch_audio` (aiohttp, for the simulator's event loop) and
-:func:`fetch_audio_sync` (requests, for campaigns and notebooks). Both return what :func:`decode` read, or
-raise :class:`AudioError` with the reason in one line. The reason never repeats the URL, which may carry a
-receiver's secret path or credentials.
+One transport (aiohttp) and one deadline for the whole fetch: :func:`fetch_audio` runs on the simulator's
+event loop, :func:`fetch_audio_sync` on a loop of its own (for campaigns and notebooks). Both return what
+:func:`decode` read, or raise :class:`AudioError` with the reason in one line. The reason never repeats
+the URL, which may carry a receiver's secret path or credentials.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+import os
+import stat
+import threading
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-import requests
 
 from catapult_nb.prompts.audio import AudioError, AudioInfo, decode
 
 __all__ = [
-    "FETCH_TIMEOUT", "MAX_AUDIO_BYTES", "check_url", "download_audio_sync", "fetch_audio", "fetch_audio_sync",
+    "FETCH_TIMEOUT", "MAX_AUDIO_BYTES", "check_url", "download_audio", "download_audio_sync", "fetch_audio",
+    "fetch_audio_sync", "read_audio_file",
 ]
 
 #: Largest file fetched (10 MiB: ten minutes of 8 kHz 16-bit audio); a bigger one is not played.
@@ -36,6 +40,36 @@ def check_url(url: str) -> None:
 
 def _too_big(size: int) -> AudioError:
     return AudioError(f"the file is over {MAX_AUDIO_BYTES // (1024 * 1024)} MiB ({size:,} bytes or more)")
+
+
+def read_audio_file(path: str | os.PathLike[str]) -> tuple[bytes, AudioInfo]:
+    """Read and decode a local WAV or MP3 file, under the same size limit as a fetched one.
+
+    Only a regular file is read, and only after its size is checked: a device (``/dev/zero``) or a named
+    pipe is refused at once instead of filling memory or blocking.
+
+    :param path: the file.
+    :returns: its bytes and their :class:`AudioInfo`.
+    :raises FileNotFoundError: when there is no such file.
+    :raises AudioError: when it is not a regular file, is over :data:`MAX_AUDIO_BYTES`, or is not WAV/MP3.
+    """
+    file = Path(path).expanduser()
+    try:
+        status = file.stat()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no file at {path!s}: give the path of a WAV or MP3 file") from None
+    if not stat.S_ISREG(status.st_mode):
+        raise AudioError(f"{path!s} is not a regular file (a device, pipe or folder): give a WAV or MP3 file")
+    if status.st_size > MAX_AUDIO_BYTES:
+        raise AudioError(
+            f"{file.name} is over {MAX_AUDIO_BYTES // (1024 * 1024)} MiB ({status.st_size:,} bytes), "
+            "the most the simulator fetches: shorten it or lower its sample rate"
+        )
+    with file.open("rb") as opened:
+        data = opened.read(MAX_AUDIO_BYTES + 1)  # it may have grown since the stat
+    if len(data) > MAX_AUDIO_BYTES:
+        raise _too_big(len(data))
+    return data, decode(data)
 
 
 def _status(status: int, reason: str | None) -> AudioError:
@@ -56,17 +90,10 @@ async def _read(url: str, session: aiohttp.ClientSession) -> tuple[bytes, str | 
         return bytes(body), response.headers.get("Content-Type")
 
 
-async def fetch_audio(
+async def download_audio(
     url: str, *, timeout: float = FETCH_TIMEOUT, session: aiohttp.ClientSession | None = None
-) -> AudioInfo:
-    """Download and decode an audio file within ``timeout`` wall seconds.
-
-    :param url: an http or https URL of a WAV or MP3 file.
-    :param timeout: the whole fetch's deadline, in wall seconds.
-    :param session: an aiohttp session to reuse (one is opened and closed when omitted).
-    :returns: the :class:`AudioInfo` of the file.
-    :raises AudioError: the file could not be fetched in time, was too big, or is not WAV/MP3.
-    """
+) -> tuple[bytes, AudioInfo]:
+    """:func:`fetch_audio` that also returns the file's bytes (to embed a player); same arguments, errors."""
     check_url(url)
 
     async def fetch() -> tuple[bytes, str | None]:
@@ -81,36 +108,46 @@ async def fetch_audio(
         raise AudioError(f"the file did not arrive within {timeout:g} s") from None
     except aiohttp.ClientError as exc:
         raise AudioError(f"the file could not be fetched: {type(exc).__name__}") from None
-    return decode(data, content_type)
+    return data, decode(data, content_type)
+
+
+async def fetch_audio(
+    url: str, *, timeout: float = FETCH_TIMEOUT, session: aiohttp.ClientSession | None = None
+) -> AudioInfo:
+    """Download and decode an audio file within ``timeout`` wall seconds.
+
+    :param url: an http or https URL of a WAV or MP3 file.
+    :param timeout: the whole fetch's deadline, in wall seconds.
+    :param session: an aiohttp session to reuse (one is opened and closed when omitted).
+    :returns: the :class:`AudioInfo` of the file.
+    :raises AudioError: the file could not be fetched in time, was too big, or is not WAV/MP3.
+    """
+    return (await download_audio(url, timeout=timeout, session=session))[1]
 
 
 def fetch_audio_sync(url: str, *, timeout: float = FETCH_TIMEOUT) -> AudioInfo:
-    """:func:`fetch_audio` without an event loop (through requests); same arguments, same errors."""
+    """:func:`fetch_audio` without an event loop of the caller's; same arguments, same errors."""
     return download_audio_sync(url, timeout=timeout)[1]
 
 
 def download_audio_sync(url: str, *, timeout: float = FETCH_TIMEOUT) -> tuple[bytes, AudioInfo]:
-    """:func:`fetch_audio_sync` that also returns the file's bytes (to embed a player)."""
+    """:func:`download_audio` without an event loop of the caller's: it runs on a loop of its own.
+
+    The same transport as the simulator's, so the same whole-fetch deadline: a server that drips its
+    answer a byte at a time is cut at ``timeout``, which a per-read timeout never does.
+    """
     check_url(url)
-    deadline = time.monotonic() + timeout
-    try:
-        with requests.get(url, stream=True, timeout=timeout) as response:
-            if not 200 <= response.status_code < 300:
-                raise _status(response.status_code, response.reason)
-            length = response.headers.get("Content-Length")
-            if length and length.isdigit() and int(length) > MAX_AUDIO_BYTES:
-                raise _too_big(int(length))
-            body = bytearray()
-            for chunk in response.iter_content(65536):
-                body += chunk
-                if len(body) > MAX_AUDIO_BYTES:
-                    raise _too_big(len(body))
-                if time.monotonic() > deadline:
-                    raise requests.Timeout()
-            content_type = response.headers.get("Content-Type")
-    except requests.Timeout:
-        raise AudioError(f"the file did not arrive within {timeout:g} s") from None
-    except requests.RequestException as exc:
-        raise AudioError(f"the file could not be fetched: {type(exc).__name__}") from None
-    data = bytes(body)
-    return data, decode(data, content_type)
+    outcome: list[Any] = []
+
+    def fetch() -> None:  # a loop of its own, on a thread of its own: the caller's thread may run one
+        try:
+            outcome[:] = [asyncio.run(download_audio(url, timeout=timeout))]
+        except BaseException as exc:  # handed to the calling thread below
+            outcome[:] = [None, exc]
+
+    thread = threading.Thread(target=fetch, name="catapult-nb-fetch", daemon=True)
+    thread.start()
+    thread.join()
+    if len(outcome) == 2:
+        raise outcome[1]
+    return outcome[0]  # type: ignore[no-any-return]

@@ -8,18 +8,32 @@ import threading
 import wave
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from catapult_nb.options import check_sentence
 from catapult_nb.prompts import espeak
 from catapult_nb.prompts.player import Listen
 from catapult_nb.prompts.voices import EngineVoice, resolve_voice
 
-__all__ = ["CACHE_SIZE", "WORDS_PER_MINUTE", "Rendered", "cache_clear", "engine_available", "render"]
+__all__ = [
+    "CACHE_BYTES", "CACHE_SIZE", "WORDS_PER_MINUTE", "CacheInfo", "Rendered", "cache_clear", "cache_info",
+    "engine_available", "render",
+]
 
 #: Speaking rate given to espeak-ng; the same rate as the old estimate, so the two agree roughly.
 WORDS_PER_MINUTE = 150
 #: Renders kept in memory (a 10-word sentence is about 170 KB of WAV).
 CACHE_SIZE = 256
+#: Bytes of WAV kept in memory at most (a 1,000-character sentence is about 2.6 MB); the oldest renders go
+#: first, the newest always stays.
+CACHE_BYTES = 32 * 1024 * 1024
+
+
+class CacheInfo(NamedTuple):
+    """What the render cache holds: renders and their bytes of WAV."""
+
+    entries: int
+    bytes: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,6 +76,7 @@ class Rendered:
 
 _CACHE: OrderedDict[tuple[str, EngineVoice], Rendered] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
+_cache_bytes = 0  # the WAV bytes held in _CACHE
 
 
 def _wav(pcm: bytes, sample_rate: int) -> bytes:
@@ -104,17 +119,28 @@ def render(
     pcm = tts.synthesize(text, resolved.engine, WORDS_PER_MINUTE) if text.strip() else b""
     rate = tts.sample_rate
     result = Rendered(text, resolved, _wav(pcm, rate), rate, len(pcm) / 2 / rate)
+    global _cache_bytes
     with _CACHE_LOCK:
-        _CACHE[key] = result
-        while len(_CACHE) > CACHE_SIZE:
-            _CACHE.popitem(last=False)
+        if key not in _CACHE:  # two threads may render one sentence at once: count it once
+            _CACHE[key] = result
+            _cache_bytes += len(result.wav)
+        while len(_CACHE) > 1 and (len(_CACHE) > CACHE_SIZE or _cache_bytes > CACHE_BYTES):
+            _cache_bytes -= len(_CACHE.popitem(last=False)[1].wav)
     return result
 
 
 def cache_clear() -> None:
     """Drop every cached render (the next :func:`render` of each sentence runs the engine again)."""
+    global _cache_bytes
     with _CACHE_LOCK:
         _CACHE.clear()
+        _cache_bytes = 0
+
+
+def cache_info() -> CacheInfo:
+    """How many renders the cache holds and their bytes (at most :data:`CACHE_SIZE`, :data:`CACHE_BYTES`)."""
+    with _CACHE_LOCK:
+        return CacheInfo(len(_CACHE), _cache_bytes)
 
 
 def engine_available() -> bool:

@@ -29,7 +29,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from catapult_nb.errors import Error
 from catapult_nb.redact import Secret
-from catapult_nb.store.keys import time_problem
+from catapult_nb.store.keys import MAX_DEPTH, time_problem, too_deep
 from catapult_nb.store.store import canonical_json
 
 __all__ = [
@@ -39,8 +39,6 @@ __all__ = [
 
 #: The largest callback body accepted; a v1 event is a few hundred bytes.
 MAX_BODY = 64 * 1024
-#: How deeply a callback's JSON may nest (the object itself is level 1); v1 events are flat.
-MAX_DEPTH = 64
 #: Seconds a request's body may take to arrive before it is answered 408 (v1 waits at most 10 s).
 BODY_TIMEOUT = 10.0
 
@@ -143,7 +141,7 @@ def parse_body(body: bytes) -> dict[str, Any]:
         raise Rejected(
             400, "not-an-object", f"the body is JSON but not an object ({type(payload).__name__})", body
         )
-    if _too_deep(payload):
+    if too_deep(payload):
         raise Rejected(400, "too-deep", f"the body nests deeper than {MAX_DEPTH} levels", body)
     if "\\u" in text:
         _check_unicode(payload, body)
@@ -196,18 +194,6 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(number):
         raise ValueError(f"the number {text[:40]} is too large: numbers must be finite")
     return number
-
-
-def _too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """True when lists and objects nest more than ``limit`` levels (checked without recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return False
 
 
 def _check_unicode(payload: dict[str, Any], body: bytes) -> None:

@@ -4,25 +4,86 @@ The receiver's event loop never waits on SQLite: each delivery is handed to this
 whatever deliveries are waiting in one transaction (group commit), so concurrent senders share the cost of
 each commit, and then wakes each waiting request on its own loop with the outcome. Rejected deliveries are
 written one by one after the batch's events.
+
+While an import holds the store in its one transaction (:meth:`EventStore.bulk`), a batch that cannot be
+written within :data:`BUSY_WAIT` seconds goes to an inbox beside the store (``<store>-inbox``, SQLite,
+committed before the answer) and is answered at once; the inbox is emptied into the store, in arrival
+order, as soon as the store is free again (and when a receiver opens on a store whose inbox holds events
+a stopped process left). Those deliveries are answered as stored; a retry of one is recognised as a
+duplicate once it is in the store.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import queue
+import sqlite3
 import threading
 from typing import Any
 
-from catapult_nb.store.store import EventStore
+from catapult_nb.store.store import EventStore, StoreBusyError
 
-__all__ = ["BATCH", "StoreWriter"]
+__all__ = ["BATCH", "BUSY_WAIT", "Inbox", "StoreWriter"]
 
 log = logging.getLogger(__name__)
 
 #: The most deliveries committed in one transaction.
 BATCH = 512
+#: Seconds a batch waits for a store held by an import before it goes to the inbox (the API waits for an
+#: answer 10 s at most).
+BUSY_WAIT = 1.0
+#: Seconds between tries to empty the inbox while the store is held.
+RETRY_EVERY = 0.25
+
+
+class Inbox:
+    """Deliveries answered while the store was held, kept in arrival order until it is free.
+
+    :param path: the inbox's SQLite file, or ``":memory:"`` for a store in memory.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS inbox (id INTEGER PRIMARY KEY, payload TEXT NOT NULL, "
+            "source TEXT NOT NULL, session TEXT, received REAL NOT NULL)"
+        )
+        self.waiting = self._conn.execute("SELECT count(*) FROM inbox").fetchone()[0]
+
+    def put(self, items: list[tuple[Any, ...]]) -> None:
+        """Keep ``(payload, source, session, received)`` items (committed when this returns)."""
+        with self._conn:
+            self._conn.executemany(
+                "INSERT INTO inbox (payload, source, session, received) VALUES (?, ?, ?, ?)",
+                [(json.dumps(payload), source, session, received) for payload, source, session, received
+                 in items],
+            )
+        self.waiting += len(items)
+
+    def take(self, store: EventStore, wait: float) -> bool:
+        """Move what is waiting into ``store`` (one transaction there); False when the store is still held.
+
+        :raises Exception: what the store raised otherwise (the items stay in the inbox).
+        """
+        rows = self._conn.execute(
+            "SELECT id, payload, source, session, received FROM inbox ORDER BY id"
+        ).fetchall()
+        if rows:
+            try:
+                store.add_many([(json.loads(p), source, session, received) for _, p, source, session, received
+                                in rows], wait=wait)
+            except StoreBusyError:
+                return False
+            with self._conn:
+                self._conn.execute("DELETE FROM inbox WHERE id <= ?", (rows[-1][0],))
+        self.waiting = 0
+        return True
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 class StoreWriter:
@@ -40,6 +101,7 @@ class StoreWriter:
     ) -> None:
         self._store = store
         self._session = session
+        self._inbox = Inbox(":memory:" if store.path == ":memory:" else store.path + "-inbox")
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -73,8 +135,24 @@ class StoreWriter:
         return future
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        finally:
+            if self._inbox.waiting:  # the last try: what stays is taken by the next receiver on the store
+                with contextlib.suppress(Exception):
+                    self._inbox.take(self._store, BUSY_WAIT)
+            self._inbox.close()
+
+    def _serve(self) -> None:
         while True:
-            first = self._queue.get()
+            if self._inbox.waiting:
+                self._empty_inbox(0.0)
+                try:
+                    first = self._queue.get(timeout=RETRY_EVERY)
+                except queue.Empty:
+                    continue
+            else:
+                first = self._queue.get()
             if first is self._STOP:
                 return
             jobs, stop = [first], False
@@ -96,7 +174,16 @@ class StoreWriter:
         if events:
             items = [(job[3], "receiver", self._session, job[4]) for job in events]
             try:
-                outcome: Any = self._store.add_many(items)
+                if self._inbox.waiting and not self._empty_inbox(BUSY_WAIT):
+                    raise StoreBusyError("the inbox still waits")  # after it, to keep the arrival order
+                outcome: Any = self._store.add_many(items, wait=BUSY_WAIT)
+            except StoreBusyError:  # an import holds the store: keep them for after it, answer now
+                try:
+                    self._inbox.put(items)
+                    outcome = [True] * len(items)
+                except Exception as exc:  # handed to each waiting request, which answers 503
+                    log.exception("could not keep %d callback event(s) for later", len(events))
+                    outcome = exc
             except TypeError:  # one payload the store refuses must not fail its neighbours
                 outcome = [self._add_alone(item) for item in items]
             except Exception as exc:  # handed to each waiting request, which answers 503
@@ -112,6 +199,14 @@ class StoreWriter:
                     log.exception("could not record a rejected delivery")
                     outcome = exc
                 self._resolve([job], [outcome] if outcome is None else outcome)
+
+    def _empty_inbox(self, wait: float) -> bool:
+        """Move the inbox into the store; False while the store is held (or could not take them)."""
+        try:
+            return self._inbox.take(self._store, wait)
+        except Exception:
+            log.exception("could not move %d kept callback event(s) into the store", self._inbox.waiting)
+            return False
 
     def _add_alone(self, item: tuple[Any, ...]) -> bool | Exception:
         try:

@@ -25,6 +25,7 @@ from catapult_nb.prompts.timing import duration
 
 if TYPE_CHECKING:
     from catapult_nb.session.session import Session
+    from catapult_nb.simulator.phone import VirtualPhone
 
 __all__ = ["SIMULATED_FROM", "Call", "Gather", "GatherResult", "Phone", "SessionError"]
 
@@ -256,23 +257,33 @@ class Phone:
         from catapult_nb.simulator.phone import VirtualPhone
 
         self._phone = VirtualPhone(base_url)
+        self._closed: str | None = None  # why, once its session is closed
+
+    def closed(self, message: str) -> None:
+        """Its session is closed: each later use raises :class:`SessionError` with ``message``."""
+        self._closed = message
+
+    def _open(self) -> VirtualPhone:
+        if self._closed is not None:
+            raise SessionError(self._closed)
+        return self._phone
 
     def press(self, call: Call | str, digits: str, gap: float = 0.25) -> None:
         """Press ``digits`` on the call's far end, the first at once, the rest ``gap`` API seconds apart."""
-        self._phone.press(_call_id(call), digits, gap=gap)
+        self._open().press(_call_id(call), digits, gap=gap)
 
     def hang_up(self, call: Call | str) -> None:
         """The far end hangs up (cause ``NORMAL_CLEARING``)."""
-        self._phone.hang_up(_call_id(call))
+        self._open().hang_up(_call_id(call))
 
     def deliveries(self, call: Call | str | None = None) -> list[dict[str, Any]]:
-        return self._phone.deliveries(_call_id(call) if call is not None else None)
+        return self._open().deliveries(_call_id(call) if call is not None else None)
 
     def prompts(self, call: Call | str) -> pd.DataFrame:
         """Every prompt the simulator measured on ``call``: what, how long, how it was timed, whether it
         was played and, if not, why (a file that could not be fetched or decoded)."""
         columns = ["time", "for", "kind", "sentence", "file", "seconds", "timing", "played", "reason"]
-        rows = self._phone.call_info(_call_id(call))["prompts"]
+        rows = self._open().call_info(_call_id(call))["prompts"]
         return pd.DataFrame(rows, columns=columns)
 
     def add_response_hook(self, hook: Callable[..., Any]) -> None:
@@ -283,7 +294,7 @@ class Phone:
     def incoming(self, from_: str, to: str, url: str) -> str:
         """Ring the application at ``url`` (an inbound call from ``from_`` to ``to``); returns the new
         call's id. ``session.phone.incoming("+15557654321", "+15550000000", session.callback_url)``."""
-        return self._phone.incoming(from_, to, url)
+        return self._open().incoming(from_, to, url)
 
     def ring(self, callback_url: str, from_: str = "+15557654321", to: str = SIMULATED_FROM) -> str:
         """Deprecated: ``incoming(from_, to, url)``, the order every other inbound call takes."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import html
 import json
+import math
 import os
 import re
 import threading
@@ -36,6 +37,7 @@ import requests
 
 from catapult_nb.errors import Error
 from catapult_nb.redact import redact, url_password
+from catapult_nb.simulator.clock import MAX_SPEED, MIN_SPEED, check_speed
 
 if TYPE_CHECKING:
     from catapult_nb.session.session import Session
@@ -52,6 +54,10 @@ CALLBACK_URL = "{callback_url}"
 MAX_ENTRIES = 100_000
 #: Callback fields that make an outcome (ids and times differ from run to run by nature).
 OUTCOME_FIELDS = ("reason", "digits", "state", "status", "cause", "dtmfDigit", "tag")
+#: The latest moment of a request or callback, in API seconds from the session's start: v1 calls last
+#: 4 hours at most, and a later moment would only make the playback wait.
+MAX_SECONDS = 4 * 3600
+_METHODS = "GET, POST, PUT, DELETE"
 _ID = re.compile(r"\b(?:c|gtr)-[a-z2-7]{23}\b")
 _USER_PATH = re.compile(r"^/v1/users/[^/]+")
 
@@ -212,9 +218,72 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     for part in ("requests", "callbacks"):
         if not isinstance(data.get(part), list):
             raise RecordingError(f"{name}: the recording has no list of {part}")
-    if not isinstance(data.get("speed"), (int, float)) or data["speed"] <= 0:
-        raise RecordingError(f"{name}: the recording's speed is {data.get('speed')!r}, not a positive number")
+    try:
+        check_speed(data.get("speed"))
+    except ValueError:
+        raise RecordingError(
+            f"{name}: the recording's speed is {data.get('speed')!r}, not a number from {MIN_SPEED:g} to "
+            f"{MAX_SPEED:,.0f}"
+        ) from None
+    try:
+        _check_entries(data)
+    except ValueError as exc:
+        raise RecordingError(f"{name}: {exc}; the file was changed since it was saved") from None
     return data
+
+
+def _check_entries(data: dict[str, Any]) -> None:
+    """Each request and callback has the fields playback reads, of the right kind and within bounds.
+
+    :raises ValueError: naming the first entry that does not (``requests[3]: t is …``).
+    """
+    callbacks = data["callbacks"]
+    for index, entry in enumerate(callbacks):
+        where = f"callbacks[{index}]"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where} is not a JSON object")
+        _check_moment(where, entry.get("t"))
+        if not isinstance(entry.get("payload"), dict):
+            raise ValueError(f"{where}: payload is {_shown(entry.get('payload'))}, not a JSON object")
+    for index, entry in enumerate(data["requests"]):
+        where = f"requests[{index}]"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where} is not a JSON object")
+        _check_moment(where, entry.get("t"))
+        if entry.get("method") not in _METHODS.split(", "):
+            raise ValueError(f"{where}: method is {_shown(entry.get('method'))}, not one of {_METHODS}")
+        path = entry.get("path")
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValueError(f"{where}: path is {_shown(path)}, not a path from / (\"/calls\")")
+        query = entry.get("query")
+        if query is not None and not (
+            isinstance(query, dict) and all(isinstance(v, str) for v in query.values())
+        ):
+            raise ValueError(f"{where}: query is {_shown(query)}, not an object of texts")
+        after = entry.get("after", 0)
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            raise ValueError(f"{where}: after is {_shown(after)}, not a whole number from 0")
+        if after > len(callbacks):
+            raise ValueError(f"{where}: after is {after}, but the recording has {len(callbacks)} callbacks")
+        created = entry.get("created")
+        if created is not None and not isinstance(created, str):
+            raise ValueError(f"{where}: created is {_shown(created)}, not an id")
+
+
+def _check_moment(where: str, value: Any) -> None:
+    number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if number is None or not math.isfinite(number):
+        raise ValueError(f"{where}: t is {_shown(value)}, not a number of API seconds")
+    if not 0 <= number <= MAX_SECONDS:
+        raise ValueError(
+            f"{where}: t is {_shown(value)}, not a number of API seconds from 0 to {MAX_SECONDS:,} (a "
+            "recording is of one session, of calls that last 4 hours at most)"
+        )
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # --------------------------------------------------------------------------------------------------

@@ -9,23 +9,31 @@
 Each event is one request (POST with a JSON body, or GET with query parameters), with the v1 headers
 (``Content-Type: application/json; charset=utf-8``, ``User-Agent: BandwidthAPI/v1 (…)``) and, when the
 URL carries ``user:password@``, Basic auth as the API sends it. One row per event comes back; a request
-that fails (refused, no answer within ``timeout``, an answer that is not HTTP) is a row with its error,
-and the replay goes on with the next event. ``edit`` changes each payload first: a dict of fields to set
+that fails (refused, no whole answer within ``timeout``, an answer that is not HTTP) is a row with its
+error, and the replay goes on with the next event. Only the status line and headers of an answer are read
+(the status is all a row keeps), so a huge answer costs nothing. With ``pace="recorded"``, a gap longer
+than ``max_gap`` seconds (after dividing by ``speed``) is shortened to ``max_gap``, with a warning.
+``edit`` changes each payload first: a dict of fields to set
 (``None`` removes one), or a function of the payload; an ``edit`` that raises is that row's error and
 nothing is sent for it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import math
+import os
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import pandas as pd
-import requests
 
+from catapult_nb.background import BackgroundLoop
 from catapult_nb.redact import redact, url_password
 
 __all__ = ["REPLAY_COLUMNS", "USER_AGENT", "replay"]
@@ -48,6 +56,7 @@ def replay(
     speed: float = 1.0,
     method: str = "POST",
     timeout: float = 10.0,
+    max_gap: float = 60.0,
     progress: bool | None = None,
 ) -> pd.DataFrame:
     """Send each event to ``url`` and return one row per request.
@@ -63,12 +72,16 @@ def replay(
         divided by ``speed``.
     :param speed: how much faster than recorded to go with ``pace="recorded"`` (2: half the gaps).
     :param method: ``"POST"`` (JSON body) or ``"GET"`` (query parameters), as ``callbackHttpMethod``.
-    :param timeout: seconds to wait for each answer (the v1 ``callbackTimeout`` is at most 10 s).
+    :param timeout: seconds each request may take in all, from connecting to the answer's headers (the v1
+        ``callbackTimeout`` is at most 10 s).
+    :param max_gap: with ``pace="recorded"``, the longest wait between two events, in seconds; longer
+        gaps are shortened to it (a warning says how many; ``attrs["gaps_shortened"]`` counts them).
     :param progress: show a progress bar (``tqdm.auto``); None shows one for more than 200 events.
     :returns: a DataFrame with columns ``eventType``, ``callId``, ``status`` (HTTP status, or missing when
         there was no answer), ``elapsedMs``, ``error`` (missing on a 2xx) and ``payload`` (what was sent, or
         would have been: None when ``edit`` failed).
-    :raises ValueError: a bad ``url``, ``pace``, ``speed``, ``method`` or ``timeout``, or an event that is
+    :raises ValueError: a bad ``url``, ``pace``, ``speed``, ``method``, ``timeout`` or ``max_gap``, or an
+        event that is
         not a JSON object; nothing is sent then.
     """
     _check_url(url)
@@ -81,27 +94,39 @@ def replay(
         raise ValueError(f"method must be 'POST' or 'GET' (the v1 callbackHttpMethod), got {method!r}")
     if not _is_positive(timeout) or timeout > 600:
         raise ValueError(f"timeout must be a number of seconds from 0 to 600, got {timeout!r}")
+    if not _is_positive(max_gap):
+        raise ValueError(f"max_gap must be a positive number of seconds, got {max_gap!r}")
     if edit is not None and not (isinstance(edit, Mapping) or callable(edit)):
         raise ValueError(
             f"edit must be a dict of fields or a function of the payload, got {type(edit).__name__}"
         )
     payloads, moments = _payloads(events)
+    waits, shortened = ([None] * len(moments), 0) if pace == "fast" else _schedule(moments, speed, max_gap)
+    if shortened:
+        warnings.warn(
+            f"{shortened} gap{'s' if shortened > 1 else ''} over {max_gap:g} s "
+            f"{'were' if shortened > 1 else 'was'} shortened to {max_gap:g} s (max_gap)",
+            UserWarning, stacklevel=2,
+        )
     from tqdm.auto import tqdm
 
     rows: list[dict[str, Any]] = []
-    with requests.Session() as http:
-        http.trust_env = _is_public(url)  # a local app is never reached through a proxy from the environment
-        http.headers.update({"User-Agent": USER_AGENT})
-        start, first = time.monotonic(), moments[0] if moments else None
+    background = BackgroundLoop("catapult-nb-replay")
+    http = background.start(lambda: _open(url), _close)
+    try:
+        start = time.monotonic()
         show = len(payloads) > 200 if progress is None else progress
         for index, payload in enumerate(tqdm(payloads, desc="replaying", unit="event", disable=not show)):
-            moment = moments[index]
-            if pace == "recorded" and first is not None and moment is not None:
-                _sleep_until(start + (moment - first) / speed)
-            rows.append(_send(http, url, method, payload, edit, timeout))
+            wait = waits[index]
+            if wait is not None:
+                _sleep_until(start + wait)
+            rows.append(_send(background, http, url, method, payload, edit, timeout))
+    finally:
+        background.stop()
     frame = pd.DataFrame(rows, columns=list(REPLAY_COLUMNS))
     frame["status"] = frame["status"].astype("Int64")
     frame.attrs["url"] = _shown(url)
+    frame.attrs["gaps_shortened"] = shortened
     return frame
 
 
@@ -166,6 +191,28 @@ def _moments(values: pd.Series) -> list[float | None]:
     return [None if pd.isna(s) else s.timestamp() for s in stamps]
 
 
+def _schedule(moments: list[float | None], speed: float, max_gap: float) -> tuple[list[float | None], int]:
+    """When to send each event (seconds after the first), with gaps over ``max_gap`` shortened to it.
+
+    An event without a moment is sent as soon as the one before it; the number of shortened gaps is the
+    second item.
+    """
+    waits: list[float | None] = []
+    elapsed, last, shortened = 0.0, None, 0
+    for moment in moments:
+        if moment is None:
+            waits.append(None)
+            continue
+        if last is not None:
+            gap = max(0.0, moment - last) / speed
+            if gap > max_gap:
+                gap, shortened = max_gap, shortened + 1
+            elapsed += gap
+        last = moment
+        waits.append(elapsed)
+    return waits, shortened
+
+
 def _edited(payload: dict[str, Any], edit: Edit) -> dict[str, Any]:
     if edit is None:
         return payload
@@ -182,8 +229,32 @@ def _edited(payload: dict[str, Any], edit: Edit) -> dict[str, Any]:
 # -- sending --------------------------------------------------------------------------------------------
 
 
+async def _open(url: str) -> aiohttp.ClientSession:
+    # a local app is never reached through a proxy from the environment
+    return aiohttp.ClientSession(trust_env=_is_public(url), headers={"User-Agent": USER_AGENT})
+
+
+async def _close(http: aiohttp.ClientSession) -> None:
+    await http.close()
+
+
+async def _request(
+    http: aiohttp.ClientSession, url: str, method: str, payload: dict[str, Any], timeout: float
+) -> tuple[int, str | None]:
+    """The answer's status and reason; its body is never read (the status is all a row keeps)."""
+    options: dict[str, Any] = {"allow_redirects": False, "timeout": aiohttp.ClientTimeout(total=timeout)}
+    if method == "GET":
+        options["params"] = {k: _query_value(v) for k, v in payload.items() if v is not None}
+    else:
+        options["data"] = json.dumps(payload, allow_nan=False).encode()
+        options["headers"] = {"Content-Type": "application/json; charset=utf-8"}
+    async with http.request(method, url, **options) as response:
+        return response.status, response.reason
+
+
 def _send(
-    http: requests.Session, url: str, method: str, original: dict[str, Any], edit: Edit, timeout: float
+    background: BackgroundLoop, http: aiohttp.ClientSession, url: str, method: str,
+    original: dict[str, Any], edit: Edit, timeout: float,
 ) -> dict[str, Any]:
     row: dict[str, Any] = {
         "eventType": original.get("eventType"), "callId": original.get("callId"),
@@ -197,24 +268,21 @@ def _send(
     row.update(eventType=payload.get("eventType"), callId=payload.get("callId"), payload=payload)
     started = time.perf_counter()
     try:
-        if method == "GET":
-            params = {k: _query_value(v) for k, v in payload.items() if v is not None}
-            response = http.get(url, params=params, timeout=timeout, allow_redirects=False)
-        else:
-            response = http.post(
-                url, json=payload, timeout=timeout, allow_redirects=False,
-                headers={"Content-Type": "application/json; charset=utf-8"},
-            )
-        response.close()
-        row["status"] = response.status_code
-        if not 200 <= response.status_code < 300:
-            row["error"] = f"answered HTTP {response.status_code} {response.reason or ''}".rstrip()
-    except requests.Timeout:
+        status, reason = background.call(_request(http, url, method, payload, timeout))
+        row["status"] = status
+        if not 200 <= status < 300:
+            row["error"] = f"answered HTTP {status} {reason or ''}".rstrip()
+    except (asyncio.TimeoutError, TimeoutError):
         row["error"] = f"no answer within {timeout:g} s"
-    except requests.ConnectionError as exc:
-        row["error"] = _scrub(f"could not connect: {_root(exc)}", url)
-    except (requests.RequestException, ValueError) as exc:  # an answer that is not HTTP, a bad header
-        row["error"] = _scrub(f"{exc.__class__.__name__}: {_root(exc)}", url)
+    except aiohttp.ClientConnectorError as exc:
+        cause = exc.os_error
+        row["error"] = _scrub(f"could not connect: {os.strerror(cause.errno) if cause.errno else cause}", url)
+    except aiohttp.ServerDisconnectedError:
+        row["error"] = "the app closed the connection without answering"
+    except aiohttp.ClientResponseError as exc:  # an answer that is not HTTP
+        row["error"] = _scrub(f"the answer is not HTTP: {exc.message}", url)
+    except (aiohttp.ClientError, ValueError, TypeError) as exc:  # a body that is not JSON, a bad header
+        row["error"] = _scrub(f"{exc.__class__.__name__}: {exc}", url)
     row["elapsedMs"] = round((time.perf_counter() - started) * 1000, 2)
     return row
 
@@ -229,14 +297,6 @@ def _query_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def _root(exc: BaseException) -> str:
-    """The innermost cause's message: the useful part of urllib3's nested errors."""
-    while exc.__cause__ is not None or (exc.args and isinstance(exc.args[0], BaseException)):
-        exc = exc.__cause__ or exc.args[0]
-    text = str(exc)
-    return text.split(": ", 1)[-1] if text.startswith("<") else text
 
 
 def _scrub(text: str, url: str) -> str:

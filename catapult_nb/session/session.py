@@ -80,6 +80,7 @@ def _close_earlier(port: int) -> None:
             f"catapult_nb: closed the earlier session {earlier.label} on port {port} to open this one",
             file=sys.stderr,
         )
+        earlier._closed_note = f"session {earlier.label} was closed (a newer one replaced it on port {port})"
         earlier.close()
 
 
@@ -186,6 +187,7 @@ class Session:
         self._calls_by_id: dict[str, Call] = {}
         self._dispatcher: Dispatcher | None = None  # made by the first on()
         self._closed = False
+        self._closed_note = ""  # what its phone raises once closed (said by whoever closes it)
         self._parts = _Parts(tunnel, receiver, simulator, client, owns_store)
         # an unreferenced session (a re-run cell that rebinds `session`) is closed by the collector
         self._finalizer = weakref.finalize(self, _collected, self._parts, label)
@@ -355,11 +357,11 @@ class Session:
         :param path: a WAV or MP3 file on this machine.
         :returns: the file's URL.
         :raises FileNotFoundError: when there is no such file.
-        :raises catapult_nb.prompts.AudioError: when it is not a WAV or MP3 file the simulator could play.
+        :raises catapult_nb.prompts.AudioError: not a regular WAV or MP3 file within the simulator's 10 MiB.
         """
-        from catapult_nb.prompts import decode
+        from catapult_nb.prompts.fetch import read_audio_file
 
-        decode(Path(path).expanduser().read_bytes())  # refuse now what the simulator would skip later
+        read_audio_file(path)  # refuse now what the simulator would skip later
         served = self.receiver.serve_file(path)
         return self.callback_url.removesuffix(self.receiver.path) + served
 
@@ -620,6 +622,8 @@ class Session:
         if self._closed:
             return
         self._closed = True
+        if self._phone is not None:  # what its later uses raise
+            self._phone.closed(self._closed_note or f"session {self.label} was closed: open a new session")
         self._finalizer.detach()
         self._parts.close()
 

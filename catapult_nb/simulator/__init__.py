@@ -22,12 +22,12 @@ reference) are listed in ``docs/simulator.md``.
 from __future__ import annotations
 
 import html
-import math
 import threading
 from collections.abc import Callable
 
 from catapult_nb.prompts.timing import check_timing, describe_timing
 from catapult_nb.redact import MASK, Secret
+from catapult_nb.simulator.clock import check_speed
 from catapult_nb.simulator.delivery import DeliveryListener
 from catapult_nb.simulator.phone import VirtualPhone
 from catapult_nb.simulator.server import SimulatorServer
@@ -83,8 +83,7 @@ class Simulator:
         account_id: str = "9900000",
         reroute: dict[str, str] | None = None,
     ) -> None:
-        if not _is_number(speed) or not math.isfinite(speed) or speed <= 0:
-            raise ValueError(f"speed must be a positive number (1 = real time), got {speed!r}")
+        speed = check_speed(speed)
         if not _is_number(keep_ended_calls) or keep_ended_calls not in range(1, 10**7):
             raise ValueError(
                 f"keep_ended_calls must be a whole number of at least 1, got {keep_ended_calls!r}"

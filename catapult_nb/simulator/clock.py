@@ -8,7 +8,27 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-__all__ = ["SimClock", "iso_time"]
+__all__ = ["MAX_SPEED", "MIN_SPEED", "SimClock", "check_speed", "iso_time"]
+
+#: The fastest clock: a day of wall time is 27 years of API time, well inside what an event's time can
+#: hold (pandas' nanosecond timestamps end in 2262); beyond it timers overflow and times leave that range.
+MAX_SPEED = 10_000.0
+#: The slowest clock: a 1 s API timer already waits over 16 minutes.
+MIN_SPEED = 0.001
+
+
+def check_speed(speed: Any) -> float:
+    """``speed`` as a float.
+
+    :raises ValueError: unless it is a number from :data:`MIN_SPEED` to :data:`MAX_SPEED`.
+    """
+    number = speed if isinstance(speed, (int, float)) and not isinstance(speed, bool) else float("nan")
+    if not MIN_SPEED <= number <= MAX_SPEED:
+        raise ValueError(
+            f"speed must be a positive number from {MIN_SPEED:g} to {MAX_SPEED:,.0f} (1 = real time; faster "
+            f"clocks reach times no event can hold), got {speed!r}"
+        )
+    return float(number)
 
 
 def iso_time(moment: datetime) -> str:
@@ -26,10 +46,8 @@ class SimClock:
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, speed: float = 1.0) -> None:
-        if not speed > 0:
-            raise ValueError(f"speed must be a positive number, got {speed!r}")
         self.loop = loop
-        self.speed = float(speed)
+        self.speed = check_speed(speed)
         self._loop_zero = loop.time()
         self._wall_zero = datetime.now(timezone.utc)
         self._context = contextvars.copy_context()

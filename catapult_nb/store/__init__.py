@@ -9,7 +9,14 @@ table and the DataFrame builders), ``columnar`` (the columnar copy beside the SQ
 
 from catapult_nb.store.frames import EVENT_COLUMNS, EVENT_DTYPES, Payload, events_frame
 from catapult_nb.store.importers import FORMATS, ImportFormatError, ImportReport, import_events
-from catapult_nb.store.store import DEFAULT_PATH, BulkWriter, EventStore, StoreClosedError, WaitCancelled
+from catapult_nb.store.store import (
+    DEFAULT_PATH,
+    BulkWriter,
+    EventStore,
+    StoreBusyError,
+    StoreClosedError,
+    WaitCancelled,
+)
 
 __all__ = [
     "DEFAULT_PATH",
@@ -21,6 +28,7 @@ __all__ = [
     "ImportFormatError",
     "ImportReport",
     "Payload",
+    "StoreBusyError",
     "StoreClosedError",
     "WaitCancelled",
     "events_frame",

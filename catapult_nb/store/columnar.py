@@ -86,6 +86,7 @@ class ColumnCache:
     def __init__(self, path: str, record_dtype: np.dtype) -> None:
         self.path = path
         self._dtype = record_dtype
+        self._sweep()  # what writers that died (killed mid-rewrite) left behind
 
     def load(self, store_id: bytes, generation: int) -> Columns | None:
         """The copy, if there is one for this store and generation and it is whole; else None."""
@@ -159,13 +160,27 @@ class ColumnCache:
             os.remove(self.path)
 
     def _sweep(self) -> None:
-        """Remove temporary files left by a process that died while writing (after an hour: one that is
-        still being written by another process is younger)."""
+        """Remove temporary files left by a process that died while writing: at once when the process
+        named in the file's name is gone, else after an hour (a copy being written is younger)."""
         limit = time.time() - 3600
         for leftover in glob.glob(glob.escape(self.path) + ".*.tmp"):
+            writer = leftover[len(self.path) + 1 :].split(".", 1)[0]
             with contextlib.suppress(OSError):
-                if os.stat(leftover).st_mtime < limit:
+                if not _alive(writer) or os.stat(leftover).st_mtime < limit:
                     os.remove(leftover)
+
+
+def _alive(pid: str) -> bool:
+    """Whether the process ``pid`` (a temporary file's writer) may still run; True when unsure."""
+    if os.name != "posix" or not pid.isdigit():
+        return True  # on Windows os.kill(pid, 0) would end the process: leave it to the hour
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True
+    return True
 
 
 def _string_buffers(strings: pa.Array) -> tuple[np.ndarray, bytes]:

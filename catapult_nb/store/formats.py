@@ -22,7 +22,7 @@ import orjson
 
 from catapult_nb.errors import Error
 from catapult_nb.store.bxml import BxmlError, gather_key, gathers_in
-from catapult_nb.store.keys import canonical_json, dialect_of
+from catapult_nb.store.keys import MAX_DEPTH, canonical_json, dialect_of, too_deep
 
 __all__ = [
     "MAX_RECORD", "READERS", "EventRecord", "GatherRecord", "ImportFormatError", "Record", "Rejected",
@@ -103,6 +103,13 @@ def _lines(stream: io.BufferedReader) -> Iterator[tuple[int, bytes | None]]:
 
 
 def _decode_json(line: bytes) -> tuple[Any, tuple[str, str] | None]:
+    value, problem = _read_json(line)
+    if problem is None and isinstance(value, (dict, list)) and too_deep(value):
+        return None, ("too-deep", f"the record nests deeper than {MAX_DEPTH} levels (the receiver's limit)")
+    return value, problem
+
+
+def _read_json(line: bytes) -> tuple[Any, tuple[str, str] | None]:
     try:  # orjson is strict: what it reads, json reads the same, but for an int past 64 bits (a float)
         value = orjson.loads(line)
     except orjson.JSONDecodeError:
@@ -165,7 +172,8 @@ def _opt_str(value: Any) -> str | None:
 
 def read_csv(stream: io.BufferedReader, _callback_path: str | None) -> Iterator[Record]:
     text = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="")
-    csv.field_size_limit(max(csv.field_size_limit(), MAX_RECORD * 4))
+    # csv's own field limit (131,072 characters) holds any payload within MAX_RECORD, its quotes doubled;
+    # a larger field is that row's rejection, and the process-wide limit is left as it is
     reader = csv.reader(text)
     try:
         header = next(reader)
@@ -203,15 +211,105 @@ def read_csv(stream: io.BufferedReader, _callback_path: str | None) -> Iterator[
             yield Rejected(number, *problem, raw)
             continue
         cells = {name: row[index] or None for name, index in where.items()}
+        bad = next((name for name in ("source", "session") if not _is_utf8(cells.get(name))), None)
+        if bad is not None:
+            yield Rejected(number, "not-utf-8", f"the {bad} cell is not UTF-8", raw)
+            continue
         yield EventRecord(
             number, value, cells.get("received"), cells.get("source"), cells.get("session"), raw
         )
 
 
-def _json_items(stream: io.BufferedReader, prefix: str, what: str) -> Iterator[Any]:
-
+def _is_utf8(cell: str | None) -> bool:
+    """False for a cell read with bytes that are not UTF-8 (kept as lone surrogates by the reader)."""
+    if cell is None:
+        return True
     try:
-        yield from ijson.items(stream, prefix, use_float=True)
+        cell.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+#: A JSON string in a HAR or ngrok file longer than this (in bytes as written) reaches the readers as
+#: MAX_STRING + 4 "x" characters: a body or a base64 text that long is over MAX_RECORD either way, and
+#: an entry then costs memory in proportion to this, not to its largest string.
+MAX_STRING = 4 * MAX_RECORD
+
+
+class _CappedStrings(io.RawIOBase):
+    """``stream`` as it is, but each JSON string longer than :data:`MAX_STRING` bytes is replaced (as it
+    streams by, never held whole) by a string of ``MAX_STRING + 1`` x's."""
+
+    _SPECIAL = re.compile(rb'[\\"]')
+    _PLACEHOLDER = b"x" * (MAX_STRING + 4)
+
+    def __init__(self, stream: io.BufferedReader) -> None:
+        super().__init__()
+        self._stream = stream
+        self._in_string = self._escaped = self._dropping = False
+        self._held = bytearray()  # the current string's content so far, until it is known to be short
+        self._out = bytearray()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._out:
+            chunk = self._stream.read(1 << 20)
+            if not chunk:
+                self._out += self._held  # a string cut off by the end of the file: as it was
+                self._held.clear()
+                break
+            self._feed(chunk)
+        count = min(len(buffer), len(self._out))
+        buffer[:count] = self._out[:count]
+        del self._out[:count]
+        return count
+
+    def _feed(self, chunk: bytes) -> None:
+        at, end = 0, len(chunk)
+        while at < end:
+            if not self._in_string:
+                quote = chunk.find(b'"', at)
+                if quote < 0:
+                    self._out += chunk[at:]
+                    return
+                self._out += chunk[at : quote + 1]
+                self._in_string, at = True, quote + 1
+                continue
+            if self._escaped:  # the byte after a backslash is the string's, whatever it is
+                self._keep(chunk[at : at + 1])
+                self._escaped, at = False, at + 1
+                continue
+            found = self._SPECIAL.search(chunk, at)
+            stop = found.start() if found else end
+            self._keep(chunk[at:stop])
+            if found is None:
+                return
+            if chunk[stop] == 0x5C:  # a backslash
+                self._keep(b"\\")
+                self._escaped, at = True, stop + 1
+                continue
+            self._out += self._PLACEHOLDER if self._dropping else self._held
+            self._out += b'"'
+            self._held.clear()
+            self._in_string = self._dropping = False
+            at = stop + 1
+
+    def _keep(self, content: bytes) -> None:
+        if self._dropping:
+            return
+        self._held += content
+        if len(self._held) > MAX_STRING:
+            self._held.clear()
+            self._dropping = True
+
+
+def _json_items(stream: io.BufferedReader, prefix: str, what: str) -> Iterator[Any]:
+    capped = io.BufferedReader(_CappedStrings(stream), 1 << 16)
+    try:
+        yield from ijson.items(capped, prefix, use_float=True)
     except ijson.JSONError as exc:
         raise ImportFormatError(f"the {what} file is not valid JSON ({exc}); nothing was imported") from None
     except UnicodeDecodeError as exc:
@@ -245,20 +343,25 @@ def _captured(entries: Iterable[Any], what: str, read: Callable[[dict[str, Any],
         if not isinstance(request, dict):
             yield Rejected(number, "bad-entry", f"{what} without a request", entry)
             continue
-        captured = read(entry, request)
-        if captured.gather is not None:
-            yield GatherRecord(number, captured.gather)
-        elif captured.bxml_call is not None:  # v2: the call's document replaced; not an event
-            yield from _bxml_gathers(number, captured.body or b"", captured.bxml_call, captured.received)
-        else:
+        try:  # a hostile entry (fields of the wrong type, a URL like http://[::1/cb) is that entry's fault
+            captured = read(entry, request)
+            if captured.gather is not None:
+                yield GatherRecord(number, captured.gather)
+                continue
+            if captured.bxml_call is not None:  # v2: the call's document replaced; not an event
+                yield from _bxml_gathers(number, captured.body or b"", captured.bxml_call, captured.received)
+                continue
             record = _callback(number, captured.method, captured.url, captured.content_type, captured.body,
                                captured.received, callback_path)
-            yield record
-            if isinstance(record, EventRecord) and captured.answer and dialect_of(record.payload) == "v2":
-                # the app answered the webhook with BXML: its <Gather>s start when the webhook was sent
-                call_id, served = record.payload.get("callId"), record.payload.get("eventTime")
-                if isinstance(call_id, str) and isinstance(served, str):
-                    yield from _bxml_gathers(number, captured.answer, call_id, served)
+        except (TypeError, ValueError, AttributeError) as exc:
+            yield Rejected(number, "bad-entry", f"{what} that cannot be read: {exc}"[:300], entry)
+            continue
+        yield record
+        if isinstance(record, EventRecord) and captured.answer and dialect_of(record.payload) == "v2":
+            # the app answered the webhook with BXML: its <Gather>s start when the webhook was sent
+            call_id, served = record.payload.get("callId"), record.payload.get("eventTime")
+            if isinstance(call_id, str) and isinstance(served, str):
+                yield from _bxml_gathers(number, captured.answer, call_id, served)
 
 
 def _bxml_gathers(number: int, document: str | bytes, call_id: str, served: Any) -> Iterator[Record]:
@@ -384,7 +487,9 @@ def _ngrok_request(entry: dict[str, Any], request: dict[str, Any]) -> _Captured:
                             for v in (vs if isinstance(vs, list) else [vs]))
     body = None
     raw = request.get("raw")
-    if isinstance(raw, str):
+    if isinstance(raw, str) and len(raw) > MAX_STRING:  # cut short while read: a body over MAX_RECORD
+        body = bytes(MAX_RECORD + 1)
+    elif isinstance(raw, str):
         decoded = _b64(raw)
         if decoded is not None:
             body = decoded.partition(b"\r\n\r\n")[2]

@@ -63,7 +63,7 @@ from catapult_nb.store.formats import (
     Skipped,
     ngrok_entries,
 )
-from catapult_nb.store.keys import event_time, parse_time_ns, time_field
+from catapult_nb.store.keys import TIME_RANGE, event_time, in_time_range, parse_time_ns, time_field
 
 if TYPE_CHECKING:
     from catapult_nb.store.store import EventStore
@@ -190,9 +190,10 @@ def import_events(
     opened = _open(source)
     try:
         label = source_name or opened.name
-        if opened.empty:
+        if opened.blank:
             report = ImportReport(label, fmt or "empty")
-            report.notes.append("the file is empty: nothing to import")
+            report.notes.append("the file is empty: nothing to import" if opened.empty else
+                                "the file holds only blank lines: nothing to import")
             return report
         fmt = fmt or _detect(opened.head)
         report = ImportReport(label, fmt)
@@ -262,7 +263,7 @@ def _check_event(
     if problem is None:
         received = time_ns if record.received is None else _received_ns(record.received, event_time(payload))
         if received is None:
-            detail = f"received {record.received!r} is not a time (ISO 8601 or epoch seconds)"
+            detail = f"received {record.received!r} is not an ISO 8601 time or epoch seconds in {TIME_RANGE}"
             problem = ("bad-received", detail)
         else:
             return record, payload, received, cast(int, time_ns)  # as the batch declares it; no change
@@ -285,7 +286,7 @@ def _event_problem(payload: Any) -> tuple[tuple[str, str] | None, int | None]:
         return ("no-time", f"the event has no {name}"), None
     time_ns = parse_time_ns(moment)
     if time_ns is None:
-        return ("bad-time", f"{name} {moment!r} is not an ISO 8601 time"), None
+        return ("bad-time", f"{name} {moment!r} is not an ISO 8601 time from {TIME_RANGE}"), None
     return None, time_ns
 
 
@@ -346,7 +347,7 @@ def iso_ns(value: str) -> int | None:
         digits = zone[1:].replace(":", "")
         moment -= sign * (pd.Timedelta(hours=int(digits[:2]), minutes=int(digits[2:])).to_pytimedelta())
     seconds = int(moment.replace(tzinfo=timezone.utc).timestamp())
-    return seconds * 1_000_000_000 + int((fraction or "0").ljust(9, "0"))
+    return in_time_range(seconds * 1_000_000_000 + int((fraction or "0").ljust(9, "0")))
 
 
 def _received_ns(value: Any, event_time: str) -> int | None:
@@ -369,6 +370,8 @@ class _Opened:
     def __init__(self, stream: io.BufferedReader, head: bytes, size: int, name: str,
                  raw: Any, owned: list[Any]) -> None:
         self.stream, self.head, self.size, self.name = stream, head, size, name
+        # nothing but blank lines (and a BOM) in the whole file, when the head is all of it
+        self.blank = not head.lstrip(b"\xef\xbb\xbf").strip() and len(head) < _HEAD
         self.empty = not head
         self._raw = raw  # the underlying file, for progress in compressed bytes
         self._owned = owned

@@ -84,6 +84,23 @@ def encode_payload(payload: dict[str, Any]) -> tuple[str, bytes]:
     return _STORED(payload), _CANONICAL(payload).encode("utf-8")
 
 
+#: How deeply a callback's JSON may nest (the object itself is level 1); v1 events are flat. The receiver
+#: and the importer hold to it alike, so an imported event can be replayed to the receiver.
+MAX_DEPTH = 64
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """True when lists and objects nest more than ``limit`` levels (checked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
 def field_text(value: Any) -> str | None:
     """A known field's value as text; non-strings (``"digits": 7``) are kept as their JSON spelling."""
     if value is None:
@@ -94,7 +111,9 @@ def field_text(value: Any) -> str | None:
 
 
 def parse_time_ns(value: Any) -> int | None:
-    """An ISO-8601 event time (``2014-07-31T01:01:27Z``) as UTC nanoseconds; None if absent or unreadable."""
+    """An ISO-8601 event time (``2014-07-31T01:01:27Z``) as UTC nanoseconds; None if absent, unreadable,
+    or outside what a pandas timestamp holds (1677-09-21 to 2262-04-11): such a time stays in the payload
+    as the text it was, and the frame's ``time`` shows NaT."""
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -104,10 +123,18 @@ def parse_time_ns(value: Any) -> int | None:
     if moment.tzinfo is None:  # the API always sends UTC; a bare time is read as UTC too
         moment = moment.replace(tzinfo=timezone.utc)
     delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+    return in_time_range((delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000)
+
+
+def in_time_range(nanoseconds: int) -> int | None:
+    """``nanoseconds`` (UTC, from 1970) if a pandas timestamp can hold it (:data:`TIME_RANGE`), else None."""
+    return nanoseconds if _FIRST_NS <= nanoseconds <= _LAST_NS else None
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_FIRST_NS, _LAST_NS = int(pd.Timestamp.min.value), int(pd.Timestamp.max.value)
+#: The times an event's ``time`` and ``received`` can hold, as pandas' nanosecond timestamps do.
+TIME_RANGE = "1677-09-21 to 2262-04-11"
 
 
 def time_problem(payload: Mapping[str, Any]) -> str | None:

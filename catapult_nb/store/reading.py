@@ -34,7 +34,7 @@ from catapult_nb.store.frames import (
 
 __all__ = [
     "COLUMNS_MIN_EVENTS", "COLUMNS_REWRITE_SHARE", "GATHER_OPTION_COLUMNS", "RECORD", "RECORD_DTYPE",
-    "REJECTED_COLUMNS", "SID_FIELDS", "StoreClosedError", "StoreReader", "WaitCancelled",
+    "REJECTED_COLUMNS", "SID_FIELDS", "StoreBusyError", "StoreClosedError", "StoreReader", "WaitCancelled",
 ]
 
 #: The text fields each event record keeps as string ids, in record order.
@@ -57,6 +57,10 @@ REJECTED_COLUMNS: tuple[str, ...] = ("received", "reason", "detail", "method", "
 GATHER_OPTION_COLUMNS: dict[str, str] = {f.wire: f.dtype for f in OPTION_FIELDS}
 
 _READ_META = "SELECT key, value FROM meta WHERE key IN ('generation', 'store_id')"
+
+
+class StoreBusyError(Error, RuntimeError):
+    """A write that may not wait found the store held by a long one (an import's transaction)."""
 
 
 class StoreClosedError(Error, RuntimeError):
@@ -175,6 +179,8 @@ class StoreReader:
             return self._scan(conn, "id > ?", (low,)), None
         count = conn.execute("SELECT count(*) FROM events").fetchone()[0]
         copy = self._columns.load(store_id, generation)
+        if copy is not None and not _copy_matches(conn, copy.records, copy.strings):
+            copy = None  # an older backup restored, or a twin of the store copied in: the same id
         records, save = None, None
         if copy is not None:
             tail = self._scan(conn, "id > ?", (copy.last_id,))
@@ -420,3 +426,25 @@ def _fits(dtype: str, value: Any) -> bool:
     if dtype in ("Int64", "Float64"):
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     return isinstance(value, str)
+
+
+def _copy_matches(conn: sqlite3.Connection, records: np.ndarray, strings: pa.LargeStringArray) -> bool:
+    """Whether SQLite holds what the copy holds, at its first, middle and last event and string.
+
+    The store id and count are the same in a restored backup or a copied twin of the store that has
+    since taken other events; those events (their ids, times, strings) differ here.
+    """
+    if len(records):
+        picks = sorted({0, len(records) // 2, len(records) - 1})
+        ids = [int(records["id"][i]) for i in picks]
+        marks = ",".join("?" * len(ids))
+        found = dict(conn.execute(f"SELECT id, rec FROM events WHERE id IN ({marks})", ids))
+        if any(found.get(i) != records[p].tobytes() for i, p in zip(ids, picks, strict=True)):
+            return False
+    last = len(strings) - 1
+    if last > 0:
+        for sid in sorted({1, (last + 1) // 2, last}):
+            row = conn.execute("SELECT value FROM strings WHERE id = ?", (sid,)).fetchone()
+            if row is None or row[0] != strings[sid].as_py():
+                return False
+    return True

@@ -65,6 +65,7 @@ from catapult_nb.store.reading import (
     RECORD,
     RECORD_DTYPE,
     SID_FIELDS,
+    StoreBusyError,
     StoreClosedError,
     StoreReader,
     WaitCancelled,
@@ -78,6 +79,7 @@ __all__ = [
     "BulkWriter",
     "EventStore",
     "Payload",
+    "StoreBusyError",
     "StoreClosedError",
     "WaitCancelled",
     "canonical_json",
@@ -271,21 +273,31 @@ class EventStore(StoreReader):
         """
         return self.add_many([(payload, source, session, received_at)])[0]
 
-    def add_many(self, items: Iterable[tuple[Mapping[str, Any], str, str | None, Any]]) -> list[bool]:
+    def add_many(
+        self, items: Iterable[tuple[Mapping[str, Any], str, str | None, Any]], *, wait: float | None = None
+    ) -> list[bool]:
         """Store several ``(payload, source, session, received_at)`` events in one transaction.
 
         The receiver's writer uses this to commit concurrent deliveries together. Returns one bool per
         item (False for a duplicate, also of an earlier item in the same batch).
+
+        :param wait: seconds to wait, at most, while another write of this process holds the store (an
+            import in :meth:`bulk`); None waits as long as it takes.
+        :raises StoreBusyError: the store was still held after ``wait`` seconds; nothing was written.
         """
         pending = [self._pending(*item) for item in items]
         if not pending:
             return []
-        with self._write_lock:
+        if not self._write_lock.acquire(timeout=-1 if wait is None else max(wait, 0.0)):
+            raise StoreBusyError(f"the store is held by a long write (an import) for over {wait:g} s")
+        try:
             self._check_open()
             with_rows = bool(self._listeners)  # the row dicts are only built for listeners
             stored, rows, last_id = self._insert(pending, with_rows)
             if rows:
                 self._notify(rows)
+        finally:
+            self._write_lock.release()
         if last_id:
             with self._changed:
                 self._last_id = max(self._last_id, last_id)
@@ -404,8 +416,9 @@ class EventStore(StoreReader):
 
         Importers use it so that a file is imported whole or not at all. Writes go through the same
         path as live deliveries (:meth:`add_many`), so duplicates are recognised the same way. The store
-        is locked for writing until the block ends (the receiver's deliveries wait), and listeners are
-        not called for these events.
+        is locked for writing until the block ends (a receiver on the store answers its deliveries
+        meanwhile and stores them after the block: see :mod:`catapult_nb.receiver.writer`), and listeners
+        are not called for these events.
 
         :returns: a :class:`BulkWriter` with ``add_many`` and ``record_gather``.
         :raises StoreClosedError: the store was closed.
