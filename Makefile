@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed-test-$(CKSUM)
 SDK_V2 := build/sdk-v2
 SDK_V2_STAMP := $(SDK_V2)/.installed-$(CKSUM)
 
-.PHONY: lab test test-quick demo lint bench bench-full clean
+.PHONY: lab test test-quick demo lint docs bench bench-full clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check catapult_nb tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# The documentation site (Sphinx, MyST Markdown, autodoc, the notebooks as stored) in build/docs; a
+# warning, a dangling cross-reference included, fails the build.
+docs: $(STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -n -E -q -b html docs build/docs
+	@echo "The documentation site: build/docs/index.html"
 
 # `make bench` runs every figure-producing script in benchmarks/, the heavy ones with `--quick` (smaller
 # sizes; see each script's --help), printing each one's wall time; `make bench-full` runs them all at
