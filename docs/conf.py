@@ -34,13 +34,16 @@ html_static_path: list[str] = []
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
-autodoc_default_options = {"members": True, "show-inheritance": True}
+# Each name is documented once, where it is defined (packages re-export it: their pages link there).
+autodoc_default_options = {"members": True, "show-inheritance": True, "ignore-module-all": True}
 autoclass_content = "both"
 
 # A dangling cross-reference fails the build (`make docs` runs with -W -n). Names from third-party
 # libraries cannot be resolved offline (no intersphinx inventories), so they alone are let through.
 nitpicky = True
 nitpick_ignore_regex = [
+    (r"py:.*", r"(.*\.)?_[A-Za-z].*"),  # private helpers are not part of the documented API
+    (r"py:class", r"(IPython|argparse|ipykernel|traitlets)\..*"),
     (r"py:.*", r"(pd|pandas|np|numpy|requests|aiohttp|web|ipywidgets|widgets|matplotlib|plt|pyarrow|pa"
                r"|duckdb|pyngrok|tqdm|urllib3|multidict|yarl|pytest|_pytest|sqlite3|asyncio|threading"
                r"|concurrent|collections|typing|typing_extensions|os|pathlib|datetime|io|enum|re|random"
