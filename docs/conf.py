@@ -15,7 +15,7 @@ copyright = "2026, the catapult_nb developers"
 extensions = [
     "myst_nb",
     "sphinx.ext.autodoc",
-    "sphinx.ext.napoleon",
+    "sphinx.ext.autosummary",
     "sphinx.ext.viewcode",
 ]
 
@@ -26,11 +26,14 @@ myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
+autosummary_generate = True  # docs/_api/: one page per module, made at build time
+autosummary_ignore_module_all = True
 exclude_patterns = ["_build", "**/.ipynb_checkpoints", "notebooks/README.md", "notebooks/data"]
 
 html_theme = "furo"
 html_title = "catapult_nb"
 html_static_path: list[str] = []
+templates_path = ["_templates"]
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
@@ -50,3 +53,27 @@ nitpick_ignore_regex = [
                r"|socket|subprocess|types|email|http|json|csv|logging|queue|contextlib|numbers"
                r"|dataclasses|abc|builtins)(\..*)?"),
 ]
+
+
+def _resolve_by_suffix(app, env, node, contnode):  # type: ignore[no-untyped-def]
+    """Resolve a short Python reference (``GatherOptions``, ``analysis.gather_table``) to the one object
+    of the package whose dotted name ends with it, as a reader of the docstring means it; several
+    candidates stay unresolved, so nitpicky still reports them."""
+    from sphinx.util.nodes import make_refnode
+
+    if node.get("refdomain") != "py":
+        return None
+    target = node["reftarget"].lstrip("~.")
+    objects = env.get_domain("py").objects
+    found = [name for name in objects if name.startswith("catapult_nb.") and name.endswith("." + target)]
+    if len(found) > 1:  # prefer where a name is defined over the package that re-exports it
+        defined = [name for name in found if not objects[name].aliased]
+        found = defined or found
+    if len(found) != 1:
+        return None
+    entry = objects[found[0]]
+    return make_refnode(app.builder, node["refdoc"], entry.docname, entry.node_id, contnode, found[0])
+
+
+def setup(app):  # type: ignore[no-untyped-def]
+    app.connect("missing-reference", _resolve_by_suffix)
