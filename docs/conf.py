@@ -46,7 +46,9 @@ autoclass_content = "both"
 nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", r"(.*\.)?_[A-Za-z].*"),  # private helpers are not part of the documented API
-    (r"py:class", r"(IPython|argparse|ipykernel|traitlets)\..*"),
+    (r"py:class", r"(IPython|argparse|ipykernel|traitlets|ctypes|conf)\..*"),
+    (r"py:class", r"catapult_nb(\.\w+)*\.T"),  # type variables
+    (r"py:class", r"method|Figure|Axes"),  # a bound method's type; matplotlib's figures
     (r"py:.*", r"(pd|pandas|np|numpy|requests|aiohttp|web|ipywidgets|widgets|matplotlib|plt|pyarrow|pa"
                r"|duckdb|pyngrok|tqdm|urllib3|multidict|yarl|pytest|_pytest|sqlite3|asyncio|threading"
                r"|concurrent|collections|typing|typing_extensions|os|pathlib|datetime|io|enum|re|random"
@@ -55,20 +57,78 @@ nitpick_ignore_regex = [
 ]
 
 
+def _canonical(target: str) -> str | None:
+    """The dotted name where ``target`` is defined, when it names it through a package's re-export
+    (``catapult_nb.store.EventStore.to_csv`` → ``catapult_nb.store.store.EventStore.to_csv``)."""
+    import importlib
+
+    parts = target.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        rest = parts[cut:]
+        try:
+            obj = getattr(obj, rest[0])
+        except AttributeError:
+            return None
+        module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+        if not (module and qualname):
+            return None
+        return ".".join([module, qualname, *rest[1:]])
+    return None
+
+
+def _through_classes(objects, target: str, node) -> list[str]:  # type: ignore[no-untyped-def]
+    """``EventStore.to_dataframe``, or ``to_dataframe`` inside ``EventStore``'s docstrings: the member
+    where the class's method resolution order finds it (a base class may define it)."""
+    import importlib
+
+    head, _, attr = target.rpartition(".")
+    if head:
+        classes = [name for name in objects if name.startswith("catapult_nb.") and name.endswith("." + head)
+                   and objects[name].objtype in ("class", "exception")]
+    else:
+        classes = [f"{node.get('py:module')}.{node.get('py:class')}"] if node.get("py:class") else []
+    if len(classes) != 1:
+        return []
+    module_name, _, qualname = classes[0].rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), qualname)
+    except (ImportError, AttributeError):
+        return []
+    for klass in getattr(cls, "__mro__", ()):
+        if attr in vars(klass):
+            name = f"{klass.__module__}.{klass.__qualname__}.{attr}"
+            return [name] if name in objects else []
+    return []
+
+
 def _resolve_by_suffix(app, env, node, contnode):  # type: ignore[no-untyped-def]
-    """Resolve a short Python reference (``GatherOptions``, ``analysis.gather_table``) to the one object
-    of the package whose dotted name ends with it, as a reader of the docstring means it; several
-    candidates stay unresolved, so nitpicky still reports them."""
+    """Resolve a Python reference the way a reader of the docstring means it: a name given through a
+    package's re-export goes to where it is defined, and a short name (``GatherOptions``,
+    ``analysis.gather_table``, ``to_dataframe`` inside a class) to the one object of the package whose
+    dotted name ends with it, the current class's first. Several candidates stay unresolved, so
+    nitpicky still reports them."""
     from sphinx.util.nodes import make_refnode
 
     if node.get("refdomain") != "py":
         return None
     target = node["reftarget"].lstrip("~.")
     objects = env.get_domain("py").objects
-    found = [name for name in objects if name.startswith("catapult_nb.") and name.endswith("." + target)]
-    if len(found) > 1:  # prefer where a name is defined over the package that re-exports it
-        defined = [name for name in found if not objects[name].aliased]
-        found = defined or found
+    found: list[str] = []
+    if target.startswith("catapult_nb."):
+        canonical = _canonical(target)
+        found = [canonical] if canonical in objects else []
+    if not found:
+        found = [name for name in objects if name.startswith("catapult_nb.") and name.endswith("." + target)]
+    if len(found) > 1:
+        here = ".".join(part for part in (node.get("py:module"), node.get("py:class")) if part)
+        found = [name for name in found if here and name.startswith(here + ".")] or [
+            name for name in found if not objects[name].aliased]
+    if not found:
+        found = _through_classes(objects, target, node)
     if len(found) != 1:
         return None
     entry = objects[found[0]]
