@@ -2,7 +2,7 @@
 
 The live Catapult API can only POST callbacks to a public URL. :func:`open_tunnel` starts the ngrok agent
 (downloading it first if pyngrok has not yet), opens an HTTP endpoint to the receiver's local port and
-returns a :class:`Tunnel` whose :attr:`~Tunnel.callback_url` is the public URL plus the receiver's secret
+returns a :class:`Tunnel` whose ``callback_url`` is the public URL plus the receiver's secret
 path. On the simulated backend nothing needs to cross the internet: :class:`LoopbackTunnel` has the same
 surface and hands back the receiver's local URL.
 
@@ -315,7 +315,7 @@ def open_tunnel(port: int, auth_token: str | None = None, basic_auth: tuple[str,
         128 characters (ngrok's rule).
     :param domain: a reserved ngrok domain (``you.ngrok.app``) to use instead of a random one.
     :param path: the receiver's secret path (``/callbacks/<token>``), or its whole local URL; it is
-        appended to the public URL to make :attr:`Tunnel.callback_url`.
+        appended to the public URL to make ``Tunnel.callback_url``.
     :param ngrok_path: the ngrok agent to run; default: pyngrok's (downloaded on first use).
     :param config_path: the agent's config file; default: ngrok's own.
     :param startup_timeout: seconds to wait for the agent to start.

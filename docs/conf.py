@@ -38,15 +38,17 @@ templates_path = ["_templates"]
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 # Each name is documented once, where it is defined (packages re-export it: their pages link there).
-autodoc_default_options = {"members": True, "show-inheritance": True, "ignore-module-all": True}
+autodoc_default_options = {"members": True, "undoc-members": True, "show-inheritance": True, "ignore-module-all": True}
 autoclass_content = "both"
+# A subclass of a third-party class (a matplotlib Figure) documents only what it adds.
+autodoc_inherit_docstrings = False
 
 # A dangling cross-reference fails the build (`make docs` runs with -W -n). Names from third-party
 # libraries cannot be resolved offline (no intersphinx inventories), so they alone are let through.
 nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", r"(.*\.)?_[A-Za-z].*"),  # private helpers are not part of the documented API
-    (r"py:class", r"(IPython|argparse|ipykernel|traitlets|ctypes|conf)\..*"),
+    (r"py:class", r"(IPython|argparse|ipykernel|traitlets|ctypes|conf|w)\..*"),
     (r"py:class", r"catapult_nb(\.\w+)*\.T"),  # type variables
     (r"py:class", r"method|Figure|Axes"),  # a bound method's type; matplotlib's figures
     (r"py:.*", r"(pd|pandas|np|numpy|requests|aiohttp|web|ipywidgets|widgets|matplotlib|plt|pyarrow|pa"

@@ -1,7 +1,7 @@
 """Every synthetic caller through a flow at once, one step at a time, with NumPy arrays.
 
 Each round, every caller still in the call takes one step. Callers at the same :class:`Ask` on the same
-visit are played together: their timelines built as arrays (:func:`draws.group_timelines`), the gather
+visit are played together: their timelines built as arrays (:func:`~catapult_nb.campaign.flow_draws.group_timelines`), the gather
 run for all of them by :func:`catapult_nb.engine_vectorised.play`, and each routed by their digits (each
 distinct digit string is decided once, by :meth:`Ask.decide`'s rules). A ``Say`` or ``Play`` adds its
 prompt's length; a ``Transfer`` or ``Hangup`` ends the call. What each caller did is kept as a trail of
@@ -127,9 +127,9 @@ def play_flow(
 
     :param specs: ``(step name, step, rendered sentence) -> GatherSpec`` (shared with the event-driven
         player, so both time prompts alike).
-    :param answers: each Ask's :class:`draws.Answers`.
+    :param answers: each Ask's :class:`~catapult_nb.campaign.flow_draws.Answers`.
     :param max_steps: steps per caller before the call is cut (outcome ``error``).
-    :param margin: as for :func:`draws.caller_timeline`.
+    :param margin: as for :func:`~catapult_nb.campaign.flow_draws.caller_timeline`.
     :param progress: called with how many callers finished in each round.
     :param rules: the gathers the callers meet, when they are not ``specs`` (the same steps under other
         rules, such as a v2 port): callers are drawn by ``specs`` (the people stay the same) and their

@@ -72,7 +72,7 @@ def _number(caller: int) -> str:
 @dataclass
 class FlowWireResult(FlowCampaignResult):
     """A flow campaign played over the wire: the engine result's rows (``path``, ``outcome``, ``time``,
-    ``retries``, ``edges``; plus ``callId``), so :meth:`funnel`, :meth:`paths`, :meth:`plot` and
+    ``retries``, ``edges``; plus ``callId``), so :meth:`funnel`, :meth:`paths`, ``plot()`` and
     ``flow.diagram(result)`` work on it, and what the wire adds:
 
     :ivar engine: the engine's result for the same callers, seed and margin.

@@ -35,7 +35,8 @@ HANG_UP = None
 _ALPHABET = "1234567890*#ABCD"
 _END = "(end)"
 
-EdgeKey = tuple[str, str | None, str]  # (source, target, kind); kind "hangup" for a caller hanging up
+#: An edge of a flow: (source, target, kind); kind "hangup" for a caller hanging up.
+EdgeKey = tuple[str, str | None, str]
 #: States (step, failures in a row) a flow may have; a flow past it is refused as too large to cover.
 MAX_STATES = 200_000
 #: Moves the cases of a flow may hold in all (a chain of n Asks has about 2n² of them).

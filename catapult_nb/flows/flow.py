@@ -40,10 +40,8 @@ class Flow:
         cases.check_way_out(self)  # a loop no caller can leave would run until the caller hangs up
 
     def but(self, name: str | None = None, **steps: Step) -> Flow:
-        """A copy with some steps replaced, checked again::
-
-            one_retry = flow.but("1 retry", code=flow.steps["code"].but(retries=1))
-        """
+        """A copy with some steps replaced, checked again:
+        ``flow.but("1 retry", code=flow.steps["code"].but(retries=1))``."""
         return Flow({**self.steps, **steps}, start=self.start, name=name or self.name)
 
     # -- running -------------------------------------------------------------------------------------

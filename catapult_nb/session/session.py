@@ -527,7 +527,7 @@ class Session:
     # -- what calls and gathers use (public, so they need nothing private) ----------------------------
 
     def call_by_id(self, call_id: str, *, to: str = "", from_: str = "") -> Call:
-        """The session's :class:`Call` for ``call_id``; the first time, it is made and added to :attr:`calls`.
+        """The session's :class:`Call` for ``call_id``; the first time, it is made and added to ``calls``.
 
         :param to: the number called, for a call this session has not seen yet.
         :param from_: the number it came from, for a call this session has not seen yet.

@@ -19,7 +19,7 @@ ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
 
 
 def new_id(prefix: str) -> str:
-    """A v1-style id: ``prefix``, a hyphen, 23 lowercase base-32 characters (:data:`ID_ALPHABET`)."""
+    """A v1-style id: ``prefix``, a hyphen, 23 lowercase base-32 characters (``ID_ALPHABET``)."""
     # One read of the system's randomness per id (15 bytes are 24 base-32 letters), not one per letter:
     # every event gets an id, on the loop that also runs the timers (a fifth of its work, measured).
     return prefix + "-" + base64.b32encode(secrets.token_bytes(15)).decode("ascii").lower()[:23]

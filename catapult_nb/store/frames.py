@@ -90,7 +90,7 @@ _ARROW_STRINGS = pd.StringDtype().storage == "pyarrow"
 
 
 def ns_to_timestamp(ns: int | None) -> pd.Timestamp | None:
-    """UTC nanoseconds (None or :data:`NAT` for none) as a ``pandas.Timestamp``."""
+    """UTC nanoseconds (None or ``NAT`` for none) as a ``pandas.Timestamp``."""
     return None if ns is None or ns == NAT else pd.Timestamp(ns, unit="ns", tz="UTC")
 
 

@@ -223,7 +223,7 @@ class EventStore(StoreReader):
         self.close()
 
     def wake_waiters(self) -> None:
-        """Wake every :meth:`wait_for` in progress, so each checks its ``cancel`` event at once."""
+        """Wake every ``wait_for()`` in progress, so each checks its ``cancel`` event at once."""
         with self._changed:
             self._changed.notify_all()
 
@@ -583,7 +583,7 @@ class EventStore(StoreReader):
         "source": …, "session": …}`` line per event, oldest first.
 
         :param path: the file to write; None returns the lines as UTF-8 ``bytes``.
-        :param filters: as for :meth:`to_dataframe` (they also select the gathers by call or gather id).
+        :param filters: as for ``to_dataframe()`` (they also select the gathers by call or gather id).
         :returns: ``path`` as a :class:`pathlib.Path`, or the bytes.
         """
         from catapult_nb.store.exporters import write_jsonl
@@ -594,7 +594,7 @@ class EventStore(StoreReader):
         """Write the events as a HAR 1.2 file: one POST of each payload to a callback URL, as received.
 
         :param path: the file to write; None returns the HAR document as UTF-8 ``bytes``.
-        :param filters: as for :meth:`to_dataframe`.
+        :param filters: as for ``to_dataframe()``.
         :returns: ``path`` as a :class:`pathlib.Path`, or the bytes.
         """
         from catapult_nb.store.exporters import write_har

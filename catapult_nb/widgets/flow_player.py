@@ -26,7 +26,7 @@ class FlowPlayer(w.VBox):
 
     Every button is one line of Python: :meth:`place_call` (``session.call(to, flow=flow)``),
     :meth:`press` (``session.phone.press(run.call, keys)``), :meth:`hang_up`
-    (``session.phone.hang_up(run.call)``); :attr:`run` is the :class:`~catapult_nb.flows.FlowRun`.
+    (``session.phone.hang_up(run.call)``); ``run`` is the :class:`~catapult_nb.flows.FlowRun`.
     The diagram is Mermaid, drawn by JupyterLab ≥ 4.1 and Notebook 7.
     """
 

@@ -230,7 +230,7 @@ class GatherForm(w.VBox):
     # -- sending ------------------------------------------------------------------------------------
 
     def send(self) -> Gather:
-        """Create the gather on :attr:`call`, exactly as the Send button does."""
+        """Create the gather on ``call``, exactly as the Send button does."""
         if self.call is None:
             raise RuntimeError("no call to gather on: place a call first (session.call(...)), set form.call")
         gather = self.call.gather(self.options)
