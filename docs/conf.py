@@ -39,7 +39,7 @@ autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 # Each name is documented once, where it is defined (packages re-export it: their pages link there).
 autodoc_default_options = {"members": True, "undoc-members": True, "show-inheritance": True, "ignore-module-all": True}
-autoclass_content = "both"
+autoclass_content = "class"
 # A subclass of a third-party class (a matplotlib Figure) documents only what it adds.
 autodoc_inherit_docstrings = False
 
@@ -48,7 +48,7 @@ autodoc_inherit_docstrings = False
 nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", r"(.*\.)?_[A-Za-z].*"),  # private helpers are not part of the documented API
-    (r"py:class", r"(IPython|argparse|ipykernel|traitlets|ctypes|conf|w)\..*"),
+    (r"py:(class|mod)", r"(IPython|argparse|ipykernel|traitlets|ctypes|conf|w|defusedxml)(\..*)?"),
     (r"py:class", r"catapult_nb(\.\w+)*\.T"),  # type variables
     (r"py:class", r"method|Figure|Axes"),  # a bound method's type; matplotlib's figures
     (r"py:.*", r"(pd|pandas|np|numpy|requests|aiohttp|web|ipywidgets|widgets|matplotlib|plt|pyarrow|pa"
@@ -86,6 +86,7 @@ def _through_classes(objects, target: str, node) -> list[str]:  # type: ignore[n
     """``EventStore.to_dataframe``, or ``to_dataframe`` inside ``EventStore``'s docstrings: the member
     where the class's method resolution order finds it (a base class may define it)."""
     import importlib
+    import inspect
 
     head, _, attr = target.rpartition(".")
     if head:
@@ -101,8 +102,45 @@ def _through_classes(objects, target: str, node) -> list[str]:  # type: ignore[n
     except (ImportError, AttributeError):
         return []
     for klass in getattr(cls, "__mro__", ()):
-        if attr in vars(klass):
+        if attr in vars(klass) or attr in getattr(klass, "__annotations__", {}):
             name = f"{klass.__module__}.{klass.__qualname__}.{attr}"
+            # an attribute with no page of its own (set in __init__) links to its class
+            owner = f"{klass.__module__}.{klass.__qualname__}"
+            return [name] if name in objects else [owner] if owner in objects else []
+    try:  # an attribute the class sets in __init__ has no page: link to the class
+        sets_it = f"self.{attr} " in inspect.getsource(cls.__init__)
+    except (TypeError, OSError):
+        sets_it = False
+    return [classes[0]] if sets_it and classes[0] in objects else []
+
+
+def _as_python_reads_it(objects, target: str, node) -> list[str]:  # type: ignore[no-untyped-def]
+    """``target`` looked up in the namespace of the module whose docstring names it, as Python would:
+    ``gather`` in a module that imported it, ``draws.Answers`` where ``flow_draws`` is imported as
+    ``draws``."""
+    import importlib
+    import inspect
+
+    module_name = node.get("py:module")
+    if not module_name:
+        return []
+    try:
+        obj = importlib.import_module(module_name)
+    except ImportError:
+        return []
+    parts = target.split(".")
+    for index, part in enumerate(parts):
+        if not hasattr(obj, part):
+            return []
+        obj = getattr(obj, part)
+        if inspect.ismodule(obj):
+            name = ".".join([obj.__name__, *parts[index + 1:]])
+            if name in objects:
+                return [name]
+            continue
+        module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+        if module and qualname:
+            name = ".".join([module, qualname, *parts[index + 1:]])
             return [name] if name in objects else []
     return []
 
@@ -123,6 +161,8 @@ def _resolve_by_suffix(app, env, node, contnode):  # type: ignore[no-untyped-def
     if target.startswith("catapult_nb."):
         canonical = _canonical(target)
         found = [canonical] if canonical in objects else []
+    if not found:
+        found = _as_python_reads_it(objects, target, node)
     if not found:
         found = [name for name in objects if name.startswith("catapult_nb.") and name.endswith("." + target)]
     if len(found) > 1:

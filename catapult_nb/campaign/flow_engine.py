@@ -332,8 +332,8 @@ def run_on_engine(
 ) -> FlowCampaignResult:
     """The flow's campaign on the engine (``one_by_one``: the event-driven reference player).
 
-    ``rules`` and ``observe`` are the vectorised player's (:func:`~catapult_nb.campaign.flow_vectorised.
-    play_flow`): the same callers with their gathers under other rules (a v2 port's), and a look at every
+    ``rules`` and ``observe`` are the vectorised player's
+    (:func:`~catapult_nb.campaign.flow_vectorised.play_flow`): the same callers with their gathers under other rules (a v2 port's), and a look at every
     group's gather; :mod:`catapult_nb.migrate` compares through them.
     """
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_N:
