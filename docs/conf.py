@@ -177,5 +177,15 @@ def _resolve_by_suffix(app, env, node, contnode):  # type: ignore[no-untyped-def
     return make_refnode(app.builder, node["refdoc"], entry.docname, entry.node_id, contnode, found[0])
 
 
+def _skip_foreign_members(app, what, name, obj, skip, options):  # type: ignore[no-untyped-def]
+    """A class built on a third-party one (a matplotlib Figure) shows only the members it defines."""
+    if what in ("class", "exception") and callable(obj):
+        module = getattr(obj, "__module__", None) or ""
+        if module and not module.startswith("catapult_nb"):
+            return True
+    return None
+
+
 def setup(app):  # type: ignore[no-untyped-def]
     app.connect("missing-reference", _resolve_by_suffix)
+    app.connect("autodoc-skip-member", _skip_foreign_members)

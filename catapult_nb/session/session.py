@@ -492,6 +492,7 @@ class Session:
         """Send stored callbacks again, with v1's headers, to ``url``: your app, the receiver, a request bin.
 
         ``session.replay(session.events.query("eventType == 'gather'"), app_url, edit={"digits": "9"})``.
+
         :param events: rows of :attr:`events` (or any store's frame), or a list of payload dicts.
         :param edit: a dict of fields to set in each payload, or a function of the payload.
         :param pace: ``"fast"``, or ``"recorded"`` to keep the original gaps divided by ``speed``.
