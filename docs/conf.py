@@ -90,8 +90,8 @@ def _through_classes(objects, target: str, node) -> list[str]:  # type: ignore[n
 
     head, _, attr = target.rpartition(".")
     if head:
-        classes = [name for name in objects if name.startswith("catapult_nb.") and name.endswith("." + head)
-                   and objects[name].objtype in ("class", "exception")]
+        classes = [name for name in objects if (name == head or name.endswith("." + head))
+                   and name.startswith("catapult_nb.") and objects[name].objtype in ("class", "exception")]
     else:
         classes = [f"{node.get('py:module')}.{node.get('py:class')}"] if node.get("py:class") else []
     if len(classes) != 1:
@@ -142,7 +142,41 @@ def _as_python_reads_it(objects, target: str, node) -> list[str]:  # type: ignor
         if module and qualname:
             name = ".".join([module, qualname, *parts[index + 1:]])
             return [name] if name in objects else []
+        # data a package re-exports: the one documented name of a submodule holding this very object
+        owner = ".".join(parts[:index])
+        package = importlib.import_module(module_name) if not owner else None
+        holder = getattr(package, owner, None) if package is not None else None
+        prefix = getattr(holder, "__name__", "") + "." if inspect.ismodule(holder) else ""
+        if not prefix:
+            try:
+                prefix = _module_of(module_name, parts[:index]) + "."
+            except (ImportError, AttributeError):
+                return []
+        same = [name for name in objects if name.startswith(prefix) and name.endswith("." + part)
+                and _lookup(name) is obj]
+        return same if len(same) == 1 else []
     return []
+
+
+def _module_of(module_name: str, path: list[str]) -> str:
+    """The dotted name of the module reached by ``path`` from module ``module_name``'s namespace."""
+    import importlib
+
+    obj = importlib.import_module(module_name)
+    for part in path:
+        obj = getattr(obj, part)
+    return str(obj.__name__)
+
+
+def _lookup(name: str) -> object:
+    """The object a documented dotted name stands for (None when it cannot be imported)."""
+    import importlib
+
+    module_name, _, attr = name.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), attr, None)
+    except ImportError:
+        return None
 
 
 def _resolve_by_suffix(app, env, node, contnode):  # type: ignore[no-untyped-def]
@@ -161,6 +195,8 @@ def _resolve_by_suffix(app, env, node, contnode):  # type: ignore[no-untyped-def
     if target.startswith("catapult_nb."):
         canonical = _canonical(target)
         found = [canonical] if canonical in objects else []
+        if canonical and not found:  # a member a base class defines
+            found = _through_classes(objects, canonical, {})
     if not found:
         found = _as_python_reads_it(objects, target, node)
     if not found:

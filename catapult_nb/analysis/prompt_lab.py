@@ -19,7 +19,7 @@ __all__ = ["PromptComparison", "compare_prompts"]
 
 
 class PromptComparison:
-    """Prompts side by side: :attr:`table` (one row each) and :meth:`plot` (a bar chart); both show."""
+    """Prompts side by side: ``table`` (one row each) and :meth:`plot` (a bar chart); both show."""
 
     def __init__(self, table: pd.DataFrame) -> None:
         self.table = table  # words, seconds, wpm, firstUsefulKeyAt, timesOutAt, estimate, timing, voice

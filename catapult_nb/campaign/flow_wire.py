@@ -174,7 +174,10 @@ def run_over_the_wire(
     the planned moment; a caller the flow transferred hangs up once the transfer is made. The engine plays
     the same callers (same seed and margin) for :meth:`FlowWireResult.agreement`.
 
-    :param flow, callers, n, seed: as for :func:`catapult_nb.flows.run_campaign`.
+    :param flow: as for :func:`catapult_nb.flows.run_campaign`.
+    :param callers: as for :func:`catapult_nb.flows.run_campaign`.
+    :param n: as for :func:`catapult_nb.flows.run_campaign`.
+    :param seed: as for :func:`catapult_nb.flows.run_campaign`.
     :param margin: the timelines' safety margin in API seconds; default ``max(0.5, 0.15 * speed)`` (150
         wall milliseconds), at most half the flow's shortest inter-digit timeout.
     :param speed: the simulator's speed (API seconds per wall second).

@@ -164,7 +164,9 @@ def compare(
     :param option_sets: ``{name: options}``, or a list of options (named by their spelled-out options);
         or ``{name: flow}``, which gives a :class:`~catapult_nb.campaign.flow_run.FlowComparison`
         (its ``.shares()`` is what ``compare_flows`` returns).
-    :param callers, n, seed: as for :func:`run_campaign`.
+    :param callers: as for :func:`run_campaign`.
+    :param n: as for :func:`run_campaign`.
+    :param seed: as for :func:`run_campaign`.
     :param kwargs: passed on to :func:`run_campaign` (``margin``, ``over_the_wire``, …).
     :raises ValueError: for no option sets, or two with the same name.
     """

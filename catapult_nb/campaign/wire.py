@@ -58,7 +58,11 @@ def run_over_the_wire(
     ``/_sim/calls/{id}/hangup``. Once the ``gather`` event is stored, the gather is read back (for its
     ``createdTime``), recorded with :meth:`EventStore.record_gather`, and the call is hung up.
 
-    :param options, callers, n, seed, label: as for :func:`~catapult_nb.campaign.run.run_campaign`.
+    :param options: as for :func:`~catapult_nb.campaign.run.run_campaign`.
+    :param callers: as for :func:`~catapult_nb.campaign.run.run_campaign`.
+    :param n: as for :func:`~catapult_nb.campaign.run.run_campaign`.
+    :param seed: as for :func:`~catapult_nb.campaign.run.run_campaign`.
+    :param label: as for :func:`~catapult_nb.campaign.run.run_campaign`.
     :param margin: the timelines' safety margin in API seconds (see docs/campaigns.md); default
         ``max(0.5, 0.15 * speed)`` (150 wall milliseconds), at most half the inter-digit timeout. Use
         the result's ``margin`` to replay the same timelines on the engine.

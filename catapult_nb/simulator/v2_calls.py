@@ -44,7 +44,7 @@ V2_STATES = {
     "completed": "disconnected",
     "rejected": "disconnected",
 }
-#: Documents kept per call for ``GET /_sim/calls/{callId}`` (each cut to :data:`KEPT_TEXT` characters).
+#: Documents kept per call for ``GET /_sim/calls/{callId}`` (each cut to ``KEPT_TEXT`` characters).
 KEPT_DOCUMENTS = 10
 KEPT_TEXT = 4000
 #: A password attribute's value in a kept document (a webhook's Basic auth): masked before it is kept.

@@ -237,7 +237,10 @@ class StoreReader:
         ``eventType``/``dialect``/``reason``/``state`` are categorical; the other text columns use pandas'
         ``string`` dtype, so ``"007"`` stays ``"007"`` and a missing value is ``<NA>``.
 
-        :param call_id, gather_id, event_type, session: keep only events with this value.
+        :param call_id: keep only events with this value.
+        :param gather_id: keep only events with this value.
+        :param event_type: keep only events with this value.
+        :param session: keep only events with this value.
         :param since: keep only events with a store id greater than this (see :attr:`last_id`).
         """
         records, strings = self._select(call_id, gather_id, event_type, session, since)

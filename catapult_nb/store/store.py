@@ -469,7 +469,8 @@ class EventStore(StoreReader):
         :param reason: a short code (``not-json``, ``too-large``, ``wrong-method`` …).
         :param detail: a sentence for people.
         :param body: what was sent; kept up to 2 KiB, decoded as UTF-8 with bad bytes replaced.
-        :param method, path: the request line; the secret in ``/callbacks/<token>`` is masked.
+        :param method: the request's method.
+        :param path: the request's path; the secret in ``/callbacks/<token>`` is masked.
         """
         raw = body.encode("utf-8", "replace") if isinstance(body, str) else bytes(body)
         text = raw[:REJECTED_BODY_LIMIT].decode("utf-8", "replace")
