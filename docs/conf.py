@@ -59,6 +59,9 @@ nitpick_ignore_regex = [
 ]
 
 
+_documented: list[str] = []  # the names the build documents, for _canonical
+
+
 def _canonical(target: str) -> str | None:
     """The dotted name where ``target`` is defined, when it names it through a package's re-export
     (``catapult_nb.store.EventStore.to_csv`` → ``catapult_nb.store.store.EventStore.to_csv``)."""
@@ -76,8 +79,11 @@ def _canonical(target: str) -> str | None:
         except AttributeError:
             return None
         module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
-        if not (module and qualname):
-            return None
+        if not (module and qualname):  # data: the documented name, under this package, of this very object
+            prefix, last = ".".join(parts[:cut]) + ".", rest[0]
+            same = [name for name in _documented if name.startswith(prefix) and name.endswith("." + last)
+                    and _lookup(name) is obj]
+            return same[0] if len(same) == 1 and not rest[1:] else None
         return ".".join([module, qualname, *rest[1:]])
     return None
 
@@ -191,6 +197,7 @@ def _resolve_by_suffix(app, env, node, contnode):  # type: ignore[no-untyped-def
         return None
     target = node["reftarget"].lstrip("~.")
     objects = env.get_domain("py").objects
+    _documented[:] = objects
     found: list[str] = []
     if target.startswith("catapult_nb."):
         canonical = _canonical(target)
