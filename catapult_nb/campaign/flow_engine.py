@@ -131,7 +131,8 @@ def step_plan(
     the keys with their times from the gather's start, and when they hang up (None: they do not).
 
     The engine plays it with :func:`~catapult_nb.engine.run_gather` (:func:`play_one_by_one`), or for
-    many callers at once with arrays built by the same rules (:func:`~catapult_nb.campaign.flow_run.run_campaign`).
+    many callers at once with arrays built by the same rules
+    (:func:`~catapult_nb.campaign.flow_run.run_campaign`).
     """
     step = flow.steps[name]
     assert isinstance(step, Ask)
@@ -333,8 +334,9 @@ def run_on_engine(
     """The flow's campaign on the engine (``one_by_one``: the event-driven reference player).
 
     ``rules`` and ``observe`` are the vectorised player's
-    (:func:`~catapult_nb.campaign.flow_vectorised.play_flow`): the same callers with their gathers under other rules (a v2 port's), and a look at every
-    group's gather; :mod:`catapult_nb.migrate` compares through them.
+    (:func:`~catapult_nb.campaign.flow_vectorised.play_flow`): the same callers with their gathers under
+    other rules (a v2 port's), and a look at every group's gather; :mod:`catapult_nb.migrate` compares
+    through them.
     """
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_N:
         raise ValueError(f"n must be a whole number from 1 to {MAX_N:,}, got {n!r}")

@@ -52,8 +52,8 @@ def run_campaign(
     :param callers: a :class:`~catapult_nb.campaign.Caller`, a :class:`~catapult_nb.campaign.CallerMix`,
         or None (the default mix of campaigns).
     :param margin: keep every wait that decides a timeout this many API seconds from it (see
-        :func:`~catapult_nb.campaign.flow_draws.caller_timeline`); 0 leaves the timelines as drawn. Over the wire it defaults to a
-        safe value.
+        :func:`~catapult_nb.campaign.flow_draws.caller_timeline`); 0 leaves the timelines as drawn. Over
+        the wire it defaults to a safe value.
     :param over_the_wire: play the callers through the HTTP simulator, the flow running on real callbacks
         (:func:`catapult_nb.campaign.flow_wire.run_over_the_wire`); ``wire`` then takes its ``speed``,
         ``concurrency`` and ``timeout``.

@@ -1,11 +1,12 @@
 """Every synthetic caller through a flow at once, one step at a time, with NumPy arrays.
 
 Each round, every caller still in the call takes one step. Callers at the same :class:`Ask` on the same
-visit are played together: their timelines built as arrays (:func:`~catapult_nb.campaign.flow_draws.group_timelines`), the gather
-run for all of them by :func:`catapult_nb.engine_vectorised.play`, and each routed by their digits (each
-distinct digit string is decided once, by :meth:`Ask.decide`'s rules). A ``Say`` or ``Play`` adds its
-prompt's length; a ``Transfer`` or ``Hangup`` ends the call. What each caller did is kept as a trail of
-steps and edges, shared by every caller who did the same (a few hundred trails for 100,000 callers).
+visit are played together: their timelines built as arrays
+(:func:`~catapult_nb.campaign.flow_draws.group_timelines`), the gather run for all of them by
+:func:`catapult_nb.engine_vectorised.play`, and each routed by their digits (each distinct digit string is
+decided once, by :meth:`Ask.decide`'s rules). A ``Say`` or ``Play`` adds its prompt's length; a ``Transfer``
+or ``Hangup`` ends the call. What each caller did is kept as a trail of steps and edges, shared by every
+caller who did the same (a few hundred trails for 100,000 callers).
 
 The event-driven player in :mod:`catapult_nb.campaign.flow_run` plays one caller at a time on
 :func:`catapult_nb.engine.run_gather`; a property test checks that the two agree caller by caller.

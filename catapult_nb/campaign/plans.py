@@ -142,12 +142,14 @@ def _safe_hang_up(at: float, presses: list[float], prompt: float, timeout: float
     return hazards[-1] + margin  # unreachable: past the last hazard is always safe
 
 
-#: Callers played at once: bounds the memory of the (callers × keys) arrays of :func:`catapult_nb.engine_vectorised.play`.
+#: Callers played at once: bounds the memory of the (callers × keys) arrays of
+#: :func:`catapult_nb.engine_vectorised.play`.
 CHUNK = 1 << 17
 
 
 def play(spec: GatherSpec, lines: Timelines) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every caller through the gather engine's rules at once (:func:`catapult_nb.engine_vectorised.play`), in chunks.
+    """Every caller through the gather engine's rules at once, in chunks
+    (:func:`catapult_nb.engine_vectorised.play`).
 
     :returns: per caller the reason as an index into :data:`analysis.REASONS`, the digits (``str``
         array), the first key's time (NaN for none) and the end's time, API seconds from the start.

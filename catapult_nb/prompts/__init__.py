@@ -13,7 +13,8 @@ The whole public surface is small::
 Sentences are rendered by espeak-ng (its library and data come with the ``espeakng-loader`` wheel: no
 download at run time). espeak-ng only approximates Catapult's voices — the mapping is in
 ``docs/voices.md`` — but its timing is close to what a caller waits through. Where it is missing,
-:func:`~catapult_nb.prompts.timing.duration` says how to install it (once) and falls back to 150 words per minute.
+:func:`~catapult_nb.prompts.timing.duration` says how to install it (once) and falls back to 150 words
+per minute.
 """
 
 from catapult_nb.prompts.audio import AudioError, AudioInfo, decode

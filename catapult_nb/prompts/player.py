@@ -52,7 +52,8 @@ class Listen(Audio):
 
 
 class Unheard:
-    """What ``catapult_nb.prompts.listen()`` shows when a prompt cannot be played: the reason, and how to fix it."""
+    """What ``catapult_nb.prompts.listen()`` shows when a prompt cannot be played: the reason, and how to
+    fix it."""
 
     def __init__(self, reason: str, seconds: float = 0.0) -> None:
         self.reason = reason  # why there is nothing to hear

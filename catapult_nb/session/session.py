@@ -90,8 +90,7 @@ def _weakly(method: Callable[..., Any]) -> Callable[..., Any]:
     ref = weakref.WeakMethod(method)
 
     def call(*args: Any) -> Any:
-        bound = ref()
-        return None if bound is None else bound(*args)
+        return None if (bound := ref()) is None else bound(*args)
 
     return call
 

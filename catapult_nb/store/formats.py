@@ -38,7 +38,8 @@ V2_BXML_PATH = re.compile(r"/accounts/[^/]+/calls/([^/]+)/bxml/?$")
 
 
 class ImportFormatError(Error, ValueError):
-    """The file is not in a format :func:`~catapult_nb.store.importers.import_events` reads; the message says what it looks like."""
+    """The file is not in a format :func:`~catapult_nb.store.importers.import_events` reads; the message
+    says what it looks like."""
 
 
 # --------------------------------------------------------------------------------------------------

@@ -2,13 +2,12 @@
 whose records an earlier version wrote.
 
 Each event's ``rec`` holds its id, times and one string id per text field
-(:data:`~catapult_nb.store.reading.SID_FIELDS`). The fields in order are kept in ``meta`` as ``record_fields``. A file without that
-entry was written before it existed, with :data:`FIRST_FIELDS`. Opening a file whose layout differs
-rewrites every record in one transaction: fields both layouts have keep their string ids, new ones
-are read from the stored payloads (so Voice API v2 webhooks stored earlier get their ``dialect``, their
-``eventTime`` as the event time and their own columns), and the store's generation moves on, so every
-reader's caches and the columnar copy are rebuilt.
-"""
+(:data:`~catapult_nb.store.reading.SID_FIELDS`). The fields in order are kept in ``meta`` as
+``record_fields``. A file without that entry was written before it existed, with :data:`FIRST_FIELDS`.
+Opening a file whose layout differs rewrites every record in one transaction: fields both layouts have keep
+their string ids, new ones are read from the stored payloads (so Voice API v2 webhooks stored earlier get
+their ``dialect``, their ``eventTime`` as the event time and their own columns), and the store's generation
+moves on, so every reader's caches and the columnar copy are rebuilt."""
 
 from __future__ import annotations
 
