@@ -383,3 +383,16 @@ def test_ids_grow_in_arrival_order_over_imports(folder):
     folder.import_events(lines(call_log(9)[len(call_log(5)):]))
     ids = folder.to_dataframe().index.to_numpy()
     assert np.all(np.diff(ids) > 0) and ids[0] >= 1 and folder.last_id == ids[-1] > first
+
+
+def test_voice_api_v2_webhooks_import_as_into_the_store(folder):
+    v2 = {"eventType": "gather", "eventTime": at(1), "accountId": "9", "callId": "c-v2", "digits": "12",
+          "terminatingDigit": "#", "callUrl": "https://example.com/calls/c-v2"}
+    log = lines([v2, {"eventType": "dtmf", "time": at(0.5), "callId": "c-v1", "dtmfDigit": "1"}, v2])
+    store = EventStore(":memory:")
+    same_report(store.import_events(log), folder.import_events(log))
+    assert not folder.v1_only()  # the table of a folder with v2 events is the pandas one, from its frames
+    pd.testing.assert_frame_equal(folder.to_dataframe().reset_index(drop=True).drop(columns="payload"),
+                                  store.to_dataframe().reset_index(drop=True).drop(columns="payload"))
+    pd.testing.assert_frame_equal(analysis.gather_table(folder), analysis.gather_table(store))
+    assert list(folder.to_dataframe()["dialect"]) == ["v2", "v1"]
