@@ -97,7 +97,8 @@ COPY (
                                 WHEN k = 6 THEN 6000 ELSE 9000 END) AS "time"
     FROM calls, range(8) AS r(k)
   )
-  SELECT c * 8 + k + 1 AS id, "eventType", "time", 'c-bench' || lpad(c::VARCHAR, 12, '0') AS "callId",
+  SELECT c * 8 + k + 1 AS id, "eventType", "time", 'v1' AS dialect,
+    'c-bench' || lpad(c::VARCHAR, 12, '0') AS "callId",
     CASE WHEN k = 6 THEN 'gtr-bench' || lpad(c::VARCHAR, 12, '0') END AS "gatherId",
     CASE WHEN k = 6 THEN ['max-digits', 'terminating-digit', 'inter-digit-timeout', 'hung-up'][c % 4 + 1] END
       AS reason,
@@ -107,6 +108,8 @@ COPY (
     CASE WHEN k BETWEEN 1 AND 5 THEN (k - 1)::VARCHAR END AS "dtmfDigit",
     NULL::VARCHAR AS status, CASE WHEN k = 7 THEN 'NORMAL_CLEARING' END AS cause,
     CASE WHEN k = 0 THEN 'active' END AS "callState", '+15550100001' AS "from", '+15550199999' AS "to",
+    NULL::VARCHAR AS "terminatingDigit", NULL::VARCHAR AS digit, NULL::VARCHAR AS "errorMessage",
+    NULL::VARCHAR AS direction,
     "time" AS received, 'bench' AS source, NULL::VARCHAR AS session,
     '{{"eventType":"' || "eventType" || '","callId":"c-bench' || lpad(c::VARCHAR, 12, '0') || '"}}'
       AS payload,
