@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -62,7 +62,8 @@ class EventSource(Protocol):
     def gathers(self) -> Any: ...  # the gathers frame, or a method that gives it (a store's, a session's)
 
 
-def gather_table(source: pd.DataFrame | EventSource, gathers: pd.DataFrame | None = None) -> pd.DataFrame:
+def gather_table(source: pd.DataFrame | EventSource | SqlEvents, gathers: pd.DataFrame | None = None
+                 ) -> pd.DataFrame:
     """One row per gather, indexed by ``gatherId``; Voice API v2 gathers too, keyed, labelled and with the
     reason derived as :mod:`catapult_nb.analysis.v2` says (``dialect`` tells them apart).
 
@@ -87,7 +88,7 @@ def gather_table(source: pd.DataFrame | EventSource, gathers: pd.DataFrame | Non
     """
     if isinstance(source, SqlEvents) and gathers is None and source.v1_only():
         return _in_duckdb(source)
-    events, gathers = _frames_of(source, gathers)
+    events, gathers = _frames_of(cast(Any, source), gathers)  # a folder with v2 events: its frames
     require_columns(events, ("eventType", "time", "gatherId"), "events")
     done = _gather_events(events)
     if gathers is not None:

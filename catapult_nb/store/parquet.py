@@ -29,7 +29,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -263,7 +263,7 @@ class ParquetEvents:
             "options": pd.Series([parsed[t] for t in table["options"]], dtype=object),
         }
         for name, dtype in GATHER_OPTION_COLUMNS.items():
-            data[name] = pd.array([flat[t].get(name) for t in table["options"]], dtype=dtype)
+            data[name] = pd.array([flat[t].get(name) for t in table["options"]], dtype=cast(Any, dtype))
         return pd.DataFrame(data)
 
     def option_sets(self, label: Any) -> pa.Table:
@@ -279,7 +279,7 @@ class ParquetEvents:
         sets: dict[str, Any] = {"options": texts, "set_id": np.arange(len(texts), dtype=np.int64),
                                 "optionSet": labels}
         for name, dtype in GATHER_OPTION_COLUMNS.items():
-            sets[name] = pd.array([values.get(name) for values in flat], dtype=dtype)
+            sets[name] = pd.array([values.get(name) for values in flat], dtype=cast(Any, dtype))
         return pa.Table.from_pandas(pd.DataFrame(sets), preserve_index=False)
 
     def v1_only(self) -> bool:
@@ -399,4 +399,4 @@ def write_store(store: Any, folder: str | os.PathLike[str], **filters: Any) -> P
 def _nanos(times: pd.Series) -> pa.Array:
     """UTC times as nanoseconds since the epoch, null for NaT."""
     values = times.astype("datetime64[ns, UTC]")
-    return pa.array(values.array.asi8, pa.int64(), mask=values.isna().to_numpy())
+    return pa.array(cast(Any, values.array).asi8, pa.int64(), mask=values.isna().to_numpy())
