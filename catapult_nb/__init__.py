@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from catapult_nb.receiver.receiver import CallbackReceiver
     from catapult_nb.session.session import Call, Gather, GatherResult, Session, SessionError
     from catapult_nb.simulator import Simulator
+    from catapult_nb.store.parquet import ParquetEvents
     from catapult_nb.store.store import EventStore
     from catapult_nb.tunnel import LoopbackTunnel, Tunnel, TunnelError, open_tunnel
 
@@ -29,6 +30,7 @@ _LAZY = {
     "CatapultClient": "catapult_nb.client",
     "CatapultError": "catapult_nb.client",
     "EventStore": "catapult_nb.store.store",
+    "ParquetEvents": "catapult_nb.store.parquet",
     "CallbackReceiver": "catapult_nb.receiver.receiver",
     "Session": "catapult_nb.session.session",
     "SessionError": "catapult_nb.session.session",
@@ -54,6 +56,7 @@ __all__ = [
     "GatherResult",
     "LoopbackTunnel",
     "OptionError",
+    "ParquetEvents",
     "Prompt",
     "Session",
     "SessionError",

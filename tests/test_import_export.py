@@ -409,13 +409,13 @@ def test_gather_table_on_imported_callbacks_says_the_options_are_unknown(store):
 def test_parquet_partitioned_by_date_is_read_by_duckdb_and_pyarrow(store, tmp_path):
     store.import_events(lines([gather_event(i) for i in range(30)]))
     store.to_parquet(tmp_path / "events", partition_by="date")
-    dates = sorted(p.name for p in (tmp_path / "events").iterdir())
+    dates = sorted(p.name for p in (tmp_path / "events" / "events").iterdir())
     assert dates == [f"date=2026-01-0{d}" for d in range(1, 8)]
     counts = duckdb.sql(
-        f"SELECT date, count(*) AS n FROM read_parquet('{tmp_path / 'events'}/**/*.parquet', "
+        f"SELECT date, count(*) AS n FROM read_parquet('{tmp_path / 'events'}/events/*/*.parquet', "
         "hive_partitioning=true) GROUP BY date ORDER BY date").fetchall()
     assert [n for _, n in counts] == [5, 5, 4, 4, 4, 4, 4]
-    table = ds.dataset(tmp_path / "events", partitioning="hive").to_table()
+    table = ds.dataset(tmp_path / "events" / "events", partitioning="hive").to_table()
     assert table.num_rows == 30 and {"payload", "digits", "date"} <= set(table.column_names)
     with pytest.raises(ValueError, match="partition_by must be one of date"):
         store.to_parquet(tmp_path / "x", partition_by="hour")

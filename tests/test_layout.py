@@ -139,7 +139,7 @@ BUILTIN_BASES = {
     "AudioError": ValueError, "EngineMissing": RuntimeError, "CatapultWaitError": AssertionError,
     "Rejected": Exception, "SessionError": RuntimeError, "RecordingError": ValueError, "ApiError": Exception,
     "PhoneError": RuntimeError, "ImportFormatError": ValueError, "StoreClosedError": RuntimeError,
-    "WaitCancelled": RuntimeError, "TunnelError": RuntimeError,
+    "WaitCancelled": RuntimeError, "TunnelError": RuntimeError, "ParquetFolderError": ValueError,
 }
 
 

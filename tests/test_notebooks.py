@@ -363,6 +363,9 @@ def test_real_outcomes_notebook_imports_the_shipped_log_and_lists_its_bad_lines(
     # importing it again adds nothing; the questions are answered from both option sets
     assert "'imported': 0" in text
     assert "code-a completes" in text and "code-b" in text
+    # the same week through ParquetEvents: the same report and table, the store's events added to it
+    assert "the same report as the store's: True" in text and "the same gather table: True" in text
+    assert "47,285 events before, 47,285 after" in text
     # reasons, hours, typing times, a call's timeline, the fit's observed against fitted
     assert text.count("image/png") == 5
     # the callers fitted on code-a forecast code-b beside what it did, and options nobody tried

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import pandas as pd
 
+from catapult_nb.analysis.sql import SqlEvents, gather_frame, gather_relation
 from catapult_nb.analysis.v2 import split_requests, with_v2
 from catapult_nb.engine import Reason
-from catapult_nb.options import SHOWN_FIELDS, GatherOptions, OptionError, flat_wire, nest_wire
+from catapult_nb.options import OPTION_FIELDS, SHOWN_FIELDS, GatherOptions, OptionError, flat_wire, nest_wire
 
 __all__ = [
     "COMPLETED_REASONS",
@@ -61,7 +62,8 @@ class EventSource(Protocol):
     def gathers(self) -> Any: ...  # the gathers frame, or a method that gives it (a store's, a session's)
 
 
-def gather_table(source: pd.DataFrame | EventSource, gathers: pd.DataFrame | None = None) -> pd.DataFrame:
+def gather_table(source: pd.DataFrame | EventSource | SqlEvents, gathers: pd.DataFrame | None = None
+                 ) -> pd.DataFrame:
     """One row per gather, indexed by ``gatherId``; Voice API v2 gathers too, keyed, labelled and with the
     reason derived as :mod:`catapult_nb.analysis.v2` says (``dialect`` tells them apart).
 
@@ -84,7 +86,9 @@ def gather_table(source: pd.DataFrame | EventSource, gathers: pd.DataFrame | Non
     :raises ValueError: when a frame lacks the columns needed (the message names them).
     :raises TypeError: for a source that is neither a frame nor has ``events`` and ``gathers``.
     """
-    events, gathers = _frames_of(source, gathers)
+    if isinstance(source, SqlEvents) and gathers is None and source.v1_only():
+        return _in_duckdb(source)
+    events, gathers = _frames_of(cast(Any, source), gathers)  # a folder with v2 events: its frames
     require_columns(events, ("eventType", "time", "gatherId"), "events")
     done = _gather_events(events)
     if gathers is not None:
@@ -117,6 +121,21 @@ def gather_table(source: pd.DataFrame | EventSource, gathers: pd.DataFrame | Non
     table = table[columns]
     table.index.name = "gatherId"
     return table
+
+
+def _in_duckdb(source: SqlEvents) -> pd.DataFrame:
+    """The gather table of a ParquetEvents of v1 events, computed in DuckDB on a connection of its own
+    (closed, with the memory DuckDB held, before the frame is built)."""
+    con = source.connect()
+    try:
+        options = {f.wire: f.dtype for f in OPTION_FIELDS
+                   if f.wire in OPTION_COLUMNS or f.wire.startswith("prompt.")}
+        relation = gather_relation(source, completed=COMPLETED_REASONS, unknown=UNKNOWN_OPTIONS,
+                                   option_columns=options, label=describe_options, con=con)
+        arrow = relation.to_arrow_table()
+    finally:
+        con.close()
+    return gather_frame(arrow, options)
 
 
 def _frames_of(
@@ -349,7 +368,9 @@ def digit_count_distribution(data: pd.DataFrame, *, normalize: bool = False) -> 
 # Helpers
 
 
-def as_gather_table(data: pd.DataFrame) -> pd.DataFrame:
+def as_gather_table(data: Any) -> pd.DataFrame:
+    if isinstance(data, SqlEvents):  # a ParquetEvents: its table, computed in DuckDB
+        return gather_table(data)
     if "eventType" in data.columns:
         return gather_table(data)
     require_columns(data, ("reason", "finished", "completed"), "gather table")

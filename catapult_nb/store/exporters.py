@@ -55,7 +55,7 @@ def _finish(out: IO[bytes], owned: bool, path: str | os.PathLike[str] | None) ->
     return out.getvalue()  # type: ignore[attr-defined]
 
 
-def _gather_records(store: EventStore, filters: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def gather_records(store: EventStore, filters: dict[str, Any]) -> Iterator[dict[str, Any]]:
     gathers = store.gathers()
     if filters.get("call_id") is not None:
         gathers = gathers.loc[gathers["callId"] == filters["call_id"]]
@@ -81,7 +81,7 @@ def write_jsonl(store: EventStore, path: str | os.PathLike[str] | None = None, *
     frame = store.export_frame(**filters)
     out, owned = _sink(path)
     try:
-        for record in _gather_records(store, filters):
+        for record in gather_records(store, filters):
             line = json.dumps({"gather": record}, ensure_ascii=False, separators=(",", ":"))
             out.write(line.encode("utf-8") + b"\n")
         received = iso(frame["received"])
@@ -138,7 +138,7 @@ def write_har(store: EventStore, path: str | os.PathLike[str] | None = None, *,
 
         v1: list[dict[str, Any]] = []
         v2: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for record in _gather_records(store, filters):
+        for record in gather_records(store, filters):
             if is_v2_gather(record["options"]):  # a document per call and time served, its Gathers in order
                 served = record["gatherId"].partition("@")[2].partition("#")[0]
                 v2.setdefault((record.get("callId", "{callId}"), served), []).append(record["options"])

@@ -79,7 +79,7 @@ REJECTED_LISTED = 1000
 
 _BATCH = 2000  # events handed to the store at once
 _HEAD = 64 * 1024  # bytes looked at to recognise the format
-_PROGRESS_FROM = 8 * 1024 * 1024  # files at least this large show a progress bar
+PROGRESS_FROM = 8 * 1024 * 1024  # files at least this large show a progress bar
 _ISO = re.compile(
     r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2})(?:[.,](\d{1,9}))?\s*(Z|z|[+-]\d{2}:?\d{2})?$"
 )
@@ -184,10 +184,10 @@ def import_events(
     :raises ValueError: an unknown ``format`` name.
     :raises FileNotFoundError: no such file.
     """
-    fmt = _format_name(format)
+    fmt = format_name(format)
     if isinstance(source, str) and re.match(r"https?://", source):
-        return _import_agent(store, source, fmt, source_name, callback_path)
-    opened = _open(source)
+        return import_agent(store, source, fmt, source_name, callback_path)
+    opened = open_source(source)
     try:
         label = source_name or opened.name
         if opened.blank:
@@ -195,11 +195,11 @@ def import_events(
             report.notes.append("the file is empty: nothing to import" if opened.empty else
                                 "the file holds only blank lines: nothing to import")
             return report
-        fmt = fmt or _detect(opened.head)
+        fmt = fmt or detect_format(opened.head)
         report = ImportReport(label, fmt)
         records = READERS[fmt](opened.stream, callback_path)
-        show = progress if progress is not None else opened.size >= _PROGRESS_FROM
-        _store_all(store, records, report, label, opened, show)
+        show = progress if progress is not None else opened.size >= PROGRESS_FROM
+        store_all(store, records, report, label, opened, show)
     finally:
         opened.close()
     if report.read == 0 and not report.notes:
@@ -209,7 +209,7 @@ def import_events(
     return report
 
 
-def _format_name(format: str | None) -> str | None:
+def format_name(format: str | None) -> str | None:
     if format is None:
         return None
     name = _ALIASES.get(str(format).lower(), str(format).lower())
@@ -220,8 +220,8 @@ def _format_name(format: str | None) -> str | None:
     return name
 
 
-def _store_all(store: EventStore, records: Iterator[Record], report: ImportReport, label: str,
-               opened: _Opened, show: bool) -> None:
+def store_all(store: EventStore, records: Iterator[Record], report: ImportReport, label: str,
+               opened: Opened, show: bool) -> None:
     from tqdm.auto import tqdm
 
     bar = tqdm(total=opened.size, unit="B", unit_scale=True, desc=f"importing {label}", disable=not show)
@@ -236,13 +236,13 @@ def _store_all(store: EventStore, records: Iterator[Record], report: ImportRepor
                 if isinstance(record, Rejected):
                     report.reject(record.number, record.reason, record.detail, record.raw)
                 elif isinstance(record, GatherRecord):
-                    problem = _record_gather(writer, record.record)
+                    problem = record_gather(writer, record.record)
                     if problem:
                         report.reject(record.number, "bad-gather", problem, record.record)
                     else:
                         report.gathers += 1
                 else:
-                    checked = _check_event(record, report)
+                    checked = check_event(record, report)
                     if checked is not None:
                         batch.append(checked)
                     if len(batch) >= _BATCH:
@@ -254,7 +254,7 @@ def _store_all(store: EventStore, records: Iterator[Record], report: ImportRepor
         bar.close()
 
 
-def _check_event(
+def check_event(
     record: EventRecord, report: ImportReport
 ) -> tuple[EventRecord, dict[str, Any], int, int] | None:
     """The event and its receive time, or None when it is rejected (the report says why)."""
@@ -314,7 +314,7 @@ def _flush(writer: Any, batch: list[tuple[EventRecord, dict[str, Any], int, int]
     batch.clear()
 
 
-def _record_gather(writer: Any, record: Any) -> str | None:
+def record_gather(writer: Any, record: Any) -> str | None:
     """Record a gather line's options; a sentence saying what is wrong, or None."""
     if not isinstance(record, dict):
         return "a gather record is a JSON object"
@@ -364,7 +364,7 @@ def _received_ns(value: Any, event_time: str) -> int | None:
 # Opening: paths, bytes, file objects; compression; the head for detection
 
 
-class _Opened:
+class Opened:
     """A binary stream over the (decompressed) content, its first bytes, its size and a label."""
 
     def __init__(self, stream: io.BufferedReader, head: bytes, size: int, name: str,
@@ -408,7 +408,7 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
-def _open(source: Any) -> _Opened:
+def open_source(source: Any) -> Opened:
     owned: list[Any] = []
     if isinstance(source, (bytes, bytearray, memoryview)):
         raw: Any = io.BytesIO(bytes(source))
@@ -417,7 +417,7 @@ def _open(source: Any) -> _Opened:
         path = Path(source)
         if path.is_dir():
             raise IsADirectoryError(f"{path} is a folder: give a file (JSON lines, CSV, HAR or ngrok JSON)")
-        raw = open(path, "rb")  # noqa: SIM115 — closed by _Opened.close
+        raw = open(path, "rb")  # noqa: SIM115 — closed by Opened.close
         name, size = path.name, path.stat().st_size
     elif hasattr(source, "read"):
         if isinstance(source, io.TextIOBase):
@@ -437,7 +437,7 @@ def _open(source: Any) -> _Opened:
     stream = _decompressed(raw, owned)
     head = _read_head(stream)
     buffered = cast(io.BufferedReader, io.BufferedReader(_Prefixed(head, stream), buffer_size=1 << 16))
-    return _Opened(buffered, head, size, name, raw, owned)
+    return Opened(buffered, head, size, name, raw, owned)
 
 
 def _stream_size(stream: Any) -> int:
@@ -483,7 +483,7 @@ def _read_head(stream: Any) -> bytes:
         raise ImportFormatError(f"the file looks compressed but cannot be read: {exc}") from None
 
 
-def _detect(head: bytes) -> str:
+def detect_format(head: bytes) -> str:
     """The format, from the first bytes; ImportFormatError when none fits."""
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ImportFormatError(
@@ -528,7 +528,7 @@ def _looks_binary(sample: bytes) -> bool:
     return controls > len(probe) // 20
 
 
-def _import_agent(store: EventStore, url: str, fmt: str | None, source_name: str | None,
+def import_agent(store: EventStore, url: str, fmt: str | None, source_name: str | None,
                   callback_path: str | None) -> ImportReport:
     """The captured requests of a running ngrok agent, through pyngrok's API client."""
     from pyngrok import ngrok
@@ -549,8 +549,8 @@ def _import_agent(store: EventStore, url: str, fmt: str | None, source_name: str
     entries = data.get("requests") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         raise ImportFormatError(f"{endpoint} did not answer with ngrok's {{'requests': [...]}} JSON")
-    opened = _Opened(io.BufferedReader(io.BytesIO(b"")), b"{}", 0, label, None, [])
-    _store_all(store, ngrok_entries(entries, callback_path), report, label, opened, False)
+    opened = Opened(io.BufferedReader(io.BytesIO(b"")), b"{}", 0, label, None, [])
+    store_all(store, ngrok_entries(entries, callback_path), report, label, opened, False)
     if report.read == 0:
         report.notes.append(f"no callback requests found among {report.skipped:,} captured requests")
     return report

@@ -359,7 +359,7 @@ class StoreReader:
         for row in rows:
             if row[4] not in parsed:
                 item = json.loads(row[4])
-                parsed[row[4]] = (item, _flat_options(item))
+                parsed[row[4]] = (item, flat_options(item))
         options = [parsed[row[4]][0] for row in rows]
         flat = [parsed[row[4]][1] for row in rows]
         created = [NAT if row[2] is None else row[2] for row in rows]
@@ -407,7 +407,7 @@ def _extend_strings(conn: sqlite3.Connection, strings: pa.LargeStringArray) -> p
     return pa.concat_arrays([strings, pa.array(texts, type=pa.large_string())])
 
 
-def _flat_options(options: Mapping[str, Any]) -> dict[str, Any]:
+def flat_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """Wire options flattened (``prompt.sentence``) with numbers and booleans as Python values."""
     try:
         wire = GatherOptions.coerce(dict(options)).to_wire(as_strings=False)

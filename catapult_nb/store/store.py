@@ -569,12 +569,20 @@ class EventStore(StoreReader):
         """Write the events to Parquet with pyarrow (payload as JSON text); dtypes survive.
 
         :param path: a file, or with ``partition_by`` a folder.
-        :param partition_by: ``"date"`` writes a Hive-partitioned folder (``date=2026-01-01/…``) that
-            DuckDB (``read_parquet('path/**/*.parquet', hive_partitioning=true)``), Spark and pyarrow read
-            directly; the ``date`` (UTC, of the event's ``time``) comes back as a column.
+        :param partition_by: ``"date"`` writes (or adds to) a
+            :class:`~catapult_nb.store.parquet.ParquetEvents` folder: the events split by the day (UTC)
+            of their ``time`` under ``events/date=…/``, with the recorded gathers, which DuckDB
+            (``read_parquet('path/events/*/*.parquet', hive_partitioning=true)``), Spark and pyarrow read
+            directly. An event the folder holds already is not written again (the dedupe identity of
+            imports).
         """
         from catapult_nb.store.exporters import write_parquet
 
+        if partition_by == "date":
+            from catapult_nb.store.parquet import write_store
+
+            write_store(self, path, **filters)
+            return
         write_parquet(self.export_frame(**filters), path, partition_by=partition_by)
 
     def to_jsonl(self, path: str | os.PathLike[str] | None = None, **filters: Any) -> Any:

@@ -1,0 +1,148 @@
+"""The gather table computed in DuckDB, over a :class:`~catapult_nb.store.parquet.ParquetEvents`.
+
+:func:`catapult_nb.analysis.gather_table` hands a ``ParquetEvents`` of Catapult v1 events here: the
+per-gather table is one SQL query over the folder's ``events`` and ``gathers`` views (out of core: the
+events never become a DataFrame, only the table does). The query follows the pandas table step by step
+(a test compares the two column by column):
+
+* a gather's outcome is its first ``gather`` event (by time, then arrival);
+* what was asked for (``createdTime``, the options) comes from the latest record of the gather; a gather
+  with no record is labelled as such (``unknown``), and its ``callId`` and ``tag`` come from the event;
+* the first key is the call's first ``dtmf`` event at or after the gather's creation, if it came before
+  the gather's event (an ASOF join);
+* rows are ordered by creation (else completion) time, then ``gatherId``.
+
+Option sets are labelled in Python, once per distinct set (there are a handful), by the ``label`` given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import pandas as pd
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    import duckdb
+
+__all__ = ["TABLE_VIEW", "SqlEvents", "gather_frame", "gather_relation"]
+
+#: The view each call defines on the source's connection: the gather table, one row per gather.
+TABLE_VIEW = "gather_table"
+
+
+def _seconds(micros: str) -> str:
+    """SQL: microseconds as seconds, rounded as pandas' ``total_seconds`` rounds them (whole seconds, then
+    the rest divided), so both give the same float."""
+    rest = f"((({micros}) % 1000000 + 1000000) % 1000000)"
+    return f"(((({micros}) - {rest}) // 1000000)::DOUBLE + {rest}::DOUBLE / 1e6)"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@runtime_checkable
+class SqlEvents(Protocol):
+    """Events this module computes over (a :class:`~catapult_nb.store.parquet.ParquetEvents`): a DuckDB
+    connection with the views ``events`` and ``gathers``, and the option sets of its gathers."""
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection: ...
+
+    def connect(self) -> duckdb.DuckDBPyConnection: ...
+
+    def option_sets(self, label: Callable[[dict[str, Any]], str]) -> pa.Table: ...
+
+    def v1_only(self) -> bool: ...
+
+
+def gather_relation(
+    source: SqlEvents,
+    *,
+    completed: Iterable[str],
+    unknown: str,
+    option_columns: dict[str, str],
+    label: Callable[[dict[str, Any]], str],
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> duckdb.DuckDBPyRelation:
+    """The gather table as a DuckDB relation (also the view :data:`TABLE_VIEW` of ``con``, by default
+    ``source.connection``).
+
+    :param completed: the reasons that count as completed.
+    :param unknown: the ``optionSet`` of a gather without a record.
+    :param option_columns: the option columns to carry (wire name -> pandas dtype), in order.
+    :param label: an option set's label (``describe_options``).
+    """
+    con = source.connection if con is None else con
+    con.register("_option_sets", source.option_sets(label))
+    options = ", ".join(f"r.{_quote(name)}" for name in option_columns)
+    reasons = ", ".join("'" + r.replace("'", "''") + "'" for r in sorted(completed)) or "NULL"
+    con.execute(f"""
+CREATE OR REPLACE TEMP VIEW {TABLE_VIEW} AS
+WITH done AS (  -- a gather's first event (by time, then arrival), as one aggregate: no window to sort
+  SELECT "gatherId", unnest(first) FROM (
+    SELECT "gatherId", arg_min({{'callId': "callId", 'tag': tag, 'reason': reason, 'digits': digits,
+                                'completedTime': "time"}},
+                               {{'at': coalesce(epoch_us("time"), 9223372036854775807), 'id': id}}) AS first
+    FROM events WHERE "eventType" = 'gather' AND "gatherId" IS NOT NULL GROUP BY "gatherId")
+),
+requested AS (  -- narrow while the rows are joined: an option set's number, its columns at the end
+  SELECT g."gatherId", g."callId", g."createdTime", s.set_id, s.tag
+  FROM gathers g LEFT JOIN _option_sets s USING (options)
+),
+joined AS (
+  SELECT coalesce(d."gatherId", r."gatherId") AS "gatherId", coalesce(d."callId", r."callId") AS "callId",
+    r."gatherId" IS NOT NULL AS requested, r.set_id, coalesce(d.tag, r.tag) AS tag, d.reason, d.digits,
+    r."createdTime", d."completedTime"
+  FROM done d FULL OUTER JOIN requested r ON d."gatherId" = r."gatherId"
+),
+keys AS (
+  SELECT "callId", "time" AS "keyTime" FROM events
+  WHERE "eventType" = 'dtmf' AND "callId" IS NOT NULL AND "time" IS NOT NULL
+),
+windows AS (
+  SELECT "gatherId", "callId", "createdTime", "completedTime" FROM joined
+  WHERE "callId" IS NOT NULL AND "createdTime" IS NOT NULL AND "completedTime" IS NOT NULL
+),
+first_keys AS (  -- the call's first key inside the gather's window (a call has a handful of keys)
+  SELECT w."gatherId", min(k."keyTime") AS "keyTime" FROM windows w JOIN keys k
+    ON w."callId" = k."callId" AND k."keyTime" >= w."createdTime" AND k."keyTime" <= w."completedTime"
+  GROUP BY w."gatherId"
+)
+SELECT j."gatherId", j."callId", 'v1' AS dialect,
+  CASE WHEN j.requested THEN s."optionSet" ELSE '{unknown.replace("'", "''")}' END AS "optionSet",
+  {options.replace('r.', 's.')}{',' if options else ''} j.tag,
+  j.reason, false AS "reasonDerived", j.digits, length(j.digits) AS "digitCount",
+  j.reason IS NOT NULL AS finished,
+  coalesce(j.reason IN ({reasons}), false) AS completed, j."createdTime", j."completedTime",
+  {_seconds('epoch_us(f."keyTime") - epoch_us(j."createdTime")')} AS "timeToFirstKey",
+  {_seconds('epoch_us(j."completedTime") - epoch_us(j."createdTime")')} AS duration
+FROM joined j LEFT JOIN first_keys f USING ("gatherId") LEFT JOIN _option_sets s USING (set_id)
+ORDER BY coalesce(j."createdTime", j."completedTime") ASC NULLS LAST, j."gatherId"
+""")
+    return con.sql(f"SELECT * FROM {TABLE_VIEW}")
+
+
+def gather_frame(arrow: pa.Table, option_columns: dict[str, str]) -> pd.DataFrame:
+    """The gather table (the rows of :func:`gather_relation`, in Arrow) typed as
+    :func:`catapult_nb.analysis.gather_table` types it, built column by column from Arrow."""
+    index = pd.Index(arrow.column("gatherId").to_pandas(), name="gatherId").astype(str)
+    data: dict[str, Any] = {}
+    for name in arrow.column_names[1:]:
+        column = arrow.column(name)
+        if name in ("callId", "tag"):  # as the pandas table has them: Python strings, None when missing
+            data[name] = pd.Series(column.to_numpy(zero_copy_only=False), index=index, dtype=object)
+        elif name in option_columns or name in ("optionSet", "reason", "digits", "digitCount"):
+            dtype = option_columns.get(name, "Int64" if name == "digitCount" else "string")
+            data[name] = column.to_pandas().astype(dtype).array
+        elif name in ("createdTime", "completedTime"):
+            data[name] = column.to_pandas().dt.tz_convert("UTC").astype("datetime64[us, UTC]").array
+        elif name == "dialect":
+            data[name] = pd.Categorical(column.to_pandas(), categories=pd.Index(["v1", "v2"]))
+        elif name in ("finished", "completed", "reasonDerived"):
+            data[name] = column.to_numpy(zero_copy_only=False).astype(bool)
+        else:
+            data[name] = column.to_pandas().astype("float64").to_numpy()
+    return pd.DataFrame(data, index=index)

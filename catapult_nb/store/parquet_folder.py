@@ -1,0 +1,386 @@
+"""The layout of a :class:`~catapult_nb.store.parquet.ParquetEvents` folder and its one writer.
+
+Everything that writes events into a folder — ``ParquetEvents.import_events`` and
+``EventStore.to_parquet(folder, partition_by="date")`` — goes through :class:`FolderWrite`, so the files,
+their columns and the dedupe identity have one definition (:data:`EVENTS_SCHEMA`, :func:`digest_sql`).
+
+A write is all or nothing: its files go to a hidden folder (``.write-<id>``) first; the commit is one
+rename of a journal that lists the moves (``.commit.json``), after which the moves are done — and redone
+by the next opener should the process die half way. A write that fails before that leaves the folder as
+it was. One write at a time holds the folder's lock (``.lock``), across processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from catapult_nb.errors import Error
+from catapult_nb.store.frames import TEXT_FIELDS
+from catapult_nb.store.keys import V2_MARKERS
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from catapult_nb.store.parquet import ParquetEvents
+
+__all__ = [
+    "EVENTS_SCHEMA",
+    "FINISH_SQL",
+    "FORMAT_VERSION",
+    "GATHERS_SCHEMA",
+    "JSON_FIELDS",
+    "MANIFEST",
+    "WRITE_SQL",
+    "FolderWrite",
+    "ParquetFolderError",
+    "block_select",
+    "canonical_sql",
+    "digest_sql",
+]
+
+
+#: The manifest's file name, at the top of the folder.
+MANIFEST = "catapult_nb-events.json"
+_FORMAT = "catapult_nb.ParquetEvents"
+#: The layout version this code writes and reads; a folder with a higher one is refused.
+FORMAT_VERSION = 1
+_JOURNAL = ".commit.json"  # a committed write's moves, while they are being done
+_LOCK = ".lock"
+_STAGING = ".write-"  # a write's hidden folder: `.write-<id>`
+
+_UTC_US = pa.timestamp("us", tz="UTC")
+#: The columns of every events file (the partition ``date`` is in its path).
+EVENTS_SCHEMA = pa.schema(
+    [("id", pa.int64()), ("eventType", pa.string()), ("time", _UTC_US), ("dialect", pa.string())]
+    + [(name, pa.string()) for name in TEXT_FIELDS[1:]]
+    + [("received", _UTC_US), ("source", pa.string()), ("session", pa.string()),
+       ("payload", pa.string()), ("digest", pa.binary())]
+)
+#: The columns of every gathers file; the latest ``recorded`` of a ``gatherId`` is its record.
+GATHERS_SCHEMA = pa.schema([
+    ("gatherId", pa.string()), ("callId", pa.string()), ("createdTime", _UTC_US), ("session", pa.string()),
+    ("options", pa.string()), ("recorded", pa.int64()),
+])
+
+# The fields a payload is read into in one parse (as JSON values: a string keeps its quotes), sorted by
+# name: the known fields of callbacks, and the keys of a JSON-lines record. A payload with other fields (or
+# an explicit null) is made canonical through a map of all its fields instead: slower, the same text.
+_FIELDS = tuple(sorted({*TEXT_FIELDS, "time", "callUri", "applicationId", "dtmfDuration", "payload", "gather",
+                        "received", "source", "session", *V2_MARKERS}))
+#: ``json_transform`` type of a payload's fields as JSON values.
+JSON_FIELDS = "{" + ",".join(f'"{name}":"JSON"' for name in _FIELDS) + "}"
+_TEXT_FIELDS = "{" + ",".join(f'"{name}":"VARCHAR"' for name in TEXT_FIELDS) + "}"
+
+
+# as keys.dialect_of: v2 for a Voice API v2 webhook, v1 for a Catapult v1 event (it has a time)
+_MARKERS = ", ".join(f"'{m}'" for m in V2_MARKERS)
+_DIALECT = (f"CASE WHEN list_has_any(json_keys(p), [{_MARKERS}]) THEN 'v2' "
+            "WHEN list_contains(json_keys(p), 'time') THEN 'v1' END")
+
+
+def canonical_sql(p: str, keys: str, s: str) -> str:
+    """SQL: the payload's canonical JSON (fields sorted by name, no spaces), NULL when it has a field twice.
+
+    :param p: the payload's JSON text; ``keys``: its ``json_keys``; ``s``: its :data:`JSON_FIELDS` struct.
+    """
+    present = " + ".join(f'({s}."{name}" IS NOT NULL)::INTEGER' for name in _FIELDS)
+    pairs = ", ".join(f"""'"{name}":' || {s}."{name}" """ for name in _FIELDS)
+    struct = f"'{{' || concat_ws(',', {pairs}) || '}}'"
+    entries = f"""list_sort(map_entries(json_transform({p}, '"MAP(VARCHAR, JSON)"')))"""
+    mapped = (f"'{{' || array_to_string(list_transform({entries}, "
+              "lambda e: to_json(e.key) || ':' || coalesce(e.value, 'null')), ',') || '}'")
+    return f"CASE WHEN len({keys}) = {present} THEN {struct} ELSE {mapped} END"
+
+
+def digest_sql(canonical: str, s: str) -> str:
+    """SQL: what identifies one delivery: MD5 of the payload's canonical JSON, its time included (a retry
+    repeats it exactly); random for a payload without a time, as nothing tells its retry from a second
+    event. The store's own identity (:class:`~catapult_nb.store.store.EventStore`)."""
+    return (f"""CASE WHEN coalesce({s}."eventTime", {s}."time") IS NULL """
+            f"""OR coalesce({s}."eventTime", {s}."time") = '""' THEN unhex(md5(uuid()::VARCHAR)) """
+            f"ELSE unhex(md5({canonical})) END")
+
+
+def block_select(source: str, p: str = "p", canonical: str = "canonical", s: str = "s", *,
+                 kind: str = "'event'", extra: str = "") -> str:
+    """SQL: the rows of a block of events (``number``, ``kind``, ``p``, ``time_ns``, ``received_ns``,
+    ``source``, ``session``, ``digest`` and ``date``) from ``source``, a FROM clause with ``number``,
+    ``time_ns``, ``received_ns``, ``source``, ``session``, the payload's JSON text ``p``, its fields ``s``
+    and its ``canonical`` JSON (:func:`canonical_sql`).
+
+    :param kind: what the row is (only ``'event'`` rows are events); ``extra``: more columns to select.
+    """
+    return f"""
+SELECT number, {kind} AS kind, {extra} {p} AS p, time_ns, received_ns, source, session,
+  {digest_sql(canonical, s)} AS digest, make_timestamp(time_ns // 1000)::DATE AS date
+FROM {source}"""
+
+
+#: The block rows of staged payloads: ``staged`` has ``number`` (their order), ``p`` (the JSON text),
+#: ``time_ns``, ``received_ns``, ``source`` and ``session``.
+FINISH_SQL = block_select(
+    f"(SELECT *, {canonical_sql('p', 'json_keys(p)', 's')} AS canonical "
+    f"FROM (SELECT *, json_transform(p, '{JSON_FIELDS}') AS s FROM staged))"
+)
+#: The events file's columns (:data:`EVENTS_SCHEMA`, then ``date``) of a block's rows in ``fresh``; ``$base``
+#: is the folder's last id before the write (an id is ``$base + number``); ``$fresh`` keeps the new ones
+#: (``SEMI JOIN fresh USING (number)``), or is empty when every event of the block is new.
+WRITE_SQL = f"""
+SELECT $base + number AS id, "eventType", "time", dialect, {', '.join(f'"{n}"' for n in TEXT_FIELDS[1:])},
+  received, source, session, payload, digest, date
+FROM (SELECT number, unnest(json_transform(p, '{_TEXT_FIELDS}')), {_DIALECT} AS dialect,
+  make_timestamp(time_ns // 1000)::TIMESTAMPTZ AS "time",
+  make_timestamp(received_ns // 1000)::TIMESTAMPTZ AS received,
+  source, session, json(p)::VARCHAR AS payload, digest, date
+  FROM block $fresh WHERE kind = 'event')
+"""
+
+
+class ParquetFolderError(Error, ValueError):
+    """The folder is not a :class:`ParquetEvents` folder, or one a newer catapult_nb wrote."""
+
+
+# --------------------------------------------------------------------------------------------------
+# The folder: manifest, lock, journal
+
+
+def _read_manifest(folder: Path) -> dict[str, Any] | None:
+    """The manifest, None for a new (missing or empty) folder; ParquetFolderError for anything else."""
+    if folder.exists() and not folder.is_dir():
+        raise ParquetFolderError(f"{folder} is a file, not a ParquetEvents folder")
+    path = folder / MANIFEST
+    if not path.exists():
+        if folder.exists() and any(p.name not in (_LOCK,) for p in folder.iterdir()):
+            raise ParquetFolderError(
+                f"{folder} is not a ParquetEvents folder (it has no {MANIFEST}); give a new or empty folder, "
+                "or write the events again with EventStore.to_parquet(folder, partition_by='date')"
+            )
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ParquetFolderError(f"{path} cannot be read as a ParquetEvents manifest: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
+        raise ParquetFolderError(f"{path} is not a ParquetEvents manifest (format {_FORMAT!r} expected)")
+    version = manifest.get("version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ParquetFolderError(
+            f"{folder} was written by a newer catapult_nb (layout version {version}; this one reads up to "
+            f"{FORMAT_VERSION}): upgrade catapult_nb to read it"
+        )
+    return manifest
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write a small JSON file whole: to a temporary name, flushed, then renamed over the old one."""
+    temporary = path.with_name(path.name + f".{uuid.uuid4().hex}.tmp")
+    with open(temporary, "w", encoding="utf-8") as out:
+        json.dump(data, out)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Hold the folder's write lock (one write at a time, across processes)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / _LOCK, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _recover(folder: Path) -> None:
+    """With the lock held: finish a committed write whose moves were cut short; drop unfinished writes."""
+    journal = folder / _JOURNAL
+    if journal.exists():
+        _apply(folder, json.loads(journal.read_text(encoding="utf-8")))
+    for staging in folder.glob(_STAGING + "*"):
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _apply(folder: Path, plan: dict[str, Any]) -> None:
+    """Do a committed write's moves (each once: a move already done is skipped), then its manifest."""
+    for source, target in plan["moves"]:
+        src, dst = folder / source, folder / target
+        if src.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)
+    _write_json(folder / MANIFEST, plan["manifest"])
+    (folder / _JOURNAL).unlink()
+
+
+# --------------------------------------------------------------------------------------------------
+# The one writer
+
+
+class FolderWrite:
+    """One all-or-nothing write into a folder: events (deduplicated against the folder and each other,
+    numbered after its last id) and gather records. Made by :meth:`ParquetEvents.write`.
+    """
+
+    def __init__(self, events: ParquetEvents, connection: duckdb.DuckDBPyConnection) -> None:
+        self._events = events
+        self._con = connection
+        self._staging = events.folder / f"{_STAGING}{uuid.uuid4().hex}"
+        self._staging.mkdir()
+        self._name = uuid.uuid4().hex[:16]
+        self._files = 0
+        self._committed = False
+        self._base = int(events._manifest["last_id"])  # an event's id: this plus its number
+        self._last_id = self._base
+        self._next_recorded = int(events._manifest.get("last_recorded", 0)) + 1
+        self._loaded: set[str] = set()  # dates whose stored digests are in `seen`
+        self._con.execute("CREATE OR REPLACE TEMP TABLE seen (digest BLOB)")
+        self.imported = 0
+        self.duplicates = 0
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The write's DuckDB connection (the importers read lines with it)."""
+        return self._con
+
+    def add(self, staged: pa.Table) -> np.ndarray:
+        """Add events: ``number`` (their order, from 1, growing over the write), ``p`` (the payload's JSON
+        text), ``time_ns``, ``received_ns``, ``source`` and ``session``. A delivery already in the folder,
+        or earlier in this write, is counted as a duplicate and not written again.
+
+        :returns: the ``number`` of each event written (the others were duplicates).
+        """
+        if not len(staged):
+            return np.empty(0, dtype=np.int64)
+        self.stage(None, staged)
+        return self.flush()
+
+    def stage(self, query: str | None, staged: pa.Table | None = None) -> None:
+        """Begin a block of events: the rows of ``query`` (:func:`block_select`; those of kind ``'event'``
+        are events) and the staged payloads of :meth:`add`. :meth:`flush` writes them."""
+        con = self._con
+        if query is None:
+            con.register("staged", staged)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE block AS {FINISH_SQL}")
+            con.unregister("staged")
+            return
+        con.execute(f"CREATE OR REPLACE TEMP TABLE block AS {query}")
+        if staged is not None:
+            self.stage_more(staged)
+
+    def stage_more(self, staged: pa.Table) -> None:
+        """Add staged payloads (as for :meth:`add`) to the block begun by :meth:`stage`."""
+        if len(staged):
+            self._con.register("staged", staged)
+            self._con.execute(f"INSERT INTO block BY NAME {FINISH_SQL}")
+            self._con.unregister("staged")
+
+    def flush(self) -> np.ndarray:
+        """Write the block's new events (an event's id is the folder's last id before the write plus its
+        number, so ids grow in the order the events came).
+
+        :returns: their ``number``; the block's other events were duplicates.
+        """
+        con = self._con
+        days = con.execute("SELECT DISTINCT date FROM block WHERE kind = 'event' AND date IS NOT NULL")
+        self._load_dates([str(d) for (d,) in days.fetchall()])
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE fresh AS SELECT min(number) AS number, digest FROM block "
+            "WHERE kind = 'event' AND digest NOT IN (SELECT digest FROM seen) GROUP BY digest"
+        )
+        total = con.execute("SELECT count(*) FROM block WHERE kind = 'event'").fetchall()[0][0]
+        numbers = np.sort(con.execute("SELECT number FROM fresh").fetchnumpy()["number"])
+        self.duplicates += total - len(numbers)
+        if len(numbers):
+            self.imported += len(numbers)
+            self._last_id = self._base + int(numbers[-1])
+            target = self._staging / "events" / f"{self._files:05d}"
+            target.parent.mkdir(exist_ok=True)
+            self._files += 1
+            fresh = "" if len(numbers) == total else "SEMI JOIN fresh USING (number)"  # no join for a new log
+            query = WRITE_SQL.replace("$base", str(self._base)).replace("$fresh", fresh)
+            con.execute(
+                f"COPY ({query}) TO '{_quoted(target)}' "
+                "(FORMAT parquet, PARTITION_BY (date), COMPRESSION snappy)"
+            )
+            con.execute("INSERT INTO seen SELECT digest FROM fresh")
+        con.execute("DROP TABLE fresh")
+        return np.asarray(numbers, dtype=np.int64)
+
+    def _load_dates(self, dates: list[str]) -> None:
+        """Put the digests already stored for these days into ``seen``: a retry has its event's time, so
+        it can only be a duplicate of an event of the same day."""
+        for day in dates:
+            if day in self._loaded:
+                continue
+            self._loaded.add(day)
+            files = sorted((self._events.folder / "events" / f"date={day}").glob("*.parquet"))
+            if files:
+                self._con.execute("INSERT INTO seen SELECT digest FROM read_parquet(?)",
+                                  [[str(f) for f in files]])
+
+    def record_gathers(self, gathers: pa.Table) -> None:
+        """Add gather records: ``gatherId``, ``callId``, ``createdTime`` (UTC ns or null), ``session`` and
+        ``options`` (JSON text of an object), in order; a later record of a gather replaces an earlier."""
+        if not len(gathers):
+            return
+        import pyarrow.parquet as pq
+
+        created = pc.cast(gathers.column("createdTime"), pa.int64())
+        created = pc.divide(created, 1000).cast(pa.timestamp("us")).cast(_UTC_US)
+        recorded = np.arange(self._next_recorded, self._next_recorded + len(gathers), dtype=np.int64)
+        self._next_recorded += len(gathers)
+        table = pa.table({
+            "gatherId": gathers.column("gatherId"), "callId": gathers.column("callId"),
+            "createdTime": created,
+            "session": gathers.column("session"), "options": gathers.column("options"),
+            "recorded": pa.array(recorded),
+        }).cast(GATHERS_SCHEMA)
+        (self._staging / "gathers").mkdir(exist_ok=True)
+        pq.write_table(table, self._staging / "gathers" / f"part-{self._name}-{self._files:05d}.parquet")
+        self._files += 1
+
+    def commit(self) -> None:
+        """Make the write visible: one rename of the journal, then the moves it lists."""
+        folder = self._events.folder
+        moves = [(str(path.relative_to(folder)), self._target(path.relative_to(self._staging)))
+                 for path in sorted(self._staging.rglob("*.parquet"))]
+        manifest = {**self._events._manifest, "last_id": self._last_id,
+                    "last_recorded": self._next_recorded - 1}
+        plan = {"moves": moves, "manifest": manifest}
+        _write_json(self._staging / "journal.json", plan)
+        os.replace(self._staging / "journal.json", folder / _JOURNAL)  # the commit
+        self._committed = True  # from here on the moves are done, now or by the next opener
+        _apply(folder, plan)
+        shutil.rmtree(self._staging, ignore_errors=True)
+        self._events._manifest = manifest
+
+    def _target(self, written: Path) -> str:
+        """Where a file written into the staging folder goes: ``events/<block>/date=…/data_0.parquet`` to
+        ``events/date=…/part-<write>-<block>-0.parquet``; gathers files keep their name."""
+        if written.parts[0] != "events":
+            return str(written)
+        _, block, day, name = written.parts
+        part = Path(name).stem.rsplit("_", 1)[-1]
+        return str(Path("events") / day / f"part-{self._name}-{block}-{part}.parquet")
+
+    def abort(self) -> None:
+        """Drop what was written, unless the write committed (then the next opener finishes it)."""
+        if not self._committed:
+            shutil.rmtree(self._staging, ignore_errors=True)
+
+
+def _quoted(path: Path | str) -> str:
+    return str(path).replace("'", "''")
