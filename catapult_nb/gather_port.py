@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
+from catapult_nb.bxml import gather_elements, read_bxml
 from catapult_nb.engine import DIALECTS, V2_GATHER_ATTRIBUTES, GatherSpec, Reason, prompt_duration
 from catapult_nb.options import GatherOptions, Prompt
 
@@ -231,20 +232,16 @@ def naive(options: GatherOptions | Mapping[str, Any] | None = None, *, gather_ur
 def from_bxml(text: str, options: GatherOptions | Mapping[str, Any] | None = None) -> Migration:
     """A v2 document's first ``<Gather>``, against the v1 gather ``options`` it replaces.
 
-    The document is read as untrusted XML (:mod:`defusedxml`: no DTD, no entities).
+    The document is read as untrusted XML by :func:`catapult_nb.bxml.read_bxml` (:mod:`defusedxml`: no
+    DTD, no entities; at most 64 KB).
 
-    :raises ValueError: not XML, or no ``<Gather>`` in it; OptionError for values out of v2's ranges.
+    :raises BxmlError: the document cannot be read (a ValueError; the message says why).
+    :raises ValueError: no ``<Gather>`` in it; OptionError for values out of v2's ranges.
     """
-    import defusedxml.ElementTree as SafeET
-    from defusedxml import DefusedXmlException
-
-    try:
-        root = SafeET.fromstring(text.encode("utf-8") if isinstance(text, str) else text)
-    except (SafeET.ParseError, DefusedXmlException) as exc:
-        raise ValueError(f"the v2 BXML could not be read: {exc}") from None
-    element = root if root.tag == "Gather" else root.find(".//Gather")
-    if element is None:
+    found = gather_elements(read_bxml(text))
+    if not found:
         raise ValueError("the v2 BXML has no <Gather>: give the document the v2 app answers with")
+    element = found[0]
     v1 = GatherOptions.coerce(dict(options) if isinstance(options, Mapping) else options)
     pairs = dict(element.attrib)
     GatherSpec.from_bxml({k: v for k, v in pairs.items() if k in V2_GATHER_ATTRIBUTES},

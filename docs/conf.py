@@ -55,7 +55,7 @@ nitpick_ignore_regex = [
                r"|duckdb|pyngrok|tqdm|urllib3|multidict|yarl|pytest|_pytest|sqlite3|asyncio|threading"
                r"|concurrent|collections|typing|typing_extensions|os|pathlib|datetime|io|enum|re|random"
                r"|socket|subprocess|types|email|http|json|csv|logging|queue|contextlib|numbers"
-               r"|dataclasses|abc|builtins)(\..*)?"),
+               r"|dataclasses|abc|builtins|xml|ET)(\..*)?"),
 ]
 
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+import catapult_nb
+from catapult_nb import bxml
+from catapult_nb.gather_port import from_bxml
 from catapult_nb.simulator.bxml import MAX_BXML_BYTES, BxmlError, parse_bxml
+from catapult_nb.store import bxml as store_bxml
 
 
 def test_a_document_becomes_its_verbs_with_parsed_attributes():
@@ -173,6 +177,41 @@ def test_a_document_over_64_kb_is_refused_before_it_is_parsed():
         parse_bxml(document)
     # just under the limit is read
     assert len(parse_bxml("<Response>" + sentence * 60 + "</Response>")) == 60
+
+
+def test_the_one_error_and_limit_keep_their_old_names():
+    assert BxmlError is bxml.BxmlError is store_bxml.BxmlError
+    assert issubclass(BxmlError, catapult_nb.Error) and issubclass(BxmlError, ValueError)
+    assert MAX_BXML_BYTES == store_bxml.MAX_DOCUMENT == bxml.MAX_BXML_BYTES == 64 * 1024
+
+
+@pytest.mark.parametrize(
+    ("document", "rule"),
+    [
+        (BILLION_LAUGHS, "DTDs and entities are not allowed in BXML (DTDForbidden)"),
+        (EXTERNAL, "DTDs and entities are not allowed in BXML (DTDForbidden)"),
+        ("<!DOCTYPE Response><Response><Gather/></Response>", "not allowed in BXML (DTDForbidden)"),
+        ("<Response><Gather></Response>", "malformed XML: mismatched tag"),
+        ("<Response>" + "<Gather/>" * 8000 + "</Response>", f"at most {MAX_BXML_BYTES} bytes, got 72021"),
+        (" \n", "the document is empty"),
+        ('<?xml version="1.0" encoding="klingon"?><Response/>', "the document cannot be read"),
+    ],
+)
+def test_every_reader_refuses_an_unsafe_document_with_the_one_error(document, rule):
+    # the simulator's strict reader, the store's lenient one and the migration's read it the same way
+    for read in (parse_bxml, store_bxml.gathers_in, from_bxml):
+        with pytest.raises(BxmlError) as caught:
+            read(document)
+        assert (caught.value.verb, caught.value.attribute) == ("", ""), read
+        assert str(caught.value).startswith("Invalid BXML: the document: ") and rule in str(caught.value)
+
+
+def test_the_lenient_readers_take_any_root_and_pass_over_other_verbs():
+    document = '<Bxml><Record/><Gather maxDigits="2"/></Bxml>'
+    assert store_bxml.gathers_in(document) == [{"dialect": "v2", "maxDigits": 2}]
+    assert from_bxml(document).attributes == {"maxDigits": "2"}
+    with pytest.raises(BxmlError, match="root element must be <Response>, got <Bxml>"):
+        parse_bxml(document)
 
 
 def test_too_many_elements_are_refused():

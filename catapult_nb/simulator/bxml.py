@@ -1,11 +1,11 @@
 """BXML, read safely: the parser and validator of the documents a v2 app answers its webhooks with.
 
-The documents come from an application over the network, so they are untrusted: they are parsed with
-:mod:`defusedxml` (no DTD, no entity expansion, no external entities) and refused above
-:data:`MAX_BXML_BYTES` (64 KB, Bandwidth's own limit) before parsing starts. Every verb and attribute
-is checked against the tables below; the first fault raises :class:`BxmlError`, whose message names
-the verb, the attribute and the rule, which the simulator sends as the ``errorMessage`` of an
-``invalid-bxml`` disconnect.
+The documents come from an application over the network, so they are untrusted: they are read by
+:func:`catapult_nb.bxml.read_bxml` (:mod:`defusedxml`: no DTD, no entity expansion, no external
+entities; refused above :data:`MAX_BXML_BYTES`, 64 KB, Bandwidth's own limit, before parsing starts).
+Every verb and attribute is checked against the tables below; the first fault raises
+:class:`~catapult_nb.bxml.BxmlError`, whose message names the verb, the attribute and the rule, which the
+simulator sends as the ``errorMessage`` of an ``invalid-bxml`` disconnect.
 
 What is read: ``<Response>`` (answers to webhooks) or ``<Bxml>`` (``PUT …/bxml``) holding
 ``SpeakSentence``, ``PlayAudio``, ``Pause``, ``Gather`` (nesting ``SpeakSentence``/``PlayAudio``),
@@ -18,18 +18,17 @@ simulator does not run. A ``<Gather>``'s timing attributes are checked by the ga
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import defusedxml.ElementTree as SafeET
-from defusedxml import DefusedXmlException
-
+from catapult_nb.bxml import MAX_BXML_BYTES, BxmlError, read_bxml, tag_name
 from catapult_nb.engine import V2_GATHER_ATTRIBUTES, GatherSpec
-from catapult_nb.errors import Error
 from catapult_nb.options import DTMF_KEYS, GENDERS, LOCALES, VOICES, OptionError
+
+if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET
 
 __all__ = [
     "MAX_BXML_BYTES",
@@ -39,8 +38,6 @@ __all__ = [
     "parse_bxml",
 ]
 
-#: The largest BXML document accepted, in bytes (Bandwidth's limit).
-MAX_BXML_BYTES = 64 * 1024
 #: Most verbs a document may hold in all (a bound on the work one document can ask for).
 MAX_VERBS = 1000
 MAX_URL = 2048
@@ -70,24 +67,6 @@ OTHER_VERBS = (
 SSML_TAGS = frozenset({"break", "emphasis", "lang", "p", "phoneme", "prosody", "s", "say-as", "sub", "speak"})
 _NUMBER = re.compile(r"\s*\d+(\.\d+)?\s*")
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
-
-
-class BxmlError(Error, ValueError):
-    """A BXML document the simulator will not run; the message names the verb, attribute and rule.
-
-    :param verb: the verb (element) at fault, e.g. ``"Gather"``; ``""`` for the document as a whole.
-    :param attribute: the attribute at fault, or ``""``.
-    :param rule: what the rule is and what was found.
-    """
-
-    def __init__(self, verb: str, attribute: str, rule: str) -> None:
-        self.verb = verb
-        self.attribute = attribute
-        self.rule = rule
-        where = f"<{verb}>" if verb else "the document"
-        if attribute:
-            where += f" attribute {attribute}"
-        super().__init__(f"Invalid BXML: {where}: {rule}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,10 +279,6 @@ TOP_LEVEL = tuple(v for v in ATTRIBUTES if v != "PhoneNumber")
 SIMULATED_VERBS = TOP_LEVEL
 
 
-def _describe_root(roots: tuple[str, ...]) -> str:
-    return " or ".join(f"<{r}>" for r in roots)
-
-
 def parse_bxml(data: bytes | str, roots: tuple[str, ...] = ("Response",)) -> list[Verb]:
     """Parse and check one BXML document; returns its verbs in order.
 
@@ -313,25 +288,7 @@ def parse_bxml(data: bytes | str, roots: tuple[str, ...] = ("Response",)) -> lis
         for ``PUT …/bxml``.
     :raises BxmlError: the first fault found, naming the verb, attribute and rule.
     """
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    if len(raw) > MAX_BXML_BYTES:
-        raise BxmlError("", "", f"a BXML document may be at most {MAX_BXML_BYTES} bytes, got {len(raw)}")
-    if not raw.strip():
-        raise BxmlError("", "", f"the document is empty; answer with {_describe_root(roots)}…")
-    try:
-        root = SafeET.fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except DefusedXmlException as exc:
-        raise BxmlError(
-            "", "", f"DTDs and entities are not allowed in BXML ({exc.__class__.__name__})"
-        ) from None
-    except ET.ParseError as exc:
-        raise BxmlError("", "", f"malformed XML: {exc}") from None
-    except (ValueError, LookupError) as exc:  # an unknown encoding named in the XML declaration
-        raise BxmlError("", "", f"the document cannot be read: {exc}") from None
-    if root.tag not in roots:
-        raise BxmlError(
-            _name(root.tag), "", f"the root element must be {_describe_root(roots)}, got <{_name(root.tag)}>"
-        )
+    root = read_bxml(data, roots)
     if root.attrib:
         raise BxmlError(root.tag, next(iter(root.attrib)), f"<{root.tag}> takes no attributes")
     _no_text(root, root.tag)
@@ -339,12 +296,6 @@ def parse_bxml(data: bytes | str, roots: tuple[str, ...] = ("Response",)) -> lis
     if count > MAX_VERBS:
         raise BxmlError(root.tag, "", f"a document may hold at most {MAX_VERBS} elements, got {count}")
     return [_verb(child, root.tag) for child in root]
-
-
-def _name(tag: Any) -> str:
-    if not isinstance(tag, str):  # a comment or processing instruction never reaches here; be safe
-        return "?"
-    return tag.replace("{", "").replace("}", ":") if tag.startswith("{") else tag
 
 
 def _no_text(element: ET.Element, where: str) -> None:
@@ -356,7 +307,7 @@ def _no_text(element: ET.Element, where: str) -> None:
 
 
 def _verb(element: ET.Element, parent: str) -> Verb:
-    name = _name(element.tag)
+    name = tag_name(element.tag)
     if name not in ATTRIBUTES:
         if name in OTHER_VERBS:
             raise BxmlError(
@@ -378,7 +329,7 @@ def _verb(element: ET.Element, parent: str) -> Verb:
     table = ATTRIBUTES[name]
     attrs: dict[str, Any] = {}
     for key, value in element.attrib.items():
-        attribute = _name(key)
+        attribute = tag_name(key)
         check = table.get(attribute)
         if check is None:
             known = ", ".join(table) or "none"
@@ -407,7 +358,7 @@ def _content(element: ET.Element, name: str) -> str:
     for child in element.iter():
         if child is element:
             continue
-        tag = _name(child.tag)
+        tag = tag_name(child.tag)
         if name != "SpeakSentence" or tag not in SSML_TAGS:
             what = "SSML (" + ", ".join(sorted(SSML_TAGS)) + ")" if name == "SpeakSentence" else "text"
             raise BxmlError(name, "", f"<{name}> holds {what}, not <{tag}>")

@@ -19,12 +19,13 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
+from catapult_nb.bxml import MAX_BXML_BYTES, BxmlError
 from catapult_nb.engine import COMPLETED, DISCONNECTED, GatherMachine, GatherSpec
 from catapult_nb.errors import Error
 from catapult_nb.options import Prompt
 from catapult_nb.prompts import PromptLength, estimate
 from catapult_nb.redact import MASK, redact_url
-from catapult_nb.simulator.bxml import MAX_BXML_BYTES, BxmlError, Verb, parse_bxml
+from catapult_nb.simulator.bxml import Verb, parse_bxml
 from catapult_nb.simulator.resources import SimCall, new_id
 from catapult_nb.simulator.state import ANSWER_DELAY, INBOUND_RING_SECONDS
 from catapult_nb.simulator.v2_webhooks import ANSWERED_WITH_BXML, Hook, payload

@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
-from catapult_nb.simulator.bxml import BxmlError, parse_bxml
+from catapult_nb.bxml import BxmlError
+from catapult_nb.simulator.bxml import parse_bxml
 from catapult_nb.simulator.errors import ApiError
 from catapult_nb.simulator.resources import SimCall
 from catapult_nb.simulator.state import ENDED_CALL_HORIZON, STATE_KEY

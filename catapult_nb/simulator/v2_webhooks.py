@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
-from catapult_nb.simulator.bxml import MAX_BXML_BYTES
+from catapult_nb.bxml import MAX_BXML_BYTES
 from catapult_nb.simulator.delivery import CallbackTarget
 
 __all__ = ["CORE_FIELDS", "V2_USER_AGENT", "WEBHOOK_FIELDS", "Hook", "payload"]

@@ -6,7 +6,8 @@ each such gather in its gathers table beside v1's, named by its call and the tim
 served (:func:`gather_key`), with options in the v1 table's shape where the names are shared
 (``maxDigits``, ``interDigitTimeout``, ``terminatingDigits``, ``tag``, ``prompt.sentence`` …), v2's own
 attributes (``firstDigitTimeout``, ``repeatCount``, ``gatherUrl`` …) beside them, and ``"dialect": "v2"``.
-Documents are read as untrusted XML (:mod:`defusedxml`: no DTD, no entities).
+Documents are read as untrusted XML by :func:`catapult_nb.bxml.read_bxml` (:mod:`defusedxml`: no DTD, no
+entities; at most 64 KB), whatever their root; what is not a ``<Gather>`` is passed over, unchecked.
 """
 
 from __future__ import annotations
@@ -14,19 +15,14 @@ from __future__ import annotations
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from catapult_nb.errors import Error
+from catapult_nb.bxml import MAX_BXML_BYTES as MAX_DOCUMENT
+from catapult_nb.bxml import BxmlError, gather_elements, read_bxml
 
 __all__ = ["MAX_DOCUMENT", "BxmlError", "bxml_document", "gather_key", "gathers_in", "is_v2_gather"]
 
-#: A BXML document is at most this many bytes (Bandwidth's limit).
-MAX_DOCUMENT = 64 * 1024
 _NUMBERS = {"maxDigits": int, "repeatCount": int, "interDigitTimeout": float, "firstDigitTimeout": float}
 _SPEECH = {"voice": "voice", "locale": "locale", "gender": "gender"}
 _PASSWORDS = frozenset({"password", "fallbackPassword"})
-
-
-class BxmlError(Error, ValueError):
-    """The text is not a BXML document that can be read; the message says why."""
 
 
 def gathers_in(document: str | bytes) -> list[dict[str, Any]]:
@@ -36,24 +32,10 @@ def gathers_in(document: str | bytes) -> list[dict[str, Any]]:
     ``<SpeakSentence>`` becomes ``prompt.sentence`` (with its voice), a ``<PlayAudio>`` ``prompt.fileUrl``
     (the first nested verb; ``nestedVerbs`` counts them all). Passwords are left out.
 
-    :raises BxmlError: not XML, over 64 KB, or XML that uses a DTD or entities.
+    :raises BxmlError: empty, not XML, over 64 KB, or XML that uses a DTD or entities.
     """
-    import defusedxml.ElementTree as SafeET
-    from defusedxml import DefusedXmlException
-
-    raw = document.encode("utf-8") if isinstance(document, str) else bytes(document)
-    if len(raw) > MAX_DOCUMENT:
-        raise BxmlError(f"the BXML document is {len(raw):,} bytes; a document is at most {MAX_DOCUMENT:,}")
-    try:
-        root = SafeET.fromstring(raw)
-    except DefusedXmlException as exc:
-        raise BxmlError(f"the BXML declares a DTD or entities ({type(exc).__name__}), which BXML never "
-                        "needs and which are not read from untrusted XML") from None
-    except SafeET.ParseError as exc:
-        raise BxmlError(f"the BXML could not be read: {exc}") from None
-    found = [root] if root.tag == "Gather" else list(root.iter("Gather"))
     out = []
-    for element in found:
+    for element in gather_elements(read_bxml(document)):
         options: dict[str, Any] = {"dialect": "v2"}
         for name, value in element.attrib.items():
             if name in _PASSWORDS:

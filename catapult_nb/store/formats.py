@@ -20,8 +20,9 @@ from urllib.parse import parse_qsl, urlsplit
 import ijson
 import orjson
 
+from catapult_nb.bxml import BxmlError
 from catapult_nb.errors import Error
-from catapult_nb.store.bxml import BxmlError, gather_key, gathers_in
+from catapult_nb.store.bxml import gather_key, gathers_in
 from catapult_nb.store.keys import MAX_DEPTH, canonical_json, dialect_of, too_deep
 
 __all__ = [
