@@ -60,7 +60,8 @@ FULL_OPTIONS = GatherOptions(
 TRICKY_SENTENCE = 'Press "1" for $5\nthen #'
 NASTY_SENTENCES = [
     TRICKY_SENTENCE,
-    "it's a `back tick` and $(echo no) and \\ and #{x} #$y #@z\tend\r\n\u2028ok ünïcødé \x01",
+    # control characters other than tabs and line breaks are refused before any code is generated
+    "it's a `back tick` and $(echo no) and \\ and #{x} #$y #@z\tend\r\n\u2028ok ünïcødé \u00a0",
 ]
 
 CASES: dict[str, dict[str, Any]] = {

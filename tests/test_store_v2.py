@@ -197,7 +197,8 @@ def test_json_lines_of_v2_webhooks_import_beside_v1_events_with_the_same_checks(
     assert (report.imported, report.duplicates, report.rejected_count) == (3, 1, 3)
     rejected = report.rejected.set_index("line")
     assert rejected["reason"].astype(str).to_dict() == {5: "bad-time", 6: "no-time", 7: "no-callId"}
-    assert rejected.loc[5, "detail"] == "eventTime 'soon' is not an ISO 8601 time from 1677-09-21 to 2262-04-11"
+    assert rejected.loc[5, "detail"] == (
+        "eventTime 'soon' is not an ISO 8601 time from 1677-09-21 to 2262-04-11")
     assert rejected.loc[6, "detail"] == "the event has no eventTime"
     frame = store.to_dataframe()
     assert frame["dialect"].tolist() == ["v1", "v2", "v2"]
