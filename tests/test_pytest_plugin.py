@@ -2,7 +2,7 @@
 
 The plugin reaches this suite the way it reaches a user's: through the ``pytest11`` entry point of the
 installed package. Inner test runs use ``pytester``; one test installs the package into a new virtual
-environment and runs the README's own app and test file there, with no conftest.
+environment and runs the documentation's own app and test file (docs/testing-your-app.md) there, with no conftest.
 """
 
 from __future__ import annotations
@@ -159,12 +159,12 @@ def test_the_class_can_be_used_without_pytest():
 
 
 # --------------------------------------------------------------------------------------------------
-# The README's own app and test file, in a new virtual environment with the package installed
+# The documentation's own app and test file, in a new virtual environment with the package installed
 
 
 def readme_files() -> dict[str, str]:
-    """The files the README's "Testing your own app" section shows, by the name it gives them."""
-    text = (ROOT / "README.md").read_text()
+    """The files the "Testing your own app" page (docs/testing-your-app.md) shows, by the name it gives."""
+    text = (ROOT / "docs" / "testing-your-app.md").read_text()
     blocks = re.findall(r"<!-- user-app: (\S+) -->\n```python\n(.*?)```", text, re.S)
     return dict(blocks)
 
@@ -192,7 +192,7 @@ def test_pip_install_then_the_readme_test_file_passes_with_no_conftest(tmp_path)
     for name in ("pyproject.toml", "README.md", "catapult_nb"):
         subprocess.run(["cp", "-r", str(ROOT / name), str(source)], check=True)
 
-    # when the package is installed with pip and the README's files are all the project has
+    # when the package is installed with pip and the page's files are all the project has
     install = subprocess.run(
         [python, "-m", "pip", "install", "--quiet", "--no-deps", str(source)],
         capture_output=True, text=True, cwd=tmp_path,
