@@ -76,6 +76,7 @@ class Skipped:
     number: int
 
 
+#: One item a format's reader yields: an event, a gather's options, a rejected or a skipped record.
 Record = EventRecord | GatherRecord | Rejected | Skipped
 
 
