@@ -2,7 +2,8 @@
 
 The plugin reaches this suite the way it reaches a user's: through the ``pytest11`` entry point of the
 installed package. Inner test runs use ``pytester``; one test installs the package into a new virtual
-environment and runs the documentation's own app and test file (docs/testing-your-app.md) there, with no conftest.
+environment and runs the documentation's own app and test file (docs/testing-your-app.md) there, with
+no conftest.
 """
 
 from __future__ import annotations
