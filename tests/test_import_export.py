@@ -425,6 +425,18 @@ def test_parquet_partitioned_by_date_is_read_by_duckdb_and_pyarrow(store, tmp_pa
         store.to_parquet(tmp_path / "x", partition_by="hour")
 
 
+def test_parquet_partitions_by_the_events_time_not_when_it_was_received(store, tmp_path):
+    # three events of just before midnight received just after it, and one replayed a week later
+    records = [{"payload": gather_event(i, time=f"2026-01-01T23:59:5{i}Z"),
+                "received": f"2026-01-02T00:00:0{i}Z"} for i in range(3)]
+    records.append({"payload": gather_event(3, time="2026-01-03T10:00:00Z"),
+                    "received": "2026-01-10T10:00:00Z"})
+    assert store.import_events(lines(records)).imported == 4
+    store.to_parquet(tmp_path / "events", partition_by="date")
+    dates = {p.name: len(ds.dataset(p).to_table()) for p in (tmp_path / "events").iterdir()}
+    assert dates == {"date=2026-01-01": 3, "date=2026-01-03": 1}
+
+
 def test_payloads_export_as_canonical_equal_json(filled):
     exported = [json.loads(line)["payload"] for line in filled.to_jsonl().splitlines()
                 if b'"payload"' in line]
