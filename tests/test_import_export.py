@@ -433,7 +433,7 @@ def test_parquet_partitions_by_the_events_time_not_when_it_was_received(store, t
                     "received": "2026-01-10T10:00:00Z"})
     assert store.import_events(lines(records)).imported == 4
     store.to_parquet(tmp_path / "events", partition_by="date")
-    dates = {p.name: len(ds.dataset(p).to_table()) for p in (tmp_path / "events").iterdir()}
+    dates = {p.name: len(ds.dataset(p).to_table()) for p in (tmp_path / "events").rglob("date=*")}
     assert dates == {"date=2026-01-01": 3, "date=2026-01-03": 1}
 
 
