@@ -271,3 +271,20 @@ def test_a_campaign_result_is_a_source_for_the_gather_table() -> None:
     assert table.equals(analysis.gather_table(result.events, result.gathers))
     assert table.equals(result.table[table.columns])  # the result's own table adds the callers' columns
     assert len(table) == 50 and set(table["maxDigits"]) == {3}
+
+
+def test_the_summary_rates_count_finished_callers_only() -> None:
+    # a lossy wire run: one caller's gather event never arrived, so that gather has not finished
+    whole = run_campaign(GatherOptions(inter_digit_timeout=3), n=60, seed=1)
+    gather_events = whole.events.index[whole.events["eventType"] == "gather"]
+    lossy = CampaignResult(whole.events.drop(index=gather_events[0]), whole.gathers, whole.options,
+                           whole.label, whole.seed)
+    table = lossy.table
+    assert (~table["finished"]).sum() == 1 and len(table) == 60
+    finished = table.loc[table["finished"]]
+    summary = lossy.summary()
+    assert summary["callers"] == 60
+    assert summary["completionRate"] + summary["timeoutRate"] + summary["hungUpRate"] == pytest.approx(1.0)
+    assert summary["timeoutRate"] == pytest.approx((finished["reason"] == "inter-digit-timeout").mean())
+    assert summary["correctRate"] == pytest.approx(finished["correct"].mean())
+    assert summary["medianDuration"] == pytest.approx(finished["duration"].median())

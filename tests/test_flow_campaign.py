@@ -6,7 +6,9 @@ import pytest
 
 from catapult_nb import campaign
 from catapult_nb.campaign import Caller, mix
-from catapult_nb.flows import Ask, Flow, FlowComparison, FlowError, Say, compare_flows, run_campaign
+from catapult_nb.campaign.flow_engine import play_one_by_one
+from catapult_nb.engine import prompt_duration
+from catapult_nb.flows import Ask, Flow, FlowComparison, FlowError, Hangup, Say, compare_flows, run_campaign
 from catapult_nb.flows.examples import account_code
 
 
@@ -131,6 +133,45 @@ def test_compare_takes_flows_and_gives_their_comparison() -> None:
     comparison = campaign.compare(flows, n=200, seed=2)
     assert isinstance(comparison, FlowComparison)
     assert comparison.shares().equals(compare_flows(flows, n=200, seed=2))
+
+
+LONG_PROMPT = ("Welcome. Please listen carefully, as our menu options have changed. Enter the number of your "
+               "branch, then pound.")
+
+
+@pytest.mark.parametrize("player", [run_campaign, play_one_by_one], ids=["vectorised", "one-by-one"])
+def test_callers_who_barge_in_press_during_the_prompt_and_others_wait_for_its_end(player):
+    flow = Flow({"branch": Ask(LONG_PROMPT, max_digits=3, terminating_digits="#", routes={r"\d": "bye"},
+                               answers="1"),
+                 "bye": Hangup()})
+    prompt = prompt_duration(LONG_PROMPT, None)
+    assert prompt > 5
+    # one key then pound, no hesitation spread: the gather ends at the second key
+    typist = dict(first_key_median=2.0, first_key_sigma=0.0, key_gap_median=0.1, key_gap_sigma=0.0,
+                  terminator_rate=1.0, terminator="#", hang_up_rate=0.0, extra_keys_rate=0.0)
+    eager = player(flow, Caller(name="eager", barge_in=1.0, **typist), n=200, seed=4).callers
+    patient = player(flow, Caller(name="patient", barge_in=0.0, **typist), n=200, seed=4).callers
+    assert (eager["path"] == "branch → bye").all() and (patient["path"] == "branch → bye").all()
+    # every eager caller presses while the prompt plays, at moments spread over it
+    assert (eager["time"] < prompt + 0.1 + 1e-6).all(), eager["time"].max()
+    assert eager["time"].min() < prompt / 4 and eager["time"].max() > prompt * 3 / 4
+    # a caller who never barges in waits for the prompt's end, then hesitates 2 s
+    assert patient["time"].tolist() == pytest.approx([prompt + 2.0 + 0.1] * 200, abs=1e-3)
+
+
+@pytest.mark.parametrize("answers", [{"1": 1, "2": 1}, lambda rng: "12"[rng.integers(2)]],
+                         ids=["weights", "callable"])
+def test_a_caller_draws_afresh_at_each_visit_of_a_step(answers):
+    # "2" is invalid and asks again: with fresh draws at each visit, callers who first press 2 go on to
+    # press 1 at a later visit (the same draws at every visit would repeat 2 until retries run out)
+    flow = Flow({"menu": Ask("Press 1.", max_digits=1, routes={"1": "bye"}, retries=5, answers=answers),
+                 "bye": Hangup()})
+    for player in (run_campaign, play_one_by_one):
+        callers = player(flow, Caller.typical(hang_up_rate=0.0), n=300, seed=8).callers
+        retried = callers[callers["retries"] > 0]
+        assert len(retried) > 50
+        assert (retried["outcome"] == "completed").mean() > 0.8, retried["path"].value_counts()
+        assert retried["retries"].nunique() >= 3  # 1, 2, 3… tries: each visit its own coin
 
 
 def test_a_caller_cut_off_has_the_reason_in_the_result():

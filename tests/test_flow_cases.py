@@ -83,6 +83,24 @@ def test_check_says_where_a_changed_flow_differs(session):
         cases[0].verify(run)
 
 
+def test_check_of_a_changed_flow_against_the_old_cases_fails_naming_the_step(session):
+    flow = account_code()
+    changed = flow.but("changed", confirm=flow.steps["confirm"].but(routes={"1": "sorry", "2": "thanks"}))
+    result = changed.check(session, cases=flow.test_cases())
+    assert not result.passed
+    failed = result.cases[~result.cases["passed"]]
+    assert len(failed) >= 2 and failed["difference"].str.len().gt(0).all()
+    expected = "case 1: after step 'confirm' the flow went to 'sorry', expected 'thanks'"
+    assert expected in failed["difference"].str.cat()
+    # the cases that still pass are those that never press 1 or 2 at confirm
+    assert not result.cases.loc[result.cases["passed"], "caller"].str.contains("confirm: '[12]'").any()
+    assert result.coverage < 1
+    assert not result.edges.set_index(["source", "target"]).loc[("confirm", "sorry"), "covered"]
+    assert f"{result.cases['passed'].sum()} of {len(result.cases)} cases passed" in repr(result)
+    # and its own cases pass
+    assert changed.check(session).passed
+
+
 @pytest.mark.slow  # runs pytest twice in a subprocess
 def test_a_generated_pytest_file_passes_and_fails_naming_the_step(tmp_path):
     flow = Flow({

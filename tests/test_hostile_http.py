@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 
+from catapult_nb.receiver.checks import MAX_BODY, MAX_DEPTH
 from catapult_nb.receiver.receiver import CallbackReceiver
 from catapult_nb.simulator import Simulator
 from catapult_nb.simulator.bxml import SIMULATED_VERBS, BxmlError, parse_bxml
@@ -361,6 +362,49 @@ def test_the_simulator_never_answers_5xx_nor_hangs(simulator, pool, data) -> Non
     sim, call_id, gather_id = simulator
     batch = data.draw(batches(simulator_paths(sim, call_id, gather_id)))
     check_batch(sim.port, batch, pool)
+
+
+def _nested(depth: int) -> bytes:
+    """An object whose value nests lists to ``depth`` levels in all (the object is the first)."""
+    return b'{"x":' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
+
+
+def _chunks(body: bytes) -> Iterator[bytes]:
+    yield from (body[i:i + 8192] for i in range(0, len(body), 8192))
+
+
+@pytest.mark.parametrize(("body", "status", "reason"), [
+    (b'{"a":"' + b"x" * MAX_BODY + b'"}', 413, "too-large"),
+    ("chunked", 413, "too-large"),
+    (_nested(MAX_DEPTH + 1), 400, "too-deep"),
+    (_nested(3000), 400, "too-deep"),
+], ids=["over-the-size", "chunked-over-the-size", "one-level-too-deep", "far-too-deep"])
+def test_the_receiver_refuses_oversize_and_over_deep_bodies_with_their_status(
+    receiver, body, status, reason
+) -> None:
+    before = len(receiver.rejected())
+    # a chunked body declares no length: the limit applies as it arrives
+    data = _chunks(b'{"a":"' + b"x" * MAX_BODY + b'"}') if body == "chunked" else body
+    answer = requests.post(receiver.url, data=data, auth=("catapult", "pa55-w0rd"), timeout=ANSWER_WITHIN)
+    assert answer.status_code == status, answer.text
+    assert receiver.rejected()["reason"].tolist()[before:] == [reason]
+
+
+def test_the_receiver_takes_a_body_at_the_size_and_depth_limits(receiver) -> None:
+    at_size = b'{"a":"' + b"x" * (MAX_BODY - 8) + b'"}'
+    assert len(at_size) == MAX_BODY
+    for body in (at_size, _nested(MAX_DEPTH)):
+        answer = requests.post(receiver.url, data=body, auth=("catapult", "pa55-w0rd"), timeout=ANSWER_WITHIN)
+        assert answer.status_code == 200, answer.text
+
+
+def test_the_simulator_refuses_an_oversize_body_with_413(simulator) -> None:
+    sim, call_id, _ = simulator
+    url = f"{sim.api_url}/users/{sim.user_id}/calls/{call_id}/gather"
+    body = b'{"tag":"' + b"x" * 1024**2 + b'"}'
+    answer = requests.post(url, data=body, auth=(sim.api_token, sim.api_secret), timeout=ANSWER_WITHIN,
+                           headers={"Content-Type": "application/json"})
+    assert answer.status_code == 413, answer.text
 
 
 @pytest.fixture(scope="module")

@@ -254,14 +254,18 @@ def test_bad_records_are_rejected_with_their_line_number_and_reason(store):
         b'{"eventType":"gather","callId":"c","time":"2026-01-01T00:00:00Z","n":1e999}\n',  # 9 inf
         b'{"eventType":"gather","callId":"c","time":"2026-01-01T00:00:00Z","t":"\\ud800"}\n',  # 10
         b"[1, 2]\n",                                                           # 11 not an object
+        b'{"eventType":"gather","callId":"","time":"2026-01-01T00:00:00Z"}\n',   # 12 empty callId
+        b'{"eventType":"gather","callId":" \\t","time":"2026-01-01T00:00:00Z"}\n',  # 13 blank callId
         b"\n",                                                                 # blank: skipped
-        lines([gather_event(2)]),                                              # 13
+        lines([gather_event(2)]),                                              # 15
     ])
     report = store.import_events(data, format="jsonl")
     rejected = report.rejected.set_index("line")["reason"].astype(str).to_dict()
     assert rejected == {2: "no-callId", 3: "no-time", 4: "bad-time", 5: "bad-callId", 6: "not-json",
-                        7: "not-utf-8", 8: "too-large", 9: "not-json", 10: "not-json", 11: "not-an-object"}
-    assert (report.read, report.imported, report.rejected_count) == (12, 2, 10)
+                        7: "not-utf-8", 8: "too-large", 9: "not-json", 10: "not-json", 11: "not-an-object",
+                        12: "bad-callId", 13: "bad-callId"}
+    assert (report.read, report.imported, report.rejected_count) == (14, 2, 12)
+    assert store.events["callId"].tolist() == [gather_event(1)["callId"], gather_event(2)["callId"]]
     assert "line" in report._repr_html_() and "no-callId" in report._repr_html_()
 
 
@@ -419,6 +423,18 @@ def test_parquet_partitioned_by_date_is_read_by_duckdb_and_pyarrow(store, tmp_pa
     assert table.num_rows == 30 and {"payload", "digits", "date"} <= set(table.column_names)
     with pytest.raises(ValueError, match="partition_by must be one of date"):
         store.to_parquet(tmp_path / "x", partition_by="hour")
+
+
+def test_parquet_partitions_by_the_events_time_not_when_it_was_received(store, tmp_path):
+    # three events of just before midnight received just after it, and one replayed a week later
+    records = [{"payload": gather_event(i, time=f"2026-01-01T23:59:5{i}Z"),
+                "received": f"2026-01-02T00:00:0{i}Z"} for i in range(3)]
+    records.append({"payload": gather_event(3, time="2026-01-03T10:00:00Z"),
+                    "received": "2026-01-10T10:00:00Z"})
+    assert store.import_events(lines(records)).imported == 4
+    store.to_parquet(tmp_path / "events", partition_by="date")
+    dates = {p.name: len(ds.dataset(p).to_table()) for p in (tmp_path / "events").rglob("date=*")}
+    assert dates == {"date=2026-01-01": 3, "date=2026-01-03": 1}
 
 
 def test_payloads_export_as_canonical_equal_json(filled):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+import base64
+import inspect
 import json
 import logging
 import socket
+import textwrap
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from catapult_nb.receiver import checks
+from catapult_nb.receiver.checks import BODY_TIMEOUT
 from catapult_nb.receiver.receiver import MAX_BODY, CallbackReceiver
 from catapult_nb.store.store import EventStore
 
@@ -278,8 +284,15 @@ def guarded(store: EventStore) -> Iterator[CallbackReceiver]:
         (("someone", "pa55-w0rd:with-colon"), {}, "bad-credentials"),
         (None, {"Authorization": "Basic !!!not-base64"}, "bad-credentials"),
         (None, {"Authorization": "Bearer abc"}, "no-credentials"),
+        (("catapult", "pa55-w0rd"), {}, "bad-credentials"),
+        (("catapult", "pa55-w0rd:with-colon!"), {}, "bad-credentials"),
+        (("catapult", ""), {}, "bad-credentials"),
+        (None, {"Authorization": "Basic " + base64.b64encode(b"catapult").decode()}, "bad-credentials"),
+        (("catapul", "pa55-w0rd:with-colon"), {}, "bad-credentials"),
+        (("catapults", "pa55-w0rd:with-colon"), {}, "bad-credentials"),
     ],
-    ids=["none", "wrong-password", "wrong-user", "garbage", "other-scheme"],
+    ids=["none", "wrong-password", "wrong-user", "garbage", "other-scheme", "password-prefix",
+         "password-extended", "empty-password", "no-colon", "user-prefix", "user-extended"],
 )
 def test_basic_auth_is_required(
     guarded: CallbackReceiver, http: requests.Session, auth, headers, reason: str
@@ -289,6 +302,24 @@ def test_basic_auth_is_required(
     assert response.headers["WWW-Authenticate"].startswith("Basic realm=")
     assert guarded.rejected()["reason"].tolist() == [reason]
     assert len(guarded.store) == 0
+
+
+def test_both_credentials_are_compared_in_constant_time() -> None:
+    # a check of the code: the user name and the password each go through hmac.compare_digest, and
+    # neither is compared any other way (==, startswith…), which would leak how much of it matched
+    tree = ast.parse(textwrap.dedent(inspect.getsource(checks.check_basic_auth)))
+    digests = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+               and ast.unparse(node.func) in ("hmac.compare_digest", "compare_digest")]
+    compared = {ast.unparse(node.args[0]) for node in digests}
+    assert compared == {"user.encode()", "password.encode()"}, compared
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            assert not {"user", "password"} & {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}, (
+                ast.unparse(node))
+        if isinstance(node, ast.Call) and node not in digests:
+            names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+            assert not ({"user", "password"} & names and isinstance(node.func, ast.Attribute)
+                        and node.func.attr in ("startswith", "endswith", "find", "index")), ast.unparse(node)
 
 
 def test_basic_auth_with_the_right_credentials(guarded: CallbackReceiver, http: requests.Session) -> None:
@@ -604,6 +635,17 @@ def test_a_body_that_stalls_is_a_recorded_408(store: EventStore) -> None:
             answer = _read_all(sock)
         assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
         assert receiver.rejected()["reason"].tolist() == ["body-timeout"]
+
+
+def test_a_declared_body_over_the_limit_is_a_413_at_once(receiver: CallbackReceiver) -> None:
+    # the Content-Length alone decides: none of the 100 MB is sent, and the answer comes well before the
+    # body timeout (a receiver that waited for the body would answer 408 after BODY_TIMEOUT seconds)
+    with socket.create_connection(("127.0.0.1", receiver.port), timeout=BODY_TIMEOUT / 2) as sock:
+        head = f"POST {receiver.path} HTTP/1.1\r\nHost: x\r\nContent-Length: {100 * 1024**2}\r\n\r\n"
+        sock.sendall(head.encode())
+        answer = sock.recv(65536)  # a socket timeout fails the test
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert receiver.rejected()["reason"].tolist() == ["too-large"]
 
 
 def test_a_keep_alive_connection_serves_several_deliveries(

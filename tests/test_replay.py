@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
 import socket
 import threading
 import time
 
+import aiohttp
 import pandas as pd
 import pytest
 from hostile_servers import HugeBody, RawServer, dripping, dripping_head
@@ -153,6 +155,25 @@ def test_get_sends_query_parameters_and_a_url_password_is_sent_but_never_shown(c
     assert "s3cret-pass" not in rows.attrs["url"]
     refused = replay(EVENTS[:1], f"http://me:s3cret-pass@127.0.0.1:{closed_port()}/cb")
     assert "s3cret-pass" not in refused.loc[0, "error"]
+
+
+@pytest.mark.parametrize("error", [
+    aiohttp.ClientPayloadError, ValueError,
+    lambda text: aiohttp.ClientResponseError(None, (), message=text),  # type: ignore[arg-type]
+], ids=["client-error", "value-error", "not-http"])
+def test_a_url_password_in_a_transport_error_is_masked_in_the_rows(monkeypatch, error):
+    # a transport whose error text holds the whole URL, password included
+    password = "s3cret-" + secrets.token_hex(6)
+
+    def refuse(self, method, url, **kwargs):
+        raise error(f"cannot send to {url}")
+
+    monkeypatch.setattr(aiohttp.ClientSession, "request", refuse)
+    rows = replay(EVENTS, f"http://me:{password}@127.0.0.1:9/cb")
+    assert rows["error"].str.contains("cannot send to http://me:***@127.0.0.1:9/cb", regex=False).all(), (
+        rows["error"].tolist())
+    shown = rows.to_json() + repr(rows) + rows.to_html() + repr(rows.attrs)
+    assert password not in shown
 
 
 def test_recorded_pace_keeps_the_gaps_divided_by_speed(stored, collector, monkeypatch):

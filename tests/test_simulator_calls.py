@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
+import logging
+import secrets
+import time
 from datetime import datetime
 
+import aiohttp
 import pytest
 from conftest import SIMULATOR_SPEED, Api
 from pytest_httpserver import HTTPServer
@@ -332,6 +337,27 @@ def test_credentials_in_callback_urls_are_masked_in_deliveries(api, collector, s
     assert "pa55word" not in record["url"] and "user:***@" in record["url"]
     assert redact_url("http://a:b@h:1/p?q") == "http://a:***@h:1/p?q"
     assert redact_url("http://h/p") == "http://h/p"
+
+
+@pytest.mark.parametrize("error", [aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, ValueError])
+def test_a_url_password_in_a_delivery_error_is_masked_everywhere(api, simulator, monkeypatch, caplog, error):
+    # a transport whose error text holds the whole URL, password included
+    password = "pa55-" + secrets.token_hex(6)
+
+    def refuse(self, url, **kwargs):
+        raise error(f"cannot send to {url}")
+
+    monkeypatch.setattr(aiohttp.ClientSession, "post", refuse)
+    caplog.set_level(logging.INFO, logger="catapult_nb.simulator.delivery")
+    call_id = api.create_call(f"http://user:{password}@127.0.0.1:9/cb")
+    deadline = time.monotonic() + 10
+    while not (records := simulator.phone.deliveries(call_id)) and time.monotonic() < deadline:
+        simulator.wait_idle()  # the answer callback is queued once the call is answered
+    simulator.wait_idle()
+    records = simulator.phone.deliveries(call_id)
+    assert records and all(record["error"] for record in records)
+    assert "cannot send to http://user:***@127.0.0.1:9/cb" in records[0]["error"]
+    assert password not in json.dumps(records, default=str) + caplog.text
 
 
 # -- virtual phone --------------------------------------------------------------------------------

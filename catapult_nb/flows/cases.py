@@ -483,12 +483,17 @@ class CheckResult:
         )
 
 
-def check(flow: Flow, session: Session, *, timeout: float = 60.0) -> CheckResult:
+def check(
+    flow: Flow, session: Session, *, cases: list[Case] | None = None, timeout: float = 60.0
+) -> CheckResult:
     """Run every case of :func:`test_cases` on ``session`` (calls at once, one thread per caller).
 
+    :param cases: the cases to run instead, e.g. those of the flow before a change
+        (``changed.check(session, cases=flow.test_cases())``): a case the change breaks fails, naming the
+        step, and the edges only it covered count as not covered.
     :returns: a :class:`CheckResult`: each case's pass or fail with the difference, and edge coverage.
     """
-    cases = test_cases(flow)
+    cases = test_cases(flow) if cases is None else list(cases)
     results: dict[str, str] = {}
 
     def one(case: Case) -> tuple[str, str]:

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from catapult_nb.flows import cases
+from catapult_nb.flows.cases import check as check_cases
 from catapult_nb.flows.diagram import MERMAID_MIMETYPE, to_mermaid
 from catapult_nb.flows.runner import FlowRun, router
 from catapult_nb.flows.steps import Edge, Step, check_steps
 
 if TYPE_CHECKING:
-    from catapult_nb.flows.cases import Case
+    from catapult_nb.flows.cases import Case, CheckResult
     from catapult_nb.session.session import Call, Session
 
 __all__ = ["Flow"]
@@ -90,10 +91,13 @@ class Flow:
         """
         return cases.test_cases(self, progress=progress)
 
-    def check(self, session: Session, *, timeout: float = 60.0) -> cases.CheckResult:
+    def check(
+        self, session: Session, *, cases: list[Case] | None = None, timeout: float = 60.0
+    ) -> CheckResult:
         """Run every case on ``session`` (the simulator): each case's pass or fail with the difference,
-        and which edges were covered."""
-        return cases.check(self, session, timeout=timeout)
+        and which edges were covered. ``cases`` (default: this flow's own) may be another flow's, to see
+        what a change breaks: ``changed.check(session, cases=flow.test_cases())``."""
+        return check_cases(self, session, cases=cases, timeout=timeout)
 
     def to_pytest(self, path: Any, *, flow_ref: str | None = None, speed: float = 20.0) -> Any:
         """Write the cases as a standalone pytest file; ``flow_ref="package.module:name"`` makes it test
