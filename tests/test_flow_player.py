@@ -62,3 +62,42 @@ def test_a_failed_click_says_why_in_the_status(session):
     player = FlowPlayer(session, account_code())
     player._clicked(player.hang_up)
     assert "no call" in player.status.value
+
+
+def test_a_closed_sessions_player_says_so_in_one_line(tmp_path):
+    # given a player whose session is closed (the last cell of a notebook, say)
+    session = Session.simulated(speed=SPEED, store=tmp_path / "closed.sqlite3")
+    player = FlowPlayer(session, account_code())
+    run = player.place_call()
+    run.wait_step("code")
+    session.close()
+    # then the player says so at once, and its call button is off
+    assert "this session is closed" in player.status.value and player.call_button.disabled
+    # and a click says the same, in one line, without the client's or the connection's error
+    for click in (player.place_call, lambda: player.press("1")):
+        player._clicked(click)
+        assert "this session is closed" in player.status.value, player.status.value
+        assert "CatapultClient" not in player.status.value and "urllib3" not in player.status.value
+        assert "\n" not in player.status.value
+    assert player.keypad is not None
+    player.keypad._clicked("1")
+    assert "this session is closed" in player.keypad.display.value
+    assert "Connection" not in player.keypad.display.value
+
+
+def test_a_player_on_a_fast_session_says_so_and_simulated_plays_at_a_persons_pace(session):
+    # given the notebook's fast session: the player warns that a person cannot keep up
+    fast = FlowPlayer(session, account_code())
+    assert f"×{SPEED}" in fast.pace.value and "FlowPlayer.simulated(flow)" in fast.pace.value
+    # when a player gets its own simulator
+    player = FlowPlayer.simulated(account_code())
+    try:
+        # then it runs at speed 1, says nothing about pace, and is a session apart from the notebook's
+        assert player.session.speed == 1 and player.pace.value == ""
+        assert player.session is not session
+    finally:
+        player.close()
+    # and closing the player closes the session it made, but never one it was given
+    assert player.session.closed
+    fast.close()
+    assert not session.closed

@@ -4,13 +4,13 @@ transcript growing as the call goes."""
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
 from catapult_nb.flows.diagram import MERMAID_MIMETYPE
 from catapult_nb.flows.transcript import conversation_html
-from catapult_nb.widgets._html import error_html
+from catapult_nb.widgets._html import CLOSED, action_error, error_html
 from catapult_nb.widgets._kernel import Coalescer, call_in_kernel
 from catapult_nb.widgets.live import Keypad
 
@@ -18,7 +18,10 @@ if TYPE_CHECKING:
     from catapult_nb.flows import Flow, FlowRun
     from catapult_nb.session.session import Session
 
-__all__ = ["FlowPlayer"]
+__all__ = ["HUMAN_SPEED", "FlowPlayer"]
+
+#: The fastest simulator a person can play by hand: keys a person presses 0.7 s apart must not time out.
+HUMAN_SPEED = 1.0
 
 
 class FlowPlayer(w.VBox):
@@ -28,11 +31,16 @@ class FlowPlayer(w.VBox):
     :meth:`press` (``session.phone.press(run.call, keys)``), :meth:`hang_up`
     (``session.phone.hang_up(run.call)``); ``run`` is the :class:`~catapult_nb.flows.FlowRun`.
     The diagram is Mermaid, drawn by JupyterLab ≥ 4.1 and Notebook 7.
+
+    A person plays at the simulator's real pace: :meth:`simulated` gives the player a simulator of its own
+    at speed 1, whatever speed the notebook's other session runs at. On a faster session the player says
+    so above its buttons. When the session is closed the player says that in one line.
     """
 
     def __init__(self, session: Session, flow: Flow, to: str = "+15551234567"):
         self.session = session
         self.flow = flow
+        self._owns_session = False
         self.run: FlowRun | None = None
         self._shown_step: object = object()  # the step the diagram highlights (none drawn yet)
         self.to = w.Text(to, description="call to", layout=w.Layout(width="260px"))
@@ -41,6 +49,8 @@ class FlowPlayer(w.VBox):
         self.call_button.on_click(lambda _: self._clicked(self.place_call))
         self.status = w.HTML("<i>no call yet</i>")
         self.status.add_class("cnb-flow-status")
+        self.pace = w.HTML(_pace_note(session))
+        self.pace.add_class("cnb-flow-pace")
         self.diagram = w.Output(layout=w.Layout(width="560px", min_height="200px"))
         self.diagram.add_class("cnb-flow-diagram")
         self.transcript = w.HTML(conversation_html(_empty(), ""))
@@ -55,12 +65,27 @@ class FlowPlayer(w.VBox):
         self._refresh_soon = Coalescer(self.refresh)
         super().__init__([
             w.HTML(f"<h4 style='margin:4px 0'>Flow <i>{html.escape(flow.name)}</i></h4>"),
+            self.pace,
             w.HBox([self.to, self.call_button]),
             self.status,
             w.HBox([self.diagram, w.VBox(side, layout=w.Layout(margin="0 0 0 16px", width="320px"))]),
         ])
         self.add_class("cnb-flow-player")
+        session.on_close(lambda: call_in_kernel(self._session_closed))
         self.refresh()
+
+    @classmethod
+    def simulated(cls, flow: Flow, to: str = "+15551234567", **session_kwargs: Any) -> FlowPlayer:
+        """A player on a simulator of its own at a person's pace (speed 1), closed with the player.
+
+        :param session_kwargs: further arguments of :meth:`Session.simulated` (``speed`` included).
+        """
+        from catapult_nb.session import Session
+
+        session_kwargs.setdefault("speed", HUMAN_SPEED)
+        player = cls(Session.simulated(**session_kwargs), flow, to=to)
+        player._owns_session = True
+        return player
 
     # -- the one-line actions -------------------------------------------------------------------------
 
@@ -100,6 +125,9 @@ class FlowPlayer(w.VBox):
             return
         self.transcript.value = run.transcript._repr_html_()
         call = html.escape(run.call.id) if run.call is not None else "—"
+        if self.session.closed:
+            self.status.value = error_html(CLOSED)
+            return
         if run.done:
             state = f"<b>{html.escape(str(run.outcome))}</b> <small>{html.escape(run.reason)}</small>"
         else:
@@ -110,8 +138,28 @@ class FlowPlayer(w.VBox):
         try:
             action()  # type: ignore[operator]
         except Exception as exc:  # a click handler has nowhere else to report
-            message = str(exc)
-            call_in_kernel(lambda: setattr(self.status, "value", error_html(message)))
+            shown = action_error(self.session, exc)
+            call_in_kernel(lambda: setattr(self.status, "value", shown))
+
+    def _session_closed(self) -> None:
+        self.status.value = error_html(CLOSED)
+        self.call_button.disabled = True
+
+    def close(self) -> None:
+        """Close the widget, and the session :meth:`simulated` made for it."""
+        if self._owns_session:
+            self.session.close()
+        super().close()
+
+
+def _pace_note(session: Session) -> str:
+    """A line saying the simulator runs too fast to play by hand, or nothing at a person's pace."""
+    if session.backend != "simulated" or session.speed <= HUMAN_SPEED:
+        return ""
+    speed = f"{session.speed:g}"
+    return (f"<small style='color:#9a6700'>The simulator runs at ×{speed}: a 7 s timeout passes in "
+            f"{7 / session.speed:.1f} s, too fast to play by hand. <code>FlowPlayer.simulated(flow)</code> "
+            "plays at a person's pace.</small>")
 
 
 def _empty() -> object:

@@ -13,7 +13,7 @@ import ipywidgets as w
 import pandas as pd
 
 from catapult_nb.engine import GatherMachine, GatherSpec
-from catapult_nb.widgets._html import error_html, key_class
+from catapult_nb.widgets._html import action_error, error_html, key_class
 from catapult_nb.widgets._kernel import Coalescer, Ticker, call_in_kernel
 
 if TYPE_CHECKING:
@@ -196,7 +196,7 @@ class Keypad(w.VBox):
         try:
             self.press(key)
         except Exception as exc:  # shown on the keypad; a click handler has nowhere else to report
-            self.display.value = error_html(str(exc))
+            self.display.value = action_error(self.session, exc)
 
     def _hang_up_clicked(self) -> None:
         if self.call is None:
@@ -205,7 +205,7 @@ class Keypad(w.VBox):
         try:
             self.session.phone.hang_up(self.call)
         except Exception as exc:
-            self.display.value = error_html(str(exc))
+            self.display.value = action_error(self.session, exc)
         else:
             self.display.value = "<i>far end hung up</i>"
 
@@ -378,7 +378,7 @@ class SessionPanel(w.VBox):
         try:
             self.place_call()
         except Exception as exc:  # shown in the panel; a click handler has nowhere else to report
-            self.status.value = error_html(str(exc))
+            self.status.value = action_error(self.session, exc)
 
 
 def _call_state(call: Call) -> str:
