@@ -35,8 +35,12 @@ $(SDK_V2_STAMP): pyproject.toml | $(VENV)/bin/python
 		$(BIN)/python -m pip install --quiet --quiet --target $(SDK_V2) "$$spec"
 	@touch $@
 
+# Notebooks are saved without their outputs (a content hook), and what they write goes to the ignored
+# notebooks/output/: running them leaves the checkout clean.
 lab: $(NOTEBOOKS_STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)
+	$(BIN)/jupyter lab --notebook-dir=notebooks \
+		--ContentsManager.pre_save_hook=catapult_nb.notebook_hooks.strip_outputs \
+		$(if $(filter 0,$(shell id -u)),--allow-root,)
 
 # The browser tests drive Debian's Chromium (never a downloaded browser build).
 CHROMIUM := /usr/bin/chromium

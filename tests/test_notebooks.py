@@ -167,7 +167,10 @@ def test_call_flows_notebook_plays_the_account_code_flow(tmp_path, fake_credenti
     assert "max-digits '12345'" in text and "max-digits '54321'" in text
     # every path checked on the simulator, and written as a pytest file
     assert "100% of the edges covered; all passed: True" in text
-    assert (tmp_path / "test_account_code_flow.py").read_text().startswith('"""Tests for the call flow')
+    # written to the ignored output/ folder, not beside the notebook
+    written = (tmp_path / "output" / "test_account_code_flow.py").read_text()
+    assert written.startswith('"""Tests for the call flow')
+    assert not (tmp_path / "test_account_code_flow.py").exists()
     # ten thousand synthetic callers, their funnel, the counted diagram, two variants compared
     assert "FlowCampaignResult('account code', 10,000 callers" in text
     assert "×" in text and "1 retry" in text and "image/png" in text
@@ -394,4 +397,4 @@ def test_prompt_lab_hears_compares_and_costs_prompts(tmp_path, fake_credentials)
     # the served recording was played; the missing one was skipped with its reason
     assert "greeting.wav" in text and "the file server answered HTTP 404" in text
     assert "prompt_timing='audio'" in text
-    assert (tmp_path / "greeting.wav").is_file()
+    assert (tmp_path / "output" / "greeting.wav").is_file() and not (tmp_path / "greeting.wav").exists()
