@@ -32,6 +32,11 @@ seen by a v2 app, one that answers webhooks with BXML::
         v2.press(call_id, "12345")
         assert v2.wait_for(call_id, "gather")["digits"] == "12345"
         assert v2.wait_for(call_id, "disconnect")["cause"] == "hangup"
+
+At the end of each test that used one, the test fails if your app answered a callback with a 5xx or the
+simulator refused one of its API requests with a 4xx: a bug your assertions may not have looked for. A test
+that provokes such failures on purpose says so with ``catapult_simulator.expect_errors()`` (or
+``@pytest.mark.catapult(expect_errors=True)``); :meth:`CatapultSimulator.problems` lists them.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -54,11 +60,14 @@ if TYPE_CHECKING:
     from catapult_nb.simulator import Simulator
     from catapult_nb.simulator.phone import VirtualPhone
 
-__all__ = ["DEFAULT_SPEED", "CatapultSimulator", "CatapultWaitError", "V2Simulator"]
+__all__ = ["DEFAULT_SPEED", "EVENT_TYPES", "CatapultSimulator", "CatapultWaitError", "V2Simulator"]
 
 #: The simulator's speed unless a test asks for another: API seconds per wall second.
 DEFAULT_SPEED = 20.0
-_MARKER_OPTIONS = {"speed", "callback_retries"}
+_MARKER_OPTIONS = {"speed", "callback_retries", "expect_errors"}
+#: The event types the simulator delivers to a v1 app (a transfer's new leg is a call of its own); a v2 app
+#: gets the v2 webhooks (``catapult_nb.simulator.v2_webhooks.WEBHOOK_FIELDS``).
+EVENT_TYPES = ("incomingcall", "answer", "speak", "playback", "gather", "dtmf", "timeout", "hangup")
 
 
 class CatapultWaitError(Error, AssertionError):
@@ -92,6 +101,8 @@ class CatapultSimulator:
         self._by_event: dict[int, _Delivered] = {}
         self._servers: list[WSGIServer] = []  # the apps serve() started
         self._api_requests: list[tuple[str, str, int, bytes]] = []  # your app's requests, as answered
+        self._errors_expected = False
+        self._window = (0, 0)  # where the current test's deliveries and requests begin (problems())
 
     # -- life ----------------------------------------------------------------------------------------
 
@@ -184,6 +195,7 @@ class CatapultSimulator:
         :param callback_http_method: ``"GET"`` sends events as query parameters instead of JSON.
         :raises PhoneError: the simulator refused the call (a bad number or URL); the message says why.
         """
+        __tracebackhide__ = True
         options = {
             "fallbackUrl": fallback_url,
             "callbackTimeout": callback_timeout,
@@ -196,10 +208,12 @@ class CatapultSimulator:
 
         :raises PhoneError: bad digits, an unknown call, or a call that is not answered or has ended.
         """
+        __tracebackhide__ = True
         self.phone.press(call_id, digits, gap=gap)
 
     def hang_up(self, call_id: str) -> None:
         """The caller hangs up (cause ``NORMAL_CLEARING``). :raises PhoneError: the call has ended."""
+        __tracebackhide__ = True
         self.phone.hang_up(call_id)
 
     def serve(self, wsgi_app: Any) -> str:
@@ -228,6 +242,7 @@ class CatapultSimulator:
         :raises CatapultWaitError: (an ``AssertionError``) nothing matched in time; the message lists what
             was delivered to the call and what your app answered.
         """
+        __tracebackhide__ = True  # a failed wait shows the test's line and the message, not this method
 
         def match() -> _Delivered | None:
             for item in self._delivered:
@@ -249,6 +264,87 @@ class CatapultSimulator:
             found.returned = True
             return dict(found.event)
 
+    # -- the call as the simulator sees it, and your app's requests ---------------------------------
+
+    def call_state(self, call_id: str) -> str:
+        """The call's state on the simulator: ``started``, ``active``, ``transferring`` or ``completed``.
+
+        :raises PhoneError: no such call.
+        """
+        __tracebackhide__ = True
+        return str(self.phone.call_info(call_id)["state"])
+
+    def transfer_leg(self, call_id: str) -> str | None:
+        """The id of the call a transfer of ``call_id`` dialled (its other leg), or None if it has none.
+
+        The new leg is a call of its own: its events (``answer``, ``hangup``) carry its id and go to the
+        transfer request's ``callbackUrl``, else to the transferred call's.
+
+        :raises PhoneError: no such call.
+        """
+        __tracebackhide__ = True
+        return self.phone.call_info(call_id).get("transferLeg")
+
+    def api_requests(self, call_id: str | None = None) -> list[dict[str, Any]]:
+        """Your app's requests to the API (oldest first), or only those on ``call_id``'s resources:
+        ``{method, path, status, answer}`` with ``path`` after ``/v1/users/{userId}`` and ``answer`` the
+        start of the simulator's answer body (the v1 error body for a refused request)."""
+        with self._cond:
+            asked = list(self._api_requests)
+        return [
+            {"method": method, "path": _API_PATH.sub("", path), "status": status,
+             "answer": body.decode("utf-8", "replace")}
+            for method, path, status, body in asked
+            if call_id is None or _on_call(path, call_id)
+        ]
+
+    # -- what went wrong ------------------------------------------------------------------------------
+
+    def expect_errors(self) -> None:
+        """This test makes your app fail on purpose: 5xx answers and refused requests do not fail it."""
+        self._errors_expected = True
+
+    def problems(self) -> list[str]:
+        """The current test's failures between your app and the simulator, one line each: callbacks your
+        app answered with a 5xx, and API requests the simulator refused with a 4xx."""
+        with self._cond:
+            first_delivery, first_request = self._window
+            delivered = self._delivered[first_delivery:]
+            requests = self._api_requests[first_request:]
+            found = []
+            for item in delivered:
+                for record, answer in item.attempts:
+                    if (record.get("status") or 0) >= 500:
+                        said = " ".join(answer.decode("utf-8", "replace").split())[:200]
+                        found.append(
+                            f"your app answered the {_describe_event(item.event)} callback of call "
+                            f"{item.event.get('callId')} with HTTP {record['status']} "
+                            f"({record.get('method')} {record.get('url')})" + (f": {said}" if said else "")
+                        )
+            for method, path, status, body in requests:
+                if 400 <= status < 500:
+                    found.append(f"the API refused {method} {_API_PATH.sub('', path)} → {status} "
+                                 f"{_error_text(body)}")
+        return found
+
+    def _begin_test(self) -> None:
+        """A test starts: count problems from here, and expect none until it says otherwise."""
+        with self._cond:
+            self._window = (len(self._delivered), len(self._api_requests))
+            self._errors_expected = False
+
+    def _end_test(self) -> str | None:
+        """The end-of-test check: a message listing the problems, or None."""
+        if self._errors_expected:
+            return None
+        found = self.problems()
+        if not found:
+            return None
+        lines = "\n".join(f"  - {line}" for line in found)
+        return (f"your app failed during this test, though the test's own assertions passed:\n{lines}\n"
+                "If the test means it, call catapult_simulator.expect_errors() (or mark it "
+                "@pytest.mark.catapult(expect_errors=True)).")
+
     def deliveries(self, call_id: str | None = None) -> list[dict[str, Any]]:
         """Every callback attempt, oldest first: ``{time, url, method, eventType, callId, attempt, status,
         error, elapsedMs}`` — the simulator's own traffic inspector."""
@@ -265,7 +361,7 @@ class CatapultSimulator:
         with self._cond:
             item = self._by_event.get(id(event))
             if item is None:
-                item = self._by_event[id(event)] = _Delivered(event)
+                item = self._by_event[id(event)] = _Delivered(_plain(event))
                 self._delivered.append(item)
             item.attempts.append((record, answer))
             item.done = done
@@ -295,8 +391,15 @@ class CatapultSimulator:
                 lines.append("       " + _describe_attempt(record, answer))
         lines.extend(self._explain_requests(call_id))
         last = mine[-1].event
-        if last.get("eventType") in ("hangup", "disconnect"):
+        if event_type not in _event_types(last):
+            lines.append(_unknown_event(event_type, last))
+        elif last.get("eventType") in ("hangup", "disconnect"):
             lines.append("The call has ended: nothing more will be delivered.")
+        elif self._requests_on(call_id) and all(r[2] < 400 for r in self._requests_on(call_id)):
+            lines.append(
+                f"Nothing more came after {last.get('eventType')!r}, and the API accepted every request of "
+                f"your app on this call: is {event_type!r} what those requests lead to on this call?"
+            )
         else:
             lines.append(
                 f"Nothing more came after {last.get('eventType')!r}: did your app make the request that "
@@ -304,8 +407,11 @@ class CatapultSimulator:
             )
         return "\n".join(lines)
 
+    def _requests_on(self, call_id: str) -> list[tuple[str, str, int, bytes]]:
+        return [r for r in self._api_requests if _on_call(r[1], call_id)]
+
     def _explain_requests(self, call_id: str) -> list[str]:
-        asked = [r for r in self._api_requests if f"/calls/{call_id}" in r[1]]
+        asked = self._requests_on(call_id)
         if not asked:
             return ["Your app made no API request on this call."]
         lines = ["Your app's API requests on this call, and the simulator's answers:"]
@@ -330,6 +436,40 @@ _DETAIL_FIELDS = ("reason", "digits", "terminatingDigit", "state", "status", "ca
 _API_PATH = re.compile(r"^/v1/users/[^/]+|^/api/v2/accounts/[^/]+")
 #: How much of an answer's body a failed wait shows.
 ANSWER_PEEK = 600
+
+
+def _on_call(path: str, call_id: str) -> bool:
+    """Whether an API path is about the call ``call_id`` (the call itself or its gathers, audio …)."""
+    return re.search(rf"/calls/{re.escape(call_id)}(/|$)", path) is not None
+
+
+def _plain(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with enum members as their values (``'max-digits'``, not ``<Reason.MAX_DIGITS: …>``)."""
+    return {key: value.value if isinstance(value, Enum) else value for key, value in event.items()}
+
+
+def _is_v2(event: dict[str, Any]) -> bool:
+    return "accountId" in event  # every v2 webhook carries it, no v1 event does
+
+
+def _event_types(event: dict[str, Any]) -> tuple[str, ...]:
+    """The event types a call of ``event``'s dialect can be sent."""
+    if _is_v2(event):
+        from catapult_nb.simulator.v2_webhooks import WEBHOOK_FIELDS
+
+        return tuple(WEBHOOK_FIELDS)
+    return EVENT_TYPES
+
+
+def _unknown_event(event_type: str, event: dict[str, Any]) -> str:
+    if _is_v2(event):
+        return (f"The simulator never sends a v2 app a {event_type!r} webhook; it sends "
+                f"{', '.join(_event_types(event))}.")
+    if event_type == "transferComplete":
+        return ("The simulator sends no 'transferComplete' event (v1 has none): a transfer dials a new call, "
+                "whose id catapult_simulator.transfer_leg(call_id) gives; wait for that leg's 'answer', or "
+                "check catapult_simulator.call_state(call_id) == 'transferring'.")
+    return f"The simulator never sends a {event_type!r} event; it sends {', '.join(EVENT_TYPES)}."
 
 
 def _error_text(body: bytes) -> str:
@@ -443,6 +583,32 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+_FIXTURES = ("catapult_simulator", "catapult_simulator_session")
+_SHARED: list[CatapultSimulator] = []  # the session-scoped simulator, while it runs
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    # A shared simulator counts each test's problems from the start of its setup (fixtures included).
+    for simulator in _SHARED:
+        simulator._begin_test()
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Fail a passing test whose app answered a callback with a 5xx or had an API request refused."""
+    result = yield  # raises when the test failed: its own failure is the one to show
+    funcargs = getattr(item, "funcargs", {})
+    for name in _FIXTURES:
+        simulator = funcargs.get(name)
+        if isinstance(simulator, CatapultSimulator):
+            message = simulator._end_test()
+            if message is not None:
+                pytest.fail(message, pytrace=False)
+    return result
+
+
 def _ini_speed(config: pytest.Config) -> float:
     text = config.getini("catapult_speed")
     try:
@@ -474,7 +640,10 @@ def catapult_simulator(request: pytest.FixtureRequest) -> Iterator[CatapultSimul
                 f"{list(marker.args) + unknown}"
             )
         options.update(marker.kwargs)
+    expect_errors = options.pop("expect_errors", False)
     with _running(**options) as simulator:
+        if expect_errors:
+            simulator.expect_errors()
         yield simulator
 
 
@@ -482,4 +651,8 @@ def catapult_simulator(request: pytest.FixtureRequest) -> Iterator[CatapultSimul
 def catapult_simulator_session(request: pytest.FixtureRequest) -> Iterator[CatapultSimulator]:
     """One Catapult simulator shared by the whole test run (speed: the ``catapult_speed`` ini option)."""
     with _running(_ini_speed(request.config)) as simulator:
-        yield simulator
+        _SHARED.append(simulator)
+        try:
+            yield simulator
+        finally:
+            _SHARED.remove(simulator)

@@ -51,7 +51,7 @@ def test_the_fixture_runs_at_speed_20_with_the_simulator_credentials(catapult_si
     assert catapult_simulator.phone.health()["speed"] == 20
 
 
-@pytest.mark.catapult(speed=50, callback_retries=1)
+@pytest.mark.catapult(speed=50, callback_retries=1, expect_errors=True)
 def test_the_marker_sets_speed_and_retries(catapult_simulator):
     assert catapult_simulator.speed == 50
     url = catapult_simulator.serve(broken_app)
@@ -61,6 +61,7 @@ def test_the_marker_sets_speed_and_retries(catapult_simulator):
 
 
 def test_a_failing_wait_says_what_was_delivered_and_what_the_app_answered(catapult_simulator):
+    catapult_simulator.expect_errors()
     url = catapult_simulator.serve(broken_app)
     call_id = catapult_simulator.incoming(CALLER, APP_NUMBER, url + "/cb", fallback_url=url + "/fallback")
 
@@ -222,6 +223,7 @@ def test_a_failing_wait_shows_the_apps_api_requests_the_simulator_refused(catapu
     # given an app that answers the call, then asks for a gather the API refuses
     import requests
 
+    catapult_simulator.expect_errors()
     api = requests.Session()
     api.auth = (catapult_simulator.api_token, catapult_simulator.api_secret)
     calls = f"{catapult_simulator.api_url}/users/{catapult_simulator.user_id}/calls"
@@ -263,6 +265,7 @@ def test_the_v2_view_has_the_v2_root_account_and_credentials(catapult_simulator)
 def test_a_failing_v2_wait_shows_the_invalid_bxml_and_the_apps_refused_requests(catapult_simulator):
     import requests
 
+    catapult_simulator.expect_errors()  # the refused request is this test's point
     v2 = catapult_simulator.v2
 
     def app(environ, start_response):
@@ -283,3 +286,174 @@ def test_a_failing_v2_wait_shows_the_invalid_bxml_and_the_apps_refused_requests(
     assert "cause='invalid-bxml'" in message and "maxDigits must be between 1 and 50, got 99" in message
     assert f"  POST /calls/{call_id} → 400 validation: Invalid redirectUrl: is required" in message
     assert "The call has ended: nothing more will be delivered." in message
+
+
+# --------------------------------------------------------------------------------------------------
+# What a failing test shows, what a test can read, and the end-of-test check
+
+
+def scripted_app(simulator: CatapultSimulator, on_answer: dict | None = None, transfer_to: str | None = None):
+    """A WSGI app that answers incoming calls, then on ``answer`` creates a gather (``on_answer``'s body)
+    or transfers the call to ``transfer_to``."""
+    import json
+
+    import requests
+
+    api = requests.Session()
+    api.auth = (simulator.api_token, simulator.api_secret)
+    calls = f"{simulator.api_url}/users/{simulator.user_id}/calls"
+
+    def app(environ, start_response):
+        event = json.loads(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)))
+        call = f"{calls}/{event['callId']}"
+        if event["eventType"] == "incomingcall":
+            api.post(call, json={"state": "active"}, timeout=5)
+        elif event["eventType"] == "answer" and transfer_to and event["to"] != transfer_to:
+            api.post(call, json={"state": "transferring", "transferTo": transfer_to}, timeout=5)
+        elif event["eventType"] == "answer" and on_answer is not None:
+            api.post(f"{call}/gather", json=on_answer, timeout=5)
+        start_response("204 No Content", [])
+        return [b""]
+
+    return app
+
+
+def test_events_carry_plain_values_and_a_failed_wait_names_them_so(catapult_simulator):
+    url = catapult_simulator.serve(scripted_app(catapult_simulator, on_answer={"maxDigits": 1}))
+    call_id = catapult_simulator.incoming(CALLER, APP_NUMBER, url + "/cb")
+    catapult_simulator.wait_for(call_id, "answer")
+    catapult_simulator.press(call_id, "7")
+    gather = catapult_simulator.wait_for(call_id, "gather")
+    assert type(gather["reason"]) is str and gather["reason"] == "max-digits"
+    with pytest.raises(CatapultWaitError) as failure:
+        catapult_simulator.wait_for(call_id, "hangup", timeout=0.2)
+    assert "gather (reason='max-digits', digits='7'" in str(failure.value)
+    assert "Reason." not in str(failure.value)
+
+
+def test_a_test_reads_the_calls_state_its_transfer_leg_and_the_apps_requests(catapult_simulator):
+    # given an app that transfers the call once it is answered
+    operator = "+15550100999"
+    url = catapult_simulator.serve(scripted_app(catapult_simulator, transfer_to=operator))
+    call_id = catapult_simulator.incoming(CALLER, APP_NUMBER, url + "/cb")
+    catapult_simulator.wait_for(call_id, "answer")
+    # then the new leg is a call of its own, answered, and the transferred call is bridged to it
+    # (the app asked for the transfer before it answered the answer callback that wait_for waited on)
+    leg = catapult_simulator.transfer_leg(call_id)
+    assert leg is not None and leg.startswith("c-") and leg != call_id
+    assert catapult_simulator.wait_for(leg, "answer")["to"] == operator
+    assert catapult_simulator.call_state(call_id) in {"transferring", "active"}
+    assert catapult_simulator.call_state(leg) == "active"
+    # and the app's requests on the call are there to read, with the simulator's answers
+    asked = catapult_simulator.api_requests(call_id)
+    assert [(r["method"], r["path"], r["status"]) for r in asked] == [
+        ("POST", f"/calls/{call_id}", 200), ("POST", f"/calls/{call_id}", 201)]
+    assert catapult_simulator.transfer_leg(leg) is None
+    # and waiting for an event v1 never sends says so, instead of blaming the accepted request
+    with pytest.raises(CatapultWaitError) as failure:
+        catapult_simulator.wait_for(call_id, "transferComplete", timeout=0.2)
+    message = str(failure.value)
+    assert "sends no 'transferComplete' event" in message and "transfer_leg(call_id)" in message
+    assert "did your app make the request" not in message
+    catapult_simulator.hang_up(call_id)
+    assert catapult_simulator.wait_for(leg, "hangup")
+
+
+APP_FOR_CHECK = """
+import json
+import pytest
+import requests
+
+def make_app(sim, answer_status="204 No Content", gather=None):
+    api = requests.Session()
+    api.auth = (sim.api_token, sim.api_secret)
+    def app(environ, start_response):
+        event = json.loads(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)))
+        call = f"{sim.api_url}/users/{sim.user_id}/calls/{event['callId']}"
+        if event["eventType"] == "incomingcall":
+            api.post(call, json={"state": "active"}, timeout=5)
+        elif event["eventType"] == "answer" and gather is not None:
+            api.post(call + "/gather", json=gather, timeout=5)
+            start_response(answer_status, [])
+            return [b"KeyError: 'digits'"]
+        start_response("204 No Content", [])
+        return [b""]
+    return app
+
+def ring(sim, app):
+    url = sim.serve(app)
+    call_id = sim.incoming("+15551230000", "+15557654321", url + "/cb")
+    sim.wait_for(call_id, "answer")
+    return call_id
+"""
+
+
+def test_a_test_whose_app_failed_fails_unless_it_says_it_expected_that(pytester):
+    pytester.makeconftest(APP_FOR_CHECK.replace("import pytest\n", "import pytest\n\n") + """
+@pytest.fixture
+def make(catapult_simulator):
+    return lambda **kw: make_app(catapult_simulator, **kw)
+""")
+    pytester.makepyfile(
+        """
+        import pytest
+        from conftest import ring
+
+        def test_clean(catapult_simulator, make):
+            ring(catapult_simulator, make(gather={"maxDigits": 1}))
+
+        def test_app_answers_500(catapult_simulator, make):
+            ring(catapult_simulator, make(answer_status="500 INTERNAL SERVER ERROR", gather={"maxDigits": 1}))
+
+        def test_api_refuses_a_request(catapult_simulator, make):
+            ring(catapult_simulator, make(gather={"maxDigits": 99}))
+
+        def test_expected(catapult_simulator, make):
+            catapult_simulator.expect_errors()
+            failing = make(answer_status="500 INTERNAL SERVER ERROR", gather={"maxDigits": 99})
+            ring(catapult_simulator, failing)
+
+        @pytest.mark.catapult(expect_errors=True)
+        def test_expected_by_marker(catapult_simulator, make):
+            ring(catapult_simulator, make(gather={"maxDigits": 99}))
+
+        def test_shared_clean_after_a_failure(catapult_simulator_session):
+            sim = catapult_simulator_session
+            if not hasattr(sim, "rang"):
+                from conftest import make_app
+                sim.rang = ring(sim, make_app(sim, gather={"maxDigits": 99}))
+                sim.expect_errors()
+
+        def test_shared_next_test_does_not_inherit_it(catapult_simulator_session):
+            assert catapult_simulator_session.problems() == []
+        """
+    )
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=5, failed=2)
+    out = result.stdout.str()
+    result.stdout.re_match_lines([
+        r".*your app failed during this test, though the test's own assertions passed:",
+        r".*your app answered the answer callback of call c-\w+ with HTTP 500 "
+        r"\(POST http://127\.0\.0\.1:\d+/cb\): KeyError: 'digits'",
+    ])
+    assert "the API refused POST /calls/c-" in out and "/gather → 400 validation-error" in out
+    assert "catapult_simulator.expect_errors()" in out
+    # the failures show the message, not the plugin's source
+    assert "def pytest_runtest_call" not in out and "_end_test" not in out
+
+
+def test_a_failed_wait_shows_the_tests_line_and_the_message_not_the_plugins_source(pytester):
+    pytester.makepyfile(
+        """
+        def test_wait(catapult_simulator):
+            catapult_simulator.wait_for("c-unknown", "answer", timeout=0.1)
+        """
+    )
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert 'catapult_simulator.wait_for("c-unknown", "answer", timeout=0.1)' in out
+    assert "Nothing was delivered to this call" in out
+    assert "self._cond.wait_for" not in out and "def wait_for" not in out
+    failure = out[out.index("___ test_wait ___"):out.index("short test summary")]
+    assert len(failure.splitlines()) < 15, failure

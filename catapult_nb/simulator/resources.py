@@ -97,6 +97,7 @@ class SimCall:
     timers: set[asyncio.TimerHandle] = field(default_factory=set)
     log: list[dict[str, Any]] = field(default_factory=list)
     partner: SimCall | None = field(default=None, repr=False)  # the other leg of a transfer
+    transfer_leg: str | None = None  # the id of the call a transfer of this one dialled (the latest)
     prompts: list[dict[str, Any]] = field(default_factory=list)  # every prompt measured, and why not played
     last_stamp: str = ""  # the time of the call's latest event (ISO-8601, the events' own spelling)
     driver: CallDriver | None = field(default=None, repr=False)  # None: a v1 call

@@ -334,10 +334,11 @@ async def sim_deliveries(request: web.Request) -> web.Response:
 
 @routes.get("/_sim/calls/{callId}")
 async def sim_call(request: web.Request) -> web.Response:
-    """The simulator's own view of a call: its state and every prompt it measured (and why one was not
-    played)."""
+    """The simulator's own view of a call: its state, the call a transfer of it dialled (``transferLeg``,
+    null without one) and every prompt it measured (and why one was not played)."""
     call = _call(request)
-    body = {"id": call.id, "state": call.machine.state, "prompts": call.prompts}
+    body = {"id": call.id, "state": call.machine.state, "transferLeg": call.transfer_leg,
+            "prompts": call.prompts}
     if call.driver is not None:
         body.update(call.driver.describe())
     return web.json_response(body)

@@ -210,6 +210,7 @@ class SimulatorState:
         if "callbackUrl" not in fields:
             leg.target = call.target
         leg.partner, call.partner = call, leg
+        call.transfer_leg = leg.id
         self.dial(leg)
         return leg
 
