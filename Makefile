@@ -18,13 +18,16 @@ $(VENV)/bin/python:
 	@$(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --quiet --upgrade pip
 
+# The first install takes a minute or two: pip says what it fetches as it goes, not a silent wait.
 $(NOTEBOOKS_STAMP): pyproject.toml | $(VENV)/bin/python
-	@$(BIN)/python -m pip install --quiet --quiet -e '.[notebooks]'
+	@echo "Installing catapult_nb with its notebooks extra into $(VENV) (a minute or two the first time)…"
+	@$(BIN)/python -m pip install --progress-bar on -e '.[notebooks]'
 	@rm -f $(VENV)/.installed-notebooks-*
 	@touch $@
 
 $(STAMP): pyproject.toml | $(VENV)/bin/python
-	@$(BIN)/python -m pip install --quiet --quiet -e '.[test]'
+	@echo "Installing catapult_nb with its test tools into $(VENV) (a few minutes the first time)…"
+	@$(BIN)/python -m pip install --progress-bar on -e '.[test]'
 	@rm -f $(VENV)/.installed-*
 	@touch $(NOTEBOOKS_STAMP) $@
 

@@ -1,7 +1,8 @@
 """``catapult-nb demo``: run the quickstart notebook headless on the embedded simulator.
 
 Prints the gather outcome and the events table (the outputs of the cells tagged ``demo-summary``),
-writes the executed notebook as HTML under ``build/``, and exits non-zero if any cell fails.
+writes the executed notebook as HTML under ``build/`` and says where, and exits non-zero if any cell
+fails. Without the ``notebooks`` extra it says which extra to install.
 """
 
 from __future__ import annotations
@@ -27,10 +28,16 @@ def _text_outputs(cell: dict) -> list[str]:
 
 def run(notebook: Path = DEFAULT_NOTEBOOK, output_dir: Path = Path("build"), timeout: int = 120) -> int:
     """Execute ``notebook``, print its summary cells, write HTML; return a process exit code."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
-    from nbconvert import HTMLExporter
+    try:
+        import nbformat
+        from nbclient import NotebookClient
+        from nbclient.exceptions import CellExecutionError
+        from nbconvert import HTMLExporter
+    except ImportError as exc:  # a plain install: the notebook tools come with the notebooks extra
+        print(f"error: catapult-nb demo runs a notebook, which needs the notebooks extra ({exc.name} is "
+              "missing): pip install 'catapult_nb[notebooks]' from the checkout (pip install "
+              "'.[notebooks]'), or run make demo", file=sys.stderr)
+        return 2
 
     if not notebook.exists():
         print(f"error: {notebook} not found; run from the project's root or pass --notebook PATH",
@@ -62,6 +69,7 @@ def run(notebook: Path = DEFAULT_NOTEBOOK, output_dir: Path = Path("build"), tim
             print(">>> " + cell.source.strip().splitlines()[-1])
             for text in _text_outputs(cell):
                 print(text.rstrip())
+    print(f"\nThe executed notebook, outputs and all: {html_path}")
     if failed is not None:
         print(f"\nerror: a cell failed:\n{failed}", file=sys.stderr)
         return 1

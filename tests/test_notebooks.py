@@ -321,6 +321,9 @@ def test_make_demo_runs_the_quickstart_and_writes_html(tmp_path, fake_credential
     # the outcome and the tables, nothing around them: no kernel transport warning, no progress lines
     assert proc.stderr == "", proc.stderr
     assert proc.stdout.lstrip().startswith(">>> result"), proc.stdout[:200]
+    # and it says where the HTML went
+    written = out / "01_quickstart.html"
+    assert proc.stdout.rstrip().endswith(f"The executed notebook, outputs and all: {written}")
     html = (out / "01_quickstart.html").read_text()
     assert "terminating-digit" in html and fake_credentials not in html
     # the demo kernel's own session secret and receiver token (the probe's environment is inherited)

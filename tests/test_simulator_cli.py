@@ -6,12 +6,15 @@ import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import requests
 
 from catapult_nb.cli import main
 from catapult_nb.simulator import Simulator
+
+ROOT = Path(__file__).resolve().parents[1]
 
 LINE = re.compile(r"^Catapult simulator listening on http://127\.0\.0\.1:(\d+)$")
 
@@ -126,3 +129,22 @@ def test_cli_prompt_timing_estimate_is_reported_by_health():
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
+
+
+def test_demo_without_the_notebooks_extra_says_which_extra_to_install():
+    # a plain install: nbformat cannot be imported (None in sys.modules makes its import fail)
+    code = ("import sys; sys.modules['nbformat'] = None; from catapult_nb.cli import main; "
+            "sys.exit(main(['demo']))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "ModuleNotFoundError" not in proc.stderr
+    assert "catapult_nb[notebooks]" in proc.stderr and "nbformat is missing" in proc.stderr
+
+
+def test_make_demo_says_it_is_installing_and_shows_pips_progress(tmp_path):
+    plan = subprocess.run(["make", "-n", "demo", f"VENV={tmp_path / 'venv'}"], capture_output=True, text=True,
+                          check=True, cwd=ROOT).stdout
+    lines = plan.splitlines()
+    [install] = [n for n, line in enumerate(lines) if "pip install" in line and "[notebooks]" in line]
+    assert "--quiet" not in lines[install]
+    assert any("Installing catapult_nb" in line for line in lines[:install])
