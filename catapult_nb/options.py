@@ -186,10 +186,10 @@ def parse_str(prop: str, value: Any) -> str:
 
 
 def _wire_scalar(value: Any, as_strings: bool) -> Any:
-    if not as_strings or isinstance(value, str):
+    # Booleans stay JSON booleans either way: the code snippets and the SDKs send them so, and a preview
+    # showing "false" where the code sends false read as two different requests.
+    if not as_strings or isinstance(value, (str, bool)):
         return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
     return str(value)
 
 
@@ -494,8 +494,9 @@ class GatherOptions(_WireModel):
     def to_wire(self, *, as_strings: bool = True) -> dict[str, Any]:
         """The JSON body the API takes. Absent fields are left out.
 
-        ``as_strings=True`` (the default) sends numbers and booleans as strings, as the v1 how-to pages
-        do; ``as_strings=False`` sends JSON numbers and booleans. The API accepts both.
+        ``as_strings=True`` (the default) sends numbers as strings, as the v1 how-to pages do, and booleans
+        as JSON booleans: the body the code snippets (:mod:`catapult_nb.snippets`) send too.
+        ``as_strings=False`` sends JSON numbers. The API accepts both.
         """
         body: dict[str, Any] = {}
         for name, value in self._items():

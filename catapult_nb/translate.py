@@ -83,9 +83,10 @@ def to_twiml(options: GatherOptions | dict[str, Any] | None = None) -> str:
     keys = wire.get("terminatingDigits", _V1_TERMINATORS)
     finish = next((k for k in keys if k in _TWILIO_KEYS), "")
     dropped = "".join(k for k in keys if k != finish)
-    comments.append(f"Twilio's finishOnKey takes one key (0-9, # or *) where v1's terminatingDigits may "
-                    f"list several: {keys!r} becomes {finish!r}"
-                    + (f"; {dropped!r} no longer ends the gather." if dropped else "."))
+    if keys != finish:  # one key Twilio takes as it is needs no comment ("'#' becomes '#'")
+        comments.append(f"Twilio's finishOnKey takes one key (0-9, # or *) where v1's terminatingDigits may "
+                        f"list several: {keys!r} becomes {finish!r}"
+                        + (f"; {dropped!r} no longer ends the gather." if dropped else "."))
     if "maxDigits" not in wire:
         comments.append(f"v1 stops after {_V1_MAX_DIGITS} digits when maxDigits is left out; so does this.")
     action = GATHER_URL

@@ -85,8 +85,8 @@ def test_numbers_as_json_values_with_as_strings_false():
         "prompt": {"sentence": "Please enter your 5 digit code"},
     }
     booleans = GatherOptions(suppress_dtmf=False, prompt=Prompt(loop_enabled=True, bargeable=False))
-    assert booleans.to_wire() == {
-        "suppressDtmf": "false", "prompt": {"loopEnabled": "true", "bargeable": "false"}
+    assert booleans.to_wire() == {  # booleans stay booleans: the body the code snippets send
+        "suppressDtmf": False, "prompt": {"loopEnabled": True, "bargeable": False}
     }
     assert booleans.to_wire(as_strings=False) == {
         "suppressDtmf": False, "prompt": {"loopEnabled": True, "bargeable": False}
@@ -464,8 +464,9 @@ def test_any_valid_options_survive_the_wire(options, as_strings):
     body = options.to_wire(as_strings=as_strings)
     # what goes on the wire is JSON, and reading it back gives the same options
     assert GatherOptions.from_wire(json.loads(json.dumps(body))) == options
-    if as_strings:
-        assert all(isinstance(v, str) for k, v in body.items() if k != "prompt")
+    if as_strings:  # numbers as strings; booleans stay booleans
+        assert all(isinstance(v, (str, bool)) for k, v in body.items() if k != "prompt")
+        assert all(isinstance(v, bool) == (k == "suppressDtmf") for k, v in body.items() if k != "prompt")
 
 
 json_values = st.recursive(

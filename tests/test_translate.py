@@ -43,13 +43,16 @@ def test_seed_as_twiml_carries_the_seed_values_and_says_what_differs():
     (say,) = list(gather)
     assert (say.tag, say.text) == ("Say", "Please enter your 5 digit code")
     text = " ".join(comments)
-    assert "finishOnKey takes one key" in text and "timeout" in text and "Voices differ" in text
+    assert "timeout" in text and "Voices differ" in text
+    # one key Twilio takes as it is: no comment saying "'*' becomes '*'"
+    assert "becomes" not in text and "finishOnKey takes one key" not in text
 
 
 def test_several_terminating_keys_become_one_for_twilio_and_the_rest_is_named():
     gather, comments = parse(render({"terminatingDigits": "#*A"}, language="twiml"))
     assert gather.get("finishOnKey") == "#"
     assert any("'*A' no longer ends the gather" in c for c in comments)
+    assert any("finishOnKey takes one key" in c and "'#*A' becomes '#'" in c for c in comments)
     v2, _ = parse(render({"terminatingDigits": "#*A"}, language="bxml-v2"))
     assert v2.get("terminatingDigits") == "#*A"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import threading
 from collections.abc import Iterator
@@ -39,16 +40,26 @@ def test_the_form_starts_on_the_seed_options_and_previews_the_exact_body():
     assert "valid" in form.validation.value
 
 
-def test_fields_change_the_preview_and_json_numbers_on_request():
+def test_the_preview_send_and_every_code_tab_carry_one_body():
+    import ast
+
     form = GatherForm()
     form.set_values(max_digits=4, tag="order-42", suppress_dtmf=False, locale="fr_FR", voice="jolie",
                     loop_enabled=True)
-    form.as_strings.value = False
     body = preview_json(form)
-    assert body["maxDigits"] == 4 and body["tag"] == "order-42" and body["suppressDtmf"] is False
+    # numbers as strings (as the how-to pages), booleans as booleans
+    assert body["maxDigits"] == "4" and body["tag"] == "order-42" and body["suppressDtmf"] is False
     assert body["prompt"] == {"sentence": "Please enter your 5 digit code", "locale": "fr_FR",
                               "voice": "jolie", "loopEnabled": True}
-    assert form.options.to_wire(as_strings=False) == body
+    # what Send posts (the client's create_gather writes options.to_wire())
+    assert form.options.to_wire() == body
+    # and what the curl and Python tabs send
+    curl = html.unescape(form.snippets["curl"].value)
+    assert json.loads(curl.split("--data '", 1)[1].split("'", 1)[0]) == body
+    python = html.unescape(form.snippets["python"].value)
+    literal = python.split("json=", 1)[1].split("\n    },\n", 1)[0] + "\n    }"
+    assert ast.literal_eval(literal) == body
+    assert "request body: what Send posts and every code tab sends" in form.preview.value
 
 
 @pytest.mark.parametrize(

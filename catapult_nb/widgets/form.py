@@ -32,6 +32,7 @@ _TAB_TITLES = {"python": "Python", "python-sdk": "SDK", "csharp": "C#", "ruby": 
 #: The form's width: fits beside the keypad column in a 1400 px window with JupyterLab's file browser open.
 FORM_WIDTH = "700px"
 _TRISTATE = [(_DEFAULT, _UNSET), ("true", True), ("false", False)]
+_BODY_CAPTION = "request body: what Send posts and every code tab sends (the API also takes JSON numbers)"
 
 
 def _labelled(widget: w.Widget, label: str, prop: str, tip: str = "") -> w.Widget:
@@ -137,8 +138,6 @@ class GatherForm(w.VBox):
             self.widgets[field.python] = widget = _widget(field)
             setattr(self, field.python, widget)  # form.max_digits, form.sentence, …
         self.picker = TerminatingDigitPicker(self._picked)
-        self.as_strings = w.Checkbox(True, description="numbers as strings (like the docs)", indent=False)
-        self.as_strings.add_class("cnb-as-strings")
 
         self.validation = w.HTML()
         self.validation.add_class("cnb-validation")
@@ -171,7 +170,7 @@ class GatherForm(w.VBox):
         self.player_box = w.Box(layout=w.Layout(margin="2px 0 2px 154px"))
         self.player_box.add_class("cnb-player")
 
-        self.fields = [*self.widgets.values(), self.as_strings]
+        self.fields = list(self.widgets.values())
         for field in self.fields:
             field.observe(self._changed, names="value")
         self.locale.observe(self._refresh_voices, names="value")
@@ -180,7 +179,7 @@ class GatherForm(w.VBox):
         options_box = w.VBox(self._rows())
         super().__init__([
             w.HTML("<h4 style='margin:4px 0'>Gather options</h4>"),
-            options_box, self.validation, w.HBox([self.send_button, self.as_strings]), self.result,
+            options_box, self.validation, self.send_button, self.result,
             self.code,
         ])
         # A fixed width that does not shrink: in the Explorer's row a flexible form narrowed whenever the
@@ -327,8 +326,10 @@ class GatherForm(w.VBox):
             return
         self.validation.value = "<span style='color:#1a7f37'>✔ valid</span>"
         self._show_spoken(options)
-        wire = options.to_wire(as_strings=self.as_strings.value)
-        self.preview.value = self._pre(json.dumps(wire, indent=2), "request body")
+        # The body Send posts, and every code tab sends: numbers as strings (as the how-to pages), booleans
+        # as booleans.
+        wire = options.to_wire()
+        self.preview.value = self._pre(json.dumps(wire, indent=2), _BODY_CAPTION)
         self._render_code(options)
 
     def _render_code(self, options: GatherOptions) -> None:
