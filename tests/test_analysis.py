@@ -242,3 +242,36 @@ def test_plot_call_timeline(events: pd.DataFrame) -> None:
     assert len(ax.patches) == 1  # the gather's span
     with pytest.raises(ValueError, match="c-a"):
         plot_call_timeline(events, "c-nope")
+
+
+def overlapping_tick_labels(fig: Figure) -> list[tuple[str, str]]:
+    """Pairs of x tick labels, on any of the figure's axes, whose drawn boxes overlap."""
+    from itertools import combinations
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    found = []
+    for ax in fig.axes:
+        labels = [t for t in ax.get_xticklabels() if t.get_text() and t.get_visible()]
+        for a, b in combinations(labels, 2):
+            if a.get_window_extent(renderer).overlaps(b.get_window_extent(renderer)):
+                found.append((a.get_text(), b.get_text()))
+    return found
+
+
+def test_a_comparisons_reason_labels_do_not_overlap_and_stay_readable():
+    from catapult_nb.campaign import compare
+
+    sets = {"short prompt": GatherOptions(max_digits=5, sentence="Enter your code"),
+            "long prompt": GatherOptions(max_digits=5, inter_digit_timeout=3)}
+    fig = compare(sets, n=300, seed=1).plot()
+    assert overlapping_tick_labels(fig) == []
+    reasons = [t for t in fig.axes[0].get_xticklabels() if t.get_text()]
+    assert any("inter-digit-\ntimeout" == t.get_text() for t in reasons)
+    assert min(t.get_fontsize() for t in reasons) >= 8
+    reasons_only = pd.DataFrame({"reason": list(analysis.REASONS), "finished": True, "completed": False})
+    single = analysis.plot_reasons(reasons_only)
+    assert overlapping_tick_labels(single) == []

@@ -372,6 +372,10 @@ def test_real_outcomes_notebook_imports_the_shipped_log_and_lists_its_bad_lines(
     # the same week through ParquetEvents: the same report and table, the store's events added to it
     assert "the same report as the store's: True" in text and "the same gather table: True" in text
     assert "47,285 events before, 47,285 after" in text
+    # the headline table: rates as percentages, and its empty column left out with the reason
+    headline = cell_text(nb, "by_set = analysis.timeout_rate_by_options")
+    assert "%</td>" in headline and "<th>medianTimeToFirstKey</th>" not in headline
+    assert "Left out, empty in every row: medianTimeToFirstKey" in headline and "suppressDtmf" in headline
     # reasons, hours, typing times, a call's timeline, the fit's observed against fitted
     assert text.count("image/png") == 5
     # the callers fitted on code-a forecast code-b beside what it did, and options nobody tried
@@ -394,6 +398,14 @@ def test_prompt_lab_hears_compares_and_costs_prompts(tmp_path, fake_credentials)
     assert "autoplay=" not in text
     # the prompt comparison's table and chart
     assert "firstUsefulKeyAt" in text and "es-419+f3" in text and "image/png" in text
+    # tables formatted: seconds with their unit, rates as percentages, no raw floats (2.894467)
+    for start in ("lab = analysis.compare_prompts", "callers = mix("):
+        shown = cell_text(nb, start)
+        assert " s</td>" in shown and not re.search(r"\d\.\d{4,}", shown), start
+    assert "%</td>" in cell_text(nb, "callers = mix(")
+    # the voice table: one row per voice, narrow enough for the page (locale, gender, engine)
+    voices = cell_text(nb, "import pandas as pd")
+    assert voices.count("<th>susan</th>") == 1 and "<th>engine</th>" in voices
     # the long prompt costs callers about as much time as it takes to say
     extra, spoken = map(float, re.search(r"adds (\d+\.\d) s .*?\((\d+\.\d) s more to say", text).groups())
     assert spoken > 5 and abs(extra - spoken) < 2

@@ -53,6 +53,7 @@ from catapult_nb.analysis.tables import (
     reason_counts,
     timeout_rate_by_options,
 )
+from catapult_nb.table_format import formatted
 
 __all__ = [
     "COMPLETED_REASONS",
@@ -66,6 +67,7 @@ __all__ = [
     "completion_rate",
     "describe_options",
     "digit_count_distribution",
+    "formatted",
     "gather_table",
     "plot_call_timeline",
     "plot_comparison",

@@ -14,6 +14,7 @@ from catapult_nb.analysis.plots import PlotFigure
 from catapult_nb.analysis.tables import is_missing, short_label
 from catapult_nb.engine import GatherSpec
 from catapult_nb.options import GatherOptions
+from catapult_nb.table_format import formatted
 
 __all__ = ["PromptComparison", "compare_prompts"]
 
@@ -54,7 +55,7 @@ class PromptComparison:
 
         figure = self.plot()
         png = base64.b64encode(figure._repr_png_()).decode("ascii")  # type: ignore[attr-defined]
-        table = self.table.to_html(float_format=lambda v: f"{v:.2f}", na_rep="—")
+        table = formatted(self.table)._repr_html_()
         return f"<div><b>Prompts compared</b>{table}<img src='data:image/png;base64,{png}'/></div>"
 
 
