@@ -270,7 +270,7 @@ def test_a_comparisons_reason_labels_do_not_overlap_and_stay_readable():
     fig = compare(sets, n=300, seed=1).plot()
     assert overlapping_tick_labels(fig) == []
     reasons = [t for t in fig.axes[0].get_xticklabels() if t.get_text()]
-    assert any("inter-digit-\ntimeout" == t.get_text() for t in reasons)
+    assert any(t.get_text() == "inter-digit-\ntimeout" for t in reasons)
     assert min(t.get_fontsize() for t in reasons) >= 8
     reasons_only = pd.DataFrame({"reason": list(analysis.REASONS), "finished": True, "completed": False})
     single = analysis.plot_reasons(reasons_only)

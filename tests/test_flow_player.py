@@ -101,3 +101,9 @@ def test_a_player_on_a_fast_session_says_so_and_simulated_plays_at_a_persons_pac
     assert player.session.closed
     fast.close()
     assert not session.closed
+
+
+def test_an_empty_transcript_puts_nothing_yet_on_a_line_of_its_own(session):
+    player = FlowPlayer(session, account_code())
+    # block elements: the page reads "Flow transcript", then "nothing yet" (never "transcriptnothing yet")
+    assert "<div><b>Flow transcript</b></div><div><i>nothing yet</i></div>" in player.transcript.value

@@ -110,6 +110,21 @@ def test_the_notebooks_are_these():
     ]
 
 
+#: Emoji: a blank box where no emoji font is installed (JupyterLab on a plain Linux desktop).
+EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u26FF\u2700-\u27BF\uFE0F]")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_say_what_is_true_in_any_font(path):
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        shown = EMOJI.findall(cell.source.replace("☎", ""))  # ☎ is in the common fonts (DejaVu)
+        assert not shown, f"{path.name}: {shown} shows as a blank box without an emoji font"
+        # sentences are timed by their rendered audio; 150 words per minute is only the estimate option
+        if cell.cell_type == "markdown" and "150 words per minute" in cell.source:
+            assert "estimate" in cell.source, f"{path.name}: prompts are timed by audio, not 150 wpm"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebooks_are_stored_without_outputs(path):
     nb = nbformat.read(path, as_version=4)

@@ -205,6 +205,17 @@ def test_a_file_prompt_is_timed_by_its_real_length(files):
     length = prompts.measure(Prompt(file_url=files.url_for("/menu.wav")))
     assert length.kind == "playback" and length.timing == "file"
     assert length.seconds == pytest.approx(2.5)
+    assert prompts.duration(Prompt(file_url=files.url_for("/menu.wav"))) == pytest.approx(2.5)
+
+
+def test_the_duration_of_a_file_that_cannot_be_fetched_is_an_error_with_the_reason(files):
+    files.expect_request("/gone.wav").respond_with_data("Not found", status=404)
+    missing = Prompt(file_url=files.url_for("/gone.wav"))
+    with pytest.raises(prompts.AudioError, match=r"cannot be played.*HTTP 404.*prompts\.measure"):
+        prompts.duration(missing)
+    # measure says the same without raising: 0 s, as long as the simulator plays it, and why
+    length = prompts.measure(missing)
+    assert length.seconds == 0.0 and "HTTP 404" in length.reason
 
 
 # -- decoding ------------------------------------------------------------------------------------------

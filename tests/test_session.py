@@ -86,6 +86,16 @@ def test_keyword_options_and_time_to_first_key_with_dtmf_events(session, call):
     # the gather ended on the second key, pressed half an API second after the first
     assert result.time_to_first_key is not None and result.time_to_first_key >= 0
     assert result.duration - result.time_to_first_key == pytest.approx(0.5, abs=0.3)
+    assert "suppress_dtmf" not in repr(result)
+
+
+def test_an_unknown_time_to_first_key_beside_typed_digits_is_explained(session, call):
+    gather = call.gather(max_digits=2, inter_digit_timeout=3)  # suppressDtmf defaults to true
+    session.phone.press(call, "47", gap=0.5)
+    result = gather.wait()
+    assert result.digits == "47" and result.time_to_first_key is None
+    why = "only a gather with suppress_dtmf=False sends the per-key events"
+    assert why in repr(result) and why in result._repr_html_()
 
 
 def test_stop_ends_the_gather_without_an_event(session, call):

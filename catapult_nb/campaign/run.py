@@ -116,7 +116,7 @@ def run_campaign(
     if wire:
         raise TypeError(f"{', '.join(wire)} only apply with over_the_wire=True")
     check_float("margin", margin, low=0.0, high=options.effective_inter_digit_timeout / 2)
-    spec = GatherSpec.from_options(options, prompts.duration(options, prompt_timing))
+    spec = GatherSpec.from_options(options, prompts.measure(options, prompt_timing).seconds)
     draws = draw(mix_, n, seed)
     kind, lines = draws.kind, build_timelines(draws, spec, margin)
     del draws  # the (callers × keys) arrays go as soon as they are used: a million callers fit in 1 GiB

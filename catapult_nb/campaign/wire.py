@@ -91,7 +91,7 @@ def run_over_the_wire(
             margin = min(max(0.5, 0.15 * sim.speed), half)
         check_float("margin", margin, low=0.0, high=half)
         timing = getattr(sim, "prompt_timing", prompt_timing)  # a given simulator times as it was told
-        spec = GatherSpec.from_options(options, prompts.duration(options, timing))
+        spec = GatherSpec.from_options(options, prompts.measure(options, timing).seconds)
         draws = draw(mix_, n, seed)
         plan = build_plan(draws, spec, margin)
         rec = receiver if receiver is not None else stack.enter_context(_private_receiver())

@@ -82,6 +82,7 @@ def conversation_html(frame: pd.DataFrame, title: str = "") -> str:
                 f"<small>{esc(str(row.reason))}</small> {when}</div>"
             )
     flush_keys()
-    head = "<b>Flow transcript</b>" + (f" <small>{html.escape(title)}</small>" if title else "")
-    body = "".join(lines) or "<i>nothing yet</i>"
+    titled = f" <small>{html.escape(title)}</small>" if title else ""
+    head = f"<div><b>Flow transcript</b>{titled}</div>"
+    body = "".join(lines) or "<div><i>nothing yet</i></div>"  # its own line: not "Flow transcriptnothing yet"
     return f"<div class='cnb-transcript' style='font-family:sans-serif'>{head}{body}</div>"

@@ -127,5 +127,13 @@ def measure(prompt: Any, timing: str = "audio", *, fetch_timeout: float = FETCH_
 
 
 def duration(prompt: Any, timing: str = "audio") -> float:
-    """Seconds one play of ``prompt`` lasts (0 when nothing plays); see :func:`measure`."""
-    return measure(prompt, timing).seconds
+    """Seconds one play of ``prompt`` lasts (0 for no prompt); see :func:`measure`.
+
+    :raises AudioError: the prompt's ``fileUrl`` cannot be fetched or decoded; the message says why. (The
+        simulator plays nothing then; :func:`measure` gives that 0 s with the reason, without raising.)
+    """
+    length = measure(prompt, timing)
+    if length.timing == "file" and length.kind == "":
+        raise AudioError(f"the prompt's file cannot be played, so it has no length: {length.reason} "
+                         "(the simulator skips it: prompts.measure() gives 0 s and this reason)")
+    return length.seconds

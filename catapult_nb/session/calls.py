@@ -21,7 +21,7 @@ import pandas as pd
 from catapult_nb.engine import GatherSpec
 from catapult_nb.errors import Error
 from catapult_nb.options import GatherOptions
-from catapult_nb.prompts.timing import duration
+from catapult_nb.prompts.timing import measure
 
 if TYPE_CHECKING:
     from catapult_nb.session.session import Session
@@ -57,8 +57,23 @@ class GatherResult:
     call_id: str
     event: dict[str, Any] = field(repr=False)  # the raw callback payload
 
+    def _why_no_first_key(self) -> str:
+        """Why the time to the first key is unknown though keys were typed ("" when it is known)."""
+        if self.time_to_first_key is not None or not self.digits:
+            return ""
+        return "unknown: only a gather with suppress_dtmf=False sends the per-key events that time it"
+
+    def __repr__(self) -> str:
+        why = self._why_no_first_key()
+        first_key = f"None ({why})" if why else repr(self.time_to_first_key)
+        return (f"GatherResult(reason={self.reason!r}, digits={self.digits!r}, "
+                f"time_to_first_key={first_key}, duration={self.duration!r}, "
+                f"gather_id={self.gather_id!r}, call_id={self.call_id!r})")
+
     def _repr_html_(self) -> str:
-        ttfk = "—" if self.time_to_first_key is None else f"{self.time_to_first_key:.2f} s"
+        why = self._why_no_first_key()
+        ttfk = ("—" if self.time_to_first_key is None else f"{self.time_to_first_key:.2f} s") + (
+            f" <small>({html.escape(why)})</small>" if why else "")
         duration = "—" if self.duration is None else f"{self.duration:.2f} s"
         return (
             "<div class='cnb-gather-result'><b>Gather result</b> "
@@ -86,7 +101,9 @@ class Gather:
 
     def default_timeout(self) -> float:
         """Wall seconds within which the gather must end whatever the caller does, plus slack."""
-        spec = GatherSpec.from_options(self.options, duration(self.options, self.session.prompt_timing))
+        # measure: a file the simulator cannot fetch plays for 0 s there, so 0 s here too
+        seconds = measure(self.options, self.session.prompt_timing).seconds
+        spec = GatherSpec.from_options(self.options, seconds)
         api_seconds = spec.prompt_seconds + (spec.max_digits + 1) * spec.inter_digit_timeout
         if self.session.backend == "live":
             return max(60.0, api_seconds + 30.0)

@@ -241,10 +241,11 @@ class GatherCountdown(w.VBox):
 
     def start(self, gather: Gather) -> None:
         """Follow ``gather`` from now on."""
-        from catapult_nb.prompts import duration
+        from catapult_nb.prompts import measure
 
-        # the prompt timed as the simulator times it (rendered audio, or the file's real length)
-        seconds = duration(gather.options, self.session.prompt_timing)
+        # the prompt timed as the simulator times it (rendered audio, the file's real length, 0 s for a
+        # file it cannot fetch)
+        seconds = measure(gather.options, self.session.prompt_timing).seconds
         machine = GatherMachine(GatherSpec.from_options(gather.options, seconds))
         with self._lock:
             self._generation += 1

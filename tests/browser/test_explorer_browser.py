@@ -40,7 +40,7 @@ LAYOUT_JS = """(panel) => {
 def explorer(lab_page: LabPage, jupyter_lab: LabServer) -> LabPage:
     """The explorer notebook opened and run, its dashboard on screen."""
     if not (NOTEBOOKS_DIR / NOTEBOOK).exists():
-        pytest.skip(f"{NOTEBOOK} not written yet")
+        pytest.skip(f"the notebook {NOTEBOOK} is missing from notebooks/")
     if not jupyter_lab.notebook_path(NOTEBOOK).exists():  # added to the repo after the server started
         jupyter_lab.add_notebook(NOTEBOOKS_DIR / NOTEBOOK)
     lab_page.open_notebook(NOTEBOOK)
