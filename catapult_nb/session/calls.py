@@ -299,7 +299,8 @@ class Phone:
     def prompts(self, call: Call | str) -> pd.DataFrame:
         """Every prompt the simulator measured on ``call``: what, how long, how it was timed, whether it
         was played and, if not, why (a file that could not be fetched or decoded)."""
-        columns = ["time", "for", "kind", "sentence", "file", "seconds", "timing", "played", "reason"]
+        columns = ["time", "for", "kind", "sentence", "file", "seconds", "timing", "played", "reason",
+                   "voice", "locale", "gender"]
         rows = self._open().call_info(_call_id(call))["prompts"]
         return pd.DataFrame(rows, columns=columns)
 

@@ -361,6 +361,9 @@ class SimulatorState:
         }
         if prompt.sentence and prompt.sentence.strip():
             entry["sentence"] = prompt.sentence
+            # the voice it was spoken with, so a virtual phone can say it the same way
+            spoken = {k: getattr(prompt, k) for k in ("voice", "locale", "gender")}
+            entry.update({k: v for k, v in spoken.items() if v is not None})
         elif prompt.file_url:
             entry["file"] = prompt.file_url.rsplit("/", 1)[-1].split("?", 1)[0]
         call.prompts.append(entry)

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 import ipywidgets as w
 
 from catapult_nb.widgets._kernel import Coalescer
+from catapult_nb.widgets.actions import CallActions
 from catapult_nb.widgets.form import GatherForm
+from catapult_nb.widgets.history import CallHistory
 from catapult_nb.widgets.live import EventTable, GatherCountdown, Keypad, SessionPanel
 
 if TYPE_CHECKING:
@@ -17,10 +19,12 @@ __all__ = ["Explorer"]
 
 
 class Explorer(w.VBox):
-    """Session panel, gather form, keypad, countdown and live events, wired together.
+    """Session panel, gather form, the call's other requests, keypad, countdown, live events and the
+    call log, wired together.
 
     ``Explorer(Session.simulated())``: place a call, fill in the form, Send, press keys, and watch the
-    gather event arrive. Each part is also usable alone (``explorer.form``, ``explorer.keypad``, …).
+    gather event arrive; Stop, Speak, Transfer or Hang up as an application would. Each part is also
+    usable alone (``explorer.form``, ``explorer.actions``, ``explorer.keypad``, ``explorer.history``, …).
     """
 
     def __init__(self, session: Session, to: str = "+15551234567"):
@@ -29,7 +33,9 @@ class Explorer(w.VBox):
         self.form = GatherForm(session)
         self.countdown = GatherCountdown(session)
         self.events = EventTable(session)
-        parts: list[w.Widget] = [self.form]
+        self.actions = CallActions(session)
+        self.history = CallHistory(session)
+        parts: list[w.Widget] = [w.VBox([self.form, self.actions], layout=w.Layout(flex="0 0 auto"))]
         side: list[w.Widget] = [self.countdown]
         self.keypad: Keypad | None = None
         if session.backend == "simulated":
@@ -40,7 +46,7 @@ class Explorer(w.VBox):
             side.insert(0, w.HTML("<b>Press the keys on the phone you called.</b>"))
         self.panel.on_call(self._call_placed)
         self.form.on_sent(self._gather_sent)
-        self._panel_refresh = Coalescer(self.panel.refresh)
+        self._panel_refresh = Coalescer(self._refresh)
         session.store.add_listener(lambda _event: self._panel_refresh())
         # 700 px form + 16 + 244 fits the notebook's 968 px in a 1400 px window with the file browser open.
         parts.append(w.VBox(side, layout=w.Layout(margin="0 0 0 16px", width="244px", flex="0 0 auto")))
@@ -49,12 +55,19 @@ class Explorer(w.VBox):
             w.HBox(parts),
             w.HTML("<h4 style='margin:8px 0 2px'>Events</h4>"),
             self.events,
+            w.HTML("<h4 style='margin:8px 0 2px'>Calls</h4>"),
+            self.history,
         ])
         self.add_class("cnb-explorer")
+
+    def _refresh(self) -> None:
+        self.panel.refresh()
+        self.form.refresh_result()
 
     def _call_placed(self, call: Call) -> None:
         # Everything about the last call goes: its result line, its gather clock, its keys.
         self.form.set_call(call)
+        self.actions.set_call(call)
         self.countdown.reset()
         if self.keypad is not None:
             self.keypad.set_call(call)

@@ -19,7 +19,7 @@ from catapult_nb.options import (
     nest_wire,
     voices_for,
 )
-from catapult_nb.widgets._html import error_html, key_class
+from catapult_nb.widgets._html import action_error, error_html, key_class
 
 if TYPE_CHECKING:
     from catapult_nb.session.session import Call, Gather, Session
@@ -53,12 +53,9 @@ def _widget(field: OptionField) -> w.Widget:
     kind = field.widget
     hint = {"placeholder": field.hint} if field.hint else {}  # ipywidgets' own placeholder otherwise
     if kind in ("whole", "number"):
-        bounds = {"min": field.bounds[0], "max": field.bounds[1]} if field.bounds else {}
-        start = field.example if field.example is not None else bounds.get("min", 0)
-        if kind == "whole":
-            widget = w.BoundedIntText(start, **bounds)
-        else:
-            widget = w.BoundedFloatText(float(start), step=0.5, **bounds)
+        # Unbounded boxes: a bounded one turned a typed 0 into 1 without a word; the check names the range.
+        start = field.example if field.example is not None else (field.bounds[0] if field.bounds else 0)
+        widget = w.IntText(start) if kind == "whole" else w.FloatText(float(start), step=0.5)
     elif kind == "sentence":
         widget = w.Textarea(field.example or "", **hint)
     elif kind in ("keys", "text", "verbatim"):
@@ -156,7 +153,13 @@ class GatherForm(w.VBox):
         self.send_button.add_class("cnb-send")
         self.result = w.HTML("<i>not sent yet</i>")
         self.result.add_class("cnb-send-result")
+        self._result_error = False  # the result line shows a refusal, which the next edit takes away
+        self._result_for: str | None = None  # the gather whose end the result line shows
         self.send_button.on_click(lambda _: self._send_clicked())
+        self.stop_button = w.Button(description="Stop gather", icon="stop", layout=w.Layout(width="120px"),
+                                    tooltip="stop the running gather (no gather event follows)")
+        self.stop_button.add_class("cnb-stop")
+        self.stop_button.on_click(lambda _: self._stop_clicked())
         # ▶ Listen: the prompt rendered (or the file fetched) into an <audio> player; nothing autoplays.
         self.listen_button = w.Button(description="Listen", icon="play", tooltip="hear the prompt",
                                       layout=w.Layout(width="96px"))
@@ -179,7 +182,7 @@ class GatherForm(w.VBox):
         options_box = w.VBox(self._rows())
         super().__init__([
             w.HTML("<h4 style='margin:4px 0'>Gather options</h4>"),
-            options_box, self.validation, self.send_button, self.result,
+            options_box, self.validation, w.HBox([self.send_button, self.stop_button]), self.result,
             self.code,
         ])
         # A fixed width that does not shrink: in the Explorer's row a flexible form narrowed whenever the
@@ -238,11 +241,37 @@ class GatherForm(w.VBox):
             fn(gather)
         return gather
 
+    def stop(self) -> None:
+        """Stop the gather the form sent last, as the Stop button does (:meth:`Gather.stop`)."""
+        if self.last_gather is None:
+            raise RuntimeError("no gather to stop: send one first")
+        self.last_gather.stop()
+
     def set_call(self, call: Call | None) -> None:
         """Gather on ``call`` from now on: the code tabs show its id, the last call's result line goes."""
         self.call = call
-        self.result.value = "<i>not sent yet on this call</i>" if call is not None else "<i>not sent yet</i>"
+        self.last_gather = None
+        self._result_for = None
+        self._show_result("<i>not sent yet on this call</i>" if call is not None else "<i>not sent yet</i>")
         self._changed()
+
+    def refresh_result(self) -> None:
+        """Say on the result line how the last gather ended, once its event has arrived."""
+        gather = self.last_gather
+        if gather is None or self._result_for == gather.id or self._result_error:
+            return
+        result = gather.result
+        if result is None:
+            return
+        self._result_for = gather.id
+        self._show_result(
+            f"<span style='color:#1a7f37'>✔ gather <code>{html.escape(gather.id)}</code> ended: "
+            f"<b>{html.escape(result.reason)}</b>, digits <code>{html.escape(repr(result.digits))}</code>"
+            "</span>")
+
+    def _show_result(self, value: str, error: bool = False) -> None:
+        self.result.value = value
+        self._result_error = error
 
     def on_sent(self, fn: Callable[[Gather], None]) -> None:
         """Call ``fn(gather)`` after each gather the form creates."""
@@ -254,14 +283,28 @@ class GatherForm(w.VBox):
         try:
             gather = self.send()
         except OptionError as exc:
-            self.result.value = error_html(str(exc), "Not sent")
+            self._show_result(error_html(str(exc), "Not sent"), error=True)
         except (CatapultError, RuntimeError) as exc:
-            self.result.value = error_html(str(exc), "Not sent" if self.call is None else "The API said")
+            title = "Not sent" if self.call is None else "The API said"
+            self._show_result(action_error(self.session, exc, title), error=True)
         else:
-            self.result.value = (
+            self._show_result(
                 f"<span style='color:#1a7f37'>✔ gather <code>{html.escape(gather.id)}</code> created on "
                 f"<code>{html.escape(gather.call.id)}</code>; waiting for the caller</span>"
             )
+            self.refresh_result()  # it may have ended already (a caller quick on the keys)
+
+    def _stop_clicked(self) -> None:
+        try:
+            self.stop()
+        except Exception as exc:  # shown on the result line; a click handler has nowhere else to report
+            self._show_result(action_error(self.session, exc, "Not stopped"), error=True)
+        else:
+            gather = self.last_gather
+            assert gather is not None
+            self._result_for = gather.id
+            self._show_result(f"<i>gather <code>{html.escape(gather.id)}</code> stopped: no gather event "
+                              "follows; Send starts a new one</i>")
 
     # -- listening ------------------------------------------------------------------------------------
 
@@ -314,6 +357,8 @@ class GatherForm(w.VBox):
     # -- live feedback ------------------------------------------------------------------------------
 
     def _changed(self, *_: Any) -> None:
+        if self._result_error:  # a refusal (a 409, an invalid value) is about the body as it was
+            self._show_result("<i>edited since the last try: not sent yet</i>")
         self.picker.show(self.terminating_digits.value)
         body = self.wire_body()
         try:

@@ -147,7 +147,8 @@ def _replay_summary(rows: pd.DataFrame) -> str:
 
 
 class Keypad(w.VBox):
-    """The virtual phone's keys (simulated backend): each click presses the key on the call."""
+    """The virtual phone's keys (simulated backend): each click presses the key on the call; its
+    :class:`~catapult_nb.widgets.speaker.Speaker` (:attr:`speaker`) says the call's prompts aloud."""
 
     LAYOUT = ("123A", "456B", "789C", "*0#D")
 
@@ -171,7 +172,11 @@ class Keypad(w.VBox):
                                       layout=w.Layout(width="188px"))
         self.hangup_button.add_class("cnb-hangup")
         self.hangup_button.on_click(lambda _: self._hang_up_clicked())
-        super().__init__([w.HTML("<b>Virtual phone</b>"), self.display, *rows, self.hangup_button])
+        from catapult_nb.widgets.speaker import Speaker
+
+        self.speaker = Speaker(session, call)
+        super().__init__([w.HTML("<b>Virtual phone</b>"), self.display, *rows, self.hangup_button,
+                          self.speaker])
         self.add_class("cnb-keypad")
 
     def press(self, keys: str) -> None:
@@ -191,6 +196,11 @@ class Keypad(w.VBox):
         self.call = call
         self.pressed = ""
         self.display.value = self._display()
+        self.speaker.set_call(call)
+
+    def close(self) -> None:
+        self.speaker.close()
+        super().close()
 
     def _clicked(self, key: str) -> None:
         try:
