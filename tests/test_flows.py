@@ -271,3 +271,23 @@ def test_the_same_flow_runs_through_a_live_session_and_a_tunnel(live_session):
         # and a caller who types nothing is transferred, as on the simulated backend
         silent = live.call("+15551234567", flow=account_code()).wait()
         assert (silent.outcome, silent.path) == ("transferred", ["code", "code", "code", "sorry", "operator"])
+
+
+def test_a_counted_diagram_counts_the_way_back_in_the_box_and_a_compact_one_names_the_steps():
+    from catapult_nb.flows.diagram import to_mermaid
+    from catapult_nb.flows.examples import account_code
+
+    flow = account_code()
+    counts = {(edge.source, edge.target, edge.kind): 7 for edge in flow.edges()}
+    text = to_mermaid(flow, counts=counts)
+    # the code step's way back to itself is counted inside its box, one line a reason, the loop unlabelled
+    code_box = next(line for line in text.splitlines() if line.strip().startswith("s_code["))
+    assert "<br/>↻ invalid ×7<br/>↻ no input ×7" in code_box
+    assert "s_code -.-> s_code\n" in text
+    assert text.startswith("%%{init:") and "\nflowchart TD\n" in text
+    # compact: the steps' names and kinds, not what they say
+    compact = to_mermaid(flow, counts=counts, compact=True)
+    assert "Please enter" not in compact and "<b>code</b><br/>ask" in compact
+    # and without counts the diagram is as it was: the loop labelled, no spacing directive
+    plain = to_mermaid(flow)
+    assert plain.startswith("flowchart TD") and "|\"invalid / no input\"|" in plain

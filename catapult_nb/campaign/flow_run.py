@@ -115,8 +115,9 @@ class FlowComparison:
         return {label: result.funnel() for label, result in self.results.items()}
 
     def diagrams(self) -> dict[str, str]:
-        """Each flow's Mermaid text with the callers counted on the edges, by label."""
-        return {label: to_mermaid(result.flow, counts=result.edge_counts())
+        """Each flow's Mermaid text with the callers counted on the edges, by label; compact boxes (the
+        steps' names), so that the diagrams side by side keep readable text."""
+        return {label: to_mermaid(result.flow, counts=result.edge_counts(), compact=True)
                 for label, result in self.results.items()}
 
     def __repr__(self) -> str:

@@ -1,8 +1,10 @@
 """Two variants of a flow in JupyterLab, side by side: each column its funnel and its counted diagram.
 
-The test writes a small notebook that runs the same callers through the account-code flow and a variant
-with one retry (:class:`~catapult_nb.flows.FlowComparison`), runs it, and checks that JupyterLab draws
-both diagrams (``svg``), each with its own counts, next to each other: one column per variant.
+The test writes a small notebook that counts 10,000 callers on the account-code flow's diagram, then runs
+the same callers through the flow and a variant with one retry (:class:`~catapult_nb.flows.FlowComparison`),
+runs it, and checks that JupyterLab draws both diagrams (``svg``), each with its own counts, next to each
+other: one column per variant. In every drawn diagram no edge label lies on another or on a box, none is
+cut off, and the text stays readable (at least 11 px on the page).
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ import nbformat
 import pytest
 
 from .lab import LabPage, LabServer
+from .mermaid_geometry import GEOMETRY_JS, label_problems
 from .test_flow_browser import PANEL, STEP
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CELLS = [
-    "from catapult_nb.flows import FlowComparison\n"
+    "from catapult_nb.flows import FlowComparison, run_campaign\n"
     "from catapult_nb.flows.examples import account_code\n\n"
     "flow = account_code()\n"
+    "flow.diagram(run_campaign(flow, n=10_000, seed=1))  # counts of five digits on the edges",
     'one_retry = flow.but("1 retry", code=flow.steps["code"].but(retries=1))\n'
     'comparison = FlowComparison.run({"2 retries": flow, "1 retry": one_retry}, n=2000, seed=1)\n'
     "comparison",
@@ -51,5 +55,11 @@ def test_two_variants_are_drawn_side_by_side(lab_page: LabPage, jupyter_lab: Lab
     # and the funnels sit above them, one per column
     funnels = page.page.locator(f"{PANEL} .cnb-flow-comparison table.cnb-flow-funnel")
     assert funnels.count() == 2
+    # every drawn diagram, the counted one and the two side by side: labels apart, whole, readable
+    page._wait_js(f"(sel) => ({GEOMETRY_JS})(sel).length === 3", "three drawn diagrams", STEP, arg=PANEL)
+    drawn = page.page.evaluate(GEOMETRY_JS, PANEL)
+    assert all(d["labels"] and d["nodes"] for d in drawn), drawn
+    problems = {i: label_problems(d) for i, d in enumerate(drawn)}
+    assert not any(problems.values()), problems
     page.screenshot("flow-comparison.png", css_class="cnb-flow-comparison")
     assert jupyter_lab.secret not in page.page_html()
