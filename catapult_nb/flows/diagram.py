@@ -70,8 +70,8 @@ def _node(name: str, step: Step, extra: str = "") -> str:
 
 
 def to_mermaid(
-    flow: Flow, *, current: str | None = None, counts: Mapping[tuple[str, str | None, str], int] | None = None,
-    compact: bool = False,
+    flow: Flow, *, current: str | None = None,
+    counts: Mapping[tuple[str, str | None, str], int] | None = None, compact: bool = False,
 ) -> str:
     """The flow as Mermaid ``flowchart TD`` text.
 

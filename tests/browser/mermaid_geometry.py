@@ -33,7 +33,8 @@ GEOMETRY_JS = """(selector) => Array.from(document.querySelectorAll(selector + '
       .map(f => { const inner = f.querySelector('div');
         return {...rect(f), text: f.textContent.trim(),
                 clipped: !!inner && inner.scrollWidth > f.getBoundingClientRect().width + 1}; });
-    const nodes = Array.from(svg.querySelectorAll('g.node')).map(n => ({...rect(n), text: n.textContent.trim()}));
+    const nodes = Array.from(svg.querySelectorAll('g.node'))
+      .map(n => ({...rect(n), text: n.textContent.trim()}));
     box.remove();
     return {labels, nodes, scale: img.getBoundingClientRect().width / width,
             shownWidth: img.getBoundingClientRect().width};
