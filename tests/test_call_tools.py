@@ -147,3 +147,35 @@ def test_a_zero_typed_into_a_number_box_stays_and_is_refused(field, message):
     form.set_values(**{field: 0})
     assert form.widgets[field].value == 0  # not silently turned into 1
     assert message in form.validation.value and "✔" not in form.validation.value
+
+
+def test_the_inspector_shows_each_callback_and_the_receivers_answer(session):
+    import requests
+
+    from catapult_nb.widgets import CallbackInspector
+
+    inspector = CallbackInspector(session)
+    assert "no request yet" in inspector.detail.value
+    call = session.call("+15551234567")
+    gather = call.gather(max_digits=1)
+    session.phone.press(call, "7")
+    gather.wait()
+    # the newest request is listed first and shown: the gather event as sent, and the 200 it got
+    wait_until(lambda: any("gather" in label for label, _ in inspector.list.options), session)
+    label, number = inspector.list.options[0]
+    assert f"gather {call.id} → 200" in label
+    shown = html.unescape(inspector.detail.value)
+    assert '"eventType": "gather"' in shown and '"digits": "7"' in shown
+    assert "<b>200</b>" in inspector.detail.value and "/callbacks/***" in shown
+    # a body that is not an event: refused 400, and the inspector shows the refusal with its reason
+    requests.post(session.receiver.url, data=b"<html>502 Bad Gateway</html>", timeout=5)
+    wait_until(lambda: "→ 400" in inspector.list.options[0][0], session=session)
+    shown = html.unescape(inspector.detail.value)
+    assert "<html>502 Bad Gateway</html>" in shown and "not-json" in shown
+    # an older one is picked by its number, as a click does
+    inspector.show(number)
+    assert '"eventType": "gather"' in html.unescape(inspector.detail.value)
+    # and the receiver's secret path token is in no line and no detail
+    token = session.receiver.url.rsplit("/", 1)[-1]
+    assert token not in inspector.detail.value
+    assert all(token not in text for text, _ in inspector.list.options)

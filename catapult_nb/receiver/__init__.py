@@ -2,7 +2,8 @@
 one thread that writes deliveries to the store, and the faults a test can inject.
 
 Modules, top down: ``receiver`` (:class:`CallbackReceiver`), ``writer`` (the writer thread),
-``checks`` (request checks), ``faults`` (injected failures).
+``checks`` (request checks), ``faults`` (injected failures), ``exchanges`` (each request and its answer,
+for the inspector).
 """
 
 from catapult_nb.receiver.faults import Faults

@@ -63,6 +63,7 @@ from catapult_nb.receiver.checks import (
     check_event,
     read_payload,
 )
+from catapult_nb.receiver.exchanges import ExchangeLog
 from catapult_nb.receiver.faults import Faults
 from catapult_nb.receiver.writer import StoreWriter
 from catapult_nb.redact import MASK, Secret, redact
@@ -84,6 +85,10 @@ _DUPLICATE = b'{"stored": false, "duplicate": true}'
 _RUNNING: dict[int, CallbackReceiver] = {}
 _RUNNING_LOCK = threading.Lock()
 
+
+#: Where a request keeps what it carried (the event, or a refused body) for the exchange log.
+# (a typed key where aiohttp has them, which it asks for; a string before aiohttp 3.12)
+_SENT: Any = web.RequestKey("catapult_nb.sent", object) if hasattr(web, "RequestKey") else "catapult_nb.sent"
 
 class _UnknownPaths:
     """Requests to paths other than the secret one: counted, and the last few kept, in memory only."""
@@ -171,6 +176,8 @@ class CallbackReceiver(BackgroundServer):
         self._lock = threading.RLock()
         self._writer: StoreWriter | None = None
         self._files: dict[str, Path] = {}  # audio files served under <path>/audio/<name>
+        #: Each request to the callback path and the answer it got, latest last (the inspector's list).
+        self.exchanges = ExchangeLog()
         super().__init__(host, port, "catapult-receiver")
 
     # -- addresses ---------------------------------------------------------------------------------
@@ -306,10 +313,16 @@ class CallbackReceiver(BackgroundServer):
         if not self._on_path(request):
             self._unknown.add(request.method, request.path)
             return web.Response(status=404, text="Not Found")  # no detail: the path is the secret
+        started = time.monotonic()
         faults = self._faults
         if faults is not None:
-            return await faults.apply(request, self._accept)
-        return await self._accept(request)
+            response = await faults.apply(request, self._accept)
+        else:
+            response = await self._accept(request)
+        answer = getattr(response, "body", None)
+        self.exchanges.record(request.method, request.path, request.get(_SENT), response.status,
+                              answer if isinstance(answer, bytes) else b"", started)
+        return response
 
     async def _accept(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -317,7 +330,9 @@ class CallbackReceiver(BackgroundServer):
             payload = await read_payload(request, self.body_timeout)
             check_event(payload)
         except Rejected as rejected:
+            request[_SENT] = rejected.body
             return await self._reject(request, rejected)
+        request[_SENT] = payload
         assert self._writer is not None
         try:
             stored = await self._writer.store_event(payload, time.time())

@@ -6,10 +6,11 @@ from catapult_nb.widgets.explorer import Explorer
 from catapult_nb.widgets.flow_player import FlowPlayer
 from catapult_nb.widgets.form import GatherForm
 from catapult_nb.widgets.history import CallHistory, call_history
+from catapult_nb.widgets.inspector import CallbackInspector
 from catapult_nb.widgets.live import EventTable, GatherCountdown, Keypad, SessionPanel
 from catapult_nb.widgets.speaker import Speaker
 
 __all__ = [
-    "CallActions", "CallHistory", "CredentialsForm", "EventTable", "Explorer", "FlowPlayer",
-    "GatherCountdown", "GatherForm", "Keypad", "SessionPanel", "Speaker", "call_history",
+    "CallActions", "CallHistory", "CallbackInspector", "CredentialsForm", "EventTable", "Explorer",
+    "FlowPlayer", "GatherCountdown", "GatherForm", "Keypad", "SessionPanel", "Speaker", "call_history",
 ]

@@ -10,6 +10,7 @@ from catapult_nb.widgets._kernel import Coalescer
 from catapult_nb.widgets.actions import CallActions
 from catapult_nb.widgets.form import GatherForm
 from catapult_nb.widgets.history import CallHistory
+from catapult_nb.widgets.inspector import CallbackInspector
 from catapult_nb.widgets.live import EventTable, GatherCountdown, Keypad, SessionPanel
 
 if TYPE_CHECKING:
@@ -24,7 +25,8 @@ class Explorer(w.VBox):
 
     ``Explorer(Session.simulated())``: place a call, fill in the form, Send, press keys, and watch the
     gather event arrive; Stop, Speak, Transfer or Hang up as an application would. Each part is also
-    usable alone (``explorer.form``, ``explorer.actions``, ``explorer.keypad``, ``explorer.history``, …).
+    usable alone (``explorer.form``, ``explorer.actions``, ``explorer.keypad``, ``explorer.inspector``,
+    ``explorer.history``, …).
     """
 
     def __init__(self, session: Session, to: str = "+15551234567"):
@@ -35,6 +37,7 @@ class Explorer(w.VBox):
         self.events = EventTable(session)
         self.actions = CallActions(session)
         self.history = CallHistory(session)
+        self.inspector = CallbackInspector(session)
         parts: list[w.Widget] = [w.VBox([self.form, self.actions], layout=w.Layout(flex="0 0 auto"))]
         side: list[w.Widget] = [self.countdown]
         self.keypad: Keypad | None = None
@@ -55,6 +58,8 @@ class Explorer(w.VBox):
             w.HBox(parts),
             w.HTML("<h4 style='margin:8px 0 2px'>Events</h4>"),
             self.events,
+            w.HTML("<h4 style='margin:8px 0 2px'>Callbacks: each request and the receiver's answer</h4>"),
+            self.inspector,
             w.HTML("<h4 style='margin:8px 0 2px'>Calls</h4>"),
             self.history,
         ])
