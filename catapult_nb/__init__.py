@@ -67,9 +67,24 @@ __all__ = [
 ]
 
 
+#: What the lean install leaves out (the ``toolkit`` extra brings it), by import name.
+_TOOLKIT_MODULES = {"pandas", "numpy", "ipywidgets", "IPython", "pyngrok", "matplotlib", "dotenv", "tqdm",
+                    "ijson", "orjson", "pyarrow", "espeakng_loader"}
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
+        try:
+            value = getattr(import_module(_LAZY[name]), name)
+        except ModuleNotFoundError as exc:  # a lean install: say which extra brings the rest
+            missing = (exc.name or "").partition(".")[0]
+            if missing not in _TOOLKIT_MODULES:
+                raise
+            raise ModuleNotFoundError(
+                f"catapult_nb.{name} needs {missing}, which the lean install (the simulator, the client and "
+                "the pytest plugin) leaves out: pip install 'catapult_nb[toolkit]' for the whole library, or "
+                "'catapult_nb[notebooks]' with Jupyter", name=exc.name,
+            ) from exc
         globals()[name] = value
         return value
     raise AttributeError(f"module 'catapult_nb' has no attribute {name!r}")

@@ -92,9 +92,14 @@ class CatapultSimulator:
     """
 
     def __init__(self, speed: float = DEFAULT_SPEED, callback_retries: int = 0) -> None:
+        from catapult_nb.prompts import engine_available
         from catapult_nb.simulator import Simulator
 
-        self._simulator: Simulator = Simulator(speed=speed, callback_retries=callback_retries)
+        # Sentences are timed by their spoken audio where espeak-ng is installed (catapult_nb[tts]); the
+        # lean install times them at 150 words per minute, as the simulator's "estimate" timing does.
+        timing = "audio" if engine_available() else "estimate"
+        self._simulator: Simulator = Simulator(speed=speed, callback_retries=callback_retries,
+                                               prompt_timing=timing)
         self._phone: VirtualPhone | None = None
         self._cond = threading.Condition()
         self._delivered: list[_Delivered] = []

@@ -1,7 +1,8 @@
 """The package's metadata agrees with itself: pyproject.toml, environment.yml, py.typed, the console script.
 
-The dependency rule checked here: the runtime dependencies in pyproject.toml's ``[project].dependencies``
-are exactly the conda dependencies of environment.yml, except
+The dependency rule checked here: the runtime dependencies in pyproject.toml (``[project].dependencies``,
+the lean install, and the ``toolkit`` extra with the extras it names) are exactly the conda dependencies of
+environment.yml, except
 
 - ``python`` and ``pip`` (the environment itself),
 - ``jupyterlab`` (an extra a notebook user wants: pyproject has it as the ``notebooks`` extra),
@@ -48,8 +49,19 @@ def environment() -> dict:
     return yaml.safe_load((ROOT / "environment.yml").read_text())
 
 
+def expanded(pyproject: dict, requirements: list[str]) -> list[str]:
+    """``requirements`` with this package's own extras (``catapult_nb[tts]``) replaced by what they name."""
+    out = []
+    for requirement in requirements:
+        own = re.fullmatch(r"catapult_nb\[(\w+)\]", requirement)
+        extras = pyproject["project"]["optional-dependencies"]
+        out += expanded(pyproject, extras[own.group(1)]) if own else [requirement]
+    return out
+
+
 def test_environment_yml_and_pyproject_name_the_same_runtime_dependencies(pyproject, environment):
-    python_side = dict(split_requirement(r) for r in pyproject["project"]["dependencies"])
+    runtime = pyproject["project"]["dependencies"] + pyproject["project"]["optional-dependencies"]["toolkit"]
+    python_side = dict(split_requirement(r) for r in expanded(pyproject, runtime))
     conda_entries = [d for d in environment["dependencies"] if isinstance(d, str)]
     pip_entries = [d["pip"] for d in environment["dependencies"] if isinstance(d, dict) and "pip" in d]
     conda_entries += [line for line in (pip_entries[0] if pip_entries else []) if not line.startswith("-")]
@@ -73,6 +85,15 @@ def test_the_conda_only_extras_are_pyproject_extras(pyproject):
     extras = pyproject["project"]["optional-dependencies"]
     names = {split_requirement(r)[0] for group in extras.values() for r in group}
     assert {"jupyterlab", "pyarrow"} <= names
+
+
+def test_the_default_install_is_lean_and_the_extras_build_on_each_other(pyproject):
+    lean = {split_requirement(r)[0] for r in pyproject["project"]["dependencies"]}
+    # the simulator, the client and the plugin: none of the notebook stack
+    assert lean == {"requests", "aiohttp", "mutagen"}
+    extras = pyproject["project"]["optional-dependencies"]
+    assert "catapult_nb[toolkit]" in extras["notebooks"] and "catapult_nb[tts]" in extras["toolkit"]
+    assert "catapult_nb[notebooks]" in extras["test"] and extras["pytest"] == ["pytest>=8"]
 
 
 def test_environment_yml_installs_the_package_itself_through_pip(environment):

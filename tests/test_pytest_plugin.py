@@ -457,3 +457,32 @@ def test_a_failed_wait_shows_the_tests_line_and_the_message_not_the_plugins_sour
     assert "self._cond.wait_for" not in out and "def wait_for" not in out
     failure = out[out.index("___ test_wait ___"):out.index("short test summary")]
     assert len(failure.splitlines()) < 15, failure
+
+
+#: What the lean install leaves out (the toolkit extra brings it): made unimportable in a child process.
+TOOLKIT = ("pandas", "numpy", "ipywidgets", "IPython", "pyngrok", "matplotlib", "dotenv", "tqdm", "ijson",
+           "orjson", "pyarrow", "espeakng_loader")
+
+
+def test_the_plugin_and_the_simulator_run_on_the_lean_install():
+    # given a process where none of the toolkit's packages can be imported
+    code = f"""
+import sys
+for name in {TOOLKIT!r}:
+    sys.modules[name] = None
+from catapult_nb.pytest_plugin import CatapultSimulator
+with CatapultSimulator() as sim:
+    call_id = sim.incoming("+15551230000", "+15557654321", "http://127.0.0.1:9/cb")
+    print("timing", sim.phone.health()["promptTiming"], "call", call_id[:2])
+try:
+    from catapult_nb import Session
+except ModuleNotFoundError as exc:
+    print("hint", exc)
+"""
+    run = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", code], capture_output=True,
+                         text=True, timeout=60)
+    # then the simulator rings an app, timing sentences at 150 wpm without a warning, and a Session says
+    # which extra brings it
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "timing estimate call c-" in run.stdout
+    assert "pip install 'catapult_nb[toolkit]'" in run.stdout and "needs pandas" in run.stdout

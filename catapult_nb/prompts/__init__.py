@@ -17,10 +17,11 @@ download at run time). espeak-ng only approximates Catapult's voices — the map
 per minute.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from catapult_nb.prompts.audio import AudioError, AudioInfo, decode
 from catapult_nb.prompts.espeak import INSTALL_HINT, EngineMissing
 from catapult_nb.prompts.fetch import MAX_AUDIO_BYTES, fetch_audio, fetch_audio_sync
-from catapult_nb.prompts.listen import Listen, Unheard, listen
 from catapult_nb.prompts.timing import (
     PROMPT_TIMINGS,
     PromptLength,
@@ -33,6 +34,9 @@ from catapult_nb.prompts.timing import (
 )
 from catapult_nb.prompts.tts import CacheInfo, Rendered, cache_clear, cache_info, engine_available, render
 from catapult_nb.prompts.voices import EngineVoice, resolve_voice, voice_table
+
+if TYPE_CHECKING:
+    from catapult_nb.prompts.listen import Listen, Unheard, listen
 
 __all__ = [
     "INSTALL_HINT",
@@ -64,3 +68,15 @@ __all__ = [
     "resolve_voice",
     "voice_table",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The players are IPython objects: loaded on first use, so the simulator and the pytest plugin run
+    # where IPython is not installed (the lean install).
+    if name in ("Listen", "Unheard", "listen"):
+        from catapult_nb.prompts import listen as players
+
+        value = getattr(players, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'catapult_nb.prompts' has no attribute {name!r}")

@@ -21,7 +21,8 @@ __all__ = ["INSTALL_HINT", "Engine", "EngineMissing", "engine", "reset"]
 
 INSTALL_HINT = (
     "text-to-speech needs the espeak-ng engine, which the toolkit's `espeakng-loader` dependency brings: "
-    "run `pip install espeakng-loader` (`make demo` and `make test` install it)"
+    "run `pip install 'catapult_nb[tts]'` or `pip install espeakng-loader` (`make demo` and `make test` "
+    "install it)"
 )
 
 # espeak_lib.h constants

@@ -8,12 +8,14 @@ import threading
 import wave
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from catapult_nb.options import check_sentence
 from catapult_nb.prompts import espeak
-from catapult_nb.prompts.player import Listen
 from catapult_nb.prompts.voices import EngineVoice, resolve_voice
+
+if TYPE_CHECKING:
+    from catapult_nb.prompts.player import Listen
 
 __all__ = [
     "CACHE_BYTES", "CACHE_SIZE", "WORDS_PER_MINUTE", "CacheInfo", "Rendered", "cache_clear", "cache_info",
@@ -52,6 +54,8 @@ class Rendered:
 
     def listen(self) -> Listen:
         """An IPython ``Audio`` player for this sentence, labelled with its length; it never autoplays."""
+        from catapult_nb.prompts.player import Listen  # IPython: not in the lean install
+
         return Listen(self)
 
     def __repr__(self) -> str:
