@@ -185,3 +185,15 @@ def test_a_caller_cut_off_has_the_reason_in_the_result():
     assert f"error: {cut}" in repr(result)
     fine = run_campaign(account_code(), n=20, progress=False)
     assert fine.callers["reason"].isna().all() and "error:" not in repr(fine)
+
+
+def test_a_comparisons_progress_bars_name_the_variants(capsys):
+    from catapult_nb.flows import FlowComparison
+    from catapult_nb.flows.examples import account_code
+
+    flow = account_code()
+    variant = flow.but("one retry flow", code=flow.steps["code"].but(retries=1))
+    FlowComparison.run({"2 retries": flow, "1 retry": variant}, n=5000, seed=1)
+    bars = capsys.readouterr().err
+    assert "callers through 2 retries" in bars and "callers through 1 retry" in bars
+    assert "callers through account code" not in bars and "one retry flow" not in bars

@@ -328,7 +328,7 @@ def check_margin(flow: Flow, margin: Any) -> None:
 
 
 def run_on_engine(
-    flow: Flow, callers: Any, n: int, seed: int, *, progress: bool, margin: float, one_by_one: bool,
+    flow: Flow, callers: Any, n: int, seed: int, *, progress: bool | str, margin: float, one_by_one: bool,
     rules: Specs | None = None, observe: Observer | None = None,
 ) -> FlowCampaignResult:
     """The flow's campaign on the engine (``one_by_one``: the event-driven reference player).
@@ -350,7 +350,8 @@ def run_on_engine(
         rows = [play_caller(flow, kinds[k], seed, i, cache, margin) for i, k in enumerate(chosen)]
         return FlowCampaignResult(flow, pd.DataFrame(rows), seed)
     answers = {name: cache.answers(name, step) for name, step in flow.steps.items() if isinstance(step, Ask)}
-    with tqdm(total=n, desc=f"callers through {flow.name}", disable=not progress or n < 5000) as bar:
+    label = progress if isinstance(progress, str) else flow.name  # a comparison names the variant
+    with tqdm(total=n, desc=f"callers through {label}", disable=not progress or n < 5000) as bar:
         table = play_flow(flow, draws.KindTable.of(kinds), np.array(chosen, dtype=np.int64), seed, cache.spec,
                           answers, MAX_STEPS, margin=margin, progress=bar.update, rules=rules,
                           observe=observe)

@@ -44,13 +44,15 @@ __all__ = [
     "run_campaign", "step_plan",
 ]
 def run_campaign(
-    flow: Flow, callers: Any = None, n: int = 1000, seed: int = 0, *, progress: bool = True,
+    flow: Flow, callers: Any = None, n: int = 1000, seed: int = 0, *, progress: bool | str = True,
     margin: float = 0.0, over_the_wire: bool = False, **wire: Any,
 ) -> FlowCampaignResult:
     """Play ``n`` synthetic callers through ``flow`` on the engine's clock, all at once, step by step.
 
     :param callers: a :class:`~catapult_nb.campaign.Caller`, a :class:`~catapult_nb.campaign.CallerMix`,
         or None (the default mix of campaigns).
+    :param progress: show a progress bar for large runs; a string is the bar's label (default the flow's
+        name; :class:`FlowComparison` gives each variant's label).
     :param margin: keep every wait that decides a timeout this many API seconds from it (see
         :func:`~catapult_nb.campaign.flow_draws.caller_timeline`); 0 leaves the timelines as drawn. Over
         the wire it defaults to a safe value.
@@ -103,7 +105,9 @@ class FlowComparison:
         (``kwargs``: ``progress``, ``margin``, …)."""
         if not flows:
             raise ValueError("compare at least one flow: {label: flow}")
-        return cls({label: run_campaign(flow, callers, n, seed, **kwargs) for label, flow in flows.items()})
+        shown = kwargs.pop("progress", True)  # each bar says which variant it counts, not the flow's name
+        return cls({label: run_campaign(flow, callers, n, seed, progress=label if shown else False, **kwargs)
+                    for label, flow in flows.items()})
 
     def shares(self) -> pd.DataFrame:
         """Outcome shares, one row per flow (what :func:`compare_flows` returns)."""

@@ -165,7 +165,7 @@ def run_over_the_wire(
     speed: float = 20.0,
     concurrency: int = 16,
     timeout: float = 30.0,
-    progress: bool = True,
+    progress: bool | str = True,
 ) -> FlowWireResult:
     """Play ``n`` synthetic callers through ``flow`` on the HTTP simulator, the flow running on callbacks.
 
@@ -184,7 +184,8 @@ def run_over_the_wire(
     :param concurrency: how many callers are on the line at once.
     :param timeout: wall seconds to wait for a caller's flow to move on before giving that caller up
         (its row then says ``error``).
-    :param progress: show a progress bar (``tqdm.auto``).
+    :param progress: show a progress bar (``tqdm.auto``); a string is the bar's label (default: the flow's
+        name).
     :returns: a :class:`FlowWireResult`.
     :raises ValueError: ``n`` out of 1…100,000, a bad ``speed``, ``concurrency``, ``timeout`` or
         ``margin``; :class:`FlowError` for answers that can never take a route.
@@ -208,7 +209,8 @@ def run_over_the_wire(
                                prompt_timing="estimate") as session:
             driver = _Driver(session, flow, [kinds[k] for k in chosen], seed, margin, concurrency, timeout)
             started = time.perf_counter()
-            with tqdm(total=n, desc=f"{flow.name} over the wire", unit="caller", disable=not progress) as bar:
+            label = progress if isinstance(progress, str) else flow.name
+            with tqdm(total=n, desc=f"{label} over the wire", unit="caller", disable=not progress) as bar:
                 driver.run(bar)
             wall = time.perf_counter() - started
             counts = driver.count_callbacks()
