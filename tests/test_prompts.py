@@ -367,3 +367,16 @@ def test_a_dripping_file_server_is_cut_at_the_whole_fetchs_deadline(server):
         took = time.monotonic() - started
     assert reasons == ["the file did not arrive within 1 s"] * 2
     assert took < 2 * 1.0 + 1.5, f"two fetches of 1 s took {took:.1f} s"
+
+
+def test_the_players_load_on_first_use_in_a_fresh_process():
+    import subprocess
+    import sys
+
+    # "from catapult_nb.prompts import listen" first, as a flow step does: loaded on demand, not a module
+    code = ("import sys\nfrom catapult_nb.prompts import listen\nassert callable(listen), listen\n"
+            "assert 'IPython.display' in sys.modules\n"
+            "from catapult_nb import prompts\nprint(type(prompts.listen('Hi')).__name__)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() in ("Listen", "Unheard")

@@ -17,6 +17,7 @@ download at run time). espeak-ng only approximates Catapult's voices — the map
 per minute.
 """
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from catapult_nb.prompts.audio import AudioError, AudioInfo, decode
@@ -74,9 +75,10 @@ def __getattr__(name: str) -> Any:
     # The players are IPython objects: loaded on first use, so the simulator and the pytest plugin run
     # where IPython is not installed (the lean install).
     if name in ("Listen", "Unheard", "listen"):
-        from catapult_nb.prompts import listen as players
-
-        value = getattr(players, name)
-        globals()[name] = value
-        return value
+        # import_module, not "from catapult_nb.prompts import listen", which would ask this function again;
+        # importing the submodule sets the package's "listen" to the module, so all three are set after it
+        players = import_module("catapult_nb.prompts.listen")
+        for player in ("Listen", "Unheard", "listen"):
+            globals()[player] = getattr(players, player)
+        return globals()[name]
     raise AttributeError(f"module 'catapult_nb.prompts' has no attribute {name!r}")
