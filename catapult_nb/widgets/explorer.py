@@ -53,16 +53,12 @@ class Explorer(w.VBox):
         session.store.add_listener(lambda _event: self._panel_refresh())
         # 700 px form + 16 + 244 fits the notebook's 968 px in a 1400 px window with the file browser open.
         parts.append(w.VBox(side, layout=w.Layout(margin="0 0 0 16px", width="244px", flex="0 0 auto")))
-        super().__init__([
-            self.panel,
-            w.HBox(parts),
-            w.HTML("<h4 style='margin:8px 0 2px'>Events</h4>"),
-            self.events,
-            w.HTML("<h4 style='margin:8px 0 2px'>Callbacks: each request and the receiver's answer</h4>"),
-            self.inspector,
-            w.HTML("<h4 style='margin:8px 0 2px'>Calls</h4>"),
-            self.history,
-        ])
+        # What arrived, three ways, in tabs (one under the other, the dashboard ran past a screen's height):
+        # the events, each callback request beside the receiver's answer, and the call log.
+        self.tabs = w.Tab([self.events, self.inspector, self.history],
+                          titles=("Events", "Callbacks", "Calls"))
+        self.tabs.add_class("cnb-explorer-tabs")
+        super().__init__([self.panel, w.HBox(parts), self.tabs])
         self.add_class("cnb-explorer")
 
     def _refresh(self) -> None:

@@ -124,6 +124,8 @@ def test_gather_from_the_dashboard(explorer: LabPage, jupyter_lab: LabServer):
     clock = explorer.wait_for_text("cnb-countdown-label", "terminating-digit", timeout=STEP)
     assert gather_id in clock and "terminating-digit" in clock, clock
 
+    # (the panel says the first call ended before the next is placed: its "active" is not the new call's)
+    explorer.wait_for_text("cnb-call-status", "completed", timeout=STEP)
     # when a second call is placed
     explorer.click("cnb-call")
     status = explorer.wait_for_text("cnb-call-status", "active", timeout=STEP)
@@ -150,3 +152,77 @@ def test_gather_from_the_dashboard(explorer: LabPage, jupyter_lab: LabServer):
     assert jupyter_lab.secret not in saved.read_text(encoding="utf-8")
     assert jupyter_lab.secret not in jupyter_lab.log_text()
     assert explorer.blocked_requests == []
+
+
+def test_the_explorers_requests_inspector_phone_and_call_log(explorer: LabPage, jupyter_lab: LabServer):
+    page = explorer
+    page.click("cnb-call")
+    status = page.wait_for_text("cnb-call-status", "active", timeout=STEP)
+    call_id = re.search(r"c-[a-z0-9]+", status).group(0)
+
+    # a 0 typed into maxDigits stays 0 and is refused by name, instead of turning into 1
+    page.fill("cnb-field-maxDigits", 0)
+    page.wait_for_text("cnb-validation", "maxDigits", timeout=STEP)
+    assert page.widget("cnb-field-maxDigits").locator("input").input_value() == "0"
+    # a gather that waits long enough for the clicks below (30 API s, the most: 15 s at the notebook's speed 2)
+    page.fill("cnb-field-maxDigits", 2)
+    page.fill("cnb-field-interDigitTimeout", 30)
+    page.wait_for_text(PREVIEW, '"interDigitTimeout": "30"', timeout=STEP)
+    page.wait_for_text("cnb-validation", "✔ valid", timeout=STEP)
+    page.click("cnb-send")
+    page.wait_for_text("cnb-send-result", "waiting for the caller", timeout=STEP)
+    # the virtual phone says the prompt aloud
+    page.wait_for_text("cnb-speaker-caption", "Please enter your 5 digit code", timeout=STEP)
+    assert page.page.locator(f"{PANEL} .cnb-speaker audio").count() == 1
+
+    # a second Send while the gather runs: the 409, which says to stop the gather, and there is a Stop
+    page.click("cnb-send")
+    page.wait_for_text("cnb-send-result", "409", timeout=STEP)
+    # an edit takes the old refusal away
+    page.fill("cnb-field-tag", "after-409")
+    page.wait_for_text("cnb-send-result", "edited since the last try", timeout=STEP)
+    assert "409" not in page.text("cnb-send-result")
+    page.click("cnb-stop")
+    page.wait_for_text("cnb-send-result", "stopped", timeout=STEP)
+    page.click("cnb-send")
+    page.wait_for_text("cnb-send-result", "waiting for the caller", timeout=STEP)
+    for key in ("4", "2"):
+        page.click(f"cnb-key-{key}")
+    # the result line follows the gather to its end
+    ended = page.wait_for_text("cnb-send-result", "ended", "max-digits", timeout=STEP)
+    assert "'42'" in ended and "waiting" not in ended
+
+    # the inspector lists the gather callback first and shows it beside the receiver's answer
+    open_tab(page, "Callbacks")
+    # (a <select> shows its spaces as no-break spaces: the parts are looked for one by one)
+    page.wait_for_element(".cnb-inspector-list option", "gather", call_id, "200", timeout=STEP)
+    detail = page.wait_for_text("cnb-inspector-detail", '"eventType": "gather"', timeout=STEP)
+    assert '"digits": "42"' in detail and "Answer 200" in detail and "/callbacks/***" in detail
+    page.screenshot("explorer-inspector.png", css_class="cnb-explorer-tabs")
+
+    # Speak, Transfer and Hang up, as the application would
+    page.click("cnb-speak")
+    page.wait_for_text("cnb-action-result", "✔ spoke", timeout=STEP)
+    open_tab(page, "Events")
+    page.wait_for_element(".cnb-event-table tr[data-event-type='speak']", timeout=STEP)
+    page.click("cnb-transfer")
+    leg = re.search(r"new leg is (c-[a-z0-9]+)", page.wait_for_text("cnb-action-result", "✔ transferred",
+                                                                     timeout=STEP)).group(1)
+    # the call log lists the new leg, answered
+    open_tab(page, "Calls")
+    page.wait_for_element(f".cnb-history tr[data-call-id='{leg}']", "yes", timeout=STEP)
+    page.click("cnb-app-hangup")
+    page.wait_for_text("cnb-action-result", "✔ hung up", timeout=STEP)
+    page.wait_for_element(f".cnb-history tr[data-call-id='{call_id}']", "NORMAL_CLEARING", timeout=STEP)
+    page.wait_for_element(f".cnb-history tr[data-call-id='{leg}']", "NORMAL_CLEARING", timeout=STEP)
+    page.screenshot("explorer-tools.png", css_class="cnb-explorer")
+
+    # and no secret reached the page: the inspector's paths are masked
+    secrets_held = kernel_secrets.read(jupyter_lab.secrets_file)
+    kernel_secrets.assert_hidden(secrets_held, page_text=page.page_text(), page_html=page.page_html())
+    assert page.blocked_requests == []
+
+
+def open_tab(page: LabPage, title: str) -> None:
+    """Show the Explorer's tab whose title starts with ``title`` (Events, Callbacks, Calls)."""
+    page.page.locator(f"{PANEL} .cnb-explorer-tabs .lm-TabBar-tab", has_text=title).first.click()
