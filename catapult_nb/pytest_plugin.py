@@ -103,7 +103,8 @@ class CatapultSimulator:
         self._phone: VirtualPhone | None = None
         self._cond = threading.Condition()
         self._delivered: list[_Delivered] = []
-        self._by_event: dict[int, _Delivered] = {}
+        # the simulator's own event dict (kept, so that its id is not reused) → what was delivered of it
+        self._by_event: dict[int, tuple[dict[str, Any], _Delivered]] = {}
         self._servers: list[WSGIServer] = []  # the apps serve() started
         self._api_requests: list[tuple[str, str, int, bytes]] = []  # your app's requests, as answered
         self._errors_expected = False
@@ -364,9 +365,12 @@ class CatapultSimulator:
 
     def _on_delivery(self, record: dict[str, Any], event: dict[str, Any], answer: bytes, done: bool) -> None:
         with self._cond:
-            item = self._by_event.get(id(event))
-            if item is None:
-                item = self._by_event[id(event)] = _Delivered(_plain(event))
+            known = self._by_event.get(id(event))
+            if known is not None:
+                item = known[1]
+            else:  # the delivered copy has plain values; the original is held so its id stays its own
+                item = _Delivered(_plain(event))
+                self._by_event[id(event)] = (event, item)
                 self._delivered.append(item)
             item.attempts.append((record, answer))
             item.done = done

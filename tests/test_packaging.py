@@ -90,7 +90,7 @@ def test_the_conda_only_extras_are_pyproject_extras(pyproject):
 def test_the_default_install_is_lean_and_the_extras_build_on_each_other(pyproject):
     lean = {split_requirement(r)[0] for r in pyproject["project"]["dependencies"]}
     # the simulator, the client and the plugin: none of the notebook stack
-    assert lean == {"requests", "aiohttp", "mutagen"}
+    assert lean == {"requests", "aiohttp", "mutagen", "defusedxml"}  # defusedxml: the v2 simulator's BXML
     extras = pyproject["project"]["optional-dependencies"]
     assert "catapult_nb[toolkit]" in extras["notebooks"] and "catapult_nb[tts]" in extras["toolkit"]
     assert "catapult_nb[notebooks]" in extras["test"] and extras["pytest"] == ["pytest>=8"]

@@ -329,6 +329,8 @@ def test_events_carry_plain_values_and_a_failed_wait_names_them_so(catapult_simu
         catapult_simulator.wait_for(call_id, "hangup", timeout=0.2)
     assert "gather (reason='max-digits', digits='7'" in str(failure.value)
     assert "Reason." not in str(failure.value)
+    # each event delivered is its own (one attempt each here), never counted as another's retry
+    assert len(catapult_simulator.events(call_id)) == len(catapult_simulator.deliveries(call_id)) >= 3
 
 
 def test_a_test_reads_the_calls_state_its_transfer_leg_and_the_apps_requests(catapult_simulator):
@@ -486,3 +488,13 @@ except ModuleNotFoundError as exc:
     assert run.returncode == 0, run.stderr[-2000:]
     assert "timing estimate call c-" in run.stdout
     assert "pip install 'catapult_nb[toolkit]'" in run.stdout and "needs pandas" in run.stdout
+
+
+def test_each_delivered_event_is_kept_apart_even_when_the_simulator_frees_the_last():
+    # the simulator hands the plugin a fresh dict per event and drops it afterwards; a new dict may then
+    # get the old one's id, which must not make the new event a retry of the old one
+    sim = CatapultSimulator()
+    record = {"attempt": 1, "status": 204, "method": "POST", "url": "http://127.0.0.1:9/cb"}
+    for n in range(200):
+        sim._on_delivery(record, {"eventType": "speak", "callId": "c-one", "n": n}, b"", True)
+    assert [event["n"] for event in sim.events("c-one")] == list(range(200))

@@ -1,9 +1,9 @@
-"""Notebook 05 (call flows) after Run All, as a new user meets it: the FlowPlayer still plays, at a person's pace.
+"""Notebook 05 (call flows) after Run All, as a new user meets it: the FlowPlayer plays, at a person's pace.
 
-Run All used to end with the session closed under the player, which then answered every click with a
-closed client's error; and at the notebook's speed 10 a person's keys, 0.7 s apart, timed out. The test
-runs the whole notebook in JupyterLab, then plays a call on the player the way a person would: Place
-call, the five digits and the star a key at a time, 0.7 s apart, then 1 to confirm. The virtual phone
+The notebook's last cell closes its own session, and its runs go at speed 10; the player has a session of
+its own at speed 1, so after Run All it still answers clicks, and keys a person presses 0.7 s apart do not
+time out. The test runs the whole notebook in JupyterLab, then plays a call on the player the way a person
+would: Place call, the five digits a key at a time, 0.7 s apart, then 1 to confirm. The virtual phone
 says each prompt aloud (its speaker shows what it plays), and nothing says the session is closed.
 """
 

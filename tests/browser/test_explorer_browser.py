@@ -164,7 +164,7 @@ def test_the_explorers_requests_inspector_phone_and_call_log(explorer: LabPage, 
     page.fill("cnb-field-maxDigits", 0)
     page.wait_for_text("cnb-validation", "maxDigits", timeout=STEP)
     assert page.widget("cnb-field-maxDigits").locator("input").input_value() == "0"
-    # a gather that waits long enough for the clicks below (30 API s, the most: 15 s at the notebook's speed 2)
+    # a gather that waits long enough for the clicks below (30 API s, the most: 15 s at speed 2)
     page.fill("cnb-field-maxDigits", 2)
     page.fill("cnb-field-interDigitTimeout", 30)
     page.wait_for_text(PREVIEW, '"interDigitTimeout": "30"', timeout=STEP)
