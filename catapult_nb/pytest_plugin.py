@@ -1,8 +1,9 @@
 """pytest fixtures for testing your own Catapult v1 or Bandwidth Voice API v2 application against the
 embedded simulator.
 
-Installed with the package (the ``pytest11`` entry point): ``pip install catapult_nb`` and the fixtures
-are there, no conftest needed. The simulator calls *your* app, presses keys and hangs up like a caller::
+Installed with the package (the ``pytest11`` entry point), even its lean default install
+(``pip install '/path/to/catapult_nb[pytest]'`` from a checkout or a built wheel): the fixtures are there,
+no conftest needed. The simulator calls *your* app, presses keys and hangs up like a caller::
 
     def test_my_ivr_reads_the_code_back(catapult_simulator):
         app_url = catapult_simulator.serve(create_app(catapult_simulator.url + "/v1", ...))

@@ -1,5 +1,5 @@
 """The IVR app's tests: the simulator rings the app, presses keys and hangs up, through the
-``catapult_simulator`` fixture that ``pip install catapult_nb`` brings (no conftest)."""
+``catapult_simulator`` fixture that installing catapult_nb brings (no conftest)."""
 
 import pytest
 from ivr import create_app
