@@ -65,7 +65,7 @@ def _formatter(name: str, column: pd.Series) -> Callable[[Any], str] | None:
 
 
 class FormattedTable:
-    """A DataFrame shown formatted (see the module's docstring); :attr:`data` is the frame unchanged."""
+    """A DataFrame shown formatted (see the module's docstring); ``data`` is the frame unchanged."""
 
     def __init__(self, data: pd.DataFrame, why_empty: Mapping[str, str] | None = None) -> None:
         self.data = data

@@ -25,7 +25,7 @@ class Speaker(w.VBox):
     The simulator keeps what it plays (``session.phone.prompts(call)``); each new sentence is rendered
     offline with the voice it was spoken with and handed to an ``<audio>`` player that starts by itself,
     as a phone would. A file prompt is named, not played (its URL is the receiver's secret). Untick
-    *play prompts aloud* for silence; :attr:`heard` lists what was played.
+    *play prompts aloud* for silence; ``heard`` lists what was played.
     """
 
     def __init__(self, session: Session, call: Call | None = None):
