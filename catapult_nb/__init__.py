@@ -69,7 +69,7 @@ __all__ = [
 
 #: What the lean install leaves out (the ``toolkit`` extra brings it), by import name.
 _TOOLKIT_MODULES = {"pandas", "numpy", "ipywidgets", "IPython", "pyngrok", "matplotlib", "dotenv", "tqdm",
-                    "ijson", "orjson", "pyarrow", "espeakng_loader"}
+                    "ijson", "orjson", "pyarrow", "espeakng_loader", "duckdb"}
 
 
 def __getattr__(name: str) -> Any:

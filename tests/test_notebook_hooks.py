@@ -57,6 +57,6 @@ def test_what_the_notebooks_write_is_ignored_by_git():
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         for cell in nbformat.read(path, as_version=4).cells:
             if cell.cell_type == "code":
-                for call in ("write_bytes(", "to_pytest(", "to_parquet("):
+                for call in ("write_bytes(", "to_pytest(", "to_parquet(", "ParquetEvents("):
                     if call in cell.source:
                         assert "output" in cell.source, f"{path.name} writes outside output/: {cell.source}"

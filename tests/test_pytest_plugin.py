@@ -463,7 +463,7 @@ def test_a_failed_wait_shows_the_tests_line_and_the_message_not_the_plugins_sour
 
 #: What the lean install leaves out (the toolkit extra brings it): made unimportable in a child process.
 TOOLKIT = ("pandas", "numpy", "ipywidgets", "IPython", "pyngrok", "matplotlib", "dotenv", "tqdm", "ijson",
-           "orjson", "pyarrow", "espeakng_loader")
+           "orjson", "pyarrow", "espeakng_loader", "duckdb")
 
 
 def test_the_plugin_and_the_simulator_run_on_the_lean_install():
