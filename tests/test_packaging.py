@@ -93,7 +93,8 @@ def test_the_default_install_is_lean_and_the_extras_build_on_each_other(pyprojec
     assert lean == {"requests", "aiohttp", "mutagen", "defusedxml"}  # defusedxml: the v2 simulator's BXML
     extras = pyproject["project"]["optional-dependencies"]
     assert "catapult_nb[toolkit]" in extras["notebooks"] and "catapult_nb[tts]" in extras["toolkit"]
-    assert "catapult_nb[notebooks]" in extras["test"] and extras["pytest"] == ["pytest>=8"]
+    assert any(r.startswith("catapult_nb[") and "notebooks" in r for r in extras["test"])
+    assert extras["pytest"] == ["pytest>=8"]
 
 
 def test_environment_yml_installs_the_package_itself_through_pip(environment):
