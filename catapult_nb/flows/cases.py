@@ -543,6 +543,7 @@ from catapult_nb.flows import Ask, Flow, Hangup, Play, Say, Transfer  # noqa: F4
 from catapult_nb.flows.cases import Case, Move
 
 SPEED = {speed!r}  # simulator clock: API seconds per wall second
+API = {api!r}  # "v1" (Catapult) or "v2" (Bandwidth's Voice API v2, the flow answered with BXML)
 
 '''
 
@@ -550,7 +551,7 @@ _PYTEST_TAIL = '''
 
 @pytest.fixture(scope="module")
 def session():
-    with Session.simulated(speed=SPEED, store=":memory:") as simulated:
+    with Session.simulated(speed=SPEED, store=":memory:", api=API) as simulated:
         yield simulated
 
 
@@ -586,17 +587,22 @@ def flow_source(flow: Flow) -> str:
     return f"Flow({{\n{steps}}}, start={flow.start!r}, name={flow.name!r})"
 
 
-def to_pytest(flow: Flow, path: Any, *, flow_ref: str | None = None, speed: float = 20.0) -> Any:
+def to_pytest(flow: Flow, path: Any, *, flow_ref: str | None = None, speed: float = 20.0, api: str = "v1"
+              ) -> Any:
     """Write the flow's cases as a standalone pytest file at ``path``; returns the path.
 
     :param flow_ref: ``"package.module:name"`` of your flow (or of a function that returns it): the file
         imports it, so it tests the flow as it is when the tests run. Without it the file holds a copy
         of the flow as it is now.
     :param speed: the simulator's clock in the tests.
+    :param api: the dialect the tests run the flow on, ``"v1"`` or ``"v2"``.
+    :raises ValueError: an ``api`` other than those.
     """
+    if api not in ("v1", "v2"):
+        raise ValueError(f"api must be 'v1' or 'v2', got {api!r}")
     from pathlib import Path
 
-    lines = [_PYTEST_HEAD.format(name=flow.name, speed=speed)]
+    lines = [_PYTEST_HEAD.format(name=flow.name, speed=speed, api=api)]
     if flow_ref is None:
         lines.append(f"FLOW = {flow_source(flow)}\n")
     else:

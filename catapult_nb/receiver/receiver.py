@@ -35,6 +35,7 @@ re-run cell never fails with "address already in use". A port held by another pr
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import collections
 import contextlib
@@ -83,6 +84,9 @@ _DUPLICATE = b'{"stored": false, "duplicate": true}'
 # Receivers of this process by port, so a re-run cell can take over its own port.
 _RUNNING: dict[int, CallbackReceiver] = {}
 _RUNNING_LOCK = threading.Lock()
+
+#: ``answerer(payload, query)``: the BXML to answer a stored webhook with, or None for the usual JSON.
+Answerer = Callable[[dict[str, Any], dict[str, str]], "bytes | None"]
 
 
 class _UnknownPaths:
@@ -171,6 +175,7 @@ class CallbackReceiver(BackgroundServer):
         self._lock = threading.RLock()
         self._writer: StoreWriter | None = None
         self._files: dict[str, Path] = {}  # audio files served under <path>/audio/<name>
+        self._answerer: Answerer | None = None  # set by answer_with(): v2 webhooks answered with BXML
         super().__init__(host, port, "catapult-receiver")
 
     # -- addresses ---------------------------------------------------------------------------------
@@ -324,7 +329,28 @@ class CallbackReceiver(BackgroundServer):
         except Exception:
             # the store failed (disk full, closed): 503 so the sender tries again
             return web.json_response({"error": "the event could not be stored; try again"}, status=503)
+        answerer = self._answerer
+        if answerer is not None:  # after the store: what the answer's code waits for is already there
+            try:
+                # on a worker thread: the answer may run the app's handlers, which may wait on HTTP
+                answer = await asyncio.get_running_loop().run_in_executor(
+                    None, answerer, payload, dict(request.query)
+                )
+            except Exception:  # the answerer records handler errors itself; this is a bug in it
+                log.exception("could not work out the answer to a stored webhook")
+                answer = None
+            if answer is not None:
+                return web.Response(body=answer, content_type="application/xml", charset="utf-8")
         return web.Response(body=_STORED if stored else _DUPLICATE, content_type="application/json")
+
+    def answer_with(self, answerer: Answerer | None) -> None:
+        """Answer each stored callback with what ``answerer(payload, query)`` returns (the BXML a v2
+        webhook is answered with), or the usual JSON when it returns None; None removes it.
+
+        The answerer runs on a worker thread once the event is stored (so a wait for it has already
+        ended); ``query`` is the request's query string (the receiver's URL may carry one).
+        """
+        self._answerer = answerer
 
     def faults(
         self,
