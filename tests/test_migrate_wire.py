@@ -11,7 +11,7 @@ from catapult_nb.flows.examples import account_code
 # no terminating key and a 7 s wait: the naive port waits 5 s for the first key and takes '#' as a digit
 OPTIONS = {"maxDigits": "5", "interDigitTimeout": "7",
            "prompt": {"sentence": "Please enter your 5 digit code"}}
-N = 80
+N = 48
 
 
 def _agrees(comparison: migrate.MigrationComparison) -> None:
@@ -32,8 +32,12 @@ def test_the_naive_port_over_the_wire_changes_the_callers_the_engine_says():
     assert len(changed) >= 1
     assert changed["why"].str.contains("firstDigitTimeout").any()
     # a changed caller is one whose two wire outcomes differ, and the engine predicted the same change
-    engine_differs = wire["v1_engine"] != wire["v2_engine"]
-    assert set(changed["caller"]) <= set(wire.loc[engine_differs, "caller"])
+    # (bar a hang-up within the wire's margin of a key or a deadline: there the wire may decide)
+    reason1, reason2 = (wire[c].str.split(" ").str[0] for c in ("v1_engine", "v2_engine"))
+    both_hung = (reason1 == "hung-up") & (reason2 == "hung-up")  # v2 sends no digits then
+    engine_differs = (reason1 != reason2) | ((wire["v1_engine"] != wire["v2_engine"]) & ~both_hung)
+    close = set(wire.loc[wire["close"], "caller"])
+    assert set(changed["caller"]) - close == set(wire.loc[engine_differs, "caller"]) - close
     first = changed.iloc[0]
     row = wire.loc[wire["caller"] == first["caller"]].iloc[0]
     assert (row["v1_reason"], row["v1_digits"]) == (first["v1_reason"], first["v1_digits"])

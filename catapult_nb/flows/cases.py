@@ -543,15 +543,14 @@ from catapult_nb.flows import Ask, Flow, Hangup, Play, Say, Transfer  # noqa: F4
 from catapult_nb.flows.cases import Case, Move
 
 SPEED = {speed!r}  # simulator clock: API seconds per wall second
-API = {api!r}  # "v1" (Catapult) or "v2" (Bandwidth's Voice API v2, the flow answered with BXML)
-
+{api_line}
 '''
 
 _PYTEST_TAIL = '''
 
 @pytest.fixture(scope="module")
 def session():
-    with Session.simulated(speed=SPEED, store=":memory:", api=API) as simulated:
+    with Session.simulated(speed=SPEED, store=":memory:"{api_arg}) as simulated:
         yield simulated
 
 
@@ -602,7 +601,9 @@ def to_pytest(flow: Flow, path: Any, *, flow_ref: str | None = None, speed: floa
         raise ValueError(f"api must be 'v1' or 'v2', got {api!r}")
     from pathlib import Path
 
-    lines = [_PYTEST_HEAD.format(name=flow.name, speed=speed, api=api)]
+    v2 = api == "v2"  # a v1 file stays as it always was
+    api_line = 'API = "v2"  # Bandwidth\'s Voice API v2: the flow answered with BXML\n' if v2 else ""
+    lines = [_PYTEST_HEAD.format(name=flow.name, speed=speed, api_line=api_line)]
     if flow_ref is None:
         lines.append(f"FLOW = {flow_source(flow)}\n")
     else:
@@ -617,7 +618,7 @@ def to_pytest(flow: Flow, path: Any, *, flow_ref: str | None = None, speed: floa
         lines.append(f"    Case(\n        {case.name!r},\n        (\n{moves}        ),\n")
         lines.append(f"        {case.path!r},\n        {case.outcome!r},\n    ),\n")
     lines.append("]\n")
-    lines.append(_PYTEST_TAIL)
+    lines.append(_PYTEST_TAIL.format(api_arg=", api=API" if v2 else ""))
     target = Path(path)
     target.write_text("".join(lines), encoding="utf-8")
     return target

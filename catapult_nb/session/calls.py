@@ -231,7 +231,7 @@ class Call:
         leg_id = self.session.client.transfer_call(self.id, to, **fields)
         return self.session.call_by_id(leg_id, to=to, from_=self.to)
 
-    def wait_ready(self, timeout: float = 10.0) -> None:
+    def wait_ready(self, timeout: float = 10.0, key: str | None = None) -> None:
         """Return once the call runs what was last asked of it: on v1 at once (each request acts as
         it is answered)."""
 

@@ -325,8 +325,9 @@ class Session:
         :class:`~catapult_nb.flows.FlowRun` is returned at once instead of the call (``run.call``).
         On v2, ``bxml`` is the document the call's ``answer`` webhook gets (then the handlers answer).
         """
+        first = None
         if self.answers is not None:
-            call_id = place_v2(self, to, bxml, flow, fields)
+            call_id, first = place_v2(self, to, bxml, flow, fields)
         elif bxml is not None:
             raise SessionError("bxml= answers a v2 call's answer webhook: open the session with api='v2'")
         else:
@@ -338,6 +339,8 @@ class Session:
             return flow.run(call, wait_answered=True)
         if wait:
             call.wait_answered(timeout)
+            if first is not None:  # v2: the answer's document runs, so keys pressed now count
+                call.wait_ready(key=first)
         return call
 
     # -- event handlers -------------------------------------------------------------------------------

@@ -312,9 +312,13 @@ class V2Call(Call):
         if not answers.sent(key).wait(timeout):
             raise TimeoutError(f"call {self.id} did not fetch its next document within {timeout:g} s; is it "
                                "still up? see call.state and session.deliveries()")
-        if self.session.simulator is not None and key == self._pending:  # it runs on the simulator's loop
+        if self.session.simulator is not None:  # it runs on the simulator's loop: see it there
+            shown = key == self._pending  # else (the first document, a prompt): one was fetched
             deadline = time.monotonic() + timeout
-            while key not in str(self.session.phone._phone.call_info(self.id).get("documents")):
+            while True:
+                documents = self.session.phone._phone.call_info(self.id).get("documents") or []
+                if (key in str(documents)) if shown else documents:
+                    break
                 if time.monotonic() > deadline or self.session.closed:
                     break
                 time.sleep(0.005)
@@ -341,10 +345,10 @@ def _camel(name: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-def place_v2(session: Session, to: str, bxml: Any, flow: Any, fields: dict[str, Any]) -> str:
+def place_v2(session: Session, to: str, bxml: Any, flow: Any, fields: dict[str, Any]) -> tuple[str, str]:
     """Place a v2 call for :meth:`Session.call`: its ``answer`` webhook gets ``bxml``, else (a call the
     notebook or a flow drives) a pause until the first document. ``fields`` are CreateCall's, in v2's
-    names or snake_case (``call_timeout``). Returns the call id."""
+    names or snake_case (``call_timeout``). Returns the call id and the key of its first document."""
     answers = session.answers
     assert answers is not None
     key = f"answer-{secrets.token_hex(6)}"
@@ -360,7 +364,7 @@ def place_v2(session: Session, to: str, bxml: Any, flow: Any, fields: dict[str, 
     call_id = str(created["callId"])
     if driven:
         answers.driven.add(call_id)
-    return call_id
+    return call_id, key
 
 
 class BxmlAnswers:
