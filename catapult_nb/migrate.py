@@ -32,7 +32,9 @@ hang-up while only one dialect was still gathering.
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import itertools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +44,7 @@ import pandas as pd
 from catapult_nb import engine_vectorised as vectorised
 from catapult_nb.campaign.callers import MAX_N, check_int, coerce_callers
 from catapult_nb.campaign.flow_engine import run_on_engine
-from catapult_nb.campaign.plans import build_timelines, draw
+from catapult_nb.campaign.plans import Plan, Timelines, build_timelines, draw
 from catapult_nb.engine import GatherSpec, Reason
 from catapult_nb.flows.flow import Flow
 from catapult_nb.flows.port import FlowMigration, flow
@@ -53,8 +55,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
-    "CHANGED_COLUMNS", "GATHER_URL", "Difference", "FlowMigration", "Migration", "MigrationComparison",
-    "compare", "flow", "from_bxml", "gather", "naive", "v1_reason", "why",
+    "CHANGED_COLUMNS", "GATHER_URL", "MAX_WIRE", "Difference", "FlowMigration", "Migration",
+    "MigrationComparison", "compare", "flow", "from_bxml", "gather", "naive", "v1_reason", "why",
 ]
 
 #: Columns of :attr:`MigrationComparison.changed` for a gather (a flow's: ``caller``, ``callerType``,
@@ -64,6 +66,8 @@ _TERM, _TIMEOUT, _HUNG = (vectorised.REASONS.index(r) for r in
                           (Reason.TERMINATING_DIGIT, Reason.INTER_DIGIT_TIMEOUT, Reason.HUNG_UP))
 _MAX = vectorised.REASONS.index(Reason.MAX_DIGITS)
 _CHUNK = 1 << 17
+#: The most callers ``compare(..., over_the_wire=True)`` plays (each is two real calls).
+MAX_WIRE = 2_000
 
 
 def read_reasons(spec: GatherSpec, keys: np.ndarray, outcome: vectorised.VectorOutcome) -> np.ndarray:
@@ -140,12 +144,26 @@ class MigrationComparison:
     """
 
     def __init__(self, subject: str, port: Migration | FlowMigration, changed: pd.DataFrame, n: int,
-                 seed: int) -> None:
+                 seed: int, wire: pd.DataFrame | None = None) -> None:
         self.subject = subject
         self.port = port
         self.changed = changed
         self.n = n
         self.seed = seed
+        #: over the wire: one row per caller, the engine's and the simulator's digits and reason on each
+        #: dialect, whether they agree, and ``close``: a hang-up within 250 wall ms of a key or a
+        #: deadline (the timelines keep keys and gaps that clear of both dialects' waits)
+        self.wire = wire
+
+    def agreement(self) -> str:
+        """Over the wire: how many callers the simulator played as the engine did, on each dialect."""
+        if self.wire is None:
+            return "played on the engine only (over_the_wire=True plays them on the simulator too)"
+        wire, n = self.wire, len(self.wire)
+        v1, v2, close = (int(wire[c].sum()) for c in ("v1_agrees", "v2_agrees", "close"))
+        return (f"over the wire: v1 agreed with the engine for {v1} of {n} callers, v2 for {v2} of {n} "
+                f"({close} hung up within 250 wall ms of a key or a deadline, where the wire's delays "
+                "may decide)")
 
     def summary(self) -> pd.DataFrame:
         """Changed callers counted by ``why``, most first, with their share of all callers."""
@@ -174,6 +192,8 @@ class MigrationComparison:
         head = (f"MigrationComparison({self.subject}, {kind}: {len(self.changed):,} of {self.n:,} callers "
                 f"changed ({len(self.changed) / self.n:.2%}))")
         lines = [head] + [f"  {int(row.callers):>7,}  {w}" for w, row in self.summary().iterrows()]
+        if self.wire is not None:
+            lines.append(f"  {self.agreement()}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -187,8 +207,8 @@ def _wrap(text: str, width: int = 60) -> str:
     return "\n".join(textwrap.wrap(text, width))
 
 
-def compare(v1: Any, v2: Any = None, n: int = 10_000, seed: int = 0, *, callers: Any = None
-            ) -> MigrationComparison:
+def compare(v1: Any, v2: Any = None, n: int = 10_000, seed: int = 0, *, callers: Any = None,
+            over_the_wire: bool = False, speed: float = 4.0, concurrency: int = 16) -> MigrationComparison:
     """Play the same synthetic callers through the v1 app and its v2 port, and list who changed.
 
     :param v1: the v1 gather (``GatherOptions`` or a wire dict) or a :class:`~catapult_nb.flows.Flow`.
@@ -197,6 +217,10 @@ def compare(v1: Any, v2: Any = None, n: int = 10_000, seed: int = 0, *, callers:
         :class:`~catapult_nb.migrate.FlowMigration` or None (``migrate.flow(flow, naive=True)``).
     :param n: how many callers; ``seed``: the same seed gives the same people.
     :param callers: who calls (as for :func:`catapult_nb.campaign.run_campaign`; default its mix).
+    :param over_the_wire: also play every caller over real HTTP on a private simulator (at ``speed``,
+        ``concurrency`` callers at once), v1 through the gather and v2 through its ``<Gather>``; ``.changed``
+        is then what the wire showed and ``.wire`` ties each caller to the engine (a gather, up to
+        :data:`MAX_WIRE` callers).
     :returns: a :class:`MigrationComparison`.
     :raises TypeError: a ``v2`` that does not fit ``v1``; ValueError for ``n`` or ``seed`` out of range.
     """
@@ -208,6 +232,9 @@ def compare(v1: Any, v2: Any = None, n: int = 10_000, seed: int = 0, *, callers:
         if not isinstance(v2, FlowMigration):
             raise TypeError(
                 f"a flow compares with a FlowMigration (migrate.flow(flow)), got {type(v2).__name__}")
+        if over_the_wire:
+            raise ValueError("over_the_wire=True compares one gather; for a flow, compare on the engine and "
+                             "run flow.check(Session.simulated(api='v2')) for its cases on the wire")
         return _compare_flow(v1, v2, n, seed, callers)
     options = GatherOptions.coerce(dict(v1) if isinstance(v1, Mapping) else v1)
     if v2 is None:
@@ -217,6 +244,9 @@ def compare(v1: Any, v2: Any = None, n: int = 10_000, seed: int = 0, *, callers:
     elif not isinstance(v2, Migration):
         raise TypeError(f"v2 must be a Migration (migrate.gather(options)), BXML text or None, got "
                         f"{type(v2).__name__}")
+    if over_the_wire:
+        check_int("n", n, 1, MAX_WIRE)
+        return _compare_over_the_wire(options, v2, n, seed, callers, speed, concurrency)
     return _compare_gather(options, v2, n, seed, callers)
 
 
@@ -307,3 +337,103 @@ def _compare_flow(flow: Flow, port: FlowMigration, n: int, seed: int, callers: A
 
 def _step(flow: Flow, name: str) -> Any:
     return flow.steps[name]
+
+
+def _compare_over_the_wire(options: GatherOptions, port: Migration, n: int, seed: int, callers: Any,
+                           speed: float, concurrency: int) -> MigrationComparison:
+    from catapult_nb.campaign.v2_wire import play_both
+
+    spec1 = GatherSpec.from_options(options)  # the simulator times prompts by the same estimate
+    spec2 = port.spec(spec1.prompt_seconds)
+    mix = coerce_callers(callers)
+    draws = draw(mix, n, seed)
+    # keys and gaps 250 wall ms clear of both dialects' waits: a busy machine's delays decide neither
+    margin = min(0.25 * speed, spec1.inter_digit_timeout / 2)
+    lines = _clear_of(build_timelines(draws, spec1, margin), spec1, spec2, margin)
+    a = vectorised.play(spec1, lines.times, lines.keys, lines.count, lines.hang_ups)
+    b = vectorised.play(spec2, lines.times, lines.keys, lines.count, lines.hang_ups)
+    reasons = np.array([r.value for r in vectorised.REASONS], dtype=object)
+    reason1, reason2 = read_reasons(spec1, lines.keys, a), read_reasons(spec2, lines.keys, b)
+    digits1 = vectorised.digit_strings(lines.keys, a.n_digits).tolist()
+    digits2 = np.where(reason2 == _HUNG, "", vectorised.digit_strings(lines.keys, b.n_digits)).tolist()
+    engine1 = list(zip(digits1, reasons[reason1].tolist(), strict=True))
+    engine2 = list(zip(digits2, reasons[reason2].tolist(), strict=True))
+    wire1, wire2 = play_both(options, port, _plan(lines), speed=speed,
+                             concurrency=concurrency, timeout=max(30.0, 4 * spec1.inter_digit_timeout))
+    names = np.array([c.name for c, _ in mix.parts], dtype=object)
+    wire = pd.DataFrame({
+        "caller": np.arange(n), "callerType": names[draws.kind],
+        "v1_digits": [d for d, _ in wire1], "v1_reason": [r for _, r in wire1],
+        "v1_engine": [f"{r} {d!r}" for d, r in engine1],
+        "v2_digits": [d for d, _ in wire2], "v2_reason": [r for _, r in wire2],
+        "v2_engine": [f"{r} {d!r}" for d, r in engine2],
+        "v1_agrees": [w == e for w, e in zip(wire1, engine1, strict=True)],
+        "v2_agrees": [w == e for w, e in zip(wire2, engine2, strict=True)],
+        "close": _close_to(spec2, lines, 0.99 * margin) | _close_to(spec1, lines, 0.99 * margin),
+    })
+    hung = (wire["v1_reason"] == Reason.HUNG_UP.value) & (wire["v2_reason"] == Reason.HUNG_UP.value)
+    differs = (wire["v1_reason"] != wire["v2_reason"]) | ((wire["v1_digits"] != wire["v2_digits"]) & ~hung)
+    at = np.flatnonzero(differs.to_numpy())
+    table = wire.loc[at, ["caller", "callerType", "v1_digits", "v1_reason", "v2_digits", "v2_reason"]]
+    table = table.reset_index(drop=True)
+    table["why"] = (why(spec1, spec2, lines.times[at], lines.keys[at], _take(a, at), _take(b, at))
+                    if len(at) else [])
+    return MigrationComparison("a gather over the wire", port, table, n, seed, wire=wire)
+
+
+def _close_to(spec: GatherSpec, lines: Any, margin: float) -> np.ndarray:
+    """Per caller: the first key, a gap between keys or the hang-up within ``margin`` API seconds of the
+    wait ``spec`` puts there, where the wire's milliseconds of delay could decide."""
+    gap = spec.inter_digit_timeout
+    first_wait = spec.first_digit_timeout if spec.first_digit_timeout is not None else gap
+    prompt = spec.prompt_seconds
+    close = np.zeros(len(lines.count), dtype=bool)
+
+    def near(value: float, point: float) -> bool:
+        return bool(abs(value - point) < margin)
+
+    for i, count in enumerate(lines.count.tolist()):
+        times = lines.times[i, :count].tolist()
+        firsts = [prompt + first_wait * k for k in range(1, spec.repeat_count + 1)]
+        hit = bool(times) and times[0] >= prompt and any(near(times[0], f) for f in firsts)
+        hit = hit or any(near(b - a, gap) for a, b in itertools.pairwise(times))
+        hang = float(lines.hang_ups[i])
+        if not np.isnan(hang):
+            before = [t for t in times if t <= hang]
+            waits = [before[-1] + gap] if before else firsts
+            hit = hit or any(near(hang, t) for t in times) or any(near(hang, w) for w in waits)
+        close[i] = hit
+    return close
+
+
+def _away(values: np.ndarray, point: float, margin: float) -> np.ndarray:
+    near = np.abs(values - point) < margin
+    return np.where(near, np.where(values < point, point - margin, point + margin), values)
+
+
+def _clear_of(lines: Timelines, spec1: GatherSpec, spec2: GatherSpec, margin: float) -> Timelines:
+    """The timelines with each first key (after the prompt) and each gap between keys ``margin`` clear of
+    both dialects' waits, so that the wire's delays decide neither side (hang-ups stay as they are)."""
+    prompt = spec1.prompt_seconds
+    v2_wait = spec2.first_digit_timeout
+    first_waits = [spec1.inter_digit_timeout, v2_wait if v2_wait is not None else spec2.inter_digit_timeout]
+    gaps_waits = [spec1.inter_digit_timeout, spec2.inter_digit_timeout]
+    first, gaps = lines.times[:, 0], np.diff(lines.times, axis=1)
+    after = first - prompt
+    for _ in range(3):  # two windows that overlap push a value to the far side of both
+        for wait in first_waits:
+            after = np.where(first >= prompt, _away(after, wait, margin), after)
+        for wait in gaps_waits:
+            gaps = _away(gaps, wait, margin)
+    start = np.where(first >= prompt, prompt + after, first)
+    times = np.concatenate([start[:, None], start[:, None] + np.cumsum(gaps, axis=1)], axis=1)
+    return dataclasses.replace(lines, times=times)
+
+
+def _plan(lines: Timelines) -> Plan:
+    """The wire driver's plan of ``lines``."""
+    width = lines.keys.shape[1]
+    raw = lines.keys.tobytes().decode("ascii")
+    keys = [raw[i * width: i * width + k] for i, k in enumerate(lines.count.tolist())]
+    hang_ups: list[float | None] = [None if h != h else h for h in lines.hang_ups.tolist()]
+    return Plan(lines.times.tolist(), keys, hang_ups, lines.intended().tolist())

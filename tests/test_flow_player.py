@@ -13,9 +13,10 @@ from catapult_nb.widgets import FlowPlayer
 SPEED = 10
 
 
-@pytest.fixture
-def session(tmp_path) -> Iterator[Session]:
-    with Session.simulated(speed=SPEED, store=tmp_path / "events.sqlite3") as s:
+@pytest.fixture(params=["v1", "v2"])
+def session(tmp_path, request) -> Iterator[Session]:
+    # the same player on both dialects: on v2 the flow's steps are BXML the receiver answers with
+    with Session.simulated(speed=SPEED, store=tmp_path / "events.sqlite3", api=request.param) as s:
         yield s
 
 

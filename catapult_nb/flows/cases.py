@@ -548,14 +548,14 @@ from catapult_nb.flows import Ask, Flow, Hangup, Play, Say, Transfer  # noqa: F4
 from catapult_nb.flows.cases import Case, Move
 
 SPEED = {speed!r}  # simulator clock: API seconds per wall second
-
+{api_line}
 '''
 
 _PYTEST_TAIL = '''
 
 @pytest.fixture(scope="module")
 def session():
-    with Session.simulated(speed=SPEED, store=":memory:") as simulated:
+    with Session.simulated(speed=SPEED, store=":memory:"{api_arg}) as simulated:
         yield simulated
 
 
@@ -591,17 +591,24 @@ def flow_source(flow: Flow) -> str:
     return f"Flow({{\n{steps}}}, start={flow.start!r}, name={flow.name!r})"
 
 
-def to_pytest(flow: Flow, path: Any, *, flow_ref: str | None = None, speed: float = 20.0) -> Any:
+def to_pytest(flow: Flow, path: Any, *, flow_ref: str | None = None, speed: float = 20.0, api: str = "v1"
+              ) -> Any:
     """Write the flow's cases as a standalone pytest file at ``path``; returns the path.
 
     :param flow_ref: ``"package.module:name"`` of your flow (or of a function that returns it): the file
         imports it, so it tests the flow as it is when the tests run. Without it the file holds a copy
         of the flow as it is now.
     :param speed: the simulator's clock in the tests.
+    :param api: the dialect the tests run the flow on, ``"v1"`` or ``"v2"``.
+    :raises ValueError: an ``api`` other than those.
     """
+    if api not in ("v1", "v2"):
+        raise ValueError(f"api must be 'v1' or 'v2', got {api!r}")
     from pathlib import Path
 
-    lines = [_PYTEST_HEAD.format(name=flow.name, speed=speed)]
+    v2 = api == "v2"  # a v1 file stays as it always was
+    api_line = 'API = "v2"  # Bandwidth\'s Voice API v2: the flow answered with BXML\n' if v2 else ""
+    lines = [_PYTEST_HEAD.format(name=flow.name, speed=speed, api_line=api_line)]
     if flow_ref is None:
         lines.append(f"FLOW = {flow_source(flow)}\n")
     else:
@@ -616,7 +623,7 @@ def to_pytest(flow: Flow, path: Any, *, flow_ref: str | None = None, speed: floa
         lines.append(f"    Case(\n        {case.name!r},\n        (\n{moves}        ),\n")
         lines.append(f"        {case.path!r},\n        {case.outcome!r},\n    ),\n")
     lines.append("]\n")
-    lines.append(_PYTEST_TAIL)
+    lines.append(_PYTEST_TAIL.format(api_arg=", api=API" if v2 else ""))
     target = Path(path)
     target.write_text("".join(lines), encoding="utf-8")
     return target

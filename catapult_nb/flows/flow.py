@@ -99,10 +99,12 @@ class Flow:
         what a change breaks: ``changed.check(session, cases=flow.test_cases())``."""
         return check_cases(self, session, cases=cases, timeout=timeout)
 
-    def to_pytest(self, path: Any, *, flow_ref: str | None = None, speed: float = 20.0) -> Any:
+    def to_pytest(self, path: Any, *, flow_ref: str | None = None, speed: float = 20.0, api: str = "v1"
+                  ) -> Any:
         """Write the cases as a standalone pytest file; ``flow_ref="package.module:name"`` makes it test
-        your flow as it is when the tests run, else it holds a copy of this one. Returns the path."""
-        return cases.to_pytest(self, path, flow_ref=flow_ref, speed=speed)
+        your flow as it is when the tests run, else it holds a copy of this one; ``api="v2"`` runs them
+        on a v2 session. Returns the path."""
+        return cases.to_pytest(self, path, flow_ref=flow_ref, speed=speed, api=api)
 
     def diagram(self, result: Any = None) -> Any:
         """The Mermaid flowchart, with each edge labelled by how many callers of ``result`` (a

@@ -179,6 +179,8 @@ class FlowRun:
                     f"{timeout:g} s; it is {self.outcome or 'at ' + repr(self._step)}, path "
                     f"{' → '.join(self.path) or '(none)'}"
                 )
+        if self.call is not None:  # on v2 a step's document reaches the call after its handler returns
+            self.call.wait_ready(timeout)
         return self
 
     @property
@@ -231,6 +233,7 @@ class FlowRun:
     # -- events --------------------------------------------------------------------------------------
 
     def _on_event(self, call: Call, event: dict[str, Any]) -> None:
+        event = call.v1_view(event)  # a v2 webhook read as the v1 callback the steps wait for
         key = canonical_json(event)
         with self._lock:
             if key in self._seen:  # read back from the store at the start and then handed on: once is enough

@@ -35,6 +35,7 @@ re-run cell never fails with "address already in use". A port held by another pr
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import collections
 import contextlib
@@ -85,10 +86,13 @@ _DUPLICATE = b'{"stored": false, "duplicate": true}'
 _RUNNING: dict[int, CallbackReceiver] = {}
 _RUNNING_LOCK = threading.Lock()
 
+#: ``answerer(payload, query)``: the BXML to answer a stored webhook with, or None for the usual JSON.
+Answerer = Callable[[dict[str, Any], dict[str, str]], "bytes | None"]
 
 #: Where a request keeps what it carried (the event, or a refused body) for the exchange log.
 # (a typed key where aiohttp has them, which it asks for; a string before aiohttp 3.12)
 _SENT: Any = web.RequestKey("catapult_nb.sent", object) if hasattr(web, "RequestKey") else "catapult_nb.sent"
+
 
 class _UnknownPaths:
     """Requests to paths other than the secret one: counted, and the last few kept, in memory only."""
@@ -178,6 +182,7 @@ class CallbackReceiver(BackgroundServer):
         self._files: dict[str, Path] = {}  # audio files served under <path>/audio/<name>
         #: Each request to the callback path and the answer it got, latest last (the inspector's list).
         self.exchanges = ExchangeLog()
+        self._answerer: Answerer | None = None  # set by answer_with(): v2 webhooks answered with BXML
         super().__init__(host, port, "catapult-receiver")
 
     # -- addresses ---------------------------------------------------------------------------------
@@ -339,7 +344,28 @@ class CallbackReceiver(BackgroundServer):
         except Exception:
             # the store failed (disk full, closed): 503 so the sender tries again
             return web.json_response({"error": "the event could not be stored; try again"}, status=503)
+        answerer = self._answerer
+        if answerer is not None:  # after the store: what the answer's code waits for is already there
+            try:
+                # on a worker thread: the answer may run the app's handlers, which may wait on HTTP
+                answer = await asyncio.get_running_loop().run_in_executor(
+                    None, answerer, payload, dict(request.query)
+                )
+            except Exception:  # the answerer records handler errors itself; this is a bug in it
+                log.exception("could not work out the answer to a stored webhook")
+                answer = None
+            if answer is not None:
+                return web.Response(body=answer, content_type="application/xml", charset="utf-8")
         return web.Response(body=_STORED if stored else _DUPLICATE, content_type="application/json")
+
+    def answer_with(self, answerer: Answerer | None) -> None:
+        """Answer each stored callback with what ``answerer(payload, query)`` returns (the BXML a v2
+        webhook is answered with), or the usual JSON when it returns None; None removes it.
+
+        The answerer runs on a worker thread once the event is stored (so a wait for it has already
+        ended); ``query`` is the request's query string (the receiver's URL may carry one).
+        """
+        self._answerer = answerer
 
     def faults(
         self,

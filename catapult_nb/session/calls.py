@@ -248,6 +248,14 @@ class Call:
         leg_id = self.session.client.transfer_call(self.id, to, **fields)
         return self.session.call_by_id(leg_id, to=to, from_=self.to)
 
+    def wait_ready(self, timeout: float = 10.0, key: str | None = None) -> None:
+        """Return once the call runs what was last asked of it: on v1 at once (each request acts as
+        it is answered)."""
+
+    def v1_view(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The event as a v1 callback (what flow runs read): on v1, the event itself."""
+        return event
+
     def press(self, digits: str, gap: float = 0.25) -> None:
         """Press keys on the far end (simulated backend only)."""
         self.session.phone.press(self, digits, gap=gap)

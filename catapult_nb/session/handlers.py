@@ -110,6 +110,14 @@ class Dispatcher:
             else:  # that call's worker takes it after the ones before it
                 queued.append(event)
 
+    def run_now(self, event: dict[str, Any], convert: Callable[[Any], Any] | None = None) -> list[Any]:
+        """Run the handlers for ``event`` on the calling thread and return what each returned, through
+        ``convert`` (a v2 webhook's BXML answer comes from them); an exception, also one ``convert``
+        raises for a handler's answer, is recorded as for queued events and gives no answer."""
+        with self._lock:
+            handlers = [fn for kind, fn in self._handlers if kind in (ANY_EVENT, event.get("eventType"))]
+        return self._handle(str(event.get("callId") or ""), event, handlers, convert)
+
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until every queued event has been handled; False if that took longer than ``timeout``."""
         with self._idle:
@@ -177,19 +185,23 @@ class Dispatcher:
                 if not self._pending and not self._busy:
                     self._idle.notify_all()
 
-    def _handle(self, call_id: str, event: dict[str, Any], handlers: list[Handler]) -> None:
+    def _handle(self, call_id: str, event: dict[str, Any], handlers: list[Handler],
+                convert: Callable[[Any], Any] | None = None) -> list[Any]:
         if not handlers:
-            return
+            return []
         try:
             call = self._call_for(call_id, event)
         except Exception as exc:  # recorded like a handler's failure: the event is not lost from view
             self._record(event, "(session)", exc)
-            return
+            return []
+        answers = []
         for handler in handlers:
             try:
-                handler(call, event)
+                answer = handler(call, event)
+                answers.append(convert(answer) if convert is not None else answer)
             except Exception as exc:
                 self._record(event, _name(handler), exc)
+        return answers
 
     def _record(self, event: dict[str, Any], handler: str, exc: Exception) -> None:
         row = {

@@ -15,16 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import html
-import itertools
-import logging
 import os
 import secrets
-import sys
 import threading
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +35,16 @@ from catapult_nb.redact import redact
 # The calls, gathers and far end a session hands out live in their own module; they are this one's too.
 from catapult_nb.session.calls import SIMULATED_FROM, Call, Gather, GatherResult, Phone, SessionError
 from catapult_nb.session.handlers import Dispatcher
+from catapult_nb.session.parts import BY_PORT as _BY_PORT
+from catapult_nb.session.parts import _Parts
+from catapult_nb.session.parts import close_earlier as _close_earlier
+from catapult_nb.session.parts import collected as _collected
+from catapult_nb.session.parts import label as _label
+from catapult_nb.session.parts import open_store as _open_store
+from catapult_nb.session.parts import weakly as _weakly
 from catapult_nb.session.recording import Recorder, RecordingDiff, play
+from catapult_nb.session.v2 import BxmlAnswers, V2Call, check_api, place_v2
+from catapult_nb.session.v2_client import V2Client, load_v2_credentials
 from catapult_nb.store.store import EventStore, StoreClosedError, WaitCancelled
 from catapult_nb.tunnel import LoopbackTunnel, Tunnel, open_tunnel
 
@@ -48,103 +52,6 @@ if TYPE_CHECKING:
     from catapult_nb.simulator import Simulator
 
 __all__ = ["Call", "Gather", "GatherResult", "Session", "SessionError"]
-
-_labels = itertools.count(1)
-log = logging.getLogger(__name__)
-
-# Open sessions by their fixed receiver port, so a re-run cell closes the whole earlier session.
-_BY_PORT: weakref.WeakValueDictionary[int, Session] = weakref.WeakValueDictionary()
-
-
-def _label(backend: str) -> str:
-    """Tags one session's events in a store that several sessions share."""
-    return f"{backend}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{next(_labels)}"
-
-
-def _open_store(
-    store: EventStore | str | os.PathLike[str] | None, opened: contextlib.ExitStack
-) -> EventStore:
-    """The given store, or one opened at the given path (closed by ``opened`` if the session fails)."""
-    if isinstance(store, EventStore):
-        return store
-    event_store = EventStore(store)
-    opened.callback(event_store.close)
-    return event_store
-
-
-def _close_earlier(port: int) -> None:
-    """Close the open session of this process whose receiver has ``port`` (a re-run cell), saying so."""
-    earlier = _BY_PORT.get(port) if port else None
-    if earlier is not None and not earlier.closed:
-        print(
-            f"catapult_nb: closed the earlier session {earlier.label} on port {port} to open this one",
-            file=sys.stderr,
-        )
-        earlier._closed_note = f"session {earlier.label} was closed (a newer one replaced it on port {port})"
-        earlier.close()
-
-
-def _weakly(method: Callable[..., Any]) -> Callable[..., Any]:
-    """``method`` without keeping its object alive (a no-op once the object is gone), so threads and
-    stores that call back into a session never stop it from being garbage-collected."""
-    ref = weakref.WeakMethod(method)
-
-    def call(*args: Any) -> Any:
-        return None if (bound := ref()) is None else bound(*args)
-
-    return call
-
-
-@dataclass(eq=False)
-class _Parts:
-    """What a session stops when it closes, kept apart from the :class:`Session` so that garbage
-    collection can close an unreferenced session (``weakref.finalize`` must not hold the session)."""
-
-    tunnel: Tunnel | LoopbackTunnel
-    receiver: CallbackReceiver
-    simulator: Simulator | None
-    client: CatapultClient
-    owns_store: bool
-    closing: threading.Event = field(default_factory=threading.Event)
-    dispatcher: Dispatcher | None = None
-    listener: Callable[[dict[str, Any]], None] | None = None
-    hooks: list[Callable[[], None]] = field(default_factory=list)  # run once the handlers are done
-
-    def close(self) -> None:
-        """Stop everything even when one part fails; the first failure is raised afterwards."""
-        store = self.receiver.store
-        self.closing.set()
-        store.wake_waiters()  # a wait in another thread ends now, not at its timeout
-        steps = [self.tunnel.close, self.receiver.stop]
-        if self.dispatcher is not None:  # after the receiver: what it stored is handled first
-            listener, dispatcher = self.listener, self.dispatcher
-            if listener is not None:
-                steps.append(lambda: store.remove_listener(listener))
-            steps.append(dispatcher.close)
-        steps += self.hooks
-        if self.simulator is not None:
-            steps.append(self.simulator.stop)
-        if self.owns_store:
-            steps.append(store.close)
-        steps.append(self.client.close)
-        failure: BaseException | None = None
-        for step in steps:
-            try:
-                step()
-            except Exception as exc:  # the other parts still have to stop
-                failure = failure or exc
-        if failure is not None:
-            raise failure
-
-
-def _collected(parts: _Parts, label: str) -> None:
-    """The finalizer of a session nobody refers to any more: close what it left open."""
-    log.info("closing session %s: it is no longer referenced", label)
-    try:
-        parts.close()
-    except Exception:
-        log.exception("could not close the unreferenced session %s", label)
-
 
 # --------------------------------------------------------------------------------------------------
 
@@ -159,7 +66,7 @@ class Session:
         self,
         *,
         backend: str,
-        client: CatapultClient,
+        client: CatapultClient | V2Client,
         receiver: CallbackReceiver,
         tunnel: Tunnel | LoopbackTunnel,
         from_number: str,
@@ -168,9 +75,11 @@ class Session:
         label: str,
         owns_store: bool = False,
         prompt_timing: str = "audio",
+        api: str = "v1",
     ):
         self.backend = backend  # "simulated" or "live"
-        self.client = client
+        self.api = api  # "v1" (Catapult) or "v2" (Bandwidth's Voice API v2: webhooks answered with BXML)
+        self.client: Any = client  # a CatapultClient on v1, a V2Client on v2
         self.receiver = receiver
         self.tunnel = tunnel
         self.from_number = from_number
@@ -192,6 +101,9 @@ class Session:
         self._finalizer = weakref.finalize(self, _collected, self._parts, label)
         if receiver.port:
             _BY_PORT[receiver.port] = self
+        self.answers = BxmlAnswers(self) if api == "v2" else None  # what v2 webhooks are answered with
+        if self.answers is not None:
+            receiver.answer_with(_weakly(self.answers.__call__))
         self.recorder = Recorder(self)  # what save_recording() writes
         self._parts.hooks.append(self.recorder.detach)
 
@@ -206,8 +118,11 @@ class Session:
         receiver_port: int = 0,
         callback_retries: int = 0,
         prompt_timing: str = "audio",
+        api: str = "v1",
     ) -> Session:
         """Start the embedded simulator and a receiver on loopback. No account, no internet.
+
+        ``api="v2"``: Bandwidth's Voice API v2 on the same simulator (see :mod:`catapult_nb.session.v2`).
 
         ``speed`` runs the simulator's clock faster than wall time (``10``: a 7 s timeout takes 0.7 s).
         ``prompt_timing="audio"`` (the default) times a sentence by its audio rendered with espeak-ng;
@@ -227,10 +142,14 @@ class Session:
             event_store = _open_store(store, opened)
             receiver = CallbackReceiver(event_store, port=receiver_port, session=label).start()
             opened.pop_all()
-        client = CatapultClient(
+        client: CatapultClient | V2Client = CatapultClient(
             simulator.user_id, simulator.api_token, api_secret, base_url=simulator.base_url
         )
+        if check_api(api) == "v2":
+            client = V2Client(simulator.account_id, simulator.api_token, api_secret,
+                              base_url=simulator.v2_api_url)
         return cls(
+            api=api,
             backend="simulated",
             client=client,
             receiver=receiver,
@@ -260,9 +179,19 @@ class Session:
         ngrok_path: str | None = None,
         basic_auth: tuple[str, str] | None = None,
         domain: str | None = None,
+        api: str = "v1",
+        account_id: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        application_id: str | None = None,
         **ngrok_options: Any,
     ) -> Session:
         """Talk to the real v1 API (or any v1-compatible server at ``base_url``).
+
+        ``api="v2"``: Bandwidth's Voice API v2, with ``account_id``, ``username``, ``password`` and
+        ``application_id`` from the arguments, else ``BANDWIDTH_ACCOUNT_ID`` / ``BANDWIDTH_USERNAME`` /
+        ``BANDWIDTH_PASSWORD`` / ``BANDWIDTH_APPLICATION_ID`` (and ``BANDWIDTH_FROM_NUMBER``,
+        ``BANDWIDTH_VOICE_URL``) in the environment or ``env_file`` (:mod:`catapult_nb.session.v2_client`).
 
         Credentials come from the arguments, else ``CATAPULT_USER_ID`` / ``CATAPULT_API_TOKEN`` /
         ``CATAPULT_API_SECRET`` in the environment or ``env_file``; ``from_number`` (a number on your
@@ -274,7 +203,14 @@ class Session:
         label = _label("live")
         # nothing of a session that did not open may stay behind: port, threads, database handles
         with contextlib.ExitStack() as opened:
-            client = cls._live_client(user_id, api_token, api_secret, base_url, env_file)
+            client: Any = None
+            if check_api(api) == "v2":  # the v2 names: account id, username, password
+                v2 = load_v2_credentials(env_file, account_id=account_id, username=username,
+                                         password=password, application_id=application_id,
+                                         from_number=from_number, base_url=base_url)
+                client, from_number = V2Client(v2.account_id, v2.username, v2.password, base_url=v2.base_url,
+                                               application_id=v2.application_id), v2.from_number
+            client = client or cls._live_client(user_id, api_token, api_secret, base_url, env_file)
             opened.callback(client.close)
             number = from_number or cls._env(ENV_FROM_NUMBER, env_file)
             if not number:
@@ -302,8 +238,8 @@ class Session:
                 public = LoopbackTunnel(receiver.url)
             opened.pop_all()
         return cls(
-            backend="live", client=client, receiver=receiver, tunnel=public, from_number=number, label=label,
-            owns_store=event_store is not store,
+            api=api, backend="live", client=client, receiver=receiver, tunnel=public, from_number=number,
+            label=label, owns_store=event_store is not store,
         )
 
     @staticmethod
@@ -379,23 +315,32 @@ class Session:
         return self.receiver.store
 
     def call(
-        self, to: str, *, wait: bool = True, timeout: float | None = None, flow: Any = None, **fields: Any
+        self, to: str, *, wait: bool = True, timeout: float | None = None, flow: Any = None, bxml: Any = None,
+        **fields: Any,
     ) -> Any:
         """Place a call to ``to`` with this session's callback URL; by default wait until it is answered.
 
         Extra ``fields`` go to the create-call request (``call_timeout``, ``tag``, …). With ``flow`` (a
         :class:`~catapult_nb.flows.Flow`) the flow runs from the moment the call is answered, and its
         :class:`~catapult_nb.flows.FlowRun` is returned at once instead of the call (``run.call``).
+        On v2, ``bxml`` is the document the call's ``answer`` webhook gets (then the handlers answer).
         """
-        call_id = self.client.create_call(
-            from_=self.from_number, to=to, callback_url=self.callback_url, **fields
-        )
+        first = None
+        if self.answers is not None:
+            call_id, first = place_v2(self, to, bxml, flow, fields)
+        elif bxml is not None:
+            raise SessionError("bxml= answers a v2 call's answer webhook: open the session with api='v2'")
+        else:
+            call_id = self.client.create_call(from_=self.from_number, to=to, callback_url=self.callback_url,
+                                              **fields)
         call = self.call_by_id(call_id, to=to, from_=self.from_number)
         self._notify()
         if flow is not None:
             return flow.run(call, wait_answered=True)
         if wait:
             call.wait_answered(timeout)
+            if first is not None:  # v2: the answer's document runs, so keys pressed now count
+                call.wait_ready(key=first)
         return call
 
     # -- event handlers -------------------------------------------------------------------------------
@@ -536,7 +481,8 @@ class Session:
         with self._lock:
             call = self._calls_by_id.get(call_id)
             if call is None:
-                call = self._calls_by_id[call_id] = Call(self, call_id, to=to, from_=from_)
+                kind = V2Call if self.api == "v2" else Call
+                call = self._calls_by_id[call_id] = kind(self, call_id, to=to, from_=from_)
                 self.calls.append(call)
         return call
 
@@ -651,7 +597,8 @@ class Session:
 
     def _on_stored(self, row: dict[str, Any]) -> None:
         """The store's listener (on the receiver's writer thread): hand this session's events on."""
-        if row.get("session") == self.label and self._dispatcher is not None:
+        answered_now = self.answers is not None and self.answers.answers_now(row["payload"])
+        if row.get("session") == self.label and self._dispatcher is not None and not answered_now:
             self._dispatcher.submit(dict(row["payload"]))
 
     def _call_for(self, call_id: str, event: dict[str, Any]) -> Call:
