@@ -59,14 +59,14 @@ def main() -> None:
         name: len(columns(max(len(t) for t in cache.answers(name, step).texts) + extra + 1))
         for name, step in flow.steps.items() if isinstance(step, Ask)
     }
-    visits = result.callers["edges"].map(lambda edges: [s for s, _, k in edges if k != "next"]).explode()
+    visits = result.table["edges"].map(lambda edges: [s for s, _, k in edges if k != "next"]).explode()
     asks = int(visits.notna().sum())
     numbers = int(visits.dropna().map(drawn).sum())
     floor_s, _ = best(args.repeat, lambda: np.random.default_rng(1).random(numbers))
     start = time.perf_counter()
     play_one_by_one(flow, n=args.one_by_one, seed=1)
     one_s = (time.perf_counter() - start) * args.n / args.one_by_one
-    steps = int(result.callers["steps"].sum())
+    steps = int(result.table["steps"].sum())
     print(f"{args.n:,} callers through the account-code flow on the engine, best of {args.repeat}: "
           f"{flow_s:.2f} s ({args.n / flow_s:,.0f} callers/s, {steps:,} steps, {asks:,} gathers) "
           f"(target: <= 5 s: {'met' if flow_s <= 5 * args.n / 100_000 else 'NOT met'})")

@@ -44,7 +44,7 @@ def main() -> int:
                         speed=args.speed, concurrency=args.concurrency)
     total = time.perf_counter() - start
     assert wire.engine is not None
-    timelines = float(wire.engine.callers["time"].sum()) / args.speed / args.concurrency
+    timelines = float(wire.engine.table["time"].sum()) / args.speed / args.concurrency
     table = wire.agreement()
     share = wire.agreed / args.callers
     print(

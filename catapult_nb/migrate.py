@@ -317,10 +317,10 @@ def _compare_flow(flow: Flow, port: FlowMigration, n: int, seed: int, callers: A
             first_step[group[at]] = name
             first_why[group[at]] = why(spec, spec2, times[at], keys[at], _take(a, at), _take(b, at))
 
-    one = play_under(None, observe=observe).callers
+    one = play_under(None, observe=observe).table
     # Draws depend on (seed, caller, step, visit) alone and routes on digits alone: where no gather parted,
     # the v2 run is the v1 run step for step, and need not be played again.
-    two = play_under(v2_spec).callers if (first_step != "").any() else one
+    two = play_under(v2_spec).table if (first_step != "").any() else one
     changed = (one["path"].to_numpy() != two["path"].to_numpy()) | (
         one["outcome"].to_numpy() != two["outcome"].to_numpy())
     at = np.flatnonzero(changed)

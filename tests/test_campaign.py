@@ -183,6 +183,12 @@ def test_compare_faces_the_same_callers_with_each_option_set() -> None:
     assert "timeoutRate" in comparison._repr_html_()
     stacked = comparison.gather_table
     assert len(stacked) == 6000 and stacked.index.is_unique
+    # the shape a flow comparison has too: shares of each ending, the results by label, the table's repr
+    shares = comparison.shares()
+    assert list(shares.index) == ["3 s", "5 s", "7 s"] and shares.sum(axis=1).round(6).eq(1.0).all()
+    assert shares["inter-digit-timeout"].tolist() == table["timeoutRate"].tolist()
+    assert comparison["5 s"] is comparison.results["5 s"] and len(comparison) == 3
+    assert repr(comparison).startswith("Comparison of 3 option sets\n")
 
 
 def test_compare_long_and_short_prompt() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from catapult_nb import campaign
-from catapult_nb.campaign import Caller, mix
+from catapult_nb.campaign import Caller, compare, mix
 from catapult_nb.campaign.flow_engine import play_one_by_one
 from catapult_nb.engine import prompt_duration
-from catapult_nb.flows import Ask, Flow, FlowComparison, FlowError, Hangup, Say, compare_flows, run_campaign
+from catapult_nb.flows import Ask, Flow, FlowComparison, FlowError, Hangup, Say, run_campaign
 from catapult_nb.flows.examples import account_code
 
 
@@ -19,7 +19,7 @@ def _with_retries(retries: int) -> Flow:
 
 def test_every_caller_ends_once_and_the_funnel_adds_up():
     result = run_campaign(account_code(), n=1500, seed=7, progress=False)
-    callers = result.callers
+    callers = result.table
     assert len(callers) == 1500 and callers["caller"].tolist() == list(range(1500))
     assert set(callers["outcome"]) <= {"completed", "transferred", "hung-up", "exhausted"}
     assert result.outcomes().sum() == 1500
@@ -36,8 +36,8 @@ def test_every_caller_ends_once_and_the_funnel_adds_up():
 
 
 def test_the_same_seed_is_the_same_people_and_retries_only_change_the_retried_step():
-    two, one = (run_campaign(_with_retries(r), n=1500, seed=3, progress=False).callers for r in (2, 1))
-    again = run_campaign(_with_retries(2), n=1500, seed=3, progress=False).callers
+    two, one = (run_campaign(_with_retries(r), n=1500, seed=3, progress=False).table for r in (2, 1))
+    again = run_campaign(_with_retries(2), n=1500, seed=3, progress=False).table
     assert two.drop(columns="edges").equals(again.drop(columns="edges"))
     # callers who never failed at the code step live the same call in both flows
     clean = two["edges"].map(lambda edges: not any(s == "code" and k != "route" for s, _, k in edges))
@@ -58,10 +58,19 @@ def test_the_diagram_counts_the_callers_on_each_edge():
 
 
 def test_compare_and_plot():
-    shares = compare_flows({"2 retries": _with_retries(2), "1 retry": _with_retries(1)}, n=800, seed=2)
+    comparison = compare({"2 retries": _with_retries(2), "1 retry": _with_retries(1)}, n=800, seed=2)
+    shares = comparison.shares()
     assert list(shares.index) == ["2 retries", "1 retry"]
     assert shares.sum(axis=1).round(6).eq(1.0).all()
     assert shares.loc["1 retry", "transferred"] >= shares.loc["2 retries", "transferred"]
+    # the table: callers, the shares as rates, time and retries; the repr prints it
+    table = comparison.table
+    assert table["callers"].tolist() == [800, 800]
+    assert table["transferredRate"].equals(shares["transferred"].rename("transferredRate"))
+    assert table.loc["2 retries", "meanRetries"] == comparison["2 retries"].table["retries"].mean()
+    assert repr(comparison).startswith("FlowComparison of 2 flows\n") and "hungUpRate" in repr(comparison)
+    bars = comparison.plot().axes[0]
+    assert [label.get_text() for label in bars.get_yticklabels()] == ["1 retry", "2 retries"]
     figure = run_campaign(account_code(), n=200, seed=1, progress=False).plot()
     assert figure.axes[0].get_title().startswith("account code: 200 callers")
 
@@ -69,11 +78,11 @@ def test_compare_and_plot():
 def test_a_caller_mix_applies_at_every_step():
     quitters = run_campaign(account_code(), callers=Caller.quitter(hang_up_rate=1.0), n=300, seed=1,
                             progress=False)
-    assert (quitters.callers["outcome"] == "hung-up").mean() > 0.8
+    assert (quitters.table["outcome"] == "hung-up").mean() > 0.8
     # they hang up at each question, not only the first
     assert quitters.funnel().loc[["code", "confirm"], "hangup"].gt(0).all()
     typical = run_campaign(account_code(), callers=mix(Caller.typical()), n=300, seed=1, progress=False)
-    assert set(typical.callers["callerType"]) == {"typical"}
+    assert set(typical.table["callerType"]) == {"typical"}
 
 
 @pytest.mark.parametrize(
@@ -95,7 +104,7 @@ def test_bad_campaigns_fail_before_anything_runs(steps, n, error, words):
 def test_a_comparison_lays_out_each_variant_in_its_own_column():
     flows = {"2 retries": _with_retries(2), "1 retry": _with_retries(1), "0 retries": _with_retries(0)}
     comparison = FlowComparison.run(flows, n=600, seed=4, progress=False)
-    assert comparison.shares().equals(compare_flows(flows, n=600, seed=4))
+    assert comparison.shares().equals(compare(flows, n=600, seed=4).shares())
     assert list(comparison.funnels()) == list(flows)
     markdown = comparison._repr_markdown_()
     assert not hasattr(comparison, "_repr_html_")  # HTML would outrank the Markdown and its drawings
@@ -106,8 +115,6 @@ def test_a_comparison_lays_out_each_variant_in_its_own_column():
     assert at == sorted(at)
     for label, result in comparison.results.items():
         assert f"×{result.edge_counts()[('code', 'confirm', 'route')]}" in comparison.diagrams()[label]
-    assert repr(comparison).startswith(
-        "FlowComparison(2 retries: FlowCampaignResult('2 retries', 600 callers")
     with pytest.raises(ValueError, match="at least one"):
         FlowComparison({})
 
@@ -118,7 +125,8 @@ def test_one_run_campaign_takes_gather_options_or_a_flow() -> None:
     through_campaign = campaign.run_campaign(flow, n=300, seed=5, progress=False)
     through_flows = run_campaign(flow, n=300, seed=5, progress=False)
     assert isinstance(through_campaign, campaign.FlowCampaignResult)
-    assert through_campaign.table.equals(through_flows.callers)  # one row attribute: .table
+    assert run_campaign is campaign.run_campaign  # one function, whichever package it is taken from
+    assert through_campaign.table.equals(through_flows.table)  # one row attribute: .table
     # gather options as before
     assert isinstance(campaign.run_campaign({"maxDigits": "3"}, n=20, seed=5), campaign.CampaignResult)
     # what does not apply to a flow is said, not ignored
@@ -131,8 +139,21 @@ def test_one_run_campaign_takes_gather_options_or_a_flow() -> None:
 def test_compare_takes_flows_and_gives_their_comparison() -> None:
     flows = {"as shipped": account_code(), "again": account_code()}
     comparison = campaign.compare(flows, n=200, seed=2)
-    assert isinstance(comparison, FlowComparison)
-    assert comparison.shares().equals(compare_flows(flows, n=200, seed=2))
+    assert isinstance(comparison, FlowComparison) and isinstance(comparison, campaign.CampaignComparison)
+    with pytest.warns(DeprecationWarning, match=r"compare\(flows, …\)"):
+        shares = campaign.compare_flows(flows, n=200, seed=2)  # the old spelling, and its frame
+    assert comparison.shares().equals(shares)
+
+
+def test_the_old_row_attribute_works_and_warns() -> None:
+    result = run_campaign(account_code(), n=50, seed=1, progress=False)
+    with pytest.warns(DeprecationWarning, match=r"\.callers is now \.table"):
+        assert result.callers is result.table
+
+
+def test_a_flow_campaign_names_its_own_bound_on_n() -> None:
+    with pytest.raises(ValueError, match=r"1,000,000 for a flow campaign .* up to 10,000,000"):
+        campaign.run_campaign(account_code(), n=1_000_001)
 
 
 LONG_PROMPT = ("Welcome. Please listen carefully, as our menu options have changed. Enter the number of your "
@@ -149,8 +170,8 @@ def test_callers_who_barge_in_press_during_the_prompt_and_others_wait_for_its_en
     # one key then pound, no hesitation spread: the gather ends at the second key
     typist = dict(first_key_median=2.0, first_key_sigma=0.0, key_gap_median=0.1, key_gap_sigma=0.0,
                   terminator_rate=1.0, terminator="#", hang_up_rate=0.0, extra_keys_rate=0.0)
-    eager = player(flow, Caller(name="eager", barge_in=1.0, **typist), n=200, seed=4).callers
-    patient = player(flow, Caller(name="patient", barge_in=0.0, **typist), n=200, seed=4).callers
+    eager = player(flow, Caller(name="eager", barge_in=1.0, **typist), n=200, seed=4).table
+    patient = player(flow, Caller(name="patient", barge_in=0.0, **typist), n=200, seed=4).table
     assert (eager["path"] == "branch → bye").all() and (patient["path"] == "branch → bye").all()
     # every eager caller presses while the prompt plays, at moments spread over it
     assert (eager["time"] < prompt + 0.1 + 1e-6).all(), eager["time"].max()
@@ -167,7 +188,7 @@ def test_a_caller_draws_afresh_at_each_visit_of_a_step(answers):
     flow = Flow({"menu": Ask("Press 1.", max_digits=1, routes={"1": "bye"}, retries=5, answers=answers),
                  "bye": Hangup()})
     for player in (run_campaign, play_one_by_one):
-        callers = player(flow, Caller.typical(hang_up_rate=0.0), n=300, seed=8).callers
+        callers = player(flow, Caller.typical(hang_up_rate=0.0), n=300, seed=8).table
         retried = callers[callers["retries"] > 0]
         assert len(retried) > 50
         assert (retried["outcome"] == "completed").mean() > 0.8, retried["path"].value_counts()
@@ -179,12 +200,12 @@ def test_a_caller_cut_off_has_the_reason_in_the_result():
     steps = {name: Say(f"Part {i}.", next=names[i + 1] if i + 1 < len(names) else None)
              for i, name in enumerate(names)}
     result = run_campaign(Flow(steps, name="long"), n=3, progress=False)
-    assert list(result.callers["outcome"]) == ["error"] * 3
+    assert list(result.table["outcome"]) == ["error"] * 3
     cut = "cut off after 200 steps: a loop this caller kept choosing, or a flow longer than 200 steps"
-    assert list(result.callers["reason"]) == [cut] * 3
+    assert list(result.table["reason"]) == [cut] * 3
     assert f"error: {cut}" in repr(result)
     fine = run_campaign(account_code(), n=20, progress=False)
-    assert fine.callers["reason"].isna().all() and "error:" not in repr(fine)
+    assert fine.table["reason"].isna().all() and "error:" not in repr(fine)
 
 
 def test_a_comparisons_progress_bars_name_the_variants(capsys):

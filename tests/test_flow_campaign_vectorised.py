@@ -38,8 +38,8 @@ callers = st.builds(
 
 
 def _agree(flow: Flow, people: Any, n: int, seed: int, margin: float = 0.0) -> None:
-    want = play_one_by_one(flow, people, n, seed, margin=margin).callers
-    got = run_campaign(flow, people, n, seed, progress=False, margin=margin).callers
+    want = play_one_by_one(flow, people, n, seed, margin=margin).table
+    got = run_campaign(flow, people, n, seed, progress=False, margin=margin).table
     assert list(got.columns) == list(want.columns)
     for column in want.columns:
         same = [a == b for a, b in zip(got[column].tolist(), want[column].tolist(), strict=True)]
@@ -160,8 +160,8 @@ def test_the_account_code_flow_agrees_caller_by_caller() -> None:
 
 def test_a_caller_is_the_same_person_whoever_else_calls() -> None:
     # counter-based draws: caller i's row depends on the seed and i only, not on how many call
-    few = run_campaign(account_code(), n=50, seed=9, progress=False).callers
-    many = run_campaign(account_code(), n=5000, seed=9, progress=False).callers
+    few = run_campaign(account_code(), n=50, seed=9, progress=False).table
+    many = run_campaign(account_code(), n=5000, seed=9, progress=False).table
     assert few.drop(columns="edges").equals(many.iloc[:50].drop(columns="edges"))
     assert few["edges"].tolist() == many["edges"].iloc[:50].tolist()
     assert few["path"].nunique() > 1

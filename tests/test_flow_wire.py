@@ -10,8 +10,8 @@ import requests
 from matplotlib.figure import Figure
 
 from catapult_nb import Session
-from catapult_nb.campaign import Caller, FlowCampaignResult, flow_wire
-from catapult_nb.flows import compare_flows, run_campaign
+from catapult_nb.campaign import Caller, FlowCampaignResult, compare, flow_wire
+from catapult_nb.flows import run_campaign
 from catapult_nb.flows.examples import account_code
 from catapult_nb.simulator import Simulator
 
@@ -32,20 +32,20 @@ def test_over_the_wire_the_callers_agree_with_the_engine_caller_by_caller(wired)
     on_time = table.drop(index=wired.slipped)
     assert on_time["agrees"].all(), on_time.loc[~on_time["agrees"]].to_dict("index")
     assert len(wired.slipped) <= 3
-    assert (on_time["path_wire"] == engine.callers.set_index("caller").loc[on_time.index, "path"]).all()
+    assert (on_time["path_wire"] == engine.table.set_index("caller").loc[on_time.index, "path"]).all()
     # The default comparison is the engine run the result carries, for the same seed and margin.
     assert wired.engine is not None
-    assert wired.engine.callers["path"].tolist() == engine.callers["path"].tolist()
+    assert wired.engine.table["path"].tolist() == engine.table["path"].tolist()
     assert f"{wired.agreed} of 30 callers agree with the engine" in wired.agreement_text
     # More than one path was taken: the agreement is not only on the easy one.
-    assert wired.callers["path"].nunique() >= 2
+    assert wired.table["path"].nunique() >= 2
 
 
 def test_every_callback_sent_is_stored_and_each_caller_ends_once(wired):
     assert wired.lost == 0 and wired.failed == 0
     assert wired.sent == wired.stored > 30 * 5  # answer, gather, speak events… for each caller
-    assert wired.callers["callId"].is_unique and wired.callers["callId"].notna().all()
-    assert set(wired.callers["outcome"]) <= {"completed", "transferred", "hung-up", "exhausted"}
+    assert wired.table["callId"].is_unique and wired.table["callId"].notna().all()
+    assert set(wired.table["outcome"]) <= {"completed", "transferred", "hung-up", "exhausted"}
     assert f"{wired.sent:,} callbacks sent, {wired.stored:,} stored, 0 lost" in repr(wired)
 
 
@@ -58,7 +58,7 @@ def test_the_funnel_paths_plot_and_diagram_work_on_a_wire_result(wired):
     assert isinstance(wired.plot(), Figure)
     diagram = FLOW.diagram(wired).data
     counts = wired.edge_counts()
-    confirmed = wired.callers["path"].str.contains("code → confirm").sum()
+    confirmed = wired.table["path"].str.contains("code → confirm").sum()
     assert counts[("code", "confirm", "route")] == confirmed
     assert str(counts[("code", "confirm", "route")]) in diagram
     assert "callers agree with the engine" in wired._repr_html_()
@@ -94,8 +94,8 @@ def test_a_driver_that_drops_a_key_breaks_the_agreement(monkeypatch):
 
 def test_compare_flows_over_the_wire():
     one_retry = FLOW.but("1 retry", code=FLOW.steps["code"].but(retries=1))
-    table = compare_flows({"2 retries": FLOW, "1 retry": one_retry}, n=4, seed=1, over_the_wire=True,
-                          speed=20)
+    table = compare({"2 retries": FLOW, "1 retry": one_retry}, n=4, seed=1, over_the_wire=True,
+                    speed=20).shares()
     assert list(table.index) == ["2 retries", "1 retry"]
     assert table.sum(axis=1).round(6).tolist() == [1.0, 1.0]
 

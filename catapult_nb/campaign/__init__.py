@@ -11,7 +11,7 @@
 Modules, top down: ``run`` (:func:`run_campaign`, :func:`compare`, for gather options or a flow),
 ``wire`` (the same timelines over the HTTP simulator), ``results`` (the frames), ``plans`` (random draws
 and timelines on the gather engine), ``callers`` (kinds of caller); for flows ``flow_run``
-(``compare_flows``), ``flow_wire``, ``flow_engine``, ``flow_vectorised``, ``flow_draws``. The model —
+(:class:`FlowComparison`), ``flow_wire``, ``flow_engine``, ``flow_vectorised``, ``flow_draws``. The model —
 callers, timelines, frames, the safety margin over the wire — is described in ``docs/campaigns.md``.
 
 Callers fitted to a log: ``CallerMix.fit(store, by="tag")`` (``fit``, with ``fit_model`` the likelihood,
@@ -23,7 +23,7 @@ from catapult_nb.campaign.callers import DEFAULT_CALLERS, Caller, CallerMix, mix
 from catapult_nb.campaign.fit import FitReport, FittedGroups, FittedMix
 from catapult_nb.campaign.flow_engine import FlowCampaignResult
 from catapult_nb.campaign.flow_run import FlowComparison, compare_flows
-from catapult_nb.campaign.results import CAMPAIGN_EPOCH, CampaignResult, Comparison
+from catapult_nb.campaign.results import CAMPAIGN_EPOCH, CampaignComparison, CampaignResult, Comparison
 from catapult_nb.campaign.run import compare, run_campaign
 from catapult_nb.campaign.wire import run_over_the_wire
 
@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_CALLERS",
     "Caller",
     "CallerMix",
+    "CampaignComparison",
     "CampaignResult",
     "Comparison",
     "FitReport",

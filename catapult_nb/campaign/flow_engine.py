@@ -2,7 +2,7 @@
 one caller at a time on the event-driven engine (the reference), all of them at once with NumPy
 (:mod:`catapult_nb.campaign.flow_vectorised`), and the result's frame.
 
-:mod:`catapult_nb.campaign.flow_run` (``run_campaign``, ``compare_flows``) and the over-the-wire runner
+:mod:`catapult_nb.campaign.flow_run` (``run_flow_campaign``, :class:`FlowComparison`) and the over-the-wire runner
 (:mod:`catapult_nb.campaign.flow_wire`) both stand on this module.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import html
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,7 +36,7 @@ __all__ = [
     "check_margin", "max_margin", "play_caller", "play_one_by_one", "run_on_engine", "step_plan",
 ]
 
-MAX_N = 1_000_000
+MAX_N = 1_000_000  # a flow campaign's bound: each caller is a row of Python objects (a gather's: 10,000,000)
 MAX_STEPS = 200  # visits per caller before the run is cut (a loop the caller keeps choosing)
 #: Why a caller's outcome is ``error`` on the engines: the only way they give it.
 CUT_REASON = (
@@ -217,19 +218,21 @@ class FlowCampaignResult:
     ``reason``: why the outcome is ``error``, else None)."""
 
     flow: Flow
-    callers: pd.DataFrame
+    table: pd.DataFrame
     seed: int
 
     @property
-    def table(self) -> pd.DataFrame:
-        """The rows, one per caller: :attr:`callers`, under the name a gather campaign's rows have."""
-        return self.callers
+    def callers(self) -> pd.DataFrame:
+        """Deprecated: :attr:`table`, the name a gather campaign's rows have too."""
+        warnings.warn("FlowCampaignResult.callers is now .table, as a gather campaign's rows are",
+                      DeprecationWarning, stacklevel=2)
+        return self.table
 
     def __post_init__(self) -> None:
-        if "reason" not in self.callers.columns and "outcome" in self.callers.columns:
-            cut = self.callers["outcome"] == "error"
-            self.callers["reason"] = pd.Series([CUT_REASON if c else None for c in cut],
-                                               index=self.callers.index, dtype=object)
+        if "reason" not in self.table.columns and "outcome" in self.table.columns:
+            cut = self.table["outcome"] == "error"
+            self.table["reason"] = pd.Series([CUT_REASON if c else None for c in cut],
+                                               index=self.table.index, dtype=object)
 
     def funnel(self) -> pd.DataFrame:
         """For each step: callers who reached it, and how its visits ended — by each way out, or hung up.
@@ -239,7 +242,7 @@ class FlowCampaignResult:
         """
         reached: collections.Counter[str] = collections.Counter()
         ways: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
-        for path, edges in zip(self.callers["path"], self.callers["edges"], strict=True):
+        for path, edges in zip(self.table["path"], self.table["edges"], strict=True):
             steps = path.split(" → ")
             for step in set(steps):
                 reached[step] += 1
@@ -259,15 +262,15 @@ class FlowCampaignResult:
 
     def paths(self) -> pd.Series:
         """How many callers took each path, most common first."""
-        return self.callers["path"].value_counts().rename("callers")
+        return self.table["path"].value_counts().rename("callers")
 
     def outcomes(self) -> pd.Series:
-        return self.callers["outcome"].value_counts().rename("callers")
+        return self.table["outcome"].value_counts().rename("callers")
 
     def edge_counts(self) -> dict[_EdgeKey, int]:
         """How often each edge was taken (by any caller, every time)."""
         counts: collections.Counter[_EdgeKey] = collections.Counter()
-        for edges in self.callers["edges"]:
+        for edges in self.table["edges"]:
             counts.update(edges)
         return dict(counts)
 
@@ -281,17 +284,17 @@ class FlowCampaignResult:
         ax.barh(funnel.index, funnel["hangup"], color="#ef5350", label="hung up there")
         ax.invert_yaxis()
         ax.set_xlabel("callers")
-        ax.set_title(f"{self.flow.name}: {len(self.callers):,} callers (seed {self.seed})")
+        ax.set_title(f"{self.flow.name}: {len(self.table):,} callers (seed {self.seed})")
         ax.legend(loc="lower right")
         fig.tight_layout()
         plt.close(fig)
         return fig
 
     def __repr__(self) -> str:
-        shares = ", ".join(f"{k} {v / len(self.callers):.1%}" for k, v in self.outcomes().items())
-        reasons = self.callers["reason"].dropna().value_counts() if "reason" in self.callers else []
+        shares = ", ".join(f"{k} {v / len(self.table):.1%}" for k, v in self.outcomes().items())
+        reasons = self.table["reason"].dropna().value_counts() if "reason" in self.table else []
         why = "".join(f"; error: {reason}" for reason in getattr(reasons, "index", []))
-        return f"FlowCampaignResult({self.flow.name!r}, {len(self.callers):,} callers: {shares}{why})"
+        return f"FlowCampaignResult({self.flow.name!r}, {len(self.table):,} callers: {shares}{why})"
 
     def _repr_html_(self) -> str:
         return (
@@ -339,7 +342,10 @@ def run_on_engine(
     through them.
     """
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_N:
-        raise ValueError(f"n must be a whole number from 1 to {MAX_N:,}, got {n!r}")
+        raise ValueError(
+            f"n must be a whole number from 1 to {MAX_N:,} for a flow campaign (one row of Python objects "
+            f"per caller; a gather campaign takes up to 10,000,000), got {n!r}"
+        )
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a whole number ≥ 0, got {seed!r}")
     check_margin(flow, margin)

@@ -21,8 +21,9 @@ change to one step changes only what happens from that step on.
 from __future__ import annotations
 
 import html
+import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
 
@@ -34,20 +35,28 @@ from catapult_nb.campaign.flow_engine import (
     run_on_engine,
     step_plan,
 )
+from catapult_nb.campaign.results import CampaignComparison
 from catapult_nb.flows.diagram import to_mermaid
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from catapult_nb.flows.flow import Flow
 
 __all__ = [
     "FlowCampaignResult", "FlowComparison", "caller_kinds", "compare_flows", "max_margin", "play_one_by_one",
-    "run_campaign", "step_plan",
+    "run_flow_campaign", "step_plan",
 ]
-def run_campaign(
+
+
+def run_flow_campaign(
     flow: Flow, callers: Any = None, n: int = 1000, seed: int = 0, *, progress: bool | str = True,
     margin: float = 0.0, over_the_wire: bool = False, **wire: Any,
 ) -> FlowCampaignResult:
     """Play ``n`` synthetic callers through ``flow`` on the engine's clock, all at once, step by step.
+
+    The flow side of :func:`catapult_nb.campaign.run_campaign`, which is the way in (it takes a flow or
+    gather options, with the same keywords).
 
     :param callers: a :class:`~catapult_nb.campaign.Caller`, a :class:`~catapult_nb.campaign.CallerMix`,
         or None (the default mix of campaigns).
@@ -78,7 +87,7 @@ def run_campaign(
     return run_on_engine(flow, callers, n, seed, progress=progress, margin=margin, one_by_one=False)
 
 
-class FlowComparison:
+class FlowComparison(CampaignComparison[FlowCampaignResult]):
     """Several flows' campaigns, the same people through each: shown side by side, one column per flow,
     each with its outcomes, its funnel and its diagram with the callers counted on the edges.
 
@@ -91,6 +100,8 @@ class FlowComparison:
     :param results: ``{label: FlowCampaignResult}``, in the order to show them.
     :raises ValueError: for no results.
     """
+
+    compared: ClassVar[str] = "flows"
 
     def __init__(self, results: Mapping[str, FlowCampaignResult]) -> None:
         if not results:
@@ -106,13 +117,45 @@ class FlowComparison:
         if not flows:
             raise ValueError("compare at least one flow: {label: flow}")
         shown = kwargs.pop("progress", True)  # each bar says which variant it counts, not the flow's name
-        return cls({label: run_campaign(flow, callers, n, seed, progress=label if shown else False, **kwargs)
+        return cls({label: run_flow_campaign(flow, callers, n, seed, progress=label if shown else False,
+                                             **kwargs)
                     for label, flow in flows.items()})
 
     def shares(self) -> pd.DataFrame:
-        """Outcome shares, one row per flow (what :func:`compare_flows` returns)."""
-        table = {label: result.outcomes() / len(result.callers) for label, result in self.results.items()}
-        return pd.DataFrame(table).fillna(0.0).T
+        """Outcome shares, one row per flow (what :func:`compare_flows` returned)."""
+        table = {label: result.outcomes() / len(result.table) for label, result in self.results.items()}
+        return pd.DataFrame(table).fillna(0.0).T.rename_axis("flow")
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row per flow: ``callers``, the share of each outcome (``completedRate`` …), the median time
+        to the end of the call (API seconds) and the mean retries."""
+        shares = self.shares()
+        shares.columns = [f"{_camel(outcome)}Rate" for outcome in shares.columns]
+        figures = pd.DataFrame({
+            label: {"callers": len(result.table), "medianTime": float(result.table["time"].median()),
+                    "meanRetries": float(result.table["retries"].mean())}
+            for label, result in self.results.items()
+        }).T
+        table = pd.concat([figures[["callers"]], shares, figures[["medianTime", "meanRetries"]]], axis=1)
+        return table.rename_axis("flow").astype({"callers": "int64"})
+
+    def plot(self) -> Figure:
+        """How the callers of each flow ended: one stacked bar of outcome shares per flow."""
+        import matplotlib.pyplot as plt
+
+        shares = self.shares()
+        fig, ax = plt.subplots(figsize=(7, 0.8 + 0.5 * len(shares)))
+        shares.iloc[::-1].plot.barh(stacked=True, ax=ax, width=0.6)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("share of callers")
+        ax.set_ylabel("")
+        n = len(next(iter(self.results.values())).table)
+        ax.set_title(f"{n:,} callers through each flow, the same people")
+        ax.legend(title="outcome", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        fig.tight_layout()
+        plt.close(fig)
+        return fig
 
     def funnels(self) -> dict[str, pd.DataFrame]:
         """Each flow's :meth:`FlowCampaignResult.funnel`, by label."""
@@ -123,10 +166,6 @@ class FlowComparison:
         steps' names), so that the diagrams side by side keep readable text."""
         return {label: to_mermaid(result.flow, counts=result.edge_counts(), compact=True)
                 for label, result in self.results.items()}
-
-    def __repr__(self) -> str:
-        return "FlowComparison(" + "; ".join(
-            f"{label}: {result!r}" for label, result in self.results.items()) + ")"
 
     def _repr_markdown_(self) -> str:
         shares = self.shares().map(lambda v: f"{v:.1%}").to_html(classes="cnb-flow-shares")
@@ -141,7 +180,7 @@ class FlowComparison:
                 f'{shown.to_html(classes="cnb-flow-funnel", index=False)}\n\n'
                 f"```mermaid\n{diagram}```\n\n</td>"
             )
-        n = len(next(iter(self.results.values())).callers)
+        n = len(next(iter(self.results.values())).table)
         return (
             f'<div class="cnb-flow-comparison">\n\n**{n:,} callers through each flow, the same people**'
             f'\n\n{shares}\n\n<table style="width: 100%; table-layout: fixed">\n<tr>{"".join(heads)}</tr>'
@@ -152,13 +191,27 @@ class FlowComparison:
 _FUNNEL_HEADS = {"no_input": "no input", "hangup": "hung up"}
 
 
+def _camel(outcome: str) -> str:
+    first, *rest = str(outcome).replace("_", "-").split("-")
+    return first + "".join(word.title() for word in rest)
+
+
 def compare_flows(
     flows: Mapping[str, Flow], callers: Any = None, n: int = 1000, seed: int = 0, **kwargs: Any
 ) -> pd.DataFrame:
-    """Outcome shares per flow, the same people (same ``seed``) through each (:class:`FlowComparison`
-    shows their funnels and diagrams side by side too).
+    """Deprecated: :func:`catapult_nb.campaign.compare` with ``{name: flow}`` gives the
+    :class:`FlowComparison`, whose :meth:`~FlowComparison.shares` is this frame.
 
-    :param kwargs: passed on to :func:`run_campaign` (``margin``, ``over_the_wire``, …).
+    :returns: outcome shares, one row per flow, the same people (same ``seed``) through each.
     """
+    warnings.warn(
+        "compare_flows(flows, …) is now catapult_nb.campaign.compare(flows, …), a FlowComparison; "
+        "its .shares() is the frame compare_flows returned", DeprecationWarning, stacklevel=2,
+    )
     kwargs.setdefault("progress", False)
     return FlowComparison.run(flows, callers, n, seed, **kwargs).shares()
+
+
+#: The name this function had in ``catapult_nb.flows.campaign``; :func:`catapult_nb.campaign.run_campaign`
+#: is the one way in now (``catapult_nb.flows.run_campaign`` is that function).
+run_campaign = run_flow_campaign

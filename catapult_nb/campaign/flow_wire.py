@@ -107,8 +107,8 @@ class FlowWireResult(FlowCampaignResult):
                 "no engine result to compare with: pass one, e.g. run_campaign(flow, …, margin=result.margin)"
             )
         columns = ["path", "outcome", "retries", "time"]
-        mine = self.callers.set_index("caller")[columns]
-        theirs = other.callers.set_index("caller")[columns]
+        mine = self.table.set_index("caller")[columns]
+        theirs = other.table.set_index("caller")[columns]
         both = mine.join(theirs, how="outer", suffixes=("_wire", "_engine")).sort_index()
         same = pd.Series(True, index=both.index)
         for column in columns[:3]:
@@ -121,7 +121,7 @@ class FlowWireResult(FlowCampaignResult):
         """The callers (numbers) with a key or hang-up applied later than the margin allows (``late`` >
         ``margin``): on a machine too busy to keep their timeline, they may rightly disagree with the
         engine."""
-        return self.callers.loc[self.callers["late"] > self.margin, "caller"].tolist()
+        return self.table.loc[self.table["late"] > self.margin, "caller"].tolist()
 
     @property
     def agreed(self) -> int:
@@ -132,7 +132,7 @@ class FlowWireResult(FlowCampaignResult):
     def agreement_text(self) -> str:
         """``"30 of 30 callers agree with the engine …"``: the line to read first."""
         return (
-            f"{self.agreed:,} of {len(self.callers):,} callers agree with the engine (path, outcome and "
+            f"{self.agreed:,} of {len(self.table):,} callers agree with the engine (path, outcome and "
             f"retries; seed {self.seed}, margin {self.margin:g} s); {self.sent:,} callbacks sent, "
             f"{self.stored:,} stored, {self.lost:,} lost" + (
                 f"; {len(self.slipped)} callers had a key later than the margin (the machine was busy)"
@@ -141,7 +141,7 @@ class FlowWireResult(FlowCampaignResult):
 
     def __repr__(self) -> str:
         return (
-            f"FlowWireResult({self.flow.name!r}, {len(self.callers):,} callers over the wire at speed "
+            f"FlowWireResult({self.flow.name!r}, {len(self.table):,} callers over the wire at speed "
             f"{self.speed:g}: {self.agreement_text})"
         )
 
@@ -149,7 +149,7 @@ class FlowWireResult(FlowCampaignResult):
         disagree = self.agreement().query("not agrees")
         detail = disagree.head(10).to_html() if len(disagree) else ""
         return (
-            f"<div><b>{html.escape(self.flow.name)}</b>: {len(self.callers):,} callers over the wire at "
+            f"<div><b>{html.escape(self.flow.name)}</b>: {len(self.table):,} callers over the wire at "
             f"speed {self.speed:g} ({self.wall:.1f} s)<br>{html.escape(self.agreement_text)}{detail}"
             f"{self.outcomes().to_frame().to_html()}{self.funnel().to_html()}</div>"
         )

@@ -6,8 +6,10 @@ import functools
 import html
 import json
 import zlib
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import ClassVar, Generic, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -19,7 +21,10 @@ from catapult_nb.engine import Reason
 from catapult_nb.options import GatherOptions, flat_wire
 from catapult_nb.store.store import Payload, events_frame
 
-__all__ = ["CAMPAIGN_EPOCH", "CampaignResult", "Comparison", "campaign_id_arrays", "engine_result"]
+__all__ = [
+    "CAMPAIGN_EPOCH", "CampaignComparison", "CampaignResult", "Comparison", "campaign_id_arrays",
+    "engine_result",
+]
 
 #: When the first synthetic gather is created; the k-th one is created k API seconds later.
 CAMPAIGN_EPOCH = pd.Timestamp("2026-01-01T00:00:00Z")
@@ -118,11 +123,59 @@ def _fmt(key: str, value: float) -> str:
     return f"{value:.2f} s"
 
 
-@dataclass
-class Comparison:
+R = TypeVar("R")
+
+
+class CampaignComparison(ABC, Generic[R]):
+    """The one shape of a comparison, of option sets (:class:`Comparison`) or of flows
+    (:class:`~catapult_nb.campaign.FlowComparison`): the same callers through each, side by side.
+
+    ``results`` holds each campaign's result by label, in the order given; :meth:`shares` says how the
+    callers ended, :attr:`table` gives each variant's figures, :meth:`plot` draws them, and the repr
+    prints the table.
+    """
+
+    results: dict[str, R]
+    #: what is compared, in words ("option sets", "flows")
+    compared: ClassVar[str] = "variants"
+
+    @abstractmethod
+    def shares(self) -> pd.DataFrame:
+        """How the callers ended, as shares of each variant's callers: one row per variant (by label),
+        one column per way of ending."""
+
+    @property
+    @abstractmethod
+    def table(self) -> pd.DataFrame:
+        """One row per variant (by label, in the order given): its callers and headline figures."""
+
+    @abstractmethod
+    def plot(self) -> Figure:
+        """The variants side by side in one figure."""
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __getitem__(self, label: str) -> R:
+        """One variant's campaign result."""
+        return self.results[label]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__} of {len(self.results)} {self.compared}\n{self.table.to_string()}"
+
+
+@dataclass(repr=False)
+class Comparison(CampaignComparison[CampaignResult]):
     """Several option sets played by the same callers (same seed): outcomes side by side."""
 
     results: dict[str, CampaignResult]
+    compared: ClassVar[str] = "option sets"
+
+    def shares(self) -> pd.DataFrame:
+        """How each option set's gathers ended (``reason``), as shares of its finished gathers."""
+        rows = {name: analysis.reason_counts(result.table, normalize=True)
+                for name, result in self.results.items()}
+        return pd.DataFrame(rows).T.rename_axis("optionSet")
 
     @property
     def table(self) -> pd.DataFrame:
@@ -139,9 +192,6 @@ class Comparison:
         """Three panels: how gathers ended, time-out and completion rates, and time to complete
         (:func:`analysis.plot_comparison`)."""
         return analysis.plot_comparison(self.gather_table, self.table, order=list(self.results))
-
-    def __repr__(self) -> str:
-        return f"Comparison of {len(self.results)} option sets\n{self.table.to_string()}"
 
     def _repr_html_(self) -> str:
         return "<div><b>Comparison</b>" + _styled(self.table) + "</div>"

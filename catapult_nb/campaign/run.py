@@ -9,8 +9,7 @@ from catapult_nb import analysis, prompts
 from catapult_nb.campaign.callers import MAX_N, Caller, CallerMix, check_float, check_int, coerce_callers
 from catapult_nb.campaign.fit import FittedMix, forecast_shares
 from catapult_nb.campaign.flow_engine import FlowCampaignResult
-from catapult_nb.campaign.flow_run import FlowComparison
-from catapult_nb.campaign.flow_run import run_campaign as run_flow_campaign
+from catapult_nb.campaign.flow_run import FlowComparison, run_flow_campaign
 from catapult_nb.campaign.plans import build_timelines, draw, play
 from catapult_nb.campaign.results import CampaignResult, Comparison, campaign_id_arrays, engine_result
 from catapult_nb.campaign.wire import run_over_the_wire
@@ -69,9 +68,10 @@ def run_campaign(
     """Play ``n`` synthetic callers against one set of gather options, or through a whole call flow.
 
     With a :class:`~catapult_nb.flows.Flow`, the callers go through the flow step by step
-    (:func:`catapult_nb.campaign.flow_run.run_campaign`) and the result is a
+    (:func:`catapult_nb.campaign.flow_run.run_flow_campaign`) and the result is a
     :class:`~catapult_nb.campaign.flow_engine.FlowCampaignResult`; its prompts are timed by the estimate,
-    at most 1,000,000 callers, and ``label`` does not apply.
+    at most 1,000,000 callers, and ``label`` does not apply. Both results hold their rows in ``.table``.
+    ``catapult_nb.flows.run_campaign`` is this function.
 
     With callers fitted to a log (:meth:`CallerMix.fit`), the result's ``forecast`` gives the completed,
     timed-out and hung-up shares with intervals (each bootstrap refit of the fit plays the same callers).
@@ -79,7 +79,8 @@ def run_campaign(
     :param options: the gather options (``GatherOptions``, or a wire dict as the API takes it), or a flow.
     :param callers: who calls: a :class:`Caller`, a :class:`CallerMix`, a ``{Caller: weight}`` dict or a
         list of callers / ``(caller, weight)`` pairs. Default :data:`DEFAULT_CALLERS`.
-    :param n: how many callers (1 … 10,000,000).
+    :param n: how many callers: 1 … 10,000,000 for gather options (:data:`MAX_N`), 1 … 1,000,000 for a
+        flow (each of its callers is a row of Python objects), 1 … 100,000 for a flow over the wire.
     :param seed: the random seed; the same seed and callers give the same people, whatever the options.
     :param label: the name of this option set in the ``optionSet`` column (default: the options spelled
         out by :func:`analysis.describe_options`).
@@ -163,7 +164,7 @@ def compare(
 
     :param option_sets: ``{name: options}``, or a list of options (named by their spelled-out options);
         or ``{name: flow}``, which gives a :class:`~catapult_nb.campaign.flow_run.FlowComparison`
-        (its ``.shares()`` is what ``compare_flows`` returns).
+        (its ``.shares()`` is the frame the deprecated ``compare_flows`` returns).
     :param callers: as for :func:`run_campaign`.
     :param n: as for :func:`run_campaign`.
     :param seed: as for :func:`run_campaign`.

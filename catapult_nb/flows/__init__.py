@@ -31,9 +31,10 @@ from catapult_nb.flows.steps import Ask, FlowError, Hangup, Play, Say, Step, Tra
 from catapult_nb.flows.transcript import Transcript
 
 if TYPE_CHECKING:
-    from catapult_nb.campaign.flow_run import FlowCampaignResult, FlowComparison, compare_flows, run_campaign
+    from catapult_nb.campaign import FlowCampaignResult, FlowComparison, compare_flows, run_campaign
 
-# campaigns stand on flows, not the other way round: their names are here for convenience, loaded on use
+# campaigns stand on flows, not the other way round: their names are here for convenience, loaded on use;
+# run_campaign is catapult_nb.campaign.run_campaign, the one that takes gather options or a flow
 _CAMPAIGN = ("FlowCampaignResult", "FlowComparison", "compare_flows", "run_campaign")
 
 __all__ = [
@@ -44,7 +45,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in _CAMPAIGN:
-        value = getattr(import_module("catapult_nb.campaign.flow_run"), name)
+        value = getattr(import_module("catapult_nb.campaign"), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'catapult_nb.flows' has no attribute {name!r}")
