@@ -42,7 +42,7 @@ def main() -> int:
             wire = run_campaign(options, n=args.callers, seed=1, over_the_wire=True, simulator=sim,
                                 receiver=receiver, concurrency=args.concurrency)
             wall = time.perf_counter() - start
-            deliveries = sim.phone.deliveries()
+            deliveries = sim.phone.deliveries().rows()
             stored = store.to_dataframe()
         store.close()
 

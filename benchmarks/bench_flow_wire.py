@@ -78,7 +78,7 @@ def main() -> None:
         session.simulator.wait_idle(30)
         session.wait_handlers(30)
         session.simulator.wait_idle(30)  # what the last handlers sent (a hang-up) is delivered too
-        deliveries = session.phone.deliveries()
+        deliveries = session.phone.deliveries().rows()
         stored_by_call = session.events.groupby("callId", observed=True).size().to_dict()
         stored = sum(stored_by_call.values())
     good = sum(

@@ -47,6 +47,7 @@ import html
 import json
 import re
 import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
     from catapult_nb.background import WSGIServer
     from catapult_nb.simulator import Simulator
     from catapult_nb.simulator.phone import VirtualPhone
+    from catapult_nb.store.records import RecordFrame
 
 __all__ = ["DEFAULT_SPEED", "EVENT_TYPES", "CatapultSimulator", "CatapultWaitError", "V2Simulator"]
 
@@ -71,8 +73,11 @@ _MARKER_OPTIONS = {"speed", "callback_retries", "expect_errors"}
 EVENT_TYPES = ("incomingcall", "answer", "speak", "playback", "gather", "dtmf", "timeout", "hangup")
 
 
-class CatapultWaitError(Error, AssertionError):
-    """A callback the test waited for was not delivered in time; the message shows what was."""
+class CatapultWaitError(Error, AssertionError, TimeoutError):
+    """A callback the test waited for was not delivered in time; the message shows what was.
+
+    A ``TimeoutError``, as every wait of the package raises, and an ``AssertionError``, so pytest
+    reports it as a failed check."""
 
 
 @dataclass(eq=False)
@@ -82,7 +87,7 @@ class _Delivered:
     event: dict[str, Any]
     attempts: list[tuple[dict[str, Any], bytes]] = field(default_factory=list)
     done: bool = False  # delivered, or every retry and the fallback failed
-    returned: bool = False  # handed to a test by wait_for already
+    returned: bool = False  # given to the test already (next_event skips it)
 
 
 class CatapultSimulator:
@@ -238,25 +243,55 @@ class CatapultSimulator:
     # -- what reached the app ------------------------------------------------------------------------
 
     def wait_for(self, call_id: str, event_type: str, timeout: float = 10.0, **fields: Any) -> dict[str, Any]:
-        """The next ``event_type`` event the simulator delivered for ``call_id`` (the payload sent).
+        """The first ``event_type`` event the simulator delivered for ``call_id`` (the payload sent),
+        waiting for it up to ``timeout`` wall seconds — as ``session.wait_for`` waits.
 
         It returns once the simulator is done with the event: your app has answered it (or every retry
-        and the ``fallbackUrl`` have failed; see :meth:`deliveries`). Each event is returned once:
-        a second ``wait_for(call_id, "gather")`` waits for the call's next gather event. ``fields``
-        narrow the match (``reason="hung-up"``).
+        and the ``fallbackUrl`` have failed; see :meth:`deliveries`). ``fields`` narrow the match
+        (``reason="hung-up"``). To take the events one by one, call :meth:`next_event`.
+
+        Asked for an event a wait has already given, it still waits for the next one, as it used to, with
+        a :class:`DeprecationWarning`; once that is removed it gives the same event again, as
+        ``session.wait_for`` does.
 
         :param timeout: wall seconds.
-        :raises CatapultWaitError: (an ``AssertionError``) nothing matched in time; the message lists what
-            was delivered to the call and what your app answered.
+        :raises CatapultWaitError: (a ``TimeoutError`` and an ``AssertionError``) nothing matched in time;
+            the message lists what was delivered to the call and what your app answered.
         """
         __tracebackhide__ = True  # a failed wait shows the test's line and the message, not this method
+        first = self._wait(call_id, event_type, timeout, fields, take=False)
+        with self._cond:
+            again, first.returned = first.returned, True
+        if not again:
+            return dict(first.event)
+        warnings.warn(
+            "wait_for() gives the first matching event, the same one each time; to wait for the next one, "
+            "as wait_for() used to, call next_event()",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.next_event(call_id, event_type, timeout, **fields)
 
+    def next_event(
+        self, call_id: str, event_type: str, timeout: float = 10.0, **fields: Any
+    ) -> dict[str, Any]:
+        """Take the next ``event_type`` event delivered for ``call_id`` that this method has not given yet:
+        a second ``next_event(call_id, "gather")`` waits for the call's next gather event.
+
+        :param timeout: wall seconds.
+        :raises CatapultWaitError: nothing matched in time; the message says what was delivered.
+        """
+        return dict(self._wait(call_id, event_type, timeout, fields, take=True).event)
+
+    def _wait(
+        self, call_id: str, event_type: str, timeout: float, fields: dict[str, Any], *, take: bool
+    ) -> _Delivered:
         def match() -> _Delivered | None:
             for item in self._delivered:
                 event = item.event
                 if (
                     item.done
-                    and not item.returned
+                    and not (take and item.returned)
                     and event.get("callId") == call_id
                     and event.get("eventType") == event_type
                     and all(event.get(k) == v for k, v in fields.items())
@@ -268,8 +303,9 @@ class CatapultSimulator:
             found = self._cond.wait_for(match, timeout)
             if found is None:
                 raise CatapultWaitError(self._explain(call_id, event_type, fields, timeout))
-            found.returned = True
-            return dict(found.event)
+            if take:
+                found.returned = True
+            return found
 
     # -- the call as the simulator sees it, and your app's requests ---------------------------------
 
@@ -352,13 +388,24 @@ class CatapultSimulator:
                 "If the test means it, call catapult_simulator.expect_errors() (or mark it "
                 "@pytest.mark.catapult(expect_errors=True)).")
 
-    def deliveries(self, call_id: str | None = None) -> list[dict[str, Any]]:
-        """Every callback attempt, oldest first: ``{time, url, method, eventType, callId, attempt, status,
-        error, elapsedMs}`` — the simulator's own traffic inspector."""
+    def deliveries(self, call_id: str | None = None) -> RecordFrame:
+        """Every callback attempt, oldest first, one row each: ``time``, ``url``, ``method``,
+        ``eventType``, ``callId``, ``attempt``, ``status``, ``error``, ``elapsedMs`` — the simulator's own
+        traffic inspector (a DataFrame, as ``session.deliveries()``)."""
         return self.phone.deliveries(call_id)
 
-    def events(self, call_id: str | None = None) -> list[dict[str, Any]]:
-        """The payloads the simulator sent (each once, however many attempts it took), in order."""
+    @property
+    def events(self) -> RecordFrame:
+        """The payloads the simulator sent (each once, however many attempts it took), in order, one row
+        each (a DataFrame, as ``session.events``); ``.query("callId == @call_id")`` for one call."""
+        from catapult_nb.store.records import record_frame
+
+        with self._cond:
+            sent = [dict(d.event) for d in self._delivered]
+        return record_frame(sent, ["eventType", "callId", "time"], records_of="catapult_simulator.events")
+
+    def event_list(self, call_id: str | None = None) -> list[dict[str, Any]]:
+        """The payloads the simulator sent (of ``call_id``, or every call), in order, as dicts."""
         with self._cond:
             return [
                 dict(d.event) for d in self._delivered if call_id is None or d.event.get("callId") == call_id
@@ -527,9 +574,15 @@ class V2Simulator:
         self.press = simulator.press
         self.hang_up = simulator.hang_up
         self.wait_for = simulator.wait_for
+        self.next_event = simulator.next_event
         self.deliveries = simulator.deliveries
-        self.events = simulator.events
+        self.event_list = simulator.event_list
         self.serve = simulator.serve
+
+    @property
+    def events(self) -> RecordFrame:
+        """The payloads the simulator sent, one row each (:attr:`CatapultSimulator.events`)."""
+        return self._sim.events
 
     @property
     def url(self) -> str:

@@ -267,7 +267,7 @@ def test_the_same_flow_runs_through_a_live_session_and_a_tunnel(live_session):
         assert (run.outcome, run.path) == ("completed", ["code", "confirm", "thanks"])
         assert "1 2 3 4 5" in run.transcript.query("step == 'confirm' and action == 'ask'")["detail"].iloc[0]
         # the simulator's inspector needs no credentials, so it masks the receiver's secret path
-        assert {d["url"] for d in phone.deliveries(run.call.id)} == {redact_url(live.callback_url)}
+        assert set(phone.deliveries(run.call.id)["url"]) == {redact_url(live.callback_url)}
         # and a caller who types nothing is transferred, as on the simulated backend
         silent = live.call("+15551234567", flow=account_code()).wait()
         assert (silent.outcome, silent.path) == ("transferred", ["code", "code", "code", "sorry", "operator"])

@@ -315,7 +315,7 @@ def test_live_notebook_against_the_simulator_through_the_fake_tunnel(agent, tmp_
         nb = nbformat.read(ROOT / "notebooks" / "03_live_account.ipynb", as_version=4)
         with_parameters(nb, BASE_URL=sim.base_url, NGROK_PATH=str(agent), AUTO_PRESS="31*")
         execute(nb, tmp_path)
-        gathers = [d for d in VirtualPhone(sim.base_url).deliveries() if d["eventType"] == "gather"]
+        gathers = [d for d in VirtualPhone(sim.base_url).deliveries().rows() if d["eventType"] == "gather"]
     text = outputs_text(nb)
     assert "terminating-digit" in text and "'31'" in text
     assert secret not in saved_text(nb) and "2fakeNotebookAuthtoken" not in saved_text(nb)

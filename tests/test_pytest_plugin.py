@@ -57,7 +57,8 @@ def test_the_marker_sets_speed_and_retries(catapult_simulator):
     url = catapult_simulator.serve(broken_app)
     call_id = catapult_simulator.incoming(CALLER, APP_NUMBER, url + "/cb")
     catapult_simulator.wait_for(call_id, "incomingcall")
-    assert [d["attempt"] for d in catapult_simulator.deliveries(call_id)] == [1, 2]
+    attempts = catapult_simulator.deliveries(call_id).query("eventType == 'incomingcall'")["attempt"]
+    assert attempts.tolist() == [1, 2]
 
 
 def test_a_failing_wait_says_what_was_delivered_and_what_the_app_answered(catapult_simulator):
@@ -83,14 +84,35 @@ def test_a_wait_on_a_call_that_got_nothing_says_so(catapult_simulator):
         catapult_simulator.wait_for("c-unknown", "answer", timeout=0.1)
 
 
-def test_each_event_is_returned_once_and_fields_narrow_the_match(catapult_simulator, collector):
+def test_next_event_takes_each_event_once_and_fields_narrow_the_match(catapult_simulator, collector):
     call_id = catapult_simulator.incoming(CALLER, APP_NUMBER, collector.url("/cb"))
-    catapult_simulator.wait_for(call_id, "incomingcall")
-    with pytest.raises(CatapultWaitError, match=r"1\. incomingcall.*\(already returned\)"):
-        catapult_simulator.wait_for(call_id, "incomingcall", timeout=0.1)
+    assert catapult_simulator.next_event(call_id, "incomingcall")["callId"] == call_id
+    with pytest.raises(CatapultWaitError, match=r"1\. incomingcall.*\(already returned\)") as failure:
+        catapult_simulator.next_event(call_id, "incomingcall", timeout=0.1)
+    assert isinstance(failure.value, TimeoutError)  # as every wait of the package
     with pytest.raises(CatapultWaitError, match="with to='\\+15550000000'"):
         catapult_simulator.wait_for(call_id, "incomingcall", to="+15550000000", timeout=0.1)
-    assert [e["eventType"] for e in catapult_simulator.events(call_id)] == ["incomingcall"]
+    events = catapult_simulator.events  # a DataFrame, as session.events
+    assert events.query("callId == @call_id")["eventType"].tolist() == ["incomingcall"]
+    assert [e["eventType"] for e in catapult_simulator.event_list(call_id)] == ["incomingcall"]
+
+
+def test_wait_for_gives_the_first_match_and_its_old_manners_warn(catapult_simulator, collector):
+    call_id = catapult_simulator.incoming(CALLER, APP_NUMBER, collector.url("/cb"))
+    first = catapult_simulator.wait_for(call_id, "incomingcall")
+    assert first["eventType"] == "incomingcall"
+    # asked again, it waits for the next one as it used to, and says to call next_event
+    with pytest.warns(DeprecationWarning, match="next_event"), pytest.raises(CatapultWaitError):
+        catapult_simulator.wait_for(call_id, "incomingcall", timeout=0.1)
+    # the list manners of events(call_id) and deliveries(call_id)
+    with pytest.warns(DeprecationWarning, match="catapult_simulator.events is a DataFrame now"):
+        assert [e["eventType"] for e in catapult_simulator.events(call_id)] == ["incomingcall"]
+    with pytest.warns(DeprecationWarning, match=r"deliveries\(\) is a DataFrame now"):
+        (attempt,) = list(catapult_simulator.deliveries(call_id))
+    assert attempt["eventType"] == "incomingcall" and attempt["status"] == 200
+    with pytest.warns(DeprecationWarning, match=r"\.rows\(\)\[0\]"):
+        assert catapult_simulator.deliveries(call_id)[0] == attempt
+    assert catapult_simulator.deliveries("c-none").columns[:3].tolist() == ["time", "url", "method"]
 
 
 def test_the_session_scoped_fixture_is_shared_and_the_marker_is_checked(pytester):

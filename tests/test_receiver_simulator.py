@@ -111,7 +111,7 @@ def test_events_survive_a_receiver_restart_exactly_once(store: EventStore) -> No
             sim.phone.hang_up(call_id)
             second.wait_for(call_id=call_id, event_type="hangup", timeout=10)
             sim.wait_idle(10)
-            deliveries = sim.phone.deliveries(call_id)
+            deliveries = sim.phone.deliveries(call_id).rows()
 
     # then every event is stored exactly once, in order, and nothing is lost
     frame = store.to_dataframe(call_id=call_id)
@@ -181,7 +181,7 @@ def test_a_stored_event_whose_answer_was_lost_is_stored_once_when_retried(
             sim.phone.hang_up(call_id)
             receiver.wait_for(call_id=call_id, event_type="hangup", timeout=10)
             sim.wait_idle(10)
-            deliveries = [(d["eventType"], d["status"]) for d in sim.phone.deliveries(call_id)]
+            deliveries = [(d["eventType"], d["status"]) for d in sim.phone.deliveries(call_id).rows()]
         finally:
             proxy.close()
 

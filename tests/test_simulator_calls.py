@@ -179,7 +179,7 @@ def test_get_method_callbacks_carry_query_parameters(api, collector, simulator):
     assert request.method == "GET" and request.body == b""
     assert request.query["eventType"] == "answer"
     assert request.query["callState"] == "active"
-    assert simulator.phone.deliveries(call_id)[0]["method"] == "GET"
+    assert simulator.phone.deliveries(call_id).rows()[0]["method"] == "GET"
 
 
 def test_failed_callback_goes_to_the_fallback_url(api, collector, simulator):
@@ -188,7 +188,7 @@ def test_failed_callback_goes_to_the_fallback_url(api, collector, simulator):
     event = collector.wait_for_event("answer", call_id)
     assert collector.wait_for(lambda r: r.path == "/fallback").event == event
 
-    deliveries = simulator.phone.deliveries(call_id)
+    deliveries = simulator.phone.deliveries(call_id).rows()
     assert [(d["url"], d["attempt"], d["status"]) for d in deliveries] == [
         (collector.url("/broken"), 1, 500),
         (collector.url("/fallback"), 2, 200),
@@ -202,7 +202,7 @@ def test_unreachable_callback_is_recorded(api, collector, simulator):
     dead = f"http://127.0.0.1:{_free_port()}/cb"
     call_id = api.create_call(dead, fallbackUrl=collector.url("/fallback"))
     collector.wait_for_event("answer", call_id)
-    first = simulator.phone.deliveries(call_id)[0]
+    first = simulator.phone.deliveries(call_id).rows()[0]
     assert first["status"] is None and "connect" in first["error"]
 
 
@@ -213,7 +213,7 @@ def test_slow_callback_times_out_after_callback_timeout(api, collector, simulato
             collector.url("/slow"), callbackTimeout=100, fallbackUrl=collector.url("/fb")
         )
         collector.wait_for(lambda r: r.path == "/fb")
-        first = simulator.phone.deliveries(call_id)[0]
+        first = simulator.phone.deliveries(call_id).rows()[0]
         assert "callbackTimeout (100 ms)" in first["error"]
     finally:
         release.set()
@@ -228,7 +228,7 @@ def test_retries_before_the_fallback(collector):
         )
         collector.wait_for(lambda r: r.path == "/fb")
         attempts = [
-            (d["attempt"], d["url"].rsplit("/", 1)[1], d["status"]) for d in phone.deliveries(call_id)
+            (d["attempt"], d["url"].rsplit("/", 1)[1], d["status"]) for d in phone.deliveries(call_id).rows()
         ]
         assert attempts == [(1, "broken", 503), (2, "broken", 503), (3, "broken", 503), (4, "fb", 200)]
 
@@ -250,7 +250,7 @@ def test_events_of_a_call_arrive_in_order_even_when_delivery_is_slow(api, collec
     collector.wait_for_arrival(lambda r: (r.event or {}).get("eventType") == "incomingcall")
     assert api.post(f"/calls/{call_id}", {"state": "rejected"}).status_code == 200
     collector.wait_for_event("hangup", call_id)
-    assert_one_after_the_other(simulator.phone.deliveries(call_id), simulator.speed)
+    assert_one_after_the_other(simulator.phone.deliveries(call_id).rows(), simulator.speed)
     assert [e["eventType"] for e in collector.events(call_id)] == ["hangup"]  # the held one never answered
 
 
@@ -299,7 +299,7 @@ def test_redirecting_callback_is_a_failure_and_is_not_followed(api, collector, s
     finally:
         redirector.clear()
         redirector.stop()
-    first, second = simulator.phone.deliveries(call_id)[:2]
+    first, second = simulator.phone.deliveries(call_id).rows()[:2]
     assert (first["status"], first["attempt"], second["attempt"]) == (307, 1, 2)
     assert "HTTP 307" in first["error"]
     assert not [r for r in collector.requests if r.path == "/elsewhere"]
@@ -315,7 +315,7 @@ def test_deliveries_are_listed_oldest_first_when_a_slow_one_finishes_last(api, c
         release.set()
     collector.wait_for_event("answer", slow)
     simulator.wait_idle()
-    records = simulator.phone.deliveries()
+    records = simulator.phone.deliveries().rows()
     assert [r["callId"] for r in records] == [slow, quick]
     assert [r["time"] for r in records] == sorted(r["time"] for r in records)
 
@@ -324,7 +324,7 @@ def test_no_callback_url_is_recorded(api, simulator, collector):
     call_id = api.create_call(None)
     api.post(f"/calls/{call_id}", {"state": "completed"})
     simulator.wait_idle()
-    (record,) = simulator.phone.deliveries(call_id)
+    (record,) = simulator.phone.deliveries(call_id).rows()
     assert record["url"] is None and "no callbackUrl" in record["error"]
 
 
@@ -333,7 +333,7 @@ def test_credentials_in_callback_urls_are_masked_in_deliveries(api, collector, s
     call_id = api.create_call(url)
     request = collector.wait_for(lambda r: r.json and r.json.get("callId") == call_id)
     assert request.headers["Authorization"].startswith("Basic ")
-    (record,) = simulator.phone.deliveries(call_id)
+    (record,) = simulator.phone.deliveries(call_id).rows()
     assert "pa55word" not in record["url"] and "user:***@" in record["url"]
     assert redact_url("http://a:b@h:1/p?q") == "http://a:***@h:1/p?q"
     assert redact_url("http://h/p") == "http://h/p"

@@ -22,10 +22,12 @@ from catapult_nb.engine import GatherSpec
 from catapult_nb.errors import Error
 from catapult_nb.options import GatherOptions
 from catapult_nb.prompts.timing import measure
+from catapult_nb.redact import redact
 
 if TYPE_CHECKING:
     from catapult_nb.session.session import Session
     from catapult_nb.simulator.phone import VirtualPhone
+    from catapult_nb.store.records import RecordFrame
 
 __all__ = ["SIMULATED_FROM", "Call", "Gather", "GatherResult", "Phone", "SessionError"]
 
@@ -301,8 +303,15 @@ class Phone:
         """The far end hangs up (cause ``NORMAL_CLEARING``)."""
         self._open().hang_up(_call_id(call))
 
-    def deliveries(self, call: Call | str | None = None) -> list[dict[str, Any]]:
-        return self._open().deliveries(_call_id(call) if call is not None else None)
+    def deliveries(self, call: Call | str | None = None) -> RecordFrame:
+        """Every callback attempt the simulator made (of ``call``, or of every call), oldest first, one row
+        each: ``time``, ``url``, ``method``, ``eventType``, ``callId``, ``attempt``, ``status``, ``error``,
+        ``elapsedMs`` (as :meth:`Session.deliveries <catapult_nb.session.Session.deliveries>`)."""
+        frame = self._open().deliveries(_call_id(call) if call is not None else None)
+        frame.records_of = "session.phone.deliveries()"
+        # the receiver's secret path is not for display
+        frame["url"] = frame["url"].map(lambda url: redact(url) if url else url)
+        return frame
 
     def prompts(self, call: Call | str) -> pd.DataFrame:
         """Every prompt the simulator measured on ``call``: what, how long, how it was timed, whether it

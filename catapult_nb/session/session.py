@@ -412,16 +412,14 @@ class Session:
         return gather_table(self.events, self.gathers())
 
     def deliveries(self, call: Call | str | None = None) -> pd.DataFrame:
-        """Every callback attempt the simulator made (its traffic inspector), oldest first."""
+        """Every callback attempt the simulator made (its traffic inspector), oldest first: as
+        :meth:`session.phone.deliveries() <catapult_nb.session.calls.Phone.deliveries>`."""
         if self._phone is None:
             raise SessionError(
                 "only the simulator keeps a log of callback attempts; for a live session open the ngrok "
                 "inspector at http://127.0.0.1:4040 and see session.receiver.rejected()"
             )
-        frame = pd.DataFrame(self._phone.deliveries(call))
-        if "url" in frame:  # the receiver's secret path is not for display
-            frame["url"] = frame["url"].map(lambda url: redact(url) if url else url)
-        return frame
+        return pd.DataFrame(self._phone.deliveries(call))  # a frame here from the start: no list manners
 
     def replay(
         self,

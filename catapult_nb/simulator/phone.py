@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import requests
 
 from catapult_nb.errors import Error
+
+if TYPE_CHECKING:
+    from catapult_nb.store.records import RecordFrame
 
 __all__ = ["AsyncVirtualPhone", "PhoneError", "VirtualPhone"]
 
@@ -114,10 +117,13 @@ class VirtualPhone:
         body = {"from": from_, "to": to, "applicationUrl": application_url, **options}
         return str(self._request("POST", "/_sim/incoming", json=body)["callId"])
 
-    def deliveries(self, call_id: str | None = None) -> list[dict[str, Any]]:
-        """Every callback attempt (oldest first), or only those of ``call_id``."""
+    def deliveries(self, call_id: str | None = None) -> RecordFrame:
+        """Every callback attempt (oldest first), or only those of ``call_id``, one row each (columns
+        :data:`~catapult_nb.store.records.DELIVERY_COLUMNS`)."""
+        from catapult_nb.store.records import deliveries_frame
+
         params = {"callId": call_id} if call_id else None
-        return list(self._request("GET", "/_sim/deliveries", params=params))
+        return deliveries_frame(list(self._request("GET", "/_sim/deliveries", params=params)))
 
     def call_info(self, call_id: str) -> dict[str, Any]:
         """``GET /_sim/calls/{callId}``: the call's state and every prompt the simulator measured, with
@@ -203,11 +209,14 @@ class AsyncVirtualPhone:
         data, _ = await self.request("POST", "/_sim/incoming", json_body=body)
         return str(data["callId"])
 
-    async def deliveries(self, call_id: str | None = None) -> list[dict[str, Any]]:
-        """Every callback attempt (oldest first), or only those of ``call_id``."""
+    async def deliveries(self, call_id: str | None = None) -> RecordFrame:
+        """Every callback attempt (oldest first), or only those of ``call_id``; as
+        :meth:`VirtualPhone.deliveries`."""
+        from catapult_nb.store.records import deliveries_frame
+
         params = {"callId": call_id} if call_id else None
         data, _ = await self.request("GET", "/_sim/deliveries", params=params)
-        return list(data)
+        return deliveries_frame(list(data))
 
 
 def _press_body(digits: str, gap: float, at: Sequence[str] | None) -> dict[str, Any]:

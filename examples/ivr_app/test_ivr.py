@@ -29,7 +29,7 @@ def test_a_correct_code_is_read_back_then_the_app_hangs_up(catapult_simulator, c
     assert (gather["reason"], gather["digits"]) == ("max-digits", "12345")
     catapult_simulator.wait_for(call_id, "speak", state="PLAYBACK_STOP", tag="read-back")
     assert catapult_simulator.wait_for(call_id, "hangup")["cause"] == "NORMAL_CLEARING"
-    assert all(d["status"] == 204 for d in catapult_simulator.deliveries(call_id))
+    assert (catapult_simulator.deliveries(call_id)["status"] == 204).all()
 
 
 def test_a_caller_who_types_nothing_is_told_so_and_hung_up_on(catapult_simulator, call_id):
@@ -48,9 +48,9 @@ def test_a_caller_hanging_up_mid_code_ends_the_call_quietly(catapult_simulator, 
     gather = catapult_simulator.wait_for(call_id, "gather")
     assert (gather["reason"], gather["digits"]) == ("hung-up", "12")
     catapult_simulator.wait_for(call_id, "hangup")
-    events = [e["eventType"] for e in catapult_simulator.events(call_id)]
+    events = catapult_simulator.events.query("callId == @call_id")["eventType"].tolist()
     assert events[-2:] == ["gather", "hangup"]  # the app tried to say nothing more
-    assert all(d["status"] == 204 for d in catapult_simulator.deliveries(call_id))
+    assert (catapult_simulator.deliveries(call_id)["status"] == 204).all()
 
 
 def test_an_app_failing_once_is_rescued_by_the_fallback_url(catapult_simulator, app):
@@ -70,7 +70,7 @@ def test_an_app_failing_once_is_rescued_by_the_fallback_url(catapult_simulator, 
     catapult_simulator.press(call_id, "54321")
 
     assert catapult_simulator.wait_for(call_id, "gather")["digits"] == "54321"
-    first, second = catapult_simulator.deliveries(call_id)[:2]
+    first, second = catapult_simulator.deliveries(call_id).rows()[:2]
     assert (first["eventType"], first["status"], first["url"]) == ("incomingcall", 500, base + "/catapult")
     assert (second["eventType"], second["status"]) == ("incomingcall", 204)
     assert second["url"] == base + "/catapult-fallback"
