@@ -446,24 +446,24 @@ class CallbackReceiver(BackgroundServer):
         :raises TimeoutError: nothing matched in time; the message says what to check.
         :raises WaitCancelled: ``cancel`` was set first.
         """
-        event = self.store.wait_for(
-            gather_id=gather_id,
-            call_id=call_id,
-            event_type=event_type,
-            predicate=predicate,
-            timeout=timeout,
-            since=since,
-            cancel=cancel,
-        )
-        if event is None:
+        try:
+            return self.store.wait_for(
+                gather_id=gather_id,
+                call_id=call_id,
+                event_type=event_type,
+                predicate=predicate,
+                timeout=timeout,
+                since=since,
+                cancel=cancel,
+            )
+        except TimeoutError:
             kind = f"{event_type} event" if event_type else "matching event"
             subject = gather_id or call_id
             about = f" for {subject}" if subject else ""
             raise TimeoutError(
                 f"no {kind}{about} arrived within {timeout:g} s — is the tunnel open? is the call's "
                 f"callbackUrl {self.masked_url}? see session.deliveries() / receiver.rejected()"
-            )
-        return event
+            ) from None
 
     @property
     def events(self) -> Any:

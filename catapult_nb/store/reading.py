@@ -293,15 +293,17 @@ class StoreReader:
         timeout: float = 10.0,
         since: int | None = None,
         cancel: threading.Event | None = None,
-    ) -> dict[str, Any] | None:
+    ) -> dict[str, Any]:
         """The first stored event that matches, waiting up to ``timeout`` seconds for it to arrive.
 
         An event stored before the call counts (nothing that raced ahead is missed); ``since`` (a store
-        id, e.g. :attr:`last_id` taken earlier) ignores older ones. Returns None on timeout — the
-        receiver turns that into a ``TimeoutError`` that says what to check. The wait is woken by the
-        commits of this ``EventStore`` object (the receiver's writer uses it), not by other processes.
+        id, e.g. :attr:`last_id` taken earlier) ignores older ones. The wait is woken by the commits of
+        this ``EventStore`` object (the receiver's writer uses it), not by other processes.
 
         :param cancel: an event that ends the wait early once it is set (then :meth:`wake_waiters`).
+        :returns: the event as a dict of the :meth:`to_dataframe` columns, plus ``id``.
+        :raises TimeoutError: nothing matched in time (the receiver's and the session's waits say what to
+            check); as every wait of the package.
         :raises WaitCancelled: ``cancel`` was set before a matching event arrived.
         """
         deadline = time.monotonic() + timeout
@@ -322,7 +324,7 @@ class StoreReader:
                         raise WaitCancelled("the wait was cancelled")
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
-                        return None
+                        raise TimeoutError(_no_match(filters, predicate, since, timeout))
                     self._changed.wait(remaining)
             if cancel is not None and cancel.is_set():
                 raise WaitCancelled("the wait was cancelled")
@@ -451,3 +453,13 @@ def _copy_matches(conn: sqlite3.Connection, records: np.ndarray, strings: pa.Lar
             if row is None or row[0] != strings[sid].as_py():
                 return False
     return True
+
+
+def _no_match(filters: dict[str, str | None], predicate: object, since: int | None, timeout: float) -> str:
+    """``no event with event_type='gather' stored within 0.5 s …``: what a wait looked for."""
+    wanted = [f"{name}={value!r}" for name, value in filters.items() if value is not None]
+    wanted += ["the predicate"] * (predicate is not None) + [f"an id after {since}"] * bool(since)
+    return (
+        f"no event with {', '.join(wanted) or 'anything'} stored within {timeout:g} s (is the receiver "
+        "running, and does the event's call send its callbacks to it?)"
+    )
