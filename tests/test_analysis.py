@@ -15,11 +15,11 @@ from catapult_nb.analysis import (
     describe_options,
     digit_count_distribution,
     gather_table,
+    outcomes_by_options,
     plot_call_timeline,
     plot_durations,
     plot_reasons,
     reason_counts,
-    timeout_rate_by_options,
 )
 from catapult_nb.options import GatherOptions, Prompt
 
@@ -163,8 +163,8 @@ def test_completion_rate_counts_finished_gathers(table: pd.DataFrame) -> None:
     assert math.isnan(completion_rate(table.loc[["gtr-e"]]))
 
 
-def test_timeout_rate_by_options(table: pd.DataFrame) -> None:
-    rates = timeout_rate_by_options(table)
+def test_outcomes_by_options(table: pd.DataFrame) -> None:
+    rates = outcomes_by_options(table)
     slow = rates.loc[describe_options(SLOW)]
     assert slow["gathers"] == 1 and slow["timeoutRate"] == 1.0
     fast = rates.loc["maxDigits=3 interDigitTimeout=3"]
@@ -173,13 +173,19 @@ def test_timeout_rate_by_options(table: pd.DataFrame) -> None:
     assert fast["completionRate"] == pytest.approx(0.5)
     assert fast["hungUpRate"] == pytest.approx(0.5)
     assert fast["medianDuration"] == pytest.approx(3.5)
-    by_timeout = timeout_rate_by_options(table, by="interDigitTimeout")
+    by_timeout = outcomes_by_options(table, by="interDigitTimeout")
     assert by_timeout["gathers"].sum() == 4
 
 
-def test_timeout_rate_by_options_needs_options(events: pd.DataFrame) -> None:
+def test_the_old_name_of_outcomes_by_options_works_and_warns(table: pd.DataFrame) -> None:
+    with pytest.warns(DeprecationWarning, match=r"is now analysis\.outcomes_by_options\(\)"):
+        old = analysis.timeout_rate_by_options(table, by="interDigitTimeout")
+    assert old.equals(outcomes_by_options(table, by="interDigitTimeout"))
+
+
+def test_outcomes_by_options_needs_options(events: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="gather_table\\(events, gathers\\)"):
-        timeout_rate_by_options(gather_table(events))
+        outcomes_by_options(gather_table(events))
 
 
 def test_digit_count_distribution(table: pd.DataFrame) -> None:

@@ -154,7 +154,7 @@ def test_frames_have_the_session_shape_and_analysis_applies() -> None:
     table = analysis.gather_table(events, gathers)
     counts = analysis.reason_counts(table)
     assert counts.sum() == 400
-    by_options = analysis.timeout_rate_by_options(table)
+    by_options = analysis.outcomes_by_options(table)
     assert list(by_options.index) == ["seed example"]
     assert by_options.loc["seed example", "timeoutRate"] == pytest.approx(result.summary()["timeoutRate"])
     assert table["timeToFirstKey"].notna().mean() > 0.8  # campaigns know the first key

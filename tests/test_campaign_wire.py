@@ -119,7 +119,7 @@ def test_wire_frames_work_with_analysis(sim: Simulator, receiver: CallbackReceiv
     table = analysis.gather_table(events, gathers)
     assert len(table) == 30 and table["finished"].all()
     assert table["duration"].notna().all() and (table["duration"] > 0).all()
-    assert list(analysis.timeout_rate_by_options(table).index) == ["seed"]
+    assert list(analysis.outcomes_by_options(table).index) == ["seed"]
     assert "mode='wire'" in repr(result)
 
 

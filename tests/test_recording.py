@@ -1,4 +1,4 @@
-"""Recordings: a session's requests, key presses and callbacks saved, then played against a fresh
+"""Recordings: a session's requests, key presses and callbacks saved, then run again against a fresh
 simulator and compared callback by callback."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from catapult_nb import Session
+from catapult_nb.session import recording as recordings
 from catapult_nb.session.recording import FORMAT, RecordingError
 
 SPEED = 40
@@ -46,7 +47,7 @@ def test_a_recording_keeps_requests_presses_and_callbacks_but_no_secret(recordin
 
 
 def test_replaying_a_recording_gives_the_same_callbacks(recording):
-    diff = Session.replay_recording(recording[0])
+    diff = Session.rerun_recording(recording[0])
 
     assert diff.same, diff
     assert list(diff.frame["recorded"]) == list(diff.frame["replayed"])
@@ -62,7 +63,7 @@ def test_a_changed_behaviour_shows_side_by_side(recording, tmp_path):
     changed = tmp_path / "changed.json"
     changed.write_text(json.dumps(data))
 
-    diff = Session.replay_recording(changed)
+    diff = Session.rerun_recording(changed)
 
     assert not diff.same
     (row,) = diff.differences.to_dict("records")
@@ -75,7 +76,7 @@ def test_a_truncated_recording_is_named_and_called_truncated(recording, tmp_path
     cut = tmp_path / "cut.json"
     cut.write_text(recording[0].read_text()[:-200])
     with pytest.raises(RecordingError, match=rf"^{cut}: the recording is truncated"):
-        Session.replay_recording(cut)
+        Session.rerun_recording(cut)
 
 
 def test_a_recording_from_a_newer_version_says_to_upgrade(recording, tmp_path):
@@ -83,7 +84,7 @@ def test_a_recording_from_a_newer_version_says_to_upgrade(recording, tmp_path):
     newer.write_text(json.dumps({**json.loads(recording[0].read_text()), "version": 2}))
     upgrade = rf"^{newer}: written by a newer catapult_nb \(recording format 2\)"
     with pytest.raises(RecordingError, match=upgrade):
-        Session.replay_recording(newer)
+        Session.rerun_recording(newer)
 
 
 @pytest.mark.parametrize(
@@ -102,7 +103,7 @@ def test_other_bad_files_are_refused_with_the_file_named(tmp_path, content, mess
     if content is not None:
         path.write_text(content)
     with pytest.raises(RecordingError, match=message) as failure:
-        Session.replay_recording(path)
+        Session.rerun_recording(path)
     assert str(failure.value).startswith(str(path))
 
 
@@ -144,7 +145,7 @@ def test_a_hostile_recording_is_refused_at_load_naming_file_and_entry(recording,
 
     def play() -> None:
         try:
-            Session.replay_recording(path)
+            Session.rerun_recording(path)
             outcome.append(None)
         except BaseException as exc:  # any failure is looked at below
             outcome.append(exc)
@@ -156,3 +157,10 @@ def test_a_hostile_recording_is_refused_at_load_naming_file_and_entry(recording,
     assert isinstance(outcome[0], RecordingError), repr(outcome[0])
     assert str(outcome[0]).startswith(f"{path}: "), outcome[0]
     assert re.search(message, str(outcome[0])), outcome[0]
+
+
+def test_the_old_names_of_a_rerun_work_and_warn(recording):
+    with pytest.warns(DeprecationWarning, match=r"replay_recording\(\) is now rerun_recording\(\)"):
+        assert Session.replay_recording(recording[0]).same
+    with pytest.warns(DeprecationWarning, match=r"recording\.play\(\) is now rerun\(\)"):
+        assert recordings.play(recording[0], open_session=Session.simulated).same

@@ -50,6 +50,7 @@ from catapult_nb.analysis.tables import (
     describe_options,
     digit_count_distribution,
     gather_table,
+    outcomes_by_options,
     reason_counts,
     timeout_rate_by_options,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "digit_count_distribution",
     "formatted",
     "gather_table",
+    "outcomes_by_options",
     "plot_call_timeline",
     "plot_comparison",
     "plot_durations",

@@ -4,6 +4,7 @@ docstring (:mod:`catapult_nb.analysis`)."""
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, cast
 
@@ -25,6 +26,7 @@ __all__ = [
     "describe_options",
     "digit_count_distribution",
     "gather_table",
+    "outcomes_by_options",
     "reason_counts",
     "timeout_rate_by_options",
 ]
@@ -312,8 +314,8 @@ def completion_rate(data: pd.DataFrame) -> float:
     return float(finished["completed"].mean()) if len(finished) else float("nan")
 
 
-def timeout_rate_by_options(data: pd.DataFrame, by: str | Sequence[str] = "optionSet") -> pd.DataFrame:
-    """Outcomes of finished gathers grouped by the options they used.
+def outcomes_by_options(data: pd.DataFrame, by: str | Sequence[str] = "optionSet") -> pd.DataFrame:
+    """Outcomes of finished gathers grouped by the options they used: counts, rates and medians.
 
     :param data: a :func:`gather_table` built with ``gathers=`` (or a campaign's table).
     :param by: the column(s) to group by: ``optionSet`` (the whole option set, the default) or single
@@ -345,6 +347,13 @@ def timeout_rate_by_options(data: pd.DataFrame, by: str | Sequence[str] = "optio
         "medianTimeToFirstKey": grouped["timeToFirstKey"].median(),
     })
     return out
+
+
+def timeout_rate_by_options(data: pd.DataFrame, by: str | Sequence[str] = "optionSet") -> pd.DataFrame:
+    """Deprecated: :func:`outcomes_by_options`, a name that says it gives more than time-out rates."""
+    warnings.warn("analysis.timeout_rate_by_options() is now analysis.outcomes_by_options()",
+                  DeprecationWarning, stacklevel=2)
+    return outcomes_by_options(data, by)
 
 
 def digit_count_distribution(data: pd.DataFrame, *, normalize: bool = False) -> pd.Series:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import html
 import warnings
 from collections.abc import Mapping
+from importlib import import_module
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
@@ -212,6 +213,9 @@ def compare_flows(
     return FlowComparison.run(flows, callers, n, seed, **kwargs).shares()
 
 
-#: The name this function had in ``catapult_nb.flows.campaign``; :func:`catapult_nb.campaign.run_campaign`
-#: is the one way in now (``catapult_nb.flows.run_campaign`` is that function).
-run_campaign = run_flow_campaign
+def __getattr__(name: str) -> Any:
+    # run_campaign was this module's when it lived in the flows package: the old path gives the one
+    # run_campaign now, which takes gather options or a flow (campaign.run stands on this module)
+    if name == "run_campaign":
+        return import_module("catapult_nb.campaign.run").run_campaign
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -76,14 +76,16 @@ class Case:
     def play(self, session: Session, flow: Flow, to: str = "+15551234567", timeout: float = 60.0) -> FlowRun:
         """Place a call running ``flow`` and do what this case's caller does; returns the ended run."""
         run = session.call(to, flow=flow)
+        call = run.call
+        assert call is not None, "a run from session.call(flow=) has its call from the start"
         visits: dict[str, int] = collections.Counter()
         for move in self.moves:
             visits[move.step] += 1
             run.wait_step(move.step, visit=visits[move.step], timeout=timeout)
             if move.keys is HANG_UP:
-                session.phone.hang_up(run.call)
+                session.phone.hang_up(call)
             elif move.keys:
-                session.phone.press(run.call, move.keys)
+                session.phone.press(call, move.keys)
         return run.wait(timeout)
 
     def verify(self, run: FlowRun) -> None:

@@ -1,8 +1,8 @@
-"""Record a session (the requests it made, the key presses, the callbacks it got) and play it again
+"""Record a session (the requests it made, the key presses, the callbacks it got) and run it again
 against a fresh simulator, as a regression test::
 
     session.save_recording("code-entry.json")
-    diff = Session.replay_recording("code-entry.json")     # later, offline
+    diff = Session.rerun_recording("code-entry.json")      # later, offline
     assert diff.same, diff
 
 Every request the session's client and virtual phone send is recorded with when it was sent (API seconds
@@ -25,6 +25,7 @@ import os
 import re
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from catapult_nb.session.session import Session
     from catapult_nb.simulator import Simulator
 
-__all__ = ["FORMAT", "VERSION", "Recorder", "RecordingDiff", "RecordingError", "load", "play"]
+__all__ = ["FORMAT", "VERSION", "Recorder", "RecordingDiff", "RecordingError", "load", "play", "rerun"]
 
 FORMAT = "catapult_nb-recording"
 #: The newest recording format this version reads and writes.
@@ -290,16 +291,16 @@ def _shown(value: Any) -> str:
 # Playing
 
 
-def play(
+def rerun(
     path: str | os.PathLike[str],
     *,
     open_session: Callable[..., Session],
     speed: float | None = None,
     timeout: float = 30.0,
 ) -> RecordingDiff:
-    """Play a recording against a fresh simulator and compare the callbacks with the recorded ones.
+    """Run a recording again against a fresh simulator and compare the callbacks with the recorded ones.
 
-    :meth:`Session.replay_recording <catapult_nb.session.Session.replay_recording>` is the way in; the
+    :meth:`Session.rerun_recording <catapult_nb.session.Session.rerun_recording>` is the way in; the
     session stands on this module, so it hands over how to open the fresh simulated session.
     :param open_session: ``Session.simulated`` or a function like it (``speed=``, ``store=``).
     :param speed: the new simulator's speed (default: the recording's).
@@ -457,3 +458,10 @@ def _by_call(payloads: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     for payload in payloads:
         calls.setdefault(str(payload.get("callId")), []).append(payload)
     return calls
+
+
+def play(path: str | os.PathLike[str], **kwargs: Any) -> RecordingDiff:
+    """Deprecated: :func:`rerun` ("replay" names sending stored callbacks again)."""
+    warnings.warn("session.recording.play() is now rerun() (Session.rerun_recording())", DeprecationWarning,
+                  stacklevel=2)
+    return rerun(path, **kwargs)

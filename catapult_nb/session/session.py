@@ -18,10 +18,11 @@ import html
 import os
 import secrets
 import threading
+import warnings
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import pandas as pd
 
@@ -42,13 +43,14 @@ from catapult_nb.session.parts import collected as _collected
 from catapult_nb.session.parts import label as _label
 from catapult_nb.session.parts import open_store as _open_store
 from catapult_nb.session.parts import weakly as _weakly
-from catapult_nb.session.recording import Recorder, RecordingDiff, play
+from catapult_nb.session.recording import Recorder, RecordingDiff, rerun
 from catapult_nb.session.v2 import BxmlAnswers, V2Call, check_api, place_v2
 from catapult_nb.session.v2_client import V2Client, load_v2_credentials
 from catapult_nb.store.store import EventStore, StoreClosedError, WaitCancelled
 from catapult_nb.tunnel import LoopbackTunnel, Tunnel, open_tunnel
 
 if TYPE_CHECKING:
+    from catapult_nb.flows import Flow, FlowRun
     from catapult_nb.simulator import Simulator
 
 __all__ = ["Call", "Gather", "GatherResult", "Session", "SessionError"]
@@ -314,10 +316,17 @@ class Session:
     def store(self) -> EventStore:
         return self.receiver.store
 
+    @overload
+    def call(self, to: str, *, wait: bool = ..., timeout: float | None = ..., flow: None = ...,
+             bxml: Any = ..., **fields: Any) -> Call: ...
+    @overload
+    def call(self, to: str, *, wait: bool = ..., timeout: float | None = ..., flow: Flow,
+             bxml: Any = ..., **fields: Any) -> FlowRun: ...
+
     def call(
-        self, to: str, *, wait: bool = True, timeout: float | None = None, flow: Any = None, bxml: Any = None,
-        **fields: Any,
-    ) -> Any:
+        self, to: str, *, wait: bool = True, timeout: float | None = None, flow: Flow | None = None,
+        bxml: Any = None, **fields: Any,
+    ) -> Call | FlowRun:
         """Place a call to ``to`` with this session's callback URL; by default wait until it is answered.
 
         Extra ``fields`` go to the create-call request (``call_timeout``, ``tag``, …). With ``flow`` (a
@@ -421,16 +430,8 @@ class Session:
             )
         return pd.DataFrame(self._phone.deliveries(call))  # a frame here from the start: no list manners
 
-    def replay(
-        self,
-        events: Any,
-        url: str,
-        *,
-        edit: Any = None,
-        pace: str = "fast",
-        speed: float = 1.0,
-        **options: Any,
-    ) -> pd.DataFrame:
+    def replay(self, events: Any, url: str, *, edit: Any = None, pace: str = "fast", speed: float = 1.0,
+               **options: Any) -> pd.DataFrame:
         """Send stored callbacks again, with v1's headers, to ``url``: your app, the receiver, a request bin.
 
         ``session.replay(session.events.query("eventType == 'gather'"), app_url, edit={"digits": "9"})``.
@@ -447,25 +448,32 @@ class Session:
 
     def save_recording(self, path: str | os.PathLike[str]) -> Path:
         """Write what this session did (its requests and key presses) and got (its callbacks) to ``path``,
-        to play it again later against a fresh simulator with :meth:`replay_recording`.
+        to run it again later against a fresh simulator with :meth:`rerun_recording`.
 
         :returns: the path written. The receiver's secret URL and any URL password are left out.
         """
         return self.recorder.save(path)
 
     @classmethod
-    def replay_recording(
+    def rerun_recording(
         cls, path: str | os.PathLike[str], *, speed: float | None = None, timeout: float = 30.0
     ) -> RecordingDiff:
-        """Play a recording's requests and key presses against a fresh simulator, and compare callbacks.
+        """Run a recording's requests and key presses again against a fresh simulator, and compare the
+        callbacks (:meth:`replay` is another thing: it sends stored callbacks to an app again).
 
-        ``diff = Session.replay_recording("session.json"); assert diff.same, diff``.
-        :param speed: the simulator's speed for the replay (default: the recording's).
+        ``diff = Session.rerun_recording("session.json"); assert diff.same, diff``.
+        :param speed: the simulator's speed for the rerun (default: the recording's).
         :param timeout: wall seconds to wait, at most, for the callbacks of each step.
-        :returns: a :class:`~catapult_nb.session.recording.RecordingDiff`, recorded and replayed side by side.
+        :returns: a :class:`~catapult_nb.session.recording.RecordingDiff`, recorded and rerun side by side.
         :raises RecordingError: the file is missing, truncated, not a recording or from a newer version.
         """
-        return play(path, open_session=cls.simulated, speed=speed, timeout=timeout)
+        return rerun(path, open_session=cls.simulated, speed=speed, timeout=timeout)
+
+    @classmethod
+    def replay_recording(cls, path: str | os.PathLike[str], **kwargs: Any) -> RecordingDiff:
+        """Deprecated: :meth:`rerun_recording` (:meth:`replay` sends stored callbacks again)."""
+        warnings.warn("Session.replay_recording() is now rerun_recording()", DeprecationWarning, stacklevel=2)
+        return cls.rerun_recording(path, **kwargs)
 
     # -- what calls and gathers use (public, so they need nothing private) ----------------------------
 
@@ -605,11 +613,8 @@ class Session:
     # -- display --------------------------------------------------------------------------------------
 
     def __repr__(self) -> str:
-        return (
-            f"Session({self.backend}, api={self.client.base_url!r}, calls={len(self.calls)}, "
-            f"prompt_timing={self.prompt_timing!r}, "
-            f"receiver={self.receiver!r}, closed={self._closed})"
-        )
+        return (f"Session({self.backend}, api={self.client.base_url!r}, calls={len(self.calls)}, "
+                f"prompt_timing={self.prompt_timing!r}, receiver={self.receiver!r}, closed={self._closed})")
 
     @property
     def closed(self) -> bool:
