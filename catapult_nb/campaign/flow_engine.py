@@ -2,8 +2,8 @@
 one caller at a time on the event-driven engine (the reference), all of them at once with NumPy
 (:mod:`catapult_nb.campaign.flow_vectorised`), and the result's frame.
 
-:mod:`catapult_nb.campaign.flow_run` (``run_flow_campaign``, :class:`FlowComparison`) and the over-the-wire runner
-(:mod:`catapult_nb.campaign.flow_wire`) both stand on this module.
+:mod:`catapult_nb.campaign.flow_run` (``run_flow_campaign``, :class:`FlowComparison`) and the
+over-the-wire runner (:mod:`catapult_nb.campaign.flow_wire`) both stand on this module.
 """
 
 from __future__ import annotations

@@ -424,10 +424,8 @@ class Session:
         """Every callback attempt the simulator made (its traffic inspector), oldest first: as
         :meth:`session.phone.deliveries() <catapult_nb.session.calls.Phone.deliveries>`."""
         if self._phone is None:
-            raise SessionError(
-                "only the simulator keeps a log of callback attempts; for a live session open the ngrok "
-                "inspector at http://127.0.0.1:4040 and see session.receiver.rejected()"
-            )
+            raise SessionError("only the simulator keeps a log of callback attempts; for a live session open "
+                               "the ngrok inspector at http://127.0.0.1:4040; session.receiver.rejected()")
         return pd.DataFrame(self._phone.deliveries(call))  # a frame here from the start: no list manners
 
     def replay(self, events: Any, url: str, *, edit: Any = None, pace: str = "fast", speed: float = 1.0,
