@@ -43,7 +43,7 @@ import pandas as pd
 
 from catapult_nb import engine_vectorised as vectorised
 from catapult_nb.campaign.callers import MAX_N, check_int, coerce_callers
-from catapult_nb.campaign.flow_engine import run_on_engine
+from catapult_nb.campaign.flow_engine import FlowCampaignResult, run_on_engine
 from catapult_nb.campaign.plans import Plan, Timelines, build_timelines, draw
 from catapult_nb.engine import GatherSpec, Reason
 from catapult_nb.flows.flow import Flow
@@ -291,7 +291,7 @@ def _take(outcome: vectorised.VectorOutcome, at: np.ndarray) -> vectorised.Vecto
 
 
 def _compare_flow(flow: Flow, port: FlowMigration, n: int, seed: int, callers: Any) -> MigrationComparison:
-    def play_under(rules: Any, observe: Any = None) -> Any:
+    def play_under(rules: Any, observe: Any = None) -> FlowCampaignResult:
         return run_on_engine(flow, callers, n, seed, progress=False, margin=0.0, one_by_one=False,
                              rules=rules, observe=observe)
 

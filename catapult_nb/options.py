@@ -17,9 +17,12 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from catapult_nb.errors import Error
+
+if TYPE_CHECKING:
+    from catapult_nb.prompts.player import Listen, Unheard
 
 __all__ = [
     "DTMF_KEYS",
@@ -426,7 +429,7 @@ class Prompt(_WireModel):
     def to_wire(self, *, as_strings: bool = True) -> dict[str, Any]:
         return {name: _wire_scalar(value, as_strings) for name, value in self._items()}
 
-    def listen(self) -> Any:
+    def listen(self) -> Listen | Unheard:
         """Hear this prompt: an IPython ``Audio`` player labelled with its measured length (never autoplays).
 
         :returns: a :class:`catapult_nb.prompts.Listen`, or a :class:`catapult_nb.prompts.Unheard` note
@@ -535,7 +538,7 @@ class GatherOptions(_WireModel):
             raise TypeError(f"gather options must be GatherOptions or a dict, got {type(options).__name__}")
         return cls(**kwargs)
 
-    def listen(self) -> Any:
+    def listen(self) -> Listen | Unheard:
         """Hear this gather's prompt; see :meth:`Prompt.listen`."""
         from catapult_nb.prompts import listen
 

@@ -9,11 +9,14 @@ import html
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from catapult_nb.options import DTMF_KEYS
+
+if TYPE_CHECKING:
+    from catapult_nb.campaign.fit import FittedGroups, FittedMix
 
 __all__ = [
     "DEFAULT_CALLERS", "MAX_N", "Caller", "CallerMix", "check_float", "check_int", "coerce_callers", "mix",
@@ -139,7 +142,7 @@ class CallerMix:
         return "CallerMix(" + ", ".join(f"{name} {share:.0%}" for name, share in self.shares.items()) + ")"
 
     @classmethod
-    def fit(cls, source: Any, by: str | None = None, **options: Any) -> Any:
+    def fit(cls, source: Any, by: str | None = None, **options: Any) -> FittedMix | FittedGroups:
         """Fit a mix to a log of finished gathers: how these callers behave, with intervals.
 
         ``CallerMix.fit(store)`` gives a :class:`~catapult_nb.campaign.fit.FittedMix` (use it as

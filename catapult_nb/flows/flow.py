@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,13 @@ from catapult_nb.flows.runner import FlowRun, router
 from catapult_nb.flows.steps import Edge, Step, check_steps
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from IPython.display import DisplayObject
+
+    from catapult_nb.campaign.flow_engine import FlowCampaignResult
     from catapult_nb.flows.cases import Case, CheckResult
+    from catapult_nb.prompts.player import Listen, Unheard
     from catapult_nb.session.session import Call, Session
 
 __all__ = ["Flow"]
@@ -99,14 +106,16 @@ class Flow:
         what a change breaks: ``changed.check(session, cases=flow.test_cases())``."""
         return check_cases(self, session, cases=cases, timeout=timeout)
 
-    def to_pytest(self, path: Any, *, flow_ref: str | None = None, speed: float = 20.0, api: str = "v1"
-                  ) -> Any:
+    def to_pytest(
+        self, path: str | os.PathLike[str], *, flow_ref: str | None = None, speed: float = 20.0,
+        api: str = "v1",
+    ) -> Path:
         """Write the cases as a standalone pytest file; ``flow_ref="package.module:name"`` makes it test
         your flow as it is when the tests run, else it holds a copy of this one; ``api="v2"`` runs them
         on a v2 session. Returns the path."""
         return cases.to_pytest(self, path, flow_ref=flow_ref, speed=speed, api=api)
 
-    def diagram(self, result: Any = None) -> Any:
+    def diagram(self, result: FlowCampaignResult | None = None) -> DisplayObject:
         """The Mermaid flowchart, with each edge labelled by how many callers of ``result`` (a
         :func:`~catapult_nb.campaign.flow_run.run_campaign` result) took it; displays as a drawing."""
         from IPython.display import DisplayObject
@@ -119,7 +128,7 @@ class Flow:
 
         return _Mermaid(data=text)
 
-    def listen(self, step: str, **variables: str) -> Any:
+    def listen(self, step: str, **variables: str) -> Listen | Unheard:
         """Hear what ``step`` says, ``{name}`` filled in: ``flow.listen("confirm", code="12345")``.
 
         :raises KeyError: no step of that name.

@@ -10,11 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from catapult_nb.errors import Error
 from catapult_nb.options import GatherOptions, OptionError, Prompt, check_sentence
+
+if TYPE_CHECKING:
+    from catapult_nb.prompts.player import Listen, Unheard
 
 __all__ = ["Ask", "Edge", "FlowError", "Hangup", "Play", "Say", "Step", "Transfer", "render"]
 
@@ -99,7 +102,7 @@ class Step:
 
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]
 
-    def listen(self, **variables: str) -> Any:
+    def listen(self, **variables: str) -> Listen | Unheard:
         """Hear this step's prompt, spoken or played: ``flow.steps["confirm"].listen(code="12345")``.
 
         :returns: a player, or a note saying why there is nothing to hear (see

@@ -49,7 +49,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from aiohttp import web
@@ -70,6 +70,9 @@ from catapult_nb.receiver.writer import StoreWriter
 from catapult_nb.redact import MASK, Secret, redact
 from catapult_nb.serving import IDLE_TIMEOUT, close_when_asked
 from catapult_nb.store.store import EventStore
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["BODY_TIMEOUT", "IDLE_TIMEOUT", "KEEP_UNKNOWN", "MAX_BODY", "MAX_DEPTH", "CallbackReceiver"]
 
@@ -466,15 +469,15 @@ class CallbackReceiver(BackgroundServer):
             ) from None
 
     @property
-    def events(self) -> Any:
+    def events(self) -> pd.DataFrame:
         """Every stored event as a DataFrame (``store.to_dataframe()``)."""
         return self.store.to_dataframe()
 
-    def to_dataframe(self, **filters: Any) -> Any:
+    def to_dataframe(self, **filters: Any) -> pd.DataFrame:
         """``store.to_dataframe(**filters)``: by ``call_id``, ``gather_id``, ``event_type``, ``session``."""
         return self.store.to_dataframe(**filters)
 
-    def rejected(self) -> Any:
+    def rejected(self) -> pd.DataFrame:
         """The refused deliveries that had the right path, as a DataFrame (``store.rejected()``).
 
         Requests to other paths are not there: see :meth:`unknown_requests`.
@@ -486,7 +489,7 @@ class CallbackReceiver(BackgroundServer):
         """How many requests came to a path other than the secret one since the receiver was made."""
         return self._unknown.count
 
-    def unknown_requests(self) -> Any:
+    def unknown_requests(self) -> pd.DataFrame:
         """The last requests to unknown paths (in memory, never stored), oldest first: ``received``
         (UTC), ``method``, ``path`` (the secret masked). :attr:`unknown_count` counts them all."""
         import pandas as pd

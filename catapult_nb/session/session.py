@@ -35,7 +35,7 @@ from catapult_nb.redact import redact
 
 # The calls, gathers and far end a session hands out live in their own module; they are this one's too.
 from catapult_nb.session.calls import SIMULATED_FROM, Call, Gather, GatherResult, Phone, SessionError
-from catapult_nb.session.handlers import Dispatcher
+from catapult_nb.session.handlers import Dispatcher, Handler
 from catapult_nb.session.parts import BY_PORT as _BY_PORT
 from catapult_nb.session.parts import _Parts
 from catapult_nb.session.parts import close_earlier as _close_earlier
@@ -354,7 +354,7 @@ class Session:
 
     # -- event handlers -------------------------------------------------------------------------------
 
-    def on(self, event_type: str, handler: Callable[[Call, dict[str, Any]], Any] | None = None) -> Any:
+    def on(self, event_type: str, handler: Handler | None = None) -> Callable[..., Any]:
         """Call ``handler(call, event)`` for each ``event_type`` callback this session receives.
 
         ``event_type`` is a v1 event name (``answer``, ``gather``, ``speak``, ``hangup``, …) or ``"*"``
@@ -376,7 +376,7 @@ class Session:
         self._handlers().add(event_type, handler)
         return handler
 
-    def off(self, handler: Callable[[Call, dict[str, Any]], Any], event_type: str | None = None) -> None:
+    def off(self, handler: Handler, event_type: str | None = None) -> None:
         """Stop calling ``handler`` (for ``event_type`` only, when given)."""
         if self._dispatcher is not None:
             self._dispatcher.remove(handler, event_type)

@@ -48,7 +48,7 @@ def _sink(path: str | os.PathLike[str] | None) -> tuple[IO[bytes], bool]:
     return open(Path(path), "wb"), True
 
 
-def _finish(out: IO[bytes], owned: bool, path: str | os.PathLike[str] | None) -> Any:
+def _finish(out: IO[bytes], owned: bool, path: str | os.PathLike[str] | None) -> Path | bytes:
     if owned:
         out.close()
         return Path(path)  # type: ignore[arg-type]
@@ -76,7 +76,9 @@ def _value(value: Any) -> Any:
     return None if value is pd.NA or value is None or (isinstance(value, float) and value != value) else value
 
 
-def write_jsonl(store: EventStore, path: str | os.PathLike[str] | None = None, **filters: Any) -> Any:
+def write_jsonl(
+    store: EventStore, path: str | os.PathLike[str] | None = None, **filters: Any
+) -> Path | bytes:
     """See :meth:`EventStore.to_jsonl`."""
     frame = store.export_frame(**filters)
     out, owned = _sink(path)
@@ -117,7 +119,7 @@ def _har_entry(started: str, method: str, url: str, text: str, status: int,
 
 
 def write_har(store: EventStore, path: str | os.PathLike[str] | None = None, *,
-              callback_url: str = HAR_CALLBACK_URL, **filters: Any) -> Any:
+              callback_url: str = HAR_CALLBACK_URL, **filters: Any) -> Path | bytes:
     """See :meth:`EventStore.to_har`. Recorded gathers become their create requests (answered 201, with
     the gather's ``Location``), v2 gathers the ``PUT …/calls/{callId}/bxml`` of their documents, so the
     options travel too."""

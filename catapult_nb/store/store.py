@@ -32,7 +32,8 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -71,6 +72,9 @@ from catapult_nb.store.reading import (
     WaitCancelled,
 )
 from catapult_nb.store.schema import upgrade
+
+if TYPE_CHECKING:
+    from catapult_nb.store.importers import ImportReport
 
 __all__ = [
     "DEFAULT_PATH",
@@ -585,7 +589,7 @@ class EventStore(StoreReader):
             return
         write_parquet(self.export_frame(**filters), path, partition_by=partition_by)
 
-    def to_jsonl(self, path: str | os.PathLike[str] | None = None, **filters: Any) -> Any:
+    def to_jsonl(self, path: str | os.PathLike[str] | None = None, **filters: Any) -> Path | bytes:
         """Write the recorded gathers and the events as JSON lines that :meth:`import_events` reads back.
 
         One ``{"gather": {…}}`` line per recorded gather, then one ``{"payload": …, "received": …,
@@ -599,7 +603,7 @@ class EventStore(StoreReader):
 
         return write_jsonl(self, path, **filters)
 
-    def to_har(self, path: str | os.PathLike[str] | None = None, **filters: Any) -> Any:
+    def to_har(self, path: str | os.PathLike[str] | None = None, **filters: Any) -> Path | bytes:
         """Write the events as a HAR 1.2 file: one POST of each payload to a callback URL, as received.
 
         :param path: the file to write; None returns the HAR document as UTF-8 ``bytes``.
@@ -612,7 +616,7 @@ class EventStore(StoreReader):
 
     # -- import ------------------------------------------------------------------------------------
 
-    def import_events(self, source: Any, format: str | None = None, **options: Any) -> Any:
+    def import_events(self, source: Any, format: str | None = None, **options: Any) -> ImportReport:
         """Import callback events from a file: JSON lines, the CSV :meth:`to_csv` writes, HAR 1.2, or
         ngrok's captured requests (a file, or a running agent's URL such as ``http://127.0.0.1:4040``).
 

@@ -22,6 +22,7 @@ from catapult_nb.options import (
 from catapult_nb.widgets._html import action_error, error_html, key_class
 
 if TYPE_CHECKING:
+    from catapult_nb.prompts.player import Listen, Unheard
     from catapult_nb.session.session import Call, Gather, Session
 
 __all__ = ["GatherForm"]
@@ -308,7 +309,7 @@ class GatherForm(w.VBox):
 
     # -- listening ------------------------------------------------------------------------------------
 
-    def listen(self) -> Any:
+    def listen(self) -> Listen | Unheard:
         """Hear the prompt the form describes, as the ▶ Listen button does (see :meth:`Prompt.listen`)."""
         return self.options.listen()
 
