@@ -31,15 +31,15 @@ from catapult_nb.flows.steps import Ask, FlowError, Hangup, Play, Say, Step, Tra
 from catapult_nb.flows.transcript import Transcript
 
 if TYPE_CHECKING:
-    from catapult_nb.campaign import FlowCampaignResult, FlowComparison, compare_flows, run_campaign
+    from catapult_nb.campaign import FlowCampaignResult, FlowComparison, compare, compare_flows, run_campaign
 
 # campaigns stand on flows, not the other way round: their names are here for convenience, loaded on use;
-# run_campaign is catapult_nb.campaign.run_campaign, the one that takes gather options or a flow
-_CAMPAIGN = ("FlowCampaignResult", "FlowComparison", "compare_flows", "run_campaign")
+# run_campaign and compare are catapult_nb.campaign's, which take gather options or flows
+_CAMPAIGN = ("FlowCampaignResult", "FlowComparison", "compare", "compare_flows", "run_campaign")
 
 __all__ = [
     "OUTCOMES", "Ask", "Flow", "FlowCampaignResult", "FlowComparison", "FlowError", "FlowRun", "Hangup",
-    "Play", "Say", "Step", "Transcript", "Transfer", "compare_flows", "run_campaign",
+    "Play", "Say", "Step", "Transcript", "Transfer", "compare", "compare_flows", "run_campaign",
 ]
 
 
