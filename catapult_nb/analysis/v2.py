@@ -28,7 +28,7 @@ from catapult_nb.gather_port import v1_reason
 
 __all__ = ["describe_v2", "is_v2_options", "split_requests", "v2_gathers", "with_v2"]
 
-_UTC = "datetime64[us, UTC]"
+_UTC = pd.DatetimeTZDtype("us", "UTC")
 _DEFAULT_MAX = DIALECTS["v2"].max_digits
 
 
@@ -145,7 +145,8 @@ def _match(hooks: pd.DataFrame, served: pd.DataFrame) -> pd.DataFrame:
                               right.assign(callId=right["callId"].astype(object)),
                               left_on="time", right_on="createdTime", by="callId", direction="backward")
         again = found["gatherId"].notna() & found["gatherId"].duplicated()
-        found.loc[again, ["gatherId", "createdTime"]] = [pd.NA, pd.NaT]
+        found.loc[again, "gatherId"] = pd.NA
+        found.loc[again, "createdTime"] = pd.NaT
     keys = found["callId"].astype(str) + "@" + _iso(found["time"])
     found["key"] = found["gatherId"].astype("string").fillna(keys)
     found["completedTime"] = found["time"]

@@ -160,8 +160,8 @@ class FittedMix(CallerMix):
 
 def _share_text(est: pd.DataFrame, name: str, share: float) -> str:
     if (name, "share") in est.index:
-        row = est.loc[(name, "share")]
-        return f"{name} {share:.0%} [{row['low']:.0%}–{row['high']:.0%}]"
+        low, high = est.loc[(name, "share"), ["low", "high"]].astype(float)
+        return f"{name} {share:.0%} [{low:.0%}–{high:.0%}]"
     return f"{name} {share:.0%}"
 
 

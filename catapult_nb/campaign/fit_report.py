@@ -6,7 +6,7 @@ import base64
 import html
 import io
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pandas as pd
@@ -152,7 +152,8 @@ def _interval(row: object) -> str:
 
 def _estimates_html(est: pd.DataFrame) -> str:
     rows = []
-    for (kind, parameter), r in est.iterrows():
+    for key, r in est.iterrows():
+        kind, parameter = cast("tuple[str, str]", key)
         share = parameter.endswith(("rate", "_in", "share"))
         fmt = (lambda v: f"{v:.1%}") if share else (lambda v: f"{v:.3g}")
         interval = "" if pd.isna(r["low"]) else f"{fmt(r['low'])} – {fmt(r['high'])}"

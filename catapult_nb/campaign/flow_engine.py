@@ -292,8 +292,8 @@ class FlowCampaignResult:
 
     def __repr__(self) -> str:
         shares = ", ".join(f"{k} {v / len(self.table):.1%}" for k, v in self.outcomes().items())
-        reasons = self.table["reason"].dropna().value_counts() if "reason" in self.table else []
-        why = "".join(f"; error: {reason}" for reason in getattr(reasons, "index", []))
+        reasons = self.table["reason"].dropna().unique().tolist() if "reason" in self.table else []
+        why = "".join(f"; error: {reason}" for reason in reasons)
         return f"FlowCampaignResult({self.flow.name!r}, {len(self.table):,} callers: {shares}{why})"
 
     def _repr_html_(self) -> str:

@@ -106,7 +106,7 @@ class CampaignResult:
     def _repr_html_(self) -> str:
         s = self.summary()
         rows = "".join(
-            f"<tr><td>{html.escape(k)}</td><td>{_fmt(k, v)}</td></tr>" for k, v in s.items()
+            f"<tr><td>{html.escape(str(k))}</td><td>{_fmt(str(k), v)}</td></tr>" for k, v in s.items()
         )
         forecast = "" if self.forecast is None else (
             "<b>Forecast</b> (intervals from the fit's bootstrap refits)" + self.forecast.to_html(
@@ -224,14 +224,14 @@ def engine_result(options: GatherOptions, callers: CallerMix, label: str, seed: 
     names = [c.name for c, _ in callers.parts]
     events = _events_frame(options, call_ids, gather_ids, reasons, digits, ended, first)
     events["caller"] = np.arange(n)
-    events["callerType"] = pd.Categorical.from_codes(kind, categories=names)
+    events["callerType"] = pd.Categorical.from_codes(kind, categories=pd.Index(names))
     events["intended"] = pd.array(intended, dtype="string")
     gathers = _gathers_frame(options, label, call_ids, gather_ids, created)
     return CampaignResult(events, gathers, options, label, seed, mode)
 
 
 def _constant(value: str, n: int) -> pd.Categorical:
-    return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[value])
+    return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=pd.Index([value]))
 
 
 class _GatherPayloads:
@@ -255,7 +255,7 @@ class _GatherPayloads:
 def _events_frame(options: GatherOptions, call_ids: np.ndarray, gather_ids: np.ndarray, reasons: np.ndarray,
                   digits: np.ndarray, ended: pd.DatetimeIndex, first: pd.DatetimeIndex) -> pd.DataFrame:
     n = len(call_ids)
-    reason = pd.Categorical.from_codes(reasons, categories=list(analysis.REASONS))
+    reason = pd.Categorical.from_codes(reasons, categories=pd.Index(analysis.REASONS))
     # read-only mappings made when looked at, like the store's frames: no million dicts up front
     texts = _GatherPayloads(reason, digits, call_ids, gather_ids, options.tag)
     make = np.frompyfunc(functools.partial(Payload, texts), 1, 1)

@@ -281,7 +281,7 @@ def wire_result(store: Any, options: GatherOptions, callers: CallerMix, label: s
     index = events["callId"].map(caller_of).astype("int64")
     names = [c.name for c, _ in callers.parts]
     events["caller"] = index.to_numpy()
-    events["callerType"] = pd.Categorical.from_codes(draws.kind[index.to_numpy()], categories=names)
+    events["callerType"] = pd.Categorical.from_codes(draws.kind[index.to_numpy()], categories=pd.Index(names))
     events["intended"] = pd.array([plan.intended[i] for i in index], dtype="string")
     gathers = store.gathers()
     gathers = gathers.loc[gathers["gatherId"].isin([g for g in gather_ids if g])].reset_index(drop=True)

@@ -30,7 +30,7 @@ class Transcript(pd.DataFrame):
     _metadata: ClassVar[list[str]] = ["title"]
 
     def __init__(self, data: Any = None, *args: Any, title: str = "", **kwargs: Any) -> None:
-        super().__init__(data, *args, **kwargs)
+        super().__init__(data, *args, **kwargs)  # type: ignore[call-arg]  # pandas-stubs types __new__ only
         self.title = title
 
     @property
@@ -64,8 +64,8 @@ def conversation_html(frame: pd.DataFrame, title: str = "") -> str:
         flush_keys()
         if row.action in ("ask", "say", "play"):
             lines.append(
-                f"<div style='margin-top:6px'><code>{esc(row.step)}</code> {when}<br>"
-                f"{_ICONS[row.action]} <i>{esc(str(row.detail))}</i></div>"
+                f"<div style='margin-top:6px'><code>{esc(str(row.step))}</code> {when}<br>"
+                f"{_ICONS[str(row.action)]} <i>{esc(str(row.detail))}</i></div>"
             )
         elif row.action == "gathered":
             shown = esc(repr(str(row.digits)))
@@ -75,7 +75,7 @@ def conversation_html(frame: pd.DataFrame, title: str = "") -> str:
             lines.append(f"<div class='cnb-route'>{esc(str(row.detail))}{reason}</div>")
         elif row.action in ("transfer", "hangup"):
             text = f"transfer to {row.detail}" if row.action == "transfer" else "hang up"
-            lines.append(f"<div>{_ICONS[row.action]} {esc(text)} {when}</div>")
+            lines.append(f"<div>{_ICONS[str(row.action)]} {esc(text)} {when}</div>")
         elif row.action == "end":
             lines.append(
                 f"<div style='margin-top:6px'><b>■ {esc(str(row.detail))}</b> "

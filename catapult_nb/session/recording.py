@@ -444,7 +444,7 @@ class RecordingDiff:
         for row in self.frame.itertuples():
             style = "" if row.same else " style='background:#ffebe9'"
             cells = [row.call, str(row.n), row.recorded or "—", row.replayed or "—", "✔" if row.same else "✘"]
-            rows.append(f"<tr{style}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+            rows.append(f"<tr{style}>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
         verdict = "all the same" if self.same else f"{len(self.differences)} differ"
         return (
             f"<div><b>Recording replayed</b> <code>{html.escape(self.path)}</code>: {len(self.frame)} "

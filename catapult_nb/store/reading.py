@@ -54,7 +54,7 @@ assert RECORD.size == RECORD_DTYPE.itemsize
 REJECTED_COLUMNS: tuple[str, ...] = ("received", "reason", "detail", "method", "path", "body", "source")
 
 #: The gathers table's option columns: flattened wire name -> pandas dtype, from the option table.
-GATHER_OPTION_COLUMNS: dict[str, str] = {f.wire: f.dtype for f in OPTION_FIELDS}
+GATHER_OPTION_COLUMNS: dict[str, Any] = {f.wire: f.dtype for f in OPTION_FIELDS}  # pandas dtype names
 
 _READ_META = "SELECT key, value FROM meta WHERE key IN ('generation', 'store_id')"
 

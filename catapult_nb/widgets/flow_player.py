@@ -15,6 +15,8 @@ from catapult_nb.widgets._kernel import Coalescer, call_in_kernel
 from catapult_nb.widgets.live import Keypad
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from catapult_nb.flows import Flow, FlowRun
     from catapult_nb.session.session import Session
 
@@ -162,7 +164,7 @@ def _pace_note(session: Session) -> str:
             "plays at a person's pace.</small>")
 
 
-def _empty() -> object:
+def _empty() -> pd.DataFrame:
     import pandas as pd
 
     from catapult_nb.flows.transcript import TRANSCRIPT_COLUMNS
