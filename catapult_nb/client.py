@@ -267,7 +267,7 @@ class CatapultClient:
         path = self._user_path("/calls")
         body = self._json(self._request("GET", path, params=params, retry=True), "GET", path)
         if not isinstance(body, list):
-            return body  # type: ignore[no-any-return]
+            return body
         return [CallResource(item) if isinstance(item, dict) else item for item in body]
 
     def answer_call(self, call_id: str) -> None:

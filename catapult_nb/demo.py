@@ -11,12 +11,13 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 DEFAULT_NOTEBOOK = Path("notebooks") / "01_quickstart.ipynb"
 SUMMARY_TAG = "demo-summary"
 
 
-def _text_outputs(cell: dict) -> list[str]:
+def _text_outputs(cell: dict[str, Any]) -> list[str]:
     texts = []
     for output in cell.get("outputs", []):
         if output.get("output_type") == "stream":

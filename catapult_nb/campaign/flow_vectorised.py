@@ -23,7 +23,7 @@ import pandas as pd
 
 from catapult_nb import engine_vectorised
 from catapult_nb.campaign import flow_draws as draws
-from catapult_nb.engine import GatherSpec, prompt_duration
+from catapult_nb.engine import GatherSpec, Reason, prompt_duration
 from catapult_nb.flows.steps import VARIABLE, Ask, Hangup, Play, Say, Transfer, render
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ Observer = Callable[[str, np.ndarray, GatherSpec, np.ndarray, np.ndarray, np.nda
 #: Outcome codes of :func:`play_flow`, in order.
 OUTCOMES = ("completed", "transferred", "hung-up", "exhausted", "error")
 _COMPLETED, _TRANSFERRED, _HUNG_UP, _EXHAUSTED, _ERROR = range(5)
-_HUNG = engine_vectorised.REASONS.index(engine_vectorised.Reason.HUNG_UP)
+_HUNG = engine_vectorised.REASONS.index(Reason.HUNG_UP)
 _EdgeKey = tuple[str, str | None, str]
 
 

@@ -110,7 +110,7 @@ class CampaignResult:
         )
         forecast = "" if self.forecast is None else (
             "<b>Forecast</b> (intervals from the fit's bootstrap refits)" + self.forecast.to_html(
-                formatters={c: (lambda v: f"{v:.1%}") for c in self.forecast.columns}))  # type: ignore[misc]
+                formatters={c: (lambda v: f"{v:.1%}") for c in self.forecast.columns}))
         return (f"<div><b>Campaign</b> {html.escape(self.label)} ({self.mode}, seed {self.seed})"
                 f"<table>{rows}</table>{forecast}</div>")
 
@@ -200,7 +200,7 @@ class Comparison(CampaignComparison[CampaignResult]):
 def _styled(table: pd.DataFrame) -> str:
     formatters = {c: (lambda v: f"{v:.1%}") for c in table.columns if c.endswith("Rate")}
     formatters |= {c: (lambda v: f"{v:.2f} s") for c in table.columns if c.startswith("median")}
-    return table.to_html(formatters=formatters)  # type: ignore[arg-type]
+    return table.to_html(formatters=formatters)
 
 
 def campaign_id_arrays(label: str, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -122,7 +122,7 @@ def example_digits(pattern: str, max_length: int = 30, avoid: str = "") -> str |
     try:
         from re import _parser as sre_parse  # type: ignore[attr-defined]  # Python ≥ 3.11, no stubs
     except ImportError:  # pragma: no cover - Python 3.10
-        import sre_parse  # type: ignore[no-redef]
+        import sre_parse
     alphabet = "".join(ch for ch in _ALPHABET if ch not in avoid)
     try:
         candidate = _shortest(sre_parse.parse(pattern), alphabet)

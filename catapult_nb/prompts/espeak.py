@@ -107,7 +107,7 @@ def _start(library: str, data_parent: str | None) -> Engine:
         raise OSError(f"espeak_Initialize failed ({rate}): the espeak-ng-data folder is missing")
     chunks: list[bytes] = []
 
-    def collect(wav, count, _events):  # called by the library during espeak_Synth
+    def collect(wav: int, count: int, _events: object) -> int:  # called by the library during espeak_Synth
         if count > 0:
             chunks.append(ctypes.string_at(wav, count * 2))
         return 0

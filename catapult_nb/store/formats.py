@@ -425,7 +425,9 @@ def _b64(text: str) -> bytes | None:
         return None
 
 
-def _gather_create(method: str, url: str, body: bytes | None, response: Any, started: Any) -> dict | None:
+def _gather_create(
+    method: str, url: str, body: bytes | None, response: Any, started: Any
+) -> dict[str, Any] | None:
     """A gather create request answered 201: its options, as a gather record."""
     match = GATHER_PATH.search(urlsplit(url).path)
     if method != "POST" or not match or not isinstance(response, dict) or response.get("status") != 201:

@@ -461,7 +461,7 @@ def _decompressed(raw: Any, owned: list[Any]) -> Any:
         opener = lzma.LZMAFile
     if opener is None:
         return _Prefixed(magic, raw) if magic else raw
-    inner = opener(_Prefixed(magic, raw))  # type: ignore[operator]
+    inner = opener(_Prefixed(magic, raw))
     owned.append(inner)
     return inner
 

@@ -46,7 +46,7 @@ class RecordFrame(pd.DataFrame):
         frame = self.astype(object).where(self.notna(), None)
         return [dict(row) for row in pd.DataFrame(frame).to_dict("records")]
 
-    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[Any]:
         self._warn("iterate .rows() (or .itertuples()) for the rows")
         return iter(self.rows())
 

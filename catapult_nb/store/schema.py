@@ -15,6 +15,7 @@ import logging
 import sqlite3
 import struct
 import time
+from typing import Any
 
 import orjson
 
@@ -116,7 +117,7 @@ def _rewrite(conn: sqlite3.Connection, stored: tuple[str, ...]) -> int:
     return rewritten
 
 
-def _payload(text: str) -> dict:
+def _payload(text: str) -> dict[str, Any]:
     try:
         payload = orjson.loads(text)
     except orjson.JSONDecodeError:  # what the json module wrote and orjson refuses (an int past 64 bits)
@@ -126,7 +127,7 @@ def _payload(text: str) -> dict:
     return payload if isinstance(payload, dict) else {}
 
 
-def _text(payload: dict, name: str) -> str | None:
+def _text(payload: dict[str, Any], name: str) -> str | None:
     if name == "dialect":
         return dialect_of(payload)
     return field_text(payload.get(name))
