@@ -133,7 +133,7 @@ def step_plan(
 
     The engine plays it with :func:`~catapult_nb.engine.run_gather` (:func:`play_one_by_one`), or for
     many callers at once with arrays built by the same rules
-    (:func:`~catapult_nb.campaign.flow_run.run_campaign`).
+    (:func:`~catapult_nb.campaign.flow_run.run_flow_campaign`).
     """
     step = flow.steps[name]
     assert isinstance(step, Ask)
@@ -306,8 +306,8 @@ class FlowCampaignResult:
 def play_one_by_one(
     flow: Flow, callers: Any = None, n: int = 1000, seed: int = 0, *, margin: float = 0.0
 ) -> FlowCampaignResult:
-    """:func:`~catapult_nb.campaign.flow_run.run_campaign` one caller at a time on the event-driven engine
-    (:func:`~catapult_nb.engine.run_gather`, :meth:`Ask.decide`): slower, and the reference the
+    """:func:`~catapult_nb.campaign.flow_run.run_flow_campaign` one caller at a time on the event-driven
+    engine (:func:`~catapult_nb.engine.run_gather`, :meth:`Ask.decide`): slower, and the reference the
     vectorised player is tested against caller by caller. Same arguments, same result."""
     return run_on_engine(flow, callers, n, seed, progress=False, margin=margin, one_by_one=True)
 

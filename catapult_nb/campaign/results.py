@@ -123,10 +123,10 @@ def _fmt(key: str, value: float) -> str:
     return f"{value:.2f} s"
 
 
-R = TypeVar("R")
+T = TypeVar("T")
 
 
-class CampaignComparison(ABC, Generic[R]):
+class CampaignComparison(ABC, Generic[T]):
     """The one shape of a comparison, of option sets (:class:`Comparison`) or of flows
     (:class:`~catapult_nb.campaign.FlowComparison`): the same callers through each, side by side.
 
@@ -135,7 +135,7 @@ class CampaignComparison(ABC, Generic[R]):
     prints the table.
     """
 
-    results: dict[str, R]
+    results: dict[str, T]
     #: what is compared, in words ("option sets", "flows")
     compared: ClassVar[str] = "variants"
 
@@ -156,7 +156,7 @@ class CampaignComparison(ABC, Generic[R]):
     def __len__(self) -> int:
         return len(self.results)
 
-    def __getitem__(self, label: str) -> R:
+    def __getitem__(self, label: str) -> T:
         """One variant's campaign result."""
         return self.results[label]
 

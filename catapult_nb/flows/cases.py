@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import os
+import pathlib
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -25,8 +26,6 @@ from tqdm.auto import tqdm
 from catapult_nb.flows.steps import Ask, FlowError, Hangup, Play, Say, Step, Transfer
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from catapult_nb.flows.flow import Flow
     from catapult_nb.flows.runner import FlowRun
     from catapult_nb.session.session import Session
@@ -599,7 +598,7 @@ def flow_source(flow: Flow) -> str:
 def to_pytest(
     flow: Flow, path: str | os.PathLike[str], *, flow_ref: str | None = None, speed: float = 20.0,
     api: str = "v1",
-) -> Path:
+) -> pathlib.Path:
     """Write the flow's cases as a standalone pytest file at ``path``; returns the path.
 
     :param flow_ref: ``"package.module:name"`` of your flow (or of a function that returns it): the file

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pathlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -15,9 +16,7 @@ from catapult_nb.flows.runner import FlowRun, router
 from catapult_nb.flows.steps import Edge, Step, check_steps
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from IPython.display import DisplayObject
+    import IPython.display
 
     from catapult_nb.campaign.flow_engine import FlowCampaignResult
     from catapult_nb.flows.cases import Case, CheckResult
@@ -109,15 +108,15 @@ class Flow:
     def to_pytest(
         self, path: str | os.PathLike[str], *, flow_ref: str | None = None, speed: float = 20.0,
         api: str = "v1",
-    ) -> Path:
+    ) -> pathlib.Path:
         """Write the cases as a standalone pytest file; ``flow_ref="package.module:name"`` makes it test
         your flow as it is when the tests run, else it holds a copy of this one; ``api="v2"`` runs them
         on a v2 session. Returns the path."""
         return cases.to_pytest(self, path, flow_ref=flow_ref, speed=speed, api=api)
 
-    def diagram(self, result: FlowCampaignResult | None = None) -> DisplayObject:
+    def diagram(self, result: FlowCampaignResult | None = None) -> IPython.display.DisplayObject:
         """The Mermaid flowchart, with each edge labelled by how many callers of ``result`` (a
-        :func:`~catapult_nb.campaign.flow_run.run_campaign` result) took it; displays as a drawing."""
+        :func:`~catapult_nb.campaign.run_campaign` result) took it; displays as a drawing."""
         from IPython.display import DisplayObject
 
         text = to_mermaid(self, counts=result.edge_counts() if result is not None else None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pathlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -48,7 +49,7 @@ def _sink(path: str | os.PathLike[str] | None) -> tuple[IO[bytes], bool]:
     return open(Path(path), "wb"), True
 
 
-def _finish(out: IO[bytes], owned: bool, path: str | os.PathLike[str] | None) -> Path | bytes:
+def _finish(out: IO[bytes], owned: bool, path: str | os.PathLike[str] | None) -> pathlib.Path | bytes:
     if owned:
         out.close()
         return Path(path)  # type: ignore[arg-type]
@@ -78,7 +79,7 @@ def _value(value: Any) -> Any:
 
 def write_jsonl(
     store: EventStore, path: str | os.PathLike[str] | None = None, **filters: Any
-) -> Path | bytes:
+) -> pathlib.Path | bytes:
     """See :meth:`EventStore.to_jsonl`."""
     frame = store.export_frame(**filters)
     out, owned = _sink(path)
@@ -119,7 +120,7 @@ def _har_entry(started: str, method: str, url: str, text: str, status: int,
 
 
 def write_har(store: EventStore, path: str | os.PathLike[str] | None = None, *,
-              callback_url: str = HAR_CALLBACK_URL, **filters: Any) -> Path | bytes:
+              callback_url: str = HAR_CALLBACK_URL, **filters: Any) -> pathlib.Path | bytes:
     """See :meth:`EventStore.to_har`. Recorded gathers become their create requests (answered 201, with
     the gather's ``Location``), v2 gathers the ``PUT …/calls/{callId}/bxml`` of their documents, so the
     options travel too."""

@@ -30,6 +30,9 @@ class RecordFrame(pd.DataFrame):
     _metadata: ClassVar[list[str]] = ["records_of"]
     records_of: str
 
+    def __init__(self, data: Any = None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(data, *args, **kwargs)  # type: ignore[call-arg]  # pandas-stubs types __new__ only
+
     @property
     def _constructor(self) -> type[pd.DataFrame]:
         return pd.DataFrame  # a selection of the frame is an ordinary frame, without the list manners
