@@ -79,8 +79,9 @@ def run_campaign(
     :param options: the gather options (``GatherOptions``, or a wire dict as the API takes it), or a flow.
     :param callers: who calls: a :class:`Caller`, a :class:`CallerMix`, a ``{Caller: weight}`` dict or a
         list of callers / ``(caller, weight)`` pairs. Default :data:`DEFAULT_CALLERS`.
-    :param n: how many callers: 1 … 10,000,000 for gather options (:data:`~catapult_nb.campaign.callers.MAX_N`), 1 … 1,000,000 for a
-        flow (each of its callers is a row of Python objects), 1 … 100,000 for a flow over the wire.
+    :param n: how many callers: 1 … 10,000,000 for gather options
+        (:data:`~catapult_nb.campaign.callers.MAX_N`), 1 … 1,000,000 for a flow (each of its callers is a
+        row of Python objects), 1 … 100,000 for a flow over the wire.
     :param seed: the random seed; the same seed and callers give the same people, whatever the options.
     :param label: the name of this option set in the ``optionSet`` column (default: the options spelled
         out by :func:`analysis.describe_options`).
