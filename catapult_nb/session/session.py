@@ -440,8 +440,7 @@ class Session:
         :returns: one row per request: ``eventType``, ``callId``, ``status``, ``elapsedMs``, ``error``,
             ``payload``. See :func:`catapult_nb.session.replay.replay` for the other options.
         """
-        from catapult_nb.session.replay import replay
-
+        from catapult_nb.session.replay import replay  # sending needs aiohttp's client: loaded when used
         return replay(events, url, edit=edit, pace=pace, speed=speed, **options)
 
     def save_recording(self, path: str | os.PathLike[str]) -> Path:
