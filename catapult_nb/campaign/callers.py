@@ -22,7 +22,9 @@ __all__ = [
     "DEFAULT_CALLERS", "MAX_N", "Caller", "CallerMix", "check_float", "check_int", "coerce_callers", "mix",
 ]
 
-MAX_N = 10_000_000  # the call numbers and ids have room for this many callers
+#: The most callers a gather campaign takes: its call numbers and ids have room for this many (a flow
+#: campaign takes 1,000,000, :data:`catapult_nb.campaign.flow_engine.MAX_N`).
+MAX_N = 10_000_000
 
 
 def check_int(name: str, value: Any, low: int, high: int | None) -> None:

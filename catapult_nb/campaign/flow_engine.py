@@ -36,7 +36,9 @@ __all__ = [
     "check_margin", "max_margin", "play_caller", "play_one_by_one", "run_on_engine", "step_plan",
 ]
 
-MAX_N = 1_000_000  # a flow campaign's bound: each caller is a row of Python objects (a gather's: 10,000,000)
+#: The most callers a flow campaign takes: each is a row of Python objects (a gather campaign takes
+#: 10,000,000, :data:`catapult_nb.campaign.callers.MAX_N`).
+MAX_N = 1_000_000
 MAX_STEPS = 200  # visits per caller before the run is cut (a loop the caller keeps choosing)
 #: Why a caller's outcome is ``error`` on the engines: the only way they give it.
 CUT_REASON = (

@@ -123,6 +123,7 @@ def _fmt(key: str, value: float) -> str:
     return f"{value:.2f} s"
 
 
+#: The type of the results a comparison holds (:class:`CampaignResult`, or a flow campaign's result).
 T = TypeVar("T")
 
 
