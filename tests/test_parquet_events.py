@@ -143,8 +143,8 @@ def test_summaries_and_plots_of_the_folder_are_the_stores(week):
     pd.testing.assert_series_equal(analysis.digit_count_distribution(events),
                                    analysis.digit_count_distribution(table))
     for by in ("tag", "optionSet", ["tag", "maxDigits"]):
-        pd.testing.assert_frame_equal(analysis.timeout_rate_by_options(events, by=by),
-                                      analysis.timeout_rate_by_options(table, by=by),
+        pd.testing.assert_frame_equal(analysis.outcomes_by_options(events, by=by),
+                                      analysis.outcomes_by_options(table, by=by),
                                       check_dtype=False, check_index_type=False)
     for by in (None, "tag"):
         bars = [[p.get_verts().tolist() for p in f.axes[0].patches]
