@@ -84,11 +84,11 @@ class FormattedTable:
         return "Left out, empty in every row: " + "; ".join(parts) + "."
 
     def __repr__(self) -> str:
-        text = self.shown.to_string(formatters=self.formatters, na_rep="—")  # type: ignore[arg-type]
+        text = self.shown.to_string(formatters=self.formatters, na_rep="—")
         return text + (f"\n{self.note()}" if self.empty_columns else "")
 
     def _repr_html_(self) -> str:
-        table = self.shown.to_html(formatters=self.formatters, na_rep="—")  # type: ignore[arg-type]
+        table = self.shown.to_html(formatters=self.formatters, na_rep="—")
         note = self.note()
         note = f"<p class='cnb-table-note'><small>{html.escape(note)}</small></p>" if note else ""
         return f"<div class='cnb-formatted'>{table}{note}</div>"

@@ -130,7 +130,7 @@ class V2Gather(Gather):
             about=f"the gather webhook of {self.id}",
         )
         self._result = self._result_of(event)
-        return self._result  # type: ignore[return-value]
+        return self._result
 
     @property
     def result(self) -> V2GatherResult | None:
@@ -163,7 +163,7 @@ class V2Gather(Gather):
 
     def get(self) -> dict[str, Any]:
         """The call as the v2 API shows it (v2 has no gather resource)."""
-        return self.session.client.get_call(self.call.id)  # type: ignore[no-any-return]
+        return self.session.client.get_call(self.call.id)
 
 
 class V2Call(Call):
