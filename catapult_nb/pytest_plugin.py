@@ -282,11 +282,13 @@ class CatapultSimulator:
         :param timeout: wall seconds.
         :raises CatapultWaitError: nothing matched in time; the message says what was delivered.
         """
+        __tracebackhide__ = True
         return dict(self._wait(call_id, event_type, timeout, fields, take=True).event)
 
     def _wait(
         self, call_id: str, event_type: str, timeout: float, fields: dict[str, Any], *, take: bool
     ) -> _Delivered:
+        __tracebackhide__ = True
         def match() -> _Delivered | None:
             for item in self._delivered:
                 event = item.event

@@ -352,7 +352,7 @@ def test_events_carry_plain_values_and_a_failed_wait_names_them_so(catapult_simu
     assert "gather (reason='max-digits', digits='7'" in str(failure.value)
     assert "Reason." not in str(failure.value)
     # each event delivered is its own (one attempt each here), never counted as another's retry
-    assert len(catapult_simulator.events(call_id)) == len(catapult_simulator.deliveries(call_id)) >= 3
+    assert len(catapult_simulator.event_list(call_id)) == len(catapult_simulator.deliveries(call_id)) >= 3
 
 
 def test_a_test_reads_the_calls_state_its_transfer_leg_and_the_apps_requests(catapult_simulator):
@@ -519,4 +519,4 @@ def test_each_delivered_event_is_kept_apart_even_when_the_simulator_frees_the_la
     record = {"attempt": 1, "status": 204, "method": "POST", "url": "http://127.0.0.1:9/cb"}
     for n in range(200):
         sim._on_delivery(record, {"eventType": "speak", "callId": "c-one", "n": n}, b"", True)
-    assert [event["n"] for event in sim.events("c-one")] == list(range(200))
+    assert [event["n"] for event in sim.event_list("c-one")] == list(range(200))
