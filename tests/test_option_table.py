@@ -115,7 +115,7 @@ def _example(field: OptionField) -> object:
 def test_the_form_the_labels_and_the_analysis_columns_show_options_in_the_tables_shown_order():
     form = GatherForm()
     assert list(form.widgets) == [field.python for field in SHOWN_FIELDS]
-    assert form.fields[:-1] == [getattr(form, field.python) for field in SHOWN_FIELDS]
+    assert form.fields == [getattr(form, field.python) for field in SHOWN_FIELDS]
     assert tuple(f.wire for f in SHOWN_FIELDS if f.wire != "tag") == analysis.OPTION_COLUMNS
     label = analysis.describe_options({"terminatingDigits": "#", "interDigitTimeout": 3, "maxDigits": 2})
     assert label == "maxDigits=2 interDigitTimeout=3 terminatingDigits=#"
