@@ -11,15 +11,28 @@ import os
 import sys
 
 
+def _cnb_held_session(value, session_type):
+    """The session ``value`` is or holds (a widget's ``.session``), else None; None too when looking
+    raises (Flask's ``request`` proxy outside a request raises RuntimeError on any attribute), so the probe
+    never fails a user's cell."""
+    try:
+        for candidate in (value, getattr(value, "session", None)):
+            if isinstance(candidate, session_type):
+                return candidate
+    except Exception:
+        return None
+    return None
+
+
 def _cnb_sessions(namespace):
     session_type = getattr(sys.modules.get("catapult_nb.session.session"), "Session", None)
     if session_type is None:
         return []
     found = []
     for value in list(namespace.values()):
-        for candidate in (value, getattr(value, "session", None)):  # a Session, or a widget holding one
-            if isinstance(candidate, session_type) and all(candidate is not s for s in found):
-                found.append(candidate)
+        session = _cnb_held_session(value, session_type)
+        if session is not None and all(session is not s for s in found):
+            found.append(session)
     return found
 
 
