@@ -114,6 +114,52 @@ def test_the_code_tab_has_every_language_with_the_call_id(session):
         second.hang_up()
 
 
+def preview_text(form: GatherForm) -> str:
+    return preview_text_of(form.preview)
+
+
+def test_the_v2_dialect_previews_the_one_ported_gather_and_back(session):
+    """Breaks this catches: a v2 preview that is a second translation (it must be migrate.gather's
+    document, the same as the "v2 BXML" code tab), a preview that does not follow the fields, a title
+    left on JSON."""
+    from catapult_nb import migrate
+
+    form = GatherForm(session)
+    form.set_values(max_digits=4, terminating_digits="#", inter_digit_timeout=3.0)
+    form.dialect.value = "v2"
+    assert form.code.titles[0] == "BXML"
+    shown = preview_text(form)
+    assert shown == migrate.gather(form.options).bxml == form.migration.bxml
+    tabs = dict(zip(form.code.titles, form.code.children, strict=True))
+    assert preview_text_of(tabs["v2 BXML"]) == shown  # one translation
+    assert 'maxDigits="4" terminatingDigits="#" interDigitTimeout="3" firstDigitTimeout="3"' in shown
+    form.set_values(max_digits=6)
+    assert 'maxDigits="6"' in preview_text(form)
+    form.dialect.value = "v1"
+    assert form.code.titles[0] == "JSON" and preview_json(form)["maxDigits"] == "6"
+    with pytest.raises(ValueError, match="dialect must be 'v1' or 'v2'"):
+        GatherForm(dialect="v3")
+
+
+def preview_text_of(view: w.HTML) -> str:
+    import html
+
+    return html.unescape(view.value.split("<pre", 1)[1].split(">", 1)[1].rsplit("</pre>", 1)[0])
+
+
+def test_a_v2_gather_on_a_v1_call_is_not_sent_and_says_what_to_do(session):
+    call = session.call("+15551234567")
+    form = GatherForm(session, call, dialect="v2")
+    form.send_button.click()
+    assert "Not sent" in form.result.value and "this call speaks v1" in form.result.value
+    assert "api=&#x27;v2&#x27;" in form.result.value or "api='v2'" in form.result.value
+    assert call.gathers == [] and form.last_gather is None
+    form.dialect.value = "v1"  # the same form, switched back, sends the REST gather
+    form.send_button.click()
+    assert form.last_gather is not None and call.gathers == [form.last_gather]
+    call.hang_up()
+
+
 def test_send_without_a_call_says_so_and_sends_nothing(session):
     form = GatherForm(session)
     form.send_button.click()
@@ -356,3 +402,29 @@ def test_a_ticker_steps_until_its_step_says_stop_and_starts_again():
     assert finished.wait(5)
     assert steps == [3, 2, 1, 2, 1]
     ticker.stop()
+
+
+def test_the_form_sends_its_v2_gather_on_a_v2_session_call(tmp_path):
+    """Breaks this catches: a v2 session's form that starts on v1 (its REST gather has no v2 route), a
+    sent document other than the one previewed, a result that is not read from the v2 webhook."""
+    with Session.simulated(speed=SPEED, api="v2", store=tmp_path / "v2.sqlite3") as v2:
+        call = v2.call("+15551234567")
+        form = GatherForm(v2, call)
+        assert form.dialect.value == "v2" and form.code.titles[0] == "BXML"
+        form.set_values(max_digits=4, terminating_digits="#", inter_digit_timeout=3.0)
+        previewed = preview_text(form)
+        form.send_button.click()
+        gather = form.last_gather
+        assert gather is not None and gather.id in form.result.value, form.result.value
+        # the document the call fetched is the previewed one, with the call's own gatherUrl and tag
+        assert gather.bxml.replace(gather.migration.attributes["gatherUrl"], migrate_placeholder()) \
+            .replace(f' tag="{gather.id}"', "") == previewed
+        v2.phone.press(call, "12#")
+        result = gather.wait()
+        assert (result.digits, result.terminating_digit, result.reason) == ("12", "#", "terminating-digit")
+
+
+def migrate_placeholder() -> str:
+    from catapult_nb.migrate import GATHER_URL
+
+    return GATHER_URL

@@ -26,7 +26,9 @@ class Explorer(w.VBox):
     ``Explorer(Session.simulated())``: place a call, fill in the form, Send, press keys, and watch the
     gather event arrive; Stop, Speak, Transfer or Hang up as an application would. Each part is also
     usable alone (``explorer.form``, ``explorer.actions``, ``explorer.keypad``, ``explorer.inspector``,
-    ``explorer.history``, …).
+    ``explorer.history``, …). The form's dialect follows the session's (``session.api``): on a v2 session
+    it previews and sends the BXML ``<Gather>``; its "v2 BXML" button shows that document on a v1 session
+    too.
     """
 
     def __init__(self, session: Session, to: str = "+15551234567"):

@@ -1,4 +1,10 @@
-"""GatherForm: every gather option as a widget, validated as you type, with the exact request body."""
+"""GatherForm: every gather option as a widget, validated as you type, with the exact request body.
+
+The form speaks either dialect (``GatherForm.dialect``): ``v1`` previews and sends Catapult's REST
+gather (the JSON body), ``v2`` previews the BXML ``<Gather>`` a Bandwidth Voice API v2 app answers with —
+:func:`catapult_nb.gather_port.gather`'s port that keeps v1's behaviour, the same document as
+``migrate.gather(options).bxml`` and the "v2 BXML" code tab — and sends it on a v2 session's call.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ from catapult_nb.options import (
 from catapult_nb.widgets._html import action_error, error_html, key_class
 
 if TYPE_CHECKING:
+    from catapult_nb.gather_port import Migration
     from catapult_nb.prompts.player import Listen, Unheard
     from catapult_nb.session.session import Call, Gather, Session
 
@@ -34,6 +41,21 @@ _TAB_TITLES = {"python": "Python", "python-sdk": "SDK", "csharp": "C#", "ruby": 
 FORM_WIDTH = "700px"
 _TRISTATE = [(_DEFAULT, _UNSET), ("true", True), ("false", False)]
 _BODY_CAPTION = "request body: what Send posts and every code tab sends (the API also takes JSON numbers)"
+_BXML_CAPTION = "the <Gather> your v2 app answers with: what Send sends on a v2 call (keeps v1's behaviour)"
+#: The dialects the form sends, with their buttons' labels.
+DIALECTS = (("v1 REST", "v1"), ("v2 BXML", "v2"))
+#: The first code tab's title in each dialect: the request body, or the document the app answers with.
+_PREVIEW_TITLES = {"v1": "JSON", "v2": "BXML"}
+
+
+class _OtherDialect(RuntimeError):
+    """The form is set to one dialect and the call speaks the other: nothing was sent."""
+
+
+def api_of(session: Any) -> str:
+    """The dialect a session speaks: its ``api`` (``"v2"`` for Bandwidth's Voice API v2), else ``"v1"``."""
+    api = getattr(session, "api", "v1")
+    return api if api in ("v1", "v2") else "v1"
 
 
 def _labelled(widget: w.Widget, label: str, prop: str, tip: str = "") -> w.Widget:
@@ -121,10 +143,17 @@ class GatherForm(w.VBox):
     """Fill in gather options, see the request (JSON and code), and send it on the chosen call.
 
     Everything here is one line of Python too: :attr:`options` is the :class:`GatherOptions` the form
-    describes, :meth:`send` does what the button does.
+    describes, :attr:`migration` its v2 ``<Gather>``, :meth:`send` does what the button does.
+
+    :param dialect: ``"v1"`` (Catapult's REST gather) or ``"v2"`` (a BXML ``<Gather>``); default: the
+        session's own (``session.api``), else v1.
     """
 
-    def __init__(self, session: Session | None = None, call: Call | None = None, **values: Any):
+    def __init__(self, session: Session | None = None, call: Call | None = None, *,
+                 dialect: str | None = None, **values: Any):
+        dialect = api_of(session) if dialect is None else dialect
+        if dialect not in dict(DIALECTS).values():
+            raise ValueError(f"dialect must be 'v1' or 'v2', got {dialect!r}")
         self.session = session
         self.call = call
         self.last_gather: Gather | None = None
@@ -136,6 +165,12 @@ class GatherForm(w.VBox):
             self.widgets[field.python] = widget = _widget(field)
             setattr(self, field.python, widget)  # form.max_digits, form.sentence, …
         self.picker = TerminatingDigitPicker(self._picked)
+        #: v1: the REST request body is previewed and sent; v2: the BXML <Gather> document.
+        self.dialect = w.ToggleButtons(options=DIALECTS, value=dialect, tooltips=[
+            "Catapult v1: POST the gather to the call",
+            "Bandwidth Voice API v2: the <Gather> your app answers with",
+        ], style={"button_width": "80px"})
+        self.dialect.add_class("cnb-dialect")
 
         self.validation = w.HTML()
         self.validation.add_class("cnb-validation")
@@ -146,8 +181,8 @@ class GatherForm(w.VBox):
         # one tab per request language, then the same gather in v2 BXML and TwiML
         self.snippets = {language: w.HTML() for language, _ in (*LANGUAGES, *TRANSLATIONS)}
         titles = {**dict(TRANSLATIONS), **_TAB_TITLES}
-        self.code = w.Tab([self.preview, *self.snippets.values()],
-                          titles=("JSON", *(titles.get(name, name) for name in self.snippets)))
+        tabs = (_PREVIEW_TITLES[dialect], *(titles.get(name, name) for name in self.snippets))
+        self.code = w.Tab([self.preview, *self.snippets.values()], titles=tabs)
         self.code.layout = w.Layout(width="100%")
         self.code.add_class("cnb-code")
         self.send_button = w.Button(description="Send gather", button_style="primary", icon="paper-plane")
@@ -175,7 +210,7 @@ class GatherForm(w.VBox):
         self.player_box.add_class("cnb-player")
 
         self.fields = list(self.widgets.values())
-        for field in self.fields:
+        for field in [*self.fields, self.dialect]:
             field.observe(self._changed, names="value")
         self.locale.observe(self._refresh_voices, names="value")
         self.gender.observe(self._refresh_voices, names="value")
@@ -183,8 +218,8 @@ class GatherForm(w.VBox):
         options_box = w.VBox(self._rows())
         super().__init__([
             w.HTML("<h4 style='margin:4px 0'>Gather options</h4>"),
-            options_box, self.validation, w.HBox([self.send_button, self.stop_button]), self.result,
-            self.code,
+            options_box, self.validation, w.HBox([self.dialect, self.send_button, self.stop_button]),
+            self.result, self.code,
         ])
         # A fixed width that does not shrink: in the Explorer's row a flexible form narrowed whenever the
         # result line grew (a 409 message), re-wrapping its rows and moving the keypad under the pointer.
@@ -222,6 +257,17 @@ class GatherForm(w.VBox):
         """The validated options; raises :class:`OptionError` naming the bad property."""
         return GatherOptions.from_wire(self.wire_body())
 
+    @property
+    def migration(self) -> Migration:
+        """The v2 ``<Gather>`` that behaves like :attr:`options` (:func:`catapult_nb.migrate.gather`):
+        ``form.migration.bxml`` is the v2 preview, ``.differences`` what v2 cannot keep.
+
+        :raises OptionError: a field is invalid (the message names it).
+        """
+        from catapult_nb.gather_port import gather as port
+
+        return port(self.options)
+
     def set_values(self, **values: Any) -> None:
         """Set fields by their Python option names: ``form.set_values(max_digits=4, sentence="Hi")``."""
         for name, value in values.items():
@@ -233,10 +279,24 @@ class GatherForm(w.VBox):
     # -- sending ------------------------------------------------------------------------------------
 
     def send(self) -> Gather:
-        """Create the gather on ``call``, exactly as the Send button does."""
+        """Create the gather on ``call``, exactly as the Send button does: v1, the REST gather; v2, the
+        ``migration``'s ``<Gather>`` as the BXML the call fetches (a v2 session's call).
+
+        :raises RuntimeError: no call, or a call of the other dialect (the message says what to do).
+        :raises OptionError: a field is invalid.
+        """
         if self.call is None:
             raise RuntimeError("no call to gather on: place a call first (session.call(...)), set form.call")
-        gather = self.call.gather(self.options)
+        dialect, speaks = self.dialect.value, api_of(self.call.session)
+        if dialect != speaks:
+            opened = "Session.simulated(api='v2')" if dialect == "v2" else "Session.simulated()"
+            raise _OtherDialect(
+                f"this call speaks {speaks} and the form is set to send a {dialect} gather: switch the form "
+                f"to {speaks} (form.dialect.value = {speaks!r}), or place the call on a {dialect} session "
+                f"({opened})")
+        # a v2 session's call takes the Migration as it is: the document the preview shows is the one sent
+        what: Any = self.migration if dialect == "v2" else self.options
+        gather = self.call.gather(what)
         self.last_gather = gather
         for fn in list(self._on_sent):
             fn(gather)
@@ -283,7 +343,7 @@ class GatherForm(w.VBox):
 
         try:
             gather = self.send()
-        except OptionError as exc:
+        except (OptionError, _OtherDialect) as exc:
             self._show_result(error_html(str(exc), "Not sent"), error=True)
         except (CatapultError, RuntimeError) as exc:
             title = "Not sent" if self.call is None else "The API said"
@@ -361,6 +421,7 @@ class GatherForm(w.VBox):
         if self._result_error:  # a refusal (a 409, an invalid value) is about the body as it was
             self._show_result("<i>edited since the last try: not sent yet</i>")
         self.picker.show(self.terminating_digits.value)
+        self.code.set_title(0, _PREVIEW_TITLES[self.dialect.value])
         body = self.wire_body()
         try:
             options = GatherOptions.from_wire(body)
@@ -374,8 +435,13 @@ class GatherForm(w.VBox):
         self._show_spoken(options)
         # The body Send posts, and every code tab sends: numbers as strings (as the how-to pages), booleans
         # as booleans.
-        wire = options.to_wire()
-        self.preview.value = self._pre(json.dumps(wire, indent=2), _BODY_CAPTION)
+        if self.dialect.value == "v2":
+            from catapult_nb.gather_port import gather as port
+
+            self.preview.value = self._pre(port(options).bxml, _BXML_CAPTION)
+        else:
+            wire = options.to_wire()
+            self.preview.value = self._pre(json.dumps(wire, indent=2), _BODY_CAPTION)
         self._render_code(options)
 
     def _render_code(self, options: GatherOptions) -> None:
