@@ -106,7 +106,7 @@ def test_the_notebooks_are_these():
     assert [p.name for p in NOTEBOOKS] == [
         "01_quickstart.ipynb", "02_gather_explorer.ipynb", "03_live_account.ipynb",
         "04_analysing_outcomes.ipynb", "05_call_flows.ipynb", "06_real_outcomes.ipynb",
-        "07_prompt_lab.ipynb",
+        "07_prompt_lab.ipynb", "08_moving_to_v2.ipynb",
     ]
 
 
@@ -429,3 +429,59 @@ def test_prompt_lab_hears_compares_and_costs_prompts(tmp_path, fake_credentials)
     assert "greeting.wav" in text and "the file server answered HTTP 404" in text
     assert "prompt_timing='audio'" in text
     assert (tmp_path / "output" / "greeting.wav").is_file() and not (tmp_path / "greeting.wav").exists()
+
+
+def changed_callers(text: str) -> tuple[int, int]:
+    """``(changed, of)`` from a ``MigrationComparison`` repr's first line."""
+    found = re.search(r"MigrationComparison\(.*?: ([\d,]+) of ([\d,]+) callers changed", text)
+    assert found is not None, text[:500]
+    changed, of = (int(group.replace(",", "")) for group in found.groups())
+    return changed, of
+
+
+def test_moving_to_v2_notebook_runs_a_v2_app_and_measures_the_ports(tmp_path, fake_credentials,
+                                                                    kernel_secrets_file):
+    nb = nbformat.read(ROOT / "notebooks" / "08_moving_to_v2.ipynb", as_version=4)
+    execute(nb, tmp_path)
+    text = outputs_text(nb)
+    assert '"output_type": "error"' not in text
+    assert fake_credentials not in saved_text(nb)
+    assert_no_kernel_secret(nb, kernel_secrets_file)
+    # a v2 call: the gather webhook's digits and terminating key, every webhook a v2 row of the DataFrame
+    gathered = plain_text(nb, 'phone.press(call_id, "123#"')
+    assert "'digits': '123'" in gathered and "'terminatingDigit': '#'" in gathered
+    events = plain_text(nb, "session.wait_for(call_id=call_id")
+    rows = re.findall(r"^\d+\s+(answer|gather|disconnect)\s+(v\d)\s", events, re.M)
+    assert rows == [("answer", "v2"), ("gather", "v2"), ("disconnect", "v2")], events
+    [table] = [o["data"]["text/html"] for o in json.loads(cell_text(nb, 'columns = ["dialect", "maxDigits"'))]
+    cells = re.findall(r"<td>([^<]*)</td>", table)  # the options of the <Gather> served, the derived reason
+    assert cells == ["v2", "5", "#", "123", "terminating-digit", "True"], table
+    # the invalid BXML: the disconnect's errorMessage and the simulator's view name verb, attribute and rule
+    rule = "Invalid BXML: <Gather> attribute maxDigits: maxDigits must be between 1 and 50, got 60"
+    assert plain_text(nb, "answers[\"answer\"] = GATHER.replace").splitlines()[:2] == ["invalid-bxml", rule]
+    view = plain_text(nb, "view = sim_view(broken)")
+    assert f"invalid-bxml · {rule}" in view and 'maxDigits="60"' in view
+    assert "read from {app_url}/answer" in view
+    # the kept port and its checklist of what v2 cannot keep
+    assert 'firstDigitTimeout="7"' in plain_text(nb, "from catapult_nb import migrate")
+    checklist = cell_text(nb, "checklist = ")
+    for behaviour in ("reason", "hang-up", "gatherId and state", "v1_reason", "disconnect"):
+        assert behaviour in checklist, behaviour
+    # the naive port breaks callers, for reasons said in words; the kept port none, gather and flow alike
+    naive, of = changed_callers(plain_text(nb, "naive = migrate.compare"))
+    assert of == 10_000 and naive > 0
+    assert "first key later than v2's wait" in plain_text(nb, "naive = migrate.compare")
+    assert changed_callers(plain_text(nb, "kept = migrate.compare")) == (0, 10_000)
+    pound = plain_text(nb, "relied_on_pound = ")
+    assert changed_callers(pound)[0] > 0 and "'#' ends the gather on v1; on v2 it is a digit" in pound
+    flow_naive, _ = changed_callers(plain_text(nb, "flow_naive = migrate.compare"))
+    assert flow_naive > 0
+    assert changed_callers(plain_text(nb, "flow_kept = migrate.compare")) == (0, 10_000)
+    assert "transferred" in plain_text(nb, "pd.crosstab(flow_naive")
+    assert "image/png" in cell_text(nb, "naive.plot()") and "image/png" in cell_text(nb, "flow_naive.plot()")
+    assert 'gatherUrl="https://your.app/code"' in plain_text(nb, "from catapult_nb.flows.examples import")
+    # the same late caller on the simulator: v1 and the kept port hear the code, the naive port nothing
+    wire = plain_text(nb, "SIX_SECONDS_LATE = ")
+    table = dict(re.findall(r"^(v1 gather|naive port|kept port)\s+(.*?)\s*$", wire, re.M))
+    assert [table[name].split() for name in ("v1 gather", "naive port", "kept port")] == [
+        ["12345", "max-digits"], ["inter-digit-timeout"], ["12345", "max-digits"]], wire
