@@ -485,3 +485,11 @@ def test_moving_to_v2_notebook_runs_a_v2_app_and_measures_the_ports(tmp_path, fa
     table = dict(re.findall(r"^(v1 gather|naive port|kept port)\s+(.*?)\s*$", wire, re.M))
     assert [table[name].split() for name in ("v1 gather", "naive port", "kept port")] == [
         ["12345", "max-digits"], ["inter-digit-timeout"], ["12345", "max-digits"]], wire
+    # the whole comparison over the wire: the naive port changes callers, the kept port none but those
+    # the wire's delays may decide (a key or hang-up close to a deadline, counted in the agreement)
+    wired = plain_text(nb, "wired = {")
+    naive_wire = re.search(r"^naive port: (\d+) of 100 callers changed on the wire", wired, re.M)
+    kept_wire = re.search(r"^kept port: (\d+) of 100 callers changed on the wire\n.*?\((\d+) \D",
+                          wired, re.M)
+    assert naive_wire and kept_wire, wired
+    assert int(naive_wire.group(1)) > 0 and int(kept_wire.group(1)) <= int(kept_wire.group(2)), wired
