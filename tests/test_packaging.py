@@ -5,7 +5,7 @@ the lean install, and the ``toolkit`` extra with the extras it names) are exactl
 environment.yml, except
 
 - ``python`` and ``pip`` (the environment itself),
-- ``jupyterlab`` (an extra a notebook user wants: pyproject has it as the ``notebooks`` extra),
+- ``jupyterlab`` and ``flask`` (what a notebook user wants: pyproject has them in the ``notebooks`` extra),
 - the ``pip:`` section installs this package, and the runtime dependencies conda-forge does not carry
   (``espeakng-loader``): those count on the environment.yml side.
 
@@ -24,7 +24,7 @@ import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-CONDA_ONLY = {"python", "pip", "jupyterlab"}
+CONDA_ONLY = {"python", "pip", "jupyterlab", "flask"}
 _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(.*?)\s*$")
 
 
