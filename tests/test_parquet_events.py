@@ -377,6 +377,22 @@ def test_a_store_written_to_parquet_is_the_same_folder(week, tmp_path):
     assert again.sql("SELECT count(*) FROM events").fetchall()[0][0] == len(store)
 
 
+def test_an_imported_event_lands_in_the_day_of_its_own_time_not_of_its_arrival(folder):
+    # given events of just before midnight received just after it, and one replayed a week later
+    log = [{"payload": {"eventType": "dtmf", "dtmfDigit": "1", "callId": f"c-{i}",
+                        "time": f"2026-01-01T23:59:5{i}Z"}, "received": f"2026-01-02T00:00:0{i}Z"}
+           for i in range(3)]
+    log.append({"payload": {"eventType": "hangup", "callId": "c-3", "time": "2026-01-03T10:00:00Z"},
+                "received": "2026-01-10T10:00:00Z"})
+    # when the log is imported straight into the folder
+    assert folder.import_events(lines(log)).imported == 4
+    # then each event is filed, and found, under the day of its time
+    days = {p.name: len(ds.dataset(p).to_table()) for p in folder.folder.rglob("date=*")}
+    assert days == {"date=2026-01-01": 3, "date=2026-01-03": 1}
+    assert sorted(folder.to_dataframe(date="2026-01-01")["callId"]) == ["c-0", "c-1", "c-2"]
+    assert list(folder.to_dataframe(date="2026-01-10")["callId"]) == []
+
+
 def test_ids_grow_in_arrival_order_over_imports(folder):
     folder.import_events(lines(call_log(5)))
     first = folder.last_id

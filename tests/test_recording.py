@@ -1,5 +1,5 @@
 """Recordings: a session's requests, key presses and callbacks saved, then run again against a fresh
-simulator and compared callback by callback."""
+simulator and compared callback by callback and request by request."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from catapult_nb import Session
+from catapult_nb.api_errors import CatapultError
 from catapult_nb.session import recording as recordings
 from catapult_nb.session.recording import FORMAT, RecordingError
 
@@ -70,6 +71,45 @@ def test_a_changed_behaviour_shows_side_by_side(recording, tmp_path):
     assert row["recorded"] == "gather reason='terminating-digit' digits='123' state='completed'"
     assert row["replayed"] == "gather reason='terminating-digit' digits='12' state='completed'"
     assert "1 of 6 callbacks differ; first: call 1 #4" in repr(diff)
+
+
+def test_a_request_the_api_refused_is_sent_again_and_refused_again(tmp_path):
+    # given a session whose app asked for a gather on a call already over, and was refused
+    path = tmp_path / "refused.json"
+    with Session.simulated(speed=SPEED, store=":memory:") as session:
+        call = session.call("+15551234567")
+        session.phone.hang_up(call)
+        session.receiver.wait_for(call_id=call.id, event_type="hangup")
+        with pytest.raises(CatapultError):
+            call.gather(max_digits=1)
+        session.save_recording(path)
+    refused = [(r["path"].split("/")[-1], r["status"]) for r in json.loads(path.read_text())["requests"]
+               if r["status"] >= 400]
+    assert refused and refused[-1][0] == "gather"
+
+    # when it is played
+    diff = Session.rerun_recording(path)
+
+    # then every request was sent again and answered as it was, the refused one included
+    assert diff.same, diff
+    assert list(diff.requests["replayed"]) == list(diff.requests["recorded"])
+    assert (diff.requests["path"].str.endswith("/gather") & (diff.requests["replayed"] >= 400)).any()
+
+
+def test_a_request_answered_otherwise_makes_the_replay_differ(recording, tmp_path):
+    # given the recording with the first gather's request answered otherwise when it was recorded
+    data = json.loads(recording[0].read_text())
+    gather = next(r for r in data["requests"] if r["path"].endswith("/gather"))
+    gather["status"] = 409
+    changed = tmp_path / "answered.json"
+    changed.write_text(json.dumps(data))
+
+    diff = Session.rerun_recording(changed)
+
+    assert not diff.same and diff.frame["same"].all()  # the same callbacks, but not the same answers
+    (row,) = diff.requests[~diff.requests["same"]].to_dict("records")
+    assert (row["method"], row["recorded"], row["replayed"]) == ("POST", 409, 201)
+    assert "was answered 409 when recorded and 201 now" in repr(diff)
 
 
 def test_a_truncated_recording_is_named_and_called_truncated(recording, tmp_path):

@@ -1,14 +1,18 @@
-"""The simulator's garbage-collector pacing: young passes while busy, a full pass when it falls quiet."""
+"""The simulator's garbage-collector pacing: young passes while busy, a full pass when it falls quiet after
+enough calls and gathers, counted by a running simulator and from the collector's own last full pass."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
+from conftest import Api
 
+from catapult_nb.simulator import Simulator, state
 from catapult_nb.simulator.garbage import Tidier
 
 
@@ -46,6 +50,14 @@ async def until(condition, timeout: float = 10.0) -> None:
     while not condition():
         assert loop.time() < deadline, "the condition did not hold in time"
         await asyncio.sleep(0.005)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Return once ``condition()`` holds (AssertionError after ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not hold in time"
+        time.sleep(0.005)
 
 
 def young(obj: object) -> bool:
@@ -111,3 +123,77 @@ def test_nothing_is_planned_while_the_collector_is_disabled() -> None:
         assert not tidier.looking
 
     asyncio.run(main())
+
+
+def test_the_count_starts_again_after_the_collectors_own_full_pass(
+    passes, no_young_passes_of_its_own,
+) -> None:
+    async def main() -> None:
+        tidier = Tidier(asyncio.get_running_loop(), interval=0.01, full_after=3)
+        tidier.worked(made=2)
+        await until(lambda: not tidier.looking)
+        gc.collect()  # the collector's own full pass: the two calls before it are tidied already
+        del passes[:]
+        tidier.worked(made=1)
+        await until(lambda: not tidier.looking)
+
+    asyncio.run(main())
+    assert passes and all(generation < 2 for generation, _ in passes)  # young passes, no full one
+
+
+# --------------------------------------------------------------------------------------------------
+# A running simulator tells its Tidier about each call and gather it makes
+
+
+@pytest.fixture
+def tidiers(monkeypatch: pytest.MonkeyPatch) -> list[Tidier]:
+    """The Tidier of each simulator started in the test: quick looks, and a full pass after two calls
+    and gathers."""
+    made: list[Tidier] = []
+
+    def tidier(loop: asyncio.AbstractEventLoop) -> Tidier:
+        made.append(Tidier(loop, interval=0.01, full_after=2))
+        return made[-1]
+
+    monkeypatch.setattr(state, "Tidier", tidier)
+    return made
+
+
+def simulator_full_passes(passes: list[tuple[int, str]]) -> int:
+    return sum(1 for generation, thread in passes if generation == 2 and thread == "catapult-simulator")
+
+
+def test_a_call_and_a_gather_of_the_simulator_earn_a_full_pass(
+    tidiers, passes, no_young_passes_of_its_own, collector,
+) -> None:
+    with Simulator(speed=50) as sim:
+        api = Api(sim)
+        (tidier,) = tidiers
+        # given a call (one made), its answer tidied while the simulator falls quiet: not enough yet
+        call_id = api.answered_call(collector)
+        wait_until(lambda: not tidier.looking)
+        assert simulator_full_passes(passes) == 0
+        # when it makes a gather (the second)
+        assert api.gather(call_id, {"maxDigits": "1", "interDigitTimeout": "30"}).status_code == 201
+        # then the next quiet moment gets the full pass, on the simulator's thread
+        wait_until(lambda: simulator_full_passes(passes) == 1)
+        api.http.close()
+
+
+def test_the_collectors_own_full_pass_starts_the_simulators_count_again(
+    tidiers, passes, no_young_passes_of_its_own, collector,
+) -> None:
+    with Simulator(speed=50) as sim:
+        api = Api(sim)
+        (tidier,) = tidiers
+        call_id = api.answered_call(collector)
+        wait_until(lambda: not tidier.looking)
+        # given the collector's own full pass after the call
+        gc.collect()
+        # when the simulator makes a gather and falls quiet
+        assert api.gather(call_id, {"maxDigits": "1", "interDigitTimeout": "30"}).status_code == 201
+        assert tidier.looking
+        wait_until(lambda: not tidier.looking)
+        # then one thing made since that pass earns no full pass of its own
+        assert simulator_full_passes(passes) == 0
+        api.http.close()

@@ -373,6 +373,11 @@ def test_the_session_panel_shows_the_sessions_own_summary(session):
     panel = SessionPanel(session)
     for label, value in rows.items():
         assert label in panel.info.value and html.escape(value) in panel.info.value
+    # the panel itself never shows the secret path, nor its token alone (the masked receiver and callback
+    # URLs above are the same text, so their being there says nothing of what else is)
+    token = session.receiver.path.rsplit("/", 1)[-1]
+    assert len(token) >= 16 and token not in panel.info.value
+    assert session.receiver.path not in panel.info.value
     panel.close()
 
 

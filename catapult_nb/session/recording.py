@@ -9,7 +9,8 @@ Every request the session's client and virtual phone send is recorded with when 
 from the session's start) and how many callbacks had arrived by then. Playing back sends the same
 requests in order, each once the callbacks that preceded it have arrived again and after the same gap, with
 the new calls' and gathers' ids in place of the old ones and the new receiver's URL in place of the old
-one. Reads (GET) are not sent again. The outcome is compared callback by callback, per call.
+one. Reads (GET) are not sent again. The outcome is compared callback by callback, per call, and request by
+request: each request sent again (a refused one too) must be answered with the status it was answered then.
 
 The file is JSON: ``{"format": "catapult_nb-recording", "version": 1, ...}``. The receiver's secret URL is
 never written (a placeholder stands for it), nor any URL's password.
@@ -27,7 +28,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,7 @@ MAX_SECONDS = 4 * 3600
 _METHODS = "GET, POST, PUT, DELETE"
 _ID = re.compile(r"\b(?:c|gtr)-[a-z2-7]{23}\b")
 _USER_PATH = re.compile(r"^/v1/users/[^/]+")
+_REQUEST_COLUMNS = ["n", "method", "path", "recorded", "replayed", "same"]
 
 
 class RecordingError(Error, ValueError):
@@ -298,7 +300,8 @@ def rerun(
     speed: float | None = None,
     timeout: float = 30.0,
 ) -> RecordingDiff:
-    """Run a recording again against a fresh simulator and compare the callbacks with the recorded ones.
+    """Run a recording again against a fresh simulator and compare the callbacks and the answers to the
+    requests with the recorded ones.
 
     :meth:`Session.rerun_recording <catapult_nb.session.Session.rerun_recording>` is the way in; the
     session stands on this module, so it hands over how to open the fresh simulated session.
@@ -317,8 +320,9 @@ def rerun(
         http.trust_env = False  # the simulator is on this machine: no proxy from the environment
         recorder = session.recorder
         ids: dict[str, str] = {}
+        answered: dict[int, int] = {}  # the status of each request sent again, by its place in the recording
         previous = 0.0
-        for request in data["requests"]:
+        for index, request in enumerate(data["requests"]):
             if request.get("method") == "GET":
                 continue
             after = int(request.get("after") or 0)
@@ -328,12 +332,13 @@ def rerun(
             if gap > 0:
                 time.sleep(gap / speed)  # the recorded pace between the caller's and the app's actions
             previous = float(request.get("t", 0.0))
-            _send(session, http, request, ids)
+            answered[index] = _send(session, http, request, ids)
         recorder.wait_callbacks(len(data["callbacks"]), timeout)
         simulator.wait_idle(timeout)
         replayed = [c["payload"] for c in recorder.to_dict()["callbacks"]]
     recorded = [c.get("payload", {}) for c in data["callbacks"]]
-    return RecordingDiff.compare(os.fspath(path), recorded, replayed, ids)
+    sent = [(r, answered.get(index)) for index, r in enumerate(data["requests"]) if r.get("method") != "GET"]
+    return RecordingDiff.compare(os.fspath(path), recorded, replayed, ids, sent)
 
 
 def _simulator(session: Session) -> Simulator:
@@ -342,7 +347,8 @@ def _simulator(session: Session) -> Simulator:
     return session.simulator
 
 
-def _send(session: Session, http: requests.Session, request: dict[str, Any], ids: dict[str, str]) -> None:
+def _send(session: Session, http: requests.Session, request: dict[str, Any], ids: dict[str, str]) -> int:
+    """Send a recorded request again, noting the ids it creates; returns the status it was answered with."""
     path = _ID.sub(lambda m: ids.get(m.group(0), m.group(0)), str(request.get("path", "")))
     body = _substituted(request.get("body"), ids, session.callback_url)
     if path.startswith("/_sim/"):
@@ -358,6 +364,7 @@ def _send(session: Session, http: requests.Session, request: dict[str, Any], ids
             created = response.json().get("callId")
     if request.get("created") and created:
         ids[str(request["created"])] = created
+    return response.status_code
 
 
 def _substituted(value: Any, ids: dict[str, str], callback_url: str) -> Any:
@@ -394,14 +401,19 @@ def outcome(payload: dict[str, Any]) -> str:
 
 @dataclass
 class RecordingDiff:
-    """The recorded and the replayed callbacks side by side, call by call (calls numbered in order)."""
+    """The recorded and the replayed callbacks side by side, call by call (calls numbered in order), and
+    the statuses each request sent again was answered with then and now (``requests``)."""
 
     path: str
     frame: pd.DataFrame  # call, n, recorded, replayed, same
+    #: n, method, path (as recorded), recorded and replayed status (None: not sent again), same
+    requests: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=_REQUEST_COLUMNS, dtype=object))
 
     @classmethod
     def compare(
-        cls, path: str, recorded: list[dict[str, Any]], replayed: list[dict[str, Any]], ids: dict[str, str]
+        cls, path: str, recorded: list[dict[str, Any]], replayed: list[dict[str, Any]], ids: dict[str, str],
+        sent: list[tuple[dict[str, Any], int | None]] | None = None,
     ) -> RecordingDiff:
         old_calls = _by_call(recorded)
         new_calls = _by_call(replayed)
@@ -418,12 +430,19 @@ class RecordingDiff:
                 rows.append({"call": f"call {number} (new)", "n": n + 1, "recorded": None,
                              "replayed": outcome(event), "same": False})
         frame = pd.DataFrame(rows, columns=["call", "n", "recorded", "replayed", "same"])
-        return cls(path, frame)
+        answers = pd.DataFrame(
+            [{"n": n, "method": r.get("method"), "path": r.get("path"), "recorded": r.get("status"),
+              "replayed": status, "same": r.get("status") == status}
+             for n, (r, status) in enumerate(sent or [], 1)],
+            columns=_REQUEST_COLUMNS, dtype=object,  # a request not sent again has no status: None, not NaN
+        )
+        answers["same"] = answers["same"].astype(bool)
+        return cls(path, frame, answers)
 
     @property
     def same(self) -> bool:
-        """True when every callback came back the same."""
-        return bool(self.frame["same"].all())
+        """True when every callback came back the same and every request was answered as it was."""
+        return bool(self.frame["same"].all()) and bool(self.requests["same"].all())
 
     @property
     def differences(self) -> pd.DataFrame:
@@ -433,6 +452,13 @@ class RecordingDiff:
         total = len(self.frame)
         if self.same:
             return f"RecordingDiff({self.path!r}: {total} callbacks, all the same)"
+        if self.frame["same"].all():
+            first = self.requests[~self.requests["same"]].iloc[0]
+            return (
+                f"RecordingDiff({self.path!r}: {total} callbacks the same, but request #{first['n']} "
+                f"({first['method']} {first['path']}) was answered {first['recorded']} when recorded and "
+                f"{'not sent' if first['replayed'] is None else first['replayed']} now)"
+            )
         first = self.differences.iloc[0]
         return (
             f"RecordingDiff({self.path!r}: {len(self.differences)} of {total} callbacks differ; first: "
