@@ -351,10 +351,10 @@ def test_a_url_password_in_a_delivery_error_is_masked_everywhere(api, simulator,
     caplog.set_level(logging.INFO, logger="catapult_nb.simulator.delivery")
     call_id = api.create_call(f"http://user:{password}@127.0.0.1:9/cb")
     deadline = time.monotonic() + 10
-    while not (records := simulator.phone.deliveries(call_id)) and time.monotonic() < deadline:
+    while not (records := simulator.phone.deliveries(call_id).rows()) and time.monotonic() < deadline:
         simulator.wait_idle()  # the answer callback is queued once the call is answered
     simulator.wait_idle()
-    records = simulator.phone.deliveries(call_id)
+    records = simulator.phone.deliveries(call_id).rows()
     assert records and all(record["error"] for record in records)
     assert "cannot send to http://user:***@127.0.0.1:9/cb" in records[0]["error"]
     assert password not in json.dumps(records, default=str) + caplog.text

@@ -436,7 +436,7 @@ def test_a_failing_webhook_is_tried_at_its_fallback_then_is_a_callback_error(v2,
     disconnect = collector.wait_for_event("disconnect", call_id)
     assert disconnect["cause"] == "callback-error"
     assert "answer webhook" in disconnect["errorMessage"] and "HTTP 503" in disconnect["errorMessage"]
-    attempts = [(d["url"].rsplit("/", 1)[1], d["status"]) for d in sim.phone.deliveries(call_id)]
+    attempts = [(d["url"].rsplit("/", 1)[1], d["status"]) for d in sim.phone.deliveries(call_id).rows()]
     assert attempts == [("answer", 500), ("fallback", 503), ("disconnect", 200)]
 
 
@@ -497,7 +497,7 @@ def test_an_incoming_call_rings_a_v2_app_with_initiate(v2, collector, sim):
     disconnect = collector.wait_for_event("disconnect", call_id)  # to the application URL by default
     assert disconnect["cause"] == "hangup" and disconnect["answerTime"]
     assert v2.state(call_id)["direction"] == "inbound"
-    assert [d["eventType"] for d in sim.phone.deliveries(call_id)] == ["initiate", "disconnect"]
+    assert list(sim.phone.deliveries(call_id)["eventType"]) == ["initiate", "disconnect"]
 
 
 def test_a_transfer_bridges_the_called_party_and_completes_when_it_hangs_up(v2, collector, sim):

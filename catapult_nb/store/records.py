@@ -44,6 +44,12 @@ class RecordFrame(pd.DataFrame):
             stacklevel=3,
         )
 
+    def __repr__(self) -> str:  # pandas' own formatting iterates the frame for its columns
+        return repr(pd.DataFrame(self))
+
+    def _repr_html_(self) -> str | None:
+        return pd.DataFrame(self)._repr_html_()
+
     def rows(self) -> list[dict[str, Any]]:
         """The rows as dicts, oldest first (missing values are None)."""
         frame = self.astype(object).where(self.notna(), None)
