@@ -389,7 +389,7 @@ def test_real_outcomes_notebook_imports_the_shipped_log_and_lists_its_bad_lines(
     assert "the same report as the store's: True" in text and "the same gather table: True" in text
     assert "47,285 events before, 47,285 after" in text
     # the headline table: rates as percentages, and its empty column left out with the reason
-    headline = cell_text(nb, "by_set = analysis.timeout_rate_by_options")
+    headline = cell_text(nb, "by_set = analysis.outcomes_by_options")
     assert "%</td>" in headline and "<th>medianTimeToFirstKey</th>" not in headline
     assert "Left out, empty in every row: medianTimeToFirstKey" in headline and "suppressDtmf" in headline
     # reasons, hours, typing times, a call's timeline, the fit's observed against fitted
