@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from catapult_nb.errors import Error
 from catapult_nb.options import (
     DTMF_KEYS,
     OPTION_FIELDS,
@@ -48,7 +49,7 @@ DIALECTS = (("v1 REST", "v1"), ("v2 BXML", "v2"))
 _PREVIEW_TITLES = {"v1": "JSON", "v2": "BXML"}
 
 
-class _OtherDialect(RuntimeError):
+class _OtherDialect(Error, RuntimeError):
     """The form is set to one dialect and the call speaks the other: nothing was sent."""
 
 
