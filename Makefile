@@ -57,8 +57,8 @@ $(CHROMIUM):
 	fi
 
 # `make test` is the whole suite, the slowest tests listed at the end; `make test-quick` leaves out the
-# tests marked slow (notebooks, browsers, hostile-HTTP storms): the unit and real-socket tests, in about
-# two minutes, and no browser needed. Both install the v2 SDK the v2 judge runs (build/sdk-v2).
+# tests marked slow (notebooks, browsers, hostile-HTTP storms): the unit and real-socket tests (about 90 s
+# of CPU), and no browser needed. Both install the v2 SDK the v2 judge runs (build/sdk-v2).
 test: $(STAMP) $(SDK_V2_STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -p no:cacheprovider --durations=25
 
