@@ -253,16 +253,7 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 async def create_call(request: web.Request) -> web.Response:
     fields = check_fields(await _body(request), CREATE_FIELDS, ("to", "from", "applicationId", "answerUrl"))
     runtime = _runtime(request)
-    answer = Hook(
-        url=fields["answerUrl"],
-        method=fields.get("answerMethod", "POST"),
-        fallback_url=fields.get("answerFallbackUrl"),
-        fallback_method=fields.get("answerFallbackMethod", "POST"),
-        username=fields.get("username"),
-        password=fields.get("password"),
-        fallback_username=fields.get("fallbackUsername"),
-        fallback_password=fields.get("fallbackPassword"),
-    )
+    answer = _hook(fields, "answer")
     disconnect = None
     if "disconnectUrl" in fields:
         disconnect = Hook(
@@ -354,16 +345,7 @@ async def update_call(request: web.Request) -> web.Response:
             f"Call {v2.call.id} is not answered yet; it can be redirected once it is",
             callId=v2.call.id,
         )
-    hook = Hook(
-        url=fields["redirectUrl"],
-        method=fields.get("redirectMethod", "POST"),
-        fallback_url=fields.get("redirectFallbackUrl"),
-        fallback_method=fields.get("redirectFallbackMethod", "POST"),
-        username=fields.get("username"),
-        password=fields.get("password"),
-        fallback_username=fields.get("fallbackUsername"),
-        fallback_password=fields.get("fallbackPassword"),
-    )
+    hook = _hook(fields, "redirect")
     v2.redirect(hook, fields.get("tag"))
     return web.Response(status=200)
 
@@ -433,3 +415,18 @@ async def incoming(request: web.Request, body: dict[str, Any]) -> web.Response:
 
 def is_v2(call: SimCall) -> bool:
     return driver_of(call) is not None
+
+
+def _hook(fields: dict[str, Any], prefix: str) -> Hook:
+    """Where a webhook goes, from a request body's ``{prefix}Url``, ``{prefix}Method``, fallbacks and
+    credentials (``answer`` on create, ``redirect`` on update)."""
+    return Hook(
+        url=fields[f"{prefix}Url"],
+        method=fields.get(f"{prefix}Method", "POST"),
+        fallback_url=fields.get(f"{prefix}FallbackUrl"),
+        fallback_method=fields.get(f"{prefix}FallbackMethod", "POST"),
+        username=fields.get("username"),
+        password=fields.get("password"),
+        fallback_username=fields.get("fallbackUsername"),
+        fallback_password=fields.get("fallbackPassword"),
+    )
