@@ -57,13 +57,13 @@ $(CHROMIUM):
 	fi
 
 # `make test` is the whole suite, the slowest tests listed at the end; `make test-quick` leaves out the
-# tests marked slow (notebooks, browsers, hostile-HTTP storms): the unit and real-socket tests (about 90 s
-# of CPU), and no browser needed. Both install the v2 SDK the v2 judge runs (build/sdk-v2).
+# tests marked slow (notebooks, browsers, hostile-HTTP storms): the unit and real-socket tests, no browser
+# needed, in four pytest-xdist workers (they mostly wait on timers and sockets, so four share two cores). Both install the v2 SDK the v2 judge runs (build/sdk-v2).
 test: $(STAMP) $(SDK_V2_STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -p no:cacheprovider --durations=25
 
 test-quick: $(STAMP) $(SDK_V2_STAMP)
-	$(BIN)/python -m pytest -p no:cacheprovider -m "not slow" --durations=10
+	$(BIN)/python -m pytest -p no:cacheprovider -m "not slow" -n 4 --durations=10
 
 demo: $(NOTEBOOKS_STAMP)
 	@$(BIN)/catapult-nb demo

@@ -53,7 +53,7 @@ def test_v2_calls_on_the_simulator_give_the_gather_table_their_v1_reasons(catapu
 
         frame = store.to_dataframe()
         table = analysis.gather_table(store)
-        sent = v2.events()
+        sent = v2.events.rows()
 
     assert (frame["dialect"] == "v2").all() and frame["time"].notna().all()
     assert len(frame) == len(sent)  # each webhook stored once

@@ -13,7 +13,7 @@ import pytest
 
 from .lab import NOTEBOOKS_DIR, LabPage, LabServer
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 NOTEBOOK = "05_call_flows.ipynb"
 STEP = 30
