@@ -102,6 +102,30 @@ def test_a_migration_is_sent_as_it_is_and_a_hang_up_reads_as_hung_up(session):
     assert result.event["eventType"] == "disconnect"
 
 
+def test_the_sessions_gather_table_has_one_row_per_gather_as_wait_read_it(session):
+    """Each ``call.gather`` is recorded as the ``<Gather>`` the call fetched: its webhook joins it in
+    ``session.gather_table()`` (one row, under the gather's id, with its options), and the table's derived
+    reason and duration are the ones ``gather.wait()`` gave; a hang-up is a row too."""
+    call = session.call("+15551234567")
+    typed = call.gather({"maxDigits": "3", "interDigitTimeout": "2", "prompt": {"sentence": "Enter"}})
+    session.phone.press(call, "123")  # three keys of three: max-digits, which the webhook does not say
+    typed_result = typed.wait()
+    silent = call.gather(max_digits=4, inter_digit_timeout=30)
+    session.phone.hang_up(call)
+    silent_result = silent.wait()
+
+    table = session.gather_table()
+    assert table.index.is_unique
+    rows = table.loc[[typed.id, silent.id]]
+    assert rows["reason"].tolist() == [typed_result.reason, silent_result.reason] == ["max-digits", "hung-up"]
+    assert rows["maxDigits"].tolist() == [3, 4] and rows.loc[typed.id, "prompt.sentence"] == "Enter"
+    assert rows["reasonDerived"].all() and (rows["dialect"] == "v2").all()
+    assert rows.loc[typed.id, "duration"] == pytest.approx(typed_result.duration)
+    assert rows.loc[typed.id, "digits"] == "123"
+    stored = session.gathers().set_index("gatherId").loc[typed.id, "options"]
+    assert session.receiver.path not in str(stored) and stored["gatherUrl"]  # the secret path masked
+
+
 def test_a_call_that_is_not_answered_says_why(session):
     with pytest.raises(SessionError, match=r"not answered \(busy\)"):
         session.call("+15551230002")

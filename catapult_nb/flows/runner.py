@@ -176,7 +176,8 @@ class FlowRun:
             if not self._moved.wait_for(lambda: reached() or self.done, timeout) or not reached():
                 raise TimeoutError(
                     f"flow {self.flow.name!r} did not reach step {name!r} (visit {visit}) within "
-                    f"{timeout:g} s; it is {self.outcome or 'at ' + repr(self._step)}, path "
+                    f"{timeout:g} s; it is {self.outcome or 'at ' + repr(self._step)}"
+                    f"{' (' + self.reason + ')' if self.done and self.reason else ''}, path "
                     f"{' → '.join(self.path) or '(none)'}"
                 )
         if self.call is not None:  # on v2 a step's document reaches the call after its handler returns

@@ -101,6 +101,10 @@ class Gather:
     def session(self) -> Session:
         return self.call.session
 
+    def recorded_options(self) -> dict[str, Any]:
+        """The options as the store keeps them (:meth:`Session.record_gather`): v1's wire dict."""
+        return self.options.to_wire()
+
     def default_timeout(self) -> float:
         """Wall seconds within which the gather must end whatever the caller does, plus slack."""
         # measure: a file the simulator cannot fetch plays for 0 s there, so 0 s here too

@@ -494,7 +494,7 @@ class Session:
         :func:`~catapult_nb.analysis.gather_table` knows what was asked) and the listeners
         (:meth:`add_listener`) hear of it. :meth:`Call.gather` calls it."""
         self.store.record_gather(
-            gather.id, gather.call.id, gather.options.to_wire(), gather.created_time, session=self.label
+            gather.id, gather.call.id, gather.recorded_options(), gather.created_time, session=self.label
         )
         self._notify()
 

@@ -45,8 +45,10 @@ from catapult_nb.gather_port import Migration, v1_reason
 from catapult_nb.gather_port import gather as kept_port
 from catapult_nb.gather_port import naive as naive_port
 from catapult_nb.options import GatherOptions
+from catapult_nb.redact import redact_url
 from catapult_nb.session.calls import Call, Gather, GatherResult, SessionError
 from catapult_nb.simulator.v2_webhooks import ANSWERED_WITH_BXML
+from catapult_nb.store.bxml import gathers_in
 
 if TYPE_CHECKING:
     from catapult_nb.session.session import Session
@@ -117,6 +119,14 @@ class V2Gather(Gather):
     def bxml(self) -> str:
         """The document the call fetched."""
         return self.migration.bxml
+
+    def recorded_options(self) -> dict[str, Any]:
+        """The ``<Gather>`` as the store keeps a served one (``EventStore.record_bxml``), so the gather
+        table reads this gather's webhook with its options; the receiver's secret path masked."""
+        options = gathers_in(self.migration.bxml)[0]
+        if options.get("gatherUrl"):
+            options["gatherUrl"] = redact_url(str(options["gatherUrl"]))
+        return options
 
     def wait(self, timeout: float | None = None) -> V2GatherResult:
         """Wait for the ``gather`` webhook (or the call's ``disconnect``) and return how it ended.
@@ -217,6 +227,8 @@ class V2Call(Call):
         gather = V2Gather(self, gather_id, migration.options, migration)
         self.gathers.append(gather)
         self.send(migration.bxml, key=gather_id)
+        served = self.fetched_at.get(gather_id)  # the served time: what the gather table matches on
+        gather.created_time = served.isoformat().replace("+00:00", "Z") if served is not None else None
         self.session.record_gather(gather)
         return gather
 
