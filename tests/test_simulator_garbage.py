@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from conftest import Api
+from waiting import wait_until
 
 from catapult_nb.simulator import Simulator, state
 from catapult_nb.simulator.garbage import Tidier
@@ -50,14 +50,6 @@ async def until(condition, timeout: float = 10.0) -> None:
     while not condition():
         assert loop.time() < deadline, "the condition did not hold in time"
         await asyncio.sleep(0.005)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Return once ``condition()`` holds (AssertionError after ``timeout`` seconds)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the condition did not hold in time"
-        time.sleep(0.005)
 
 
 def young(obj: object) -> bool:

@@ -7,8 +7,6 @@ estimate so that API times can be checked exactly.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 from conftest import CALL_ID, FROM, ISO_MS, TO
+from waiting import wait_until
 
 from catapult_nb.simulator import Simulator
 from catapult_nb.simulator.phone import PhoneError, VirtualPhone
@@ -63,17 +62,6 @@ def v2(sim: Simulator) -> Iterator[V2]:
     finally:
         client.http.close()
         client.phone.close()
-
-
-def wait_until(found: Any, timeout: float = 5.0) -> Any:
-    """Ask ``found()`` until it gives something truthy (AssertionError after ``timeout`` seconds)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = found()
-        if value:
-            return value
-        threading.Event().wait(0.02)  # the simulator changes state on its own thread; ask again soon
-    raise AssertionError(f"nothing found within {timeout} s")
 
 
 def seconds(later: str, earlier: str) -> float:
