@@ -232,7 +232,7 @@ class CatapultClient:
     def get_gather(self, call_id: str, gather_id: str) -> dict[str, Any]:
         """The gather as the API shows it: ``id``, ``state``, ``reason``, ``digits``, times, ``call``."""
         path = f"{self._call_path(call_id)}/gather/{_segment('gather_id', gather_id)}"
-        return self._json(self._request("GET", path, retry=True), "GET", path)
+        return self._json_object(self._request("GET", path, retry=True), "GET", path)
 
     def stop_gather(self, call_id: str, gather_id: str) -> None:
         """Stop a running gather (``{"state": "completed"}``); stopping a finished one changes nothing."""
@@ -257,18 +257,15 @@ class CatapultClient:
         """The call's representation: ``state``, ``from``, ``to``, times, callback settings, … as a
         :class:`CallResource` (a dict whose reprs mask the callback URLs' credentials)."""
         path = self._call_path(call_id)
-        body = self._json(self._request("GET", path, retry=True), "GET", path)
-        return CallResource(body) if isinstance(body, dict) else body
+        return CallResource(self._json_object(self._request("GET", path, retry=True), "GET", path))
 
     def list_calls(self, **query: Any) -> list[CallResource]:
         """Calls of this user, newest first, as :class:`CallResource`; ``query`` filters with Python
         names (``from_``, ``to``, ``bridge_id``, ``conference_id``, ``page``, ``size``, ``sort_order``)."""
         params = {k: v for k, v in _wire_fields(query).items() if v is not None}
         path = self._user_path("/calls")
-        body = self._json(self._request("GET", path, params=params, retry=True), "GET", path)
-        if not isinstance(body, list):
-            return body
-        return [CallResource(item) if isinstance(item, dict) else item for item in body]
+        body = self._json_objects(self._request("GET", path, params=params, retry=True), "GET", path)
+        return [CallResource(item) for item in body]
 
     def answer_call(self, call_id: str) -> None:
         """Answer an incoming call (``{"state": "active"}``)."""
@@ -331,7 +328,7 @@ class CatapultClient:
     def get_call_events(self, call_id: str) -> list[dict[str, Any]]:
         """The call's event log: ``[{"id", "time", "name", "data"?}, …]``."""
         path = f"{self._call_path(call_id)}/events"
-        return self._json(self._request("GET", path, retry=True), "GET", path)
+        return self._json_objects(self._request("GET", path, retry=True), "GET", path)
 
     # -- plumbing ------------------------------------------------------------------------------------
 
@@ -442,6 +439,33 @@ class CatapultClient:
                 hint="Check that the base URL points at a Catapult v1 API",
             ) from None
 
+    def _json_object(self, response: requests.Response, method: str, path: str) -> dict[str, Any]:
+        body = self._json(response, method, path)
+        if not isinstance(body, dict):
+            raise self._shape_error(response, method, path, "a JSON object", f"a JSON {_json_kind(body)}")
+        return body
+
+    def _json_objects(self, response: requests.Response, method: str, path: str) -> list[dict[str, Any]]:
+        body = self._json(response, method, path)
+        if not isinstance(body, list):
+            got = f"a JSON {_json_kind(body)}"
+        else:
+            odd = [item for item in body if not isinstance(item, dict)]
+            if not odd:
+                return body
+            got = f"an array holding a JSON {_json_kind(odd[0])}"
+        raise self._shape_error(response, method, path, "a JSON array of objects", got)
+
+    @staticmethod
+    def _shape_error(response: requests.Response, method: str, path: str, expected: str,
+                     got: str) -> CatapultError:
+        # names the body's type only: a wrong-shaped answer may still carry values not meant for output
+        return CatapultError(
+            f"expected {expected}, got {got}",
+            status=response.status_code, method=method, path="/v1" + path,
+            hint="Check that the base URL points at a Catapult v1 API",
+        )
+
     def _created_id(self, response: requests.Response, method: str, path: str) -> str:
         location = response.headers.get("Location", "")
         new_id = unquote(urlsplit(location).path.rstrip("/").rsplit("/", 1)[-1]) if location else ""
@@ -456,6 +480,21 @@ class CatapultClient:
 
 
 # --------------------------------------------------------------------------------------------------
+
+
+def _json_kind(value: object) -> str:
+    """JSON's name for a parsed value's type (``object``, ``array``, ``string``, …)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    return "string" if isinstance(value, str) else type(value).__name__
 
 
 class _BasicAuth(AuthBase):

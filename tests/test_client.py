@@ -165,6 +165,20 @@ def test_a_success_that_is_not_json_is_an_error(api, client):
         client.get_gather(CALL, GATHER)
 
 
+def test_json_of_the_wrong_shape_is_an_error_that_names_its_type(api, client):
+    api.expect_request(f"{CALL_PATH}/gather/{GATHER}").respond_with_json(["secret-ish"])
+    with pytest.raises(CatapultError, match=r"expected a JSON object, got a JSON array") as info:
+        client.get_gather(CALL, GATHER)
+    assert "secret-ish" not in str(info.value)
+    api.expect_request(f"{CALL_PATH}/events").respond_with_json([{"id": "e-1"}, "x"])
+    with pytest.raises(CatapultError, match=r"expected a JSON array of objects, got an array holding a "
+                                            r"JSON string"):
+        client.get_call_events(CALL)
+    api.expect_request(f"/v1/users/{USER}/calls").respond_with_json({"calls": []})
+    with pytest.raises(CatapultError, match=r"expected a JSON array of objects, got a JSON object"):
+        client.list_calls()
+
+
 @pytest.mark.parametrize("bad", ["", "   ", None, 42])
 def test_ids_must_be_non_empty_strings(client, bad):
     with pytest.raises(ValueError, match="call_id must be a non-empty id such as 'c-…'"):
