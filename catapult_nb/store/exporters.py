@@ -53,7 +53,7 @@ def _finish(out: IO[bytes], owned: bool, path: str | os.PathLike[str] | None) ->
     if owned:
         out.close()
         return Path(path)  # type: ignore[arg-type]
-    return out.getvalue()  # type: ignore[attr-defined]
+    return cast(io.BytesIO, out).getvalue()  # not owned: the BytesIO that _sink made
 
 
 def gather_records(store: EventStore, filters: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -105,12 +105,12 @@ class StoreReader:
     # -- reading -----------------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return self._read_one("SELECT count(*) FROM events")
+        return int(self._read_one("SELECT count(*) FROM events"))
 
     @property
     def last_id(self) -> int:
         """The id of the newest stored event (0 when empty): pass it as ``since=`` to wait for newer ones."""
-        return self._read_one("SELECT coalesce(max(id), 0) FROM events")
+        return int(self._read_one("SELECT coalesce(max(id), 0) FROM events"))
 
     def _read_one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
         with self._read_lock:
@@ -391,7 +391,8 @@ def _has_text(codes: np.ndarray, strings: pa.LargeStringArray, value: str) -> np
     if len(codes) * 8 < len(strings):  # a few rows (a wait's): look at their strings, not the whole table
         found = pc.equal(strings.take(codes.astype(np.intp)), value).fill_null(False)
         return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
-    return codes == pc.index(strings, value).as_py()  # -1 (no such string) matches nothing
+    # -1 (no such string) matches nothing
+    return np.asarray(codes == pc.index(strings, value).as_py(), dtype=bool)
 
 
 def _extend_strings(conn: sqlite3.Connection, strings: pa.LargeStringArray) -> pa.LargeStringArray:

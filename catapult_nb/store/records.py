@@ -48,12 +48,16 @@ class RecordFrame(pd.DataFrame):
         return repr(pd.DataFrame(self))
 
     def _repr_html_(self) -> str | None:
-        return pd.DataFrame(self)._repr_html_()
+        # pandas-stubs leave the notebook hook out (an attribute read there is a column), hence Any
+        frame: Any = pd.DataFrame(self)
+        html: str | None = frame._repr_html_()
+        return html
 
     def rows(self) -> list[dict[str, Any]]:
         """The rows as dicts, oldest first (missing values are None)."""
         frame = self.astype(object).where(self.notna(), None)
-        return [dict(row) for row in pd.DataFrame(frame).to_dict("records")]
+        return [{str(key): value for key, value in row.items()}
+                for row in pd.DataFrame(frame).to_dict("records")]
 
     def __iter__(self) -> Iterator[Any]:
         self._warn("iterate .rows() (or .itertuples()) for the rows")
