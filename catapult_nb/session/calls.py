@@ -25,6 +25,7 @@ from catapult_nb.prompts.timing import measure
 from catapult_nb.redact import redact
 
 if TYPE_CHECKING:
+    from catapult_nb.client import CatapultClient
     from catapult_nb.session.session import Session
     from catapult_nb.simulator.phone import VirtualPhone
     from catapult_nb.store.records import RecordFrame
@@ -169,7 +170,8 @@ class Gather:
 
     def get(self) -> dict[str, Any]:
         """The gather as the API shows it now (state, digits, reason, …)."""
-        return self.session.client.get_gather(self.call.id, self.id)
+        client: CatapultClient = self.session.client  # a v1 gather: the session speaks v1
+        return client.get_gather(self.call.id, self.id)
 
     def __repr__(self) -> str:
         state = self._result.reason if self._result else "waiting"

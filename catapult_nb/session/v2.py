@@ -52,6 +52,7 @@ from catapult_nb.store.bxml import gathers_in
 
 if TYPE_CHECKING:
     from catapult_nb.session.session import Session
+    from catapult_nb.session.v2_client import V2Client
 
 __all__ = ["EMPTY_RESPONSE", "PARK_SECONDS", "BxmlAnswers", "V2Call", "V2Gather", "V2GatherResult", "to_bxml"]
 
@@ -154,7 +155,7 @@ class V2Gather(Gather):
     def _ends(self, event: dict[str, Any]) -> bool:
         payload = event.get("payload", event)
         kind = payload.get("eventType")
-        return (kind == "gather" and payload.get("tag") == self.id) or kind == "disconnect"
+        return bool((kind == "gather" and payload.get("tag") == self.id) or kind == "disconnect")
 
     def _result_of(self, row: Any) -> V2GatherResult:
         event = dict(row["payload"]) if "payload" in row else dict(row)
@@ -173,7 +174,8 @@ class V2Gather(Gather):
 
     def get(self) -> dict[str, Any]:
         """The call as the v2 API shows it (v2 has no gather resource)."""
-        return self.session.client.get_call(self.call.id)
+        client: V2Client = self.session.client
+        return client.get_call(self.call.id)
 
 
 class V2Call(Call):

@@ -115,7 +115,7 @@ def _cell(column: str, value: Any) -> str:
     if value is None or (not isinstance(value, (str, bool)) and pd.isna(value)):
         return "—"
     if column == "started":
-        return value.strftime("%H:%M:%S")
+        return str(value.strftime("%H:%M:%S"))
     if column == "seconds":
         return f"{value:.1f} s"
     if column == "answered":
