@@ -127,7 +127,7 @@ def has_result(spec: GatherSpec, outcome: VectorOutcome) -> np.ndarray:
     """Per caller, whether the gather sent a result: always on v1, not after a hang-up on v2."""
     if spec.rules.hang_up_result:
         return np.ones(len(outcome.reason), dtype=bool)
-    return outcome.reason != _HUNG
+    return np.asarray(outcome.reason != _HUNG, dtype=bool)
 
 
 def digit_strings(keys: np.ndarray, n_digits: np.ndarray) -> np.ndarray:

@@ -59,7 +59,8 @@ def _mix(x: np.ndarray) -> np.ndarray:
     x = x * np.uint64(0xBF58476D1CE4E5B9)
     x = x ^ (x >> np.uint64(27))
     x = x * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+    mixed: np.ndarray = x ^ (x >> np.uint64(31))
+    return mixed
 
 
 def step_key(seed: int, step: str, visit: int) -> int:
@@ -85,7 +86,8 @@ def uniforms(key: int, callers: np.ndarray, columns: Sequence[int] | np.ndarray)
 
 def normals(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Standard normal numbers from pairs of uniforms (Box–Muller)."""
-    return np.sqrt(-2.0 * np.log1p(-a)) * np.cos((2.0 * math.pi) * b)
+    out: np.ndarray = np.sqrt(-2.0 * np.log1p(-a)) * np.cos((2.0 * math.pi) * b)
+    return out
 
 
 def columns(width: int) -> np.ndarray:

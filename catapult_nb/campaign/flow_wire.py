@@ -109,7 +109,8 @@ class FlowWireResult(FlowCampaignResult):
         columns = ["path", "outcome", "retries", "time"]
         mine = self.table.set_index("caller")[columns]
         theirs = other.table.set_index("caller")[columns]
-        both = mine.join(theirs, how="outer", suffixes=("_wire", "_engine")).sort_index()
+        # pandas-stubs 3.1.0 lack join's suffixes (pandas 3.1 deprecates lsuffix/rsuffix for it)
+        both = mine.join(theirs, how="outer", suffixes=("_wire", "_engine")).sort_index()  # type: ignore[call-arg]
         same = pd.Series(True, index=both.index)
         for column in columns[:3]:
             same &= (both[f"{column}_wire"] == both[f"{column}_engine"]).fillna(False)

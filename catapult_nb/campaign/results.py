@@ -74,7 +74,8 @@ class CampaignResult:
         """
         mine = self.table.set_index("caller")[["reason", "digits"]].astype("string")
         theirs = other.table.set_index("caller")[["reason", "digits"]].astype("string")
-        both = mine.join(theirs, how="outer", suffixes=("_self", "_other")).sort_index()
+        # pandas-stubs 3.1.0 lack join's suffixes (pandas 3.1 deprecates lsuffix/rsuffix for it)
+        both = mine.join(theirs, how="outer", suffixes=("_self", "_other")).sort_index()  # type: ignore[call-arg]
         both["agrees"] = ((both["reason_self"] == both["reason_other"])
                           & (both["digits_self"] == both["digits_other"])).fillna(False).astype(bool)
         return both
@@ -231,14 +232,14 @@ def engine_result(options: GatherOptions, callers: CallerMix, label: str, seed: 
     return CampaignResult(events, gathers, options, label, seed, mode)
 
 
-def _constant(value: str, n: int) -> pd.Categorical:
+def _constant(value: str, n: int) -> pd.Categorical[str]:
     return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=pd.Index([value]))
 
 
 class _GatherPayloads:
     """The payloads of a campaign's gather events, spelled out from the frame's columns when looked at."""
 
-    def __init__(self, reasons: pd.Categorical, digits: np.ndarray, call_ids: np.ndarray,
+    def __init__(self, reasons: pd.Categorical[str], digits: np.ndarray, call_ids: np.ndarray,
                  gather_ids: np.ndarray, tag: str | None) -> None:
         self._columns = (reasons, digits, call_ids, gather_ids)
         self._tag = tag
@@ -283,7 +284,8 @@ def _gathers_frame(options: GatherOptions, label: str, call_ids: np.ndarray, gat
     wire = options.to_wire(as_strings=False)
     frame = pd.DataFrame({"gatherId": pd.array(gather_ids, dtype="string"),
                           "callId": pd.array(call_ids, dtype="string"), "createdTime": created})
-    frame["options"] = [wire] * n  # one shared dict: the same options for every caller
+    # one shared dict: the same options for every caller
+    frame["options"] = pd.Series([wire] * n, index=frame.index, dtype=object)
     for name, value in flat_wire(wire).items():
         frame[name] = [value] * n
     frame["optionSet"] = _constant(label, n)
