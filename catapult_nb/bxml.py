@@ -64,7 +64,7 @@ def read_bxml(document: str | bytes, roots: tuple[str, ...] | None = None) -> ET
         answer = f"; answer with {_describe(roots)}…" if roots else ""
         raise BxmlError("", "", f"the document is empty{answer}")
     try:
-        root = SafeET.fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        root: ET.Element = SafeET.fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
         raise BxmlError(
             "", "", f"DTDs and entities are not allowed in BXML ({exc.__class__.__name__})"

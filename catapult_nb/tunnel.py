@@ -422,9 +422,9 @@ def _with_basic_auth(policy: Any, credentials: tuple[str, str]) -> dict[str, Any
     rule = {"actions": [{"type": "basic-auth", "config": {"credentials": [":".join(credentials)]}}]}
     if policy is not None and not isinstance(policy, dict):
         raise ValueError("to combine basic_auth with your own traffic_policy, pass the policy as a dict")
-    policy = dict(policy or {})
-    policy["on_http_request"] = [rule, *policy.get("on_http_request", [])]
-    return policy
+    combined: dict[str, Any] = dict(policy or {})
+    combined["on_http_request"] = [rule, *combined.get("on_http_request", [])]
+    return combined
 
 
 def _error_code(text: str | None) -> str | None:

@@ -371,8 +371,8 @@ def check_steps(steps: Any, start: Any) -> dict[str, Step]:
     """
     if not isinstance(steps, Mapping) or not steps:
         raise FlowError("a flow needs a dict of named steps, such as {'menu': Ask(...)}", field="steps")
-    steps = dict(steps)
-    for name, step in steps.items():
+    checked: dict[str, Step] = {}
+    for name, step in dict(steps).items():
         if not isinstance(name, str) or not NAME.match(name):
             raise FlowError(
                 "a step name must be a word (letters, digits, _; not starting with a digit), so that "
@@ -382,20 +382,21 @@ def check_steps(steps: Any, start: Any) -> dict[str, Step]:
             raise FlowError(
                 f"must be Ask, Say, Play, Transfer or Hangup, got {type(step).__name__}", step=name,
             )
-    if not isinstance(start, str) or start not in steps:
+        checked[name] = step
+    if not isinstance(start, str) or start not in checked:
         raise FlowError(
-            f"the start step {start!r} is not one of the steps ({', '.join(steps)})", field="start"
+            f"the start step {start!r} is not one of the steps ({', '.join(checked)})", field="start"
         )
-    for name, step in steps.items():
-        step.check(name, steps)
-    reached = set(_reachable(steps, start))
-    for name in steps:
+    for name, step in checked.items():
+        step.check(name, checked)
+    reached = set(_reachable(checked, start))
+    for name in checked:
         if name not in reached:
             raise FlowError(
                 f"no route, invalid, no_input, exhausted or next leads here from the start step {start!r}",
                 step=name, field="unreachable",
             )
-    return steps
+    return checked
 
 
 def _reachable(steps: Mapping[str, Step], start: str) -> Iterator[str]:

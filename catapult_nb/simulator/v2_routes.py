@@ -53,7 +53,7 @@ def _invalid(name: str, rule: str) -> ApiError:
 Check = Callable[[str, Any], Any]
 
 
-def _string(limit: int = 1024, blank: bool = True) -> Check:
+def _string(limit: int = 1024, blank: bool = True) -> Callable[[str, Any], str]:
     def check(name: str, value: Any) -> str:
         if not isinstance(value, str):
             raise _invalid(name, f"must be a string, got {_kind(value)}")
