@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 DEFAULT_NOTEBOOK = Path("notebooks") / "01_quickstart.ipynb"
 SUMMARY_TAG = "demo-summary"
@@ -46,7 +47,7 @@ def run(notebook: Path = DEFAULT_NOTEBOOK, output_dir: Path = Path("build"), tim
         return 2
     from jupyter_client.manager import KernelManager
 
-    nb = nbformat.read(notebook, as_version=4)
+    nb = cast(Callable[..., Any], nbformat.read)(notebook, as_version=4)  # nbformat has no type hints
     failed: CellExecutionError | None = None
     # The kernel talks over local sockets in a private folder, not unencrypted TCP (which it warns about).
     with tempfile.TemporaryDirectory(prefix="catapult-demo-") as sockets:
@@ -62,7 +63,8 @@ def run(notebook: Path = DEFAULT_NOTEBOOK, output_dir: Path = Path("build"), tim
                 kernel.shutdown_kernel(now=True)
     output_dir.mkdir(parents=True, exist_ok=True)
     html_path = output_dir / (notebook.stem + ".html")
-    body, _ = HTMLExporter().from_notebook_node(nb)
+    exporter = cast(Callable[[], Any], HTMLExporter)()  # nbconvert has no type hints
+    body, _ = exporter.from_notebook_node(nb)
     html_path.write_text(body, encoding="utf-8")
     for cell in nb.cells:
         if SUMMARY_TAG in cell.get("metadata", {}).get("tags", []):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import pathlib
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
@@ -125,7 +125,8 @@ class Flow:
             def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
                 return {MERMAID_MIMETYPE: text, "text/plain": text}
 
-        return _Mermaid(data=text)
+        # IPython's DisplayObject.__init__ has no type hints
+        return cast("Callable[..., DisplayObject]", _Mermaid)(data=text)
 
     def listen(self, step: str, **variables: str) -> Listen | Unheard:
         """Hear what ``step`` says, ``{name}`` filled in: ``flow.listen("confirm", code="12345")``.

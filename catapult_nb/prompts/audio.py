@@ -10,7 +10,9 @@ from __future__ import annotations
 import io
 import struct
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import IO, Any, cast
 
 from catapult_nb.errors import Error
 
@@ -84,8 +86,9 @@ def _mp3(data: bytes) -> AudioInfo:
     from mutagen import MutagenError
     from mutagen.mp3 import MP3
 
+    read_mp3 = cast(Callable[[IO[bytes]], Any], MP3)  # mutagen has no type hints
     try:
-        info = MP3(io.BytesIO(data)).info
+        info = read_mp3(io.BytesIO(data)).info
     except MutagenError as exc:
         raise AudioError(f"not a readable MP3: {exc}") from None
     if info is None or not info.length:
