@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from catapult_nb.receiver.receiver import CallbackReceiver
 from catapult_nb.session.handlers import Dispatcher
@@ -66,14 +66,18 @@ def close_earlier(port: int) -> None:
         earlier.close()
 
 
-def weakly(method: Callable[..., Any]) -> Callable[..., Any]:
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def weakly(method: Callable[_P, _R]) -> Callable[_P, _R | None]:
     """``method`` without keeping its object alive (a no-op once the object is gone), so threads and
     stores that call back into a session never stop it from being garbage-collected."""
     ref = weakref.WeakMethod(method)
 
-    def call(*args: Any) -> Any:
+    def call(*args: _P.args, **kwargs: _P.kwargs) -> _R | None:
         bound = ref()
-        return None if bound is None else bound(*args)
+        return None if bound is None else bound(*args, **kwargs)
 
     return call
 

@@ -22,7 +22,7 @@ import warnings
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import pandas as pd
 
@@ -54,6 +54,8 @@ if TYPE_CHECKING:
     from catapult_nb.simulator import Simulator
 
 __all__ = ["Call", "Gather", "GatherResult", "Session", "SessionError"]
+
+_H = TypeVar("_H", bound=Handler)
 
 # --------------------------------------------------------------------------------------------------
 
@@ -354,7 +356,12 @@ class Session:
 
     # -- event handlers -------------------------------------------------------------------------------
 
-    def on(self, event_type: str, handler: Handler | None = None) -> Callable[..., Any]:
+    @overload
+    def on(self, event_type: str, handler: None = None) -> Callable[[_H], _H]: ...
+    @overload
+    def on(self, event_type: str, handler: _H) -> _H: ...
+
+    def on(self, event_type: str, handler: _H | None = None) -> _H | Callable[[_H], _H]:
         """Call ``handler(call, event)`` for each ``event_type`` callback this session receives.
 
         ``event_type`` is a v1 event name (``answer``, ``gather``, ``speak``, ``hangup``, …) or ``"*"``
