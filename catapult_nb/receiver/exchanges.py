@@ -14,9 +14,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from catapult_nb.redact import redact_path
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["KEEP", "Exchange", "ExchangeLog"]
 
@@ -92,7 +95,7 @@ class ExchangeLog:
             if fn in self._listeners:
                 self._listeners.remove(fn)
 
-    def to_dataframe(self) -> Any:
+    def to_dataframe(self) -> pd.DataFrame:
         """The exchanges as a DataFrame: number, time, method, path, eventType, callId, status, ms."""
         import pandas as pd
 

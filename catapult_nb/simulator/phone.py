@@ -7,7 +7,7 @@ started in another process (``catapult-nb simulator``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -169,8 +169,9 @@ class AsyncVirtualPhone:
 
     async def request(self, method: str, path: str, *, json_body: Any = None,
                       headers: dict[str, str] | None = None, params: dict[str, str] | None = None
-                      ) -> tuple[Any, Any]:
-        """Send one request to the simulator (``path`` below its root); returns the JSON body and headers.
+                      ) -> tuple[Any, Mapping[str, str]]:
+        """Send one request to the simulator (``path`` below its root); returns the JSON body (None when
+        empty) and the response headers.
 
         :raises PhoneError: when the simulator answers 4xx/5xx (with its message) or cannot be reached.
         """
