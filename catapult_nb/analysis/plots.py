@@ -6,7 +6,7 @@ shown twice); a notebook displays a returned figure by itself.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -231,7 +231,7 @@ def _event_color(kind: str) -> str:
     return _EVENT_COLORS.get(kind, "#8c8c8c")
 
 
-def _event_label(row: dict[str, Any]) -> str:
+def _event_label(row: Mapping[Hashable, Any]) -> str:
     def get(name: str) -> str:
         value = row.get(name)
         return "" if is_missing(value) else str(value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, cast
 
 import numpy as np
@@ -61,7 +61,8 @@ class EventSource(Protocol):
     def events(self) -> pd.DataFrame: ...
 
     @property
-    def gathers(self) -> Any: ...  # the gathers frame, or a method that gives it (a store's, a session's)
+    def gathers(self) -> pd.DataFrame | Callable[[], pd.DataFrame]:
+        """The gathers frame, or a method that gives it (a store's, a session's)."""
 
 
 def gather_table(source: pd.DataFrame | EventSource | SqlEvents, gathers: pd.DataFrame | None = None
@@ -369,8 +370,8 @@ def digit_count_distribution(data: pd.DataFrame, *, normalize: bool = False) -> 
     dist.index.name = "digitCount"
     if normalize:
         total = dist.sum()
-        return (dist / total if total else dist.astype(float) * np.nan).rename("share")
-    return dist.rename("gathers")
+        return cast(pd.Series, (dist / total if total else dist.astype(float) * np.nan).rename("share"))
+    return cast(pd.Series, dist.rename("gathers"))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -383,7 +384,7 @@ def as_gather_table(data: Any) -> pd.DataFrame:
     if "eventType" in data.columns:
         return gather_table(data)
     require_columns(data, ("reason", "finished", "completed"), "gather table")
-    return data
+    return cast(pd.DataFrame, data)
 
 
 def require_columns(frame: Any, columns: Iterable[str], what: str) -> None:

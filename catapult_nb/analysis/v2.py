@@ -18,7 +18,7 @@ from what there is:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -187,7 +187,8 @@ def _reasons(table: pd.DataFrame) -> pd.Series:
     limits = table["options"].map(_max_digits)
     keys = pd.DataFrame({"n": digits.str.len().fillna(0).astype(int), "by": ended_by, "max": limits})
     out = pd.Series(pd.NA, index=table.index, dtype="string")
-    for (n, by, limit), rows in keys.loc[reported].groupby(["n", "by", "max"]).groups.items():
+    for key, rows in keys.loc[reported].groupby(["n", "by", "max"]).groups.items():
+        n, by, limit = cast("tuple[int, str, int]", key)
         webhook = {"eventType": "gather", "digits": "0" * n, "terminatingDigit": by}
         out.loc[rows] = v1_reason(webhook, GatherSpec.v2(max_digits=limit)).value
     if isinstance(hung, pd.Series) and hung.any():
