@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from statistics import NormalDist
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -144,11 +144,11 @@ class FittedMix(CallerMix):
         lines = [f"CallerMix fitted to {d.n:,} gathers ({sets}): {shares}"]
         for name in d.names:
             row = est.loc[name]
+            first, gap, hang, code = (cast(float, row.loc[p, "estimate"]) for p in (
+                "first_key_median", "key_gap_median", "hang_up_rate", "code_length"))
             lines.append(
-                f"  {name}: first key {row.loc['first_key_median', 'estimate']:.2f} s after the prompt, "
-                f"{row.loc['key_gap_median', 'estimate']:.2f} s between keys, "
-                f"hangs up {row.loc['hang_up_rate', 'estimate']:.1%}, "
-                f"code of {int(row.loc['code_length', 'estimate'])} digits"
+                f"  {name}: first key {first:.2f} s after the prompt, {gap:.2f} s between keys, "
+                f"hangs up {hang:.1%}, code of {int(code)} digits"
             )
         if unsure:
             lines.append(f"  {unsure} quantities the data cannot pin down: see .report()")

@@ -180,7 +180,7 @@ def _options_of(rows: pd.DataFrame) -> dict[str, Any]:
         return dict(rows["options"].iloc[0])
     columns = [c for c in rows.columns if c in analysis.OPTION_COLUMNS or c.startswith("prompt.")]
     first = rows[columns].iloc[0].to_dict()
-    return nest_wire({k: v for k, v in first.items() if not _missing(v)})
+    return nest_wire({str(k): v for k, v in first.items() if not _missing(v)})
 
 
 def _missing(value: Any) -> bool:

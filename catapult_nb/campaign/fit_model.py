@@ -208,7 +208,8 @@ class Model:
 
     @staticmethod
     def _combo_weights(rates: np.ndarray) -> np.ndarray:
-        return np.prod(np.where(COMBOS == 1, rates, 1 - rates), axis=1)  # (16,)
+        weights: np.ndarray = np.prod(np.where(COMBOS == 1, rates, 1 - rates), axis=1)  # (16,)
+        return weights
 
     def halves(self, theta: np.ndarray, cells: list[list[np.ndarray]]) -> list[np.ndarray]:
         """Per option set, each cell's probability under the mix from each half of the callers: (2, cells)."""
@@ -277,14 +278,16 @@ class Model:
             cross = n * (j[0].T / np.maximum(p, floor)) @ j[1]
             info += (cross + cross.T) / 2
         values, vectors = np.linalg.eigh(info)
-        return (vectors * np.maximum(values, 0.0)) @ vectors.T  # no negative information
+        positive: np.ndarray = (vectors * np.maximum(values, 0.0)) @ vectors.T  # no negative information
+        return positive
 
     def score(self, theta: np.ndarray, probs: list[np.ndarray], jac: list[np.ndarray],
               counts: list[np.ndarray]) -> np.ndarray:
         floor = self.floor()
         grad = sum((o / np.maximum(p, floor)) @ j.mean(axis=0)
                    for p, j, o in zip(probs, jac, counts, strict=True))
-        return np.asarray(grad) - (theta - self.prior) / self.prior_sd**2
+        score: np.ndarray = np.asarray(grad) - (theta - self.prior) / self.prior_sd**2
+        return score
 
     def maximise(self, theta: np.ndarray, counts: list[np.ndarray], iterations: int = 15,
                  central_from: int = 2) -> tuple[np.ndarray, np.ndarray, float]:
@@ -373,7 +376,7 @@ class Model:
 
         def climbed(x: np.ndarray, values: list[np.ndarray]) -> float:
             penalty = 0.5 * np.sum((((x - centre) / self.prior_sd) ** 2)[self.free])
-            return self.log_likelihood(values, resampled) - penalty
+            return self.log_likelihood(values, resampled) - float(penalty)
 
         start = climbed(theta, probs)
         best_t, best = 1.0, -np.inf

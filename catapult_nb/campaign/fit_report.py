@@ -17,6 +17,8 @@ from catapult_nb.campaign.fit_model import model_deviance
 from catapult_nb.campaign.plans import build_timelines, draw, play
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from catapult_nb.campaign.fit import FittedMix
 
 __all__ = ["FitReport"]
@@ -127,7 +129,7 @@ class FitReport:
                 f"<p>{head}{d.n:,} gathers, {d.model.kinds} "
                 f"kind{'s' if d.model.kinds > 1 else ''} of caller; "
                 f"{int(d.level * 100)} % intervals from {len(d.replicates)} bootstrap refits; "
-                f"G = {q['G']:.0f} on {int(q['df'])} degrees of freedom "
+                f"G = {q['G']:.0f} on {int(cast(float, q['df']))} degrees of freedom "
                 f"(simulation alone inflates it about {q['simulationFactor']:.1f}-fold)</p>"
             )
             out.append(_estimates_html(m.estimates))
@@ -155,7 +157,7 @@ def _estimates_html(est: pd.DataFrame) -> str:
     for key, r in est.iterrows():
         kind, parameter = cast("tuple[str, str]", key)
         share = parameter.endswith(("rate", "_in", "share"))
-        fmt = (lambda v: f"{v:.1%}") if share else (lambda v: f"{v:.3g}")
+        fmt: Callable[[float], str] = (lambda v: f"{v:.1%}") if share else (lambda v: f"{v:.3g}")
         interval = "" if pd.isna(r["low"]) else f"{fmt(r['low'])} – {fmt(r['high'])}"
         style = "" if r["identified"] else ' style="color:#999"'
         note = "" if r["identified"] else " (the log cannot tell)"
@@ -167,7 +169,8 @@ def _estimates_html(est: pd.DataFrame) -> str:
 
 def _share(values: np.ndarray, size: int) -> np.ndarray:
     counts = np.bincount(np.minimum(values.astype(int), size - 1), minlength=size).astype(float)
-    return counts / max(counts.sum(), 1.0)
+    shares: np.ndarray = counts / max(counts.sum(), 1.0)
+    return shares
 
 
 def _bars(ax: object, labels: list[str], observed: np.ndarray, fitted: np.ndarray) -> None:
