@@ -54,6 +54,8 @@ from catapult_nb.store.parquet_folder import (
 if TYPE_CHECKING:
     import duckdb
 
+    from catapult_nb.store.importers import ImportReport
+
 __all__ = ["MANIFEST", "ParquetEvents", "ParquetFolderError", "write_store"]
 
 
@@ -163,7 +165,7 @@ class ParquetEvents:
                 con.close()
         self._refresh()
 
-    def import_events(self, source: Any, format: str | None = None, **options: Any) -> Any:
+    def import_events(self, source: Any, format: str | None = None, **options: Any) -> ImportReport:
         """Import callback events from a file, as :meth:`EventStore.import_events` does (same formats,
         checks, rejected-line report and dedupe identity; all or nothing), reading JSON lines in
         columns with DuckDB.
