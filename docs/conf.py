@@ -47,7 +47,7 @@ autodoc_inherit_docstrings = False
 # libraries cannot be resolved offline (no intersphinx inventories), so they alone are let through.
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"(.*\.)?_[A-Za-z].*"),  # private helpers are not part of the documented API
+    (r"py:.*", r"~?(.*\.)?_[A-Za-z].*"),  # private helpers (and type variables) are not documented API
     (r"py:(class|mod)", r"(IPython|argparse|ipykernel|traitlets|ctypes|conf|w|defusedxml)(\..*)?"),
     (r"py:class", r"catapult_nb(\.\w+)*\.T"),  # type variables
     (r"py:class", r"method|Figure|Axes"),  # a bound method's type; matplotlib's figures
