@@ -109,8 +109,9 @@ class FlowWireResult(FlowCampaignResult):
         columns = ["path", "outcome", "retries", "time"]
         mine = self.table.set_index("caller")[columns]
         theirs = other.table.set_index("caller")[columns]
-        # pandas-stubs 3.1.0 lack join's suffixes (pandas 3.1 deprecates lsuffix/rsuffix for it)
-        both = mine.join(theirs, how="outer", suffixes=("_wire", "_engine")).sort_index()  # type: ignore[call-arg]
+        # merge on the index: its suffixes read the same in pandas 2 and 3 (join's changed names)
+        both = pd.merge(mine, theirs, how="outer", left_index=True, right_index=True,
+                        suffixes=("_wire", "_engine")).sort_index()
         same = pd.Series(True, index=both.index)
         for column in columns[:3]:
             same &= (both[f"{column}_wire"] == both[f"{column}_engine"]).fillna(False)

@@ -74,8 +74,9 @@ class CampaignResult:
         """
         mine = self.table.set_index("caller")[["reason", "digits"]].astype("string")
         theirs = other.table.set_index("caller")[["reason", "digits"]].astype("string")
-        # pandas-stubs 3.1.0 lack join's suffixes (pandas 3.1 deprecates lsuffix/rsuffix for it)
-        both = mine.join(theirs, how="outer", suffixes=("_self", "_other")).sort_index()  # type: ignore[call-arg]
+        # merge on the index: its suffixes read the same in pandas 2 and 3 (join's changed names)
+        both = pd.merge(mine, theirs, how="outer", left_index=True, right_index=True,
+                        suffixes=("_self", "_other")).sort_index()
         both["agrees"] = ((both["reason_self"] == both["reason_other"])
                           & (both["digits_self"] == both["digits_other"])).fillna(False).astype(bool)
         return both
