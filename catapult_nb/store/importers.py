@@ -403,6 +403,9 @@ class _Prefixed(io.RawIOBase):
             buffer[:n] = self._head[:n]
             self._head = self._head[n:]
             return n
+        readinto = getattr(self._stream, "readinto", None)
+        if readinto is not None:  # straight into the reader's buffer: no copy of a large read
+            return int(readinto(buffer) or 0)
         data = self._stream.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)

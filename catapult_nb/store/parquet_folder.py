@@ -42,7 +42,6 @@ __all__ = [
     "GATHERS_SCHEMA",
     "JSON_FIELDS",
     "MANIFEST",
-    "WRITE_SQL",
     "FolderWrite",
     "ParquetFolderError",
     "block_select",
@@ -86,8 +85,12 @@ _TEXT_FIELDS = "{" + ",".join(f'"{name}":"VARCHAR"' for name in TEXT_FIELDS) + "
 
 # as keys.dialect_of: v2 for a Voice API v2 webhook, v1 for a Catapult v1 event (it has a time)
 _MARKERS = ", ".join(f"'{m}'" for m in V2_MARKERS)
-_DIALECT = (f"CASE WHEN list_has_any(json_keys(p), [{_MARKERS}]) THEN 'v2' "
-            "WHEN list_contains(json_keys(p), 'time') THEN 'v1' END")
+
+
+def _dialect_sql(p: str) -> str:
+    """SQL: the dialect of the payload ``p`` (JSON text), as keys.dialect_of reads it."""
+    return (f"CASE WHEN list_has_any(json_keys({p}), [{_MARKERS}]) THEN 'v2' "
+            f"WHEN list_contains(json_keys({p}), 'time') THEN 'v1' END")
 
 
 def canonical_sql(p: str, keys: str, s: str) -> str:
@@ -114,16 +117,24 @@ def digest_sql(canonical: str, s: str) -> str:
 
 
 def block_select(source: str, p: str = "p", canonical: str = "canonical", s: str = "s", *,
-                 kind: str = "'event'", extra: str = "") -> str:
-    """SQL: the rows of a block of events (``number``, ``kind``, ``p``, ``time_ns``, ``received_ns``,
-    ``source``, ``session``, ``digest`` and ``date``) from ``source``, a FROM clause with ``number``,
-    ``time_ns``, ``received_ns``, ``source``, ``session``, the payload's JSON text ``p``, its fields ``s``
-    and its ``canonical`` JSON (:func:`canonical_sql`).
+                 kind: str = "'event'", dialect: str = "", extra: str = "") -> str:
+    """SQL: the rows of a block of events from ``source``, a FROM clause with ``number``, ``time_ns``,
+    ``received_ns``, ``source``, ``session``, the payload's JSON text ``p``, its fields ``s`` and its
+    ``canonical`` JSON (:func:`canonical_sql`). A row has ``number``, ``kind``, ``date`` and, for an
+    event, every column of its file but ``id`` (:data:`EVENTS_SCHEMA`): each payload is read here once,
+    the write only copies.
 
-    :param kind: what the row is (only ``'event'`` rows are events); ``extra``: more columns to select.
+    :param kind: what the row is (only ``'event'`` rows are events); ``dialect``: SQL of the event's
+        dialect (by default read from ``p``); ``extra``: more columns to select.
     """
+    event = f"{kind} = 'event'"
     return f"""
-SELECT number, {kind} AS kind, {extra} {p} AS p, time_ns, received_ns, source, session,
+SELECT number, {kind} AS kind, {extra}
+  CASE WHEN {event} THEN json({p})::VARCHAR END AS payload,
+  unnest(CASE WHEN {event} THEN json_transform({p}, '{_TEXT_FIELDS}') END),
+  CASE WHEN {event} THEN {dialect or _dialect_sql(p)} END AS dialect,
+  make_timestamp(time_ns // 1000)::TIMESTAMPTZ AS "time",
+  make_timestamp(received_ns // 1000)::TIMESTAMPTZ AS received, source, session,
   {digest_sql(canonical, s)} AS digest, make_timestamp(time_ns // 1000)::DATE AS date
 FROM {source}"""
 
@@ -134,19 +145,6 @@ FINISH_SQL = block_select(
     f"(SELECT *, {canonical_sql('p', 'json_keys(p)', 's')} AS canonical "
     f"FROM (SELECT *, json_transform(p, '{JSON_FIELDS}') AS s FROM staged))"
 )
-#: The events file's columns (:data:`EVENTS_SCHEMA`, then ``date``) of a block's rows in ``fresh``; ``$base``
-#: is the folder's last id before the write (an id is ``$base + number``); ``$fresh`` keeps the new ones
-#: (``SEMI JOIN fresh USING (number)``), or is empty when every event of the block is new.
-WRITE_SQL = f"""
-SELECT $base + number AS id, "eventType", "time", dialect, {', '.join(f'"{n}"' for n in TEXT_FIELDS[1:])},
-  received, source, session, payload, digest, date
-FROM (SELECT number, unnest(json_transform(p, '{_TEXT_FIELDS}')), {_DIALECT} AS dialect,
-  make_timestamp(time_ns // 1000)::TIMESTAMPTZ AS "time",
-  make_timestamp(received_ns // 1000)::TIMESTAMPTZ AS received,
-  source, session, json(p)::VARCHAR AS payload, digest, date
-  FROM block $fresh WHERE kind = 'event')
-"""
-
 
 class ParquetFolderError(Error, ValueError):
     """The folder is not a :class:`ParquetEvents` folder, or one a newer catapult_nb wrote."""
@@ -247,6 +245,7 @@ class FolderWrite:
         self._next_recorded = int(events._manifest.get("last_recorded", 0)) + 1
         self._loaded: set[str] = set()  # dates whose stored digests are in `seen`
         self._con.execute("CREATE OR REPLACE TEMP TABLE seen (digest BLOB)")
+        self._block = pa.table({"number": pa.array([], pa.int64()), "kind": pa.array([], pa.string())})
         self.imported = 0
         self.duplicates = 0
 
@@ -269,22 +268,27 @@ class FolderWrite:
 
     def stage(self, query: str | None, staged: pa.Table | None = None) -> None:
         """Begin a block of events: the rows of ``query`` (:func:`block_select`; those of kind ``'event'``
-        are events) and the staged payloads of :meth:`add`. :meth:`flush` writes them."""
-        con = self._con
+        are events) and the staged payloads of :meth:`add`. :meth:`flush` writes them. The block is an
+        Arrow table (the view ``block``): its events are written from it as they are, without a copy."""
         if query is None:
-            con.register("staged", staged)
-            con.execute(f"CREATE OR REPLACE TEMP TABLE block AS {FINISH_SQL}")
-            con.unregister("staged")
-            return
-        con.execute(f"CREATE OR REPLACE TEMP TABLE block AS {query}")
-        if staged is not None:
-            self.stage_more(staged)
+            self._block = self._finish(staged)
+        else:
+            self._block = self._con.sql(query).to_arrow_table()
+            if staged is not None and len(staged):
+                self._block = pa.concat_tables([self._block, self._finish(staged)], promote_options="default")
+        self._con.register("block", self._block)
 
     def stage_more(self, staged: pa.Table) -> None:
         """Add staged payloads (as for :meth:`add`) to the block begun by :meth:`stage`."""
         if len(staged):
-            self._con.register("staged", staged)
-            self._con.execute(f"INSERT INTO block BY NAME {FINISH_SQL}")
+            self._block = pa.concat_tables([self._block, self._finish(staged)], promote_options="default")
+            self._con.register("block", self._block)
+
+    def _finish(self, staged: pa.Table | None) -> pa.Table:
+        self._con.register("staged", staged)
+        try:
+            return self._con.sql(FINISH_SQL).to_arrow_table()
+        finally:
             self._con.unregister("staged")
 
     def flush(self) -> np.ndarray:
@@ -300,24 +304,43 @@ class FolderWrite:
             "CREATE OR REPLACE TEMP TABLE fresh AS SELECT min(number) AS number, digest FROM block "
             "WHERE kind = 'event' AND digest NOT IN (SELECT digest FROM seen) GROUP BY digest"
         )
-        total = con.execute("SELECT count(*) FROM block WHERE kind = 'event'").fetchall()[0][0]
         numbers = np.sort(con.execute("SELECT number FROM fresh").fetchnumpy()["number"])
-        self.duplicates += total - len(numbers)
+        kinds = pc.equal(self._block.column("kind"), "event")
+        events = self._block if pc.all(kinds).as_py() else self._block.filter(kinds)
+        self.duplicates += len(events) - len(numbers)
         if len(numbers):
             self.imported += len(numbers)
             self._last_id = self._base + int(numbers[-1])
-            target = self._staging / "events" / f"{self._files:05d}"
-            target.parent.mkdir(exist_ok=True)
-            self._files += 1
-            fresh = "" if len(numbers) == total else "SEMI JOIN fresh USING (number)"  # no join for a new log
-            query = WRITE_SQL.replace("$base", str(self._base)).replace("$fresh", fresh)
-            con.execute(
-                f"COPY ({query}) TO '{_quoted(target)}' "
-                "(FORMAT parquet, PARTITION_BY (date), COMPRESSION snappy)"
-            )
+            if len(numbers) < len(events):  # no look-up for a new log
+                events = events.filter(pc.is_in(events.column("number"), pa.array(numbers)))
+            self._write_events(events)
             con.execute("INSERT INTO seen SELECT digest FROM fresh")
         con.execute("DROP TABLE fresh")
         return np.asarray(numbers, dtype=np.int64)
+
+    def _write_events(self, events: pa.Table) -> None:
+        """Write a block's new events, one file a day (``<block>/date=…/data_0.parquet`` in the staging
+        folder), the days side by side. Arrow's Parquet writer, not DuckDB's COPY: as fast for a day, and
+        twice as fast as COPY's PARTITION_BY over many days' rows."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        import pyarrow.parquet as pq
+
+        block = self._staging / "events" / f"{self._files:05d}"
+        self._files += 1
+        ids = pc.add(events.column("number").cast(pa.int64()), pa.scalar(self._base, pa.int64()))
+        table = pa.table([ids if f.name == "id" else events.column(f.name) for f in EVENTS_SCHEMA],
+                         names=EVENTS_SCHEMA.names).cast(EVENTS_SCHEMA)
+        dates = events.column("date")
+
+        def write(day: Any) -> None:
+            rows = table.filter(pc.is_null(dates) if day is None else pc.equal(dates, pa.scalar(day, dates.type)))
+            part = block / f"date={'NULL' if day is None else day}"  # as DuckDB names a day without a time
+            part.mkdir(parents=True)
+            pq.write_table(rows, part / "data_0.parquet", compression="snappy")
+
+        with ThreadPoolExecutor(2) as pool:  # Arrow's writer lets go of the GIL: two days at a time
+            list(pool.map(write, pc.unique(dates).to_pylist()))
 
     def _load_dates(self, dates: list[str]) -> None:
         """Put the digests already stored for these days into ``seen``: a retry has its event's time, so
@@ -380,6 +403,7 @@ class FolderWrite:
         """Drop what was written, unless the write committed (then the next opener finishes it)."""
         if not self._committed:
             shutil.rmtree(self._staging, ignore_errors=True)
+
 
 
 def _quoted(path: Path | str) -> str:

@@ -64,8 +64,15 @@ _GATHERS = pa.schema([("number", pa.int64()), ("gatherId", pa.string()), ("callI
                       ("createdTime", pa.int64()), ("session", pa.string()), ("options", pa.string())])
 
 # What Python's json reads differently from DuckDB (NaN, trailing commas, escaped surrogates, exponents
-# past a double's range): such a line is read by Python.
-_ODD = r"NaN|Infinity|,\s*[\]}]|\\[uU][dD][89a-fA-F]|[0-9][eE][+-]?[0-9]{3}"
+# past a double's range): such a line is read by Python. A CASE, as DuckDB stops at the first true WHEN
+# (its OR, in a projection, evaluates every side); literals are found with contains(), and a pattern that
+# starts with a class (scanned byte by byte) only where a cheaper one it implies matched: 0.6 times the
+# time of one regular expression of the same alternatives.
+_ODD = """CASE
+    WHEN contains(line, 'NaN') OR contains(line, 'Infinity') OR regexp_matches(line, ',\\s*[\\]}]') THEN true
+    WHEN contains(line, '\\') AND regexp_matches(line, '\\\\[uU][dD][89a-fA-F]') THEN true
+    WHEN regexp_matches(line, '[eE][+-]?[0-9]{3}') THEN regexp_matches(line, '[0-9][eE][+-]?[0-9]{3}')
+    ELSE false END"""
 _WHITE = "'[' || chr(32) || chr(9) || chr(10) || chr(11) || chr(12) || chr(13) || ']*'"
 # ISO times DuckDB reads exactly as parse_time_ns (and a record's received, iso_ns) does: a fixed layout,
 # in UTC. Any other spelling is left to them.
@@ -98,8 +105,8 @@ _GATHER_PRESENT = " + ".join(f"(gs.{name} IS NOT NULL)::INTEGER"
 CLASSIFY_SQL = f"""
 WITH c AS (
   SELECT number, line,
-    CASE WHEN json_valid(line) THEN CASE WHEN NOT regexp_matches(line, '{_ODD}') THEN
-      CASE WHEN json_type(line) = 'OBJECT' THEN json_keys(line) END END END AS k
+    CASE WHEN json_valid(line) THEN CASE WHEN {_ODD} THEN NULL
+      WHEN json_type(line) = 'OBJECT' THEN json_keys(line) END END AS k
   FROM lines
 ),
 t AS (
@@ -125,7 +132,7 @@ e AS (
   FROM r
 ),
 v AS (
-  SELECT number, line, k, p, s, gs, gk, is_gather,
+  SELECT number, line, k, p, s, gs, gk, is_gather, list_contains(pk, 'time') AS timed,
     coalesce(list_has_any(pk, [{', '.join(repr(m) for m in V2_MARKERS)}]), false) AS v2,
     CASE WHEN pk IS NOT NULL THEN {canonical_sql('p', 'pk', 's')} END AS canonical,
     ord({_string('s.callId')}) AS call_start,
@@ -153,7 +160,8 @@ w AS (
 #: The classified lines (:data:`CLASSIFY_SQL`) as a block of the folder's writer, with the gathers' columns.
 BLOCK_SQL = CLASSIFY_SQL + block_select(
     "w", p="CASE WHEN kind = 'event' THEN p END", kind="kind",
-    extra=(f"""CASE WHEN kind = 'gather' THEN gather_id END AS "gatherId",
+    dialect="CASE WHEN v2 THEN 'v2' WHEN timed THEN 'v1' END",
+    extra=(f"""CASE WHEN kind = 'gather' THEN gather_id END AS "gatherId_g",
     CASE WHEN kind = 'gather' THEN {_string('gs.callId')} END AS "callId_g",
     CASE WHEN kind = 'gather' THEN created_ns END AS "createdTime",
     CASE WHEN kind = 'gather' THEN {_string('gs.session')} END AS gather_session,
@@ -312,7 +320,7 @@ def _import_lines(events: ParquetEvents, opened: Opened, report: ImportReport, l
         bar.close()
 
 
-def _blocks(stream: io.BufferedReader, report: ImportReport) -> Iterator[tuple[int, bytes, bool]]:
+def _blocks(stream: io.BufferedReader, report: ImportReport) -> Iterator[tuple[int, bytes | memoryview, bool]]:
     """(number of the block's first line, the block, whether its last line ends with a newline). A line
     longer than a block is rejected here, read in bounded pieces."""
     number = 0  # lines before `rest`
@@ -334,7 +342,7 @@ def _blocks(stream: io.BufferedReader, report: ImportReport) -> Iterator[tuple[i
             else:
                 rest = data
             continue
-        yield number + 1, data[:cut], True
+        yield number + 1, memoryview(data)[:cut], True  # a view: the block is not copied
         number += data.count(b"\n", 0, cut)
         rest = data[cut:]
 
@@ -350,10 +358,10 @@ def _skip_line(stream: io.BufferedReader) -> bytes:
             return piece[end + 1 :]
 
 
-def _block(write: FolderWrite, first: int, data: bytes, complete: bool, report: ImportReport,
+def _block(write: FolderWrite, first: int, data: bytes | memoryview, complete: bool, report: ImportReport,
            label: str) -> None:
     """Check and read one block of lines, and hand its events and gathers to the writer."""
-    if first == 1 and data.startswith(_BOM):
+    if first == 1 and bytes(data[: len(_BOM)]) == _BOM:
         data = data[len(_BOM) :]
     ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
     if not complete:
@@ -395,11 +403,11 @@ def _block(write: FolderWrite, first: int, data: bytes, complete: bool, report: 
     for number in slow.tolist():
         index = number - first
         line = data[offsets[index] : offsets[index + 1]]
-        _python_line(number, None if large[index] else line, report, label, rows, gathers)
+        _python_line(number, None if large[index] else bytes(line), report, label, rows, gathers)
     write.stage_more(_staged(rows))
     write.flush()
     quick = con.sql(
-        'SELECT number, "gatherId", "callId_g" AS "callId", "createdTime", gather_session AS session, '
+        'SELECT number, "gatherId_g" AS "gatherId", "callId_g" AS "callId", "createdTime", gather_session AS session, '
         "options "
         "FROM block WHERE kind = 'gather' ORDER BY number"
     ).to_arrow_table().cast(_GATHERS)
@@ -412,9 +420,9 @@ def _quoted(text: str) -> str:
     return text.replace("'", "''")
 
 
-def _utf8(line: bytes) -> bool:
+def _utf8(line: bytes | memoryview) -> bool:
     try:
-        line.decode("utf-8")
+        bytes(line).decode("utf-8")
     except UnicodeDecodeError:
         return False
     return True
