@@ -334,7 +334,8 @@ class FolderWrite:
         dates = events.column("date")
 
         def write(day: Any) -> None:
-            rows = table.filter(pc.is_null(dates) if day is None else pc.equal(dates, pa.scalar(day, dates.type)))
+            same = pc.is_null(dates) if day is None else pc.equal(dates, pa.scalar(day, dates.type))
+            rows = table.filter(same)
             part = block / f"date={'NULL' if day is None else day}"  # as DuckDB names a day without a time
             part.mkdir(parents=True)
             pq.write_table(rows, part / "data_0.parquet", compression="snappy")

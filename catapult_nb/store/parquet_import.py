@@ -320,7 +320,8 @@ def _import_lines(events: ParquetEvents, opened: Opened, report: ImportReport, l
         bar.close()
 
 
-def _blocks(stream: io.BufferedReader, report: ImportReport) -> Iterator[tuple[int, bytes | memoryview, bool]]:
+def _blocks(stream: io.BufferedReader,
+            report: ImportReport) -> Iterator[tuple[int, bytes | memoryview, bool]]:
     """(number of the block's first line, the block, whether its last line ends with a newline). A line
     longer than a block is rejected here, read in bounded pieces."""
     number = 0  # lines before `rest`
@@ -407,8 +408,8 @@ def _block(write: FolderWrite, first: int, data: bytes | memoryview, complete: b
     write.stage_more(_staged(rows))
     write.flush()
     quick = con.sql(
-        'SELECT number, "gatherId_g" AS "gatherId", "callId_g" AS "callId", "createdTime", gather_session AS session, '
-        "options "
+        'SELECT number, "gatherId_g" AS "gatherId", "callId_g" AS "callId", "createdTime", '
+        "gather_session AS session, options "
         "FROM block WHERE kind = 'gather' ORDER BY number"
     ).to_arrow_table().cast(_GATHERS)
     if gathers:
