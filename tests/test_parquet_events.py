@@ -16,6 +16,8 @@ import pyarrow.dataset as ds
 import pytest
 
 from catapult_nb import ParquetEvents, analysis
+from catapult_nb.analysis import plots as analysis_plots
+from catapult_nb.analysis import tables as analysis_tables
 from catapult_nb.store import parquet_folder, parquet_import
 from catapult_nb.store.formats import MAX_RECORD, ImportFormatError
 from catapult_nb.store.parquet import MANIFEST, ParquetFolderError, write_store
@@ -160,6 +162,44 @@ def test_summaries_and_plots_of_the_folder_are_the_stores(week):
     assert figure.axes[0].get_title() == f"Call {call}"
     with pytest.raises(ValueError, match=r"no events for call 'nope'; calls in .* include: c-"):
         events.call("nope")
+
+
+def test_the_folders_summaries_and_plots_bring_back_aggregates_not_the_table(week, monkeypatch):
+    store, events, *_ = week
+    table = analysis.gather_table(store)
+
+    def whole_table(*args, **kwargs):
+        raise AssertionError("the folder's whole gather table became a DataFrame")
+
+    monkeypatch.setattr(analysis_tables, "gather_frame", whole_table)
+    fetched: list[int] = []
+    def counting(original):
+        def counted(*args, **kwargs):
+            rows = original(*args, **kwargs)
+            fetched.append(len(rows))
+            return rows
+        return counted
+
+    for module, name in [(analysis_tables, "finished_counts"), (analysis_tables, "outcome_rows"),
+                         (analysis_plots, "finished_counts"), (analysis_plots, "histogram")]:
+        monkeypatch.setattr(module, name, counting(getattr(module, name)))
+    pd.testing.assert_series_equal(analysis.reason_counts(events), analysis.reason_counts(table))
+    assert analysis.completion_rate(events) == analysis.completion_rate(table)
+    pd.testing.assert_series_equal(analysis.digit_count_distribution(events, normalize=True),
+                                   analysis.digit_count_distribution(table, normalize=True))
+    pd.testing.assert_frame_equal(analysis.outcomes_by_options(events, by="tag"),
+                                  analysis.outcomes_by_options(table, by="tag"), check_dtype=False)
+    for by in (None, "optionSet"):
+        heights = [[p.get_height() for p in f.axes[0].patches]
+                   for f in (analysis.plot_reasons(events, by=by), analysis.plot_reasons(table, by=by))]
+        assert heights[0] == heights[1]
+        bars = [[p.get_verts().tolist() for p in f.axes[0].patches]
+                for f in (analysis.plot_durations(events, by=by, bins=40),
+                          analysis.plot_durations(table, by=by, bins=40))]
+        assert bars[0] == bars[1]
+    assert len(fetched) == 8 and max(fetched) <= 200 < len(table), fetched  # bins and groups, not gathers
+    with pytest.raises(AssertionError, match="whole gather table"):
+        analysis.gather_table(events)  # the spy does catch a table brought back
 
 
 BAD = [

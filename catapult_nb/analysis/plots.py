@@ -14,11 +14,15 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from catapult_nb.analysis.sql import TABLE_VIEW, finished_counts, histogram, value_range
 from catapult_nb.analysis.tables import (
     REASONS,
     TIMEOUT,
+    _in_reason_order,
     as_gather_table,
     gather_table,
+    gather_view,
+    in_duckdb,
     is_missing,
     reason_counts,
     require_columns,
@@ -40,17 +44,15 @@ def plot_reasons(data: pd.DataFrame, *, by: str | None = None, normalize: bool =
     :param normalize: plot shares instead of counts (useful when the groups differ in size).
     :param ax: draw into these axes (of a figure you made) instead of a new figure.
     """
-    table = as_gather_table(data)
     fig, ax = _figure(ax)
     if by is None:
-        counts = reason_counts(table, normalize=normalize)
+        counts = reason_counts(data, normalize=normalize)
         x = np.arange(len(counts))
         bars = ax.bar(x, counts.to_numpy(), color=[_reason_color(r) for r in counts.index])
         ax.set_xticks(x, [_wrapped(str(r)) for r in counts.index])
         ax.bar_label(bars, fmt="%.2f" if normalize else "%d")
     else:
-        groups = [(key, reason_counts(part, normalize=normalize))
-                  for key, part in table.loc[table["finished"]].groupby(by, observed=True, sort=True)]
+        groups = [(key, _in_reason_order(part, normalize)) for key, part in _reasons_by(data, by)]
         reasons = list(REASONS)
         for _, counts in groups:
             reasons += [r for r in counts.index if r not in reasons]
@@ -66,6 +68,19 @@ def plot_reasons(data: pd.DataFrame, *, by: str | None = None, normalize: bool =
     ax.set_ylabel("share of gathers" if normalize else "gathers")
     ax.set_title("How gathers ended")
     return fig
+
+
+def _reasons_by(data: Any, by: str) -> list[tuple[Any, pd.Series]]:
+    """The finished gathers' counts by reason for each value of ``by``, in its order; counted in DuckDB
+    for a folder (a row a group and reason comes back)."""
+    if in_duckdb(data):
+        with gather_view(data) as con:
+            rows = finished_counts(con, [by, "reason"])
+        return [(key, pd.Series(part["n"].to_numpy(), index=part["reason"].astype(str).to_numpy()))
+                for key, part in rows.groupby(by, sort=True)]
+    table = as_gather_table(data)
+    return [(key, part["reason"].dropna().astype(str).value_counts())
+            for key, part in table.loc[table["finished"]].groupby(by, observed=True, sort=True)]
 
 
 def _wrapped(reason: str) -> str:
@@ -85,30 +100,63 @@ def plot_durations(data: pd.DataFrame, *, column: str = "duration", by: str | No
     :param ax: draw into these axes (of a figure you made) instead of a new figure.
     :raises ValueError: when no row has a value in ``column``.
     """
-    table = as_gather_table(data)
-    if column not in table.columns:
-        raise ValueError(f"no column {column!r}; use 'duration' or 'timeToFirstKey'")
-    values = table[column].dropna()
-    if values.empty:
-        raise ValueError(
-            f"no gather has a {column}: build the table with gather_table(events, gathers) — the durations "
-            "start at each gather's createdTime"
-            + (" — and time to first key needs dtmf events (suppressDtmf false) or campaign data"
-               if column == "timeToFirstKey" else "")
-        )
-    edges = np.histogram_bin_edges(values.to_numpy(dtype=float), bins=bins)
+    edges, counts = _histograms(data, column, by, bins)
     fig, ax = _figure(ax)
     if by is None:
-        ax.hist(values.to_numpy(dtype=float), bins=edges.tolist(), color="#4c72b0")
+        ax.hist(edges[:-1], bins=edges.tolist(), weights=counts[0][1], color="#4c72b0")
     else:
-        for key, part in table.dropna(subset=[column]).groupby(by, observed=True, sort=True):
-            ax.hist(part[column].to_numpy(dtype=float), bins=edges.tolist(), histtype="step", linewidth=1.5,
+        for key, heights in counts:
+            ax.hist(edges[:-1], bins=edges.tolist(), weights=heights, histtype="step", linewidth=1.5,
                     label=short_label(key))
         ax.legend(title=by, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_xlabel(f"{'time to first key' if column == 'timeToFirstKey' else 'gather duration'} (API seconds)")
     ax.set_ylabel("gathers")
     ax.set_title(f"{'Time to first key' if column == 'timeToFirstKey' else 'Gather durations'}")
     return fig
+
+
+def _histograms(data: Any, column: str, by: str | None, bins: int
+                ) -> tuple[np.ndarray, list[tuple[Any, np.ndarray]]]:
+    """The bins' edges (over every value of ``column``) and the counts in them, for all the rows (``by``
+    None) or for each value of ``by``; binned in DuckDB for a folder (the bins come back, not the rows)."""
+    if in_duckdb(data) and isinstance(bins, int):
+        with gather_view(data) as con:
+            _has_column(con.sql(f"SELECT * FROM {TABLE_VIEW}").columns, column)
+            span = value_range(con, column)
+            _has_values(span is not None, column)
+            edges = np.histogram_bin_edges(np.asarray(span, dtype=float), bins=bins)  # from min and max only
+            rows = histogram(con, column, edges.tolist(), by)
+
+        def heights(part: pd.DataFrame) -> np.ndarray:
+            return np.bincount(part["bin"].to_numpy(), weights=part["n"].to_numpy(), minlength=len(edges) - 1)
+
+        if by is None:
+            return edges, [(None, heights(rows))]
+        return edges, [(key, heights(part)) for key, part in rows.groupby(by, sort=True)]
+    table = as_gather_table(data)
+    _has_column(table.columns, column)
+    values = table[column].dropna()
+    _has_values(not values.empty, column)
+    edges = np.histogram_bin_edges(values.to_numpy(dtype=float), bins=bins)
+    if by is None:
+        return edges, [(None, np.histogram(values.to_numpy(dtype=float), bins=edges)[0])]
+    return edges, [(key, np.histogram(part[column].to_numpy(dtype=float), bins=edges)[0])
+                   for key, part in table.dropna(subset=[column]).groupby(by, observed=True, sort=True)]
+
+
+def _has_column(columns: Any, column: str) -> None:
+    if column not in set(columns):
+        raise ValueError(f"no column {column!r}; use 'duration' or 'timeToFirstKey'")
+
+
+def _has_values(present: bool, column: str) -> None:
+    if not present:
+        raise ValueError(
+            f"no gather has a {column}: build the table with gather_table(events, gathers) — the durations "
+            "start at each gather's createdTime"
+            + (" — and time to first key needs dtmf events (suppressDtmf false) or campaign data"
+               if column == "timeToFirstKey" else "")
+        )
 
 
 def plot_call_timeline(events: pd.DataFrame, call_id: str, gathers: pd.DataFrame | None = None) -> Figure:

@@ -13,11 +13,15 @@ events never become a DataFrame, only the table does). The query follows the pan
 * rows are ordered by creation (else completion) time, then ``gatherId``.
 
 Option sets are labelled in Python, once per distinct set (there are a handful), by the ``label`` given.
+
+The summaries and plots aggregate over the same view here (:func:`finished_counts`, :func:`outcome_rows`,
+:func:`histogram`) and bring back only their aggregates: a folder's table of millions of gathers never
+becomes a DataFrame for a bar chart of four reasons.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import pandas as pd
@@ -26,7 +30,8 @@ import pyarrow as pa
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["TABLE_VIEW", "SqlEvents", "gather_frame", "gather_relation"]
+__all__ = ["TABLE_VIEW", "SqlEvents", "finished_counts", "gather_frame", "gather_relation", "histogram",
+           "outcome_rows", "value_range"]
 
 #: The view each call defines on the source's connection: the gather table, one row per gather.
 TABLE_VIEW = "gather_table"
@@ -146,3 +151,59 @@ def gather_frame(arrow: pa.Table, option_columns: dict[str, str]) -> pd.DataFram
         else:
             data[name] = column.to_pandas().astype("float64").to_numpy()
     return pd.DataFrame(data, index=index)
+
+
+# --------------------------------------------------------------------------------------------------
+# Aggregates over the view (the summaries' and plots' own, computed where the table is)
+
+
+def _columns(names: Sequence[str]) -> str:
+    return ", ".join(_quote(n) for n in names)
+
+
+def _text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def finished_counts(con: duckdb.DuckDBPyConnection, columns: Sequence[str]) -> pd.DataFrame:
+    """Finished gathers of the view counted by the values of ``columns`` (a row missing any of them is left
+    out): those columns and ``n``, one row per value."""
+    present = " AND ".join(f"{_quote(c)} IS NOT NULL" for c in columns)
+    return con.sql(f"SELECT {_columns(columns)}, count(*) AS n FROM {TABLE_VIEW} "
+                   f"WHERE finished AND {present} GROUP BY ALL").df()
+
+
+def outcome_rows(con: duckdb.DuckDBPyConnection, keys: Sequence[str], timeout: str, hung_up: str
+                 ) -> pd.DataFrame:
+    """The outcomes of finished gathers grouped by ``keys`` (a missing key is a group of its own, last), in
+    the columns of :func:`catapult_nb.analysis.outcomes_by_options`, sorted by the keys."""
+    group = _columns(keys)
+    return con.sql(f"""
+SELECT {group}, count(*) AS gathers, count(*) FILTER (reason = {_text(timeout)}) AS timeouts,
+  avg((reason = {_text(timeout)})::DOUBLE) AS "timeoutRate", avg(completed::DOUBLE) AS "completionRate",
+  avg((reason = {_text(hung_up)})::DOUBLE) AS "hungUpRate", median(duration) AS "medianDuration",
+  median("timeToFirstKey") AS "medianTimeToFirstKey"
+FROM {TABLE_VIEW} WHERE finished GROUP BY ALL ORDER BY {', '.join(f"{_quote(k)} NULLS LAST" for k in keys)}
+""").df()
+
+
+def value_range(con: duckdb.DuckDBPyConnection, column: str) -> tuple[float, float] | None:
+    """The smallest and largest value of ``column`` in the view; None when no row has one."""
+    value = _quote(column)
+    ((low, high),) = con.sql(f"SELECT min({value}), max({value}) FROM {TABLE_VIEW}").fetchall()
+    return None if low is None else (float(low), float(high))
+
+
+def histogram(con: duckdb.DuckDBPyConnection, column: str, edges: Sequence[float], by: str | None = None
+              ) -> pd.DataFrame:
+    """How many rows of the view have ``column`` in each bin between ``edges`` (as numpy counts them: each
+    bin holds its left edge, the last its right edge too, values outside are left out), per value of
+    ``by`` (a row without one is left out): ``by``, ``bin`` (from 0) and ``n``."""
+    group = f"{_quote(by)}, " if by else ""
+    where = f"AND {_quote(by)} IS NOT NULL" if by else ""
+    value = _quote(column)
+    return con.sql(f"""
+SELECT {group}len(list_filter($inner, lambda e: e <= {value})) AS bin, count(*) AS n
+FROM {TABLE_VIEW} WHERE {value} BETWEEN $low AND $high {where} GROUP BY ALL
+""", params={"inner": [float(e) for e in edges[1:-1]], "low": float(edges[0]),
+             "high": float(edges[-1])}).df()

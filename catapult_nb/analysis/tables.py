@@ -3,18 +3,29 @@ docstring (:mod:`catapult_nb.analysis`)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol, cast
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, cast
 
 import numpy as np
 import pandas as pd
 
-from catapult_nb.analysis.sql import SqlEvents, gather_frame, gather_relation
+from catapult_nb.analysis.sql import (
+    TABLE_VIEW,
+    SqlEvents,
+    finished_counts,
+    gather_frame,
+    gather_relation,
+    outcome_rows,
+)
 from catapult_nb.analysis.v2 import split_requests, with_v2
 from catapult_nb.engine import Reason
 from catapult_nb.options import OPTION_FIELDS, SHOWN_FIELDS, GatherOptions, OptionError, flat_wire, nest_wire
+
+if TYPE_CHECKING:
+    import duckdb
 
 __all__ = [
     "COMPLETED_REASONS",
@@ -127,18 +138,34 @@ def gather_table(source: pd.DataFrame | EventSource | SqlEvents, gathers: pd.Dat
 
 
 def _in_duckdb(source: SqlEvents) -> pd.DataFrame:
-    """The gather table of a ParquetEvents of v1 events, computed in DuckDB on a connection of its own
-    (closed, with the memory DuckDB held, before the frame is built)."""
+    """The gather table of a ParquetEvents of v1 events, computed in DuckDB (its connection closed, with
+    the memory DuckDB held, before the frame is built)."""
+    with gather_view(source) as con:
+        arrow = con.sql(f"SELECT * FROM {TABLE_VIEW}").to_arrow_table()
+    return gather_frame(arrow, _sql_options())
+
+
+def in_duckdb(data: Any) -> TypeGuard[SqlEvents]:
+    """Whether ``data``'s gather table is computed in DuckDB, where the summaries then aggregate: a
+    ParquetEvents of Catapult v1 events (a folder with v2 events goes through its frames)."""
+    return isinstance(data, SqlEvents) and data.v1_only()
+
+
+@contextlib.contextmanager
+def gather_view(source: SqlEvents) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection of the source's own, with its gather table as the view ``gather_table``; closed after."""
     con = source.connect()
     try:
-        options = {f.wire: f.dtype for f in OPTION_FIELDS
-                   if f.wire in OPTION_COLUMNS or f.wire.startswith("prompt.")}
-        relation = gather_relation(source, completed=COMPLETED_REASONS, unknown=UNKNOWN_OPTIONS,
-                                   option_columns=options, label=describe_options, con=con)
-        arrow = relation.to_arrow_table()
+        gather_relation(source, completed=COMPLETED_REASONS, unknown=UNKNOWN_OPTIONS,
+                        option_columns=_sql_options(), label=describe_options, con=con)
+        yield con
     finally:
         con.close()
-    return gather_frame(arrow, options)
+
+
+def _sql_options() -> dict[str, str]:
+    return {f.wire: f.dtype for f in OPTION_FIELDS
+            if f.wire in OPTION_COLUMNS or f.wire.startswith("prompt.")}
 
 
 def _frames_of(
@@ -290,9 +317,17 @@ def reason_counts(data: pd.DataFrame, *, normalize: bool = False) -> pd.Series:
     :returns: a Series indexed by ``reason``: the four API reasons first (zeros included), then any other
         reason seen.
     """
-    table = as_gather_table(data)
-    reasons = table["reason"].dropna().astype(str)
-    counts = reasons.value_counts()
+    if in_duckdb(data):  # counted in DuckDB: four rows come back, not the table
+        with gather_view(data) as con:
+            rows = finished_counts(con, ["reason"])
+        counts = pd.Series(rows["n"].to_numpy(), index=rows["reason"].astype(str).to_numpy())
+    else:
+        counts = as_gather_table(data)["reason"].dropna().astype(str).value_counts()
+    return _in_reason_order(counts, normalize)
+
+
+def _in_reason_order(counts: pd.Series, normalize: bool) -> pd.Series:
+    """Counts by reason, the four API reasons first (zeros included), then any other reason seen."""
     order = list(REASONS) + sorted(set(counts.index) - set(REASONS))
     counts = counts.reindex(order, fill_value=0).astype("int64")
     counts.index.name = "reason"
@@ -310,6 +345,11 @@ def completion_rate(data: pd.DataFrame) -> float:
     :param data: a :func:`gather_table` or an events frame.
     :returns: a number in [0, 1], or NaN when no gather has finished.
     """
+    if in_duckdb(data):
+        with gather_view(data) as con:
+            rows = finished_counts(con, ["completed"])
+        total, completed = int(rows["n"].sum()), int(rows.loc[rows["completed"].astype(bool), "n"].sum())
+        return completed / total if total else float("nan")
     table = as_gather_table(data)
     finished = table.loc[table["finished"]]
     return float(finished["completed"].mean()) if len(finished) else float("nan")
@@ -325,14 +365,13 @@ def outcomes_by_options(data: pd.DataFrame, by: str | Sequence[str] = "optionSet
         ``hungUpRate``, ``medianDuration`` and ``medianTimeToFirstKey`` (API seconds).
     :raises ValueError: when a grouping column is missing (build the table with ``gathers=``).
     """
-    table = as_gather_table(data)
     keys = [by] if isinstance(by, str) else list(by)
-    missing = [k for k in keys if k not in table.columns]
-    if missing:
-        raise ValueError(
-            f"no column {', '.join(map(repr, missing))} to group by: build the table with "
-            "gather_table(events, gathers) so it knows the options each gather used"
-        )
+    if in_duckdb(data):  # grouped in DuckDB: one row a group comes back
+        with gather_view(data) as con:
+            _group_columns(con.sql(f"SELECT * FROM {TABLE_VIEW}").columns, keys)
+            return outcome_rows(con, keys, TIMEOUT, Reason.HUNG_UP.value).set_index(keys)
+    table = as_gather_table(data)
+    _group_columns(table.columns, keys)
     finished = table.loc[table["finished"]]
     grouped = finished.assign(
         _timeout=finished["reason"] == TIMEOUT,
@@ -350,6 +389,15 @@ def outcomes_by_options(data: pd.DataFrame, by: str | Sequence[str] = "optionSet
     return out
 
 
+def _group_columns(columns: Iterable[str], keys: list[str]) -> None:
+    missing = [k for k in keys if k not in set(columns)]
+    if missing:
+        raise ValueError(
+            f"no column {', '.join(map(repr, missing))} to group by: build the table with "
+            "gather_table(events, gathers) so it knows the options each gather used"
+        )
+
+
 def timeout_rate_by_options(data: pd.DataFrame, by: str | Sequence[str] = "optionSet") -> pd.DataFrame:
     """Deprecated: :func:`outcomes_by_options`, a name that says it gives more than time-out rates."""
     warnings.warn("analysis.timeout_rate_by_options() is now analysis.outcomes_by_options()",
@@ -363,10 +411,15 @@ def digit_count_distribution(data: pd.DataFrame, *, normalize: bool = False) -> 
     :param data: a :func:`gather_table` or an events frame.
     :param normalize: give shares instead of counts.
     """
-    table = as_gather_table(data)
-    counts = table.loc[table["finished"], "digitCount"].dropna().astype("int64")
-    top = int(counts.max()) if len(counts) else 0
-    dist = counts.value_counts().reindex(range(top + 1), fill_value=0).astype("int64")
+    if in_duckdb(data):
+        with gather_view(data) as con:
+            rows = finished_counts(con, ["digitCount"])
+        counts = pd.Series(rows["n"].to_numpy(), index=rows["digitCount"].astype("int64").to_numpy())
+    else:
+        table = as_gather_table(data)
+        counts = table.loc[table["finished"], "digitCount"].dropna().astype("int64").value_counts()
+    top = int(counts.index.max()) if len(counts) else 0
+    dist = counts.reindex(range(top + 1), fill_value=0).astype("int64")
     dist.index.name = "digitCount"
     if normalize:
         total = dist.sum()
