@@ -334,11 +334,11 @@ def test_a_crash_mid_import_leaves_the_folder_as_it_was(folder, monkeypatch):
     calls = {"n": 0}
     real = parquet_folder.FolderWrite.flush
 
-    def failing(self):  # the third block's write fails, after two were written to the side
+    def failing(self, **options):  # the third block's write fails, after two were written to the side
         calls["n"] += 1
         if calls["n"] == 3:
             raise OSError("disk full")
-        return real(self)
+        return real(self, **options)
 
     monkeypatch.setattr(parquet_folder.FolderWrite, "flush", failing)
     with pytest.raises(OSError, match="disk full"):

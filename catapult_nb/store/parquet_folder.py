@@ -19,6 +19,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -244,8 +245,10 @@ class FolderWrite:
         self._last_id = self._base
         self._next_recorded = int(events._manifest.get("last_recorded", 0)) + 1
         self._loaded: set[str] = set()  # dates whose stored digests are in `seen`
-        self._con.execute("CREATE OR REPLACE TEMP TABLE seen (digest BLOB)")
+        self._con.execute("CREATE OR REPLACE TEMP TABLE seen (digest BLOB, date DATE)")
         self._block = pa.table({"number": pa.array([], pa.int64()), "kind": pa.array([], pa.string())})
+        self._pool = ThreadPoolExecutor(2, thread_name_prefix="catapult_nb-parquet")
+        self._writing: list[Future[None]] = []
         self.imported = 0
         self.duplicates = 0
 
@@ -291,39 +294,48 @@ class FolderWrite:
         finally:
             self._con.unregister("staged")
 
-    def flush(self) -> np.ndarray:
+    def flush(self, *, numbers: bool = True) -> np.ndarray:
         """Write the block's new events (an event's id is the folder's last id before the write plus its
         number, so ids grow in the order the events came).
 
-        :returns: their ``number``; the block's other events were duplicates.
+        :param numbers: give the new events' numbers (an import that does not need them saves the sort).
+        :returns: their ``number``, in order (empty when not asked for); the block's other events were
+            duplicates.
         """
         con = self._con
-        days = con.execute("SELECT DISTINCT date FROM block WHERE kind = 'event' AND date IS NOT NULL")
-        self._load_dates([str(d) for (d,) in days.fetchall()])
+        days = [str(d) for (d,) in con.execute(
+            "SELECT DISTINCT date FROM block WHERE kind = 'event' AND date IS NOT NULL").fetchall()]
+        self._load_dates(days)
+        # a retry has its event's time: only the digests of the block's days (and of events without a
+        # day) can be its duplicates, however many the write has seen
+        same_days = " OR ".join([f"date = '{d}'" for d in days] + ["date IS NULL"])
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE fresh AS SELECT min(number) AS number, digest FROM block "
-            "WHERE kind = 'event' AND digest NOT IN (SELECT digest FROM seen) GROUP BY digest"
+            "CREATE OR REPLACE TEMP TABLE fresh AS "
+            "SELECT min(number) AS number, digest, any_value(date) AS date "
+            f"FROM block WHERE kind = 'event' AND digest NOT IN (SELECT digest FROM seen WHERE {same_days}) "
+            "GROUP BY digest"
         )
-        numbers = np.sort(con.execute("SELECT number FROM fresh").fetchnumpy()["number"])
+        ((count, last),) = con.execute("SELECT count(*), max(number) FROM fresh").fetchall()
         kinds = pc.equal(self._block.column("kind"), "event")
         events = self._block if pc.all(kinds).as_py() else self._block.filter(kinds)
-        self.duplicates += len(events) - len(numbers)
-        if len(numbers):
-            self.imported += len(numbers)
-            self._last_id = self._base + int(numbers[-1])
-            if len(numbers) < len(events):  # no look-up for a new log
-                events = events.filter(pc.is_in(events.column("number"), pa.array(numbers)))
+        self.duplicates += len(events) - count
+        if count:
+            self.imported += count
+            self._last_id = self._base + int(last)
+            if count < len(events):  # no look-up for a new log
+                new = con.execute("SELECT number FROM fresh").fetchnumpy()["number"]
+                events = events.filter(pc.is_in(events.column("number"), pa.array(new)))
             self._write_events(events)
-            con.execute("INSERT INTO seen SELECT digest FROM fresh")
+            con.execute("INSERT INTO seen SELECT digest, date FROM fresh")
+        written = (np.sort(con.execute("SELECT number FROM fresh").fetchnumpy()["number"]) if numbers
+                   else np.empty(0))
         con.execute("DROP TABLE fresh")
-        return np.asarray(numbers, dtype=np.int64)
+        return np.asarray(written, dtype=np.int64)
 
     def _write_events(self, events: pa.Table) -> None:
         """Write a block's new events, one file a day (``<block>/date=…/data_0.parquet`` in the staging
         folder), the days side by side. Arrow's Parquet writer, not DuckDB's COPY: as fast for a day, and
         twice as fast as COPY's PARTITION_BY over many days' rows."""
-        from concurrent.futures import ThreadPoolExecutor
-
         import pyarrow.parquet as pq
 
         block = self._staging / "events" / f"{self._files:05d}"
@@ -340,8 +352,16 @@ class FolderWrite:
             part.mkdir(parents=True)
             pq.write_table(rows, part / "data_0.parquet", compression="snappy")
 
-        with ThreadPoolExecutor(2) as pool:  # Arrow's writer lets go of the GIL: two days at a time
-            list(pool.map(write, pc.unique(dates).to_pylist()))
+        self._finish_writes()  # one block in flight at most: its memory, not the log's
+        # Arrow's writer lets go of the GIL: the days are written two at a time, while DuckDB reads the
+        # next block
+        self._writing = [self._pool.submit(write, day) for day in pc.unique(dates).to_pylist()]
+
+    def _finish_writes(self) -> None:
+        """Wait for the files being written (raising what failed)."""
+        writing, self._writing = self._writing, []
+        for future in writing:
+            future.result()
 
     def _load_dates(self, dates: list[str]) -> None:
         """Put the digests already stored for these days into ``seen``: a retry has its event's time, so
@@ -352,8 +372,8 @@ class FolderWrite:
             self._loaded.add(day)
             files = sorted((self._events.folder / "events" / f"date={day}").glob("*.parquet"))
             if files:
-                self._con.execute("INSERT INTO seen SELECT digest FROM read_parquet(?)",
-                                  [[str(f) for f in files]])
+                self._con.execute("INSERT INTO seen SELECT digest, ?::DATE FROM read_parquet(?)",
+                                  [day, [str(f) for f in files]])
 
     def record_gathers(self, gathers: pa.Table) -> None:
         """Add gather records: ``gatherId``, ``callId``, ``createdTime`` (UTC ns or null), ``session`` and
@@ -378,6 +398,8 @@ class FolderWrite:
 
     def commit(self) -> None:
         """Make the write visible: one rename of the journal, then the moves it lists."""
+        self._finish_writes()
+        self._pool.shutdown()
         folder = self._events.folder
         moves = [(str(path.relative_to(folder)), self._target(path.relative_to(self._staging)))
                  for path in sorted(self._staging.rglob("*.parquet"))]
@@ -402,6 +424,7 @@ class FolderWrite:
 
     def abort(self) -> None:
         """Drop what was written, unless the write committed (then the next opener finishes it)."""
+        self._pool.shutdown(cancel_futures=True)  # waits for the files being written: none is left half way
         if not self._committed:
             shutil.rmtree(self._staging, ignore_errors=True)
 

@@ -386,7 +386,7 @@ def _block(write: FolderWrite, first: int, data: bytes | memoryview, complete: b
     kept = ~python
     table = pa.table({"number": numbers[kept], "line": lines.filter(pa.array(kept))})
     con = write.connection
-    batches = table.to_batches(max_chunksize=1 << 16)  # batches: DuckDB reads them on all its threads
+    batches = table.to_batches(max_chunksize=1 << 14)  # batches: DuckDB reads them on all its threads
     con.register("lines", pa.Table.from_batches(batches, schema=table.schema))
     try:
         write.stage(BLOCK_SQL.replace("$label", _quoted(label)))
@@ -406,7 +406,7 @@ def _block(write: FolderWrite, first: int, data: bytes | memoryview, complete: b
         line = data[offsets[index] : offsets[index + 1]]
         _python_line(number, None if large[index] else bytes(line), report, label, rows, gathers)
     write.stage_more(_staged(rows))
-    write.flush()
+    write.flush(numbers=False)
     quick = con.sql(
         'SELECT number, "gatherId_g" AS "gatherId", "callId_g" AS "callId", "createdTime", '
         "gather_session AS session, options "
