@@ -169,8 +169,9 @@ def finished_counts(con: duckdb.DuckDBPyConnection, columns: Sequence[str]) -> p
     """Finished gathers of the view counted by the values of ``columns`` (a row missing any of them is left
     out): those columns and ``n``, one row per value."""
     present = " AND ".join(f"{_quote(c)} IS NOT NULL" for c in columns)
-    return con.sql(f"SELECT {_columns(columns)}, count(*) AS n FROM {TABLE_VIEW} "
-                   f"WHERE finished AND {present} GROUP BY ALL").df()
+    rows: pd.DataFrame = con.sql(f"SELECT {_columns(columns)}, count(*) AS n FROM {TABLE_VIEW} "
+                                 f"WHERE finished AND {present} GROUP BY ALL").df()
+    return rows
 
 
 def outcome_rows(con: duckdb.DuckDBPyConnection, keys: Sequence[str], timeout: str, hung_up: str
@@ -178,13 +179,14 @@ def outcome_rows(con: duckdb.DuckDBPyConnection, keys: Sequence[str], timeout: s
     """The outcomes of finished gathers grouped by ``keys`` (a missing key is a group of its own, last), in
     the columns of :func:`catapult_nb.analysis.outcomes_by_options`, sorted by the keys."""
     group = _columns(keys)
-    return con.sql(f"""
+    rows: pd.DataFrame = con.sql(f"""
 SELECT {group}, count(*) AS gathers, count(*) FILTER (reason = {_text(timeout)}) AS timeouts,
   avg((reason = {_text(timeout)})::DOUBLE) AS "timeoutRate", avg(completed::DOUBLE) AS "completionRate",
   avg((reason = {_text(hung_up)})::DOUBLE) AS "hungUpRate", median(duration) AS "medianDuration",
   median("timeToFirstKey") AS "medianTimeToFirstKey"
 FROM {TABLE_VIEW} WHERE finished GROUP BY ALL ORDER BY {', '.join(f"{_quote(k)} NULLS LAST" for k in keys)}
 """).df()
+    return rows
 
 
 def value_range(con: duckdb.DuckDBPyConnection, column: str) -> tuple[float, float] | None:
@@ -202,8 +204,9 @@ def histogram(con: duckdb.DuckDBPyConnection, column: str, edges: Sequence[float
     group = f"{_quote(by)}, " if by else ""
     where = f"AND {_quote(by)} IS NOT NULL" if by else ""
     value = _quote(column)
-    return con.sql(f"""
+    rows: pd.DataFrame = con.sql(f"""
 SELECT {group}len(list_filter($inner, lambda e: e <= {value})) AS bin, count(*) AS n
 FROM {TABLE_VIEW} WHERE {value} BETWEEN $low AND $high {where} GROUP BY ALL
 """, params={"inner": [float(e) for e in edges[1:-1]], "low": float(edges[0]),
              "high": float(edges[-1])}).df()
+    return rows
