@@ -334,8 +334,9 @@ class FolderWrite:
 
     def _write_events(self, events: pa.Table) -> None:
         """Write a block's new events, one file a day (``<block>/date=…/data_0.parquet`` in the staging
-        folder), the days side by side. Arrow's Parquet writer, not DuckDB's COPY: as fast for a day, and
-        twice as fast as COPY's PARTITION_BY over many days' rows."""
+        folder), the days side by side. Arrow's Parquet writer, not DuckDB's COPY: for the same rows it
+        takes 40 % of COPY's CPU time, and 20 % of COPY's with PARTITION_BY (the folder's many-column,
+        mostly empty rows)."""
         import pyarrow.parquet as pq
 
         block = self._staging / "events" / f"{self._files:05d}"
