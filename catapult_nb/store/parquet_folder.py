@@ -245,6 +245,7 @@ class FolderWrite:
         self._last_id = self._base
         self._next_recorded = int(events._manifest.get("last_recorded", 0)) + 1
         self._loaded: set[str] = set()  # dates whose stored digests are in `seen`
+        self._con.execute("SET enable_progress_bar = false")  # an import shows its own bar, over the file
         self._con.execute("CREATE OR REPLACE TEMP TABLE seen (digest BLOB, date DATE)")
         self._block = pa.table({"number": pa.array([], pa.int64()), "kind": pa.array([], pa.string())})
         self._pool = ThreadPoolExecutor(2, thread_name_prefix="catapult_nb-parquet")
