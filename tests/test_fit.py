@@ -57,39 +57,62 @@ def shares(table: pd.DataFrame) -> pd.Series:
                       "hung up": reasons.get("hung-up", 0)})
 
 
-@pytest.mark.slow  # two fits of 8,000 gathers
+@pytest.mark.slow  # a fit of 24,000 gathers
 @pytest.mark.parametrize(("fitted_on", "forecast_for"), [(ARM_3S, ARM_8S), (ARM_8S, ARM_3S)],
                          ids=["3s-to-8s", "8s-to-3s"])
-def test_a_fit_on_one_arm_forecasts_the_other_within_five_points(fitted_on, forecast_for):
-    """Callers of another family (Weibull, gamma, two populations, a hang-up hazard): fitted on 8,000
-    gathers of one arm, the forecast of the other arm's completed / timed-out / hung-up shares is within
-    5 percentage points of what that arm's callers did. (The lognormal caller model bends to fit these
-    callers, so the error is their difference, not sampling: 4.5 points on the completed share at 3 s from the
-    8 s arm, under 1 point the other way; the benchmark's 24,000-gather arms stay within 3.)"""
-    fitted = CallerMix.fit(other_callers(fitted_on, 8000, seed=1), **QUICK)
-    forecast = run_campaign(forecast_for, callers=fitted, n=20_000, seed=2, prompt_timing="estimate").forecast
-    actual = shares(other_callers(forecast_for, 20_000, seed=3))
+def test_a_fit_on_one_arm_forecasts_the_other_within_three_points(fitted_on, forecast_for):
+    """Callers of another family (Weibull, gamma, two populations, a hang-up hazard): fitted on 24,000
+    gathers of one arm, the forecast of the other arm's completed / timed-out / hung-up shares (48,000
+    fitted callers) is within 3 percentage points of what 24,000 of that arm's callers did: the target,
+    at the benchmark's size. (The lognormal caller model bends to fit these callers, so the error is
+    mostly their difference, not sampling: the shares' sampling error is 0.3 points at these sizes.)"""
+    fitted = CallerMix.fit(other_callers(fitted_on, 24_000, seed=1), **QUICK)
+    forecast = run_campaign(forecast_for, callers=fitted, n=48_000, seed=2, prompt_timing="estimate").forecast
+    actual = shares(other_callers(forecast_for, 24_000, seed=3))
     error = (forecast["share"] - actual).abs()
-    assert (error <= 0.05).all(), f"forecast\n{forecast}\nactual\n{actual}"
+    assert (error <= 0.03).all(), f"forecast\n{forecast}\nactual\n{actual}"
     assert ((forecast["low"] <= forecast["share"]) & (forecast["share"] <= forecast["high"])).all()
 
 
-@pytest.mark.slow  # three fits of 8,000 gathers
+#: Logs of the recovery test: true parameter sets × arms × logs of each.
+RECOVERY_TRUTHS = {
+    "steady": Caller.typical(first_key_median=2.0, key_gap_median=0.8, hang_up_rate=0.05),
+    "quick": Caller.typical(first_key_median=1.0, first_key_sigma=0.8, key_gap_median=0.45, key_gap_sigma=0.3,
+                            barge_in=0.2, hang_up_rate=0.02),
+    "slow": Caller.typical(first_key_median=3.5, first_key_sigma=0.4, key_gap_median=1.3, key_gap_sigma=0.6,
+                           barge_in=0.05, hang_up_rate=0.1),
+}
+RECOVERY_LOGS = 6
+
+
+@pytest.mark.slow  # 36 fits of 4,000 gathers
 def test_intervals_cover_known_parameters_at_about_their_level():
-    """Logs made by the caller model itself with known parameters: the 90 % intervals of the identified
-    parameters cover the truth in at least 14 of 18 cases (3 logs × 6 parameters; 16.2 expected; fewer
-    than 14 happens with probability about 1 % when the intervals are right)."""
-    truth = Caller.typical(first_key_median=2.0, key_gap_median=0.8, hang_up_rate=0.05)
+    """Logs made by the caller model itself with known parameters (three parameter sets, both arms, six
+    logs each: 36 logs of 4,000 gathers, fitted with 8,000 simulated callers: the ratio of the defaults
+    at 8,000 gathers): the 90 % intervals of the six identified parameters cover the truth in at least
+    180 of the 216 cases (83 %).
+
+    What to expect, from ``benchmarks/bench_fit_coverage.py`` at this test's sizes (72 logs, 432 cases):
+    the intervals cover 86.8 %, 187.5 of 216. A log's timing parameters err together (along a ridge of
+    the likelihood), so the count varies 2.2 times as much as a binomial one (per log 1.49 against
+    0.69): its standard deviation is 7.3, and fewer than 180 happen in about one run in seven (other
+    seeds). Intervals read from one scoring step with the simulation's noise assumed, as the fit had
+    them, cover 79.2 % (171 of 216, standard deviation 9.4): they reach 180 in about one run in five."""
     checked = ["first_key_median", "first_key_sigma", "key_gap_median", "key_gap_sigma", "barge_in",
                "hang_up_rate"]
     covered = []
-    for seed, options in enumerate([ARM_3S, ARM_8S, ARM_3S]):
-        log = run_campaign(options, truth, n=8000, seed=10 + seed, prompt_timing="estimate").table
-        estimates = CallerMix.fit(log, kinds=1, seed=seed, **QUICK).estimates.loc["callers"]
-        for name in checked:
-            row = estimates.loc[name]
-            covered.append(row["low"] <= getattr(truth, name) <= row["high"])
-    assert sum(covered) >= 14, covered
+    for t, truth in enumerate(RECOVERY_TRUTHS.values()):
+        for a, options in enumerate([ARM_3S, ARM_8S]):
+            for k in range(RECOVERY_LOGS):
+                seed = 100 * t + 10 * a + k
+                log = run_campaign(options, truth, n=4000, seed=seed, prompt_timing="estimate").table
+                estimates = CallerMix.fit(log, kinds=1, seed=seed, **{**QUICK, "simulated": 8000}
+                                          ).estimates.loc["callers"]
+                for name in checked:
+                    row = estimates.loc[name]
+                    covered.append(row["low"] <= getattr(truth, name) <= row["high"])
+    assert len(covered) == 216
+    assert sum(covered) >= 180, f"{sum(covered)} of {len(covered)} covered"
 
 
 def test_a_fit_says_what_the_log_cannot_tell():

@@ -290,11 +290,12 @@ class Model:
         return score
 
     def maximise(self, theta: np.ndarray, counts: list[np.ndarray], iterations: int = 15,
-                 central_from: int = 2) -> tuple[np.ndarray, np.ndarray, float]:
+                 central_from: int = 2, final_curvature: bool = True) -> tuple[np.ndarray, np.ndarray, float]:
         """Fisher scoring from ``theta`` with Levenberg–Marquardt damping.
 
         :param central_from: the first iteration with central differences (one-sided before: the first
             steps only need a direction, the last ones the curvature).
+        :param final_curvature: measure the curvature at the top (else the last step's is returned).
 
         :returns: the estimate, the curvature there (information plus prior), its log posterior.
         """
@@ -338,7 +339,7 @@ class Model:
             spread = np.sqrt(np.maximum(np.diag(np.linalg.inv(curvature)), 1e-12))
             if iteration >= central_from and (np.max(np.abs(step) / spread) < 0.05 or gain < 0.05):
                 break
-        if iterations > central_from:  # the curvature at the top, from central differences
+        if final_curvature and iterations > central_from:  # the curvature at the top, central differences
             curvature = self._curvature(self.information(probs, self.jacobian(theta, cells), totals))
         return theta, curvature, value
 
