@@ -83,7 +83,8 @@ docs: $(STAMP)
 # sizes; see each script's --help), printing each one's wall time; `make bench-full` runs them all at
 # their full sizes, as the README's figures were measured. A failing script does not stop the others;
 # the target fails at the end, naming it.
-BENCH_QUICK := bench_campaign_engine.py bench_dataframe.py bench_fit.py bench_import.py bench_parquet.py
+BENCH_QUICK := bench_campaign_engine.py bench_dataframe.py bench_fit.py bench_fit_coverage.py bench_import.py \
+	bench_parquet.py
 bench: $(STAMP)
 	@start=$$(date +%s); failed=; for script in benchmarks/bench_*.py; do \
 		name=$$(basename $$script); flags=; \

@@ -17,7 +17,7 @@ a second time with other simulated callers, and prints how much of the estimates
 simulation's (half the variance of the two fits' difference).
 
 Usage: python benchmarks/bench_fit_coverage.py [--logs 10] [--gathers 8000] [--bootstrap 20]
-       [--simulated 16000] [--reseed] [--detail] [--test-logs 36 --test-threshold 180]
+       [--simulated 16000] [--quick] [--reseed] [--detail] [--test-logs 36 --test-threshold 180]
 (the recovery test's sizes: --gathers 4000 --simulated 8000 --bootstrap 12 --logs 12)
 Target: coverage near the nominal level (at least 87 % of at least 60 cases at 90 %).
 """
@@ -68,9 +68,12 @@ def main() -> int:
     parser.add_argument("--test-logs", type=int, default=36, help="logs of the test's run (see below)")
     parser.add_argument("--test-threshold", type=int, default=0,
                         help="print the chance that a run of --test-logs logs covers fewer cases than this")
+    parser.add_argument("--quick", action="store_true", help="3 logs per parameter set and arm (108 cases)")
     parser.add_argument("--detail", action="store_true", help="print every log's z-scores")
     parser.add_argument("--truths", default=",".join(truths()), help="comma-separated: steady,quick,slow")
     args = parser.parse_args()
+    if args.quick:
+        args.logs = 3
 
     from catapult_nb.campaign import CallerMix, run_campaign
     from catapult_nb.campaign.fit_model import PARAMETERS
@@ -122,7 +125,8 @@ def main() -> int:
     design = per_log.var(ddof=1) / binomial if binomial > 0 else 1.0
     sd = math.sqrt(args.level * (1 - args.level) * max(design, 1.0) / cases)
     print(f"\ncoverage: {covered}/{cases} = {rate:.1%} (nominal {args.level:.0%}; by chance alone "
-          f"{args.level - 1.96 * sd:.1%}–{args.level + 1.96 * sd:.1%}, with the design effect below)")
+          f"{max(0.0, args.level - 1.96 * sd):.1%}–{min(1.0, args.level + 1.96 * sd):.1%}, "
+          "with the design effect below)")
     print(f"fit time per log: median {np.median(fit_times):.2f} s")
     print(f"covered per log (of {len(CHECKED)}): variance {per_log.var(ddof=1):.2f}, "
           f"a binomial's {binomial:.2f} "
