@@ -17,7 +17,6 @@ import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from statistics import NormalDist
 from typing import Any, cast
 
 import numpy as np
@@ -508,15 +507,17 @@ def forecast_shares(spec: GatherSpec, fitted: FittedMix, n: int, seed: int, leve
                     point: np.ndarray | None = None) -> pd.DataFrame:
     """Completed, timed-out and hung-up shares of ``n`` fitted callers on ``spec``, with intervals.
 
-    Each bootstrap replicate of the fit plays the same callers (same seed); the interval is the normal
-    one with the replicates' spread plus the sampling noise of ``n`` callers.
+    Each bootstrap replicate of the fit plays the same callers (same seed); the interval is Student's,
+    with the replicates' spread plus the sampling noise of ``n`` callers, and the degrees of freedom of
+    that sum (Welch–Satterthwaite: the spread's are one fewer than the replicates, the noise is known).
 
     :param point: the reasons (index into :data:`analysis.REASONS`) of the run with the fitted mix itself.
     :returns: rows ``completed``, ``timed out``, ``hung up``; columns ``share``, ``low``, ``high``.
     """
     details = fitted.details
+    from scipy.stats import t as student
+
     level = details.level if level is None else level
-    z = NormalDist().inv_cdf(0.5 + level / 2)
     size = min(n, REPLICATE_CALLERS)
 
     def shares(callers: CallerMix, count: int) -> np.ndarray:
@@ -528,7 +529,11 @@ def forecast_shares(spec: GatherSpec, fitted: FittedMix, n: int, seed: int, leve
         [np.isin(point, codes).mean() for codes in SHARES.values()])
     spread = np.array([shares(mix_, size) for mix_ in details.mixes()]).std(axis=0, ddof=1)
     noise = np.sqrt(main * (1 - main) / n)
-    half = z * np.sqrt(spread**2 + noise**2)
+    total = spread**2 + noise**2
+    refits = len(details.replicates) - 1
+    with np.errstate(divide="ignore", invalid="ignore"):  # no spread: the noise alone, a normal interval
+        df = np.where(spread > 0, total**2 / (spread**4 / refits), np.inf)
+    half = np.asarray(student.ppf(0.5 + level / 2, np.maximum(df, 1.0)), dtype=float) * np.sqrt(total)
     return pd.DataFrame(
         {"share": main, "low": np.clip(main - half, 0, 1), "high": np.clip(main + half, 0, 1)},
         index=pd.Index(list(SHARES), name="outcome"))
