@@ -447,7 +447,7 @@ def test_voice_api_v2_webhooks_import_as_into_the_store(folder):
     log = lines([v2, {"eventType": "dtmf", "time": at(0.5), "callId": "c-v1", "dtmfDigit": "1"}, v2])
     store = EventStore(":memory:")
     same_report(store.import_events(log), folder.import_events(log))
-    assert not folder.v1_only()  # the table of a folder with v2 events is the pandas one, from its frames
+    assert not folder.v1_only()  # its table too is computed in DuckDB, v2 rows and all
     pd.testing.assert_frame_equal(folder.to_dataframe().reset_index(drop=True).drop(columns="payload"),
                                   store.to_dataframe().reset_index(drop=True).drop(columns="payload"))
     pd.testing.assert_frame_equal(analysis.gather_table(folder), analysis.gather_table(store))

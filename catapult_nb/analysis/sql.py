@@ -1,16 +1,17 @@
 """The gather table computed in DuckDB, over a :class:`~catapult_nb.store.parquet.ParquetEvents`.
 
-:func:`catapult_nb.analysis.gather_table` hands a ``ParquetEvents`` of Catapult v1 events here: the
-per-gather table is one SQL query over the folder's ``events`` and ``gathers`` views (out of core: the
-events never become a DataFrame, only the table does). The query follows the pandas table step by step
-(a test compares the two column by column):
+:func:`catapult_nb.analysis.gather_table` hands a ``ParquetEvents`` here, whatever the dialects of its
+events: the per-gather table is one SQL query over the folder's ``events`` and ``gathers`` views (out of
+core: the events never become a DataFrame, only the table does). The query follows the pandas table step
+by step (a test compares the two column by column); Voice API v2 gathers are rows of the same query, as
+:mod:`catapult_nb.analysis.sql_v2` builds them:
 
 * a gather's outcome is its first ``gather`` event (by time, then arrival);
 * what was asked for (``createdTime``, the options) comes from the latest record of the gather; a gather
   with no record is labelled as such (``unknown``), and its ``callId`` and ``tag`` come from the event;
 * the first key is the call's first ``dtmf`` event at or after the gather's creation, if it came before
   the gather's event (an ASOF join);
-* rows are ordered by creation (else completion) time, then ``gatherId``.
+* rows are ordered by creation (else completion) time, then dialect (v1 first), then ``gatherId``.
 
 Option sets are labelled in Python, once per distinct set (there are a handful), by the ``label`` given.
 
@@ -26,6 +27,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import pandas as pd
 import pyarrow as pa
+
+from catapult_nb.analysis.sql_v2 import V2_ROWS, define_v2_rows, with_v2_flags
 
 if TYPE_CHECKING:
     import duckdb
@@ -60,8 +63,6 @@ class SqlEvents(Protocol):
 
     def option_sets(self, label: Callable[[dict[str, Any]], str]) -> pa.Table: ...
 
-    def v1_only(self) -> bool: ...
-
 
 def gather_relation(
     source: SqlEvents,
@@ -81,7 +82,8 @@ def gather_relation(
     :param label: an option set's label (``describe_options``).
     """
     con = source.connection if con is None else con
-    con.register("_option_sets", source.option_sets(label))
+    con.register("_option_sets", with_v2_flags(source.option_sets(label)))
+    define_v2_rows(con)
     options = ", ".join(f"r.{_quote(name)}" for name in option_columns)
     reasons = ", ".join("'" + r.replace("'", "''") + "'" for r in sorted(completed)) or "NULL"
     con.execute(f"""
@@ -95,7 +97,7 @@ WITH done AS (  -- a gather's first event (by time, then arrival), as one aggreg
 ),
 requested AS (  -- narrow while the rows are joined: an option set's number, its columns at the end
   SELECT g."gatherId", g."callId", g."createdTime", s.set_id, s.tag
-  FROM gathers g LEFT JOIN _option_sets s USING (options)
+  FROM gathers g LEFT JOIN _option_sets s USING (options) WHERE s.v2 IS NOT TRUE  -- v1's create requests
 ),
 joined AS (
   SELECT coalesce(d."gatherId", r."gatherId") AS "gatherId", coalesce(d."callId", r."callId") AS "callId",
@@ -103,12 +105,19 @@ joined AS (
     r."createdTime", d."completedTime"
   FROM done d FULL OUTER JOIN requested r ON d."gatherId" = r."gatherId"
 ),
+rows AS (  -- v1's gathers and v2's (sql_v2)
+  SELECT *, 'v1' AS dialect FROM joined
+  UNION ALL BY NAME
+  SELECT "gatherId", "callId", set_id IS NOT NULL AS requested, set_id, tag, reason, digits, "createdTime",
+    "completedTime", 'v2' AS dialect
+  FROM {V2_ROWS}
+),
 keys AS (
   SELECT "callId", "time" AS "keyTime" FROM events
   WHERE "eventType" = 'dtmf' AND "callId" IS NOT NULL AND "time" IS NOT NULL
 ),
 windows AS (
-  SELECT "gatherId", "callId", "createdTime", "completedTime" FROM joined
+  SELECT "gatherId", "callId", "createdTime", "completedTime" FROM rows
   WHERE "callId" IS NOT NULL AND "createdTime" IS NOT NULL AND "completedTime" IS NOT NULL
 ),
 first_keys AS (  -- the call's first key inside the gather's window (a call has a handful of keys)
@@ -116,16 +125,16 @@ first_keys AS (  -- the call's first key inside the gather's window (a call has 
     ON w."callId" = k."callId" AND k."keyTime" >= w."createdTime" AND k."keyTime" <= w."completedTime"
   GROUP BY w."gatherId"
 )
-SELECT j."gatherId", j."callId", 'v1' AS dialect,
+SELECT j."gatherId", j."callId", j.dialect,
   CASE WHEN j.requested THEN s."optionSet" ELSE '{unknown.replace("'", "''")}' END AS "optionSet",
-  {options.replace('r.', 's.')}{',' if options else ''} j.tag,
-  j.reason, false AS "reasonDerived", j.digits, length(j.digits) AS "digitCount",
+  {options.replace('r.', 's.')}{',' if options else ''} coalesce(j.tag, s.tag) AS tag,
+  j.reason, j.dialect = 'v2' AS "reasonDerived", j.digits, length(j.digits) AS "digitCount",
   j.reason IS NOT NULL AS finished,
   coalesce(j.reason IN ({reasons}), false) AS completed, j."createdTime", j."completedTime",
   {_seconds('epoch_us(f."keyTime") - epoch_us(j."createdTime")')} AS "timeToFirstKey",
   {_seconds('epoch_us(j."completedTime") - epoch_us(j."createdTime")')} AS duration
-FROM joined j LEFT JOIN first_keys f USING ("gatherId") LEFT JOIN _option_sets s USING (set_id)
-ORDER BY coalesce(j."createdTime", j."completedTime") ASC NULLS LAST, j."gatherId"
+FROM rows j LEFT JOIN first_keys f USING ("gatherId") LEFT JOIN _option_sets s USING (set_id)
+ORDER BY coalesce(j."createdTime", j."completedTime") ASC NULLS LAST, j.dialect, j."gatherId"
 """)
     return con.sql(f"SELECT * FROM {TABLE_VIEW}")
 

@@ -20,7 +20,7 @@ from catapult_nb.analysis.sql import (
     gather_relation,
     outcome_rows,
 )
-from catapult_nb.analysis.v2 import split_requests, with_v2
+from catapult_nb.analysis.v2 import describe_v2, is_v2_options, split_requests, with_v2
 from catapult_nb.engine import Reason
 from catapult_nb.options import OPTION_FIELDS, SHOWN_FIELDS, GatherOptions, OptionError, flat_wire, nest_wire
 
@@ -100,9 +100,9 @@ def gather_table(source: pd.DataFrame | EventSource | SqlEvents, gathers: pd.Dat
     :raises ValueError: when a frame lacks the columns needed (the message names them).
     :raises TypeError: for a source that is neither a frame nor has ``events`` and ``gathers``.
     """
-    if isinstance(source, SqlEvents) and gathers is None and source.v1_only():
+    if isinstance(source, SqlEvents) and gathers is None:
         return _in_duckdb(source)
-    events, gathers = _frames_of(cast(Any, source), gathers)  # a folder with v2 events: its frames
+    events, gathers = _frames_of(cast(Any, source), gathers)
     require_columns(events, ("eventType", "time", "gatherId"), "events")
     done = _gather_events(events)
     if gathers is not None:
@@ -138,8 +138,8 @@ def gather_table(source: pd.DataFrame | EventSource | SqlEvents, gathers: pd.Dat
 
 
 def _in_duckdb(source: SqlEvents) -> pd.DataFrame:
-    """The gather table of a ParquetEvents of v1 events, computed in DuckDB (its connection closed, with
-    the memory DuckDB held, before the frame is built)."""
+    """The gather table of a ParquetEvents (v1 and v2 events alike), computed in DuckDB (its connection
+    closed, with the memory DuckDB held, before the frame is built)."""
     with gather_view(source) as con:
         arrow = con.sql(f"SELECT * FROM {TABLE_VIEW}").to_arrow_table()
     return gather_frame(arrow, _sql_options())
@@ -147,8 +147,8 @@ def _in_duckdb(source: SqlEvents) -> pd.DataFrame:
 
 def in_duckdb(data: Any) -> TypeGuard[SqlEvents]:
     """Whether ``data``'s gather table is computed in DuckDB, where the summaries then aggregate: a
-    ParquetEvents of Catapult v1 events (a folder with v2 events goes through its frames)."""
-    return isinstance(data, SqlEvents) and data.v1_only()
+    ParquetEvents (of v1 events, v2 events or both)."""
+    return isinstance(data, SqlEvents)
 
 
 @contextlib.contextmanager
@@ -157,10 +157,15 @@ def gather_view(source: SqlEvents) -> Iterator[duckdb.DuckDBPyConnection]:
     con = source.connect()
     try:
         gather_relation(source, completed=COMPLETED_REASONS, unknown=UNKNOWN_OPTIONS,
-                        option_columns=_sql_options(), label=describe_options, con=con)
+                        option_columns=_sql_options(), label=_label, con=con)
         yield con
     finally:
         con.close()
+
+
+def _label(options: dict[str, Any]) -> str:
+    """An option set's ``optionSet``: a served v2 ``<Gather>``'s (:func:`describe_v2`) or v1's."""
+    return describe_v2(options) if is_v2_options(options) else describe_options(options)
 
 
 def _sql_options() -> dict[str, str]:

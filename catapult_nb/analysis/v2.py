@@ -14,6 +14,10 @@ from what there is:
   true. A served ``<Gather>`` with a ``gatherUrl`` that got no webhook before the call's ``disconnect``
   ended with the hang-up: reason ``hung-up``, ``completedTime`` the disconnect's, no digits (v2 sends
   none). A ``<Gather>`` without ``gatherUrl`` never reports, so it stays unfinished.
+
+A :class:`~catapult_nb.store.parquet.ParquetEvents` folder gets the same rows in DuckDB
+(:mod:`catapult_nb.analysis.sql_v2`), with the reason and what an option set decides read by the
+functions here.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ import pandas as pd
 from catapult_nb.engine import DIALECTS, V2_GATHER_ATTRIBUTES, GatherSpec
 from catapult_nb.gather_port import v1_reason
 
-__all__ = ["describe_v2", "is_v2_options", "split_requests", "v2_gathers", "with_v2"]
+__all__ = ["describe_v2", "has_gather_url", "hung_up_reason", "is_v2_options", "max_digits_of", "reason_of",
+           "split_requests", "v2_gathers", "with_v2"]
 
 _UTC = pd.DatetimeTZDtype("us", "UTC")
 _DEFAULT_MAX = DIALECTS["v2"].max_digits
@@ -35,6 +40,11 @@ _DEFAULT_MAX = DIALECTS["v2"].max_digits
 def is_v2_options(options: Any) -> bool:
     """True for the options of a v2 gather recorded from BXML (they carry ``"dialect": "v2"``)."""
     return isinstance(options, dict) and options.get("dialect") == "v2"
+
+
+def has_gather_url(options: Any) -> bool:
+    """True for a served v2 ``<Gather>`` that reports to a ``gatherUrl`` (one without never reports)."""
+    return is_v2_options(options) and bool(options.get("gatherUrl"))
 
 
 def split_requests(gathers: pd.DataFrame | None) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
@@ -74,6 +84,10 @@ def with_v2(table: pd.DataFrame, events: pd.DataFrame, served: pd.DataFrame | No
         else:
             v2["optionSet"] = v2["optionSet"].fillna(unknown)
         table = pd.concat([table, v2.assign(dialect="v2")])
+        table.index = table.index.astype(str)  # one index type, v1's, whichever dialects are in it
+        for column in ("callId", "tag"):  # as v1's: Python strings, None when missing
+            values = table[column].astype(object)
+            table[column] = values.where(values.notna(), None)
     table["dialect"] = pd.Categorical(table["dialect"], categories=["v1", "v2"])
     table["reasonDerived"] = table["reasonDerived"].astype(bool)
     return table
@@ -157,7 +171,7 @@ def _hung_up(disconnects: pd.DataFrame, served: pd.DataFrame, reported: set[Any]
     """Served ``<Gather>`` verbs with a ``gatherUrl`` and no webhook, ended by their call's disconnect
     before another document was served for the call."""
     waiting = served.loc[~served.index.isin(reported)]
-    waiting = waiting.loc[[isinstance(o, dict) and bool(o.get("gatherUrl")) for o in waiting["options"]]]
+    waiting = waiting.loc[[has_gather_url(o) for o in waiting["options"]]]
     if waiting.empty or disconnects.empty:
         return pd.DataFrame()
     ends = pd.DataFrame({"callId": disconnects["callId"].astype(str), "endTime": _utc(disconnects["time"])})
@@ -184,19 +198,30 @@ def _reasons(table: pd.DataFrame) -> pd.Series:
     reported = table["completedTime"].notna() & ~hung
     digits = table["digits"].astype("string")
     ended_by = table["terminatingDigit"].astype("string").fillna("") if "terminatingDigit" in table else ""
-    limits = table["options"].map(_max_digits)
+    limits = table["options"].map(max_digits_of)
     keys = pd.DataFrame({"n": digits.str.len().fillna(0).astype(int), "by": ended_by, "max": limits})
     out = pd.Series(pd.NA, index=table.index, dtype="string")
     for key, rows in keys.loc[reported].groupby(["n", "by", "max"]).groups.items():
-        n, by, limit = cast("tuple[int, str, int]", key)
-        webhook = {"eventType": "gather", "digits": "0" * n, "terminatingDigit": by}
-        out.loc[rows] = v1_reason(webhook, GatherSpec.v2(max_digits=limit)).value
+        out.loc[rows] = reason_of(*cast("tuple[int, str, int]", key))
     if isinstance(hung, pd.Series) and hung.any():
-        out.loc[hung] = v1_reason({"eventType": "disconnect"}).value
+        out.loc[hung] = hung_up_reason()
     return out
 
 
-def _max_digits(options: Any) -> int:
+def reason_of(digit_count: int, ended_by: str, max_digits: int) -> str:
+    """v1's reason for a v2 gather webhook with ``digit_count`` digits, ended by the key ``ended_by``
+    (empty: none), of a ``<Gather>`` with this ``maxDigits``: :func:`~catapult_nb.gather_port.v1_reason`."""
+    webhook = {"eventType": "gather", "digits": "0" * digit_count, "terminatingDigit": ended_by}
+    return v1_reason(webhook, GatherSpec.v2(max_digits=max_digits)).value
+
+
+def hung_up_reason() -> str:
+    """v1's reason for a v2 gather ended by its call's disconnect
+    (:func:`~catapult_nb.gather_port.v1_reason`)."""
+    return v1_reason({"eventType": "disconnect"}).value
+
+
+def max_digits_of(options: Any) -> int:
     """The ``<Gather>``'s maxDigits (v2's default 50 when unknown or unreadable)."""
     if not isinstance(options, dict):
         return _DEFAULT_MAX

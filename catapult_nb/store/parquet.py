@@ -278,8 +278,9 @@ class ParquetEvents:
         parsed = [json.loads(text) for text in texts]
         flat = [flat_options(item) if isinstance(item, dict) else {} for item in parsed]
         labels = [label(item) if isinstance(item, dict) else None for item in parsed]
-        sets: dict[str, Any] = {"options": texts, "set_id": np.arange(len(texts), dtype=np.int64),
-                                "optionSet": labels}
+        sets: dict[str, Any] = {"options": pd.array(texts, dtype="string"),  # typed when there is none too
+                                "set_id": np.arange(len(texts), dtype=np.int64),
+                                "optionSet": pd.array(labels, dtype="string")}
         for name, dtype in GATHER_OPTION_COLUMNS.items():
             sets[name] = pd.array([values.get(name) for values in flat], dtype=cast(Any, dtype))
         return pa.Table.from_pandas(pd.DataFrame(sets), preserve_index=False)
