@@ -49,6 +49,16 @@ def define_v2_rows(con: duckdb.DuckDBPyConnection) -> None:
     """Define the view :data:`V2_ROWS` on ``con``, whose ``events`` and ``gathers`` views and registered
     ``_option_sets`` (:func:`with_v2_flags`) it reads."""
     unknown_limit = max_digits_of(None)
+    (any_v2,) = con.sql("SELECT EXISTS (SELECT 1 FROM events WHERE dialect = 'v2') "
+                        "OR EXISTS (SELECT 1 FROM _option_sets WHERE v2)").fetchall()[0]
+    if not any_v2:  # v1 events only: no rows, and none of the joins that would find none
+        con.execute(f"""
+CREATE OR REPLACE TEMP VIEW {V2_ROWS} AS
+SELECT NULL::VARCHAR AS "gatherId", NULL::VARCHAR AS "callId", NULL::BIGINT AS set_id, NULL::VARCHAR AS tag,
+  NULL::VARCHAR AS reason, NULL::VARCHAR AS digits, NULL::TIMESTAMPTZ AS "createdTime",
+  NULL::TIMESTAMPTZ AS "completedTime"
+LIMIT 0""")
+        return
     con.execute(f"""
 CREATE OR REPLACE TEMP VIEW _v2_served AS
 SELECT g."gatherId", g."callId", g."createdTime", s.set_id, s.has_url, s.max_digits
