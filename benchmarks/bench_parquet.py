@@ -7,9 +7,11 @@
    the same lines read and parsed with ``json.loads``, nothing else. The two alternate ``--rounds``
    times, the best of each kept.
 2. ``analysis.gather_table`` over a folder of ``--gathers`` gathers (8 events each, and the gathers'
-   create records), and over a folder of ``--big`` events, each in a fresh process: seconds, rows and
-   peak resident memory. The folders are written straight in the layout with DuckDB (what imports leave,
-   without waiting for them); the table is computed in DuckDB and comes back as one DataFrame.
+   create records), over a folder of as many Voice API v2 gathers (8 webhooks a call, each ``<Gather>``
+   recorded as served; a tenth of the callers hang up mid-gather), and over a folder of ``--big`` events,
+   each in a fresh process: seconds, rows and peak resident memory. The folders are written straight in
+   the layout with DuckDB (what imports leave, without waiting for them); the table is computed in DuckDB
+   and comes back as one DataFrame.
 3. The SQLite store's import of the first ``--store-events`` lines of the same log, and where its time
    goes, each in a fresh process: the whole import; the reading and checking alone (the importer writing
    to a store that keeps nothing); and the store's own writing alone (``BulkWriter.add_many`` of the
@@ -75,14 +77,32 @@ print(json.dumps({"seconds": seconds, "gathers": len(table), "events": len(event
 """
 
 # The layout written straight from DuckDB: per call an answer, five dtmf keys, a gather and a hangup, every
-# gather with its create record; one call every 13 s, so the days fill as a busy line's would.
+# gather with its create record; one call every 13 s, so the days fill as a busy line's would. With "v2":
+# the same calls as v2 webhooks (a gather webhook, or none when the caller hangs up, then a disconnect), each
+# <Gather> recorded as served, as EventStore.record_bxml records it.
 MAKE_FOLDER_CHILD = r"""
 import json, sys
 import duckdb
 from pathlib import Path
 from catapult_nb import ParquetEvents
 from catapult_nb.store.parquet_folder import EVENTS_SCHEMA
-folder, calls = Path(sys.argv[1]), int(sys.argv[2])
+folder, calls, v2 = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3:] == ["v2"]
+stamp = "strftime({}, '%Y-%m-%dT%H:%M:%S.%gZ')"
+if v2:
+    dialect, gather_id, reason = "'v2'", 'NULL::VARCHAR', 'NULL::VARCHAR'
+    kinds = "WHEN k = 6 AND c % 10 <> 7 THEN 'gather' WHEN k = 6 THEN 'dtmf' ELSE 'disconnect'"
+    ended_by = "CASE WHEN k = 6 AND c % 3 = 0 THEN '#' END"
+    record = "'c-bench' || lpad(range::VARCHAR, 12, '0') || '@' || " + stamp.format(
+        "to_timestamp(1767225600 + range * 13 + 1)")
+else:
+    dialect = "'v1'"
+    gather_id = "CASE WHEN k = 6 THEN 'gtr-bench' || lpad(c::VARCHAR, 12, '0') END"
+    reasons = "['max-digits', 'terminating-digit', 'inter-digit-timeout', 'hung-up']"
+    reason = f"CASE WHEN k = 6 THEN {reasons}[c % 4 + 1] END"
+    kinds = "WHEN k = 6 THEN 'gather' ELSE 'hangup'"
+    ended_by = "NULL::VARCHAR"
+    record = "'gtr-bench' || lpad(range::VARCHAR, 12, '0')"
+time_field = ('","eventTime":"' if v2 else '","time":"') + "' || " + stamp.format('"time"') + " || '"
 events = ParquetEvents(folder)
 con = duckdb.connect(config={"memory_limit": "1GB"})
 names = ", ".join(f'"{f.name}"' for f in EVENTS_SCHEMA)
@@ -91,37 +111,36 @@ COPY (
   WITH calls AS (SELECT range AS c, to_timestamp(1767225600 + range * 13) AS t0 FROM range({calls})),
   rows AS (
     SELECT c, k,
-      CASE WHEN k = 0 THEN 'answer' WHEN k <= 5 THEN 'dtmf' WHEN k = 6 THEN 'gather' ELSE 'hangup' END
-        AS "eventType",
+      CASE WHEN k = 0 THEN 'answer' WHEN k <= 5 THEN 'dtmf' {kinds} END AS "eventType",
       t0 + to_milliseconds(CASE WHEN k = 0 THEN 0 WHEN k <= 5 THEN 3000 + (k - 1) * 400
                                 WHEN k = 6 THEN 6000 ELSE 9000 END) AS "time"
     FROM calls, range(8) AS r(k)
   )
-  SELECT c * 8 + k + 1 AS id, "eventType", "time", 'v1' AS dialect,
-    'c-bench' || lpad(c::VARCHAR, 12, '0') AS "callId",
-    CASE WHEN k = 6 THEN 'gtr-bench' || lpad(c::VARCHAR, 12, '0') END AS "gatherId",
-    CASE WHEN k = 6 THEN ['max-digits', 'terminating-digit', 'inter-digit-timeout', 'hung-up'][c % 4 + 1] END
-      AS reason,
+  SELECT c * 8 + k + 1 AS id, "eventType", "time", {dialect} AS dialect,
+    'c-bench' || lpad(c::VARCHAR, 12, '0') AS "callId", {gather_id} AS "gatherId", {reason} AS reason,
     CASE WHEN k BETWEEN 1 AND 6 THEN 'active' END AS state,
     CASE WHEN k = 6 THEN lpad((c % 100000)::VARCHAR, 5, '0') END AS digits,
     CASE WHEN k = 6 THEN 'bench' END AS tag,
     CASE WHEN k BETWEEN 1 AND 5 THEN (k - 1)::VARCHAR END AS "dtmfDigit",
     NULL::VARCHAR AS status, CASE WHEN k = 7 THEN 'NORMAL_CLEARING' END AS cause,
     CASE WHEN k = 0 THEN 'active' END AS "callState", '+15550100001' AS "from", '+15550199999' AS "to",
-    NULL::VARCHAR AS "terminatingDigit", NULL::VARCHAR AS digit, NULL::VARCHAR AS "errorMessage",
+    {ended_by} AS "terminatingDigit", NULL::VARCHAR AS digit, NULL::VARCHAR AS "errorMessage",
     NULL::VARCHAR AS direction,
     "time" AS received, 'bench' AS source, NULL::VARCHAR AS session,
-    '{{"eventType":"' || "eventType" || '","callId":"c-bench' || lpad(c::VARCHAR, 12, '0') || '"}}'
-      AS payload,
+    '{{"eventType":"' || "eventType" || '{time_field}","callId":"c-bench' || lpad(c::VARCHAR, 12, '0')
+      || '"}}' AS payload,
     unhex(md5(c::VARCHAR || '/' || k::VARCHAR)) AS digest, "time"::DATE AS date
   FROM rows
 ) TO '{folder / "events"}' (FORMAT parquet, PARTITION_BY (date), FILENAME_PATTERN 'part-bench-{{i}}')
 ''')
 options = json.dumps({"maxDigits": "5", "terminatingDigits": "#", "interDigitTimeout": "4",
                       "prompt": {"sentence": "Your account code, please"}})
+if v2:
+    options = json.dumps({"dialect": "v2", "gatherUrl": "/gather", "maxDigits": 5, "terminatingDigits": "#",
+                          "interDigitTimeout": 4, "prompt": {"sentence": "Your account code, please"}})
 (folder / "gathers").mkdir()
 con.execute(f'''
-COPY (SELECT 'gtr-bench' || lpad(range::VARCHAR, 12, '0') AS "gatherId",
+COPY (SELECT {record} AS "gatherId",
              'c-bench' || lpad(range::VARCHAR, 12, '0') AS "callId",
              to_timestamp(1767225600 + range * 13 + 1) AS "createdTime", NULL::VARCHAR AS session,
              '{options}' AS options, range + 1 AS recorded
@@ -241,14 +260,16 @@ def main() -> None:
                   f"targets >= 1.0x: {'met' if ratio >= 1 else 'NOT met'}, <= 1.5 GiB: "
                   f"{'met' if best['peak_mib'] <= 1.5 * GIB else 'NOT met'}")
 
-        for label, events in (("gathers", args.gathers * 8), ("big", args.big)) if "tables" in parts else ():
+        sizes = (("gathers", args.gathers * 8), ("v2", args.gathers * 8), ("big", args.big))
+        for label, events in sizes if "tables" in parts else ():
             folder = work / f"table-{label}"
-            child(MAKE_FOLDER_CHILD, str(folder), str(events // 8))
+            child(MAKE_FOLDER_CHILD, str(folder), str(events // 8), *(["v2"] if label == "v2" else []))
             table = child(TABLE_CHILD, str(folder))
-            assert table["gathers"] == events // 8 == table["with_options"], table
-            target = (f"<= 30 s: {'met' if table['seconds'] <= 30 else 'NOT met'}" if label == "gathers" else
+            assert table["gathers"] == events // 8 == table["with_options"] == table["finished"], table
+            target = (f"<= 30 s: {'met' if table['seconds'] <= 30 else 'NOT met'}" if label != "big" else
                       f"<= 1.5 GiB: {'met' if table['peak_mib'] <= 1.5 * GIB else 'NOT met'}")
-            print(f"gather_table over {table['events']:,} events ({table['gathers']:,} gathers): "
+            what = "Voice API v2 events" if label == "v2" else "events"
+            print(f"gather_table over {table['events']:,} {what} ({table['gathers']:,} gathers): "
                   f"{table['seconds']:.1f} s, peak memory {table['peak_mib']:,.0f} MiB; {target}")
             subprocess.run(["rm", "-rf", str(folder)], check=True)
 
