@@ -286,7 +286,7 @@ class ParquetEvents:
         return pa.Table.from_pandas(pd.DataFrame(sets), preserve_index=False)
 
     def v1_only(self) -> bool:
-        """Whether every event is a Catapult v1 event (``analysis.gather_table`` then computes in DuckDB)."""
+        """Whether every event is a Catapult v1 event (no Voice API v2 webhook among them)."""
         rows = self.sql("SELECT count(*) FROM events WHERE dialect IS DISTINCT FROM 'v1'").fetchall()
         return int(rows[0][0]) == 0
 
