@@ -81,7 +81,6 @@ _FIELDS = tuple(sorted({*TEXT_FIELDS, "time", "callUri", "applicationId", "dtmfD
                         "received", "source", "session", *V2_MARKERS}))
 #: ``json_transform`` type of a payload's fields as JSON values.
 JSON_FIELDS = "{" + ",".join(f'"{name}":"JSON"' for name in _FIELDS) + "}"
-_TEXT_FIELDS = "{" + ",".join(f'"{name}":"VARCHAR"' for name in TEXT_FIELDS) + "}"
 
 
 # as keys.dialect_of: v2 for a Voice API v2 webhook, v1 for a Catapult v1 event (it has a time)
@@ -129,10 +128,13 @@ def block_select(source: str, p: str = "p", canonical: str = "canonical", s: str
         dialect (by default read from ``p``); ``extra``: more columns to select.
     """
     event = f"{kind} = 'event'"
+    # the text fields from the fields already read (small JSON values), not a second parse of the payload
+    texts = ", ".join(f"""CASE WHEN {event} THEN json_transform({s}."{name}", '"VARCHAR"') END AS "{name}" """
+                      for name in TEXT_FIELDS)
     return f"""
 SELECT number, {kind} AS kind, {extra}
   CASE WHEN {event} THEN json({p})::VARCHAR END AS payload,
-  unnest(CASE WHEN {event} THEN json_transform({p}, '{_TEXT_FIELDS}') END),
+  {texts},
   CASE WHEN {event} THEN {dialect or _dialect_sql(p)} END AS dialect,
   make_timestamp(time_ns // 1000)::TIMESTAMPTZ AS "time",
   make_timestamp(received_ns // 1000)::TIMESTAMPTZ AS received, source, session,
