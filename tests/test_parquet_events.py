@@ -316,6 +316,8 @@ def test_bad_files_are_clear_errors_and_empty_ones_say_so(folder):
     with pytest.raises(ImportFormatError, match="UTF-16"):
         folder.import_events("\ufeff{}".encode("utf-16"))
     assert folder.import_events(b"").notes == ["the file is empty: nothing to import"]
+    for blank in (b"\n\n\n", b"\r\n  \r\n", b"\xef\xbb\xbf\n \t\n"):  # as the store says of them
+        assert folder.import_events(blank).notes == ["the file holds only blank lines: nothing to import"]
     assert len(folder) == 0 and not list(folder.folder.glob(".write-*"))
 
 

@@ -43,7 +43,7 @@ import json
 import lzma
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -184,6 +184,21 @@ def import_events(
     :raises ValueError: an unknown ``format`` name.
     :raises FileNotFoundError: no such file.
     """
+    return run_import(store, source, format, source_name, callback_path, progress)
+
+
+#: How an import reads an opened source in a known format into its store: ``(format, opened, report,
+#: label, show the bar)``. The default is :func:`store_all` over the format's reader.
+ReadInto = Callable[[str, "Opened", ImportReport, str, bool], None]
+
+
+def run_import(store: Any, source: Any, format: str | None, source_name: str | None,
+               callback_path: str | None, progress: bool | None, read: ReadInto | None = None
+               ) -> ImportReport:
+    """What every import does around the reading: an ngrok agent's URL, opening the source, an empty or
+    blank file, detecting the format, the progress bar's threshold and the closing notes — for
+    :func:`import_events` and for the Parquet folder's import, which reads JSON lines its own way
+    (``read``)."""
     fmt = format_name(format)
     if isinstance(source, str) and re.match(r"https?://", source):
         return import_agent(store, source, fmt, source_name, callback_path)
@@ -197,9 +212,11 @@ def import_events(
             return report
         fmt = fmt or detect_format(opened.head)
         report = ImportReport(label, fmt)
-        records = READERS[fmt](opened.stream, callback_path)
         show = progress if progress is not None else opened.size >= PROGRESS_FROM
-        store_all(store, records, report, label, opened, show)
+        if read is None:
+            store_all(store, READERS[fmt](opened.stream, callback_path), report, label, opened, show)
+        else:
+            read(fmt, opened, report, label, show)
     finally:
         opened.close()
     if report.read == 0 and not report.notes:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import itertools
 import json
-import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
@@ -34,15 +33,11 @@ from catapult_nb.store.formats import (
     read_jsonl,
 )
 from catapult_nb.store.importers import (
-    PROGRESS_FROM,
     ImportReport,
     Opened,
     check_event,
-    detect_format,
-    format_name,
-    import_agent,
-    open_source,
     record_gather,
+    run_import,
     store_all,
 )
 from catapult_nb.store.keys import V2_MARKERS, encode_payload, parse_time_ns
@@ -187,31 +182,15 @@ def import_events(
     :returns: an :class:`~catapult_nb.store.importers.ImportReport`.
     :raises ImportFormatError: the content is binary, UTF-16, or in no format this reads.
     """
-    fmt = format_name(format)
     adapter = cast(Any, _Store(events))
-    if isinstance(source, str) and re.match(r"https?://", source):
-        return import_agent(adapter, source, fmt, source_name, callback_path)
-    opened = open_source(source)
-    try:
-        label = source_name or opened.name
-        if opened.empty:
-            report = ImportReport(label, fmt or "empty")
-            report.notes.append("the file is empty: nothing to import")
-            return report
-        fmt = fmt or detect_format(opened.head)
-        report = ImportReport(label, fmt)
-        show = progress if progress is not None else opened.size >= PROGRESS_FROM
-        if fmt == "jsonl":
+
+    def read(fmt: str, opened: Opened, report: ImportReport, label: str, show: bool) -> None:
+        if fmt == "jsonl":  # the big logs: read in columns
             _import_lines(events, opened, report, label, show)
         else:
             store_all(adapter, READERS[fmt](opened.stream, callback_path), report, label, opened, show)
-    finally:
-        opened.close()
-    if report.read == 0 and not report.notes:
-        what = "callback requests" if fmt in ("har", "ngrok") else "records"
-        among = f" among {report.skipped:,} entries" if report.skipped else ""
-        report.notes.append(f"no {what} found{among}")
-    return report
+
+    return run_import(adapter, source, format, source_name, callback_path, progress, read)
 
 
 # --------------------------------------------------------------------------------------------------
