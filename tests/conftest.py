@@ -275,6 +275,13 @@ class Collector:
 
 
 @pytest.fixture
+def http() -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        session.trust_env = False  # loopback only, whatever proxies the environment names
+        yield session
+
+
+@pytest.fixture
 def collector() -> Iterator[Collector]:
     instance = Collector()
     try:

@@ -46,13 +46,6 @@ def receiver(store: EventStore) -> Iterator[CallbackReceiver]:
         yield instance
 
 
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        session.trust_env = False  # loopback only, whatever proxies the environment names
-        yield session
-
-
 # -- good deliveries ---------------------------------------------------------------------------------
 
 

@@ -148,13 +148,6 @@ def receiver(store: EventStore) -> Iterator[CallbackReceiver]:
         yield instance
 
 
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        session.trust_env = False
-        yield session
-
-
 def test_the_receiver_takes_v2_webhooks_and_refuses_a_bad_event_time(
     receiver: CallbackReceiver, http: requests.Session
 ) -> None:
