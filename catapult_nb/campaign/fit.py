@@ -312,7 +312,7 @@ def _fit_group(name: str, sets: list[OptionSetData], common: list[str], timing: 
     for _ in range(bootstrap):
         resampled = [rng.multinomial(round(o.sum()), o / o.sum()).astype(float) for o in counts]
         shift = rng.standard_normal(model.dim) * model.prior_sd
-        steps.append(model.one_step(theta, curvature, jac, counts, resampled, shift, 1.0))
+        steps.append(model.one_step(theta, curvature, jac, counts, resampled, shift))
     starts = np.where(model.free, np.array(steps), theta)  # what the log cannot show stays put
     simulations = simulation_spread(model, theta, counts, seed, starts)
     # each refit moves by the log's sampling (one step on resampled counts) plus the simulation's noise

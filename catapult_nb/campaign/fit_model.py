@@ -351,16 +351,16 @@ class Model:
         return out + np.diag(1 / self.prior_sd**2)
 
     def one_step(self, theta: np.ndarray, curvature: np.ndarray, jac: list[np.ndarray],
-                 counts: list[np.ndarray], resampled: list[np.ndarray], prior_shift: np.ndarray,
-                 inflation: float) -> np.ndarray:
+                 counts: list[np.ndarray], resampled: list[np.ndarray], prior_shift: np.ndarray
+                 ) -> np.ndarray:
         """A bootstrap refit: one scoring step from the estimate ``theta`` (fitted to ``counts``) on
         ``resampled`` counts and a prior moved by ``prior_shift`` (one step from a consistent estimate is
         as good as iterating to the maximum, to first order).
 
-        The counts' change moves the estimate as the log's sampling would; scaled by the square root of
-        ``inflation`` (1 + gathers / simulated callers) it also moves it as the simulation's noise would.
-        Moving the prior's centre by a draw from the prior makes what the data cannot see vary across
-        refits as much as the prior lets it, instead of not at all. Where the log-likelihood is far from
+        The counts' change moves the estimate as the log's sampling would (the simulation's noise is
+        measured apart: :func:`catapult_nb.campaign.fit.simulation_spread`). Moving the prior's centre
+        by a draw from the prior makes what the data cannot see vary across refits as much as the prior
+        lets it, instead of not at all. Where the log-likelihood is far from
         a parabola a full step can overshoot into what the resampled counts reject (their log-likelihood
         falls by more than :data:`OVERSHOOT`): the step is then shortened to a half or a quarter.
 
@@ -370,7 +370,7 @@ class Model:
         probs = self.probabilities(theta, self.all_cells(theta))
         change = sum(((r - o) / np.maximum(p, floor)) @ j.mean(axis=0)
                      for p, j, o, r in zip(probs, jac, counts, resampled, strict=True))
-        change = np.where(self.free, np.sqrt(inflation) * np.asarray(change), 0.0)
+        change = np.where(self.free, np.asarray(change), 0.0)
         step = np.linalg.solve(curvature, change + prior_shift / self.prior_sd**2)
         fixed, free = np.where(self.free, 0.0, step), np.where(self.free, step, 0.0)
         centre = self.prior + prior_shift
