@@ -358,7 +358,7 @@ class Model:
         as good as iterating to the maximum, to first order).
 
         The counts' change moves the estimate as the log's sampling would (the simulation's noise is
-        measured apart: :func:`catapult_nb.campaign.fit.simulation_spread`). Moving the prior's centre
+        measured apart: ``catapult_nb.campaign.fit.simulation_spread``). Moving the prior's centre
         by a draw from the prior makes what the data cannot see vary across refits as much as the prior
         lets it, instead of not at all. Where the log-likelihood is far from
         a parabola a full step can overshoot into what the resampled counts reject (their log-likelihood
