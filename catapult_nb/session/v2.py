@@ -47,6 +47,7 @@ from catapult_nb.gather_port import naive as naive_port
 from catapult_nb.options import GatherOptions
 from catapult_nb.redact import redact_url
 from catapult_nb.session.calls import Call, Gather, GatherResult, SessionError
+from catapult_nb.simulator.clock import iso_time
 from catapult_nb.simulator.v2_webhooks import ANSWERED_WITH_BXML
 from catapult_nb.store.bxml import gathers_in
 
@@ -230,7 +231,7 @@ class V2Call(Call):
         self.gathers.append(gather)
         self.send(migration.bxml, key=gather_id)
         served = self.fetched_at.get(gather_id)  # the served time: what the gather table matches on
-        gather.created_time = served.isoformat().replace("+00:00", "Z") if served is not None else None
+        gather.created_time = iso_time(served) if served is not None else None
         self.session.record_gather(gather)
         return gather
 
