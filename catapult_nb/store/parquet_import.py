@@ -291,56 +291,74 @@ def _import_lines(events: ParquetEvents, opened: Opened, report: ImportReport, l
     bar = tqdm(total=opened.size, unit="B", unit_scale=True, desc=f"importing {label}", disable=not show)
     try:
         with events.write() as write:
-            for first, data, complete in _blocks(opened.stream, report):
-                _block(write, first, data, complete, report, label)
+            # the next block is read and split in a thread while DuckDB reads this one
+            for block in _ahead(_split(*raw) for raw in _blocks(opened.stream)):
+                _block(write, block, report, label)
                 bar.update(max(0, opened.position() - bar.n))
             report.imported, report.duplicates = write.imported, write.duplicates
     finally:
         bar.close()
 
 
-def _blocks(stream: io.BufferedReader,
-            report: ImportReport) -> Iterator[tuple[int, bytes | memoryview, bool]]:
-    """(number of the block's first line, the block, whether its last line ends with a newline). A line
-    longer than a block is rejected here, read in bounded pieces."""
+_END = object()
+
+
+def _ahead(items: Iterator[_Lines]) -> Iterator[_Lines]:
+    """The items of ``items``, each next one made in a thread while the caller works on the one before
+    (reading a file and splitting it into lines lets go of the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="catapult_nb-lines") as pool:
+        coming = pool.submit(next, items, _END)
+        while (item := coming.result()) is not _END:
+            coming = pool.submit(next, items, _END)
+            yield cast("_Lines", item)
+
+
+def _blocks(stream: io.BufferedReader) -> Iterator[tuple[int, bytes | memoryview, bool, list[int]]]:
+    """(number of the block's first line, the block, whether its last line ends with a newline, the
+    lines before it too long to read). A line longer than a block is skipped here, read in bounded
+    pieces; the block after it names it."""
     number = 0  # lines before `rest`
     rest = b""
+    too_large: list[int] = []
     while True:
         block = stream.read(BLOCK)
         data = rest + block if rest else block
         if not block:
             if data:
-                yield number + 1, data, False
+                yield number + 1, data, False, too_large
+            elif too_large:
+                yield number + 1, b"", True, too_large
             return
         cut = data.rfind(b"\n") + 1
         if cut == 0:
             if len(data) > MAX_RECORD + 1:  # no line end in sight: too large, whatever follows
                 number += 1
-                report.read += 1
-                report.reject(number, "too-large", f"the line is over {MAX_RECORD:,} bytes")
+                too_large.append(number)
                 rest = _skip_line(stream)
             else:
                 rest = data
             continue
-        yield number + 1, memoryview(data)[:cut], True  # a view: the block is not copied
+        yield number + 1, memoryview(data)[:cut], True, too_large  # a view: the block is not copied
+        too_large = []
         number += data.count(b"\n", 0, cut)
         rest = data[cut:]
 
 
-def _skip_line(stream: io.BufferedReader) -> bytes:
-    """Read past the end of the current line; what follows it."""
-    while True:
-        piece = stream.read(1 << 16)
-        if not piece:
-            return b""
-        end = piece.find(b"\n")
-        if end >= 0:
-            return piece[end + 1 :]
+class _Lines:
+    """A block split into lines: ``table`` (``number``, ``line``) for DuckDB, the others for Python."""
+
+    def __init__(self, first: int, data: bytes | memoryview, offsets: np.ndarray, large: np.ndarray,
+                 python: np.ndarray, table: pa.Table, too_large: list[int]) -> None:
+        self.first, self.data, self.offsets, self.too_large = first, data, offsets, too_large
+        self.large = large  # over MAX_RECORD: rejected without being read
+        self.python = python  # read by Python: too large, or not UTF-8
+        self.table = table
 
 
-def _block(write: FolderWrite, first: int, data: bytes | memoryview, complete: bool, report: ImportReport,
-           label: str) -> None:
-    """Check and read one block of lines, and hand its events and gathers to the writer."""
+def _split(first: int, data: bytes | memoryview, complete: bool, too_large: list[int]) -> _Lines:
+    """Cut a block into lines, as Arrow strings without a copy."""
     if first == 1 and bytes(data[: len(_BOM)]) == _BOM:
         data = data[len(_BOM) :]
     ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
@@ -362,11 +380,33 @@ def _block(write: FolderWrite, first: int, data: bytes | memoryview, complete: b
         python |= np.array([not _utf8(data[a:b]) for a, b in itertools.pairwise(offsets)])
         blanked = pc.if_else(pa.array(python), pa.scalar(b"", pa.large_binary()), binary)
         lines = blanked.cast(pa.large_string())
-    kept = ~python
-    table = pa.table({"number": numbers[kept], "line": lines.filter(pa.array(kept))})
+    if python.any():
+        kept = ~python
+        numbers, lines = numbers[kept], lines.filter(pa.array(kept))
+    table = pa.table({"number": numbers, "line": lines})
+    # batches: DuckDB reads them on all its threads
+    table = pa.Table.from_batches(table.to_batches(max_chunksize=1 << 14), schema=table.schema)
+    return _Lines(first, data, offsets, large, python, table, too_large)
+
+
+def _skip_line(stream: io.BufferedReader) -> bytes:
+    """Read past the end of the current line; what follows it."""
+    while True:
+        piece = stream.read(1 << 16)
+        if not piece:
+            return b""
+        end = piece.find(b"\n")
+        if end >= 0:
+            return piece[end + 1 :]
+
+
+def _block(write: FolderWrite, block: _Lines, report: ImportReport, label: str) -> None:
+    """Check and read one block of lines, and hand its events and gathers to the writer."""
+    for number in block.too_large:
+        report.read += 1
+        report.reject(number, "too-large", f"the line is over {MAX_RECORD:,} bytes")
     con = write.connection
-    batches = table.to_batches(max_chunksize=1 << 14)  # batches: DuckDB reads them on all its threads
-    con.register("lines", pa.Table.from_batches(batches, schema=table.schema))
+    con.register("lines", block.table)
     try:
         write.stage(BLOCK_SQL.replace("$label", _quoted(label)))
     finally:
@@ -375,7 +415,9 @@ def _block(write: FolderWrite, first: int, data: bytes | memoryview, complete: b
     report.skipped += counts.get("skip", 0)
     report.read += counts.get("event", 0) + counts.get("gather", 0)
     report.gathers += counts.get("gather", 0)
-    slow = np.concatenate([numbers[python], con.execute(
+    first, data, offsets = block.first, block.data, block.offsets
+    numbers = np.arange(first, first + len(offsets) - 1, dtype=np.int64)
+    slow = np.concatenate([numbers[block.python], con.execute(
         "SELECT number FROM block WHERE kind = 'python'").fetchnumpy()["number"]]).astype(np.int64)
     slow.sort()
     rows: list[tuple[Any, ...]] = []
@@ -383,7 +425,7 @@ def _block(write: FolderWrite, first: int, data: bytes | memoryview, complete: b
     for number in slow.tolist():
         index = number - first
         line = data[offsets[index] : offsets[index + 1]]
-        _python_line(number, None if large[index] else bytes(line), report, label, rows, gathers)
+        _python_line(number, None if block.large[index] else bytes(line), report, label, rows, gathers)
     write.stage_more(_staged(rows))
     write.flush(numbers=False)
     quick = con.sql(
