@@ -70,7 +70,8 @@ _ODD = """CASE
     ELSE false END"""
 _WHITE = "'[' || chr(32) || chr(9) || chr(10) || chr(11) || chr(12) || chr(13) || ']*'"
 # ISO times DuckDB reads exactly as parse_time_ns (and a record's received, iso_ns) does: a fixed layout,
-# in UTC. Any other spelling is left to them.
+# in UTC. Any other spelling is left to them. They are read from the JSON value's own text, quotes
+# included: a string in one of these layouts has no escapes, and any other text fails the layout.
 _LAYOUTS = (("____-__-__T__:__:__Z", "%Y-%m-%dT%H:%M:%SZ"),
             ("____-__-__T__:__:__.___Z", "%Y-%m-%dT%H:%M:%S.%gZ"),
             ("____-__-__T__:__:__.______Z", "%Y-%m-%dT%H:%M:%S.%fZ"))
@@ -82,12 +83,22 @@ def _string(json_value: str) -> str:
     return f"CASE WHEN starts_with({json_value}, '\"') THEN json_extract_string({json_value}, '$') END"
 
 
-def _time_ns(text: str, nanos: bool = False) -> str:
-    """SQL: an ISO time in one of the layouts as UTC nanoseconds; NULL for any other text."""
+def _time_ns(json_value: str, nanos: bool = False) -> str:
+    """SQL: a JSON string value holding an ISO time in one of the layouts, as UTC nanoseconds; NULL for
+    any other value."""
     layouts = (*_LAYOUTS, _NANO_LAYOUT) if nanos else _LAYOUTS
-    cases = " ".join(f"WHEN {text} LIKE '{like}' THEN epoch_ns(try_strptime({text}, '{fmt}'))"
-                     for like, fmt in layouts)
-    return f"CASE WHEN substr({text}, 1, 2) IN ('19', '20', '21') THEN CASE {cases} END END"
+    cases = " ".join(
+        f"""WHEN {json_value} LIKE '"{like}"' THEN epoch_ns(try_strptime({json_value}, '"{fmt}"'))"""
+        for like, fmt in layouts)
+    return f"CASE WHEN substr({json_value}, 2, 2) IN ('19', '20', '21') THEN CASE {cases} END END"
+
+
+def _first_code(json_value: str) -> str:
+    """SQL: the code point of the first character of a JSON string value (NULL for an empty string or
+    another value), read from its text unless it starts with an escape."""
+    return (f"""CASE WHEN NOT starts_with({json_value}, '"') OR {json_value} = '""' THEN NULL """
+            f"WHEN substr({json_value}, 2, 1) = '\\' THEN ord({_string(json_value)}) "
+            f"ELSE ord(substr({json_value}, 2, 1)) END")
 
 
 _GATHER = '{"gatherId":"JSON","callId":"JSON","options":"JSON","createdTime":"JSON","session":"JSON"}'
@@ -130,14 +141,14 @@ v AS (
   SELECT number, line, k, p, s, gs, gk, is_gather, list_contains(pk, 'time') AS timed,
     coalesce(list_has_any(pk, [{', '.join(repr(m) for m in V2_MARKERS)}]), false) AS v2,
     CASE WHEN pk IS NOT NULL THEN {canonical_sql('p', 'pk', 's')} END AS canonical,
-    ord({_string('s.callId')}) AS call_start,
-    {_time_ns(_string('s."time"'))} AS time_ns,
+    {_first_code('s.callId')} AS call_start,
+    {_time_ns('s."time"')} AS time_ns,
     is_record AND top.received IS NOT NULL AS has_received,
-    CASE WHEN is_record AND top.received IS NOT NULL THEN {_time_ns(_string('top.received'), nanos=True)} END
+    CASE WHEN is_record AND top.received IS NOT NULL THEN {_time_ns('top.received', nanos=True)} END
       AS given_received,
     coalesce(CASE WHEN is_record THEN nullif({_string('top.source')}, '') END, '$label') AS source,
     CASE WHEN is_record THEN nullif({_string('top.session')}, '') END AS session,
-    {_string('gs.gatherId')} AS gather_id, {_time_ns(_string('gs.createdTime'))} AS created_ns
+    {_string('gs.gatherId')} AS gather_id, {_time_ns('gs.createdTime')} AS created_ns
   FROM e
 ),
 w AS (
