@@ -280,12 +280,14 @@ class FolderWrite:
         """Begin a block of events: the rows of ``query`` (:func:`block_select`; those of kind ``'event'``
         are events) and the staged payloads of :meth:`add`. :meth:`flush` writes them. The block is an
         Arrow table (the view ``block``): its events are written from it as they are, without a copy."""
-        if query is None:
-            self._block = self._finish(staged)
-        else:
-            self._block = self._con.sql(query).to_arrow_table()
-            if staged is not None and len(staged):
-                self._block = pa.concat_tables([self._block, self._finish(staged)], promote_options="default")
+        self.stage_table(self._finish(staged) if query is None else self._con.sql(query).to_arrow_table())
+        if query is not None and staged is not None:
+            self.stage_more(staged)
+
+    def stage_table(self, block: pa.Table) -> None:
+        """Begin a block of events from the rows of a :func:`block_select` query, already read (as an
+        import reads the next block on another connection while this one writes)."""
+        self._block = block
         self._con.register("block", self._block)
 
     def stage_more(self, staged: pa.Table) -> None:

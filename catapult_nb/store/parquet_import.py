@@ -13,10 +13,11 @@ formats go through the importers' readers unchanged. Every event ends in the fol
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -44,6 +45,8 @@ from catapult_nb.store.keys import V2_MARKERS, encode_payload, parse_time_ns
 from catapult_nb.store.parquet_folder import JSON_FIELDS, block_select, canonical_sql
 
 if TYPE_CHECKING:
+    import duckdb
+
     from catapult_nb.store.parquet import ParquetEvents
     from catapult_nb.store.parquet_folder import FolderWrite
 
@@ -301,11 +304,18 @@ def _import_lines(events: ParquetEvents, opened: Opened, report: ImportReport, l
 
     bar = tqdm(total=opened.size, unit="B", unit_scale=True, desc=f"importing {label}", disable=not show)
     try:
-        with events.write() as write:
-            # the next block is read and split in a thread while DuckDB reads this one
-            for block in _ahead(_split(*raw) for raw in _blocks(opened.stream)):
-                _block(write, block, report, label)
-                bar.update(max(0, opened.position() - bar.n))
+        with events.write() as write, contextlib.closing(write.connection.cursor()) as reader:
+            # three blocks at a time, each step in a thread of its own: one is read and split into lines,
+            # the one before is classified (by DuckDB, on a connection of its own), and the one before
+            # that deduplicated and written here
+            reader.execute("SET enable_progress_bar = false")
+            query = BLOCK_SQL.replace("$label", _quoted(label))
+            lines = _ahead(_split(*raw) for raw in _blocks(opened.stream))
+            ahead = _ahead(_classify(reader, query, block) for block in lines)
+            with contextlib.closing(lines), contextlib.closing(ahead):
+                for block in ahead:
+                    _block(write, block, report, label)
+                    bar.update(max(0, opened.position() - bar.n))
             report.imported, report.duplicates = write.imported, write.duplicates
     finally:
         bar.close()
@@ -314,7 +324,7 @@ def _import_lines(events: ParquetEvents, opened: Opened, report: ImportReport, l
 _END = object()
 
 
-def _ahead(items: Iterator[_Lines]) -> Iterator[_Lines]:
+def _ahead(items: Iterator[_Lines]) -> Generator[_Lines, None, None]:
     """The items of ``items``, each next one made in a thread while the caller works on the one before
     (reading a file and splitting it into lines lets go of the GIL)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -358,14 +368,27 @@ def _blocks(stream: io.BufferedReader) -> Iterator[tuple[int, bytes | memoryview
 
 
 class _Lines:
-    """A block split into lines: ``table`` (``number``, ``line``) for DuckDB, the others for Python."""
+    """A block split into lines: ``table`` (``number``, ``line``) for DuckDB, the others for Python;
+    ``rows``, once classified: the lines' rows (:data:`BLOCK_SQL`)."""
 
     def __init__(self, first: int, data: bytes | memoryview, offsets: np.ndarray, large: np.ndarray,
                  python: np.ndarray, table: pa.Table, too_large: list[int]) -> None:
         self.first, self.data, self.offsets, self.too_large = first, data, offsets, too_large
         self.large = large  # over MAX_RECORD: rejected without being read
         self.python = python  # read by Python: too large, or not UTF-8
-        self.table = table
+        self.table: pa.Table | None = table
+        self.rows: pa.Table | None = None
+
+
+def _classify(reader: duckdb.DuckDBPyConnection, query: str, lines: _Lines) -> _Lines:
+    """Check and read the block's lines in DuckDB (:data:`BLOCK_SQL`), on the connection ``reader``."""
+    reader.register("lines", lines.table)
+    try:
+        lines.rows = reader.sql(query).to_arrow_table()
+    finally:
+        reader.unregister("lines")
+    lines.table = None  # its memory goes: the rows hold what the block needs
+    return lines
 
 
 def _split(first: int, data: bytes | memoryview, complete: bool, too_large: list[int]) -> _Lines:
@@ -417,11 +440,7 @@ def _block(write: FolderWrite, block: _Lines, report: ImportReport, label: str) 
         report.read += 1
         report.reject(number, "too-large", f"the line is over {MAX_RECORD:,} bytes")
     con = write.connection
-    con.register("lines", block.table)
-    try:
-        write.stage(BLOCK_SQL.replace("$label", _quoted(label)))
-    finally:
-        con.unregister("lines")
+    write.stage_table(cast(pa.Table, block.rows))
     counts = dict(con.execute("SELECT kind, count(*) FROM block GROUP BY kind").fetchall())
     report.skipped += counts.get("skip", 0)
     report.read += counts.get("event", 0) + counts.get("gather", 0)
