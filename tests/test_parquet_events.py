@@ -285,6 +285,11 @@ def test_a_retry_counts_once_whatever_its_fields_order_and_spacing(folder):
     with_unknown = event | {"zzz": [1, {"b": 2, "a": 1}]}  # a field of no column: canonical through a map
     reordered = {"zzz": [1, {"b": 2, "a": 1}], **event}
     assert folder.import_events(lines([with_unknown, reordered])).counts()["imported"] == 1
+    spelt = json.dumps(event).replace('"callId"', '"call\\u0049d"').encode()  # a name spelt with an escape
+    assert folder.import_events(lines([spelt])).duplicates == 1
+    with_null = event | {"tag": None}  # a null: another payload than the event without the field
+    report = folder.import_events(lines([with_null, dict(reversed(list(with_null.items())))]))
+    assert (report.imported, report.duplicates) == (1, 1)
 
 
 @pytest.mark.parametrize("pack", [gzip.compress, bz2.compress, lzma.compress, lambda b: b])

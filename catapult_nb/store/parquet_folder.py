@@ -48,6 +48,7 @@ __all__ = [
     "block_select",
     "canonical_sql",
     "digest_sql",
+    "known_sql",
 ]
 
 
@@ -97,18 +98,30 @@ def _dialect_sql(p: str) -> str:
             f"WHEN list_contains(json_keys({p}), 'time') THEN 'v1' END")
 
 
-def canonical_sql(p: str, keys: str, s: str) -> str:
+def known_sql(s: str) -> str:
+    """SQL: the canonical JSON of the fields of ``s`` (a :data:`JSON_FIELDS` struct) that are set: sorted
+    by name, no spaces. It is the payload's canonical JSON when these are all its fields (see
+    :func:`canonical_sql`)."""
+    pairs = ", ".join(f"""'"{name}":' || {s}."{name}" """ for name in _FIELDS)
+    return f"'{{' || concat_ws(',', {pairs}) || '}}'"
+
+
+def canonical_sql(p: str, known: str, minified: str) -> str:
     """SQL: the payload's canonical JSON (fields sorted by name, no spaces), NULL when it has a field twice.
 
-    :param p: the payload's JSON text; ``keys``: its ``json_keys``; ``s``: its :data:`JSON_FIELDS` struct.
+    :param p: the payload's JSON text; ``known``: :func:`known_sql` of its :data:`JSON_FIELDS` struct;
+            ``minified``: ``json(p)``, its text without spaces (NULL when ``p`` is not an object).
+
+    ``known`` holds each value as ``minified`` writes it, and a name in its plainest spelling, so it is
+    as long as ``minified`` only when every field is a known one, set, once, named plainly: then it is
+    the payload's canonical JSON. Otherwise (a field of another name, a null, a name spelt with an
+    escape) the payload's fields are read into a map: slower, the same text.
     """
-    present = " + ".join(f'({s}."{name}" IS NOT NULL)::INTEGER' for name in _FIELDS)
-    pairs = ", ".join(f"""'"{name}":' || {s}."{name}" """ for name in _FIELDS)
-    struct = f"'{{' || concat_ws(',', {pairs}) || '}}'"
     entries = f"""list_sort(map_entries(json_transform({p}, '"MAP(VARCHAR, JSON)"')))"""
     mapped = (f"'{{' || array_to_string(list_transform({entries}, "
               "lambda e: to_json(e.key) || ':' || coalesce(e.value, 'null')), ',') || '}'")
-    return f"CASE WHEN len({keys}) = {present} THEN {struct} ELSE {mapped} END"
+    return (f"CASE WHEN {minified} IS NULL THEN NULL WHEN strlen({known}) = strlen({minified}) THEN {known} "
+            f"ELSE {mapped} END")
 
 
 def digest_sql(canonical: str, s: str) -> str:
@@ -121,7 +134,7 @@ def digest_sql(canonical: str, s: str) -> str:
 
 
 def block_select(source: str, p: str = "p", canonical: str = "canonical", s: str = "s", *,
-                 kind: str = "'event'", dialect: str = "", extra: str = "") -> str:
+                 kind: str = "'event'", dialect: str = "", extra: str = "", payload: str = "") -> str:
     """SQL: the rows of a block of events from ``source``, a FROM clause with ``number``, ``time_ns``,
     ``received_ns``, ``source``, ``session``, the payload's JSON text ``p``, its fields ``s`` and its
     ``canonical`` JSON (:func:`canonical_sql`). A row has ``number``, ``kind``, ``date`` and, for an
@@ -129,7 +142,8 @@ def block_select(source: str, p: str = "p", canonical: str = "canonical", s: str
     the write only copies.
 
     :param kind: what the row is (only ``'event'`` rows are events); ``dialect``: SQL of the event's
-        dialect (by default read from ``p``); ``extra``: more columns to select.
+        dialect (by default read from ``p``); ``extra``: more columns to select; ``payload``: SQL of
+        ``json(p)`` when the source has it.
     """
     event = f"{kind} = 'event'"
     # the text fields from the fields already read (small JSON values), not a second parse of the payload
@@ -137,7 +151,7 @@ def block_select(source: str, p: str = "p", canonical: str = "canonical", s: str
                       for name in TEXT_FIELDS)
     return f"""
 SELECT number, {kind} AS kind, {extra}
-  CASE WHEN {event} THEN json({p})::VARCHAR END AS payload,
+  CASE WHEN {event} THEN {payload or f"json({p})::VARCHAR"} END AS payload,
   {texts},
   CASE WHEN {event} THEN {dialect or _dialect_sql(p)} END AS dialect,
   make_timestamp(time_ns // 1000)::TIMESTAMPTZ AS "time",
@@ -149,8 +163,10 @@ FROM {source}"""
 #: The block rows of staged payloads: ``staged`` has ``number`` (their order), ``p`` (the JSON text),
 #: ``time_ns``, ``received_ns``, ``source`` and ``session``.
 FINISH_SQL = block_select(
-    f"(SELECT *, {canonical_sql('p', 'json_keys(p)', 's')} AS canonical "
-    f"FROM (SELECT *, json_transform(p, '{JSON_FIELDS}') AS s FROM staged))"
+    f"(SELECT *, {canonical_sql('p', 'known', 'minified')} AS canonical "
+    f"FROM (SELECT *, {known_sql('s')} AS known FROM (SELECT *, json_transform(p, '{JSON_FIELDS}') AS s, "
+    "json(p)::VARCHAR AS minified FROM staged)))",
+    payload="minified",
 )
 
 class ParquetFolderError(Error, ValueError):

@@ -42,7 +42,7 @@ from catapult_nb.store.importers import (
     store_all,
 )
 from catapult_nb.store.keys import V2_MARKERS, encode_payload, parse_time_ns
-from catapult_nb.store.parquet_folder import JSON_FIELDS, block_select, canonical_sql
+from catapult_nb.store.parquet_folder import JSON_FIELDS, block_select, canonical_sql, known_sql
 
 if TYPE_CHECKING:
     import duckdb
@@ -143,7 +143,8 @@ e AS (
 v AS (
   SELECT number, line, k, p, s, gs, gk, is_gather, list_contains(pk, 'time') AS timed,
     coalesce(list_has_any(pk, [{', '.join(repr(m) for m in V2_MARKERS)}]), false) AS v2,
-    CASE WHEN pk IS NOT NULL THEN {canonical_sql('p', 'pk', 's')} END AS canonical,
+    CASE WHEN pk IS NOT NULL THEN json(p)::VARCHAR END AS minified,
+    CASE WHEN pk IS NOT NULL THEN {known_sql('s')} END AS known,
     {_first_code('s.callId')} AS call_start,
     {_time_ns('s."time"')} AS time_ns,
     is_record AND top.received IS NOT NULL AS has_received,
@@ -154,6 +155,9 @@ v AS (
     {_string('gs.gatherId')} AS gather_id, {_time_ns('gs.createdTime')} AS created_ns
   FROM e
 ),
+k2 AS (
+  SELECT *, {canonical_sql('p', 'known', 'minified')} AS canonical FROM v
+),
 w AS (
   SELECT *, CASE WHEN has_received THEN given_received ELSE time_ns END AS received_ns, CASE
     WHEN canonical IS NOT NULL AND call_start BETWEEN 33 AND 126 AND time_ns IS NOT NULL AND NOT v2
@@ -163,12 +167,12 @@ w AS (
          AND (gs.createdTime IS NULL OR created_ns IS NOT NULL) THEN 'gather'
     WHEN k IS NULL AND regexp_full_match(line, {_WHITE}) THEN 'skip'
     ELSE 'python' END AS kind
-  FROM v
+  FROM k2
 )
 """
 #: The classified lines (:data:`CLASSIFY_SQL`) as a block of the folder's writer, with the gathers' columns.
 BLOCK_SQL = CLASSIFY_SQL + block_select(
-    "w", p="CASE WHEN kind = 'event' THEN p END", kind="kind",
+    "w", p="CASE WHEN kind = 'event' THEN p END", kind="kind", payload="minified",
     dialect="CASE WHEN v2 THEN 'v2' WHEN timed THEN 'v1' END",
     extra=(f"""CASE WHEN kind = 'gather' THEN gather_id END AS "gatherId_g",
     CASE WHEN kind = 'gather' THEN {_string('gs.callId')} END AS "callId_g",
