@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import lzma
+import re
 from pathlib import Path
 
 import duckdb
@@ -14,6 +15,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from catapult_nb import ParquetEvents, analysis
 from catapult_nb.analysis import plots as analysis_plots
@@ -229,6 +232,7 @@ BAD = [
     b'{"gather":{"gatherId":"g-1","options":null}}',
     b'{"gather":{"gatherId":"g-1","options":{},"createdTime":"never"}}',
     b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+    b'{"eventType":"gather","callId":"c-1","time":"2026-03-02T00:00:00Z"',
     b'{"eventType":"gather","callId":"c-1","time":"2026-03-02T00:00:00Z","tag":"' + b"x" * MAX_RECORD + b'"}',
 ]
 GOOD = [
@@ -243,6 +247,7 @@ GOOD = [
     b'{"eventType":"speak","callId":"c-2","time":"2026-03-02T00:00:05Z","status":"done","extra":{"b":1,"a":[1.5]}}',
     b'{"eventType":"speak","callId":"c-2","time":"2026-03-02T00:00:06Z","tag":null}',
     b'{"eventType":"speak","callId":"c-2","time":"2026-03-02T00:00:06Z"}',
+    b' \t{"eventType":"speak","callId":"c-2","time":"2026-03-02T00:00:06.5Z"}',
     b'{"eventType":"speak","callId":"c-2","time":"2026-03-02T00:00:07Z","emoji":"\\ud83d\\ude00"}',
     b'{"payload":{"eventType":"dtmf","callId":"c-3","time":"2026-03-02T00:00:08Z"},'
     b'"received":"2026-03-02T00:00:09.123456789Z","source":"pbx","session":"s1"}',
@@ -273,6 +278,33 @@ def test_each_line_is_read_or_rejected_as_the_store_does(folder, monkeypatch, bl
     pd.testing.assert_frame_equal(folder.gathers().drop(columns="options"),
                                   store.gathers().drop(columns="options"))
     assert mine.index.is_monotonic_increasing and mine.index.is_unique
+
+
+LINE = (b'{"eventType":"gather","reason":"max-digits","digits":"12","callId":"c-1","tag":"t",'
+        b'"time":"2026-03-02T00:00:00.250Z"}')
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, len(LINE)), st.integers(0, 3), st.binary(max_size=3)),
+                min_size=1, max_size=40))
+def test_damaged_lines_are_read_or_rejected_as_the_store_does(tmp_path_factory, edits):
+    """Each line the event's line with a few bytes cut, doubled or replaced: the folder reads or rejects
+    every one as the store does, and keeps the same events."""
+    damaged = []
+    for at_byte, cut, put in edits:
+        damaged.append(LINE[:at_byte] + put + LINE[at_byte + cut :])
+    log = b"\n".join([*damaged, LINE]) + b"\n"
+    folder, store, format = ParquetEvents(tmp_path_factory.mktemp("damaged")), EventStore(":memory:"), None
+    try:  # the first line tells the format: a damaged one can make the file one of no format
+        expected = store.import_events(log)
+    except ImportFormatError as exc:
+        with pytest.raises(ImportFormatError, match=re.escape(str(exc))):
+            folder.import_events(log)
+        format = "jsonl"
+        expected = store.import_events(log, format=format)
+    same_report(expected, folder.import_events(log, format=format))
+    mine, theirs = folder.to_dataframe(), store.to_dataframe()
+    assert [dict(p) for p in mine["payload"]] == [dict(p) for p in theirs["payload"]]
 
 
 def test_a_retry_counts_once_whatever_its_fields_order_and_spacing(folder):

@@ -114,8 +114,9 @@ _GATHER_PRESENT = " + ".join(f"(gs.{name} IS NOT NULL)::INTEGER"
 CLASSIFY_SQL = f"""
 WITH c AS (
   SELECT number, line,
-    CASE WHEN json_valid(line) THEN CASE WHEN {_ODD} THEN NULL
-      WHEN json_type(line) = 'OBJECT' THEN json_keys(line) END END AS k
+    CASE WHEN {_ODD} THEN NULL
+      WHEN starts_with(line, '{{') THEN try(json_keys(line))
+      WHEN json_valid(line) AND json_type(line) = 'OBJECT' THEN json_keys(line) END AS k
   FROM lines
 ),
 t AS (
