@@ -341,10 +341,13 @@ def _ahead(items: Iterator[_Lines]) -> Generator[_Lines, None, None]:
             yield cast("_Lines", item)
 
 
-def _blocks(stream: io.BufferedReader) -> Iterator[tuple[int, bytes | memoryview, bool, list[int]]]:
-    """(number of the block's first line, the block, whether its last line ends with a newline, the
-    lines before it too long to read). A line longer than a block is skipped here, read in bounded
-    pieces; the block after it names it."""
+_Block = tuple[int, "bytes | memoryview", "np.ndarray | None", list[int]]
+
+
+def _blocks(stream: io.BufferedReader) -> Iterator[_Block]:
+    """(number of the block's first line, the block, where its lines end — None for a last line without
+    a newline —, the lines before it too long to read). A line longer than a block is skipped here, read
+    in bounded pieces; the block after it names it."""
     number = 0  # lines before `rest`
     rest = b""
     too_large: list[int] = []
@@ -353,9 +356,9 @@ def _blocks(stream: io.BufferedReader) -> Iterator[tuple[int, bytes | memoryview
         data = rest + block if rest else block
         if not block:
             if data:
-                yield number + 1, data, False, too_large
+                yield number + 1, data, None, too_large
             elif too_large:
-                yield number + 1, b"", True, too_large
+                yield number + 1, b"", np.empty(0, dtype=np.int64), too_large
             return
         cut = data.rfind(b"\n") + 1
         if cut == 0:
@@ -366,43 +369,67 @@ def _blocks(stream: io.BufferedReader) -> Iterator[tuple[int, bytes | memoryview
             else:
                 rest = data
             continue
-        yield number + 1, memoryview(data)[:cut], True, too_large  # a view: the block is not copied
+        view = memoryview(data)[:cut]  # a view: the block is not copied
+        ends = np.flatnonzero(np.frombuffer(view, dtype=np.uint8) == 10)
+        yield number + 1, view, ends, too_large
         too_large = []
-        number += data.count(b"\n", 0, cut)
+        number += len(ends)
         rest = data[cut:]
 
 
 class _Lines:
-    """A block split into lines: ``table`` (``number``, ``line``) for DuckDB, the others for Python;
-    ``rows``, once classified: the lines' rows (:data:`BLOCK_SQL`)."""
+    """A block split into lines: ``table`` (``number``, ``line``) for DuckDB, the others for Python.
+
+    Once classified (:func:`_classify`): ``rows``, the lines' rows (:data:`BLOCK_SQL`); ``counts``, how
+    many of each kind; ``slow``, the lines Python reads (their number and text, None for one too large to
+    read); ``gathers``, the gather records DuckDB read. The block's text is gone by then.
+    """
 
     def __init__(self, first: int, data: bytes | memoryview, offsets: np.ndarray, large: np.ndarray,
                  python: np.ndarray, table: pa.Table, too_large: list[int]) -> None:
-        self.first, self.data, self.offsets, self.too_large = first, data, offsets, too_large
+        self.first, self.offsets, self.too_large = first, offsets, too_large
+        self.data: bytes | memoryview | None = data
         self.large = large  # over MAX_RECORD: rejected without being read
         self.python = python  # read by Python: too large, or not UTF-8
         self.table: pa.Table | None = table
-        self.rows: pa.Table | None = None
+        self.rows = pa.table({})
+        self.counts: dict[str, int] = {}
+        self.slow: list[tuple[int, bytes | None]] = []
+        self.gathers = pa.table({})
 
 
 def _classify(reader: duckdb.DuckDBPyConnection, query: str, lines: _Lines) -> _Lines:
-    """Check and read the block's lines in DuckDB (:data:`BLOCK_SQL`), on the connection ``reader``."""
+    """Check and read the block's lines in DuckDB (:data:`BLOCK_SQL`), on the connection ``reader``;
+    keep the text of the lines Python reads, and let the block's go."""
     reader.register("lines", lines.table)
     try:
-        lines.rows = reader.sql(query).to_arrow_table()
+        rows = lines.rows = reader.sql(query).to_arrow_table()
     finally:
         reader.unregister("lines")
-    lines.table = None  # its memory goes: the rows hold what the block needs
+    kinds = rows.column("kind")
+    lines.counts = {count["values"]: count["counts"] for count in pc.value_counts(kinds).to_pylist()}
+    first, data, offsets = lines.first, cast("bytes | memoryview", lines.data), lines.offsets
+    numbers = np.arange(first, first + len(offsets) - 1, dtype=np.int64)
+    python = rows.filter(pc.equal(kinds, "python")).column("number").to_numpy()
+    slow = np.concatenate([numbers[lines.python], python]).astype(np.int64)
+    slow.sort()
+    lines.slow = [(number, None if lines.large[number - first]
+                   else bytes(data[offsets[number - first] : offsets[number - first + 1]]))
+                  for number in slow.tolist()]
+    lines.gathers = (rows.filter(pc.equal(kinds, "gather"))
+                     .select(["number", "gatherId_g", "callId_g", "createdTime", "gather_session", "options"])
+                     .rename_columns(_GATHERS.names).sort_by("number").cast(_GATHERS))
+    lines.table = lines.data = None  # their memory goes: the rows and the slow lines hold what is needed
     return lines
 
 
-def _split(first: int, data: bytes | memoryview, complete: bool, too_large: list[int]) -> _Lines:
+def _split(first: int, data: bytes | memoryview, ends: np.ndarray | None, too_large: list[int]) -> _Lines:
     """Cut a block into lines, as Arrow strings without a copy."""
+    complete = ends is not None
+    if ends is None:
+        ends = np.append(np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10), len(data))
     if first == 1 and bytes(data[: len(_BOM)]) == _BOM:
-        data = data[len(_BOM) :]
-    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
-    if not complete:
-        ends = np.append(ends, len(data))
+        data, ends = data[len(_BOM) :], ends - len(_BOM)
     offsets = np.concatenate([[0], np.minimum(ends + 1, len(data))]).astype(np.int64)
     count = len(ends)
     numbers = np.arange(first, first + count, dtype=np.int64)
@@ -440,34 +467,22 @@ def _skip_line(stream: io.BufferedReader) -> bytes:
 
 
 def _block(write: FolderWrite, block: _Lines, report: ImportReport, label: str) -> None:
-    """Check and read one block of lines, and hand its events and gathers to the writer."""
+    """Hand one classified block's events and gathers to the writer, the lines Python reads first."""
     for number in block.too_large:
         report.read += 1
         report.reject(number, "too-large", f"the line is over {MAX_RECORD:,} bytes")
-    con = write.connection
-    write.stage_table(cast(pa.Table, block.rows))
-    counts = dict(con.execute("SELECT kind, count(*) FROM block GROUP BY kind").fetchall())
+    write.stage_table(block.rows)
+    counts = block.counts
     report.skipped += counts.get("skip", 0)
     report.read += counts.get("event", 0) + counts.get("gather", 0)
     report.gathers += counts.get("gather", 0)
-    first, data, offsets = block.first, block.data, block.offsets
-    numbers = np.arange(first, first + len(offsets) - 1, dtype=np.int64)
-    slow = np.concatenate([numbers[block.python], con.execute(
-        "SELECT number FROM block WHERE kind = 'python'").fetchnumpy()["number"]]).astype(np.int64)
-    slow.sort()
     rows: list[tuple[Any, ...]] = []
     gathers: list[tuple[Any, ...]] = []
-    for number in slow.tolist():
-        index = number - first
-        line = data[offsets[index] : offsets[index + 1]]
-        _python_line(number, None if block.large[index] else bytes(line), report, label, rows, gathers)
+    for number, line in block.slow:
+        _python_line(number, line, report, label, rows, gathers)
     write.stage_more(_staged(rows))
     write.flush(numbers=False)
-    quick = con.sql(
-        'SELECT number, "gatherId_g" AS "gatherId", "callId_g" AS "callId", "createdTime", '
-        "gather_session AS session, options "
-        "FROM block WHERE kind = 'gather' ORDER BY number"
-    ).to_arrow_table().cast(_GATHERS)
+    quick = block.gathers
     if gathers:
         quick = pa.concat_tables([quick, _gather_table(gathers)]).sort_by("number")
     write.record_gathers(quick)
