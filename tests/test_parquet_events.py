@@ -8,6 +8,7 @@ import io
 import json
 import lzma
 import re
+import threading
 from pathlib import Path
 
 import duckdb
@@ -366,24 +367,29 @@ def _state(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_a_crash_mid_import_leaves_the_folder_as_it_was(folder, monkeypatch):
+@pytest.mark.parametrize("where", [(parquet_folder.FolderWrite, "flush"),  # writing, in the caller's thread
+                                   (parquet_import, "_classify"),  # DuckDB reading a block, in its thread
+                                   (parquet_import, "_split")])  # cutting a block into lines, in its thread
+def test_a_crash_mid_import_leaves_the_folder_as_it_was(folder, monkeypatch, where):
     folder.import_events(lines(call_log(10)))
     before = _state(folder.folder)
     monkeypatch.setattr(parquet_import, "BLOCK", 256)
     calls = {"n": 0}
-    real = parquet_folder.FolderWrite.flush
+    owner, name = where
+    real = getattr(owner, name)
 
-    def failing(self, **options):  # the third block's write fails, after two were written to the side
+    def failing(*args, **options):  # the third block fails, after two were written to the side
         calls["n"] += 1
         if calls["n"] == 3:
             raise OSError("disk full")
-        return real(self, **options)
+        return real(*args, **options)
 
-    monkeypatch.setattr(parquet_folder.FolderWrite, "flush", failing)
+    monkeypatch.setattr(owner, name, failing)
     with pytest.raises(OSError, match="disk full"):
         folder.import_events(lines(call_log(40)))
-    assert calls["n"] == 3
+    assert calls["n"] >= 3
     assert _state(folder.folder) == before and len(folder) == len(ParquetEvents(folder.folder))
+    assert not [t for t in threading.enumerate() if t.name.startswith("catapult_nb-lines")]  # none left
 
 
 def test_a_commit_cut_short_is_finished_by_the_next_opener(folder, monkeypatch):
