@@ -234,6 +234,8 @@ BAD = [
     b'{"gather":{"gatherId":"g-1","options":{},"createdTime":"never"}}',
     b"<html><body><h1>502 Bad Gateway</h1></body></html>",
     b'{"eventType":"gather","callId":"c-1","time":"2026-03-02T00:00:00Z"',
+    b'\xef\xbb\xbf{"eventType":"gather","callId":"c-1","time":"2026-03-02T00:00:00Z"}',  # a BOM past line 1
+    b'\xef\xbb\xbfnull',
     b'{"eventType":"gather","callId":"c-1","time":"2026-03-02T00:00:00Z","tag":"' + b"x" * MAX_RECORD + b'"}',
 ]
 GOOD = [

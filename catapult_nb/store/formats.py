@@ -151,22 +151,24 @@ _PLAIN = frozenset({str, int, bool, type(None)})  # no float: no int was read as
 
 def read_jsonl(stream: io.BufferedReader, _callback_path: str | None) -> Iterator[Record]:
     for number, line in _lines(stream):
-        if line is None:
-            yield Rejected(number, "too-large", f"the line is over {MAX_RECORD:,} bytes")
-            continue
-        if not line.strip():
-            yield Skipped(number)
-            continue
-        value, problem = _decode_json(line)
-        if problem:
-            yield Rejected(number, *problem, line)
-        elif isinstance(value, dict) and "eventType" not in value and isinstance(value.get("gather"), dict):
-            yield GatherRecord(number, value["gather"])
-        elif isinstance(value, dict) and "eventType" not in value and "payload" in value:
-            yield EventRecord(number, value["payload"], value.get("received"), _opt_str(value.get("source")),
-                         _opt_str(value.get("session")), line)
-        else:
-            yield EventRecord(number, value, raw=line)
+        yield jsonl_record(number, line)
+
+
+def jsonl_record(number: int, line: bytes | None) -> Record:
+    """One JSON line (without its end; None for a line too large to read) as the store reads it."""
+    if line is None:
+        return Rejected(number, "too-large", f"the line is over {MAX_RECORD:,} bytes")
+    if not line.strip():
+        return Skipped(number)
+    value, problem = _decode_json(line)
+    if problem:
+        return Rejected(number, *problem, line)
+    if isinstance(value, dict) and "eventType" not in value and isinstance(value.get("gather"), dict):
+        return GatherRecord(number, value["gather"])
+    if isinstance(value, dict) and "eventType" not in value and "payload" in value:
+        return EventRecord(number, value["payload"], value.get("received"), _opt_str(value.get("source")),
+                           _opt_str(value.get("session")), line)
+    return EventRecord(number, value, raw=line)
 
 
 def _opt_str(value: Any) -> str | None:
