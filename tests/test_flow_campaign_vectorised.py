@@ -106,7 +106,8 @@ def flows(draw: st.DrawFn) -> Flow:
         else:
             steps[name] = Hangup()
     # every step reachable: a step nothing leads to gets a route of its own from the start; a loop no
-    # caller can leave gets a way out at the step named (retries used up, or the Say, end the call)
+    # caller can leave gets a way out at each of its steps (retries used up, or the Say, end the call):
+    # the step the error names may have none to give
     for _ in range(4 * len(names)):
         try:
             Flow(steps, start="a0")
@@ -115,9 +116,10 @@ def flows(draw: st.DrawFn) -> Flow:
             if exc.field == "unreachable":
                 first = steps["a0"]
                 steps["a0"] = first.but(routes={**first.routes, f"7{names.index(exc.step)}": exc.step})
-            elif "no caller can leave the loop" in str(exc):
-                step = steps[exc.step]
-                steps[exc.step] = step.but(exhausted=None) if isinstance(step, Ask) else step.but(next=None)
+            elif loop := re.search(r"no caller can leave the loop through (.+?) without", str(exc)):
+                for name in loop.group(1).split(", "):
+                    step = steps[name]
+                    steps[name] = step.but(exhausted=None) if isinstance(step, Ask) else step.but(next=None)
             else:
                 raise
     else:
