@@ -344,16 +344,16 @@ class FolderWrite:
         kinds = pc.equal(self._block.column("kind"), "event")
         events = self._block if pc.all(kinds).as_py() else self._block.filter(kinds)
         self.duplicates += len(events) - count
+        new = (con.execute("SELECT number FROM fresh").fetchnumpy()["number"]
+               if numbers or 0 < count < len(events) else np.empty(0, dtype=np.int64))
         if count:
             self.imported += count
             self._last_id = self._base + int(last)
             if count < len(events):  # no look-up for a new log
-                new = con.execute("SELECT number FROM fresh").fetchnumpy()["number"]
                 events = events.filter(pc.is_in(events.column("number"), pa.array(new)))
             self._write_events(events)
             con.execute("INSERT INTO seen SELECT digest, date FROM fresh")
-        written = (np.sort(con.execute("SELECT number FROM fresh").fetchnumpy()["number"]) if numbers
-                   else np.empty(0))
+        written = np.sort(new) if numbers else np.empty(0)
         con.execute("DROP TABLE fresh")
         return np.asarray(written, dtype=np.int64)
 
@@ -453,7 +453,6 @@ class FolderWrite:
         self._pool.shutdown(cancel_futures=True)  # waits for the files being written: none is left half way
         if not self._committed:
             shutil.rmtree(self._staging, ignore_errors=True)
-
 
 
 def _quoted(path: Path | str) -> str:

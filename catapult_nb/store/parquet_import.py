@@ -18,6 +18,7 @@ import io
 import itertools
 import json
 from collections.abc import Generator, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -157,7 +158,7 @@ v AS (
     {_string('gs.gatherId')} AS gather_id, {_time_ns('gs.createdTime')} AS created_ns
   FROM e
 ),
-k2 AS (
+canon AS (
   SELECT *, {canonical_sql('p', 'known', 'minified')} AS canonical FROM v
 ),
 w AS (
@@ -169,7 +170,7 @@ w AS (
          AND (gs.createdTime IS NULL OR created_ns IS NOT NULL) THEN 'gather'
     WHEN k IS NULL AND regexp_full_match(line, {_WHITE}) THEN 'skip'
     ELSE 'python' END AS kind
-  FROM k2
+  FROM canon
 )
 """
 #: The classified lines (:data:`CLASSIFY_SQL`) as a block of the folder's writer, with the gathers' columns.
@@ -332,9 +333,7 @@ _END = object()
 
 def _ahead(items: Iterator[_Lines]) -> Generator[_Lines, None, None]:
     """The items of ``items``, each next one made in a thread while the caller works on the one before
-    (reading a file and splitting it into lines lets go of the GIL)."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    (reading, cutting lines and DuckDB's reading let go of the GIL)."""
     with ThreadPoolExecutor(1, thread_name_prefix="catapult_nb-lines") as pool:
         coming = pool.submit(next, items, _END)
         while (item := coming.result()) is not _END:
@@ -382,8 +381,9 @@ class _Lines:
     """A block split into lines: ``table`` (``number``, ``line``) for DuckDB, the others for Python.
 
     Once classified (:func:`_classify`): ``rows``, the lines' rows (:data:`BLOCK_SQL`); ``counts``, how
-    many of each kind; ``slow``, the lines Python reads (their number and text, None for one too large to
-    read); ``gathers``, the gather records DuckDB read. The block's text is gone by then.
+    many of each kind; ``slow``, the lines Python reads, those too long to read before the block's first
+    among them (their number and text, None for one too large to read); ``gathers``, the gather records
+    DuckDB read. The block's text is gone by then.
     """
 
     def __init__(self, first: int, data: bytes | memoryview, offsets: np.ndarray, large: np.ndarray,
@@ -410,13 +410,13 @@ def _classify(reader: duckdb.DuckDBPyConnection, query: str, lines: _Lines) -> _
     kinds = rows.column("kind")
     lines.counts = {count["values"]: count["counts"] for count in pc.value_counts(kinds).to_pylist()}
     first, data, offsets = lines.first, cast("bytes | memoryview", lines.data), lines.offsets
-    numbers = np.arange(first, first + len(offsets) - 1, dtype=np.int64)
     python = rows.filter(pc.equal(kinds, "python")).column("number").to_numpy()
-    slow = np.concatenate([numbers[lines.python], python]).astype(np.int64)
+    slow = np.concatenate([first + np.flatnonzero(lines.python), python]).astype(np.int64)
     slow.sort()
-    lines.slow = [(number, None if lines.large[number - first]
-                   else bytes(data[offsets[number - first] : offsets[number - first + 1]]))
-                  for number in slow.tolist()]
+    lines.slow = [(number, None) for number in lines.too_large] + [
+        (number, None if lines.large[number - first]
+         else bytes(data[offsets[number - first] : offsets[number - first + 1]]))
+        for number in slow.tolist()]
     lines.gathers = (rows.filter(pc.equal(kinds, "gather"))
                      .select(["number", "gatherId_g", "callId_g", "createdTime", "gather_session", "options"])
                      .rename_columns(_GATHERS.names).sort_by("number").cast(_GATHERS))
@@ -469,9 +469,6 @@ def _skip_line(stream: io.BufferedReader) -> bytes:
 
 def _block(write: FolderWrite, block: _Lines, report: ImportReport, label: str) -> None:
     """Hand one classified block's events and gathers to the writer, the lines Python reads first."""
-    for number in block.too_large:
-        report.read += 1
-        report.reject(number, "too-large", f"the line is over {MAX_RECORD:,} bytes")
     write.stage_table(block.rows)
     counts = block.counts
     report.skipped += counts.get("skip", 0)
