@@ -214,7 +214,9 @@ class V2Call(Call):
         """Run a ``<Gather>`` now: the v1 ``options`` (a :class:`GatherOptions`, the wire dict or its
         keyword arguments) ported by :func:`catapult_nb.migrate.gather` (``port="naive"``: v2's defaults
         for what is not set), or a :class:`~catapult_nb.migrate.Migration` as it is. Returns once the
-        call has fetched the document, so keys pressed after it count.
+        call's webhook has been answered with the document; the call runs it when the answer reaches it,
+        a network hop later (longer through a tunnel), and a key pressed before that is lost, as on a
+        real line.
         """
         gather_id = f"gtr-v2-{secrets.token_hex(6)}"
         url = self.session.answers.url(gather_id)  # type: ignore[union-attr]
